@@ -1,0 +1,1 @@
+"""Atelier studio: a Gradio UI and REST API over a Diffusers pipeline."""

@@ -1,0 +1,169 @@
+"""Studio settings: defaults < config file < environment (ATELIER_*) < command line.
+
+The config object is built once by the composition root (`studio.app`) and passed to the
+services that need it; nothing reads settings from a global.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_FILE_NAME = "config.json"
+ENV_PREFIX = "ATELIER_"
+
+
+class ConfigError(ValueError):
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+@dataclass(frozen=True)
+class StudioConfig:
+    data_dir: Path = PROJECT_ROOT
+    models_dir: Path | None = None  # default: data_dir / "models"
+    outputs_dir: Path | None = None  # default: data_dir / "outputs"
+    port: int = 7860
+    listen: bool = False
+    device: str = "auto"
+    api_only: bool = False
+    no_browser: bool = False
+    api_auth: str | None = None  # "user:pass[,user2:pass2]" enables HTTP Basic
+    cors_origins: tuple[str, ...] = ()
+    max_body_mb: int = 64
+    default_model: str | None = None
+    model_cache_size: int = 2
+    allow_pickle: bool = False
+    samples_save: bool = True
+    clip_skip: int = 1
+    memory: Mapping[str, Any] = field(default_factory=dict)  # strategy name -> options
+
+    @property
+    def host(self) -> str:
+        return "0.0.0.0" if self.listen else "127.0.0.1"
+
+    @property
+    def models_path(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
+
+    @property
+    def outputs_path(self) -> Path:
+        return self.outputs_dir or self.data_dir / "outputs"
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "atelier.db"
+
+    @property
+    def config_file(self) -> Path:
+        return self.data_dir / CONFIG_FILE_NAME
+
+    @property
+    def builtin_models_path(self) -> Path:
+        """Models shipped with Atelier (the starter model), scanned besides `models_path`."""
+        return PROJECT_ROOT / "models"
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        for key, value in data.items():
+            if isinstance(value, Path):
+                data[key] = str(value)
+            elif isinstance(value, tuple):
+                data[key] = list(value)
+        return data
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(StudioConfig)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn a value from a file, the environment or argparse into the field's type."""
+    if value is None:
+        return None
+    kind = str(_FIELDS[name].type)
+    try:
+        if "Path" in kind:
+            return Path(value).expanduser()
+        if kind == "bool":
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off", ""):
+                    return False
+                raise ValueError(f"expected true or false, got {value!r}")
+            return bool(value)
+        if kind == "int":
+            return int(value)
+        if kind.startswith("tuple"):
+            items = value.split(",") if isinstance(value, str) else value
+            return tuple(str(item).strip() for item in items if str(item).strip())
+        if kind.startswith("Mapping"):
+            data = json.loads(value) if isinstance(value, str) else value
+            if not isinstance(data, Mapping):
+                raise ValueError("expected an object")
+            return dict(data)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(name, str(error)) from error
+    return value
+
+
+def _layer(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    unknown = sorted(set(values) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown setting in {source}; known: {', '.join(sorted(_FIELDS))}")
+    return {name: _coerce(name, value) for name, value in values.items()}
+
+
+def _environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values = {}
+    for key, value in environ.items():
+        if key.startswith(ENV_PREFIX):
+            name = key[len(ENV_PREFIX) :].lower()
+            if name in _FIELDS:
+                values[name] = value
+    return values
+
+
+def load_config(
+    cli: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> StudioConfig:
+    """Build the config. `cli` holds only the options the user gave (None values are ignored)."""
+    cli_values = _layer({k: v for k, v in (cli or {}).items() if v is not None}, "command line")
+    env_values = _layer(_environment(os.environ if environ is None else environ), "environment")
+    data_dir = cli_values.get("data_dir") or env_values.get("data_dir") or StudioConfig.data_dir
+    file_values: dict[str, Any] = {}
+    config_file = Path(data_dir) / CONFIG_FILE_NAME
+    if config_file.exists():
+        try:
+            raw = json.loads(config_file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ConfigError("config file", f"{config_file} is not valid JSON ({error})") from error
+        file_values = _layer(raw, str(config_file))
+    merged = {**file_values, **env_values, **cli_values, "data_dir": Path(data_dir)}
+    return StudioConfig(**merged)
+
+
+def save_settings(config: StudioConfig, changes: Mapping[str, Any]) -> StudioConfig:
+    """Persist `changes` into the user's config file (atomically) and return the new config."""
+    checked = _layer(changes, "settings")
+    path = config.config_file
+    current: dict[str, Any] = {}
+    if path.exists():
+        current = json.loads(path.read_text(encoding="utf-8"))
+    current.update({k: str(v) if isinstance(v, Path) else v for k, v in changes.items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8"
+    ) as f:
+        json.dump(current, f, indent=2, default=list)
+        temp_name = f.name
+    os.replace(temp_name, path)
+    return dataclasses.replace(config, **checked)

@@ -1,0 +1,63 @@
+"""The seam between whoever runs a generation (the job worker) and the pipeline doing it.
+
+The worker makes one `GenerationControl` per job and hands it to the generator. The generator
+reports each denoising step through `report_step` and asks `interrupted` / `take_skip` between
+steps; the worker (or an API call on another thread) calls `interrupt()` / `skip()`.
+No torch import: `latents` is whatever the pipeline passes (a tensor), read by observers only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    image_index: int  # first image of the batch being denoised, 0-based over batch_size * n_iter
+    image_count: int  # batch_size * n_iter
+    batch_index: int  # which batch (0..n_iter-1)
+    step: int  # steps done in this batch, 1-based
+    steps: int  # steps this batch will take
+    latents: Any = None
+
+
+StepObserver = Callable[[StepInfo], None]
+
+
+class GenerationControl:
+    """Thread-safe interrupt/skip flags plus the step observer for one generation."""
+
+    def __init__(self, on_step: StepObserver | None = None) -> None:
+        self._on_step = on_step
+        self._interrupt = threading.Event()
+        self._skip = threading.Event()
+
+    def interrupt(self) -> None:
+        """Stop after the current step; images made so far are kept."""
+        self._interrupt.set()
+
+    def skip(self) -> None:
+        """Stop the current batch after this step and go on with the next one."""
+        self._skip.set()
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupt.is_set()
+
+    @property
+    def skip_requested(self) -> bool:
+        return self._skip.is_set()
+
+    def take_skip(self) -> bool:
+        """True once per skip() call: the generator consumes the flag when it starts a new batch."""
+        if self._skip.is_set():
+            self._skip.clear()
+            return True
+        return False
+
+    def report_step(self, info: StepInfo) -> None:
+        if self._on_step is not None:
+            self._on_step(info)

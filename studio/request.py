@@ -1,0 +1,212 @@
+"""The one request type every generation goes through, and its result. No torch import here.
+
+Field names follow AUTOMATIC1111's API where one exists, so an A1111 payload maps onto a
+`GenerationRequest` by name. A variation is `dataclasses.replace(request, steps=30)`; requests
+are frozen and never mutated. Images travel as encoded bytes (PNG, JPEG, WebP ...) so a request
+serialises to JSON for the persistent job queue and back without loss.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Mode = Literal["txt2img", "img2img", "inpaint"]
+
+MIN_SIZE, MAX_SIZE = 64, 4096
+MAX_BATCH_SIZE = 64
+MAX_N_ITER = 100
+# Seeds are 32-bit like A1111's (it draws from 0..2**32-1 when -1 is given).
+MAX_SEED = 2**32 - 1
+
+
+class RequestError(ValueError):
+    """A request field holds a bad value. `field` names it; the message says what is wrong."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str = ""
+    negative_prompt: str = ""
+    seed: int = -1
+    subseed: int = -1
+    subseed_strength: float = 0.0
+    sampler_name: str = "Euler a"
+    scheduler: str = "Automatic"
+    steps: int = 20
+    cfg_scale: float = 7.0
+    width: int = 512
+    height: int = 512
+    batch_size: int = 1
+    n_iter: int = 1
+    # img2img / inpaint
+    init_images: tuple[bytes, ...] = ()
+    denoising_strength: float = 0.75
+    mask: bytes | None = None
+    mask_blur: int = 4
+    inpainting_fill: int = 1  # 0 fill, 1 original, 2 latent noise, 3 latent nothing (A1111)
+    inpaint_full_res: bool = False  # A1111's "Only masked" inpaint area
+    inpaint_full_res_padding: int = 32
+    inpainting_mask_invert: int = 0
+    # model choice: None means the studio's current model / automatic VAE
+    clip_skip: int = 1
+    model: str | None = None
+    vae: str | None = None
+    # scripts by name: {"script name": {"param": value}}; never positional
+    scripts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    save_images: bool = True
+
+    @property
+    def mode(self) -> Mode:
+        if not self.init_images:
+            return "txt2img"
+        return "inpaint" if self.mask is not None else "img2img"
+
+    @property
+    def image_count(self) -> int:
+        return self.batch_size * self.n_iter
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe dict; images become base64 strings. `from_json` inverts it exactly."""
+        data = dataclasses.asdict(self)
+        data["init_images"] = [base64.b64encode(image).decode("ascii") for image in self.init_images]
+        data["mask"] = base64.b64encode(self.mask).decode("ascii") if self.mask is not None else None
+        data["scripts"] = {name: dict(args) for name, args in self.scripts.items()}
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GenerationRequest:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise RequestError(unknown[0], f"unknown field; valid fields are {', '.join(sorted(known))}")
+        values = dict(data)
+        if "init_images" in values:
+            values["init_images"] = tuple(
+                decode_base64(item, f"init_images[{i}]") for i, item in enumerate(values["init_images"] or ())
+            )
+        if values.get("mask") is not None:
+            values["mask"] = decode_base64(values["mask"], "mask")
+        return cls(**values)
+
+
+def decode_base64(value: str | bytes, field_name: str) -> bytes:
+    """Decode base64 (optionally a `data:image/...;base64,` URL) or raise RequestError naming the field."""
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise RequestError(field_name, f"expected a base64 string, got {type(value).__name__}")
+    text = value.split(",", 1)[1] if value.startswith("data:") else value
+    try:
+        return base64.b64decode(text, validate=True)
+    except (ValueError, TypeError) as error:
+        raise RequestError(field_name, f"not valid base64 ({error})") from error
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RequestError(name, f"expected a number, got {value!r}")
+    if not low <= value <= high:
+        raise RequestError(name, f"{value} is out of range {low}..{high}")
+
+
+def _check_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestError(name, f"expected an integer, got {value!r}")
+
+
+def _check_choice(name: str, value: str, choices: Iterable[str]) -> None:
+    options = list(choices)
+    if value not in options:
+        raise RequestError(name, f"unknown value {value!r}; choose one of: {', '.join(options)}")
+
+
+def validate(
+    request: GenerationRequest,
+    *,
+    samplers: Iterable[str] | None = None,
+    schedulers: Iterable[str] | None = None,
+    models: Iterable[str] | None = None,
+    vaes: Iterable[str] | None = None,
+) -> GenerationRequest:
+    """Check every field; raise RequestError naming the first bad one. Returns the request.
+
+    Name checks run only for the registries passed in, so this module stays torch-free and the
+    caller decides which names are valid (sampler table, scanned models, VAEs).
+    """
+    if not isinstance(request.prompt, str):
+        raise RequestError("prompt", "expected a string")
+    if not isinstance(request.negative_prompt, str):
+        raise RequestError("negative_prompt", "expected a string")
+    for name in ("width", "height"):
+        value = getattr(request, name)
+        _check_int(name, value)
+        _check_range(name, value, MIN_SIZE, MAX_SIZE)
+        if value % 8:
+            raise RequestError(name, f"{value} is not a multiple of 8")
+    for name, low, high in (
+        ("steps", 1, 150),
+        ("batch_size", 1, MAX_BATCH_SIZE),
+        ("n_iter", 1, MAX_N_ITER),
+        ("clip_skip", 1, 12),
+        ("mask_blur", 0, 64),
+        ("inpainting_fill", 0, 3),
+        ("inpaint_full_res_padding", 0, 256),
+        ("inpainting_mask_invert", 0, 1),
+        ("seed", -1, MAX_SEED),
+        ("subseed", -1, MAX_SEED),
+    ):
+        value = getattr(request, name)
+        _check_int(name, value)
+        _check_range(name, value, low, high)
+    _check_range("cfg_scale", request.cfg_scale, 0, 30)
+    _check_range("denoising_strength", request.denoising_strength, 0, 1)
+    _check_range("subseed_strength", request.subseed_strength, 0, 1)
+    if request.mask is not None and not request.init_images:
+        raise RequestError("mask", "a mask needs an init image (init_images is empty)")
+    if samplers is not None:
+        _check_choice("sampler_name", request.sampler_name, samplers)
+    if schedulers is not None:
+        _check_choice("scheduler", request.scheduler, schedulers)
+    if models is not None and request.model is not None:
+        _check_choice("model", request.model, models)
+    if vaes is not None and request.vae not in (None, "Automatic", "None"):
+        _check_choice("vae", request.vae, vaes)
+    return request
+
+
+@dataclass
+class ImageRecord:
+    """One generated image: encoded PNG bytes (with infotext), its seeds, and where it was saved."""
+
+    png: bytes
+    seed: int
+    subseed: int
+    infotext: str
+    path: str | None = None
+
+
+@dataclass
+class Result:
+    request: GenerationRequest
+    images: list[ImageRecord] = field(default_factory=list)
+    # phase name -> seconds, e.g. {"load": 0.1, "encode": 0.01, "denoise": 1.2, "decode": 0.05}
+    timings: dict[str, float] = field(default_factory=dict)
+    peak_memory_bytes: int = 0
+    interrupted: bool = False
+
+    @property
+    def seeds(self) -> list[int]:
+        return [image.seed for image in self.images]
+
+    @property
+    def infotexts(self) -> list[str]:
+        return [image.infotext for image in self.images]
