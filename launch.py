@@ -64,7 +64,7 @@ def ensure_installed(folder: Path, extras: tuple[str, ...]) -> None:
     if not python.exists():
         print(f"Creating virtual environment in {folder} ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(folder)
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    pip = [str(python), "-m", "pip", "install", "-qq", "--disable-pip-version-check"]
     if "studio" in extras:
         # Install torch alone first so pip takes the exact local build, never a CUDA one.
         print(f"Installing {TORCH_PIN} ...", flush=True)
