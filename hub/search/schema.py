@@ -1,0 +1,122 @@
+"""The Whoosh schema of the model index, and how a catalog row becomes a document."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from whoosh.analysis import StandardAnalyzer
+from whoosh.columns import NumericColumn
+from whoosh.fields import COLUMN, ID, KEYWORD, TEXT, Schema
+
+# Descriptions are long HTML; the first words carry the meaning and index time grows with every
+# word, so only this many description words are indexed (name, tags and trained words always are).
+DESCRIPTION_WORDS = 80
+RATING_SCALE = 1000  # NUMERIC(float, sortable=True) is broken in Whoosh: ratings are scaled ints
+
+SORTABLE_FIELDS = ("downloads", "rating", "newest")
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def build_schema() -> Schema:
+    analyzer = StandardAnalyzer(minsize=1)
+    return Schema(
+        id=ID(stored=True, unique=True),
+        name=TEXT(analyzer=analyzer, field_boost=3.0, phrase=False),
+        content=TEXT(analyzer=analyzer, phrase=True),
+        tag=KEYWORD(commas=True, lowercase=True),
+        type=ID(),
+        base=KEYWORD(commas=True, lowercase=True),
+        creator=ID(),
+        nsfw=ID(),
+        # Sort keys are columns only: a sortable NUMERIC also indexes several terms per value,
+        # which made every document ~40% slower to index and is never searched here.
+        downloads=COLUMN(NumericColumn("q", default=0)),
+        rating=COLUMN(NumericColumn("q", default=0)),
+        newest=COLUMN(NumericColumn("q", default=0)),
+    )
+
+
+def _epoch(text: str | None) -> int:
+    if not text:
+        return 0
+    try:
+        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return 0
+
+
+def plain_text(html: str | None, max_words: int = DESCRIPTION_WORDS) -> str:
+    if not html:
+        return ""
+    words = _TAGS.sub(" ", html).split()
+    return " ".join(words[:max_words])
+
+
+def documents_for(conn: sqlite3.Connection, model_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Index documents for the given models that exist in the store (missing ones are absent)."""
+    if not model_ids:
+        return {}
+    marks = ",".join("?" * len(model_ids))
+    ids = list(model_ids)
+    return _documents(conn, f"WHERE m.id IN ({marks})", ids, f"WHERE model_id IN ({marks})")
+
+
+def iter_all_documents(conn: sqlite3.Connection, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    last = -1
+    while True:
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM models WHERE id > ? ORDER BY id LIMIT ?", [last, batch]
+            ).fetchall()
+        ]
+        if not ids:
+            return
+        docs = documents_for(conn, ids)
+        yield from (docs[i] for i in ids if i in docs)
+        last = ids[-1]
+
+
+def _documents(conn: sqlite3.Connection, where: str, params: list, child_where: str) -> dict[int, dict]:
+    bases: dict[int, set[str]] = {}
+    words: dict[int, list[str]] = {}
+    for model_id, base, trained in conn.execute(
+        f"SELECT model_id, base_model, trained_words FROM versions {child_where}", params
+    ):
+        if base:
+            bases.setdefault(model_id, set()).add(base)
+        if trained and trained != "[]":
+            words.setdefault(model_id, []).extend(str(w) for w in json.loads(trained))
+    tags: dict[int, list[str]] = {}
+    for model_id, tag in conn.execute(
+        f"SELECT mt.model_id, t.name FROM model_tags mt JOIN tags t ON t.id = mt.tag_id {child_where.replace('model_id', 'mt.model_id')}",
+        params,
+    ):
+        tags.setdefault(model_id, []).append(tag)
+    docs: dict[int, dict[str, Any]] = {}
+    for model_id, name, description, kind, nsfw, creator, downloads, rating, published in conn.execute(
+        "SELECT m.id, m.name, m.description, m.type, m.nsfw, m.creator, m.download_count, m.rating, "
+        f"m.published_at FROM models m {where}",
+        params,
+    ):
+        model_tags = tags.get(model_id, [])
+        trained = words.get(model_id, [])
+        docs[model_id] = {
+            "id": str(model_id),
+            "name": name,
+            "content": " ".join([name, *model_tags, *trained, plain_text(description)]),
+            "tag": ",".join(model_tags),
+            "type": kind,
+            "base": ",".join(sorted(bases.get(model_id, ()))),
+            "creator": (creator or "").lower(),
+            "nsfw": "1" if nsfw else "0",
+            "downloads": int(downloads),
+            "rating": round(float(rating) * RATING_SCALE),
+            "newest": _epoch(published),
+        }
+    return docs
