@@ -59,7 +59,9 @@ class IndexStore:
         return whoosh_index.open_dir(str(folder))
 
     # -- writes -------------------------------------------------------------------------------
-    def drain(self, store: Store, batch_size: int = 2000) -> DrainReport:
+    def drain(
+        self, store: Store, batch_size: int = 2000, before_commit: Callable[[], None] | None = None
+    ) -> DrainReport:
         """Apply up to `batch_size` queue rows to the index in one commit, then delete exactly
         those rows. A crash before the commit leaves the rows for the next drain (updates are
         idempotent: the document is rebuilt from the store's current state)."""
@@ -82,6 +84,8 @@ class IndexStore:
                         writer.delete_by_term("id", str(model_id))
                     else:
                         writer.update_document(**doc)
+                if before_commit is not None:  # fault injection point for crash tests
+                    before_commit()
                 writer.commit(merge=False)
             except BaseException:
                 writer.cancel()

@@ -72,7 +72,11 @@ class ModelSearcher:
         ix = whoosh_index.open_dir(self._ix.storage.folder, schema=self._ix.schema)
         generation = ix.latest_generation()
         segments = ix._segments()
-        old = {r.segment().segment_id(): r for r, _ in self._searcher.reader().leaf_readers()}
+        old = {
+            r.segment().segment_id(): r
+            for r, _ in self._searcher.reader().leaf_readers()
+            if r.segment() is not None
+        }
         readers = []
         for segment in segments:
             reader = old.pop(segment.segment_id(), None)
