@@ -51,13 +51,15 @@ class HubClient:
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        http: httpx.Client | None = None,
     ) -> None:
+        """`transport` or a ready `http` client (e.g. Starlette's TestClient on the ASGI app)."""
         self.server_url = server_url.rstrip("/")
         self.retries = retries
         self.backoff_base = backoff_base
         self.sleep = sleep
         self.rng = rng or random.Random()
-        self.http = httpx.Client(
+        self.http = http or httpx.Client(
             base_url=self.server_url, transport=transport, timeout=timeout, follow_redirects=True
         )
 
