@@ -33,7 +33,13 @@ MODEL_FOLDERS = {
     "DoRA": "Lora",
     "VAE": "VAE",
     "TextualInversion": "embeddings",
+    "Hypernetwork": "hypernetworks",
+    "Controlnet": "ControlNet",
+    "Upscaler": "ESRGAN",
+    "MotionModule": "AnimateDiff",
+    "AestheticGradient": "aesthetic_embeddings",
 }
+OTHER_FOLDER = "Other"
 PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle"}
 SPACE_MARGIN = 64 * 1024 * 1024
 CHUNK = 1024 * 1024
@@ -60,10 +66,8 @@ class DownloadCancelled(DownloadError):
 
 
 def folder_for_type(model_type: str) -> str:
-    try:
-        return MODEL_FOLDERS[model_type]
-    except KeyError:
-        raise DownloadError(f"model.type: {model_type!r} has no studio model folder") from None
+    """The studio folder (A1111 / SD.Next layout) for a catalog model type; others go to Other/."""
+    return MODEL_FOLDERS.get(model_type, OTHER_FOLDER)
 
 
 @dataclass
@@ -110,7 +114,9 @@ class Downloader:
         backoff_base: float = 0.5,
         on_event: Callable[[DownloadEvent], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        chunk_size: int = CHUNK,
     ) -> None:
+        self.chunk_size = chunk_size
         self.store_path = store.path
         self.store = store
         self.models_dir = Path(models_dir)
@@ -324,14 +330,14 @@ class Downloader:
                     self._set(store, download_id, total_bytes=total)
                     last_event = 0.0
                     with partial.open("ab" if have else "wb") as out:
-                        for chunk in response.iter_bytes(CHUNK):
+                        for chunk in response.iter_bytes(self.chunk_size):
                             if cancel.is_set():
                                 raise DownloadCancelled(f"{plan.file_name}: cancelled")
                             out.write(chunk)
                             digest.update(chunk)
                             have += len(chunk)
                             now = time.monotonic()
-                            if now - last_event > 0.1:
+                            if now - last_event > 0.1 or last_event == 0.0:
                                 last_event = now
                                 self._emit(
                                     DownloadEvent("progress", download_id, plan.version_id, have, total)

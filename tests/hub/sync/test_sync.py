@@ -113,6 +113,7 @@ def test_an_interrupted_sync_resumes_without_loss_or_duplicates(store, tmp_path,
     assert {count for _, count in queued} == {1}  # every model applied exactly once
 
 
+@pytest.mark.slow
 def test_a_sync_killed_mid_way_resumes_against_a_real_server(tmp_path, live_server_factory):
     data_dir = seed_server(tmp_path / "server", 400)
     server = live_server_factory(data_dir)
