@@ -7,8 +7,8 @@ import pytest
 
 from hub.download import (
     DownloadCancelled,
-    DownloadError,
     Downloader,
+    DownloadError,
     HashMismatch,
     NotEnoughSpace,
     PickleRefused,
@@ -42,7 +42,7 @@ def model_files(models_dir: Path) -> list[Path]:
 
 def test_download_lands_in_the_studio_folder_for_its_type_with_a_sidecar(hub, tmp_path):
     store, client, models_dir = hub
-    version_id, kind, _, name = versions_where(store, "f.format = 'SafeTensor' AND m.type = 'LORA'")[0]
+    version_id, _kind, _, name = versions_where(store, "f.format = 'SafeTensor' AND m.type = 'LORA'")[0]
     events = []
     downloader = Downloader(store, models_dir, tmp_path / "partial", client.http, on_event=events.append)
     path = downloader.download(version_id)
@@ -51,7 +51,7 @@ def test_download_lands_in_the_studio_folder_for_its_type_with_a_sidecar(hub, tm
     assert hashlib.sha256(path.read_bytes()).hexdigest().upper() == expected
     sidecar = json.loads(path.with_suffix(".json").read_text())
     assert sidecar["versionId"] == version_id and sidecar["type"] == "LORA"
-    assert [e.kind for e in events][0] == "started" and events[-1].kind == "done"
+    assert next(e.kind for e in events) == "started" and events[-1].kind == "done"
     assert store.scalar("SELECT status FROM downloads WHERE version_id = ?", [version_id]) == "done"
     assert list((tmp_path / "partial").iterdir()) == []
     assert {folder_for_type(t) for t in ("Checkpoint", "LoCon", "DoRA", "VAE", "TextualInversion")} == {
