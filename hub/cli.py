@@ -259,8 +259,8 @@ def cmd_show(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
 
 # -- download -----------------------------------------------------------------------------------
 class ProgressBar:
-    def __init__(self, stream=sys.stderr, width: int = 30) -> None:
-        self.stream = stream
+    def __init__(self, stream=None, width: int = 30) -> None:
+        self.stream = stream or sys.stderr
         self.width = width
 
     def __call__(self, event: DownloadEvent) -> None:
