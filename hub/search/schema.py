@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from whoosh.analysis import StandardAnalyzer
+from whoosh.analysis import BiWordFilter, StandardAnalyzer
 from whoosh.columns import NumericColumn
 from whoosh.fields import COLUMN, ID, KEYWORD, TEXT, Schema
 
@@ -27,7 +27,11 @@ def build_schema() -> Schema:
     return Schema(
         id=ID(stored=True, unique=True),
         name=TEXT(analyzer=analyzer, field_boost=3.0, phrase=False),
-        content=TEXT(analyzer=analyzer, phrase=True),
+        # name + tags + trained words + description; term frequencies, no positions
+        content=TEXT(analyzer=analyzer, phrase=False),
+        # the same text as adjacent word pairs: a phrase is a lookup of its pairs, not a
+        # position check over every document that has all its words
+        pairs=TEXT(analyzer=StandardAnalyzer(minsize=1) | BiWordFilter(sep=" "), phrase=False),
         tag=KEYWORD(commas=True, lowercase=True),
         type=ID(),
         base=KEYWORD(commas=True, lowercase=True),
@@ -106,10 +110,12 @@ def _documents(conn: sqlite3.Connection, where: str, params: list, child_where: 
     ):
         model_tags = tags.get(model_id, [])
         trained = words.get(model_id, [])
+        content = " ".join([name, *model_tags, *trained, plain_text(description)])
         docs[model_id] = {
             "id": str(model_id),
             "name": name,
-            "content": " ".join([name, *model_tags, *trained, plain_text(description)]),
+            "content": content,
+            "pairs": content,
             "tag": ",".join(model_tags),
             "type": kind,
             "base": ",".join(sorted(bases.get(model_id, ()))),
