@@ -11,11 +11,13 @@ from typing import Any
 
 from whoosh.analysis import BiWordFilter, StandardAnalyzer
 from whoosh.columns import NumericColumn
-from whoosh.fields import COLUMN, ID, KEYWORD, TEXT, Schema
+from whoosh.fields import COLUMN, ID, KEYWORD, TEXT, FieldType, Schema
+from whoosh.formats import Existence
 
 # Descriptions are long HTML; the first words carry the meaning and index time grows with every
 # word, so only this many description words are indexed (name, tags and trained words always are).
-DESCRIPTION_WORDS = 80
+# 60 keeps a 100k rebuild near a minute of CPU on a 2-core machine (bench/hub_local.py).
+DESCRIPTION_WORDS = 60
 RATING_SCALE = 1000  # NUMERIC(float, sortable=True) is broken in Whoosh: ratings are scaled ints
 
 SORTABLE_FIELDS = ("downloads", "rating", "newest")
@@ -26,12 +28,16 @@ def build_schema() -> Schema:
     analyzer = StandardAnalyzer(minsize=1)
     return Schema(
         id=ID(stored=True, unique=True),
+        # the "title": name, tags and trained words (boosted; prefix and typo expansions come
+        # from this field's short vocabulary, not from every word of every description)
         name=TEXT(analyzer=analyzer, field_boost=3.0, phrase=False),
         # name + tags + trained words + description; term frequencies, no positions
         content=TEXT(analyzer=analyzer, phrase=False),
-        # the same text as adjacent word pairs: a phrase is a lookup of its pairs, not a
-        # position check over every document that has all its words
-        pairs=TEXT(analyzer=StandardAnalyzer(minsize=1) | BiWordFilter(sep=" "), phrase=False),
+        # the title as adjacent word pairs: a phrase is a lookup of its pairs, not a position
+        # check over every document that has all its words. Only the title: pairs of every
+        # description word doubled the index time (one postings block per unique pair).
+        # Existence only: no frequencies, no length column, the cheapest postings Whoosh has.
+        pairs=FieldType(Existence(), StandardAnalyzer(minsize=1) | BiWordFilter(sep=" "), scorable=False),
         tag=KEYWORD(commas=True, lowercase=True),
         type=ID(),
         base=KEYWORD(commas=True, lowercase=True),
@@ -110,12 +116,13 @@ def _documents(conn: sqlite3.Connection, where: str, params: list, child_where: 
     ):
         model_tags = tags.get(model_id, [])
         trained = words.get(model_id, [])
-        content = " ".join([name, *model_tags, *trained, plain_text(description)])
+        title = " ".join([name, *model_tags, *trained])
+        content = f"{title} {plain_text(description)}"
         docs[model_id] = {
             "id": str(model_id),
-            "name": name,
+            "name": title,
             "content": content,
-            "pairs": content,
+            "pairs": title,
             "tag": ",".join(model_tags),
             "type": kind,
             "base": ",".join(sorted(bases.get(model_id, ()))),
