@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--server", help="hub server URL (remembered)")
     sync.add_argument("--page-size", type=int, default=500)
     sync.add_argument("--no-previews", action="store_true", help="do not download preview thumbnails")
+    sync.add_argument("--retries", type=int, default=4, help="retries per request, with backoff (default 4)")
 
     search = commands.add_parser("search", parents=[common], help="search the local mirror")
     search.add_argument("query", nargs="?", default="")
@@ -114,7 +115,7 @@ def sync_job(paths: HubPaths, store: Store, payload: dict[str, Any]) -> dict[str
     def on_page(report) -> None:
         print(f"\rsynced {report.items} changes ({report.pages} pages)", end="", file=sys.stderr, flush=True)
 
-    with HubClient(payload["server"]) as client:
+    with HubClient(payload["server"], retries=int(payload.get("retries", 4))) as client:
         previews = None if payload.get("no_previews") else paths.previews_dir
         syncer = CatalogSync(store, client, previews, page_size=int(payload.get("page_size", 500)))
         report = syncer.run(on_page=on_page)

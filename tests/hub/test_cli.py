@@ -51,7 +51,7 @@ def test_the_cli_end_to_end_against_a_real_server(tmp_path, live_server_factory,
 
 def test_the_cli_says_clearly_when_the_server_is_down(tmp_path, capsys):
     url = f"http://127.0.0.1:{free_port()}"
-    code = main(["sync", "--server", url, "--data-dir", str(tmp_path)])
+    code = main(["sync", "--server", url, "--retries", "1", "--data-dir", str(tmp_path)])
     assert code == EXIT_UNAVAILABLE
     err = capsys.readouterr().err
     assert "unreachable" in err and "job" in err

@@ -15,7 +15,9 @@ def wait_for(condition, timeout=20.0):
 
 
 def test_the_background_drainer_keeps_the_index_up_to_date_without_blocking_writers(store, index, searcher):
-    drainer = IndexDrainer(store.path, index, interval=0.05, batch_size=50, on_drained=lambda r: searcher.refresh())
+    drainer = IndexDrainer(
+        store.path, index, interval=0.05, batch_size=50, on_drained=lambda r: searcher.refresh()
+    )
     drainer.start()
     try:
         started = time.perf_counter()
