@@ -136,9 +136,13 @@ def cmd_sync(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
     server = _server(args, store)
     store.set_setting(SERVER_SETTING, server)
     queue = JobQueue(store)
-    job_id = queue.enqueue(
-        "sync", {"server": server, "page_size": args.page_size, "no_previews": args.no_previews}
-    )
+    payload = {
+        "server": server,
+        "page_size": args.page_size,
+        "no_previews": args.no_previews,
+        "retries": args.retries,
+    }
+    job_id = queue.enqueue("sync", payload)
     runner = JobRunner(queue, {"sync": lambda payload: sync_job(paths, store, payload)})
     job = runner.run_one()
     assert job is not None and job.id == job_id
