@@ -9,10 +9,12 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from whoosh.analysis import BiWordFilter, StandardAnalyzer
+from whoosh.analysis import BiWordFilter
 from whoosh.columns import NumericColumn
 from whoosh.fields import COLUMN, ID, KEYWORD, TEXT, FieldType, Schema
 from whoosh.formats import Existence
+
+from hub.search.analysis import WordAnalyzer
 
 # Descriptions are long HTML; the first words carry the meaning and index time grows with every
 # word, so only this many description words are indexed (name, tags and trained words always are).
@@ -25,7 +27,7 @@ _TAGS = re.compile(r"<[^>]+>")
 
 
 def build_schema() -> Schema:
-    analyzer = StandardAnalyzer(minsize=1)
+    analyzer = WordAnalyzer()
     return Schema(
         id=ID(stored=True, unique=True),
         # the "title": name, tags and trained words (boosted; prefix and typo expansions come
@@ -37,7 +39,7 @@ def build_schema() -> Schema:
         # check over every document that has all its words. Only the title: pairs of every
         # description word doubled the index time (one postings block per unique pair).
         # Existence only: no frequencies, no length column, the cheapest postings Whoosh has.
-        pairs=FieldType(Existence(), StandardAnalyzer(minsize=1) | BiWordFilter(sep=" "), scorable=False),
+        pairs=FieldType(Existence(), WordAnalyzer() | BiWordFilter(sep=" "), scorable=False),
         tag=KEYWORD(commas=True, lowercase=True),
         type=ID(),
         base=KEYWORD(commas=True, lowercase=True),
