@@ -8,11 +8,13 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from whoosh import index as whoosh_index
+from whoosh.util.filelock import FileLock
 
 from hub.search.schema import build_schema, documents_for, iter_all_documents
 from hub.store.database import Store
@@ -30,7 +32,7 @@ class DrainReport:
 
 
 class IndexStore:
-    """Owns the index folder. Writers (drain, rebuild, merge) are serialised by `write_lock`."""
+    """Owns the index folder. Writers (drain, rebuild, merge) are serialised by `writing()`, across processes too."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
@@ -41,6 +43,18 @@ class IndexStore:
             first.mkdir(exist_ok=True)
             whoosh_index.create_in(str(first), build_schema())
             self._point_to(first.name)
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Serialise index writers: threads of this process (lock) and other processes (a
+        file lock), so a drain in the app never interleaves with a `hub reindex` swap."""
+        with self.write_lock:
+            lock = FileLock(str(self.folder / "WRITER.lock"))
+            lock.acquire(blocking=True)
+            try:
+                yield
+            finally:
+                lock.release()
 
     def current_dir(self) -> Path | None:
         pointer = self.folder / POINTER
@@ -66,7 +80,7 @@ class IndexStore:
         those rows. A crash before the commit leaves the rows for the next drain (updates are
         idempotent: the document is rebuilt from the store's current state)."""
         started = time.perf_counter()
-        with self.write_lock:
+        with self.writing():
             rows = store.execute(
                 "SELECT seq, entity, entity_id FROM index_queue ORDER BY seq LIMIT ?", [batch_size]
             ).fetchall()
@@ -122,7 +136,7 @@ class IndexStore:
 
     def merge_small_segments(self) -> None:
         """Merge the small segments that queue drains leave behind (background upkeep)."""
-        with self.write_lock:
+        with self.writing():
             ix = self.open()
             try:
                 ix.writer().commit()  # default policy: MERGE_SMALL
@@ -135,7 +149,7 @@ class IndexStore:
         Searches keep using the live generation meanwhile. Queue rows that existed when the
         rebuild read its snapshot are covered by it and are deleted after the swap; newer rows
         stay and are drained into the new generation."""
-        with self.write_lock:
+        with self.writing():
             current = self.current_dir()
             number = int(current.name.split("-")[1]) + 1 if current else 1
             target = self.folder / f"gen-{number:06d}"
