@@ -30,6 +30,7 @@ from hub.store.database import Store
 from hub.sync import CatalogSync, FeedError, HubClient, HubUnavailable
 
 EXIT_UNAVAILABLE = 3
+SEARCH_DRAIN_LIMIT = 2000  # a search applies at most this many pending index updates first
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,7 +122,7 @@ def sync_job(paths: HubPaths, store: Store, payload: dict[str, Any]) -> dict[str
         report = syncer.run(on_page=on_page)
     print(file=sys.stderr)
     index = paths.open_index()
-    drained = index.drain_all(store)
+    drained = index.catch_up(store)
     return {
         "items": report.items,
         "pages": report.pages,
@@ -168,7 +169,11 @@ def cmd_sync(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
 # -- search / show ------------------------------------------------------------------------------
 def cmd_search(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
     index = paths.open_index()
-    index.drain_all(store)
+    waiting = store.scalar("SELECT COUNT(*) FROM index_queue") or 0
+    if waiting <= SEARCH_DRAIN_LIMIT:
+        index.drain_all(store)
+    else:
+        print(f"hub: the index is {waiting} updates behind; run `hub reindex`", file=sys.stderr)
     searcher = ModelSearcher(index)
     try:
         q = SearchQuery(

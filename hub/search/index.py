@@ -127,6 +127,16 @@ class IndexStore:
             total.deleted += report.deleted
             total.seconds += report.seconds
 
+    def catch_up(self, store: Store, rebuild_above: int = 10_000) -> DrainReport:
+        """Bring the index up to date: drain the queue, or rebuild when so many rows wait that
+        a fresh build is cheaper (the first sync of a large catalog)."""
+        waiting = store.scalar("SELECT COUNT(*) FROM index_queue") or 0
+        if waiting > rebuild_above:
+            started = time.perf_counter()
+            count = self.rebuild(store)
+            return DrainReport(rows=waiting, updated=count, seconds=time.perf_counter() - started)
+        return self.drain_all(store)
+
     def segment_count(self) -> int:
         ix = self.open()
         try:
