@@ -101,3 +101,16 @@ def _repo_root():
     from pathlib import Path
 
     return Path(__file__).resolve().parents[3]
+
+
+def test_catch_up_rebuilds_when_the_backlog_is_large_and_drains_otherwise(store, index, searcher):
+    with store.transaction() as conn:
+        upsert_models(conn, [sample_model(i) for i in range(1, 31)])
+    first = index.current_dir()
+    index.catch_up(store, rebuild_above=10)
+    assert index.current_dir() != first and queued(store) == 0
+    with store.transaction() as conn:
+        delete_model(conn, 7)
+    index.catch_up(store, rebuild_above=10)
+    assert queued(store) == 0
+    assert indexed_ids(searcher) == store_ids(store) == set(range(1, 31)) - {7}
