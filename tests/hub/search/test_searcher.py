@@ -129,3 +129,8 @@ def test_bad_parameters_name_the_field():
         SearchQuery(sort="stars")
     with pytest.raises(SearchError, match="page_size"):
         SearchQuery(page_size=0)
+
+
+def test_warm_up_loads_the_frequent_terms(filled):
+    assert filled.warm_up(terms=5) == 5
+    assert filled.search(SearchQuery("dragon")).total == 3
