@@ -41,7 +41,7 @@ def build_schema() -> Schema:
         # Existence only: no frequencies, no length column, the cheapest postings Whoosh has.
         pairs=FieldType(Existence(), WordAnalyzer() | BiWordFilter(sep=" "), scorable=False),
         tag=KEYWORD(commas=True, lowercase=True),
-        type=ID(),
+        type=ID(lowercase=True),
         base=KEYWORD(commas=True, lowercase=True),
         creator=ID(),
         nsfw=ID(),

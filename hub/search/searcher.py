@@ -183,7 +183,7 @@ class ModelSearcher:
     @staticmethod
     def _filter_key(q: SearchQuery) -> tuple:
         return (
-            tuple(sorted(q.types)),
+            tuple(sorted(t.lower() for t in q.types)),
             tuple(sorted(b.lower() for b in q.base_models)),
             (q.creator or "").lower(),
             tuple(sorted(t.lower() for t in q.tags)),

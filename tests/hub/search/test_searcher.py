@@ -102,6 +102,7 @@ def test_one_typo_is_tolerated_when_nothing_matches_exactly(filled):
 
 def test_filters(filled):
     assert set(ids(filled, text="dragon", types=("LORA",))) == {1, 3}
+    assert set(ids(filled, text="dragon", types=("lora",))) == {1, 3}  # case does not matter
     assert ids(filled, base_models=("SDXL 1.0",)) == [2]
     assert set(ids(filled, types=("LORA", "LoCon"), base_models=("sd 1.5",))) == {1, 3, 4, 5}
     assert ids(filled, creator="BOB") == [2]
