@@ -41,7 +41,7 @@ def build_schema() -> Schema:
         # Existence only: no frequencies, no length column, the cheapest postings Whoosh has.
         pairs=FieldType(Existence(), WordAnalyzer() | BiWordFilter(sep=" "), scorable=False),
         tag=KEYWORD(commas=True, lowercase=True),
-        type=ID(lowercase=True),
+        type=ID(),  # lowercased
         base=KEYWORD(commas=True, lowercase=True),
         creator=ID(),
         nsfw=ID(),
@@ -126,7 +126,7 @@ def _documents(conn: sqlite3.Connection, where: str, params: list, child_where: 
             "content": content,
             "pairs": title,
             "tag": ",".join(model_tags),
-            "type": kind,
+            "type": kind.lower(),
             "base": ",".join(sorted(bases.get(model_id, ()))),
             "creator": (creator or "").lower(),
             "nsfw": "1" if nsfw else "0",
