@@ -26,8 +26,9 @@ _EMPTY = (np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32))
 
 @dataclass(frozen=True)
 class Clause:
-    """A document matches the clause when it has at least one of `terms` in `field`
-    ("content" words, scored on content and name; or "pairs" for phrases)."""
+    """A document matches the clause when it has at least one of `terms` in `field`:
+    "content" means the title or the description words (scored on both, title boosted);
+    "pairs" is the title's word pairs, for phrases."""
 
     terms: tuple[str, ...]
     field: str = "content"
@@ -145,8 +146,7 @@ def evaluate(
                     ids, tf = segment.postings(field, term)
                     if not len(ids):
                         continue
-                    if field != "name":
-                        present[ids] = True
+                    present[ids] = True
                     lengths = segment.lengths(field)[ids]
                     score[ids] += _bm25(
                         tf, lengths, term_idf(field, term), stats.average_length[field], boost

@@ -108,7 +108,7 @@ def fuzzy_terms(reader, word: str) -> list[str]:
     near = list(reader.terms_within("name", word, 1, prefix=1)) or list(
         reader.terms_within("content", word, 1, prefix=1)
     )
-    near.sort(key=lambda t: -reader.doc_frequency("content", t))
+    near.sort(key=lambda t: -(reader.doc_frequency("name", t) + reader.doc_frequency("content", t)))
     return near[:FUZZY_MAX_TERMS]
 
 
@@ -118,7 +118,7 @@ def build_clauses(parsed: ParsedText, reader, force_fuzzy: bool = False) -> tupl
     expanded: dict[str, list[str]] = {}
     fuzzy_words = list(parsed.fuzzy_words)
     for word in parsed.words:
-        if force_fuzzy and reader.doc_frequency("content", word) == 0:
+        if force_fuzzy and not (reader.doc_frequency("name", word) or reader.doc_frequency("content", word)):
             fuzzy_words.append(word)
         else:
             clauses.append(Clause((word,)))

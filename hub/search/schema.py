@@ -33,7 +33,8 @@ def build_schema() -> Schema:
         # the "title": name, tags and trained words (boosted; prefix and typo expansions come
         # from this field's short vocabulary, not from every word of every description)
         name=TEXT(analyzer=analyzer, field_boost=3.0, phrase=False),
-        # name + tags + trained words + description; term frequencies, no positions
+        # the description's first words (the title is not repeated here: a word matches when it
+        # is in either field); term frequencies, no positions
         content=TEXT(analyzer=analyzer, phrase=False),
         # the title as adjacent word pairs: a phrase is a lookup of its pairs, not a position
         # check over every document that has all its words. Only the title: pairs of every
@@ -119,7 +120,7 @@ def _documents(conn: sqlite3.Connection, where: str, params: list, child_where: 
         model_tags = tags.get(model_id, [])
         trained = words.get(model_id, [])
         title = " ".join([name, *model_tags, *trained])
-        content = f"{title} {plain_text(description)}"
+        content = plain_text(description)
         docs[model_id] = {
             "id": str(model_id),
             "name": title,
