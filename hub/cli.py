@@ -79,7 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--models-dir", type=Path)
     scan.add_argument("--online", action="store_true", help="look unknown hashes up on the hub server")
 
-    commands.add_parser("reindex", parents=[common], help="rebuild the search index from the mirror")
+    reindex = commands.add_parser(
+        "reindex", parents=[common], help="rebuild the search index from the mirror"
+    )
+    reindex.add_argument(
+        "--procs", type=int, default=1, help="index writer processes (2 halves the time on 2 idle cores)"
+    )
 
     jobs = commands.add_parser("jobs", parents=[common], help="list background jobs")
     jobs.add_argument("--status", choices=("pending", "running", "done", "failed"))
