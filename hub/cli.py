@@ -348,7 +348,7 @@ def cmd_scan(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
 def cmd_reindex(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
     started = time.perf_counter()
     count = paths.open_index().rebuild(
-        store, progress=lambda n: print(f"\rindexed {n}", end="", file=sys.stderr)
+        store, procs=args.procs, progress=lambda n: print(f"\rindexed {n}", end="", file=sys.stderr)
     )
     print(f"\rreindexed {count} models in {time.perf_counter() - started:.1f} s")
     return 0
