@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 
 class CuttingProxy:
@@ -51,10 +51,8 @@ class CuttingProxy:
                 _pipe(upstream, client)
         finally:
             for s in (client, upstream):
-                try:
+                with suppress(OSError):
                     s.close()
-                except OSError:
-                    pass
 
     def _relay_cut(self, upstream: socket.socket, client: socket.socket) -> None:
         received = b""
@@ -100,10 +98,8 @@ def _pipe(source: socket.socket, target: socket.socket) -> None:
     except OSError:
         pass
     finally:
-        try:
+        with suppress(OSError):
             target.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
 
 
 @contextmanager
