@@ -239,7 +239,7 @@ def stage_file(
         fp = meta.fp
         pickle_result, pickle_message = "Success", "No Pickle imports"
         if file_format == "SafeTensor":
-            info = check_safetensors(tmp)
+            info = check_safetensors(tmp, name)
             fp = fp or info.precision
         elif file_format == "PickleTensor":
             scan = scan_pickle(tmp)

@@ -89,6 +89,13 @@ def seeded_hub(seeded_template: Path, tmp_path: Path) -> Iterator[RunningHub]:
         yield hub
 
 
+@pytest.fixture(scope="module")
+def shared_hub(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
+    """One server per test module on a copy of the catalog, for tests that only read."""
+    with running_hub(copy_catalog(seeded_template, tmp_path_factory.mktemp("shared") / "hub")) as hub:
+        yield hub
+
+
 @pytest.fixture
 def empty_hub(tmp_path: Path) -> Iterator[RunningHub]:
     with running_hub(tmp_path / "hub") as hub:
@@ -129,7 +136,7 @@ def upload_model(
     parts += [("images", (f"i{n}.png", data, "image/png")) for n, data in enumerate(images or [])]
     return httpx.post(
         f"{api}/models",
-        headers={"Authorization": f"Bearer {key}"},
+        headers={"Authorization": f"Bearer {key}"} if key else {},
         data={"metadata": json.dumps(metadata)},
         files=parts,
         timeout=60,

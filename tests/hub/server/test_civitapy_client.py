@@ -22,8 +22,8 @@ from tests.hub.server.proxy import cutting_proxy
 
 
 @pytest.fixture
-def client(seeded_hub: RunningHub, tmp_path: Path) -> CivitAIClient:
-    return CivitAIClient(base_url=seeded_hub.api, download_dir=str(tmp_path / "dl"), verify_hash=True)
+def client(shared_hub: RunningHub, tmp_path: Path) -> CivitAIClient:
+    return CivitAIClient(base_url=shared_hub.api, download_dir=str(tmp_path / "dl"), verify_hash=True)
 
 
 def test_list_with_filters_and_cursor_paging(client: CivitAIClient) -> None:
