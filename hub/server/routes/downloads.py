@@ -36,9 +36,12 @@ def download(version_id: int, request: Request) -> Response:
     range_header = request.headers.get("range", "")
     if not range_header or range_header.replace(" ", "").startswith("bytes=0-"):
         hub.store.record_download(version_id)
+    headers = {"ETag": f'"{found.sha256.lower()}"', "Cache-Control": "private, max-age=0"}
+    if hub.config.accel_redirect:
+        disposition = ModelFileResponse(path, filename=found.name).headers["content-disposition"]
+        headers |= {"X-Accel-Redirect": f"{hub.config.accel_redirect.rstrip('/')}/{found.path}"}
+        headers |= {"Content-Disposition": disposition}
+        return Response(status_code=200, media_type="application/octet-stream", headers=headers)
     return ModelFileResponse(
-        path,
-        filename=found.name,
-        media_type="application/octet-stream",
-        headers={"ETag": f'"{found.sha256.lower()}"', "Cache-Control": "private, max-age=0"},
+        path, filename=found.name, media_type="application/octet-stream", headers=headers
     )

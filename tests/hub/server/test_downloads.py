@@ -77,3 +77,19 @@ def test_download_counts_reach_stats_and_feed(empty_hub: RunningHub) -> None:
     assert model["modelVersions"][0]["stats"]["downloadCount"] == 3
     changes = httpx.get(f"{empty_hub.api}/sync/changes", params={"since": before}).json()["items"]
     assert [(c["entity"], c["id"]) for c in changes] == [("model", created["modelId"])]
+
+
+def test_accel_redirect_hands_the_bytes_to_nginx(tmp_path) -> None:
+    from tests.hub.server.conftest import running_hub
+
+    with running_hub(tmp_path / "hub", accel_redirect="/_files/") as hub:
+        key = register(hub.api, "creator")
+        created = upload_model(
+            hub.api, key, model_metadata(), [("m.safetensors", safetensors_bytes())]
+        ).json()
+        response = httpx.get(created["downloadUrl"])
+        sha = created["files"][0]["hashes"]["SHA256"].lower()
+        assert response.status_code == 200 and response.content == b""
+        assert response.headers["x-accel-redirect"] == f"/_files/files/{sha[:2]}/{sha}"
+        assert (hub.data_dir / response.headers["x-accel-redirect"].removeprefix("/_files/")).is_file()
+        assert response.headers["content-disposition"] == 'attachment; filename="m.safetensors"'
