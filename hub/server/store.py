@@ -968,8 +968,11 @@ class Store:
         self._append_change(conn, "model", str(model_id), "upsert")
 
     def _creator_changed(self, conn: sqlite3.Connection, user_id: int) -> None:
-        username = conn.execute("SELECT username FROM users WHERE id = ?", (user_id,)).fetchone()[0]
-        self._append_change(conn, "creator", username, "upsert")
+        """A creator is an account with published models; the last model gone, it is deleted."""
+        row = conn.execute("SELECT username, model_count FROM users WHERE id = ?", (user_id,)).fetchone()
+        self._append_change(
+            conn, "creator", row["username"], "upsert" if row["model_count"] > 0 else "delete"
+        )
 
     @staticmethod
     def _append_change(conn: sqlite3.Connection, entity: str, entity_id: str, action: str) -> None:

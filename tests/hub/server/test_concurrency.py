@@ -147,7 +147,7 @@ def test_change_feed_never_skips_or_repeats_under_writes(seeded_hub: RunningHub)
         c["username"]: c
         for c in httpx.get(f"{seeded_hub.api}/creators", params={"limit": 200}).json()["items"]
     }
-    mirror_creators = {i: d for (kind, i), d in mirror.items() if kind == "creator" and d["modelCount"] > 0}
+    mirror_creators = {i: d for (kind, i), d in mirror.items() if kind == "creator"}
     assert mirror_creators == creators
 
 
@@ -180,3 +180,26 @@ def _drain_feed(api: str, since: int | None) -> list[dict]:
         cursor = body["nextCursor"]
         if not body["hasMore"]:
             return items
+
+
+def test_creator_without_models_is_deleted_from_the_feed(empty_hub: RunningHub) -> None:
+    key = register(empty_hub.api, "solo")
+    created = upload_model(
+        empty_hub.api, key, model_metadata(), [("m.safetensors", safetensors_bytes())]
+    ).json()
+    items = _drain_feed(empty_hub.api, None)
+    assert [(i["entity"], i["id"], i["action"]) for i in items] == [
+        ("model", created["modelId"], "upsert"),
+        ("creator", "solo", "upsert"),
+    ]
+    assert items[1]["data"]["modelCount"] == 1 and items[1]["data"]["link"].endswith(
+        "/api/v1/models?username=solo"
+    )
+    headers = {"Authorization": f"Bearer {key}"}
+    assert httpx.delete(f"{empty_hub.api}/models/{created['modelId']}", headers=headers).status_code == 204
+    after = _drain_feed(empty_hub.api, items[-1]["seq"])
+    assert [(i["entity"], i["id"], i["action"], i["data"]) for i in after] == [
+        ("model", created["modelId"], "delete", None),
+        ("creator", "solo", "delete", None),
+    ]
+    assert httpx.get(f"{empty_hub.api}/models/{created['modelId']}").status_code == 404
