@@ -12,12 +12,14 @@ share resolves (by-hash) to the first of them, as on Civitai.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import pickle
 import random
 import time
+import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -229,7 +231,7 @@ class BlobMaker:
 
     def pickled(self) -> Blob:
         if len(self.pickles) >= max(1, self.unique // 20):
-            return self.pickles[len(self.pickles) and self.count % len(self.pickles)]
+            return self.pickles[self.count % len(self.pickles)]
         rng = np.random.default_rng(self.seed * 7_919 + len(self.pickles))
         state = OrderedDict(
             (f"model.layer{i}.weight", rng.standard_normal((8, 8)).astype(np.float32)) for i in range(3)
@@ -245,9 +247,6 @@ class BlobMaker:
     def archive(self) -> Blob:
         if len(self.archives) >= max(1, self.unique // 20):
             return self.archives[self.count % len(self.archives)]
-        import io
-        import zipfile
-
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
             info = zipfile.ZipInfo("readme.txt", date_time=(2024, 1, 1, 0, 0, 0))
