@@ -552,8 +552,9 @@ def _add_model(
     version_docs.reverse()  # newest first, as Civitai lists them
     model["image_count"] = image_count
     creator_row = {"username": creator["username"], "image_sha": creator["image_sha"]}
-    model["doc"] = documents.dumps(documents.model_document(model, creator_row, tags, version_docs))
+    doc = documents.dumps(documents.model_document(model, creator_row, tags, version_docs))
     rows["models"].append(_row("models", model))
+    rows["model_docs"].append((model_id, doc))
     rows["model_tags"] += [(model_id, t) for t in tags]
     rows["model_base_models"] += [(model_id, b) for b in sorted(bases)]
     rows["models_fts"].append((model_id, name, " ".join(tags), creator["username"]))

@@ -4,7 +4,7 @@ SQLite in WAL mode under the data directory. One connection per thread (kept by 
 instance, closed by `close()`); reads run in a deferred transaction so that a multi-statement
 read sees one snapshot; writes run under `BEGIN IMMEDIATE` so the single writer lock is taken
 before anything is read. Model documents (the Civitai JSON) are stored denormalised in
-`models.doc` and rebuilt in the same transaction as every change, together with the change
+`model_docs` (apart from `models`, whose small rows the list queries scan) and rebuilt in the same transaction as every change, together with the change
 feed entry, so a reader never sees one without the other.
 
 A move to a server database replaces this module (and keeps its method signatures).
@@ -75,8 +75,11 @@ CREATE TABLE IF NOT EXISTS models (
     tipped_amount_count INTEGER NOT NULL DEFAULT 0,
     rating REAL NOT NULL DEFAULT 0,
     rating_count INTEGER NOT NULL DEFAULT 0,
-    image_count INTEGER NOT NULL DEFAULT 0,
-    doc TEXT NOT NULL DEFAULT '{}'
+    image_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS model_docs (
+    model_id INTEGER PRIMARY KEY REFERENCES models(id) ON DELETE CASCADE,
+    doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS models_rating ON models(rating, id);
 CREATE INDEX IF NOT EXISTS models_downloads ON models(download_count, id);
@@ -229,8 +232,8 @@ BULK_TABLES: dict[str, tuple[str, ...]] = {
         "rating",
         "rating_count",
         "image_count",
-        "doc",
     ),
+    "model_docs": ("model_id", "doc"),
     "model_tags": ("model_id", "tag"),
     "model_base_models": ("model_id", "base_model"),
     "models_fts": ("rowid", "name", "tags", "username"),
@@ -473,8 +476,10 @@ class Store:
             where.append(f"m.type IN ({','.join('?' * len(q.types))})")
             args += q.types
         if q.base_models:
+            # correlated on purpose: common base models match many rows, so walking the sort
+            # index and probing beats sorting every match
             where.append(
-                "m.id IN (SELECT model_id FROM model_base_models WHERE base_model IN "
+                "EXISTS (SELECT 1 FROM model_base_models b WHERE b.model_id = m.id AND b.base_model IN "
                 f"({','.join('?' * len(q.base_models))}))"
             )
             args += q.base_models
@@ -508,24 +513,38 @@ class Store:
         selective = any(getattr(q, f) for f in SELECTIVE_FILTERS)
         order_col = f"+m.{column}" if selective else f"m.{column}"
         order = f"{order_col} {direction}, m.id {direction}"
-        sql = f"SELECT m.id, m.{column} AS k, m.doc FROM models m WHERE {' AND '.join(where) or '1'} ORDER BY {order}"
+        sql = (
+            f"SELECT m.id, m.{column} AS k FROM models m WHERE {' AND '.join(where) or '1'} ORDER BY {order}"
+        )
         sql += " LIMIT ? OFFSET ?"
         args += [q.limit + 1, q.offset or 0]
         with self.read() as conn:
             rows = conn.execute(sql, args).fetchall()
+            more = len(rows) > q.limit
+            rows = rows[: q.limit]
+            docs = self._docs(conn, [r["id"] for r in rows])
             total = None
             if q.offset is not None:
                 total = conn.execute(
                     f"SELECT COUNT(*) FROM models m WHERE {filter_sql}", filter_args
                 ).fetchone()[0]
-        more = len(rows) > q.limit
-        rows = rows[: q.limit]
         last = (rows[-1]["k"], rows[-1]["id"]) if more and rows else None
-        return Page([r["doc"] for r in rows], last, total)
+        return Page([docs[r["id"]] for r in rows], last, total)
+
+    @staticmethod
+    def _docs(conn: sqlite3.Connection, model_ids: list[int]) -> dict[int, str]:
+        docs: dict[int, str] = {}
+        for chunk in _chunks(model_ids, 500):
+            for r in conn.execute(
+                f"SELECT model_id, doc FROM model_docs WHERE model_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                docs[r[0]] = r[1]
+        return docs
 
     def model_doc(self, model_id: int) -> str:
         with self.read() as conn:
-            row = conn.execute("SELECT doc FROM models WHERE id = ?", (model_id,)).fetchone()
+            row = conn.execute("SELECT doc FROM model_docs WHERE model_id = ?", (model_id,)).fetchone()
         if row is None:
             raise NotFound(f"No model with id {model_id}")
         return row["doc"]
@@ -534,7 +553,7 @@ class Store:
         """The doc of the model that holds version `version_id`."""
         with self.read() as conn:
             row = conn.execute(
-                "SELECT m.doc FROM versions v JOIN models m ON m.id = v.model_id WHERE v.id = ?",
+                "SELECT d.doc FROM versions v JOIN model_docs d ON d.model_id = v.model_id WHERE v.id = ?",
                 (version_id,),
             ).fetchone()
         if row is None:
@@ -556,8 +575,8 @@ class Store:
             for h in hashes:
                 cond = self._HASH_SQL[len(h)]
                 row = conn.execute(
-                    "SELECT f.version_id, m.doc FROM blobs b JOIN files f ON f.sha256 = b.sha256 "
-                    "JOIN versions v ON v.id = f.version_id JOIN models m ON m.id = v.model_id "
+                    "SELECT f.version_id, d.doc FROM blobs b JOIN files f ON f.sha256 = b.sha256 "
+                    "JOIN versions v ON v.id = f.version_id JOIN model_docs d ON d.model_id = v.model_id "
                     f"WHERE {cond} ORDER BY f.id LIMIT 1",
                     {"h": h},
                 ).fetchone()
@@ -823,6 +842,7 @@ class Store:
             )
             conn.execute("DELETE FROM versions WHERE model_id = ?", (model_id,))
             conn.execute("DELETE FROM model_base_models WHERE model_id = ?", (model_id,))
+            conn.execute("DELETE FROM model_docs WHERE model_id = ?", (model_id,))
             conn.execute("DELETE FROM models WHERE id = ?", (model_id,))
             conn.execute("UPDATE users SET model_count = model_count - 1 WHERE id = ?", (row["user_id"],))
             self._append_change(conn, "model", str(model_id), "delete")
@@ -959,7 +979,8 @@ class Store:
             )
         model["image_count"] = image_count
         doc = documents.dumps(documents.model_document(model, creator, tags, versions))
-        conn.execute("UPDATE models SET doc = ?, image_count = ? WHERE id = ?", (doc, image_count, model_id))
+        conn.execute("UPDATE models SET image_count = ? WHERE id = ?", (image_count, model_id))
+        conn.execute("INSERT OR REPLACE INTO model_docs (model_id, doc) VALUES (?, ?)", (model_id, doc))
         conn.execute("DELETE FROM models_fts WHERE rowid = ?", (model_id,))
         conn.execute(
             "INSERT INTO models_fts (rowid, name, tags, username) VALUES (?, ?, ?, ?)",
@@ -995,12 +1016,9 @@ class Store:
                 int(r["entity_id"]) for r in rows if r["entity"] == "model" and r["action"] == "upsert"
             ]
             usernames = [r["entity_id"] for r in rows if r["entity"] == "creator" and r["action"] == "upsert"]
-            docs: dict[tuple[str, str], str] = {}
-            for chunk in _chunks(model_ids, 500):
-                for r in conn.execute(
-                    f"SELECT id, doc FROM models WHERE id IN ({','.join('?' * len(chunk))})", chunk
-                ).fetchall():
-                    docs["model", str(r["id"])] = r["doc"]
+            docs: dict[tuple[str, str], str] = {
+                ("model", str(model_id)): doc for model_id, doc in self._docs(conn, model_ids).items()
+            }
             for chunk in _chunks(usernames, 500):
                 for r in conn.execute(
                     "SELECT username, image_sha, model_count FROM users WHERE username IN "
