@@ -443,6 +443,21 @@ class Store:
                 raise NotFound(f"user {username!r} not found")
             return self._user(conn, "username = ?", username)  # type: ignore[return-value]
 
+    def lookup_users(self, ids: Sequence[int], prefix: str | None, limit: int = 50) -> list[dict[str, Any]]:
+        where, args = [], []
+        if ids:
+            where.append(f"id IN ({','.join('?' * len(ids))})")
+            args += list(ids)
+        if prefix:
+            where.append("username LIKE ? ESCAPE '\\'")
+            args.append(prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        with self.read() as conn:
+            rows = conn.execute(
+                f"SELECT id, username FROM users WHERE {' AND '.join(where)} ORDER BY username LIMIT ?",
+                [*args, limit],
+            ).fetchall()
+        return [dict(r) for r in rows]
+
     def add_api_key(self, user_id: int, key_hash: str, name: str) -> int:
         with self.write() as conn:
             cur = conn.execute(
