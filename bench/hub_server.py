@@ -171,6 +171,30 @@ def curl_download(url: str) -> float | None:
     return float(out.stdout) if out.returncode == 0 else None
 
 
+def sendfile_ceiling(path: Path) -> float | None:
+    """curl against a bare zero-copy `socket.sendfile` server: what loopback HTTP can do here."""
+    if not shutil.which("curl"):
+        return None
+    size = path.stat().st_size
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve_once() -> None:
+        conn, _ = listener.accept()
+        with conn, path.open("rb") as f:
+            conn.recv(65536)
+            conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n".encode())
+            conn.sendfile(f)
+
+    thread = threading.Thread(target=serve_once, daemon=True)
+    thread.start()
+    try:
+        return curl_download(f"http://127.0.0.1:{port}/")
+    finally:
+        thread.join(timeout=60)
+        listener.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -284,12 +308,19 @@ def main(argv: list[str] | None = None) -> int:
             disk_h = read_disk(big_path, True)
             net_h = download(url, size, True)
             curl = curl_download(url)
+            ceiling = sendfile_ceiling(big_path)
             mb = 1024 * 1024
             print(f"\ndownload of a {size / mb:.0f} MiB file (page cache warm):")
             print(f"  read from disk        {disk / mb:8.0f} MiB/s")
             print(f"  HTTP download (httpx) {net / mb:8.0f} MiB/s   {net / disk:6.1%} of disk")
             if curl:
                 print(f"  HTTP download (curl)  {curl / mb:8.0f} MiB/s   {curl / disk:6.1%} of disk")
+            if ceiling:
+                print(
+                    f"  sendfile server (curl){ceiling / mb:8.0f} MiB/s   {ceiling / disk:6.1%} of disk (loopback ceiling)"
+                )
+                if curl:
+                    print(f"  hub server vs sendfile server (both curl): {curl / ceiling:6.1%}")
             print(f"  read + SHA256         {disk_h / mb:8.0f} MiB/s")
             print(f"  download + SHA256     {net_h / mb:8.0f} MiB/s   {net_h / disk_h:6.1%} of read + SHA256")
             del results
