@@ -294,8 +294,18 @@ BULK_TABLES: dict[str, tuple[str, ...]] = {
         "reaction_count",
     ),
 }
-# Filters selective enough that sorting their matches beats walking the sort index.
-SELECTIVE_FILTERS = ("query", "tag", "username", "ids")
+# Up to this many matches of a search or tag, fetch them all and sort; above, walk the index.
+FEW_MATCHES = 3000
+# Sort column -> the index that holds it in order.
+SORT_INDEXES = {
+    "rating": "models_rating",
+    "download_count": "models_downloads",
+    "thumbs_up_count": "models_likes",
+    "comment_count": "models_comments",
+    "collected_count": "models_collected",
+    "image_count": "models_images",
+    "published_at": "models_published",
+}
 
 
 class NotFound(LookupError):
@@ -485,6 +495,7 @@ class Store:
         column, descending = MODEL_SORTS[q.sort]
         where: list[str] = []
         args: list[Any] = []
+        match: str | None = None
         if q.nsfw is False:
             where.append("m.nsfw = 0")
         if q.types:
@@ -499,7 +510,7 @@ class Store:
             )
             args += q.base_models
         if q.tag:
-            where.append("m.id IN (SELECT model_id FROM model_tags WHERE tag = ?)")
+            where.append("{probe_tag}m.id IN (SELECT model_id FROM model_tags WHERE tag = ?)")
             args.append(q.tag)
         if q.username:
             where.append("m.user_id = (SELECT id FROM users WHERE username = ?)")
@@ -517,7 +528,7 @@ class Store:
             match = fts_query(q.query)
             if match is None:
                 return Page([], None, 0)
-            where.append("m.id IN (SELECT rowid FROM models_fts WHERE models_fts MATCH ?)")
+            where.append("{probe_query}m.id IN (SELECT rowid FROM models_fts WHERE models_fts MATCH ?)")
             args.append(match)
         filter_sql = " AND ".join(where) or "1"
         filter_args = list(args)
@@ -525,11 +536,28 @@ class Store:
             where.append(f"(m.{column}, m.id) {'<' if descending else '>'} (?, ?)")
             args += [q.after[0], q.after[1]]
         direction = "DESC" if descending else "ASC"
-        selective = any(getattr(q, f) for f in SELECTIVE_FILTERS)
-        order_col = f"+m.{column}" if selective else f"m.{column}"
+        # Few matches (a creator's models, a list of ids, a rare word or tag): fetch them and
+        # sort. Many matches (a common word or tag can match half the catalog): walk the sort
+        # index and check each row, which stops after `limit` matches.
+        # A "+" before m.id keeps SQLite from driving the query from that list.
+        source = "models m"
+        order_col = f"m.{column}"
+        probes = {"{probe_tag}": "+", "{probe_query}": "+"}
+        tag_count, query_count = self._match_counts(match, q.tag)
+        smallest = min(tag_count, query_count)
+        if q.username or q.ids:
+            order_col = f"+m.{column}"
+        elif smallest <= FEW_MATCHES:
+            order_col = f"+m.{column}"
+            probes["{probe_tag}" if tag_count == smallest else "{probe_query}"] = ""
+        elif match or q.tag:
+            source = f"models m INDEXED BY {SORT_INDEXES[column]}"
+        for placeholder, probe in probes.items():
+            where = [w.replace(placeholder, probe) for w in where]
+            filter_sql = filter_sql.replace(placeholder, "")
         order = f"{order_col} {direction}, m.id {direction}"
         sql = (
-            f"SELECT m.id, m.{column} AS k FROM models m WHERE {' AND '.join(where) or '1'} ORDER BY {order}"
+            f"SELECT m.id, m.{column} AS k FROM {source} WHERE {' AND '.join(where) or '1'} ORDER BY {order}"
         )
         sql += " LIMIT ? OFFSET ?"
         args += [q.limit + 1, q.offset or 0]
@@ -545,6 +573,22 @@ class Store:
                 ).fetchone()[0]
         last = (rows[-1]["k"], rows[-1]["id"]) if more and rows else None
         return Page([docs[r["id"]] for r in rows], last, total)
+
+    def _match_counts(self, match: str | None, tag: str | None) -> tuple[float, float]:
+        """How many models the tag and the search match (capped; inf when not filtering)."""
+        tag_count = query_count = float("inf")
+        if not match and not tag:
+            return tag_count, query_count
+        with self.read() as conn:
+            if tag:
+                row = conn.execute("SELECT model_count FROM tags WHERE name = ?", (tag,)).fetchone()
+                tag_count = row[0] if row else 0
+            if match:
+                query_count = conn.execute(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM models_fts WHERE models_fts MATCH ? LIMIT ?)",
+                    (match, FEW_MATCHES + 1),
+                ).fetchone()[0]
+        return tag_count, query_count
 
     @staticmethod
     def _docs(conn: sqlite3.Connection, model_ids: list[int]) -> dict[int, str]:
