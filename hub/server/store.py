@@ -657,9 +657,23 @@ class Store:
         if q.username:
             where.append("i.user_id = (SELECT id FROM users WHERE username = ?)")
             args.append(q.username)
-        if q.max_nsfw_level is not None:
+        if q.browsing_level is not None:
+            where.append("(i.nsfw_level & ?) != 0")
+            args.append(q.browsing_level)
+        elif q.max_nsfw_level is not None:
             where.append("i.nsfw_level <= ?")
             args.append(q.max_nsfw_level)
+        if q.post_id is not None:
+            where.append("i.post_id = ?")
+            args.append(q.post_id)
+        if q.image_id is not None:
+            where.append("i.id = ?")
+            args.append(q.image_id)
+        if q.base_models:
+            where.append(
+                f"i.version_id IN (SELECT id FROM versions WHERE base_model IN ({','.join('?' * len(q.base_models))}))"
+            )
+            args += q.base_models
         if q.created_after:
             where.append("i.created_at >= ?")
             args.append(q.created_after)
@@ -669,7 +683,9 @@ class Store:
             where.append(f"(i.{column}, i.id) {'<' if descending else '>'} (?, ?)")
             args += [q.after[0], q.after[1]]
         direction = "DESC" if descending else "ASC"
-        selective = q.model_id is not None or q.version_id is not None or bool(q.username)
+        selective = any(v is not None for v in (q.model_id, q.version_id, q.post_id, q.image_id)) or bool(
+            q.username
+        )
         order_col = f"+i.{column}" if selective else f"i.{column}"
         sql = (
             f"SELECT i.*, i.{column} AS k, u.username, v.base_model, m.width, m.height, m.blurhash "

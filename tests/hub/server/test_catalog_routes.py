@@ -37,6 +37,18 @@ def test_images_cursor_paging_and_nsfw_levels(shared_hub: RunningHub) -> None:
     assert safe and all(i["nsfwLevel"] == "None" for i in safe)
     page = httpx.get(f"{shared_hub.api}/images", params={"limit": 10, "page": 2}).json()["metadata"]
     assert page["currentPage"] == 2 and page["totalItems"] > 1000
+    mature = httpx.get(f"{shared_hub.api}/images", params={"limit": 200, "browsingLevel": 4}).json()["items"]
+    assert mature and all(i["browsingLevel"] == 4 for i in mature)
+    one = seen[0]
+    by_post = httpx.get(f"{shared_hub.api}/images", params={"postId": one.post_id}).json()["items"]
+    assert [i["id"] for i in by_post] == [one.id]
+    assert [
+        i["id"] for i in httpx.get(f"{shared_hub.api}/images", params={"imageId": one.id}).json()["items"]
+    ] == [one.id]
+    flux = httpx.get(f"{shared_hub.api}/images", params={"limit": 50, "baseModels": "Flux.1 D"}).json()[
+        "items"
+    ]
+    assert flux and all(i["baseModel"] == "Flux.1 D" for i in flux)
 
 
 def test_filters_period_primary_file_only_and_head(shared_hub: RunningHub) -> None:
