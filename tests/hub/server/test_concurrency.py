@@ -79,15 +79,24 @@ def test_cursor_paging_returns_each_existing_model_once_under_writes(
             if not cursor:
                 break
             params["cursor"] = cursor
+            if pages <= 6:  # make sure writes land between these pages, however slow the machine
+                _wait_for(lambda wanted=2 * pages: writer.writes >= wanted or writer.error is not None)
             time.sleep(0.01)
     writer.stop.set()
     writer.join(30)
     assert writer.error is None, writer.error
-    assert writer.writes >= 4, "the writer should have run while we paged"
+    assert writer.writes >= 12, "the writer should have run while we paged"
     assert len(seen) == len(set(seen)), "a model came back twice"
     missing = set(existing) - set(seen)
     assert not missing, f"models that existed throughout were skipped: {sorted(missing)[:10]}"
     assert pages >= 28
+
+
+def _wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the writer made no progress"
+        time.sleep(0.01)
 
 
 def _all_models(api: str) -> dict[int, dict]:
