@@ -27,6 +27,7 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
         "--stats-refresh", default=300.0, type=float, help="seconds between stats refreshes; 0 = off"
     )
     parser.add_argument("--trust-forwarded", action="store_true", help="client IP from X-Forwarded-For")
+    parser.add_argument("--accel-redirect", default=None, help="nginx internal location prefix for downloads")
     parser.add_argument("--log-level", default="info")
 
 
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         max_upload_bytes=args.max_upload_mb * 1024 * 1024,
         stats_refresh_seconds=args.stats_refresh,
         trust_forwarded=args.trust_forwarded,
+        accel_redirect=args.accel_redirect,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, workers=1)
     return 0

@@ -24,6 +24,9 @@ class ServerConfig:
     stats_refresh_seconds: float = 300.0
     # Take the client IP from X-Forwarded-For (only behind a proxy you control).
     trust_forwarded: bool = False
+    # Behind nginx: answer downloads with `X-Accel-Redirect: <prefix>/<file path>` and let nginx
+    # send the bytes (sendfile, Range) from an `internal` location aliased to the data directory.
+    accel_redirect: str | None = None
 
     @property
     def tmp_dir(self) -> Path:

@@ -125,57 +125,56 @@ class SafetensorsInfo:
     metadata: dict[str, str]
 
 
-def check_safetensors(path: Path) -> SafetensorsInfo:
+def check_safetensors(path: Path, name: str | None = None) -> SafetensorsInfo:
     """Validate a safetensors file's header against its size; raise FileRejected when broken."""
+    label = name or path.name
     size = path.stat().st_size
     with path.open("rb") as stream:
         head = stream.read(8)
         if len(head) < 8:
-            raise FileRejected(f"{path.name}: not a safetensors file (shorter than its 8-byte header length)")
+            raise FileRejected(f"{label}: not a safetensors file (shorter than its 8-byte header length)")
         (header_len,) = struct.unpack("<Q", head)
         if header_len < 2 or header_len > MAX_SAFETENSORS_HEADER or 8 + header_len > size:
-            raise FileRejected(
-                f"{path.name}: not a safetensors file (header length {header_len} is impossible)"
-            )
+            raise FileRejected(f"{label}: not a safetensors file (header length {header_len} is impossible)")
         raw = stream.read(header_len)
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise FileRejected(f"{path.name}: not a safetensors file (header is not JSON)") from None
+        raise FileRejected(f"{label}: not a safetensors file (header is not JSON)") from None
     if not isinstance(header, dict):
-        raise FileRejected(f"{path.name}: not a safetensors file (header is not an object)")
+        raise FileRejected(f"{label}: not a safetensors file (header is not an object)")
     data_size = size - 8 - header_len
     metadata = header.pop("__metadata__", None) or {}
     if not isinstance(metadata, dict):
-        raise FileRejected(f"{path.name}: safetensors __metadata__ must be an object")
+        raise FileRejected(f"{label}: safetensors __metadata__ must be an object")
     spans: list[tuple[int, int]] = []
     dtype_bytes: dict[str, int] = {}
     for tensor_name, info in header.items():
         if not isinstance(info, dict):
-            raise FileRejected(f"{path.name}: tensor {tensor_name!r} entry is not an object")
+            raise FileRejected(f"{label}: tensor {tensor_name!r} entry is not an object")
         dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
         if dtype not in SAFETENSORS_DTYPES:
-            raise FileRejected(f"{path.name}: tensor {tensor_name!r} has unknown dtype {dtype!r}")
+            raise FileRejected(f"{label}: tensor {tensor_name!r} has unknown dtype {dtype!r}")
         if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
-            raise FileRejected(f"{path.name}: tensor {tensor_name!r} has a bad shape")
+            raise FileRejected(f"{label}: tensor {tensor_name!r} has a bad shape")
         if not (
             isinstance(offsets, list)
             and len(offsets) == 2
             and all(isinstance(o, int) for o in offsets)
             and 0 <= offsets[0] <= offsets[1] <= data_size
         ):
-            raise FileRejected(f"{path.name}: tensor {tensor_name!r} has data offsets outside the file")
+            raise FileRejected(f"{label}: tensor {tensor_name!r} has data offsets outside the file")
         count = 1
         for d in shape:
             count *= d
         if count * DTYPE_SIZES[dtype] != offsets[1] - offsets[0]:
-            raise FileRejected(f"{path.name}: tensor {tensor_name!r} byte length does not match its shape")
+            raise FileRejected(f"{label}: tensor {tensor_name!r} byte length does not match its shape")
         spans.append((offsets[0], offsets[1]))
         dtype_bytes[dtype] = dtype_bytes.get(dtype, 0) + offsets[1] - offsets[0]
     spans.sort()
     for (_, end), (start, _) in itertools.pairwise(spans):
         if start < end:
-            raise FileRejected(f"{path.name}: tensors overlap in the data section")
+            raise FileRejected(f"{label}: tensors overlap in the data section")
     floating = {k: v for k, v in dtype_bytes.items() if SAFETENSORS_DTYPES[k]}
     precision = SAFETENSORS_DTYPES[max(floating, key=floating.__getitem__)] if floating else None
     return SafetensorsInfo(len(header), precision, {str(k): str(v) for k, v in metadata.items()})

@@ -77,6 +77,11 @@ class HashingWriter:
                 self._data_hash.update(chunk[max(0, self._data_start - start) :])
         self._size = end
 
+    @property
+    def size(self) -> int:
+        """Bytes seen so far."""
+        return self._size
+
     def result(self) -> FileHashes:
         autov3 = None
         if self._data_hash is not None and self._data_start is not None:

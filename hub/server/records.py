@@ -101,6 +101,10 @@ class ImageQuery:
     version_id: int | None = None
     username: str | None = None
     max_nsfw_level: int | None = None
+    browsing_level: int | None = None  # bitmask of allowed nsfw levels (overrides max_nsfw_level)
+    post_id: int | None = None
+    image_id: int | None = None
+    base_models: tuple[str, ...] = ()
     created_after: str | None = None
     after: tuple[Any, int] | None = None
     offset: int | None = None

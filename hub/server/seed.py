@@ -12,12 +12,14 @@ share resolves (by-hash) to the first of them, as on Civitai.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import pickle
 import random
 import time
+import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -229,7 +231,7 @@ class BlobMaker:
 
     def pickled(self) -> Blob:
         if len(self.pickles) >= max(1, self.unique // 20):
-            return self.pickles[len(self.pickles) and self.count % len(self.pickles)]
+            return self.pickles[self.count % len(self.pickles)]
         rng = np.random.default_rng(self.seed * 7_919 + len(self.pickles))
         state = OrderedDict(
             (f"model.layer{i}.weight", rng.standard_normal((8, 8)).astype(np.float32)) for i in range(3)
@@ -245,9 +247,6 @@ class BlobMaker:
     def archive(self) -> Blob:
         if len(self.archives) >= max(1, self.unique // 20):
             return self.archives[self.count % len(self.archives)]
-        import io
-        import zipfile
-
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
             info = zipfile.ZipInfo("readme.txt", date_time=(2024, 1, 1, 0, 0, 0))
@@ -553,8 +552,9 @@ def _add_model(
     version_docs.reverse()  # newest first, as Civitai lists them
     model["image_count"] = image_count
     creator_row = {"username": creator["username"], "image_sha": creator["image_sha"]}
-    model["doc"] = documents.dumps(documents.model_document(model, creator_row, tags, version_docs))
+    doc = documents.dumps(documents.model_document(model, creator_row, tags, version_docs))
     rows["models"].append(_row("models", model))
+    rows["model_docs"].append((model_id, doc))
     rows["model_tags"] += [(model_id, t) for t in tags]
     rows["model_base_models"] += [(model_id, b) for b in sorted(bases)]
     rows["models_fts"].append((model_id, name, " ".join(tags), creator["username"]))

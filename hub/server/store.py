@@ -4,7 +4,7 @@ SQLite in WAL mode under the data directory. One connection per thread (kept by 
 instance, closed by `close()`); reads run in a deferred transaction so that a multi-statement
 read sees one snapshot; writes run under `BEGIN IMMEDIATE` so the single writer lock is taken
 before anything is read. Model documents (the Civitai JSON) are stored denormalised in
-`models.doc` and rebuilt in the same transaction as every change, together with the change
+`model_docs` (apart from `models`, whose small rows the list queries scan) and rebuilt in the same transaction as every change, together with the change
 feed entry, so a reader never sees one without the other.
 
 A move to a server database replaces this module (and keeps its method signatures).
@@ -75,8 +75,11 @@ CREATE TABLE IF NOT EXISTS models (
     tipped_amount_count INTEGER NOT NULL DEFAULT 0,
     rating REAL NOT NULL DEFAULT 0,
     rating_count INTEGER NOT NULL DEFAULT 0,
-    image_count INTEGER NOT NULL DEFAULT 0,
-    doc TEXT NOT NULL DEFAULT '{}'
+    image_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS model_docs (
+    model_id INTEGER PRIMARY KEY REFERENCES models(id) ON DELETE CASCADE,
+    doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS models_rating ON models(rating, id);
 CREATE INDEX IF NOT EXISTS models_downloads ON models(download_count, id);
@@ -229,8 +232,8 @@ BULK_TABLES: dict[str, tuple[str, ...]] = {
         "rating",
         "rating_count",
         "image_count",
-        "doc",
     ),
+    "model_docs": ("model_id", "doc"),
     "model_tags": ("model_id", "tag"),
     "model_base_models": ("model_id", "base_model"),
     "models_fts": ("rowid", "name", "tags", "username"),
@@ -291,8 +294,18 @@ BULK_TABLES: dict[str, tuple[str, ...]] = {
         "reaction_count",
     ),
 }
-# Filters selective enough that sorting their matches beats walking the sort index.
-SELECTIVE_FILTERS = ("query", "tag", "username", "ids")
+# Up to this many matches of a search or tag, fetch them all and sort; above, walk the index.
+FEW_MATCHES = 3000
+# Sort column -> the index that holds it in order.
+SORT_INDEXES = {
+    "rating": "models_rating",
+    "download_count": "models_downloads",
+    "thumbs_up_count": "models_likes",
+    "comment_count": "models_comments",
+    "collected_count": "models_collected",
+    "image_count": "models_images",
+    "published_at": "models_published",
+}
 
 
 class NotFound(LookupError):
@@ -440,6 +453,21 @@ class Store:
                 raise NotFound(f"user {username!r} not found")
             return self._user(conn, "username = ?", username)  # type: ignore[return-value]
 
+    def lookup_users(self, ids: Sequence[int], prefix: str | None, limit: int = 50) -> list[dict[str, Any]]:
+        where, args = [], []
+        if ids:
+            where.append(f"id IN ({','.join('?' * len(ids))})")
+            args += list(ids)
+        if prefix:
+            where.append("username LIKE ? ESCAPE '\\'")
+            args.append(prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        with self.read() as conn:
+            rows = conn.execute(
+                f"SELECT id, username FROM users WHERE {' AND '.join(where)} ORDER BY username LIMIT ?",
+                [*args, limit],
+            ).fetchall()
+        return [dict(r) for r in rows]
+
     def add_api_key(self, user_id: int, key_hash: str, name: str) -> int:
         with self.write() as conn:
             cur = conn.execute(
@@ -467,19 +495,22 @@ class Store:
         column, descending = MODEL_SORTS[q.sort]
         where: list[str] = []
         args: list[Any] = []
+        match: str | None = None
         if q.nsfw is False:
             where.append("m.nsfw = 0")
         if q.types:
             where.append(f"m.type IN ({','.join('?' * len(q.types))})")
             args += q.types
         if q.base_models:
+            # correlated on purpose: common base models match many rows, so walking the sort
+            # index and probing beats sorting every match
             where.append(
-                "m.id IN (SELECT model_id FROM model_base_models WHERE base_model IN "
+                "EXISTS (SELECT 1 FROM model_base_models b WHERE b.model_id = m.id AND b.base_model IN "
                 f"({','.join('?' * len(q.base_models))}))"
             )
             args += q.base_models
         if q.tag:
-            where.append("m.id IN (SELECT model_id FROM model_tags WHERE tag = ?)")
+            where.append("{probe_tag}m.id IN (SELECT model_id FROM model_tags WHERE tag = ?)")
             args.append(q.tag)
         if q.username:
             where.append("m.user_id = (SELECT id FROM users WHERE username = ?)")
@@ -497,7 +528,7 @@ class Store:
             match = fts_query(q.query)
             if match is None:
                 return Page([], None, 0)
-            where.append("m.id IN (SELECT rowid FROM models_fts WHERE models_fts MATCH ?)")
+            where.append("{probe_query}m.id IN (SELECT rowid FROM models_fts WHERE models_fts MATCH ?)")
             args.append(match)
         filter_sql = " AND ".join(where) or "1"
         filter_args = list(args)
@@ -505,27 +536,74 @@ class Store:
             where.append(f"(m.{column}, m.id) {'<' if descending else '>'} (?, ?)")
             args += [q.after[0], q.after[1]]
         direction = "DESC" if descending else "ASC"
-        selective = any(getattr(q, f) for f in SELECTIVE_FILTERS)
-        order_col = f"+m.{column}" if selective else f"m.{column}"
+        # Few matches (a creator's models, a list of ids, a rare word or tag): fetch them and
+        # sort. Many matches (a common word or tag can match half the catalog): walk the sort
+        # index and check each row, which stops after `limit` matches.
+        # A "+" before m.id keeps SQLite from driving the query from that list.
+        source = "models m"
+        order_col = f"m.{column}"
+        probes = {"{probe_tag}": "+", "{probe_query}": "+"}
+        tag_count, query_count = self._match_counts(match, q.tag)
+        smallest = min(tag_count, query_count)
+        if q.username or q.ids:
+            order_col = f"+m.{column}"
+        elif smallest <= FEW_MATCHES:
+            order_col = f"+m.{column}"
+            probes["{probe_tag}" if tag_count == smallest else "{probe_query}"] = ""
+        elif match or q.tag:
+            source = f"models m INDEXED BY {SORT_INDEXES[column]}"
+        for placeholder, probe in probes.items():
+            where = [w.replace(placeholder, probe) for w in where]
+            filter_sql = filter_sql.replace(placeholder, "")
         order = f"{order_col} {direction}, m.id {direction}"
-        sql = f"SELECT m.id, m.{column} AS k, m.doc FROM models m WHERE {' AND '.join(where) or '1'} ORDER BY {order}"
+        sql = (
+            f"SELECT m.id, m.{column} AS k FROM {source} WHERE {' AND '.join(where) or '1'} ORDER BY {order}"
+        )
         sql += " LIMIT ? OFFSET ?"
         args += [q.limit + 1, q.offset or 0]
         with self.read() as conn:
             rows = conn.execute(sql, args).fetchall()
+            more = len(rows) > q.limit
+            rows = rows[: q.limit]
+            docs = self._docs(conn, [r["id"] for r in rows])
             total = None
             if q.offset is not None:
                 total = conn.execute(
                     f"SELECT COUNT(*) FROM models m WHERE {filter_sql}", filter_args
                 ).fetchone()[0]
-        more = len(rows) > q.limit
-        rows = rows[: q.limit]
         last = (rows[-1]["k"], rows[-1]["id"]) if more and rows else None
-        return Page([r["doc"] for r in rows], last, total)
+        return Page([docs[r["id"]] for r in rows], last, total)
+
+    def _match_counts(self, match: str | None, tag: str | None) -> tuple[float, float]:
+        """How many models the tag and the search match (capped; inf when not filtering)."""
+        tag_count = query_count = float("inf")
+        if not match and not tag:
+            return tag_count, query_count
+        with self.read() as conn:
+            if tag:
+                row = conn.execute("SELECT model_count FROM tags WHERE name = ?", (tag,)).fetchone()
+                tag_count = row[0] if row else 0
+            if match:
+                query_count = conn.execute(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM models_fts WHERE models_fts MATCH ? LIMIT ?)",
+                    (match, FEW_MATCHES + 1),
+                ).fetchone()[0]
+        return tag_count, query_count
+
+    @staticmethod
+    def _docs(conn: sqlite3.Connection, model_ids: list[int]) -> dict[int, str]:
+        docs: dict[int, str] = {}
+        for chunk in _chunks(model_ids, 500):
+            for r in conn.execute(
+                f"SELECT model_id, doc FROM model_docs WHERE model_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                docs[r[0]] = r[1]
+        return docs
 
     def model_doc(self, model_id: int) -> str:
         with self.read() as conn:
-            row = conn.execute("SELECT doc FROM models WHERE id = ?", (model_id,)).fetchone()
+            row = conn.execute("SELECT doc FROM model_docs WHERE model_id = ?", (model_id,)).fetchone()
         if row is None:
             raise NotFound(f"No model with id {model_id}")
         return row["doc"]
@@ -534,7 +612,7 @@ class Store:
         """The doc of the model that holds version `version_id`."""
         with self.read() as conn:
             row = conn.execute(
-                "SELECT m.doc FROM versions v JOIN models m ON m.id = v.model_id WHERE v.id = ?",
+                "SELECT d.doc FROM versions v JOIN model_docs d ON d.model_id = v.model_id WHERE v.id = ?",
                 (version_id,),
             ).fetchone()
         if row is None:
@@ -556,8 +634,8 @@ class Store:
             for h in hashes:
                 cond = self._HASH_SQL[len(h)]
                 row = conn.execute(
-                    "SELECT f.version_id, m.doc FROM blobs b JOIN files f ON f.sha256 = b.sha256 "
-                    "JOIN versions v ON v.id = f.version_id JOIN models m ON m.id = v.model_id "
+                    "SELECT f.version_id, d.doc FROM blobs b JOIN files f ON f.sha256 = b.sha256 "
+                    "JOIN versions v ON v.id = f.version_id JOIN model_docs d ON d.model_id = v.model_id "
                     f"WHERE {cond} ORDER BY f.id LIMIT 1",
                     {"h": h},
                 ).fetchone()
@@ -579,9 +657,23 @@ class Store:
         if q.username:
             where.append("i.user_id = (SELECT id FROM users WHERE username = ?)")
             args.append(q.username)
-        if q.max_nsfw_level is not None:
+        if q.browsing_level is not None:
+            where.append("(i.nsfw_level & ?) != 0")
+            args.append(q.browsing_level)
+        elif q.max_nsfw_level is not None:
             where.append("i.nsfw_level <= ?")
             args.append(q.max_nsfw_level)
+        if q.post_id is not None:
+            where.append("i.post_id = ?")
+            args.append(q.post_id)
+        if q.image_id is not None:
+            where.append("i.id = ?")
+            args.append(q.image_id)
+        if q.base_models:
+            where.append(
+                f"i.version_id IN (SELECT id FROM versions WHERE base_model IN ({','.join('?' * len(q.base_models))}))"
+            )
+            args += q.base_models
         if q.created_after:
             where.append("i.created_at >= ?")
             args.append(q.created_after)
@@ -591,7 +683,9 @@ class Store:
             where.append(f"(i.{column}, i.id) {'<' if descending else '>'} (?, ?)")
             args += [q.after[0], q.after[1]]
         direction = "DESC" if descending else "ASC"
-        selective = q.model_id is not None or q.version_id is not None or bool(q.username)
+        selective = any(v is not None for v in (q.model_id, q.version_id, q.post_id, q.image_id)) or bool(
+            q.username
+        )
         order_col = f"+i.{column}" if selective else f"i.{column}"
         sql = (
             f"SELECT i.*, i.{column} AS k, u.username, v.base_model, m.width, m.height, m.blurhash "
@@ -823,6 +917,7 @@ class Store:
             )
             conn.execute("DELETE FROM versions WHERE model_id = ?", (model_id,))
             conn.execute("DELETE FROM model_base_models WHERE model_id = ?", (model_id,))
+            conn.execute("DELETE FROM model_docs WHERE model_id = ?", (model_id,))
             conn.execute("DELETE FROM models WHERE id = ?", (model_id,))
             conn.execute("UPDATE users SET model_count = model_count - 1 WHERE id = ?", (row["user_id"],))
             self._append_change(conn, "model", str(model_id), "delete")
@@ -959,7 +1054,8 @@ class Store:
             )
         model["image_count"] = image_count
         doc = documents.dumps(documents.model_document(model, creator, tags, versions))
-        conn.execute("UPDATE models SET doc = ?, image_count = ? WHERE id = ?", (doc, image_count, model_id))
+        conn.execute("UPDATE models SET image_count = ? WHERE id = ?", (image_count, model_id))
+        conn.execute("INSERT OR REPLACE INTO model_docs (model_id, doc) VALUES (?, ?)", (model_id, doc))
         conn.execute("DELETE FROM models_fts WHERE rowid = ?", (model_id,))
         conn.execute(
             "INSERT INTO models_fts (rowid, name, tags, username) VALUES (?, ?, ?, ?)",
@@ -968,8 +1064,11 @@ class Store:
         self._append_change(conn, "model", str(model_id), "upsert")
 
     def _creator_changed(self, conn: sqlite3.Connection, user_id: int) -> None:
-        username = conn.execute("SELECT username FROM users WHERE id = ?", (user_id,)).fetchone()[0]
-        self._append_change(conn, "creator", username, "upsert")
+        """A creator is an account with published models; the last model gone, it is deleted."""
+        row = conn.execute("SELECT username, model_count FROM users WHERE id = ?", (user_id,)).fetchone()
+        self._append_change(
+            conn, "creator", row["username"], "upsert" if row["model_count"] > 0 else "delete"
+        )
 
     @staticmethod
     def _append_change(conn: sqlite3.Connection, entity: str, entity_id: str, action: str) -> None:
@@ -992,12 +1091,9 @@ class Store:
                 int(r["entity_id"]) for r in rows if r["entity"] == "model" and r["action"] == "upsert"
             ]
             usernames = [r["entity_id"] for r in rows if r["entity"] == "creator" and r["action"] == "upsert"]
-            docs: dict[tuple[str, str], str] = {}
-            for chunk in _chunks(model_ids, 500):
-                for r in conn.execute(
-                    f"SELECT id, doc FROM models WHERE id IN ({','.join('?' * len(chunk))})", chunk
-                ).fetchall():
-                    docs["model", str(r["id"])] = r["doc"]
+            docs: dict[tuple[str, str], str] = {
+                ("model", str(model_id)): doc for model_id, doc in self._docs(conn, model_ids).items()
+            }
             for chunk in _chunks(usernames, 500):
                 for r in conn.execute(
                     "SELECT username, image_sha, model_count FROM users WHERE username IN "

@@ -11,7 +11,7 @@ import io
 import os
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -229,7 +229,7 @@ def stage_file(
     try:
         with tmp.open("wb") as out:
             while chunk := stream.read(COPY_CHUNK):
-                if writer_size(writer) + len(chunk) > budget:
+                if writer.size + len(chunk) > budget:
                     raise UploadRejected(f"file {name!r}: the upload is larger than the server's limit", 413)
                 writer.update(chunk)
                 out.write(chunk)
@@ -239,7 +239,7 @@ def stage_file(
         fp = meta.fp
         pickle_result, pickle_message = "Success", "No Pickle imports"
         if file_format == "SafeTensor":
-            info = check_safetensors(tmp)
+            info = check_safetensors(tmp, name)
             fp = fp or info.precision
         elif file_format == "PickleTensor":
             scan = scan_pickle(tmp)
@@ -259,10 +259,6 @@ def stage_file(
         pickle_scan_message=pickle_message,
     )
     return StagedFile(tmp, new_file)
-
-
-def writer_size(writer: HashingWriter) -> int:
-    return writer._size
 
 
 def stage_image(config: ServerConfig, data: bytes, meta: ImageMetaIn) -> StagedImage:
@@ -309,15 +305,14 @@ def stage_upload(
         raise UploadRejected("metadata.version.files: only one file can be primary")
     upload = Upload(config, [], [], [])
     try:
-        for index, (name, stream) in enumerate(uploads):
+        for name, stream in uploads:
             meta = metas.get(name or "") or FileMeta(name=name or "", primary=False)
             staged = stage_file(config, stream, name, meta, budget)
             budget -= staged.new_file.blob.hashes.size
             upload.files.append(staged)
-            del index
         if not any(f.new_file.is_primary for f in upload.files):
             first = upload.files[0]
-            first.new_file = _with_primary(first.new_file)
+            first.new_file = replace(first.new_file, is_primary=True)
         image_metas = version_meta.images + [ImageMetaIn()] * (len(images) - len(version_meta.images))
         for data, meta in zip(images, image_metas, strict=False):
             upload.images.append(stage_image(config, data, meta))
@@ -328,12 +323,6 @@ def stage_upload(
         upload.discard()
         raise
     return upload
-
-
-def _with_primary(file: NewFile) -> NewFile:
-    from dataclasses import replace
-
-    return replace(file, is_primary=True)
 
 
 def commit_upload(upload: Upload, write: Callable[[], Any]) -> Any:

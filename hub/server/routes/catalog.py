@@ -181,6 +181,45 @@ async def version_ids_by_hash(request: Request) -> Response:
     return json_doc(request, out)
 
 
+@router.get("/api/v1/model-versions/mini/{version_id}")
+def get_version_mini(version_id: int, request: Request) -> Response:
+    """The trimmed version Civitai serves to downloaders: names, primary file, hashes, URLs."""
+    try:
+        text = hub_of(request).store.version_model_doc(version_id)
+    except NotFound as exc:
+        raise not_found(str(exc)) from None
+    doc = json.loads(documents.absolutize(text, origin_of(request)))
+    version = documents.standalone_version(doc, version_id)
+    if version is None:
+        raise not_found(f"Model version not found: {version_id}")
+    primary = next(
+        (f for f in version["files"] if f["primary"]), version["files"][0] if version["files"] else None
+    )
+    return json_doc(
+        request,
+        {
+            "air": version["air"],
+            "versionName": version["name"],
+            "modelName": doc["name"],
+            "baseModel": version["baseModel"],
+            "availability": version["availability"],
+            "publishedAt": version["publishedAt"],
+            "size": primary["sizeKB"] if primary else None,
+            "fileType": primary["type"] if primary else None,
+            "fileName": primary["name"] if primary else None,
+            "hashes": primary["hashes"] if primary else None,
+            "format": primary["metadata"]["format"] if primary else None,
+            "downloadUrls": [f["downloadUrl"] for f in version["files"]],
+            "canGenerate": False,
+            "requireAuth": False,
+            "checkPermission": False,
+            "earlyAccessEndsAt": None,
+            "minor": doc["minor"],
+            "sfwOnly": doc["sfwOnly"],
+        },
+    )
+
+
 @router.get("/api/v1/model-versions/{version_id}")
 def get_version(version_id: int, request: Request) -> Response:
     try:
@@ -213,6 +252,10 @@ def list_images(request: Request) -> Response:
         version_id=get_int(params, "modelVersionId", None, 1),
         username=params.get("username") or None,
         max_nsfw_level=max_level,
+        browsing_level=get_int(params, "browsingLevel", None, 1, 31),
+        post_id=get_int(params, "postId", None, 1),
+        image_id=get_int(params, "imageId", None, 1),
+        base_models=tuple(check_choices("baseModels", get_list(params, "baseModels"), BASE_MODELS)),
         created_after=period_start(period),
         after=decode_cursor(cursor, sort) if cursor else None,
         offset=(page - 1) * limit if page is not None else None,
@@ -257,6 +300,16 @@ def list_tags(request: Request) -> Response:
 @router.get("/api/v1/enums")
 def enums() -> Response:
     return json_text(documents.dumps(enums_document()))
+
+
+@router.get("/api/v1/users")
+def lookup_users(request: Request) -> Response:
+    """`GET /users?ids=1,2&query=prefix`: lean `{id, username}` lookups."""
+    ids = get_ids(request.query_params, "ids")
+    query = request.query_params.get("query") or None
+    if not ids and not query:
+        raise bad_request("ids or query: give one of them")
+    return json_doc(request, {"items": hub_of(request).store.lookup_users(ids, query)})
 
 
 @router.get("/api/v1/me")

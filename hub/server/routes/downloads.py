@@ -20,7 +20,7 @@ class ModelFileResponse(FileResponse):
     chunk_size = 1024 * 1024
 
 
-@router.get("/api/download/models/{version_id}")
+@router.api_route("/api/download/models/{version_id}", methods=["GET", "HEAD"])
 def download(version_id: int, request: Request) -> Response:
     params = request.query_params
     file_type = get_choice(params, "type", MODEL_FILE_TYPES, None)
@@ -34,11 +34,14 @@ def download(version_id: int, request: Request) -> Response:
         raise not_found(str(exc)) from None
     path = hub.config.data_dir / found.path
     range_header = request.headers.get("range", "")
-    if not range_header or range_header.replace(" ", "").startswith("bytes=0-"):
+    if request.method == "GET" and (not range_header or range_header.replace(" ", "").startswith("bytes=0-")):
         hub.store.record_download(version_id)
+    headers = {"ETag": f'"{found.sha256.lower()}"', "Cache-Control": "private, max-age=0"}
+    if hub.config.accel_redirect:
+        disposition = ModelFileResponse(path, filename=found.name).headers["content-disposition"]
+        headers |= {"X-Accel-Redirect": f"{hub.config.accel_redirect.rstrip('/')}/{found.path}"}
+        headers |= {"Content-Disposition": disposition}
+        return Response(status_code=200, media_type="application/octet-stream", headers=headers)
     return ModelFileResponse(
-        path,
-        filename=found.name,
-        media_type="application/octet-stream",
-        headers={"ETag": f'"{found.sha256.lower()}"', "Cache-Control": "private, max-age=0"},
+        path, filename=found.name, media_type="application/octet-stream", headers=headers
     )
