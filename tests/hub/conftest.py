@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
+import uvicorn
+from fastapi.testclient import TestClient
 
 from hub.search import IndexStore, ModelSearcher
+from hub.server.app import create_app
+from hub.server.seed import seed_catalog
 from hub.store import Store
 
 
@@ -29,15 +36,6 @@ def searcher(index: IndexStore):
 
 
 # -- the hub server, in-process (ASGI) and on a real loopback port ---------------------------------
-import socket  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-
-import uvicorn  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
-
-from hub.server.app import create_app  # noqa: E402
-from hub.server.seed import seed_catalog  # noqa: E402
 
 
 def seed_server(data_dir: Path, models: int, seed: int = 0) -> Path:
