@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                 apply_page(store, SERVER, items, cursor)
         print(f"incremental sync of 1,000 changes (store + queue): {t}")
 
-        searcher = ModelSearcher(index)
+        searcher = ModelSearcher(index, store)
         with Timer() as t:
             report = index.drain(store, batch_size=1000)
         with Timer() as refresh:

@@ -179,7 +179,7 @@ def cmd_search(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
         index.drain_all(store)
     else:
         print(f"hub: the index is {waiting} updates behind; run `hub reindex`", file=sys.stderr)
-    searcher = ModelSearcher(index)
+    searcher = ModelSearcher(index, store)
     try:
         q = SearchQuery(
             text=args.query,

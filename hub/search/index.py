@@ -44,6 +44,15 @@ class IndexStore:
             whoosh_index.create_in(str(first), build_schema())
             self._point_to(first.name)
 
+    def is_outdated(self) -> bool:
+        """True when the live generation was built with another schema (an older release):
+        `catch_up` then rebuilds instead of draining."""
+        ix = self.open()
+        try:
+            return sorted(ix.schema.names()) != sorted(build_schema().names())
+        finally:
+            ix.close()
+
     @contextmanager
     def writing(self) -> Iterator[None]:
         """Serialise index writers: threads of this process (lock) and other processes (a
@@ -131,7 +140,7 @@ class IndexStore:
         """Bring the index up to date: drain the queue, or rebuild when so many rows wait that
         a fresh build is cheaper (the first sync of a large catalog)."""
         waiting = store.scalar("SELECT COUNT(*) FROM index_queue") or 0
-        if waiting > rebuild_above:
+        if waiting > rebuild_above or self.is_outdated():
             started = time.perf_counter()
             count = self.rebuild(store)
             return DrainReport(rows=waiting, updated=count, seconds=time.perf_counter() - started)

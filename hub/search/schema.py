@@ -11,7 +11,7 @@ from typing import Any
 
 from whoosh.analysis import BiWordFilter
 from whoosh.columns import NumericColumn
-from whoosh.fields import COLUMN, ID, KEYWORD, TEXT, FieldType, Schema
+from whoosh.fields import COLUMN, ID, TEXT, FieldType, Schema
 from whoosh.formats import Existence
 
 from hub.search.analysis import WordAnalyzer
@@ -50,11 +50,9 @@ def build_schema() -> Schema:
         # description word doubled the index time (one postings block per unique pair).
         # Existence only: no frequencies, the cheapest postings Whoosh has.
         pairs=_with_lengths(FieldType(Existence(), WordAnalyzer() | BiWordFilter(sep=" "))),
-        tag=_with_lengths(KEYWORD(commas=True, lowercase=True)),
-        type=_with_lengths(ID()),  # lowercased
-        base=_with_lengths(KEYWORD(commas=True, lowercase=True)),
-        creator=_with_lengths(ID()),
-        nsfw=_with_lengths(ID()),
+        # Filters (type, base model, creator, tag, nsfw) are answered by SQLite, which has them
+        # indexed anyway: as Whoosh terms they were ~15% of the index build.
+        mid=COLUMN(NumericColumn("q", default=0)),  # the model id, for numpy lookups
         # Sort keys are columns only: a sortable NUMERIC also indexes several terms per value,
         # which made every document ~40% slower to index and is never searched here.
         downloads=COLUMN(NumericColumn("q", default=0)),
@@ -105,13 +103,10 @@ def iter_all_documents(conn: sqlite3.Connection, batch: int = 5000) -> Iterator[
 
 
 def _documents(conn: sqlite3.Connection, where: str, params: list, child_where: str) -> dict[int, dict]:
-    bases: dict[int, set[str]] = {}
     words: dict[int, list[str]] = {}
-    for model_id, base, trained in conn.execute(
-        f"SELECT model_id, base_model, trained_words FROM versions {child_where}", params
+    for model_id, trained in conn.execute(
+        f"SELECT model_id, trained_words FROM versions {child_where}", params
     ):
-        if base:
-            bases.setdefault(model_id, set()).add(base)
         if trained and trained != "[]":
             words.setdefault(model_id, []).extend(str(w) for w in json.loads(trained))
     tags: dict[int, list[str]] = {}
@@ -121,9 +116,8 @@ def _documents(conn: sqlite3.Connection, where: str, params: list, child_where: 
     ):
         tags.setdefault(model_id, []).append(tag)
     docs: dict[int, dict[str, Any]] = {}
-    for model_id, name, description, kind, nsfw, creator, downloads, rating, published in conn.execute(
-        "SELECT m.id, m.name, m.description, m.type, m.nsfw, m.creator, m.download_count, m.rating, "
-        f"m.published_at FROM models m {where}",
+    for model_id, name, description, downloads, rating, published in conn.execute(
+        f"SELECT m.id, m.name, m.description, m.download_count, m.rating, m.published_at FROM models m {where}",
         params,
     ):
         model_tags = tags.get(model_id, [])
@@ -132,14 +126,10 @@ def _documents(conn: sqlite3.Connection, where: str, params: list, child_where: 
         content = plain_text(description)
         docs[model_id] = {
             "id": str(model_id),
+            "mid": model_id,
             "name": title,
             "content": content,
             "pairs": title,
-            "tag": ",".join(model_tags),
-            "type": kind.lower(),
-            "base": ",".join(sorted(bases.get(model_id, ()))),
-            "creator": (creator or "").lower(),
-            "nsfw": "1" if nsfw else "0",
             "downloads": int(downloads),
             "rating": round(float(rating) * RATING_SCALE),
             "newest": _epoch(published),

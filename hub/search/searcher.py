@@ -5,8 +5,9 @@
   deletions in whoosh-reloaded 2.7.5).
 - Text is evaluated with numpy over cached postings (`columnar.py`): BM25F relevance, AND,
   prefix and typo expansions (capped), phrases as word pairs.
-- Filters (type, base model, creator, tag, nsfw) are boolean masks over document numbers,
-  cached per filter combination until the next refresh.
+- Filters (type, base model, creator, tag, nsfw) are answered by SQLite (the store has them
+  indexed) and turned into boolean masks over document numbers through the cached model-id
+  column, cached per filter combination until the next refresh.
 - Sorts (downloads, rating, newest) read cached numpy columns and pick a page with
   `argpartition`; deleted documents are a mask.
 """
@@ -27,13 +28,18 @@ from hub.search.columnar import SegmentView, Statistics, evaluate
 from hub.search.index import IndexStore
 from hub.search.query import SearchQuery, SearchResult, build_clauses, parse_text
 from hub.search.schema import SORTABLE_FIELDS, build_schema
+from hub.store.catalog import filtered_model_ids
+from hub.store.database import Store
 
 FILTER_CACHE_SIZE = 64
 
 
 class ModelSearcher:
-    def __init__(self, index: IndexStore) -> None:
+    def __init__(self, index: IndexStore, store: Store) -> None:
+        """`store`: the catalog the filters are read from (the searcher opens its own
+        connection to it, so it may run on any thread)."""
         self.index = index
+        self._store = store.reopen()
         self._lock = threading.RLock()
         self._analyzer = build_schema()["content"].analyzer
         self._views: dict[str, SegmentView] = {}
@@ -100,6 +106,7 @@ class ModelSearcher:
             if self._searcher is not None:
                 self._searcher.close()
                 self._searcher = None
+                self._store.close()
 
     def warm_up(self, terms: int = 64) -> int:
         """Load the postings of the most frequent title words, the field lengths and the sort
@@ -171,14 +178,7 @@ class ModelSearcher:
         return found
 
     def _ids_of(self, docnums: np.ndarray) -> list[int]:
-        return [int(self._searcher.stored_fields(int(d))["id"]) for d in docnums]
-
-    def _term_mask(self, field: str, value: str) -> np.ndarray:
-        mask = np.zeros(self._size, dtype=bool)
-        for view in self._segments:
-            ids, _ = view.postings(field, value)
-            mask[view.offset + ids] = True
-        return mask
+        return [int(model_id) for model_id in self._column("mid")[docnums]]
 
     @staticmethod
     def _filter_key(q: SearchQuery) -> tuple:
@@ -198,17 +198,12 @@ class ModelSearcher:
             self._filters.move_to_end(key)
             return found
         types, bases, creator, tags, nsfw = key
-        mask = self._live.copy()
-        if types:
-            mask &= np.logical_or.reduce([self._term_mask("type", t) for t in types])
-        if bases:
-            mask &= np.logical_or.reduce([self._term_mask("base", b) for b in bases])
-        if creator:
-            mask &= self._term_mask("creator", creator)
-        for tag in tags:
-            mask &= self._term_mask("tag", tag)
-        if nsfw is not None:
-            mask &= self._term_mask("nsfw", "1" if nsfw else "0")
+        if key == ((), (), "", (), None):
+            mask = self._live
+        else:
+            ids = filtered_model_ids(self._store.conn, types, bases, creator, tags, nsfw)
+            passing = np.fromiter(ids, dtype=np.int64, count=len(ids))
+            mask = self._live & np.isin(self._column("mid"), passing)
         self._filters[key] = mask
         if len(self._filters) > FILTER_CACHE_SIZE:
             self._filters.popitem(last=False)

@@ -239,3 +239,38 @@ def find_files_by_sha256(conn: sqlite3.Connection, sha256: str) -> list[dict[str
         [sha256.upper()],
     ).fetchall()
     return [{"file_id": r[0], "version_id": r[1], "model_id": r[2], "name": r[3]} for r in rows]
+
+
+def filtered_model_ids(
+    conn: sqlite3.Connection,
+    types: Sequence[str] = (),
+    base_models: Sequence[str] = (),
+    creator: str | None = None,
+    tags: Sequence[str] = (),
+    nsfw: bool | None = None,
+) -> list[int]:
+    """Ids of the models passing every filter (case-insensitive; several types or base models
+    mean any of them; several tags mean all of them)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if types:
+        where.append(f"lower(type) IN ({','.join('?' * len(types))})")
+        params.extend(t.lower() for t in types)
+    if base_models:
+        where.append(
+            f"id IN (SELECT model_id FROM versions WHERE lower(base_model) IN ({','.join('?' * len(base_models))}))"
+        )
+        params.extend(b.lower() for b in base_models)
+    if creator:
+        where.append("lower(creator) = ?")
+        params.append(creator.lower())
+    for tag in tags:
+        where.append(
+            "id IN (SELECT mt.model_id FROM model_tags mt JOIN tags t ON t.id = mt.tag_id WHERE t.name = ?)"
+        )
+        params.append(tag.strip().lower())
+    if nsfw is not None:
+        where.append("nsfw = ?")
+        params.append(1 if nsfw else 0)
+    sql = "SELECT id FROM models" + (" WHERE " + " AND ".join(where) if where else "")
+    return [row[0] for row in conn.execute(sql, params)]

@@ -29,8 +29,8 @@ def index(tmp_path: Path) -> IndexStore:
 
 
 @pytest.fixture
-def searcher(index: IndexStore):
-    opened = ModelSearcher(index)
+def searcher(index: IndexStore, store: Store):
+    opened = ModelSearcher(index, store)
     yield opened
     opened.close()
 

@@ -66,7 +66,7 @@ def test_sync_of_a_seeded_server_then_edits_and_deletes_then_resync(store, tmp_p
 
     index = IndexStore(tmp_path / "index")
     index.drain_all(store)
-    searcher = ModelSearcher(index)
+    searcher = ModelSearcher(index, store)
     try:
         assert searcher.doc_count() == 990
         assert set(searcher.search(SearchQuery(tags=("edited",), page_size=100)).ids) == set(edited)
