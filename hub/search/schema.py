@@ -18,8 +18,8 @@ from hub.search.analysis import WordAnalyzer
 
 # Descriptions are long HTML; the first words carry the meaning and index time grows with every
 # word, so only this many description words are indexed (name, tags and trained words always are).
-# 60 keeps a 100k rebuild near a minute of CPU on a 2-core machine (bench/hub_local.py).
-DESCRIPTION_WORDS = 60
+# 50 keeps a 100k rebuild under a minute of CPU on a 2-core machine (bench/hub_local.py).
+DESCRIPTION_WORDS = 50
 RATING_SCALE = 1000  # NUMERIC(float, sortable=True) is broken in Whoosh: ratings are scaled ints
 
 SORTABLE_FIELDS = ("downloads", "rating", "newest")
