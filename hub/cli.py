@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hub.download import Downloader, DownloadError, DownloadEvent
+from hub.download import Downloader, DownloadError, DownloadEvent, NotEnoughSpace, PickleRefused
 from hub.jobs import JobQueue, JobRunner, PermanentJobError
 from hub.localfiles import list_local_models, scan_models
 from hub.localhub import SERVER_SETTING, HubPaths, default_data_dir
@@ -149,8 +149,7 @@ def cmd_sync(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
         "retries": args.retries,
     }
     job_id = queue.enqueue("sync", payload)
-    runner = JobRunner(queue, {"sync": lambda payload: sync_job(paths, store, payload)})
-    job = runner.run_one()
+    job = _runner(paths, store, queue).run_now(job_id)
     assert job is not None and job.id == job_id
     if job.status != "done":
         first_line = (job.last_error or "").splitlines()[0] if job.last_error else "failed"
@@ -292,26 +291,68 @@ class ProgressBar:
             self.stream.write("\n")
 
 
-def cmd_download(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
-    server = store.get_setting(SERVER_SETTING) if not args.server else args.server
-    with HubClient(server or "http://127.0.0.1") as client:
+def download_job(paths: HubPaths, store: Store, payload: dict[str, Any]) -> dict[str, Any]:
+    """One download attempt (a job: transient failures are retried later and resume)."""
+    server = payload.get("server") or store.get_setting(SERVER_SETTING) or "http://127.0.0.1"
+    with HubClient(server) as client:
         downloader = Downloader(
             store,
             paths.models_dir,
             paths.partial_dir,
             client.http,
-            allow_pickle=args.allow_pickle,
+            allow_pickle=bool(payload.get("allow_pickle")),
             on_event=ProgressBar(),
         )
         try:
-            path = downloader.download(args.version_id, args.file_id)
-        except KeyboardInterrupt:
-            print("hub: download interrupted; run the same command again to resume", file=sys.stderr)
-            return 130
+            path = downloader.download(int(payload["version_id"]), payload.get("file_id"))
+        except (PickleRefused, NotEnoughSpace) as error:
+            raise PermanentJobError(str(error)) from error
+        except DownloadError as error:
+            if "not in the local mirror" in str(error) or "has no files" in str(error):
+                raise PermanentJobError(str(error)) from error
+            raise
         finally:
             downloader.close()
-    print(f"saved {path}")
-    return 0
+    return {"path": str(path)}
+
+
+def _runner(paths: HubPaths, store: Store, queue: JobQueue) -> JobRunner:
+    return JobRunner(
+        queue,
+        {
+            "sync": lambda payload: sync_job(paths, store, payload),
+            "download": lambda payload: download_job(paths, store, payload),
+        },
+    )
+
+
+def cmd_download(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
+    queue = JobQueue(store)
+    payload = {
+        "version_id": args.version_id,
+        "file_id": args.file_id,
+        "allow_pickle": args.allow_pickle,
+        "server": args.server,
+    }
+    job_id = queue.enqueue("download", payload)
+    try:
+        job = _runner(paths, store, queue).run_now(job_id)
+    except KeyboardInterrupt:
+        print(
+            f"hub: download interrupted; `hub jobs --run` (job {job_id}) or the same command resumes it",
+            file=sys.stderr,
+        )
+        return 130
+    assert job is not None and job.id == job_id
+    if job.status == "done":
+        print(f"saved {job.result['path']}")
+        return 0
+    first_line = (job.last_error or "failed").splitlines()[0]
+    print(f"hub: {first_line}", file=sys.stderr)
+    if job.status == "pending":
+        print(f"hub: job {job.id} will retry and resume (`hub jobs --run`)", file=sys.stderr)
+        return 1
+    return 2
 
 
 # -- scan / reindex / jobs ----------------------------------------------------------------------
@@ -357,7 +398,7 @@ def cmd_reindex(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
 def cmd_jobs(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
     queue = JobQueue(store)
     if args.run:
-        runner = JobRunner(queue, {"sync": lambda payload: sync_job(paths, store, payload)})
+        runner = _runner(paths, store, queue)
         queue.recover_interrupted()
         for job in runner.run_due():
             print(f"ran job {job.id} ({job.kind}): {job.status}")

@@ -97,6 +97,16 @@ class JobQueue:
             ).fetchone()
         return _job(row) if row else None
 
+    def claim_id(self, job_id: int) -> Job | None:
+        """Take this job if it is pending (due or not); None when it is not pending."""
+        with self.store.transaction() as conn:
+            row = conn.execute(
+                "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ? "
+                f"WHERE id = ? AND status = 'pending' RETURNING {_COLUMNS}",
+                [self.clock(), job_id],
+            ).fetchone()
+        return _job(row) if row else None
+
     def complete(self, job_id: int, result: Any = None) -> None:
         with self.store.transaction() as conn:
             conn.execute(
@@ -166,7 +176,14 @@ class JobRunner:
         self.handlers[kind] = handler
 
     def run_one(self) -> Job | None:
-        job = self.queue.claim(tuple(self.handlers) or None)
+        """Run the oldest due job of a kind this runner handles."""
+        return self._run(self.queue.claim(tuple(self.handlers) or None))
+
+    def run_now(self, job_id: int) -> Job | None:
+        """Run this pending job at once (the CLI enqueues a job, then runs it in the foreground)."""
+        return self._run(self.queue.claim_id(job_id))
+
+    def _run(self, job: Job | None) -> Job | None:
         if job is None:
             return None
         handler = self.handlers[job.kind]

@@ -46,7 +46,7 @@ def test_the_cli_end_to_end_against_a_real_server(tmp_path, live_server_factory,
     assert "reindexed 30 models" in capsys.readouterr().out
     assert main(["jobs", *data]) == 0
     jobs = capsys.readouterr().out
-    assert "done: 2" in jobs and "sync" in jobs
+    assert "done: 3" in jobs and "sync" in jobs and "download" in jobs
 
 
 def test_the_cli_says_clearly_when_the_server_is_down(tmp_path, capsys):
@@ -58,3 +58,7 @@ def test_the_cli_says_clearly_when_the_server_is_down(tmp_path, capsys):
     assert main(["jobs", "--data-dir", str(tmp_path)]) == 0
     assert "pending: 1" in capsys.readouterr().out
     assert main(["show", "1", "--data-dir", str(tmp_path)]) == 1
+    assert main(["download", "5", "--data-dir", str(tmp_path)]) == 2  # retrying cannot help
+    assert "not in the local mirror" in capsys.readouterr().err
+    assert main(["jobs", "--status", "failed", "--data-dir", str(tmp_path)]) == 0
+    assert "download   failed" in capsys.readouterr().out

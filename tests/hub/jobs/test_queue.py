@@ -78,3 +78,16 @@ def test_jobs_interrupted_while_running_go_back_to_pending(store):
     assert queue.get(claimed.id).status == "pending"
     with pytest.raises(ValueError, match="status"):
         queue.list("bogus")
+
+
+def test_run_now_runs_that_job_even_when_others_are_due_first(store):
+    queue = JobQueue(store)
+    ran = []
+    runner = JobRunner(queue, {"a": lambda p: ran.append(p["n"]), "b": lambda p: ran.append(p["n"])})
+    queue.enqueue("a", {"n": 1})
+    second = queue.enqueue("b", {"n": 2})
+    assert runner.run_now(second).status == "done"
+    assert ran == [2]
+    assert runner.run_now(second) is None  # not pending any more
+    runner.run_due()
+    assert ran == [2, 1]
