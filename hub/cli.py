@@ -1,0 +1,432 @@
+"""`python launch.py hub ...`: the local hub from the command line.
+
+    hub sync --server URL        pull the catalog (the URL is remembered for next time)
+    hub search "query" [--type LORA] [--base-model "SD 1.5"] [--sort downloads] ...
+    hub show MODEL_ID            a model with its versions, files, hashes and previews
+    hub download VERSION_ID      fetch a version's file into the studio's model folders
+    hub scan                     hash local model files and link them to the catalog
+    hub reindex                  rebuild the search index from the mirror
+    hub jobs [--run]             background jobs (and run the due ones)
+
+Every command takes --data-dir (default: the studio's data dir; hub data goes in <data-dir>/hub).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hub.download import Downloader, DownloadError, DownloadEvent, NotEnoughSpace, PickleRefused
+from hub.jobs import JobQueue, JobRunner, PermanentJobError
+from hub.localfiles import list_local_models, scan_models
+from hub.localhub import SERVER_SETTING, HubPaths, default_data_dir
+from hub.search import SORTS, ModelSearcher, SearchError, SearchQuery
+from hub.store.catalog import get_model
+from hub.store.database import Store
+from hub.sync import CatalogSync, FeedError, HubClient, HubUnavailable
+
+EXIT_UNAVAILABLE = 3
+SEARCH_DRAIN_LIMIT = 2000  # a search applies at most this many pending index updates first
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir", type=Path, default=None, help="the studio's data dir (hub data in <data-dir>/hub)"
+    )
+    parser = argparse.ArgumentParser(
+        prog="hub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    sync = commands.add_parser("sync", parents=[common], help="pull the catalog from the hub server")
+    sync.add_argument("--server", help="hub server URL (remembered)")
+    sync.add_argument("--page-size", type=int, default=500)
+    sync.add_argument("--no-previews", action="store_true", help="do not download preview thumbnails")
+    sync.add_argument("--retries", type=int, default=4, help="retries per request, with backoff (default 4)")
+
+    search = commands.add_parser("search", parents=[common], help="search the local mirror")
+    search.add_argument("query", nargs="?", default="")
+    search.add_argument("--type", action="append", default=[], dest="types", help="model type (repeatable)")
+    search.add_argument("--base-model", action="append", default=[], dest="base_models")
+    search.add_argument("--creator")
+    search.add_argument("--tag", action="append", default=[], dest="tags")
+    nsfw = search.add_mutually_exclusive_group()
+    nsfw.add_argument("--nsfw", dest="nsfw", action="store_const", const=True, default=None, help="only NSFW")
+    nsfw.add_argument("--sfw", dest="nsfw", action="store_const", const=False, help="hide NSFW")
+    search.add_argument("--sort", choices=SORTS, default="relevance")
+    search.add_argument("--page", type=int, default=1)
+    search.add_argument("--limit", type=int, default=20)
+    search.add_argument("--prefix", action="store_true", help="treat the last word as a prefix (as you type)")
+    search.add_argument("--json", action="store_true")
+
+    show = commands.add_parser("show", parents=[common], help="show a mirrored model")
+    show.add_argument("model_id", type=int)
+    show.add_argument("--json", action="store_true")
+
+    download = commands.add_parser("download", parents=[common], help="download a version into models/")
+    download.add_argument("version_id", type=int)
+    download.add_argument("--file-id", type=int)
+    download.add_argument("--models-dir", type=Path)
+    download.add_argument("--server", help="hub server URL for relative download URLs (default: remembered)")
+    download.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.pt pickle files (unsafe)")
+
+    scan = commands.add_parser("scan", parents=[common], help="hash local model files and link them")
+    scan.add_argument("--models-dir", type=Path)
+    scan.add_argument("--online", action="store_true", help="look unknown hashes up on the hub server")
+
+    reindex = commands.add_parser(
+        "reindex", parents=[common], help="rebuild the search index from the mirror"
+    )
+    reindex.add_argument(
+        "--procs", type=int, default=1, help="index writer processes (2 halves the time on 2 idle cores)"
+    )
+
+    jobs = commands.add_parser("jobs", parents=[common], help="list background jobs")
+    jobs.add_argument("--status", choices=("pending", "running", "done", "failed"))
+    jobs.add_argument("--limit", type=int, default=30)
+    jobs.add_argument("--run", action="store_true", help="run the jobs that are due now")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    paths = HubPaths.for_data_dir(args.data_dir or default_data_dir(), getattr(args, "models_dir", None))
+    store = paths.open_store()
+    try:
+        return COMMANDS[args.command](args, paths, store)
+    except HubUnavailable as error:
+        print(f"hub: {error}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except (DownloadError, SearchError, FeedError, PermanentJobError, ValueError) as error:
+        print(f"hub: {error}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+
+
+# -- sync ---------------------------------------------------------------------------------------
+def _server(args: argparse.Namespace, store: Store) -> str:
+    server = getattr(args, "server", None) or store.get_setting(SERVER_SETTING)
+    if not server:
+        raise ValueError("--server: no hub server given and none remembered (run `hub sync --server URL`)")
+    return server.rstrip("/")
+
+
+def sync_job(paths: HubPaths, store: Store, payload: dict[str, Any]) -> dict[str, Any]:
+    def on_page(report) -> None:
+        print(f"\rsynced {report.items} changes ({report.pages} pages)", end="", file=sys.stderr, flush=True)
+
+    with HubClient(payload["server"], retries=int(payload.get("retries", 4))) as client:
+        previews = None if payload.get("no_previews") else paths.previews_dir
+        syncer = CatalogSync(store, client, previews, page_size=int(payload.get("page_size", 500)))
+        report = syncer.run(on_page=on_page)
+    print(file=sys.stderr)
+    index = paths.open_index()
+    drained = index.catch_up(store)
+    return {
+        "items": report.items,
+        "pages": report.pages,
+        "previews": report.previews,
+        "cursor": report.cursor,
+        "indexed": drained.rows,
+        "seconds": round(report.seconds, 2),
+    }
+
+
+def cmd_sync(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
+    server = _server(args, store)
+    store.set_setting(SERVER_SETTING, server)
+    queue = JobQueue(store)
+    payload = {
+        "server": server,
+        "page_size": args.page_size,
+        "no_previews": args.no_previews,
+        "retries": args.retries,
+    }
+    job_id = queue.enqueue("sync", payload)
+    job = _runner(paths, store, queue).run_now(job_id)
+    assert job is not None and job.id == job_id
+    if job.status != "done":
+        first_line = (job.last_error or "").splitlines()[0] if job.last_error else "failed"
+        print(f"hub: sync failed: {first_line}", file=sys.stderr)
+        print(
+            f"hub: local data is unchanged beyond the pages already committed; job {job.id} will retry"
+            f" (`hub jobs --run`)"
+            if job.status == "pending"
+            else "",
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE if "HubUnavailable" in (job.last_error or "") else 1
+    result = job.result
+    print(
+        f"synced {result['items']} changes from {server} in {result['seconds']} s; "
+        f"{result['previews']} previews; {result['indexed']} index updates"
+    )
+    return 0
+
+
+# -- search / show ------------------------------------------------------------------------------
+def cmd_search(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
+    index = paths.open_index()
+    waiting = store.scalar("SELECT COUNT(*) FROM index_queue") or 0
+    if waiting <= SEARCH_DRAIN_LIMIT:
+        index.drain_all(store)
+    else:
+        print(f"hub: the index is {waiting} updates behind; run `hub reindex`", file=sys.stderr)
+    searcher = ModelSearcher(index, store)
+    try:
+        q = SearchQuery(
+            text=args.query,
+            types=tuple(args.types),
+            base_models=tuple(args.base_models),
+            creator=args.creator,
+            tags=tuple(args.tags),
+            nsfw=args.nsfw,
+            sort=args.sort,
+            page=args.page,
+            page_size=args.limit,
+            as_you_type=args.prefix,
+        )
+        result = searcher.search(q)
+    finally:
+        searcher.close()
+    rows = _summaries(store, result.ids)
+    if args.json:
+        print(
+            json.dumps(
+                {"total": result.total, "page": result.page, "fuzzy": result.fuzzy_used, "items": rows}
+            )
+        )
+        return 0
+    note = " (allowing one typo)" if result.fuzzy_used else ""
+    print(f"{result.total} models{note}")
+    for row in rows:
+        print(
+            f"{row['id']:>8}  {row['type']:<16} {row['name'][:50]:<50} {row['downloads']:>9} dl  {row['rating']:.2f}"
+        )
+    return 0
+
+
+def _summaries(store: Store, ids: list[int]) -> list[dict[str, Any]]:
+    if not ids:
+        return []
+    rows = store.execute(
+        f"SELECT id, name, type, creator, download_count, rating, nsfw FROM models WHERE id IN ({','.join('?' * len(ids))})",
+        ids,
+    ).fetchall()
+    by_id = {
+        r[0]: {
+            "id": r[0],
+            "name": r[1],
+            "type": r[2],
+            "creator": r[3],
+            "downloads": r[4],
+            "rating": r[5],
+            "nsfw": bool(r[6]),
+        }
+        for r in rows
+    }
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def cmd_show(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
+    model = get_model(store.conn, args.model_id)
+    if model is None:
+        print(f"hub: model {args.model_id} is not in the local mirror", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(model, indent=2))
+        return 0
+    stats = model.get("stats") or {}
+    print(f"{model['name']}  [{model['type']}]  by {(model.get('creator') or {}).get('username')}")
+    print(
+        f"  id {model['id']}  downloads {stats.get('downloadCount', 0)}  rating {stats.get('rating', 0)}"
+        f"  nsfw {bool(model.get('nsfw'))}  tags: {', '.join(model.get('tags') or [])}"
+    )
+    local = {m.version_id: m.path for m in list_local_models(store) if m.version_id}
+    for version in model.get("modelVersions") or []:
+        print(
+            f"  version {version['id']}: {version.get('name')}  base {version.get('baseModel')}"
+            f"  trained words: {', '.join(version.get('trainedWords') or []) or '-'}"
+        )
+        if version["id"] in local:
+            print(f"    on disk: {local[version['id']]}")
+        for file in version.get("files") or []:
+            hashes = file.get("hashes") or {}
+            print(
+                f"    file {file['id']}: {file.get('name')}  {file.get('sizeKB', 0):.0f} KB"
+                f"  SHA256 {hashes.get('SHA256', '-')}"
+            )
+        previews = store.execute(
+            "SELECT COALESCE(local_path, url) FROM images WHERE version_id = ? ORDER BY position",
+            [version["id"]],
+        ).fetchall()
+        for (preview,) in previews[:3]:
+            print(f"    preview: {preview}")
+    return 0
+
+
+# -- download -----------------------------------------------------------------------------------
+class ProgressBar:
+    def __init__(self, stream=None, width: int = 30) -> None:
+        self.stream = stream or sys.stderr
+        self.width = width
+
+    def __call__(self, event: DownloadEvent) -> None:
+        if event.kind == "progress":
+            total = event.total_bytes or 0
+            fraction = event.done_bytes / total if total else 0
+            filled = int(fraction * self.width)
+            self.stream.write(
+                f"\r[{'#' * filled}{'.' * (self.width - filled)}] {fraction:6.1%} "
+                f"{event.done_bytes / 2**20:.1f}/{total / 2**20:.1f} MiB"
+            )
+            self.stream.flush()
+        elif event.kind in ("done", "failed", "cancelled"):
+            self.stream.write("\n")
+
+
+def download_job(paths: HubPaths, store: Store, payload: dict[str, Any]) -> dict[str, Any]:
+    """One download attempt (a job: transient failures are retried later and resume)."""
+    server = payload.get("server") or store.get_setting(SERVER_SETTING) or "http://127.0.0.1"
+    with HubClient(server) as client:
+        downloader = Downloader(
+            store,
+            paths.models_dir,
+            paths.partial_dir,
+            client.http,
+            allow_pickle=bool(payload.get("allow_pickle")),
+            on_event=ProgressBar(),
+        )
+        try:
+            path = downloader.download(int(payload["version_id"]), payload.get("file_id"))
+        except (PickleRefused, NotEnoughSpace) as error:
+            raise PermanentJobError(str(error)) from error
+        except DownloadError as error:
+            if "not in the local mirror" in str(error) or "has no files" in str(error):
+                raise PermanentJobError(str(error)) from error
+            raise
+        finally:
+            downloader.close()
+    return {"path": str(path)}
+
+
+def _runner(paths: HubPaths, store: Store, queue: JobQueue) -> JobRunner:
+    return JobRunner(
+        queue,
+        {
+            "sync": lambda payload: sync_job(paths, store, payload),
+            "download": lambda payload: download_job(paths, store, payload),
+        },
+    )
+
+
+def cmd_download(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
+    queue = JobQueue(store)
+    payload = {
+        "version_id": args.version_id,
+        "file_id": args.file_id,
+        "allow_pickle": args.allow_pickle,
+        "server": args.server,
+    }
+    job_id = queue.enqueue("download", payload)
+    try:
+        job = _runner(paths, store, queue).run_now(job_id)
+    except KeyboardInterrupt:
+        print(
+            f"hub: download interrupted; `hub jobs --run` (job {job_id}) or the same command resumes it",
+            file=sys.stderr,
+        )
+        return 130
+    assert job is not None and job.id == job_id
+    if job.status == "done":
+        print(f"saved {job.result['path']}")
+        return 0
+    first_line = (job.last_error or "failed").splitlines()[0]
+    print(f"hub: {first_line}", file=sys.stderr)
+    if job.status == "pending":
+        print(f"hub: job {job.id} will retry and resume (`hub jobs --run`)", file=sys.stderr)
+        return 1
+    return 2
+
+
+# -- scan / reindex / jobs ----------------------------------------------------------------------
+def cmd_scan(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
+    lookup = None
+    client = None
+    if args.online:
+        client = HubClient(_server(args, store), retries=1)
+
+        def lookup(sha256: str) -> dict[str, Any] | None:
+            response = client.get(f"/api/v1/model-versions/by-hash/{sha256}")
+            if response.status_code != 200:
+                return None
+            model_id = response.json().get("modelId")
+            model = client.get(f"/api/v1/models/{model_id}")
+            return model.json() if model.status_code == 200 else None
+
+    try:
+        report = scan_models(store, paths.models_dir, lookup)
+    finally:
+        if client:
+            client.close()
+    paths.open_index().drain_all(store)
+    print(
+        f"{report.files} model files ({report.hashed} hashed, {report.cached} cached); "
+        f"{report.linked} linked to the catalog ({report.found_online} found online); {report.removed} gone"
+    )
+    for model in list_local_models(store):
+        label = f"{model.model_name} / {model.version_name}" if model.model_id else "(not in the catalog)"
+        print(f"  {model.folder}/{Path(model.path).name}: {label}")
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
+    started = time.perf_counter()
+    count = paths.open_index().rebuild(
+        store, procs=args.procs, progress=lambda n: print(f"\rindexed {n}", end="", file=sys.stderr)
+    )
+    print(f"\rreindexed {count} models in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
+    queue = JobQueue(store)
+    if args.run:
+        runner = _runner(paths, store, queue)
+        queue.recover_interrupted()
+        for job in runner.run_due():
+            print(f"ran job {job.id} ({job.kind}): {job.status}")
+    counts = queue.counts()
+    print("  ".join(f"{status}: {count}" for status, count in counts.items()))
+    for job in queue.list(args.status, args.limit):
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.updated_at))
+        error = (job.last_error or "").splitlines()[0][:60] if job.last_error else ""
+        retry = (
+            f" next try {time.strftime('%H:%M:%S', time.localtime(job.run_at))}"
+            if job.status == "pending"
+            else ""
+        )
+        print(
+            f"{job.id:>6}  {job.kind:<10} {job.status:<8} attempt {job.attempts}/{job.max_attempts}  {when}{retry}  {error}"
+        )
+    return 0
+
+
+COMMANDS = {
+    "sync": cmd_sync,
+    "search": cmd_search,
+    "show": cmd_show,
+    "download": cmd_download,
+    "scan": cmd_scan,
+    "reindex": cmd_reindex,
+    "jobs": cmd_jobs,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Settings of one hub server, passed in (never read from a global)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    data_dir: Path
+    # Absolute URLs (downloadUrl, image url) use this origin when set, else the request's own.
+    public_url: str | None = None
+    # Requests per minute per client IP (anonymous) and per API key; None switches a limit off.
+    ip_rate_limit: int | None = 600
+    key_rate_limit: int | None = 1200
+    max_upload_bytes: int = 16 * GIB
+    max_files_per_upload: int = 8
+    max_images_per_upload: int = 16
+    max_image_bytes: int = 16 * 1024 * 1024
+    # How often download counts are folded into model stats (and the feed); 0 switches it off.
+    stats_refresh_seconds: float = 300.0
+    # Take the client IP from X-Forwarded-For (only behind a proxy you control).
+    trust_forwarded: bool = False
+    # Behind nginx: answer downloads with `X-Accel-Redirect: <prefix>/<file path>` and let nginx
+    # send the bytes (sendfile, Range) from an `internal` location aliased to the data directory.
+    accel_redirect: str | None = None
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"

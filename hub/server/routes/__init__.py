@@ -1,0 +1,1 @@
+"""HTTP routes of the hub server, one module per area."""

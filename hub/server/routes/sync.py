@@ -1,0 +1,39 @@
+"""`GET /api/v1/sync/changes`: the compacted change feed local mirrors sync from."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from hub.server.documents import absolutize, dumps
+from hub.server.errors import bad_request
+from hub.server.params import get_int
+from hub.server.routes.common import hub_of, json_text, origin_of
+
+router = APIRouter()
+
+
+def parse_since(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return 0
+    if not raw.isdigit() or len(raw) > 18:
+        raise bad_request(f"since: malformed cursor {raw!r}; pass nextCursor from the previous response")
+    return int(raw)
+
+
+@router.get("/api/v1/sync/changes")
+def changes(request: Request) -> Response:
+    since = parse_since(request.query_params.get("since"))
+    limit = get_int(request.query_params, "limit", 100, 1, 1000)
+    assert limit is not None
+    items, more = hub_of(request).store.changes_since(since, limit)
+    parts = []
+    for c in items:
+        entity_id = dumps(int(c.entity_id) if c.entity == "model" else c.entity_id)
+        data = c.data if c.data is not None else "null"
+        parts.append(
+            f'{{"seq":{c.seq},"entity":{dumps(c.entity)},"id":{entity_id},"action":{dumps(c.action)},"data":{data}}}'
+        )
+    next_cursor = str(items[-1].seq) if items else str(since)
+    body = '{"items":[' + ",".join(parts) + f'],"nextCursor":{dumps(next_cursor)},"hasMore":{dumps(more)}}}'
+    return json_text(absolutize(body, origin_of(request)))

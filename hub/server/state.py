@@ -1,0 +1,44 @@
+"""What the routes share: config, store, password hasher, rate limiters and a key cache."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from argon2 import PasswordHasher
+
+from hub.server.config import ServerConfig
+from hub.server.ratelimit import RateLimiter
+from hub.server.store import Store, User
+
+KEY_CACHE_SECONDS = 30.0
+
+
+@dataclass
+class HubServer:
+    config: ServerConfig
+    store: Store
+    hasher: PasswordHasher
+    ip_limiter: RateLimiter | None
+    key_limiter: RateLimiter | None
+    _key_cache: dict[str, tuple[User | None, float]] = field(default_factory=dict)
+    _key_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def user_for_key_hash(self, digest: str) -> User | None:
+        now = time.monotonic()
+        with self._key_lock:
+            hit = self._key_cache.get(digest)
+            if hit and hit[1] > now:
+                return hit[0]
+        user = self.store.user_by_key_hash(digest)
+        with self._key_lock:
+            if len(self._key_cache) > 10_000:
+                self._key_cache.clear()
+            self._key_cache[digest] = (user, now + KEY_CACHE_SECONDS)
+        return user
+
+    def forget_keys(self) -> None:
+        """Drop cached key lookups (after a key is deleted or a role changes)."""
+        with self._key_lock:
+            self._key_cache.clear()

@@ -1,0 +1,208 @@
+"""Named, ordered schema migrations for the local hub database.
+
+Each migration runs once, inside a transaction, and is recorded by name in `_migrations`.
+Append new migrations at the end; never edit or reorder one that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
+
+
+def _catalog(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE creators (
+            username TEXT PRIMARY KEY,
+            image TEXT,
+            model_count INTEGER,
+            link TEXT
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE models (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            description TEXT,
+            type TEXT NOT NULL,
+            nsfw INTEGER NOT NULL DEFAULT 0,
+            creator TEXT,
+            download_count INTEGER NOT NULL DEFAULT 0,
+            favorite_count INTEGER NOT NULL DEFAULT 0,
+            comment_count INTEGER NOT NULL DEFAULT 0,
+            rating REAL NOT NULL DEFAULT 0,
+            rating_count INTEGER NOT NULL DEFAULT 0,
+            thumbs_up INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT,
+            published_at TEXT,
+            updated_at TEXT,
+            data TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX models_type ON models(type)")
+    db.execute("CREATE INDEX models_creator ON models(creator)")
+    db.execute("CREATE INDEX models_downloads ON models(download_count DESC)")
+    db.execute("CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)")
+    db.execute(
+        """CREATE TABLE model_tags (
+            model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+            tag_id INTEGER NOT NULL REFERENCES tags(id),
+            PRIMARY KEY (model_id, tag_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX model_tags_tag ON model_tags(tag_id)")
+    db.execute(
+        """CREATE TABLE versions (
+            id INTEGER PRIMARY KEY,
+            model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            name TEXT,
+            base_model TEXT,
+            trained_words TEXT NOT NULL DEFAULT '[]',
+            description TEXT,
+            download_url TEXT,
+            created_at TEXT,
+            published_at TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX versions_model ON versions(model_id)")
+    db.execute("CREATE INDEX versions_base_model ON versions(base_model)")
+    db.execute(
+        """CREATE TABLE files (
+            id INTEGER PRIMARY KEY,
+            version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            type TEXT,
+            size_kb REAL,
+            format TEXT,
+            fp TEXT,
+            is_primary INTEGER NOT NULL DEFAULT 0,
+            download_url TEXT,
+            sha256 TEXT,
+            autov1 TEXT,
+            autov2 TEXT,
+            autov3 TEXT,
+            crc32 TEXT,
+            blake3 TEXT,
+            pickle_scan TEXT,
+            virus_scan TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX files_version ON files(version_id)")
+    db.execute("CREATE INDEX files_sha256 ON files(sha256)")
+    db.execute("CREATE INDEX files_autov2 ON files(autov2)")
+    db.execute(
+        """CREATE TABLE images (
+            version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            url TEXT NOT NULL,
+            nsfw_level INTEGER,
+            width INTEGER,
+            height INTEGER,
+            hash TEXT,
+            local_path TEXT,
+            PRIMARY KEY (version_id, position)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX images_url ON images(url)")
+
+
+def _local(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE sync_state (
+            feed TEXT PRIMARY KEY,
+            server_url TEXT NOT NULL,
+            cursor TEXT,
+            items_applied INTEGER NOT NULL DEFAULT 0,
+            updated_at REAL
+        )"""
+    )
+    db.execute("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT)")
+    db.execute(
+        """CREATE TABLE downloads (
+            id INTEGER PRIMARY KEY,
+            version_id INTEGER NOT NULL,
+            file_id INTEGER,
+            url TEXT NOT NULL,
+            destination TEXT NOT NULL,
+            partial_path TEXT NOT NULL,
+            sha256 TEXT,
+            total_bytes INTEGER,
+            done_bytes INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL,
+            error TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX downloads_version ON downloads(version_id)")
+    db.execute(
+        """CREATE TABLE local_files (
+            path TEXT PRIMARY KEY,
+            folder TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            model_id INTEGER,
+            version_id INTEGER,
+            file_id INTEGER,
+            scanned_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX local_files_sha256 ON local_files(sha256)")
+    db.execute(
+        """CREATE TABLE index_queue (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            entity TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('update', 'delete')),
+            enqueued_at REAL NOT NULL
+        )"""
+    )
+
+
+def _jobs(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            max_attempts INTEGER NOT NULL DEFAULT 5,
+            run_at REAL NOT NULL,
+            last_error TEXT,
+            result TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX jobs_due ON jobs(status, run_at)")
+
+
+MIGRATIONS: list[Migration] = [
+    ("0001_catalog", _catalog),
+    ("0002_local_state", _local),
+    ("0003_jobs", _jobs),
+]
+
+
+def apply_migrations(db: sqlite_utils.Database, migrations: list[Migration] = MIGRATIONS) -> list[str]:
+    """Apply the migrations not yet recorded; returns the names applied now."""
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
+    applied: list[str] = []
+    for name, migrate in migrations:
+        if name in done:
+            continue
+        with db.conn:
+            migrate(db)
+            db.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))",
+                [name],
+            )
+        applied.append(name)
+    return applied

@@ -1,0 +1,84 @@
+"""Applying one page of the hub change feed to the store, with its cursor, in one transaction."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hub.store.catalog import delete_creator, delete_models, upsert_creators, upsert_models
+from hub.store.database import Store
+
+FEED = "catalog"
+
+
+class FeedError(ValueError):
+    """The server sent a change item this client does not understand (the message names it)."""
+
+
+def apply_page(
+    store: Store,
+    server_url: str,
+    items: Sequence[Mapping[str, Any]],
+    next_cursor: str | None,
+    feed: str = FEED,
+) -> int:
+    """Write every item of the page and the new cursor atomically; returns the items applied.
+
+    Items are applied in `seq` order; within a page the feed is compacted, so an entity appears
+    at most once, but applying in order keeps this correct even if it did not."""
+    model_upserts: dict[int, Mapping[str, Any]] = {}
+    model_deletes: list[int] = []
+    with store.transaction() as conn:
+
+        def flush() -> None:
+            if model_upserts:
+                upsert_models(conn, list(model_upserts.values()))
+                model_upserts.clear()
+            if model_deletes:
+                delete_models(conn, list(model_deletes))
+                model_deletes.clear()
+
+        for position, item in enumerate(sorted(items, key=lambda i: int(i.get("seq", 0)))):
+            entity, action = item.get("entity"), item.get("action")
+            if action not in ("upsert", "delete"):
+                raise FeedError(f"items[{position}].action: unknown {action!r}")
+            if entity == "model":
+                model_id = int(item["id"])
+                if action == "upsert":
+                    if model_id in model_deletes:
+                        flush()
+                    data = item.get("data")
+                    if not isinstance(data, Mapping):
+                        raise FeedError(f"items[{position}].data: a model object is required")
+                    model_upserts[model_id] = data
+                else:
+                    if model_id in model_upserts:
+                        flush()
+                    model_deletes.append(model_id)
+            elif entity == "creator":
+                flush()
+                if action == "upsert":
+                    data = dict(item.get("data") or {})
+                    data.setdefault("username", str(item["id"]))
+                    upsert_creators(conn, [data])
+                else:
+                    delete_creator(conn, str(item["id"]))
+            else:
+                raise FeedError(f"items[{position}].entity: unknown {entity!r}")
+        flush()
+        conn.execute(
+            "INSERT INTO sync_state (feed, server_url, cursor, items_applied, updated_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(feed) DO UPDATE SET server_url = excluded.server_url, cursor = excluded.cursor, "
+            "items_applied = sync_state.items_applied + excluded.items_applied, updated_at = excluded.updated_at",
+            [feed, server_url, next_cursor, len(items), time.time()],
+        )
+    return len(items)
+
+
+def saved_cursor(store: Store, server_url: str, feed: str = FEED) -> str | None:
+    """The cursor to resume from; None (start over) when the mirror followed another server."""
+    row = store.execute("SELECT server_url, cursor FROM sync_state WHERE feed = ?", [feed]).fetchone()
+    if row is None or row[0].rstrip("/") != server_url.rstrip("/"):
+        return None
+    return row[1]

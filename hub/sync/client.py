@@ -1,0 +1,200 @@
+"""The httpx client of the hub server's change feed (see docs/hub.md for the contract).
+
+Each page is written with its cursor in one transaction, so a sync killed at any point resumes
+from the last committed page: nothing is skipped (the feed is ordered by commit) and nothing
+is doubled (items are upserts keyed by id)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from hub.jobs.backoff import backoff_delay
+from hub.store.database import Store
+from hub.sync.apply import FEED, FeedError, apply_page, saved_cursor
+
+log = logging.getLogger(__name__)
+RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+class HubUnavailable(RuntimeError):
+    """The hub server cannot be reached (or keeps failing); nothing local was changed."""
+
+
+@dataclass
+class SyncReport:
+    pages: int = 0
+    items: int = 0
+    previews: int = 0
+    preview_failures: int = 0
+    cursor: str | None = None
+    seconds: float = 0.0
+
+
+class HubClient:
+    """HTTP access to one hub server with retries. `transport` is injectable (ASGI, mock)."""
+
+    def __init__(
+        self,
+        server_url: str,
+        transport: httpx.BaseTransport | None = None,
+        retries: int = 4,
+        backoff_base: float = 0.5,
+        timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        http: httpx.Client | None = None,
+    ) -> None:
+        """`transport` or a ready `http` client (e.g. Starlette's TestClient on the ASGI app)."""
+        self.server_url = server_url.rstrip("/")
+        self.retries = retries
+        self.backoff_base = backoff_base
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.http = http or httpx.Client(
+            base_url=self.server_url, transport=transport, timeout=timeout, follow_redirects=True
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> HubClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        """GET with retries on connection errors, timeouts, 429 and 5xx; raises HubUnavailable."""
+        last: str = ""
+        for attempt in range(1, self.retries + 2):
+            try:
+                response = self.http.get(path, **kwargs)
+            except httpx.TransportError as error:
+                last = f"{type(error).__name__}: {error}"
+            else:
+                if response.status_code not in RETRY_STATUS:
+                    return response
+                last = f"HTTP {response.status_code}"
+            if attempt <= self.retries:
+                delay = backoff_delay(attempt, self.backoff_base, rng=self.rng)
+                log.info(
+                    "hub %s%s failed (%s); retry %d in %.1f s", self.server_url, path, last, attempt, delay
+                )
+                self.sleep(delay)
+        raise HubUnavailable(f"hub server {self.server_url} is unreachable ({last}); local data is unchanged")
+
+    def changes(self, since: str | None, limit: int) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit}
+        if since is not None:
+            params["since"] = since
+        response = self.get("/api/v1/sync/changes", params=params)
+        if response.status_code != 200:
+            raise FeedError(f"GET /api/v1/sync/changes: HTTP {response.status_code}: {response.text[:200]}")
+        body = response.json()
+        if not isinstance(body.get("items"), list):
+            raise FeedError("changes.items: missing")
+        return body
+
+
+class CatalogSync:
+    """Pulls the change feed into the store, page by page, then fetches preview thumbnails."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: HubClient,
+        previews_dir: Path | None = None,
+        page_size: int = 500,
+        feed: str = FEED,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.previews_dir = Path(previews_dir) if previews_dir else None
+        self.page_size = page_size
+        self.feed = feed
+
+    def run(
+        self, max_pages: int | None = None, on_page: Callable[[SyncReport], None] | None = None
+    ) -> SyncReport:
+        started = time.perf_counter()
+        report = SyncReport()
+        cursor = saved_cursor(self.store, self.client.server_url, self.feed)
+        while max_pages is None or report.pages < max_pages:
+            page = self.client.changes(cursor, self.page_size)
+            items = page["items"]
+            next_cursor = page.get("nextCursor") or cursor
+            if items or next_cursor != cursor:
+                apply_page(self.store, self.client.server_url, items, next_cursor, self.feed)
+            report.pages += 1
+            report.items += len(items)
+            cursor = next_cursor
+            report.cursor = cursor
+            if self.previews_dir is not None:
+                model_ids = [
+                    int(i["id"]) for i in items if i.get("entity") == "model" and i.get("action") == "upsert"
+                ]
+                done, failed = self.fetch_previews(model_ids)
+                report.previews += done
+                report.preview_failures += failed
+            if on_page:
+                on_page(report)
+            if not page.get("hasMore") or not items:
+                break
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def fetch_previews(self, model_ids: list[int]) -> tuple[int, int]:
+        """Download the first image of each version of these models (the thumbnail)."""
+        if not model_ids or self.previews_dir is None:
+            return 0, 0
+        self.previews_dir.mkdir(parents=True, exist_ok=True)
+        done = failed = 0
+        for start in range(0, len(model_ids), 500):
+            chunk = model_ids[start : start + 500]
+            rows = self.store.execute(
+                "SELECT i.version_id, i.url FROM images i JOIN versions v ON v.id = i.version_id "
+                f"WHERE v.model_id IN ({','.join('?' * len(chunk))}) AND i.position = 0 "
+                "AND i.local_path IS NULL AND i.url != ''",
+                chunk,
+            ).fetchall()
+            for version_id, url in rows:
+                path = self._fetch_preview(url)
+                if path is None:
+                    failed += 1
+                    continue
+                done += 1
+                with self.store.transaction() as conn:
+                    conn.execute(
+                        "UPDATE images SET local_path = ? WHERE version_id = ? AND position = 0",
+                        [str(path), version_id],
+                    )
+        return done, failed
+
+    def _fetch_preview(self, url: str) -> Path | None:
+        suffix = Path(httpx.URL(url).path).suffix.lower()
+        if suffix not in (".png", ".jpg", ".jpeg", ".webp", ".gif"):
+            suffix = ".img"
+        target = self.previews_dir / f"{hashlib.sha256(url.encode()).hexdigest()[:32]}{suffix}"
+        if target.exists():
+            return target
+        try:
+            response = self.client.get(url)
+        except HubUnavailable as error:
+            log.warning("preview %s: %s", url, error)
+            return None
+        if response.status_code != 200:
+            log.warning("preview %s: HTTP %d", url, response.status_code)
+            return None
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_bytes(response.content)
+        tmp.replace(target)
+        return target

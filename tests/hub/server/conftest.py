@@ -1,0 +1,152 @@
+"""Hub server fixtures: a seeded catalog, and real uvicorn servers on free loopback ports."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+from safetensors.numpy import save as save_safetensors
+
+from hub.server.app import create_app
+from hub.server.seed import seed_catalog
+
+SEEDED_MODELS = 1000
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Run `app` under uvicorn in a thread on a free 127.0.0.1 port; yields the base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        sock.close()
+
+
+@dataclass
+class RunningHub:
+    url: str
+    data_dir: Path
+    app: Any
+
+    @property
+    def api(self) -> str:
+        return f"{self.url}/api/v1"
+
+    @property
+    def store(self):
+        return self.app.state.hub.store
+
+
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("seeded-hub")
+    seed_catalog(folder, SEEDED_MODELS, seed=7)
+    return folder
+
+
+def copy_catalog(template: Path, target: Path) -> Path:
+    shutil.copytree(template, target)
+    return target
+
+
+@contextmanager
+def running_hub(data_dir: Path, **options: Any) -> Iterator[RunningHub]:
+    settings = {"ip_rate_limit": None, "key_rate_limit": None, "stats_refresh_seconds": 0} | options
+    app = create_app(data_dir, **settings)
+    with serve(app) as url:
+        yield RunningHub(url, data_dir, app)
+
+
+@pytest.fixture
+def seeded_hub(seeded_template: Path, tmp_path: Path) -> Iterator[RunningHub]:
+    """A server on a private copy of the 1,000-model catalog (tests may write to it)."""
+    with running_hub(copy_catalog(seeded_template, tmp_path / "hub")) as hub:
+        yield hub
+
+
+@pytest.fixture(scope="module")
+def shared_hub(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
+    """One server per test module on a copy of the catalog, for tests that only read."""
+    with running_hub(copy_catalog(seeded_template, tmp_path_factory.mktemp("shared") / "hub")) as hub:
+        yield hub
+
+
+@pytest.fixture
+def empty_hub(tmp_path: Path) -> Iterator[RunningHub]:
+    with running_hub(tmp_path / "hub") as hub:
+        yield hub
+
+
+def register(api: str, username: str, password: str = "correct horse battery") -> str:
+    """Register an account and return its API key."""
+    response = httpx.post(f"{api}/auth/register", json={"username": username, "password": password})
+    assert response.status_code == 201, response.text
+    return response.json()["apiKey"]
+
+
+def safetensors_bytes(n_floats: int = 64, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    return save_safetensors(
+        {"weight": rng.standard_normal((n_floats,)).astype(np.float32)}, metadata={"s": str(seed)}
+    )
+
+
+def model_metadata(name: str = "Test Model", files: list[dict] | None = None, **version: Any) -> dict:
+    return {
+        "name": name,
+        "type": "LORA",
+        "description": "<p>hello</p><script>alert(1)</script>",
+        "tags": ["test", "style"],
+        "version": {"name": "v1", "baseModel": "SDXL 1.0", "trainedWords": ["tst"], "files": files or []}
+        | version,
+    }
+
+
+def upload_model(
+    api: str, key: str, metadata: dict, files: list[tuple[str, bytes]], images: list[bytes] | None = None
+) -> httpx.Response:
+    import json
+
+    parts = [("files", (name, data, "application/octet-stream")) for name, data in files]
+    parts += [("images", (f"i{n}.png", data, "image/png")) for n, data in enumerate(images or [])]
+    return httpx.post(
+        f"{api}/models",
+        headers={"Authorization": f"Bearer {key}"} if key else {},
+        data={"metadata": json.dumps(metadata)},
+        files=parts,
+        timeout=60,
+    )
+
+
+def data_snapshot(data_dir: Path) -> set[str]:
+    """Every file under the data directory except SQLite's own."""
+    return {
+        str(p.relative_to(data_dir))
+        for p in data_dir.rglob("*")
+        if p.is_file() and not p.name.startswith("hub.db")
+    }
