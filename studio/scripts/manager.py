@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -69,7 +70,9 @@ class ScriptManager:
         self._pm.add_hookspecs(hookspecs)
         self._entries: dict[str, _Entry] = {}
         self._local = threading.local()
-        self.hook_errors: list[str] = []
+        self.hook_errors: deque[str] = deque(maxlen=100)  # the latest failures, for diagnosis
+        # set by `studio.scripts.system.build_script_system`: the routes reach extensions here
+        self.extensions: Any = None
 
     # -- registry -------------------------------------------------------------------------
 
@@ -170,6 +173,18 @@ class ScriptManager:
         entry, given = found[0]
         assert entry.script is not None
         return entry.script, entry.script.resolve_args(given)
+
+    def check(self, request: GenerationRequest, choices: Choices | None = None) -> None:
+        """Check a request's script arguments now (the API calls this before queueing): unknown
+        scripts, bad parameters, and what the selectable script checks (XYZ: every axis value).
+        Raises RequestError (ScriptArgsError / AxisValueError) naming the field."""
+        for name, given in request.scripts.items():
+            entry = self._require(name)
+            entry.resolve_args(given)
+        selected = self.selectable_for(request)
+        if selected is not None:
+            script, args = selected
+            script.check(request, args, choices or Choices())
 
     def runner(
         self,

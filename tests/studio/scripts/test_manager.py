@@ -132,3 +132,17 @@ def test_describe_lists_kinds_and_schemas(manager):
 def test_duplicate_names_are_refused(manager):
     with pytest.raises(ValueError, match="already registered"):
         manager.register(Prefix())
+
+
+def test_check_reports_bad_axis_values_before_anything_is_queued(manager):
+    from studio.scripts.builtin.xyz.plan import AxisValueError
+
+    good = GenerationRequest(
+        width=64, height=64, scripts={"x/y/z plot": {"x_type": "Steps", "x_values": "1-3"}}
+    )
+    manager.check(good)
+    bad = replace(good, scripts={"x/y/z plot": {"x_type": "Steps", "x_values": "1, 0"}})
+    with pytest.raises(AxisValueError, match=r"X axis \(Steps\), value '0'"):
+        manager.check(bad)
+    with pytest.raises(ScriptArgsError, match=r"Prefix\.stop_at"):
+        manager.check(GenerationRequest(scripts={"Prefix": {"stop_at": "x"}}))
