@@ -192,11 +192,17 @@ class ScriptManager:
         *,
         outputs_dir: Path | None = None,
         choices: Callable[[], Choices] | None = None,
+        require: str | None = None,
     ) -> Runner:
-        """A job runner: runs the selectable script the request names, else `generate`."""
+        """A job runner: runs the selectable script the request names, else `generate`.
+        With `require` (a job kind for one script, like "xyz"), the request must name it."""
 
         def run(request: GenerationRequest, control: GenerationControl) -> Result:
             selected = self.selectable_for(request)
+            if require is not None and (selected is None or selected[0].key != require.lower()):
+                raise ScriptArgsError(
+                    require, "", "this job kind needs the script's arguments in request.scripts"
+                )
             if selected is None:
                 return generate(request, control)
             script, args = selected
@@ -209,6 +215,24 @@ class ScriptManager:
             return script.run(request, args, context)
 
         return run
+
+    def decoder(
+        self, choices: Callable[[], Choices] | None = None, require: str | None = None
+    ) -> Callable[[Mapping[str, Any]], GenerationRequest]:
+        """A job kind's payload decoder: the request from JSON, its scripts checked (`check`), so
+        a bad axis value is refused when the job is submitted, never stored."""
+        from studio.request import GenerationRequest
+
+        def decode(payload: Mapping[str, Any]) -> GenerationRequest:
+            request = GenerationRequest.from_json(payload)
+            if require is not None and self.selectable_for(request) is None:
+                raise ScriptArgsError(
+                    require, "", "this job kind needs the script's arguments in request.scripts"
+                )
+            self.check(request, choices() if choices else None)
+            return request
+
+        return decode
 
     # -- GenerationHooks (called by the engine) ---------------------------------------------
 

@@ -1,7 +1,7 @@
 import io
 
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -9,7 +9,7 @@ from studio.config import PROJECT_ROOT
 from studio.scripts.builtin import builtin_scripts
 from studio.scripts.extensions import ExtensionManager
 from studio.scripts.manager import ScriptManager
-from studio.scripts.routes import build_a1111_router, build_extension_api_router, build_router
+from studio.scripts.routes import build_router
 from tests.studio.scripts.conftest import write_extension, zip_folder
 
 
@@ -24,8 +24,12 @@ def client(tmp_path):
     extensions.load_all()
     app = FastAPI()
     app.include_router(build_router(scripts, extensions))
-    app.include_router(build_a1111_router(scripts))
-    app.include_router(build_extension_api_router(scripts, services=None))
+    extension_routers = {}
+    scripts.call_api(
+        lambda owner: extension_routers.setdefault(owner, APIRouter(prefix=f"/studio/v1/ext/{owner}")), None
+    )
+    for router in extension_routers.values():
+        app.include_router(router)
     with TestClient(app) as test_client:
         yield test_client
 
@@ -59,9 +63,10 @@ def test_install_from_a_folder_path_and_bad_source(tmp_path, client):
 
 
 def test_scripts_listing_and_extension_routes(client):
-    assert client.get("/sdapi/v1/scripts").json() == {"txt2img": ["x/y/z plot"], "img2img": ["x/y/z plot"]}
-    info = client.get("/sdapi/v1/script-info").json()
-    assert {entry["name"] for entry in info} == {"x/y/z plot", "caption stamp"}
+    assert {entry["name"] for entry in client.get("/studio/v1/scripts").json()} == {
+        "X/Y/Z plot",
+        "Caption stamp",
+    }
     xyz = client.get("/studio/v1/scripts/x/y/z plot").json()
     assert xyz["kind"] == "selectable" and xyz["args"][:2] == ["x_type", "x_values"]
     preview = client.get("/studio/v1/ext/caption-stamp/preview", params={"text": "hi"})
