@@ -7,8 +7,10 @@ Starts `studio.cli.serve --api-only` in a subprocess (fresh data dir, the tiny o
 warms the model up with one request, then in one run:
   A. one POST /sdapi/v1/txt2img with `script_name: "x/y/z plot"` (Steps x CFG Scale),
   B. the same N cell requests as N POST /sdapi/v1/txt2img one after another,
-and prints both wall times and the ratio A / B (target <= 1.0), plus whether each cell of the
-sweep equals the single request pixel for pixel.
+each measured twice in the order A B B A, and prints the mean wall times and the ratio A / B
+(target <= 1.0), plus whether each cell of the sweep equals the single request pixel for pixel.
+On a shared 2-core machine run it with OMP_NUM_THREADS=1 (torch's two threads spin against other
+processes and the timings swing by 2-10x).
 """
 
 from __future__ import annotations
@@ -98,29 +100,38 @@ def main(argv: list[str] | None = None) -> int:
                 wait_up(client, server)
                 txt2img(client, {**base, "steps": 2})  # load the model once for both runs
 
-                started = time.perf_counter()
-                sweep = txt2img(
-                    client,
-                    {
-                        **base,
-                        "steps": steps[0],
-                        "script_name": "x/y/z plot",
-                        "script_args": [
-                            "Steps", ", ".join(map(str, steps)), [],
-                            "CFG Scale", ", ".join(f"{c:g}" for c in cfgs), [],
-                            "Nothing", "", [],
-                            True, True,  # draw legend, include sub-images
-                        ],
-                    },
-                )  # fmt: skip
-                sweep_s = time.perf_counter() - started
+                sweep_payload = {
+                    **base,
+                    "steps": steps[0],
+                    "script_name": "x/y/z plot",
+                    "script_args": [
+                        "Steps", ", ".join(map(str, steps)), [],
+                        "CFG Scale", ", ".join(f"{c:g}" for c in cfgs), [],
+                        "Nothing", "", [],
+                        True, True,  # draw legend, include sub-images
+                    ],
+                }  # fmt: skip
 
-                singles = []
-                started = time.perf_counter()
-                for cfg in cfgs:  # same order as the sweep: Y outer, X inner
-                    for step_count in steps:
-                        singles.append(txt2img(client, {**base, "steps": step_count, "cfg_scale": cfg}))
-                singles_s = time.perf_counter() - started
+                def run_sweep() -> tuple[float, dict]:
+                    started = time.perf_counter()
+                    answer = txt2img(client, sweep_payload)
+                    return time.perf_counter() - started, answer
+
+                def run_singles() -> tuple[float, list[dict]]:
+                    started = time.perf_counter()
+                    answers = [  # same order as the sweep: Y outer, X inner
+                        txt2img(client, {**base, "steps": step_count, "cfg_scale": cfg})
+                        for cfg in cfgs
+                        for step_count in steps
+                    ]
+                    return time.perf_counter() - started, answers
+
+                # A B B A, so drift in machine load hits both sides alike
+                sweep_a, sweep = run_sweep()
+                singles_a, singles = run_singles()
+                singles_b, _ = run_singles()
+                sweep_b, _ = run_sweep()
+                sweep_s, singles_s = (sweep_a + sweep_b) / 2, (singles_a + singles_b) / 2
         finally:
             server.terminate()
             server.wait(30)
@@ -130,9 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     count = len(steps) * len(cfgs)
     print(f"X/Y/Z {len(steps)}x{len(cfgs)} (Steps {steps} x CFG {cfgs}), 64x64, tiny model, CPU")
     print(
-        f"  one sweep request         : {sweep_s:7.2f} s  ({len(sweep['images'])} images: grid + {len(cells)} cells)"
+        f"  one sweep request         : {sweep_s:7.2f} s  (runs {sweep_a:.2f}, {sweep_b:.2f}; grid + {len(cells)} cells)"
     )
-    print(f"  {count} requests one by one    : {singles_s:7.2f} s")
+    print(f"  {count} requests one by one    : {singles_s:7.2f} s  (runs {singles_a:.2f}, {singles_b:.2f})")
     print(f"  ratio sweep / one-by-one  : {sweep_s / singles_s:7.3f}  (target <= 1.0)")
     print(f"  cells pixel-identical to the single requests: {sum(same)}/{len(same)}")
     return 0
