@@ -229,6 +229,8 @@ class Engine:
         batch_index: int,
         control: GenerationControl,
     ) -> list[Any]:
+        from PIL import Image
+
         from studio.pipeline.images import composite_inpaint
         from studio.pipeline.seeds import make_generators, make_noise
 
@@ -292,19 +294,37 @@ class Engine:
         mask = inputs["mask"]
         filled = [inputs["filled"][(first_image + i) % len(inputs["filled"])] for i in range(count)]
         strength = 1.0 if request.inpainting_fill == 2 else request.denoising_strength
+        box = None
+        if request.inpaint_full_res:
+            from studio.pipeline.images import masked_crop_box
+
+            box = masked_crop_box(mask, request.inpaint_full_res_padding, request.width, request.height)
+        work_mask = mask
+        if box is not None:
+            # "Only masked": inpaint the padded mask region at full resolution, then paste it back.
+            size = (request.width, request.height)
+            filled = [image.crop(box).resize(size, Image.Resampling.LANCZOS) for image in filled]
+            work_mask = mask.crop(box).resize(size, Image.Resampling.LANCZOS)
         kwargs.update(
             prompt=[request.prompt] * count,
             negative_prompt=[request.negative_prompt] * count,
             num_images_per_prompt=1,
             image=filled,
-            mask_image=mask,
+            mask_image=work_mask,
             strength=strength,
             width=request.width,
             height=request.height,
         )
-        if request.inpaint_full_res:
-            kwargs["padding_mask_crop"] = request.inpaint_full_res_padding
         generated = list(pipe(**kwargs).images)
+        if box is not None:
+            pasted = []
+            for i, image in enumerate(generated):
+                canvas = originals[i].copy()
+                canvas.paste(
+                    image.resize((box[2] - box[0], box[3] - box[1]), Image.Resampling.LANCZOS), box[:2]
+                )
+                pasted.append(canvas)
+            generated = pasted
         return [composite_inpaint(image, originals[i], mask) for i, image in enumerate(generated)]
 
     def _finish_image(

@@ -68,3 +68,35 @@ def composite_inpaint(generated: Image.Image, original: Image.Image, mask: Image
     if generated.size != original.size:
         generated = generated.resize(original.size, Image.Resampling.LANCZOS)
     return Image.composite(generated.convert("RGB"), original, mask)
+
+
+def masked_crop_box(
+    mask: Image.Image, padding: int, width: int, height: int
+) -> tuple[int, int, int, int] | None:
+    """A1111's "Only masked" region: the mask's bounding box grown by `padding`, then widened to
+    the processing aspect ratio `width:height`, kept inside the image. None for an empty mask."""
+    box = mask.point(lambda v: 255 if v > 0 else 0).getbbox()
+    if box is None:
+        return None
+    image_w, image_h = mask.size
+    x1, y1, x2, y2 = (
+        max(box[0] - padding, 0),
+        max(box[1] - padding, 0),
+        min(box[2] + padding, image_w),
+        min(box[3] + padding, image_h),
+    )
+    if (x2 - x1) / (y2 - y1) > width / height:
+        grow = int((x2 - x1) * height / width - (y2 - y1))
+        y1, y2 = y1 - grow // 2, y2 + grow - grow // 2
+        if y2 > image_h:
+            y1, y2 = y1 - (y2 - image_h), image_h
+        if y1 < 0:
+            y1, y2 = 0, min(y2 - y1, image_h)
+    else:
+        grow = int((y2 - y1) * width / height - (x2 - x1))
+        x1, x2 = x1 - grow // 2, x2 + grow - grow // 2
+        if x2 > image_w:
+            x1, x2 = x1 - (x2 - image_w), image_w
+        if x1 < 0:
+            x1, x2 = 0, min(x2 - x1, image_w)
+    return x1, y1, x2, y2
