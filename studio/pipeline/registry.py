@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS studio_state (key TEXT PRIMARY KEY, value TEXT);
 """
 
 
-class PickleRefusedError(RuntimeError):
+class PickleRefusedError(RequestError):
     """A pickle checkpoint (.ckpt/.pt/.bin) was asked for and `allow_pickle` is off."""
 
 
@@ -246,7 +246,8 @@ def _file_format(path: Path) -> str:
 def refuse_pickle(entry: ModelEntry, allow_pickle: bool) -> None:
     if entry.is_pickle and not allow_pickle:
         raise PickleRefusedError(
+            "vae" if entry.kind == "vae" else "model",
             f"{entry.name}: refusing to load a pickle file ({entry.path.suffix}): unpickling can run "
             "arbitrary code. Convert it to .safetensors, or start with --allow-pickle (allow_pickle) "
-            "if you trust where it came from."
+            "if you trust where it came from.",
         )
