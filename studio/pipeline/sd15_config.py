@@ -102,7 +102,8 @@ def _dump(path: Path, data: object) -> None:
 
 
 def write_clip_bpe_files(folder: Path, bpe_gz: Path) -> None:
-    lines = gzip.open(bpe_gz).read().decode("utf-8").split("\n")
+    with gzip.open(bpe_gz) as handle:
+        lines = handle.read().decode("utf-8").split("\n")
     merges = [tuple(line.split()) for line in lines[1 : CLIP_MERGES + 1]]
     base = list(bytes_to_unicode().values())
     tokens = base + [token + END_OF_WORD for token in base] + ["".join(merge) for merge in merges]
