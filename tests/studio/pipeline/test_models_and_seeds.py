@@ -89,7 +89,7 @@ def test_lru_cache_and_shared_components(studio_config: StudioConfig, tiny_model
     assert engine.cache.loads == 2
     engine.select_model("c")  # evicts b (least recently used)
     assert engine.cache.loads == 3
-    assert [Path(key).name for key in engine.cache.keys()] == ["tiny", "c"]
+    assert [Path(key).name for key in engine.cache.loaded_paths()] == ["tiny", "c"]
     loaded = engine.cache.get(engine.registry.find("checkpoint", "c"), engine.device, {}, False)
     txt2img, img2img, inpaint = (loaded.pipeline(mode) for mode in ("txt2img", "img2img", "inpaint"))
     assert img2img.unet is txt2img.unet and inpaint.unet is txt2img.unet and inpaint.vae is txt2img.vae
