@@ -8,7 +8,9 @@ import torch
 from studio.devices import DeviceError, available_backends, backend_names, detect_best, resolve_device
 
 
-def fake_torch(cuda: bool = False, hip: str | None = None, mps: bool = False, xpu: bool = False, bf16: bool = True):
+def fake_torch(
+    cuda: bool = False, hip: str | None = None, mps: bool = False, xpu: bool = False, bf16: bool = True
+):
     """A stand-in for the torch module exposing only what detection reads (GPU machines we do not have)."""
     return SimpleNamespace(
         version=SimpleNamespace(cuda="12.8" if cuda and not hip else None, hip=hip),

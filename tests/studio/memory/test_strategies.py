@@ -53,7 +53,9 @@ def test_slicing_gives_identical_output(pipe) -> None:
 
 def test_vae_tiling_is_enabled_and_off_switch(pipe) -> None:
     cpu = resolve_device("cpu")
-    assert apply_memory_options(pipe, {"vae_tiling": True, "vae_slicing": {"enabled": False}}, cpu) == ["vae_tiling"]
+    assert apply_memory_options(pipe, {"vae_tiling": True, "vae_slicing": {"enabled": False}}, cpu) == [
+        "vae_tiling"
+    ]
     assert pipe.vae.use_tiling and not pipe.vae.use_slicing
     assert run(pipe).shape == (1, 3, 64, 64)
 
