@@ -68,7 +68,7 @@ def test_offload_needs_a_gpu(pipe, name: str) -> None:
 
 
 def test_unknown_strategy_is_named(pipe) -> None:
-    with pytest.raises(MemoryStrategyError, match="memory.nope: unknown strategy"):
+    with pytest.raises(MemoryStrategyError, match=r"memory\.nope: unknown strategy"):
         apply_memory_options(pipe, {"nope": True}, resolve_device("cpu"))
 
 
