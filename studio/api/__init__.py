@@ -2,4 +2,44 @@
 
 (The HTTP routes live in sibling modules of this package; this `__init__` only re-exports the
 public names extensions may rely on. A test pins them.)
+
+    from studio.api import Script, Param, hookimpl
+
+    class Stamp(Script):
+        name = "stamp"
+        params = (Param("text", "str", default="atelier"),)
+
+        @hookimpl
+        def postprocess_image(self, request, args, image, infotext):
+            ...
+            return image, infotext + f", Stamp: {args['text']}"
+
+See docs/extensions.md for the hooks, parameter types and the manifest.
 """
+
+from dataclasses import replace
+
+from studio.progress import GenerationControl, StepInfo
+from studio.request import GenerationRequest, ImageRecord, RequestError, Result
+from studio.scripts.base import Choices, RunContext, Script
+from studio.scripts.hookspecs import hookimpl
+from studio.scripts.params import Param, ScriptArgsError
+
+API_VERSION = "1.0"
+
+__all__ = [
+    "API_VERSION",
+    "Choices",
+    "GenerationControl",
+    "GenerationRequest",
+    "ImageRecord",
+    "Param",
+    "RequestError",
+    "Result",
+    "RunContext",
+    "Script",
+    "ScriptArgsError",
+    "StepInfo",
+    "hookimpl",
+    "replace",
+]

@@ -1,0 +1,110 @@
+"""The script base class and what a selectable script gets to run with.
+
+A script is a class with a `name`, typed `params` and hook methods marked `@hookimpl`:
+
+    class Stamp(Script):
+        name = "stamp"
+        params = (Param("text", "str", default="atelier"),)
+
+        @hookimpl
+        def postprocess_image(self, request, args, image, infotext):
+            ...
+
+`kind = "alwayson"` scripts run beside normal generation for every request that names them in
+`request.scripts`; `kind = "selectable"` scripts (like the XYZ grid) run *instead of* normal
+generation: their `run(request, args, context)` returns the Result, and calls
+`context.generate` as often as it needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from studio.scripts.params import Param, ParamSet
+
+if TYPE_CHECKING:
+    from studio.progress import GenerationControl
+    from studio.request import GenerationRequest, Result
+
+ScriptKind = Literal["alwayson", "selectable"]
+Generate = Callable[["GenerationRequest", "GenerationControl"], "Result"]
+
+
+@dataclass(frozen=True)
+class Choices:
+    """Names valid right now (None = not known, so not checked): used to check values early."""
+
+    samplers: tuple[str, ...] | None = None
+    schedulers: tuple[str, ...] | None = None
+    checkpoints: tuple[str, ...] | None = None
+    vaes: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_engine(cls, engine: Any) -> Choices:
+        """Read the names from an `Engine` (sampler table, schedule types, model registry)."""
+
+        def titles_and_names(entries: Sequence[Any]) -> tuple[str, ...]:
+            names: list[str] = []
+            for entry in entries:
+                names.extend(
+                    str(getattr(entry, key)) for key in ("title", "name") if getattr(entry, key, None)
+                )
+            return tuple(dict.fromkeys(names))
+
+        registry = getattr(engine, "registry", None)
+        return cls(
+            samplers=tuple(engine.sampler_names()) if hasattr(engine, "sampler_names") else None,
+            schedulers=tuple(engine.schedule_types()) if hasattr(engine, "schedule_types") else None,
+            checkpoints=titles_and_names(registry.checkpoints()) if registry is not None else None,
+            vaes=titles_and_names(registry.vaes()) if registry is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a selectable script runs with: the generator (with hooks), the job's control, and
+    where grids go (`None` = do not save grids)."""
+
+    generate: Generate
+    control: GenerationControl
+    outputs_dir: Path | None = None
+    choices: Choices = Choices()
+
+
+class Script:
+    """Base class of built-in and extension scripts. Subclasses set the class attributes."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    kind: ClassVar[ScriptKind] = "alwayson"
+    params: ClassVar[tuple[Param, ...]] = ()
+    # the UI tabs that show this script's controls
+    tabs: ClassVar[tuple[str, ...]] = ("txt2img", "img2img")
+
+    @property
+    def key(self) -> str:
+        """Names are matched case-insensitively (A1111 clients send titles in any case)."""
+        return self.name.lower()
+
+    def param_set(self) -> ParamSet:
+        return ParamSet(self.name, tuple(self.params))
+
+    def resolve_args(self, given: Any) -> dict[str, Any]:
+        return self.param_set().resolve(given)
+
+    def run(self, request: GenerationRequest, args: dict[str, Any], context: RunContext) -> Result:
+        """Selectable scripts: produce the result instead of normal generation."""
+        raise NotImplementedError(f"script {self.name!r} is not selectable")
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "kind": self.kind,
+            "tabs": list(self.tabs),
+            "args": self.param_set().names(),
+            "schema": self.param_set().json_schema(),
+        }
