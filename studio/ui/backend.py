@@ -9,7 +9,6 @@ this one file.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -30,11 +29,14 @@ class JobView:
     id: str
     state: JobState
     position: int = 0  # jobs ahead of this one while queued
-    step: int = 0
+    step: int = 0  # steps done in the current batch
     steps: int = 0
     image_index: int = 0
     image_count: int = 1
-    started_at: float | None = None
+    progress: float = 0.0  # 0..1 over the whole job
+    eta: float | None = None  # seconds left
+    started_at: float | None = None  # time.time()
+    finished_at: float | None = None
     preview: Image | None = None
     images: tuple[ImageRecord, ...] = ()
     error: str | None = None
@@ -42,22 +44,6 @@ class JobView:
     @property
     def finished(self) -> bool:
         return self.state in FINISHED
-
-    @property
-    def fraction(self) -> float:
-        """0..1 over all images of the job (each batch counts its steps)."""
-        if self.state in ("done", "interrupted"):
-            return 1.0
-        if not self.steps:
-            return 0.0
-        per_image = 1.0 / max(self.image_count, 1)
-        return min(1.0, self.image_index * per_image + per_image * self.step / self.steps)
-
-    def eta_seconds(self, now: float | None = None) -> float | None:
-        if self.started_at is None or self.fraction <= 0 or self.finished:
-            return None
-        elapsed = (now if now is not None else time.time()) - self.started_at
-        return max(0.0, elapsed / self.fraction - elapsed)
 
 
 @dataclass(frozen=True)
@@ -73,6 +59,16 @@ class SavedSettings:
     config: StudioConfig
     applied: tuple[str, ...]  # settings in effect now
     on_restart: tuple[str, ...]  # settings that take effect at the next start
+
+
+@dataclass(frozen=True)
+class ScriptControls:
+    """A script's controls for one tab: its typed parameters, and whether it is picked from the
+    Script dropdown (selectable, runs instead of generation) or enabled beside it (always-on)."""
+
+    name: str
+    params: tuple[Any, ...]  # studio.scripts.params.Param
+    selectable: bool
 
 
 @dataclass(frozen=True)
@@ -127,7 +123,7 @@ class UIBackend(Protocol):
 
     def schedule_types(self) -> list[str]: ...
 
-    def scripts(self) -> list[Any]: ...
+    def scripts(self, tab: str) -> list[ScriptControls]: ...
 
     def extensions(self) -> list[ExtensionView]: ...
 

@@ -96,16 +96,15 @@ def _persist(demo_state: gr.BrowserState, forms: list[GenerationForm]) -> None:
 
 def build_ui(backend: UIBackend, *, title: str = "Atelier") -> gr.Blocks:
     sessions = SessionJobs()
-    scripts = backend.scripts()
     secret = hashlib.sha256(str(backend.config.data_dir).encode()).hexdigest()[:32]
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
         state = gr.BrowserState({}, storage_key=STATE_KEY, secret=secret)
         build_status_line(backend)
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Text to image", id="txt2img", elem_id="tab_txt2img"):
-                txt2img = build_txt2img_tab(backend, sessions, scripts)
+                txt2img = build_txt2img_tab(backend, sessions)
             with gr.Tab("Image to image", id="img2img", elem_id="tab_img2img"):
-                img2img = build_img2img_tab(backend, sessions, scripts)
+                img2img = build_img2img_tab(backend, sessions)
             with gr.Tab("History", id="history", elem_id="tab_history") as history_item:
                 history = build_history_tab(backend)
             with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):

@@ -76,7 +76,7 @@ def image_fields(
     }
 
 
-def build_img2img_tab(backend: UIBackend, sessions: SessionJobs, scripts: list[Any]) -> Img2ImgTab:
+def build_img2img_tab(backend: UIBackend, sessions: SessionJobs) -> Img2ImgTab:
     form = GenerationForm(prefix=PREFIX)
     build_prompt_row(form)
     with gr.Row():
@@ -126,7 +126,7 @@ def build_img2img_tab(backend: UIBackend, sessions: SessionJobs, scripts: list[A
                     elem_id="img2img_inpaint_area",
                 )
             build_parameters(backend, form, img2img=True)
-            script_area = build_script_area(scripts, PREFIX)
+            script_area = build_script_area(backend.scripts(PREFIX), PREFIX)
         with gr.Column(scale=4):
             output = build_output_panel(PREFIX)
 

@@ -16,7 +16,7 @@ def format_duration(seconds: float) -> str:
     return f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
 
 
-def progress_text(view: JobView, now: float | None = None) -> str:
+def progress_text(view: JobView) -> str:
     """One line: what the job is doing now, as the progress bar labels it."""
     if view.state == "queued":
         ahead = view.position
@@ -27,27 +27,31 @@ def progress_text(view: JobView, now: float | None = None) -> str:
         parts = [f"Step {view.step}/{view.steps}"]
         if view.image_count > 1:
             parts.append(f"image {min(view.image_index + 1, view.image_count)}/{view.image_count}")
-        parts.append(f"{view.fraction * 100:.0f}%")
-        eta = view.eta_seconds(now)
-        if eta is not None:
-            parts.append(f"ETA {format_duration(eta)}")
+        parts.append(f"{view.progress * 100:.0f}%")
+        if view.eta is not None:
+            parts.append(f"ETA {format_duration(view.eta)}")
         return " · ".join(parts)
+    count = len(view.images)
+    images = f"{count} image{'s' if count != 1 else ''}"
     if view.state == "done":
-        took = f" in {format_duration(time.time() - view.started_at)}" if view.started_at else ""
-        count = len(view.images)
-        return f"Done: {count} image{'s' if count != 1 else ''}{took}"
-    if view.state == "interrupted":
-        return f"Interrupted: {len(view.images)} image(s) kept"
-    if view.state == "cancelled":
-        return "Cancelled"
+        took = ""
+        if view.started_at is not None:
+            took = f" in {format_duration((view.finished_at or time.time()) - view.started_at)}"
+        return f"Done: {images}{took}"
+    if view.state in ("interrupted", "cancelled"):
+        return f"Interrupted: {images} kept" if count else "Interrupted"
     return f"Failed: {view.error or 'unknown error'}"
 
 
-def progress_html(view: JobView, prefix: str, now: float | None = None) -> str:
-    text = html.escape(progress_text(view, now))
+def progress_html(view: JobView, prefix: str) -> str:
+    text = html.escape(progress_text(view))
     if view.state == "failed":
-        return f'<div class="atelier-progress-idle atelier-error" id="{prefix}_progress_text">{text}</div>'
-    width = f"{view.fraction * 100:.1f}%"
+        return (
+            f'<div class="atelier-progress-idle atelier-error" id="{prefix}_progress" data-state="failed">'
+            f'<span id="{prefix}_progress_text">{text}</span></div>'
+        )
+    fraction = 1.0 if view.finished else view.progress
+    width = f"{fraction * 100:.1f}%"
     return (
         f'<div class="atelier-progress" id="{prefix}_progress" data-state="{view.state}">'
         f'<div class="bar" style="width:{width}"></div>'
@@ -57,4 +61,8 @@ def progress_html(view: JobView, prefix: str, now: float | None = None) -> str:
 
 def message_html(prefix: str, message: str, *, error: bool = False) -> str:
     css = "atelier-progress-idle atelier-error" if error else "atelier-progress-idle"
-    return f'<div class="{css}" id="{prefix}_progress_text">{html.escape(message)}</div>'
+    state = "failed" if error else "idle"
+    return (
+        f'<div class="{css}" id="{prefix}_progress" data-state="{state}">'
+        f'<span id="{prefix}_progress_text">{html.escape(message)}</span></div>'
+    )

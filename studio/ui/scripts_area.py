@@ -1,13 +1,12 @@
-"""The "Script" picker under the generation form, built from the scripts the studio loaded.
+"""The script controls under a generation form, built from the scripts the studio loaded.
 
-`build_script_area(scripts, prefix)` receives the script objects (from the script system) and
-makes a dropdown plus one group of widgets per script, built from each script's declared
-parameters. The chosen script's values go into `GenerationRequest.scripts` by name:
-`{"X/Y/Z plot": {"x_type": "Steps", ...}}`. With no scripts it shows a "None" picker only.
-
-A script is read duck-typed: a `name` (or `title`), and `parameters` — a sequence of objects or
-dicts with `name`, `kind` ("text", "number", "int", "bool", "choice"), `default`, and optional
-`label`, `choices`, `minimum`, `maximum`.
+`build_script_area(scripts, prefix)` receives `ScriptControls` (name, typed `Param`s, whether the
+script is selectable) and makes:
+- a "Script" dropdown over the selectable scripts (X/Y/Z plot ...), showing the chosen one's
+  parameters; the choice runs *instead of* normal generation;
+- an accordion per always-on script with an "Enable" box and its parameters.
+Values go into `GenerationRequest.scripts` by name: `{"X/Y/Z plot": {"x_type": "Steps", ...}}`.
+With no scripts the area is a "None" dropdown only.
 """
 
 from __future__ import annotations
@@ -18,71 +17,64 @@ from typing import Any
 
 import gradio as gr
 
+from studio.scripts.ui_controls import collect_args, gradio_control
+from studio.ui.backend import ScriptControls
+
 NO_SCRIPT = "None"
-
-
-def _get(item: Any, key: str, default: Any = None) -> Any:
-    if isinstance(item, Mapping):
-        return item.get(key, default)
-    return getattr(item, key, default)
-
-
-def script_name(script: Any) -> str:
-    return str(_get(script, "name") or _get(script, "title") or type(script).__name__)
-
-
-def _widget(param: Any, elem_id: str) -> gr.components.Component:
-    kind = str(_get(param, "kind") or _get(param, "type") or "text")
-    name = str(_get(param, "name"))
-    label = str(_get(param, "label") or name.replace("_", " ").capitalize())
-    default = _get(param, "default")
-    choices = _get(param, "choices")
-    if choices:
-        return gr.Dropdown(list(choices), value=default, label=label, elem_id=elem_id)
-    if kind in ("bool", "boolean", "checkbox"):
-        return gr.Checkbox(value=bool(default), label=label, elem_id=elem_id)
-    if kind in ("int", "integer", "number", "float"):
-        return gr.Number(
-            value=default,
-            label=label,
-            minimum=_get(param, "minimum"),
-            maximum=_get(param, "maximum"),
-            precision=0 if kind in ("int", "integer") else None,
-            elem_id=elem_id,
-        )
-    return gr.Textbox(value="" if default is None else str(default), label=label, elem_id=elem_id)
 
 
 @dataclass
 class ScriptArea:
     picker: gr.Dropdown
-    # script name -> {parameter name -> widget}
-    widgets: dict[str, dict[str, gr.components.Component]] = field(default_factory=dict)
+    # script name -> (params, {parameter name -> widget})
+    selectable: dict[str, tuple[Sequence[Any], dict[str, Any]]] = field(default_factory=dict)
+    # script name -> (enable checkbox, params, {parameter name -> widget})
+    alwayson: dict[str, tuple[gr.Checkbox, Sequence[Any], dict[str, Any]]] = field(default_factory=dict)
 
     @property
-    def inputs(self) -> set[gr.components.Component]:
-        return {self.picker} | {w for group in self.widgets.values() for w in group.values()}
+    def inputs(self) -> set[Any]:
+        widgets: set[Any] = {self.picker}
+        for _, controls in self.selectable.values():
+            widgets.update(controls.values())
+        for enable, _, controls in self.alwayson.values():
+            widgets.add(enable)
+            widgets.update(controls.values())
+        return widgets
 
     def request_fields(self, data: Mapping[Any, Any]) -> dict[str, Any]:
-        """`{"scripts": {name: {param: value}}}` for the chosen script, `{}` for None."""
+        """`{"scripts": {name: {param: value}}}` for the chosen and enabled scripts, else `{}`."""
+        scripts: dict[str, dict[str, Any]] = {}
         chosen = data.get(self.picker, NO_SCRIPT)
-        if not chosen or chosen == NO_SCRIPT or chosen not in self.widgets:
-            return {}
-        params = {name: data.get(widget) for name, widget in self.widgets[chosen].items()}
-        return {"scripts": {chosen: params}}
+        if chosen in self.selectable:
+            params, controls = self.selectable[chosen]
+            scripts[chosen] = collect_args(params, [data[controls[p.name]] for p in params])
+        for name, (enable, params, controls) in self.alwayson.items():
+            if data.get(enable):
+                scripts[name] = collect_args(params, [data[controls[p.name]] for p in params])
+        return {"scripts": scripts} if scripts else {}
 
 
-def build_script_area(scripts: Sequence[Any], prefix: str) -> ScriptArea:
-    names = [script_name(script) for script in scripts]
+def _controls(params: Sequence[Any], elem_prefix: str) -> dict[str, Any]:
+    controls = {}
+    for param in params:
+        widget = gradio_control(param)
+        widget.elem_id = f"{elem_prefix}_{param.name}"
+        controls[param.name] = widget
+    return controls
+
+
+def build_script_area(scripts: Sequence[ScriptControls], prefix: str) -> ScriptArea:
+    selectable = [script for script in scripts if script.selectable]
+    names = [script.name for script in selectable]
     picker = gr.Dropdown([NO_SCRIPT, *names], value=NO_SCRIPT, label="Script", elem_id=f"{prefix}_script")
     area = ScriptArea(picker=picker)
     groups = []
-    for index, (script, name) in enumerate(zip(scripts, names, strict=True)):
-        with gr.Group(visible=False) as group:
-            area.widgets[name] = {
-                str(_get(param, "name")): _widget(param, f"{prefix}_script{index}_{_get(param, 'name')}")
-                for param in (_get(script, "parameters") or ())
-            }
+    for index, script in enumerate(selectable):
+        with gr.Group(visible=False, elem_id=f"{prefix}_script{index}") as group:
+            area.selectable[script.name] = (
+                script.params,
+                _controls(script.params, f"{prefix}_script{index}"),
+            )
         groups.append(group)
     if groups:
         picker.change(
@@ -92,4 +84,9 @@ def build_script_area(scripts: Sequence[Any], prefix: str) -> ScriptArea:
             queue=False,
             show_progress="hidden",
         )
+    for index, script in enumerate(s for s in scripts if not s.selectable):
+        with gr.Accordion(script.name, open=False, elem_id=f"{prefix}_alwayson{index}"):
+            enable = gr.Checkbox(False, label="Enable", elem_id=f"{prefix}_alwayson{index}_enable")
+            controls = _controls(script.params, f"{prefix}_alwayson{index}")
+        area.alwayson[script.name] = (enable, script.params, controls)
     return area

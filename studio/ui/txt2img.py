@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import gradio as gr
 
@@ -22,13 +21,13 @@ class Txt2ImgTab:
     scripts: ScriptArea
 
 
-def build_txt2img_tab(backend: UIBackend, sessions: SessionJobs, scripts: list[Any]) -> Txt2ImgTab:
+def build_txt2img_tab(backend: UIBackend, sessions: SessionJobs) -> Txt2ImgTab:
     form = GenerationForm(prefix=PREFIX)
     build_prompt_row(form)
     with gr.Row():
         with gr.Column(scale=5):
             build_parameters(backend, form)
-            script_area = build_script_area(scripts, PREFIX)
+            script_area = build_script_area(backend.scripts(PREFIX), PREFIX)
         with gr.Column(scale=4):
             output = build_output_panel(PREFIX)
     wire_generation(

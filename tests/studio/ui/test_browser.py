@@ -1,0 +1,234 @@
+"""The studio in a real browser: Chromium (Debian's) driven by Playwright over the tiny model.
+
+One server and one browser for the module; each test opens its own page (a browser tab).
+Screenshots of every tab land in the artifacts folder (see conftest).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from studio.pipeline.infotext import parse_infotext, read_png_infotext
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+FINAL_STATES = ("done", "cancelled", "failed", "interrupted")
+
+
+def open_page(browser: Any, url: str) -> Any:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(url)
+    page.wait_for_selector("#txt2img_prompt textarea")
+    page.wait_for_selector("#atelier_status")
+    return page
+
+
+def set_number(page: Any, elem_id: str, value: float) -> None:
+    """Type into a slider's or a number box's input and commit it (blur)."""
+    box = page.locator(f"#{elem_id} input[type=number]").first
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def start_generation(page: Any, prefix: str, *, shortcut: bool = False) -> None:
+    page.evaluate(
+        "(p) => { const el = document.querySelector(`#${p}_progress`); if (el) el.setAttribute('data-stale', '1'); }",
+        prefix,
+    )
+    if shortcut:
+        page.locator(f"#{prefix}_prompt textarea").press("Control+Enter")
+    else:
+        page.click(f"#{prefix}_generate")
+
+
+def wait_state(page: Any, prefix: str, states: tuple[str, ...], timeout: float = 60) -> str:
+    selector = ", ".join(f"#{prefix}_progress:not([data-stale])[data-state={state}]" for state in states)
+    page.wait_for_selector(selector, timeout=timeout * 1000)
+    return page.get_attribute(f"#{prefix}_progress", "data-state")
+
+
+def wait_finished(page: Any, prefix: str = "txt2img", timeout: float = 60) -> str:
+    state = wait_state(page, prefix, FINAL_STATES, timeout)
+    page.wait_for_timeout(200)  # the final yield also fills the gallery and the infotext
+    return state
+
+
+def gallery_png(page: Any, prefix: str = "txt2img") -> bytes:
+    source = page.locator(f"#{prefix}_gallery img").first.get_attribute("src")
+    response = page.request.get(source)
+    assert response.ok, source
+    return response.body()
+
+
+def pixels(png: bytes) -> bytes:
+    return Image.open(io.BytesIO(png)).convert("RGB").tobytes()
+
+
+def shot(page: Any, folder: Path, name: str) -> None:
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def small_settings(page: Any, prefix: str = "txt2img", steps: int = 4, size: int = 64) -> None:
+    set_number(page, f"{prefix}_steps", steps)
+    set_number(page, f"{prefix}_width", size)
+    set_number(page, f"{prefix}_height", size)
+
+
+def test_prompt_ctrl_enter_infotext_and_reused_seed_repeat_the_image(browser, studio, artifacts_dir):
+    page = open_page(browser, studio.url)
+    small_settings(page)
+    page.fill("#txt2img_negative_prompt textarea", "blue")
+    page.fill("#txt2img_prompt textarea", "a red circle")
+    start_generation(page, "txt2img", shortcut=True)
+    assert wait_finished(page) == "done"
+
+    first = gallery_png(page)
+    shown = page.input_value("#txt2img_infotext textarea")
+    assert read_png_infotext(first) == shown
+    parsed = parse_infotext(shown)
+    assert parsed["Prompt"] == "a red circle"
+    assert parsed["Negative prompt"] == "blue"
+    assert parsed["Steps"] == "4"
+    assert parsed["Size"] == "64x64"
+    assert parsed["Sampler"] == page.locator("#txt2img_sampler input").input_value()
+    seed = int(parsed["Seed"])
+    shot(page, artifacts_dir, "txt2img")
+
+    page.click("#txt2img_output_reuse_seed")
+    page.wait_for_function("(s) => document.querySelector('#txt2img_seed input').value == s", arg=str(seed))
+    start_generation(page, "txt2img")
+    assert wait_finished(page) == "done"
+    second = gallery_png(page)
+    assert parse_infotext(page.input_value("#txt2img_infotext textarea"))["Seed"] == str(seed)
+    assert pixels(second) == pixels(first)
+
+    # A random seed again: a different image.
+    page.click("#txt2img_random_seed")
+    page.wait_for_function("() => document.querySelector('#txt2img_seed input').value == '-1'")
+    start_generation(page, "txt2img")
+    assert wait_finished(page) == "done"
+    assert pixels(gallery_png(page)) != pixels(first)
+    page.context.close()
+
+
+def test_two_tabs_queue_and_interrupt_stops_the_long_job(browser, studio, artifacts_dir):
+    long_page = open_page(browser, studio.url)
+    small_settings(long_page, steps=150, size=128)
+    long_page.fill("#txt2img_prompt textarea", "a big dark mountain")
+    start_generation(long_page, "txt2img")
+    long_page.wait_for_function(
+        "() => (document.querySelector('#txt2img_progress_text')?.textContent || '').startsWith('Step')"
+    )
+
+    short_page = open_page(browser, studio.url)
+    small_settings(short_page)
+    short_page.fill("#txt2img_prompt textarea", "a small green tree")
+    start_generation(short_page, "txt2img")
+    short_page.wait_for_function(
+        "() => (document.querySelector('#txt2img_progress_text')?.textContent || '').startsWith('Queued: 1 job ahead')"
+    )
+    shot(long_page, artifacts_dir, "txt2img-progress")
+    text = long_page.text_content("#txt2img_progress_text")
+    assert "ETA" in text and "/150" in text
+
+    clicked = time.monotonic()
+    long_page.click("#txt2img_interrupt")
+    assert wait_finished(long_page, timeout=30) == "cancelled"
+    assert time.monotonic() - clicked < 15
+    assert long_page.text_content("#txt2img_progress_text").startswith("Interrupted")
+    # The queued job of the other tab runs next.
+    assert wait_finished(short_page, timeout=60) == "done"
+    assert "a small green tree" in short_page.input_value("#txt2img_infotext textarea")
+    long_page.context.close()
+    short_page.context.close()
+
+
+def test_history_lists_images_and_loads_parameters_into_txt2img(browser, studio, artifacts_dir):
+    page = open_page(browser, studio.url)
+    small_settings(page, steps=3)
+    page.fill("#txt2img_prompt textarea", "a yellow star on the sky")
+    start_generation(page, "txt2img")
+    assert wait_finished(page) == "done"
+    expected = page.input_value("#txt2img_infotext textarea")
+
+    page.fill("#txt2img_prompt textarea", "something else")
+    set_number(page, "txt2img_steps", 9)
+    page.click("#tab_history-button")
+    page.wait_for_selector("#history_gallery img")
+    page.fill("#history_search textarea", "yellow star")
+    page.press("#history_search textarea", "Enter")
+    page.wait_for_function(
+        "() => (document.querySelector('#history_page_label')?.textContent || '').includes('1 image')"
+    )
+    page.locator("#history_gallery img").first.click()
+    page.wait_for_function(
+        "(t) => document.querySelector('#history_infotext textarea').value == t", arg=expected
+    )
+    shot(page, artifacts_dir, "history")
+    page.click("#history_load_parameters")
+    page.wait_for_function(
+        "() => document.querySelector('#txt2img_prompt textarea').value == 'a yellow star on the sky'"
+    )
+    assert page.locator("#txt2img_steps input[type=number]").input_value() == "3"
+    assert page.locator("#txt2img_seed input").input_value() == parse_infotext(expected)["Seed"]
+    page.context.close()
+
+
+def test_png_info_reads_a_dropped_png_and_sends_it_to_txt2img(browser, studio, artifacts_dir, tmp_path):
+    from PIL import PngImagePlugin
+
+    # An A1111-style PNG made elsewhere: the tab parses its infotext.
+    info = (
+        "a pink flower in the city\nNegative prompt: gray\n"
+        "Steps: 12, Sampler: Euler, Schedule type: Karras, CFG scale: 5.5, Seed: 1234, Size: 64x96, "
+        "Model hash: 0123456789, Model: elsewhere, Version: v1.10.1"
+    )
+    meta = PngImagePlugin.PngInfo()
+    meta.add_text("parameters", info)
+    path = tmp_path / "a1111.png"
+    Image.new("RGB", (64, 96), (200, 100, 150)).save(path, pnginfo=meta)
+
+    page = open_page(browser, studio.url)
+    page.click("#tab_pnginfo-button")
+    page.set_input_files("#pnginfo_file input[type=file]", str(path))
+    page.wait_for_function("(t) => document.querySelector('#pnginfo_infotext textarea').value == t", arg=info)
+    page.wait_for_selector("#pnginfo_image img")
+    shot(page, artifacts_dir, "pnginfo")
+    page.click("#pnginfo_send_txt2img")
+    page.wait_for_function(
+        "() => document.querySelector('#txt2img_prompt textarea').value == 'a pink flower in the city'"
+    )
+    assert page.input_value("#txt2img_negative_prompt textarea") == "gray"
+    assert page.locator("#txt2img_steps input[type=number]").input_value() == "12"
+    assert page.locator("#txt2img_cfg_scale input[type=number]").input_value() == "5.5"
+    assert page.locator("#txt2img_width input[type=number]").input_value() == "64"
+    assert page.locator("#txt2img_height input[type=number]").input_value() == "96"
+    assert page.locator("#txt2img_seed input").input_value() == "1234"
+    page.context.close()
+
+
+def test_form_survives_a_reload_and_other_tabs_render(browser, studio, artifacts_dir):
+    page = open_page(browser, studio.url)
+    page.fill("#txt2img_prompt textarea", "a white cat with a hat")
+    set_number(page, "txt2img_steps", 7)
+    page.wait_for_timeout(800)  # the change events store the form in the browser
+    page.reload()
+    page.wait_for_function(
+        "() => document.querySelector('#txt2img_prompt textarea')?.value == 'a white cat with a hat'"
+    )
+    assert page.locator("#txt2img_steps input[type=number]").input_value() == "7"
+    status = page.text_content("#atelier_status")
+    assert "Device" in status and "Queue" in status and "Model" in status
+    for tab in ("img2img", "settings", "extensions"):
+        page.click(f"#tab_{tab}-button")
+        page.wait_for_timeout(500)
+        shot(page, artifacts_dir, tab)
+    page.context.close()
