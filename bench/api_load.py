@@ -1,0 +1,187 @@
+"""API under load: a real server on loopback, N concurrent clients submitting and polling.
+
+    python bench/api_load.py            50 clients, 6 steps per job
+    python bench/api_load.py --quick    50 clients, 2 steps per job
+
+Starts `launch.py serve --api-only` in a subprocess (fresh data dir, the tiny offline model),
+then each client submits one job (POST /studio/v1/jobs), and polls /sdapi/v1/progress and its
+job until the job ends, while the worker is busy generating. Prints submit latency and
+progress-poll latency (p50/p95/max) and checks that every job completed exactly once: each is
+`done`, ran on one attempt, has its image, and the queue holds exactly the jobs submitted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def line(name: str, values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return (
+        f"{name:<22} n={len(ms):<6} p50={percentile(ms, 0.5):7.1f} ms  p95={percentile(ms, 0.95):7.1f} ms"
+        f"  max={max(ms):7.1f} ms  mean={statistics.fmean(ms):7.1f} ms"
+    )
+
+
+def start_server(data_dir: Path, port: int) -> subprocess.Popen:
+    sys.path.insert(0, str(ROOT))
+    from studio.pipeline.tiny import build_tiny_pipeline
+
+    build_tiny_pipeline(data_dir / "models" / "Diffusers" / "bench-tiny")
+    env = {**os.environ, "ATELIER_DEFAULT_MODEL": "bench-tiny", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "studio.cli.serve", "--data-dir", str(data_dir), "--port", str(port)]
+    command += ["--api-only", "--no-browser", "--log-level", "warning"]
+    return subprocess.Popen(command, cwd=ROOT, env=env)
+
+
+async def wait_up(client: httpx.AsyncClient, server: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"server exited with {server.returncode}")
+        try:
+            if (await client.get("/sdapi/v1/progress")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.2)
+    raise SystemExit("server did not come up")
+
+
+async def run_client(
+    client: httpx.AsyncClient,
+    index: int,
+    payload: dict,
+    submit_ms: list,
+    poll_ms: list,
+    job_ms: list,
+    ids: list,
+) -> None:
+    started = time.perf_counter()
+    response = await client.post(
+        "/studio/v1/jobs", json={"kind": "generate", "payload": {**payload, "seed": index}}
+    )
+    submit_ms.append(time.perf_counter() - started)
+    response.raise_for_status()
+    job_id = response.json()["id"]
+    ids.append(job_id)
+    while True:
+        tick = time.perf_counter()
+        progress = await client.get("/sdapi/v1/progress", params={"skip_current_image": "true"})
+        poll_ms.append(time.perf_counter() - tick)
+        progress.raise_for_status()
+        tick = time.perf_counter()
+        job = (await client.get(f"/studio/v1/jobs/{job_id}")).json()
+        job_ms.append(time.perf_counter() - tick)
+        if job["state"] not in ("queued", "running"):
+            return
+        await asyncio.sleep(0.1)
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="atelier-bench-") as folder:
+        server = start_server(Path(folder), port)
+        try:
+            limits = httpx.Limits(
+                max_connections=args.clients * 2, max_keepalive_connections=args.clients * 2
+            )
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}", timeout=120, limits=limits
+            ) as client:
+                await wait_up(client, server)
+                payload = {"prompt": "a red circle", "steps": args.steps, "width": 64, "height": 64}
+                # one warm-up job loads the model, so the figures are about the API, not the first load
+                warm = (await client.post("/studio/v1/jobs", json={"payload": payload})).json()["id"]
+                while (await client.get(f"/studio/v1/jobs/{warm}")).json()["state"] in ("queued", "running"):
+                    await asyncio.sleep(0.1)
+                submit_ms: list[float] = []
+                poll_ms: list[float] = []
+                job_ms: list[float] = []
+                ids: list[str] = []
+                began = time.perf_counter()
+                await asyncio.gather(
+                    *(
+                        run_client(client, i, payload, submit_ms, poll_ms, job_ms, ids)
+                        for i in range(args.clients)
+                    )
+                )
+                elapsed = time.perf_counter() - began
+                listing = (
+                    await client.get("/studio/v1/jobs", params={"limit": 500, "kind": "generate"})
+                ).json()
+        finally:
+            server.terminate()
+            server.wait(30)
+    jobs = {job["id"]: job for job in listing["items"]}
+    problems = []
+    if len(set(ids)) != args.clients:
+        problems.append(f"{args.clients} submitted but {len(set(ids))} distinct ids")
+    if listing["total"] != args.clients + 1:
+        problems.append(f"the queue holds {listing['total']} generate jobs, expected {args.clients + 1}")
+    for job_id in ids:
+        job = jobs.get(job_id)
+        if job is None:
+            problems.append(f"{job_id} missing")
+        elif (
+            job["state"] != "done"
+            or job["attempts"] != 1
+            or len((job["result"] or {}).get("images", [])) != 1
+        ):
+            problems.append(f"{job_id}: state {job['state']}, attempts {job['attempts']}")
+    print(f"clients {args.clients}, {args.steps} steps per 64x64 job, {elapsed:.1f} s for all jobs")
+    print(f"throughput             {args.clients / elapsed:.2f} jobs/s")
+    print(line("submit (POST /jobs)", submit_ms))
+    print(line("progress poll", poll_ms))
+    print(line("job poll (GET /jobs/id)", job_ms))
+    target = percentile([v * 1000 for v in poll_ms], 0.95)
+    print(f"progress p95 {target:.1f} ms vs target 50 ms: {'met' if target < 50 else 'NOT met'}")
+    if problems:
+        print("PROBLEMS:\n  " + "\n  ".join(problems[:20]))
+        return 1
+    print(f"all {args.clients} jobs completed exactly once")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--quick", action="store_true", help="2 steps per job")
+    args = parser.parse_args()
+    if args.quick:
+        args.steps = 2
+    return asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

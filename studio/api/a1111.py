@@ -1,0 +1,539 @@
+"""AUTOMATIC1111-compatible routes under /sdapi/v1, so existing A1111 clients work unchanged.
+
+Every generation is a job: `txt2img` / `img2img` queue a `GenerationRequest` and await the job
+without blocking the server, so `progress`, `options` and the rest answer while it runs.
+Responses keep A1111's shapes: `images` as base64 PNG, `parameters` as sent, `info` as a JSON
+string. Fields Atelier does not implement (hires fix, face restoration, styles, tiling ...)
+are accepted and ignored, as A1111 ignores unknown ones.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from studio.api import options as opt
+from studio.api.images import decode_image, encode_png_base64
+from studio.jobs import Job, JobState
+from studio.request import GenerationRequest, RequestError, validate
+
+if TYPE_CHECKING:
+    from studio.app import Services
+
+
+class Txt2ImgBody(BaseModel):
+    """A1111's StableDiffusionTxt2ImgProcessingAPI (the fields Atelier uses; others are accepted)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    prompt: str = ""
+    negative_prompt: str = ""
+    styles: list[str] | None = None
+    seed: int = -1
+    subseed: int = -1
+    subseed_strength: float = 0.0
+    sampler_name: str | None = None
+    sampler_index: str | None = None
+    scheduler: str | None = None
+    batch_size: int = 1
+    n_iter: int = 1
+    steps: int = 50
+    cfg_scale: float = 7.0
+    width: int = 512
+    height: int = 512
+    denoising_strength: float | None = None
+    override_settings: dict[str, Any] | None = None
+    override_settings_restore_afterwards: bool = True
+    script_name: str | None = None
+    script_args: list[Any] = Field(default_factory=list)
+    alwayson_scripts: dict[str, Any] = Field(default_factory=dict)
+    send_images: bool = True
+    save_images: bool = False
+
+
+class Img2ImgBody(Txt2ImgBody):
+    init_images: list[Any] | None = None
+    resize_mode: int = 0
+    denoising_strength: float | None = 0.75
+    mask: Any | None = None
+    mask_blur: int | None = None
+    inpainting_fill: int = 0
+    inpaint_full_res: bool | int = True
+    inpaint_full_res_padding: int = 0
+    inpainting_mask_invert: int = 0
+    include_init_images: bool = False
+
+
+class PngInfoBody(BaseModel):
+    image: Any = ""
+
+
+def _normalized(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def _match_name(value: str, choices: Iterable[str]) -> str:
+    """The choice equal to `value` ignoring case, spaces and underscores (A1111 clients send
+    "automatic" for "Automatic", "sgm_uniform" for "SGM Uniform"); `value` itself if none."""
+    wanted = _normalized(value)
+    for choice in choices:
+        if _normalized(choice) == wanted:
+            return choice
+    return value
+
+
+def _label_to_name(label: str) -> str:
+    return label.lower().replace(" ", "_")
+
+
+class A1111Api:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    @property
+    def engine(self) -> Any:
+        return self.services.engine
+
+    # ---- request building ----------------------------------------------------------------
+
+    def _resolve_checkpoint(self, name: str | None, field_name: str) -> str | None:
+        if not name:
+            return None
+        return self.engine.registry.find("checkpoint", name, field_name).title
+
+    def _resolve_vae(self, name: str | None, field_name: str) -> str | None:
+        if name in (None, "", "Automatic", "automatic"):
+            return None
+        if name in ("None", "none"):
+            return "None"
+        return self.engine.registry.find("vae", name, field_name).title
+
+    def _scripts(self, body: Txt2ImgBody) -> dict[str, dict[str, Any]]:
+        scripts = self.services.scripts
+        if scripts is not None and hasattr(scripts, "from_a1111"):
+            return scripts.from_a1111(body.script_name, body.script_args, body.alwayson_scripts)
+        if body.script_name:
+            raise RequestError("script_name", f"no such script {body.script_name!r}; no scripts are loaded")
+        if body.alwayson_scripts:
+            name = next(iter(body.alwayson_scripts))
+            raise RequestError("alwayson_scripts", f"no such script {name!r}; no scripts are loaded")
+        return {}
+
+    def build_request(self, body: Txt2ImgBody) -> GenerationRequest:
+        """The A1111 payload as a validated GenerationRequest (RequestError naming the field)."""
+        options = self.services.options.all()
+        override = body.override_settings or {}
+        model_key = "override_settings.sd_model_checkpoint" if opt.MODEL in override else opt.MODEL
+        vae_key = "override_settings.sd_vae" if opt.VAE in override else opt.VAE
+        model = self._resolve_checkpoint(override.get(opt.MODEL, options.get(opt.MODEL)), model_key)
+        vae = self._resolve_vae(override.get(opt.VAE, options.get(opt.VAE)), vae_key)
+        clip_skip = override.get(opt.CLIP_SKIP, options.get(opt.CLIP_SKIP, 1))
+        sampler = body.sampler_name or body.sampler_index or "Euler a"
+        sampler = _match_name(sampler, self.engine.sampler_names())
+        scheduler = _match_name(body.scheduler or "Automatic", self.engine.schedule_types())
+        values: dict[str, Any] = {
+            "prompt": body.prompt,
+            "negative_prompt": body.negative_prompt,
+            "seed": body.seed,
+            "subseed": body.subseed,
+            "subseed_strength": body.subseed_strength,
+            "sampler_name": sampler,
+            "scheduler": scheduler,
+            "steps": body.steps,
+            "cfg_scale": body.cfg_scale,
+            "width": body.width,
+            "height": body.height,
+            "batch_size": body.batch_size,
+            "n_iter": body.n_iter,
+            "clip_skip": int(clip_skip) if isinstance(clip_skip, int | float) else clip_skip,
+            "model": model,
+            "vae": vae,
+            "scripts": self._scripts(body),
+            "save_images": bool(body.save_images),
+        }
+        if isinstance(body, Img2ImgBody):
+            if not body.init_images:
+                raise RequestError("init_images", "img2img needs at least one init image")
+            values["init_images"] = tuple(
+                decode_image(image, f"init_images[{index}]") for index, image in enumerate(body.init_images)
+            )
+            values["mask"] = decode_image(body.mask, "mask") if body.mask else None
+            values["denoising_strength"] = (
+                0.75 if body.denoising_strength is None else body.denoising_strength
+            )
+            values["mask_blur"] = 4 if body.mask_blur is None else body.mask_blur
+            values["inpainting_fill"] = body.inpainting_fill
+            values["inpaint_full_res"] = bool(body.inpaint_full_res)
+            values["inpaint_full_res_padding"] = body.inpaint_full_res_padding
+            values["inpainting_mask_invert"] = body.inpainting_mask_invert
+        request = GenerationRequest(**values)
+        return check_request(self.engine, request)
+
+    # ---- responses -----------------------------------------------------------------------
+
+    def info(self, request: GenerationRequest, job: Job) -> dict[str, Any]:
+        result = job.result or {}
+        images = result.get("images", [])
+        seeds = [image.get("seed") for image in images] or [request.seed]
+        subseeds = [image.get("subseed") for image in images] or [request.subseed]
+        infotexts = [image.get("infotext") or "" for image in images]
+        model_name = model_hash = None
+        entry = next(
+            (e for e in self.engine.registry.checkpoints() if request.model and e.matches(request.model)),
+            None,
+        )
+        if entry is not None:
+            model_name, model_hash = entry.model_name, entry.hash10
+        count = max(len(images), 1)
+        return {
+            "prompt": request.prompt,
+            "all_prompts": [request.prompt] * count,
+            "negative_prompt": request.negative_prompt,
+            "all_negative_prompts": [request.negative_prompt] * count,
+            "seed": seeds[0],
+            "all_seeds": seeds,
+            "subseed": subseeds[0],
+            "all_subseeds": subseeds,
+            "subseed_strength": request.subseed_strength,
+            "width": request.width,
+            "height": request.height,
+            "sampler_name": request.sampler_name,
+            "scheduler": request.scheduler,
+            "cfg_scale": request.cfg_scale,
+            "steps": request.steps,
+            "batch_size": request.batch_size,
+            "restore_faces": False,
+            "face_restoration_model": None,
+            "sd_model_name": model_name,
+            "sd_model_hash": model_hash,
+            "sd_vae_name": request.vae,
+            "sd_vae_hash": None,
+            "seed_resize_from_w": -1,
+            "seed_resize_from_h": -1,
+            "denoising_strength": request.denoising_strength if request.init_images else None,
+            "extra_generation_params": {},
+            "index_of_first_image": 0,
+            "infotexts": infotexts,
+            "styles": [],
+            "job_timestamp": datetime.datetime.fromtimestamp(job.created_at).strftime("%Y%m%d%H%M%S"),
+            "clip_skip": request.clip_skip,
+            "is_using_inpainting_conditioning": False,
+            "version": "atelier",
+            "job_id": job.id,
+            "job_state": str(job.state),
+            "interrupted": bool(result.get("interrupted")),
+        }
+
+    async def generate(self, body: Txt2ImgBody) -> dict[str, Any]:
+        request = await run_in_threadpool(self.build_request, body)
+        job = self.services.jobs.submit_request(request)
+        job = await self.services.jobs.wait_async(job.id)
+        if job.state == JobState.FAILED:
+            raise HTTPException(
+                status_code=500, detail={"error": "GenerationError", "job_id": job.id, "errors": job.error}
+            )
+        images = []
+        if body.send_images:
+            for stored in self.services.queue.images(job.id):
+                png = stored.read_png()
+                if png is not None:
+                    images.append(encode_png_base64(png))
+            if isinstance(body, Img2ImgBody) and body.include_init_images:
+                images.extend(encode_png_base64(image) for image in request.init_images)
+        parameters = body.model_dump()
+        if isinstance(body, Img2ImgBody) and not body.include_init_images:
+            parameters["init_images"] = None
+            parameters["mask"] = None
+        return {"images": images, "parameters": parameters, "info": json.dumps(self.info(request, job))}
+
+    def progress(self, skip_current_image: bool) -> dict[str, Any]:
+        snapshot = self.services.jobs.progress()
+        queued = self.services.queue.queued_count()
+        state: dict[str, Any] = {
+            "skipped": snapshot.skipped,
+            "interrupted": snapshot.interrupted,
+            "job": "",
+            "job_count": 0,
+            "job_timestamp": "0",
+            "job_no": 0,
+            "sampling_step": 0,
+            "sampling_steps": 0,
+            "job_id": None,
+            "queued_jobs": queued,
+        }
+        if snapshot.job is None:
+            return {
+                "progress": 0.0,
+                "eta_relative": 0.0,
+                "state": state,
+                "current_image": None,
+                "textinfo": None,
+            }
+        job, step = snapshot.job, snapshot.step
+        payload = job.payload
+        mode = "img2img" if payload.get("init_images") else "txt2img"
+        state.update(
+            job=mode if job.kind == "generate" else job.kind,
+            job_count=snapshot.batches,
+            job_timestamp=datetime.datetime.fromtimestamp(job.created_at).strftime("%Y%m%d%H%M%S"),
+            job_no=step.batch_index if step else 0,
+            sampling_step=step.step if step else 0,
+            sampling_steps=step.steps if step else int(payload.get("steps", 0) or 0),
+            job_id=job.id,
+        )
+        preview = (
+            None if skip_current_image or snapshot.preview is None else encode_png_base64(snapshot.preview)
+        )
+        textinfo = f"Step {step.step}/{step.steps}" if step else "Starting"
+        eta = snapshot.eta if snapshot.eta is not None else 0.0
+        return {
+            "progress": round(snapshot.progress, 4),
+            "eta_relative": round(max(0.0, eta), 3),
+            "state": state,
+            "current_image": preview,
+            "textinfo": textinfo,
+        }
+
+    def current_options(self) -> dict[str, Any]:
+        values = self.services.options.all()
+        model = values.get(opt.MODEL)
+        entry = None
+        checkpoints = self.engine.registry.checkpoints()
+        if model:
+            entry = next((e for e in checkpoints if e.matches(model)), None)
+        if entry is None:
+            current = self.engine.current_model
+            entry = next((e for e in checkpoints if current and e.matches(current)), None)
+        values[opt.MODEL] = entry.title if entry else model
+        values["sd_checkpoint_hash"] = entry.sha256 if entry else None
+        return values
+
+    def set_options(self, changes: dict[str, Any]) -> None:
+        changes = dict(changes)
+        if changes.get(opt.MODEL):
+            changes[opt.MODEL] = self._resolve_checkpoint(changes[opt.MODEL], opt.MODEL)
+        if opt.VAE in changes:
+            vae = self._resolve_vae(changes[opt.VAE], opt.VAE)
+            changes[opt.VAE] = "Automatic" if vae is None else vae
+        self.services.options.update(changes)
+        if changes.get(opt.MODEL):
+            # load it on the worker, in queue order, as A1111 loads a model when it is set
+            self.services.jobs.submit("select-model", {"name": changes[opt.MODEL]})
+
+
+def check_request(engine: Any, request: GenerationRequest) -> GenerationRequest:
+    """Validate a request against the engine's names before it is queued (RequestError on a bad field)."""
+    if hasattr(engine, "check"):
+        checked, _entry, _vae = engine.check(request)
+        return checked
+    validate(request, samplers=engine.sampler_names(), schedulers=engine.schedule_types())
+    return request
+
+
+def memory_report() -> dict[str, Any]:
+    import psutil
+
+    memory = psutil.virtual_memory()
+    ram = {"free": memory.available, "used": memory.total - memory.available, "total": memory.total}
+    process = {"rss": psutil.Process().memory_info().rss}
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        free, total = torch.cuda.mem_get_info()
+        stats = torch.cuda.memory_stats()
+        cuda: dict[str, Any] = {
+            "system": {"free": free, "used": total - free, "total": total},
+            "active": {
+                "current": stats.get("active_bytes.all.current", 0),
+                "peak": stats.get("active_bytes.all.peak", 0),
+            },
+            "allocated": {
+                "current": stats.get("allocated_bytes.all.current", 0),
+                "peak": stats.get("allocated_bytes.all.peak", 0),
+            },
+            "reserved": {
+                "current": stats.get("reserved_bytes.all.current", 0),
+                "peak": stats.get("reserved_bytes.all.peak", 0),
+            },
+        }
+    else:
+        cuda = {"error": "no CUDA device in use"}
+    return {"ram": ram, "process": process, "cuda": cuda}
+
+
+def build_router(services: Services) -> APIRouter:
+    api = A1111Api(services)
+    router = APIRouter(prefix="/sdapi/v1", tags=["A1111-compatible"])
+    engine = services.engine
+
+    @router.post("/txt2img")
+    async def txt2img(body: Txt2ImgBody) -> dict[str, Any]:
+        return await api.generate(body)
+
+    @router.post("/img2img")
+    async def img2img(body: Img2ImgBody) -> dict[str, Any]:
+        return await api.generate(body)
+
+    @router.get("/progress")
+    async def progress(skip_current_image: Annotated[bool, Query()] = False) -> dict[str, Any]:
+        return api.progress(skip_current_image)
+
+    @router.post("/interrupt")
+    async def interrupt() -> dict[str, Any]:
+        services.jobs.interrupt()
+        return {}
+
+    @router.post("/skip")
+    async def skip() -> dict[str, Any]:
+        services.jobs.skip()
+        return {}
+
+    @router.get("/options")
+    def get_options() -> dict[str, Any]:
+        return api.current_options()
+
+    @router.post("/options")
+    def set_options(changes: Annotated[dict[str, Any], Body()]) -> None:
+        api.set_options(changes)
+
+    @router.get("/cmd-flags")
+    def cmd_flags() -> dict[str, Any]:
+        config = services.config
+        flags = config.to_json()
+        flags["api_auth"] = "********" if config.api_auth else None
+        flags.update(
+            api=True,
+            nowebui=config.api_only,
+            ckpt_dir=str(config.models_path / "Stable-diffusion"),
+            vae_dir=str(config.models_path / "VAE"),
+            lora_dir=str(config.models_path / "Lora"),
+            embeddings_dir=str(config.models_path / "embeddings"),
+            cors_allow_origins=",".join(config.cors_origins) or None,
+            disable_safe_unpickle=config.allow_pickle,
+        )
+        return flags
+
+    @router.get("/sd-models")
+    def sd_models() -> list[dict[str, Any]]:
+        return [
+            {
+                "title": entry.title,
+                "model_name": entry.model_name,
+                "hash": entry.hash10,
+                "sha256": entry.sha256,
+                "filename": str(entry.path),
+                "config": None,
+            }
+            for entry in engine.registry.checkpoints()
+        ]
+
+    @router.get("/sd-vae")
+    def sd_vae() -> list[dict[str, Any]]:
+        return [{"model_name": entry.name, "filename": str(entry.path)} for entry in engine.registry.vaes()]
+
+    @router.get("/samplers")
+    def samplers() -> list[dict[str, Any]]:
+        return [{"name": name, "aliases": [], "options": {}} for name in engine.sampler_names()]
+
+    @router.get("/schedulers")
+    def schedulers() -> list[dict[str, Any]]:
+        return [
+            {
+                "name": _label_to_name(label),
+                "label": label,
+                "aliases": None,
+                "default_rho": -1,
+                "need_inner_model": False,
+            }
+            for label in engine.schedule_types()
+        ]
+
+    @router.get("/loras")
+    def loras() -> list[dict[str, Any]]:
+        return [
+            {"name": entry.model_name, "alias": entry.model_name, "path": str(entry.path), "metadata": {}}
+            for entry in engine.registry.loras()
+        ]
+
+    @router.get("/embeddings")
+    def embeddings() -> dict[str, Any]:
+        loaded = {
+            entry.model_name: {
+                "step": None,
+                "sd_checkpoint": None,
+                "sd_checkpoint_name": None,
+                "shape": None,
+                "vectors": None,
+            }
+            for entry in engine.registry.embeddings()
+        }
+        return {"loaded": loaded, "skipped": {}}
+
+    @router.post("/refresh-checkpoints")
+    def refresh_checkpoints() -> None:
+        engine.registry.refresh()
+
+    @router.post("/refresh-vae")
+    def refresh_vae() -> None:
+        engine.registry.refresh()
+
+    @router.post("/refresh-loras")
+    def refresh_loras() -> None:
+        engine.registry.refresh()
+
+    @router.post("/png-info")
+    def png_info(body: PngInfoBody) -> dict[str, Any]:
+        if not body.image:
+            raise RequestError("image", "an image is required")
+        data = decode_image(body.image, "image")
+        return read_png_info(data)
+
+    @router.get("/scripts")
+    def scripts() -> dict[str, list[str]]:
+        names = _script_names(services.scripts)
+        return {"txt2img": names, "img2img": names}
+
+    @router.get("/script-info")
+    def script_info() -> list[dict[str, Any]]:
+        scripts = services.scripts
+        return list(scripts.describe()) if scripts is not None and hasattr(scripts, "describe") else []
+
+    @router.get("/memory")
+    def memory() -> dict[str, Any]:
+        return memory_report()
+
+    return router
+
+
+def _script_names(scripts: Any) -> list[str]:
+    if scripts is None or not hasattr(scripts, "names"):
+        return []
+    return [name.lower() for name in scripts.names()]
+
+
+def read_png_info(data: bytes) -> dict[str, Any]:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        items = {key: value for key, value in image.info.items() if isinstance(value, str)}
+    text = items.pop("parameters", None)
+    parameters: dict[str, Any] = {}
+    if text:
+        try:
+            from studio.pipeline.infotext import parse_infotext
+        except ImportError:  # the studio extra is not installed: text only
+            parse_infotext = None
+        if parse_infotext is not None:
+            parameters = dict(parse_infotext(text))
+    return {"info": text or "", "items": items, "parameters": parameters}
+
+
+__all__ = ["A1111Api", "Img2ImgBody", "Txt2ImgBody", "build_router"]

@@ -1,0 +1,224 @@
+"""Atelier's own API under /studio/v1: jobs of any kind, their events, and their images.
+
+POST   /jobs                    queue a job -> 202 {id, state, position, ...}
+GET    /jobs                    jobs, newest first (?state=&kind=&offset=&limit=)
+GET    /jobs/{id}               one job, with its result and image URLs
+DELETE /jobs/{id}               cancel it if queued, interrupt it if running
+POST   /jobs/{id}/requeue       run an interrupted / failed / cancelled job again
+GET    /jobs/{id}/events        Server-Sent Events until the job ends (also a WebSocket)
+GET    /events                  every job's events, SSE (also a WebSocket)
+GET    /images/{id}             a job's image as PNG
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from studio.api.a1111 import check_request
+from studio.jobs import GENERATE, AsyncSubscription, Job, JobEvent, JobState
+from studio.request import GenerationRequest, RequestError
+
+if TYPE_CHECKING:
+    from studio.app import Services
+
+KEEPALIVE_SECONDS = 15.0
+MAX_PAGE = 500
+
+
+class JobBody(BaseModel):
+    kind: str = Field(GENERATE, description="job kind; 'generate' takes a GenerationRequest as payload")
+    payload: dict[str, Any] = Field(default_factory=dict, description="the request of this kind, as JSON")
+    priority: int = Field(0, ge=-100, le=100, description="higher runs first; FIFO within a priority")
+
+
+def job_json(job: Job, *, include_payload: bool = False) -> dict[str, Any]:
+    data = job.to_json(include_payload=include_payload)
+    data["url"] = f"/studio/v1/jobs/{job.id}"
+    data["events_url"] = f"/studio/v1/jobs/{job.id}/events"
+    result = data.get("result")
+    if result and isinstance(result.get("images"), list):
+        for image in result["images"]:
+            if isinstance(image, dict) and "id" in image:
+                image["url"] = f"/studio/v1/images/{image['id']}"
+    return data
+
+
+def _sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _event_json(event: JobEvent) -> dict[str, Any]:
+    return event.to_json()
+
+
+def build_router(services: Services) -> APIRouter:
+    router = APIRouter(prefix="/studio/v1", tags=["Atelier jobs"])
+    jobs = services.jobs
+
+    def prepare(body: JobBody) -> dict[str, Any]:
+        """Check the payload before anything is stored (RequestError names the bad field)."""
+        if body.kind == GENERATE:
+            request = GenerationRequest.from_json(body.payload)
+            return check_request(services.engine, request).to_json()
+        return body.payload
+
+    @router.post("/jobs", status_code=202)
+    async def submit(body: JobBody) -> dict[str, Any]:
+        services.runners.get(body.kind)  # unknown kind -> 422 before any decoding
+        payload = await run_in_threadpool(prepare, body)
+        try:
+            job = jobs.submit(body.kind, payload, priority=body.priority)
+        except RequestError:
+            raise
+        except (ValueError, TypeError) as error:  # another kind's decoder refused the payload
+            raise RequestError("payload", str(error)) from error
+        return job_json(job)
+
+    @router.get("/jobs")
+    def list_jobs(
+        state: Annotated[
+            list[JobState] | None, Query(description="only jobs in these states (repeatable)")
+        ] = None,
+        kind: Annotated[str | None, Query()] = None,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        order: Annotated[str, Query(pattern="^(newest|oldest)$")] = "newest",
+    ) -> dict[str, Any]:
+        items = services.queue.list(
+            states=state, kind=kind, offset=offset, limit=limit, newest_first=order == "newest"
+        )
+        total = services.queue.count(states=state, kind=kind)
+        return {"items": [job_json(job) for job in items], "total": total, "offset": offset, "limit": limit}
+
+    @router.get("/jobs/{job_id}")
+    def get_job(
+        job_id: str, payload: bool = Query(False, description="include the request payload")
+    ) -> dict[str, Any]:
+        return job_json(jobs.get(job_id), include_payload=payload)
+
+    @router.delete("/jobs/{job_id}")
+    def cancel_job(job_id: str) -> dict[str, Any]:
+        job = jobs.cancel(job_id)
+        data = job_json(job)
+        data["cancel_requested"] = True
+        return data
+
+    @router.post("/jobs/{job_id}/requeue", status_code=202)
+    def requeue_job(job_id: str) -> dict[str, Any]:
+        return job_json(jobs.requeue(job_id))
+
+    async def event_stream(
+        request: Request, subscription: AsyncSubscription, job_id: str | None
+    ) -> AsyncIterator[str]:
+        try:
+            if job_id is not None:
+                job = services.queue.require(job_id)
+                yield _sse("state", {"type": "state", **job_json(job)})
+                if job.state.final:
+                    return
+            while True:
+                try:
+                    event = await subscription.get(timeout=KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    yield ": keep-alive\n\n"
+                    continue
+                yield _sse(str(event.type), _event_json(event), event.seq)
+                if job_id is not None and event.final:
+                    return
+        finally:
+            subscription.close()
+
+    @router.get("/jobs/{job_id}/events", response_class=StreamingResponse)
+    async def job_events(job_id: str, request: Request) -> StreamingResponse:
+        subscription = services.events.async_subscription(job_id)
+        try:
+            services.queue.require(job_id)
+        except Exception:
+            subscription.close()
+            raise
+        return StreamingResponse(
+            event_stream(request, subscription, job_id),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @router.get("/events", response_class=StreamingResponse)
+    async def all_events(request: Request) -> StreamingResponse:
+        subscription = services.events.async_subscription()
+        return StreamingResponse(
+            event_stream(request, subscription, None),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    async def socket_stream(websocket: WebSocket, job_id: str | None) -> None:
+        subscription = services.events.async_subscription(job_id)
+        try:
+            if job_id is not None:
+                job = services.queue.get(job_id)
+                if job is None:
+                    await websocket.close(code=4404, reason=f"no such job {job_id}")
+                    return
+            await websocket.accept()
+            if job_id is not None:
+                job = services.queue.require(job_id)
+                await websocket.send_json({"type": "state", **job_json(job)})
+                if job.state.final:
+                    await websocket.close()
+                    return
+            while True:
+                try:
+                    event = await subscription.get(timeout=KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    continue
+                await websocket.send_json(_event_json(event))
+                if job_id is not None and event.final:
+                    await websocket.close()
+                    return
+        except WebSocketDisconnect:
+            return
+        finally:
+            subscription.close()
+
+    @router.websocket("/jobs/{job_id}/events")
+    async def job_events_socket(websocket: WebSocket, job_id: str) -> None:
+        await socket_stream(websocket, job_id)
+
+    @router.websocket("/events")
+    async def all_events_socket(websocket: WebSocket) -> None:
+        await socket_stream(websocket, None)
+
+    @router.get(
+        "/images/{image_id}", response_class=Response, responses={200: {"content": {"image/png": {}}}}
+    )
+    def get_image(image_id: str) -> Response:
+        stored = services.queue.image(image_id)
+        png = stored.read_png() if stored is not None else None
+        if png is None:
+            raise HTTPException(status_code=404, detail=f"no image {image_id!r}")
+        return Response(
+            png, media_type="image/png", headers={"Cache-Control": "private, max-age=31536000, immutable"}
+        )
+
+    @router.get("/status")
+    def status() -> dict[str, Any]:
+        snapshot = jobs.progress()
+        return {
+            "queued": services.queue.queued_count(),
+            "running": job_json(snapshot.job) if snapshot.job else None,
+            "progress": snapshot.progress,
+            "workers": [{"name": worker.name, "alive": worker.alive} for worker in jobs.workers],
+            "kinds": services.runners.names(),
+        }
+
+    return router

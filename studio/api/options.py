@@ -1,0 +1,99 @@
+"""A1111-style settings ("options") that API clients read and write, kept in the studio database.
+
+Only plain JSON values are stored. The ones Atelier acts on:
+- `sd_model_checkpoint`: the model used when a request names none (a title, name or hash);
+- `sd_vae`: the VAE used when a request names none ("Automatic" = the model's own);
+- `CLIP_stop_at_last_layers`: the clip skip used by A1111-style requests;
+- `samples_save`: whether the UI saves what it makes into outputs.
+Any other key a client sets is stored and returned as given (A1111 clients round-trip them).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from studio.config import StudioConfig
+from studio.request import RequestError
+
+SCHEMA = "CREATE TABLE IF NOT EXISTS api_options (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+MODEL = "sd_model_checkpoint"
+VAE = "sd_vae"
+CLIP_SKIP = "CLIP_stop_at_last_layers"
+SAMPLES_SAVE = "samples_save"
+MAX_OPTIONS = 500
+
+
+def _check(key: str, value: Any) -> Any:
+    if key == CLIP_SKIP:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= int(value) <= 12:
+            raise RequestError(key, f"expected an integer 1..12, got {value!r}")
+        return int(value)
+    if key == SAMPLES_SAVE and not isinstance(value, bool):
+        raise RequestError(key, f"expected true or false, got {value!r}")
+    if key in (MODEL, VAE) and not isinstance(value, str):
+        raise RequestError(key, f"expected a string, got {value!r}")
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as error:
+        raise RequestError(key, f"not a JSON value ({error})") from error
+    return value
+
+
+class Options:
+    def __init__(self, db_path: Path, config: StudioConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.execute(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def defaults(self) -> dict[str, Any]:
+        return {
+            MODEL: self.config.default_model,
+            VAE: "Automatic",
+            CLIP_SKIP: self.config.clip_skip,
+            SAMPLES_SAVE: self.config.samples_save,
+            "samples_format": "png",
+            "outdir_samples": str(self.config.outputs_path),
+        }
+
+    def stored(self) -> dict[str, Any]:
+        with self._lock:
+            rows = self._db.execute("SELECT key, value FROM api_options").fetchall()
+        return {key: json.loads(value) for key, value in rows}
+
+    def all(self) -> dict[str, Any]:
+        return {**self.defaults(), **self.stored()}
+
+    def get(self, key: str) -> Any:
+        return self.all().get(key)
+
+    def update(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Check and store `changes` in one transaction; raises RequestError naming a bad key."""
+        checked = {str(key): _check(str(key), value) for key, value in changes.items()}
+        with self._lock:
+            count = self._db.execute("SELECT COUNT(*) FROM api_options").fetchone()[0]
+            if count + len(checked) > MAX_OPTIONS:
+                raise RequestError("options", f"at most {MAX_OPTIONS} options can be stored")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for key, value in checked.items():
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO api_options (key, value) VALUES (?, ?)",
+                        (key, json.dumps(value)),
+                    )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return self.all()

@@ -1,0 +1,124 @@
+"""`python launch.py [serve] [flags]`: run the studio (UI + API) or, with --api-only, the API alone.
+
+Binds 127.0.0.1 unless --listen. Stops cleanly on Ctrl+C / SIGTERM: the running job ends
+`interrupted` (re-queue it from the API or the UI) and queued jobs wait for the next start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import threading
+import time
+import webbrowser
+from collections.abc import Sequence
+from typing import Any
+
+from studio.config import ConfigError, load_config
+
+log = logging.getLogger("atelier")
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="launch.py serve", description=__doc__)
+    parser.add_argument("--port", type=int, help="port to serve on (default 7860)")
+    parser.add_argument(
+        "--listen", action="store_true", default=None, help="listen on all interfaces (default: 127.0.0.1)"
+    )
+    parser.add_argument("--data-dir", help="where the database, config, outputs and models live")
+    parser.add_argument("--models-dir", help="models folder (default: DATA_DIR/models)")
+    parser.add_argument("--device", help="device backend: auto, cpu, cuda, mps, ... (default auto)")
+    parser.add_argument("--no-browser", action="store_true", default=None, help="do not open a browser tab")
+    parser.add_argument("--api-only", action="store_true", default=None, help="serve the API without the UI")
+    parser.add_argument("--api-auth", help="HTTP Basic credentials for the API: user:pass[,user2:pass2]")
+    parser.add_argument(
+        "--cors-origins", help="comma-separated origins allowed to call the API from a browser"
+    )
+    parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        default=None,
+        help="allow loading pickle (.ckpt/.pt) checkpoints",
+    )
+    parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    return parser.parse_args(list(argv))
+
+
+def _ensure_default_model(config: Any) -> None:
+    """Core's `ensure_default_model(config)` (builds the offline fallback model), if present."""
+    try:
+        module = importlib.import_module("studio.pipeline.engine")
+    except ImportError:
+        return
+    ensure = getattr(module, "ensure_default_model", None)
+    if ensure is not None:
+        ensure(config)
+
+
+def _open_browser_when_up(server: Any, url: str) -> None:
+    def wait_and_open() -> None:
+        for _ in range(600):
+            if server.started:
+                webbrowser.open(url)
+                return
+            if server.should_exit:
+                return
+            time.sleep(0.1)
+
+    threading.Thread(target=wait_and_open, name="atelier-browser", daemon=True).start()
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cli = {
+        "port": args.port,
+        "listen": args.listen,
+        "data_dir": args.data_dir,
+        "models_dir": args.models_dir,
+        "device": args.device,
+        "no_browser": args.no_browser,
+        "api_only": args.api_only,
+        "api_auth": args.api_auth,
+        "cors_origins": args.cors_origins,
+        "allow_pickle": args.allow_pickle,
+    }
+    try:
+        config = load_config(cli)
+        from studio.api.security import parse_credentials
+
+        parse_credentials(config.api_auth)
+    except (ConfigError, ValueError) as error:
+        print(f"atelier: {error}")
+        return 2
+
+    import uvicorn
+
+    from studio.app import build_services, create_app
+
+    _ensure_default_model(config)
+    services = build_services(config)
+    services.start()
+    try:
+        app = create_app(services)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app, host=config.host, port=config.port, log_level=args.log_level, timeout_graceful_shutdown=5
+            )
+        )
+        shown_host = "127.0.0.1" if config.host in ("127.0.0.1", "0.0.0.0") else config.host
+        url = f"http://{shown_host}:{config.port}/"
+        log.info("Atelier on %s (API docs at %sdocs)", url, url)
+        if not config.no_browser and not config.api_only:
+            _open_browser_when_up(server, url)
+        server.run()  # returns after SIGINT / SIGTERM, once connections are closed
+    finally:
+        services.close()
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,34 @@
+"""Persistent jobs: a SQLite queue, one worker thread per device, and an event bus.
+
+`JobService` (service.py) is the front door; `JobQueue` (queue.py) stores jobs, `Worker`
+(worker.py) runs them, `EventBus` (events.py) tells subscribers what happens, `RunnerRegistry`
+(runners.py) maps job kinds to what runs them, preview.py makes the cheap live previews.
+"""
+
+from studio.jobs.events import AsyncSubscription, EventBus, ThreadSubscription
+from studio.jobs.queue import JobQueue, NewImage, StoredImage
+from studio.jobs.runners import GENERATE, JobKind, RunnerRegistry, UnknownKindError
+from studio.jobs.service import JobService
+from studio.jobs.types import EventType, Job, JobError, JobEvent, JobState
+from studio.jobs.worker import ProgressSnapshot, Worker
+
+__all__ = [
+    "GENERATE",
+    "AsyncSubscription",
+    "EventBus",
+    "EventType",
+    "Job",
+    "JobError",
+    "JobEvent",
+    "JobKind",
+    "JobQueue",
+    "JobService",
+    "JobState",
+    "NewImage",
+    "ProgressSnapshot",
+    "RunnerRegistry",
+    "StoredImage",
+    "ThreadSubscription",
+    "UnknownKindError",
+    "Worker",
+]

@@ -1,0 +1,301 @@
+"""The worker: one thread per device that runs queued jobs one at a time, in queue order.
+
+For each job it decodes the payload with the job kind's decoder, makes a `GenerationControl`
+whose step observer publishes `step` events (progress, ETA, and a cheap latent preview every
+`preview_every` steps), runs the kind's runner and records the outcome:
+- the runner returned -> `done` (or `cancelled` when the user interrupted it: the images made
+  so far are kept in the result; `interrupted` when the studio is shutting down);
+- the runner raised -> `failed` with the error.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from studio.jobs.events import EventBus
+from studio.jobs.preview import preview_png
+from studio.jobs.queue import JobQueue, NewImage, image_id
+from studio.jobs.runners import RunnerRegistry
+from studio.jobs.types import EventType, Job, JobEvent, JobState
+from studio.progress import GenerationControl, StepInfo
+from studio.request import GenerationRequest, RequestError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningJob:
+    """What the worker is doing right now (read by /progress and the UI)."""
+
+    job: Job
+    payload: Any
+    control: GenerationControl
+    started: float  # time.monotonic()
+    batches: int = 1
+    step: StepInfo | None = None
+    progress: float = 0.0
+    eta: float | None = None
+    preview: bytes | None = None
+    preview_step: int = 0
+    user_interrupted: bool = False
+    skipped: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProgressSnapshot:
+    job: Job | None
+    step: StepInfo | None
+    batches: int
+    progress: float
+    eta: float | None
+    elapsed: float
+    preview: bytes | None
+    interrupted: bool
+    skipped: bool
+
+
+def summarize(job_id: str, result: Any) -> tuple[dict[str, Any], list[NewImage]]:
+    """The JSON summary stored with a finished job, and the images to record."""
+    if result is None:
+        return {"images": []}, []
+    if isinstance(result, dict):
+        return result, []
+    images = [
+        NewImage(
+            png=image.png, seed=image.seed, subseed=image.subseed, infotext=image.infotext, path=image.path
+        )
+        for image in getattr(result, "images", [])
+    ]
+    summary = {
+        "images": [
+            {
+                "id": image_id(job_id, index),
+                "index": index,
+                "seed": image.seed,
+                "subseed": image.subseed,
+                "infotext": image.infotext,
+                "path": image.path,
+            }
+            for index, image in enumerate(images)
+        ],
+        "timings": dict(getattr(result, "timings", {}) or {}),
+        "peak_memory_bytes": int(getattr(result, "peak_memory_bytes", 0) or 0),
+        "interrupted": bool(getattr(result, "interrupted", False)),
+    }
+    return summary, images
+
+
+def _batch_count(payload: Any) -> int:
+    if isinstance(payload, GenerationRequest):
+        return max(1, payload.n_iter)
+    return max(1, int(getattr(payload, "n_iter", 1) or 1))
+
+
+class Worker:
+    def __init__(
+        self,
+        queue: JobQueue,
+        events: EventBus,
+        runners: RunnerRegistry,
+        *,
+        name: str = "worker",
+        preview_every: int = 5,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.queue = queue
+        self.events = events
+        self.runners = runners
+        self.name = name
+        self.preview_every = preview_every
+        self.poll_interval = poll_interval
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._current: RunningJob | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._loop, name=f"atelier-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop taking jobs; interrupt the running one (it ends `interrupted`, re-queueable)."""
+        self._stopping.set()
+        self._wake.set()
+        with self._lock:
+            if self._current is not None:
+                self._current.control.interrupt()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("worker %s did not stop within %.0f s", self.name, timeout)
+            self._thread = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wake(self) -> None:
+        """A job was queued: look at the queue now instead of at the next poll."""
+        self._wake.set()
+
+    # ---- control of the running job ---------------------------------------------------------
+
+    def current_job_id(self) -> str | None:
+        with self._lock:
+            return self._current.job.id if self._current else None
+
+    def interrupt(self, job_id: str | None = None) -> bool:
+        """Stop the running job (or only if it is `job_id`) after its current step."""
+        with self._lock:
+            running = self._current
+            if running is None or (job_id is not None and running.job.id != job_id):
+                return False
+            running.user_interrupted = True
+            running.control.interrupt()
+            return True
+
+    def skip(self, job_id: str | None = None) -> bool:
+        """Skip the image (batch) being made; the job goes on with the next one."""
+        with self._lock:
+            running = self._current
+            if running is None or (job_id is not None and running.job.id != job_id):
+                return False
+            running.skipped = True
+            running.control.skip()
+            return True
+
+    def snapshot(self) -> ProgressSnapshot:
+        with self._lock:
+            running = self._current
+            if running is None:
+                return ProgressSnapshot(None, None, 0, 0.0, None, 0.0, None, False, False)
+            return ProgressSnapshot(
+                job=running.job,
+                step=running.step,
+                batches=running.batches,
+                progress=running.progress,
+                eta=running.eta,
+                elapsed=time.monotonic() - running.started,
+                preview=running.preview,
+                interrupted=running.control.interrupted,
+                skipped=running.skipped,
+            )
+
+    # ---- the loop ------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                job = self.queue.claim(self.name)
+            except Exception:
+                log.exception("worker %s could not read the queue", self.name)
+                job = None
+            if job is None:
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+                continue
+            self._execute(job)
+
+    def _publish(self, kind: EventType, job: Job, data: dict[str, Any] | None = None, **extra: Any) -> None:
+        self.events.publish(JobEvent(type=kind, job_id=job.id, kind=job.kind, data=data or {}, **extra))
+
+    def _execute(self, job: Job) -> None:
+        try:
+            kind = self.runners.get(job.kind)
+            payload = kind.decode(job.payload)
+        except (KeyError, ValueError, TypeError) as error:
+            self._fail(job, error)
+            return
+        control = GenerationControl(on_step=self._on_step)
+        running = RunningJob(job, payload, control, time.monotonic(), batches=_batch_count(payload))
+        with self._lock:
+            self._current = running
+        self._publish(EventType.STARTED, job, {"attempt": job.attempts, "worker": self.name})
+        try:
+            result = kind.run(payload, control)
+        except Exception as error:
+            if not isinstance(error, RequestError):
+                log.exception("job %s (%s) failed", job.id, job.kind)
+            with self._lock:
+                self._current = None
+            self._fail(job, error)
+            return
+        with self._lock:
+            self._current = None
+        if control.interrupted and self._stopping.is_set() and not running.user_interrupted:
+            state, event = JobState.INTERRUPTED, EventType.INTERRUPTED
+        elif control.interrupted:
+            state, event = JobState.CANCELLED, EventType.CANCELLED
+        else:
+            state, event = JobState.DONE, EventType.DONE
+        try:
+            summary, images = summarize(job.id, result)
+            finished = self.queue.finish(job.id, state, result=summary, images=images)
+        except Exception as error:
+            log.exception("could not record the result of job %s", job.id)
+            self._fail(job, error)
+            return
+        self._publish(event, finished, {"state": str(state), "result": summary}, result=result)
+
+    def _fail(self, job: Job, error: BaseException) -> None:
+        message = str(error) if isinstance(error, RequestError) else f"{type(error).__name__}: {error}"
+        data: dict[str, Any] = {"state": str(JobState.FAILED), "error": message}
+        if isinstance(error, RequestError):
+            data["field"] = error.field
+        try:
+            self.queue.finish(job.id, JobState.FAILED, error=message)
+        except Exception:
+            log.exception("could not record the failure of job %s", job.id)
+        self._publish(EventType.FAILED, job, data)
+
+    def _on_step(self, info: StepInfo) -> None:
+        with self._lock:
+            running = self._current
+        if running is None:
+            return
+        now = time.monotonic()
+        steps = max(1, info.steps)
+        progress = min(1.0, (info.batch_index + min(info.step, steps) / steps) / running.batches)
+        elapsed = now - running.started
+        eta = elapsed / progress - elapsed if progress > 0 else None
+        preview = None
+        if (
+            info.latents is not None
+            and self.preview_every > 0
+            and (info.step % self.preview_every == 0 or info.step == steps)
+        ):
+            try:
+                preview = preview_png(info.latents)
+            except Exception:
+                log.exception("preview failed")
+        with self._lock:
+            running.step = info
+            running.progress = progress
+            running.eta = eta
+            if preview is not None:
+                running.preview = preview
+                running.preview_step = info.step
+        data = {
+            "image_index": info.image_index,
+            "image_count": info.image_count,
+            "batch_index": info.batch_index,
+            "batches": running.batches,
+            "step": info.step,
+            "steps": info.steps,
+            "progress": round(progress, 4),
+            "eta": None if eta is None or math.isinf(eta) else round(eta, 3),
+            "elapsed": round(elapsed, 3),
+        }
+        self._publish(EventType.STEP, running.job, data, preview=preview)
