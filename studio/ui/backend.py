@@ -127,6 +127,10 @@ class UIBackend(Protocol):
 
     def extensions(self) -> list[ExtensionView]: ...
 
+    def script_table(self) -> list[dict[str, str]]:
+        """Every registered script: name, kind (selectable / alwayson), source, description."""
+        ...
+
     # history
     def history_page(self, offset: int, limit: int, query: str | None) -> tuple[list[HistoryItem], int]: ...
 

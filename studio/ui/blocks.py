@@ -7,6 +7,7 @@ wraps the composition root's services in `ServicesBackend` and calls it.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,28 +70,34 @@ def valid_restored(backend: UIBackend, saved: Mapping[str, Any]) -> dict[str, An
 
 
 def _persist(demo_state: gr.BrowserState, forms: list[GenerationForm]) -> None:
-    """Every change of a persisted widget writes the forms' values to the browser's storage."""
+    """Every change of a persisted widget writes the forms' values to the browser's storage.
+
+    Runs in the browser only (no server round trip), so it keeps up with typing.
+    """
     widgets = [
         (form.prefix, name, form.fields[name])
         for form in forms
         for name in PERSISTED_FIELDS
         if name in form.fields
     ]
-
-    def collect(*values: Any) -> dict[str, dict[str, Any]]:
-        state: dict[str, dict[str, Any]] = {form.prefix: {} for form in forms}
-        for (prefix, name, _), value in zip(widgets, values, strict=True):
-            state[prefix][name] = value
-        return state
-
+    keys = json.dumps([[prefix, name] for prefix, name, _ in widgets])
+    collect = f"""(...values) => {{
+        const keys = {keys};
+        const state = {{}};
+        keys.forEach(([prefix, name], index) => {{
+            state[prefix] = state[prefix] || {{}};
+            state[prefix][name] = values[index];
+        }});
+        return [state];
+    }}"""
     gr.on(
         [widget.change for _, _, widget in widgets],
-        collect,
+        None,
         [widget for _, _, widget in widgets],
         demo_state,
+        js=collect,
         queue=False,
         show_progress="hidden",
-        trigger_mode="always_last",
     )
 
 
@@ -112,7 +119,7 @@ def build_ui(backend: UIBackend, *, title: str = "Atelier") -> gr.Blocks:
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
                 build_settings_tab(backend)
             with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):
-                build_extensions_tab(backend.extensions())
+                build_extensions_tab(backend.extensions(), backend.script_table())
 
         forms = [txt2img.form, img2img.form]
         _persist(state, forms)

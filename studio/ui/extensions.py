@@ -19,9 +19,18 @@ def extension_rows(extensions: list[ExtensionView]) -> list[list[str]]:
     ]
 
 
-def build_extensions_tab(extensions: list[ExtensionView]) -> gr.Dataframe:
-    gr.Markdown("Extensions live in the `extensions/` folder, one folder each. Restart to load new ones.")
-    return gr.Dataframe(
+def build_extensions_tab(extensions: list[ExtensionView], scripts: list[dict[str, str]]) -> None:
+    gr.Markdown("### Scripts")
+    gr.Dataframe(
+        [[row["name"], row["kind"], row["source"], row["description"]] for row in scripts],
+        headers=["Name", "Kind", "Source", "Description"],
+        interactive=False,
+        elem_id="scripts_table",
+    )
+    gr.Markdown(
+        "### Extensions\nExtensions live in the `extensions/` folder, one folder each. Restart to load new ones."
+    )
+    gr.Dataframe(
         extension_rows(extensions),
         headers=["Name", "State", "Error", "Folder"],
         interactive=False,

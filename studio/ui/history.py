@@ -45,19 +45,17 @@ def page_count(total: int) -> int:
 
 
 def build_history_tab(backend: UIBackend) -> HistoryTab:
-    with gr.Row():
+    with gr.Row(equal_height=True):
         search = gr.Textbox(
             label="Search prompts",
             placeholder="words in the prompt, Enter to search",
             elem_id="history_search",
             scale=4,
         )
-        with gr.Column(scale=2, min_width=260):
-            with gr.Row():
-                search_button = gr.Button("Search", size="sm", elem_id="history_search_button")
-                previous = gr.Button("◀ Previous", size="sm", elem_id="history_previous")
-                following = gr.Button("Next ▶", size="sm", elem_id="history_next")
-            page_label = gr.Markdown("", elem_id="history_page_label")
+        search_button = gr.Button("Search", size="sm", elem_id="history_search_button", scale=0, min_width=90)
+        previous = gr.Button("◀ Previous", size="sm", elem_id="history_previous", scale=0, min_width=110)
+        following = gr.Button("Next ▶", size="sm", elem_id="history_next", scale=0, min_width=90)
+    page_label = gr.Markdown("", elem_id="history_page_label")
     page = gr.State(0)
     with gr.Row():
         with gr.Column(scale=3):

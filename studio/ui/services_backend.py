@@ -171,9 +171,26 @@ class ServicesBackend:
     def schedule_types(self) -> list[str]:
         return list(self.engine.schedule_types())
 
-    def scripts(self, tab: str) -> list[ScriptControls]:
+    def _script_manager(self) -> Any:
         manager = getattr(self.services, "scripts", None)
-        manager = getattr(manager, "scripts", manager)  # a ScriptSystem holds the ScriptManager
+        return getattr(manager, "scripts", manager)  # a ScriptSystem holds the ScriptManager
+
+    def script_table(self) -> list[dict[str, str]]:
+        manager = self._script_manager()
+        if manager is None:
+            return []
+        return [
+            {
+                "name": str(item.get("name", "")),
+                "kind": str(item.get("kind", "")),
+                "source": str(item.get("source", "")),
+                "description": str(item.get("description", "")),
+            }
+            for item in manager.describe()
+        ]
+
+    def scripts(self, tab: str) -> list[ScriptControls]:
+        manager = self._script_manager()
         if manager is None:
             return []
         controls = []

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from PIL import Image
-
 from studio.pipeline.infotext import parse_infotext, read_png_infotext
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -119,36 +118,81 @@ def test_prompt_ctrl_enter_infotext_and_reused_seed_repeat_the_image(browser, st
     page.context.close()
 
 
-def test_two_tabs_queue_and_interrupt_stops_the_long_job(browser, studio, artifacts_dir):
-    long_page = open_page(browser, studio.url)
-    small_settings(long_page, steps=150, size=128)
-    long_page.fill("#txt2img_prompt textarea", "a big dark mountain")
-    start_generation(long_page, "txt2img")
-    long_page.wait_for_function(
-        "() => (document.querySelector('#txt2img_progress_text')?.textContent || '').startsWith('Step')"
+def progress_text(page: Any, prefix: str = "txt2img") -> str:
+    return page.text_content(f"#{prefix}_progress_text") or ""
+
+
+def wait_progress(page: Any, predicate_js: str, prefix: str = "txt2img", timeout: float = 30) -> None:
+    """Wait until the progress line's text `t` satisfies the JS expression `predicate_js`."""
+    page.wait_for_function(
+        f"(p) => {{ const t = document.querySelector(`#${{p}}_progress_text`)?.textContent || ''; return {predicate_js}; }}",
+        arg=prefix,
+        timeout=timeout * 1000,
     )
 
+
+def test_two_tabs_queue_skip_and_interrupt_a_long_job(browser, studio, artifacts_dir):
+    long_page = open_page(browser, studio.url)
+    small_settings(long_page, steps=150, size=128)
+    set_number(long_page, "txt2img_batch_count", 2)
+    long_page.fill("#txt2img_prompt textarea", "a big dark mountain")
+    start_generation(long_page, "txt2img")
+    # Live preview: the worker sends one every few steps.
+    wait_progress(long_page, "t.startsWith('Step') && parseInt(t.slice(5)) >= 6")
+    long_page.wait_for_selector("#txt2img_preview img")
+    text = progress_text(long_page)
+    assert "/150" in text and "image 1/2" in text and "ETA" in text
+
+    # A second browser tab queues its job behind the running one and says so.
     short_page = open_page(browser, studio.url)
     small_settings(short_page)
     short_page.fill("#txt2img_prompt textarea", "a small green tree")
     start_generation(short_page, "txt2img")
-    short_page.wait_for_function(
-        "() => (document.querySelector('#txt2img_progress_text')?.textContent || '').startsWith('Queued: 1 job ahead')"
-    )
+    wait_progress(short_page, "t.startsWith('Queued: 1 job ahead')")
     shot(long_page, artifacts_dir, "txt2img-progress")
-    text = long_page.text_content("#txt2img_progress_text")
-    assert "ETA" in text and "/150" in text
 
+    # Skip ends the first image early; the job goes on with the second.
+    long_page.click("#txt2img_skip")
+    wait_progress(long_page, "t.includes('image 2/2')")
     clicked = time.monotonic()
     long_page.click("#txt2img_interrupt")
     assert wait_finished(long_page, timeout=30) == "cancelled"
     assert time.monotonic() - clicked < 15
-    assert long_page.text_content("#txt2img_progress_text").startswith("Interrupted")
-    # The queued job of the other tab runs next.
+    assert progress_text(long_page).startswith("Interrupted")
+    # The other tab's job runs next.
     assert wait_finished(short_page, timeout=60) == "done"
     assert "a small green tree" in short_page.input_value("#txt2img_infotext textarea")
     long_page.context.close()
     short_page.context.close()
+
+
+def test_send_to_inpaint_with_an_uploaded_mask(browser, studio, artifacts_dir, tmp_path):
+    page = open_page(browser, studio.url)
+    small_settings(page, steps=3)
+    page.fill("#txt2img_prompt textarea", "a blue house")
+    start_generation(page, "txt2img")
+    assert wait_finished(page) == "done"
+
+    page.click("#txt2img_send_inpaint")
+    page.wait_for_selector("#img2img_mask_source")  # the inpaint options show in inpaint mode
+    page.wait_for_function("() => document.querySelector('#img2img_prompt textarea').value == 'a blue house'")
+    assert page.locator("#img2img_width input[type=number]").input_value() == "64"
+    mask = tmp_path / "mask.png"
+    picture = Image.new("L", (64, 64), 0)
+    picture.paste(255, (16, 16, 48, 48))
+    picture.save(mask)
+    page.locator("#img2img_mask_source label", has_text="Upload a mask").click()
+    page.set_input_files("#img2img_mask_upload input[type=file]", str(mask))
+    page.wait_for_selector("#img2img_mask_upload img")
+    set_number(page, "img2img_denoising", 0.6)
+    start_generation(page, "img2img")
+    assert wait_finished(page, "img2img") == "done"
+    parsed = parse_infotext(page.input_value("#img2img_infotext textarea"))
+    assert parsed["Prompt"] == "a blue house"
+    assert parsed["Denoising strength"] == "0.6"
+    assert "Mask blur" in parsed
+    shot(page, artifacts_dir, "img2img-inpaint")
+    page.context.close()
 
 
 def test_history_lists_images_and_loads_parameters_into_txt2img(browser, studio, artifacts_dir):
@@ -227,7 +271,7 @@ def test_form_survives_a_reload_and_other_tabs_render(browser, studio, artifacts
     assert page.locator("#txt2img_steps input[type=number]").input_value() == "7"
     status = page.text_content("#atelier_status")
     assert "Device" in status and "Queue" in status and "Model" in status
-    for tab in ("img2img", "settings", "extensions"):
+    for tab in ("settings", "extensions"):
         page.click(f"#tab_{tab}-button")
         page.wait_for_timeout(500)
         shot(page, artifacts_dir, tab)
