@@ -78,7 +78,9 @@ def build_script_area(scripts: Sequence[ScriptControls], prefix: str) -> ScriptA
         groups.append(group)
     if groups:
         picker.change(
-            lambda chosen: [gr.update(visible=chosen == name) for name in names],
+            lambda chosen: {
+                group: gr.update(visible=chosen == name) for group, name in zip(groups, names, strict=True)
+            },
             picker,
             groups,
             queue=False,

@@ -195,6 +195,29 @@ def test_send_to_inpaint_with_an_uploaded_mask(browser, studio, artifacts_dir, t
     page.context.close()
 
 
+def choose(page: Any, elem_id: str, value: str) -> None:
+    """Pick `value` in a Gradio dropdown by typing it and taking the match."""
+    box = page.locator(f"#{elem_id} input").first
+    box.click()
+    box.fill(value)
+    page.locator("ul[role=listbox] li", has_text=value).first.click()
+
+
+def test_xyz_script_from_the_script_dropdown(browser, studio, artifacts_dir):
+    page = open_page(browser, studio.url)
+    small_settings(page, steps=2)
+    page.fill("#txt2img_prompt textarea", "a purple square")
+    choose(page, "txt2img_script", "X/Y/Z plot")
+    page.wait_for_selector("#txt2img_script0_x_type")
+    choose(page, "txt2img_script0_x_type", "Steps")
+    page.fill("#txt2img_script0_x_values textarea", "2, 3")
+    start_generation(page, "txt2img")
+    assert wait_finished(page, timeout=90) == "done", progress_text(page)
+    assert page.locator("#txt2img_gallery img").count() >= 1
+    shot(page, artifacts_dir, "txt2img-xyz")
+    page.context.close()
+
+
 def test_history_lists_images_and_loads_parameters_into_txt2img(browser, studio, artifacts_dir):
     page = open_page(browser, studio.url)
     small_settings(page, steps=3)
