@@ -8,7 +8,6 @@ what serialises the work).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -153,8 +152,6 @@ def open_folder(path: Path) -> str:
         command = ["open", str(path)]
     else:
         command = ["xdg-open", str(path)]
-    if os.environ.get("ATELIER_NO_OPEN_FOLDER"):
-        return f"Outputs are in `{path}`"
     try:
         subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError:
