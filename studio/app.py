@@ -11,7 +11,9 @@ Nothing here runs at import time; every object gets what it needs passed in.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +66,7 @@ class Services:
         self.started = False
 
     def close(self) -> None:
+        """Stop, then close the databases (safe to call more than once)."""
         self.stop()
         self.queue.close()
         self.options.close()
@@ -131,8 +134,11 @@ def _select_payload(data: Any) -> dict[str, Any]:
     return dict(data)
 
 
-def create_app(services: Services) -> Any:
-    """The FastAPI app: /sdapi/v1 (A1111), /studio/v1 (native), and the Gradio UI at / unless api_only."""
+def create_app(services: Services, *, manage_services: bool = False) -> Any:
+    """The FastAPI app: /sdapi/v1 (A1111), /studio/v1 (native), and the Gradio UI at / unless api_only.
+
+    With `manage_services` the app's lifespan starts the services and stops them on shutdown
+    (what `serve` uses, so a SIGTERM ends the running job cleanly before the process exits)."""
     from fastapi import FastAPI
     from fastapi.middleware.cors import CORSMiddleware
 
@@ -141,7 +147,19 @@ def create_app(services: Services) -> Any:
     from studio.api.security import BasicAuthMiddleware, BodyLimitMiddleware, parse_credentials
 
     config = services.config
+    lifespan = None
+    if manage_services:
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: Any) -> AsyncIterator[None]:
+            services.start()
+            try:
+                yield
+            finally:
+                services.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Atelier",
         description="A1111-compatible /sdapi/v1 and Atelier's job API /studio/v1",
         version="0.1.0",

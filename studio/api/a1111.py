@@ -185,10 +185,8 @@ class A1111Api:
         subseeds = [image.get("subseed") for image in images] or [request.subseed]
         infotexts = [image.get("infotext") or "" for image in images]
         model_name = model_hash = None
-        entry = next(
-            (e for e in self.engine.registry.checkpoints() if request.model and e.matches(request.model)),
-            None,
-        )
+        wanted = request.model or self.engine.current_model
+        entry = next((e for e in self.engine.registry.checkpoints() if wanted and e.matches(wanted)), None)
         if entry is not None:
             model_name, model_hash = entry.model_name, entry.hash10
         count = max(len(images), 1)

@@ -12,6 +12,7 @@ GET    /images/{id}             a job's image as PNG
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated, Any
@@ -57,6 +58,11 @@ def _sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
 
 def _event_json(event: JobEvent) -> dict[str, Any]:
     return event.to_json()
+
+
+async def _until_disconnect(websocket: WebSocket) -> None:
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass
 
 
 def build_router(services: Services) -> APIRouter:
@@ -176,15 +182,24 @@ def build_router(services: Services) -> APIRouter:
                 if job.state.final:
                     await websocket.close()
                     return
-            while True:
-                try:
-                    event = await subscription.get(timeout=KEEPALIVE_SECONDS)
-                except TimeoutError:
-                    continue
-                await websocket.send_json(_event_json(event))
-                if job_id is not None and event.final:
-                    await websocket.close()
-                    return
+            # watch the client side too, so a closed socket ends the stream at once
+            disconnected = asyncio.ensure_future(_until_disconnect(websocket))
+            try:
+                while True:
+                    next_event = asyncio.ensure_future(subscription.get())
+                    done, _ = await asyncio.wait(
+                        {next_event, disconnected}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if next_event not in done:
+                        next_event.cancel()
+                        return
+                    event = next_event.result()
+                    await websocket.send_json(_event_json(event))
+                    if job_id is not None and event.final:
+                        await websocket.close()
+                        return
+            finally:
+                disconnected.cancel()
         except WebSocketDisconnect:
             return
         finally:

@@ -99,9 +99,8 @@ def main(argv: Sequence[str]) -> int:
 
     _ensure_default_model(config)
     services = build_services(config)
-    services.start()
     try:
-        app = create_app(services)
+        app = create_app(services, manage_services=True)  # started/stopped by the app's lifespan
         server = uvicorn.Server(
             uvicorn.Config(
                 app, host=config.host, port=config.port, log_level=args.log_level, timeout_graceful_shutdown=5
@@ -112,7 +111,9 @@ def main(argv: Sequence[str]) -> int:
         log.info("Atelier on %s (API docs at %sdocs)", url, url)
         if not config.no_browser and not config.api_only:
             _open_browser_when_up(server, url)
-        server.run()  # returns after SIGINT / SIGTERM, once connections are closed
+        # returns after SIGINT / SIGTERM once connections are closed and the services stopped
+        # (uvicorn then re-raises the signal, so a SIGTERM exit status is the signal's)
+        server.run()
     finally:
         services.close()
     return 0
