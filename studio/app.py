@@ -73,16 +73,13 @@ class Services:
 
 
 def default_scripts(config: StudioConfig) -> Any:
-    """The script manager with the built-in scripts, or None when the script system is absent."""
+    """The script manager with the built-in scripts and the enabled extensions (failures are
+    listed, not raised), or None when the script system is absent."""
     try:
-        from studio.scripts.builtin import builtin_scripts
-        from studio.scripts.manager import ScriptManager
+        from studio.scripts.system import build_script_system
     except ImportError:
         return None
-    manager = ScriptManager()
-    for script in builtin_scripts():
-        manager.register(script)
-    return manager
+    return build_script_system(config).scripts
 
 
 def _generate_runner(engine: Any, scripts: Any, config: StudioConfig) -> Any:
@@ -96,6 +93,21 @@ def _generate_runner(engine: Any, scripts: Any, config: StudioConfig) -> Any:
         )
     except ImportError:
         return scripts.runner(engine.generate, outputs_dir=config.outputs_path)
+
+
+def _register_script_kinds(runners: RunnerRegistry, engine: Any, scripts: Any, config: StudioConfig) -> None:
+    """Payloads naming scripts are checked when submitted; "xyz" is the X/Y/Z plot's job kind."""
+    from studio.scripts.base import Choices
+    from studio.scripts.builtin.xyz import XYZ_NAME
+
+    def choices() -> Choices:
+        return Choices.from_engine(engine)
+
+    runners.register(
+        GENERATE, _generate_runner(engine, scripts, config), decode=scripts.decoder(choices), replace=True
+    )
+    xyz = scripts.runner(engine.generate, outputs_dir=config.outputs_path, choices=choices, require=XYZ_NAME)
+    runners.register("xyz", xyz, decode=scripts.decoder(choices, require=XYZ_NAME))
 
 
 def build_services(
@@ -115,6 +127,8 @@ def build_services(
     events = EventBus()
     runners = RunnerRegistry()
     runners.register(GENERATE, _generate_runner(engine, scripts, config))
+    if scripts is not None and hasattr(scripts, "decoder"):
+        _register_script_kinds(runners, engine, scripts, config)
     runners.register(
         SELECT_MODEL,
         lambda payload, control: {"model": engine.select_model(payload["name"])},
@@ -182,6 +196,10 @@ def create_app(services: Services, *, manage_services: bool = False) -> Any:
         for router in extension_routers.values():
             native_router.include_router(router)
     app.include_router(native_router)
+    if services.scripts is not None and hasattr(services.scripts, "extensions"):
+        from studio.scripts.routes import build_router as build_scripts_router
+
+        app.include_router(build_scripts_router(services.scripts, services.scripts.extensions))
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_mb * 1024 * 1024)
     credentials = parse_credentials(config.api_auth)

@@ -95,6 +95,9 @@ class Script:
     def resolve_args(self, given: Any) -> dict[str, Any]:
         return self.param_set().resolve(given)
 
+    def check(self, request: GenerationRequest, args: dict[str, Any], choices: Choices) -> None:
+        """Selectable scripts: raise RequestError for input that would fail, before queueing."""
+
     def run(self, request: GenerationRequest, args: dict[str, Any], context: RunContext) -> Result:
         """Selectable scripts: produce the result instead of normal generation."""
         raise NotImplementedError(f"script {self.name!r} is not selectable")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -69,7 +70,9 @@ class ScriptManager:
         self._pm.add_hookspecs(hookspecs)
         self._entries: dict[str, _Entry] = {}
         self._local = threading.local()
-        self.hook_errors: list[str] = []
+        self.hook_errors: deque[str] = deque(maxlen=100)  # the latest failures, for diagnosis
+        # set by `studio.scripts.system.build_script_system`: the routes reach extensions here
+        self.extensions: Any = None
 
     # -- registry -------------------------------------------------------------------------
 
@@ -171,17 +174,35 @@ class ScriptManager:
         assert entry.script is not None
         return entry.script, entry.script.resolve_args(given)
 
+    def check(self, request: GenerationRequest, choices: Choices | None = None) -> None:
+        """Check a request's script arguments now (the API calls this before queueing): unknown
+        scripts, bad parameters, and what the selectable script checks (XYZ: every axis value).
+        Raises RequestError (ScriptArgsError / AxisValueError) naming the field."""
+        for name, given in request.scripts.items():
+            entry = self._require(name)
+            entry.resolve_args(given)
+        selected = self.selectable_for(request)
+        if selected is not None:
+            script, args = selected
+            script.check(request, args, choices or Choices())
+
     def runner(
         self,
         generate: Generate,
         *,
         outputs_dir: Path | None = None,
         choices: Callable[[], Choices] | None = None,
+        require: str | None = None,
     ) -> Runner:
-        """A job runner: runs the selectable script the request names, else `generate`."""
+        """A job runner: runs the selectable script the request names, else `generate`.
+        With `require` (a job kind for one script, like "xyz"), the request must name it."""
 
         def run(request: GenerationRequest, control: GenerationControl) -> Result:
             selected = self.selectable_for(request)
+            if require is not None and (selected is None or selected[0].key != require.lower()):
+                raise ScriptArgsError(
+                    require, "", "this job kind needs the script's arguments in request.scripts"
+                )
             if selected is None:
                 return generate(request, control)
             script, args = selected
@@ -194,6 +215,24 @@ class ScriptManager:
             return script.run(request, args, context)
 
         return run
+
+    def decoder(
+        self, choices: Callable[[], Choices] | None = None, require: str | None = None
+    ) -> Callable[[Mapping[str, Any]], GenerationRequest]:
+        """A job kind's payload decoder: the request from JSON, its scripts checked (`check`), so
+        a bad axis value is refused when the job is submitted, never stored."""
+        from studio.request import GenerationRequest
+
+        def decode(payload: Mapping[str, Any]) -> GenerationRequest:
+            request = GenerationRequest.from_json(payload)
+            if require is not None and self.selectable_for(request) is None:
+                raise ScriptArgsError(
+                    require, "", "this job kind needs the script's arguments in request.scripts"
+                )
+            self.check(request, choices() if choices else None)
+            return request
+
+        return decode
 
     # -- GenerationHooks (called by the engine) ---------------------------------------------
 

@@ -10,7 +10,8 @@
     POST   /extensions/{name}/disable     disable and unload now
     POST   /extensions/{name}/update      git pull --ff-only, reload
     DELETE /extensions/{name}             uninstall (shipped extensions: 409)
-`build_a1111_router(scripts)` serves A1111's `/sdapi/v1/scripts` and `/sdapi/v1/script-info`.
+Routes that scripts add through the `api` hook are mounted by `studio.app.create_app` under
+`/studio/v1/ext/<extension>` (`ScriptManager.call_api`).
 Errors answer `{"error": "..."}` with a fitting status.
 """
 
@@ -102,49 +103,3 @@ def build_router(scripts: ScriptManager, extensions: ExtensionManager | None) ->
         return action(name, "uninstall")
 
     return router
-
-
-def build_a1111_router(scripts: ScriptManager) -> APIRouter:
-    """A1111's script listing: selectable script names (lower case, as A1111) per tab."""
-    router = APIRouter(prefix="/sdapi/v1", tags=["a1111"])
-
-    @router.get("/scripts")
-    def list_scripts() -> dict[str, list[str]]:
-        names = [name.lower() for name in scripts.names("selectable")]
-        return {"txt2img": names, "img2img": names}
-
-    @router.get("/script-info")
-    def script_info() -> list[dict[str, Any]]:
-        info = []
-        for described in scripts.describe():
-            properties = described.get("schema", {}).get("properties", {})
-            arguments = [
-                {"label": schema.get("title", key), "value": schema.get("default"), "minimum": schema.get("minimum"),
-                 "maximum": schema.get("maximum"), "step": None, "choices": schema.get("enum")}
-                for key, schema in properties.items()
-            ]  # fmt: skip
-            for tab in ("txt2img", "img2img"):
-                info.append({
-                    "name": described["name"].lower(),
-                    "is_alwayson": described["kind"] == "alwayson",
-                    "is_img2img": tab == "img2img",
-                    "args": arguments,
-                })  # fmt: skip
-        return info
-
-    return router
-
-
-def build_extension_api_router(scripts: ScriptManager, services: Any) -> APIRouter:
-    """Routes that scripts and extensions add through the `api` hook, each under
-    `/studio/v1/ext/<extension or script name>`."""
-    parent = APIRouter(prefix="/studio/v1/ext", tags=["extensions"])
-    routers: dict[str, APIRouter] = {}
-
-    def router_for(owner: str) -> APIRouter:
-        return routers.setdefault(owner, APIRouter(prefix=f"/{owner}"))
-
-    scripts.call_api(router_for, services)
-    for router in routers.values():
-        parent.include_router(router)
-    return parent

@@ -23,6 +23,7 @@ def build_script_system(config: Any, *, load_extensions: bool = True) -> ScriptS
     for script in builtin_scripts():
         scripts.register(script)
     extensions = ExtensionManager.from_config(config, scripts)
+    scripts.extensions = extensions
     if load_extensions:
         extensions.load_all()
     return ScriptSystem(scripts, extensions)

@@ -23,7 +23,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from studio.progress import GenerationControl, StepInfo
 from studio.request import GenerationRequest, ImageRecord, Result
-from studio.scripts.base import RunContext, Script
+from studio.scripts.base import Choices, RunContext, Script
 from studio.scripts.builtin.xyz.axes import axis_names, find_axis
 from studio.scripts.builtin.xyz.grid import draw_grid
 from studio.scripts.builtin.xyz.plan import LETTERS, Plan, make_plan
@@ -112,6 +112,9 @@ class XYZPlot(Script):
 
                     raise ScriptArgsError(self.name, key, str(error.args[0])) from None
         return super().resolve_args(values)
+
+    def check(self, request: GenerationRequest, args: dict[str, Any], choices: Choices) -> None:
+        make_plan(self.name, without_script(request, self.name), args, choices)
 
     def plan(self, request: GenerationRequest, args: Mapping[str, Any], context: RunContext) -> Plan:
         return make_plan(self.name, without_script(request, self.name), args, context.choices)

@@ -1,0 +1,74 @@
+import io
+
+import pytest
+from fastapi import APIRouter, FastAPI
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from studio.config import PROJECT_ROOT
+from studio.scripts.builtin import builtin_scripts
+from studio.scripts.extensions import ExtensionManager
+from studio.scripts.manager import ScriptManager
+from studio.scripts.routes import build_router
+from tests.studio.scripts.conftest import write_extension, zip_folder
+
+
+@pytest.fixture
+def client(tmp_path):
+    scripts = ScriptManager()
+    for script in builtin_scripts():
+        scripts.register(script)
+    extensions = ExtensionManager(
+        tmp_path / "ext", tmp_path / "state.json", scripts, [PROJECT_ROOT / "extensions"]
+    )
+    extensions.load_all()
+    app = FastAPI()
+    app.include_router(build_router(scripts, extensions))
+    extension_routers = {}
+    scripts.call_api(
+        lambda owner: extension_routers.setdefault(owner, APIRouter(prefix=f"/studio/v1/ext/{owner}")), None
+    )
+    for router in extension_routers.values():
+        app.include_router(router)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def test_extension_lifecycle_over_http(tmp_path, client):
+    archive = zip_folder(write_extension(tmp_path / "src", "web-ext", "w"), tmp_path / "web-ext.zip")
+    with archive.open("rb") as handle:
+        installed = client.post("/studio/v1/extensions/install/zip", files={"file": ("web-ext.zip", handle)})
+    assert installed.status_code == 200, installed.text
+    assert installed.json()["status"] == "loaded"
+    names = {item["name"]: item["status"] for item in client.get("/studio/v1/extensions").json()}
+    assert names == {"caption-stamp": "loaded", "web-ext": "loaded"}
+    assert client.get("/studio/v1/scripts/web-ext").json()["schema"]["properties"]["word"]["default"] == "w"
+
+    assert client.post("/studio/v1/extensions/web-ext/disable").json()["status"] == "disabled"
+    assert client.get("/studio/v1/scripts/web-ext").status_code == 404
+    assert client.post("/studio/v1/extensions/web-ext/enable").json()["status"] == "loaded"
+    assert client.delete("/studio/v1/extensions/web-ext").json() == {"removed": "web-ext"}
+    missing = client.post("/studio/v1/extensions/web-ext/enable")
+    assert missing.status_code == 404 and "no extension named" in missing.json()["error"]
+    shipped = client.delete("/studio/v1/extensions/caption-stamp")
+    assert shipped.status_code == 409
+
+
+def test_install_from_a_folder_path_and_bad_source(tmp_path, client):
+    source = write_extension(tmp_path / "folder-ext", "folder-ext", "f")
+    response = client.post("/studio/v1/extensions/install", json={"source": str(source)})
+    assert response.status_code == 200 and response.json()["source"].startswith("folder:")
+    bad = client.post("/studio/v1/extensions/install", json={"source": str(tmp_path / "nowhere")})
+    assert bad.status_code == 404
+
+
+def test_scripts_listing_and_extension_routes(client):
+    assert {entry["name"] for entry in client.get("/studio/v1/scripts").json()} == {
+        "X/Y/Z plot",
+        "Caption stamp",
+    }
+    xyz = client.get("/studio/v1/scripts/x/y/z plot").json()
+    assert xyz["kind"] == "selectable" and xyz["args"][:2] == ["x_type", "x_values"]
+    preview = client.get("/studio/v1/ext/caption-stamp/preview", params={"text": "hi"})
+    assert preview.status_code == 200
+    assert Image.open(io.BytesIO(preview.content)).size == (256, 128)
