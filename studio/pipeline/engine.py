@@ -275,9 +275,10 @@ class Engine:
             "num_inference_steps": request.steps,
             "guidance_scale": request.cfg_scale,
             "generator": generators,
-            "clip_skip": clip_skip - 1 if clip_skip > 1 else None,
             "callback_on_step_end": on_step_end,
         }
+        if clip_skip > 1:
+            kwargs.update(_clip_skip_embeddings(pipe, request, clip_skip))
         if mode == "txt2img":
             unet_channels = pipe.unet.config.in_channels
             factor = pipe.vae_scale_factor
@@ -288,8 +289,7 @@ class Engine:
             )
             return list(pipe(**kwargs).images)
         if mode == "img2img":
-            kwargs.update(image=originals, strength=request.denoising_strength, num_images_per_prompt=1)
-            kwargs.update(prompt=[request.prompt] * count, negative_prompt=[request.negative_prompt] * count)
+            kwargs.update(image=originals, strength=request.denoising_strength)
             return list(pipe(**kwargs).images)
         mask = inputs["mask"]
         filled = [inputs["filled"][(first_image + i) % len(inputs["filled"])] for i in range(count)]
@@ -306,9 +306,6 @@ class Engine:
             filled = [image.crop(box).resize(size, Image.Resampling.LANCZOS) for image in filled]
             work_mask = mask.crop(box).resize(size, Image.Resampling.LANCZOS)
         kwargs.update(
-            prompt=[request.prompt] * count,
-            negative_prompt=[request.negative_prompt] * count,
-            num_images_per_prompt=1,
             image=filled,
             mask_image=work_mask,
             strength=strength,
@@ -369,6 +366,33 @@ class Engine:
             return int(peak if sys.platform == "darwin" else peak * 1024)
         except ImportError:
             return 0
+
+
+def _clip_skip_embeddings(pipe: Any, request: GenerationRequest, clip_skip: int) -> dict[str, Any]:
+    """Prompt embeddings from the text encoder's layer `clip_skip` from the end (A1111 numbering:
+    1 = last layer), through the final layer norm. diffusers' own `clip_skip` argument reaches for
+    `text_encoder.text_model`, which transformers 5 no longer has."""
+    encoder = pipe.text_encoder
+    final_norm = getattr(encoder, "text_model", encoder).final_layer_norm
+    tokenizer = pipe.tokenizer
+
+    def embed(text: str) -> Any:
+        tokens = tokenizer(
+            [text],
+            padding="max_length",
+            max_length=tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        )
+        output = encoder(tokens.input_ids.to(encoder.device), output_hidden_states=True)
+        return final_norm(output.hidden_states[-clip_skip]).to(dtype=encoder.dtype)
+
+    return {
+        "prompt": None,
+        "negative_prompt": None,
+        "prompt_embeds": embed(request.prompt),
+        "negative_prompt_embeds": embed(request.negative_prompt),
+    }
 
 
 def png_to_image(png: bytes) -> Any:

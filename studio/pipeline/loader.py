@@ -174,7 +174,7 @@ class ModelCache:
     def __contains__(self, entry: ModelEntry) -> bool:
         return str(entry.path) in self._models
 
-    def keys(self) -> list[str]:
+    def loaded_paths(self) -> list[str]:
         return list(self._models)
 
     def get(
