@@ -92,7 +92,9 @@ class Script:
     def param_set(self) -> ParamSet:
         return ParamSet(self.name, tuple(self.params))
 
-    def resolve_args(self, given: Any) -> dict[str, Any]:
+    def resolve_args(self, given: Any, request: GenerationRequest | None = None) -> dict[str, Any]:
+        """The script's args by name, defaults filled, checked. `request` (when known) lets a
+        script interpret args by mode (A1111's axis indexes differ for txt2img and img2img)."""
         return self.param_set().resolve(given)
 
     def check(self, request: GenerationRequest, args: dict[str, Any], choices: Choices) -> None:

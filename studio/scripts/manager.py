@@ -49,9 +49,9 @@ class _Entry:
     def kind(self) -> str:
         return self.script.kind if self.script else "alwayson"
 
-    def resolve_args(self, given: Any) -> dict[str, Any]:
+    def resolve_args(self, given: Any, request: GenerationRequest | None = None) -> dict[str, Any]:
         if self.script is not None:
-            return self.script.resolve_args(given)
+            return self.script.resolve_args(given, request)
         return dict(given or {})
 
 
@@ -104,11 +104,11 @@ class ScriptManager:
         return entry.script if entry else None
 
     def names(self, kind: str | None = None) -> list[str]:
-        return [e.name for e in self._entries.values() if kind is None or e.kind == kind]
+        return [e.name for e in list(self._entries.values()) if kind is None or e.kind == kind]
 
     def describe(self) -> list[dict[str, Any]]:
         described = []
-        for entry in self._entries.values():
+        for entry in list(self._entries.values()):
             info = (
                 entry.script.describe()
                 if entry.script
@@ -172,7 +172,7 @@ class ScriptManager:
             return None
         entry, given = found[0]
         assert entry.script is not None
-        return entry.script, entry.script.resolve_args(given)
+        return entry.script, entry.script.resolve_args(given, request)
 
     def check(self, request: GenerationRequest, choices: Choices | None = None) -> None:
         """Check a request's script arguments now (the API calls this before queueing): unknown
@@ -180,7 +180,7 @@ class ScriptManager:
         Raises RequestError (ScriptArgsError / AxisValueError) naming the field."""
         for name, given in request.scripts.items():
             entry = self._require(name)
-            entry.resolve_args(given)
+            entry.resolve_args(given, request)
         selected = self.selectable_for(request)
         if selected is not None:
             script, args = selected
@@ -269,7 +269,7 @@ class ScriptManager:
             if entry is None:
                 raise ScriptArgsError(name, "", f"no such script; known: {', '.join(self.names()) or 'none'}")
             if entry.kind == "alwayson":
-                active.args_by_plugin[id(entry.plugin)] = entry.resolve_args(given)
+                active.args_by_plugin[id(entry.plugin)] = entry.resolve_args(given, request)
         self._local.run = active
         for function, argnames, args in self._impls("before_process", active):
             values = {"request": request, "args": args}
@@ -322,16 +322,16 @@ class ScriptManager:
     # -- studio hooks -----------------------------------------------------------------------
 
     def _all_plugins(self) -> _ActiveRun:
-        return _ActiveRun({id(entry.plugin): {} for entry in self._entries.values()})
+        return _ActiveRun({id(entry.plugin): {} for entry in list(self._entries.values())})
 
     def ui_params(self, tab: str) -> dict[str, list[Param]]:
         """Controls contributed to a UI tab: script name -> params (from `ui` hooks and from
         the `params` of always-on scripts that list the tab)."""
         contributed: dict[str, list[Param]] = {}
-        for entry in self._entries.values():
+        for entry in list(self._entries.values()):
             if entry.script and entry.kind == "alwayson" and tab in entry.script.tabs and entry.script.params:
                 contributed[entry.name] = list(entry.script.params)
-        by_plugin = {id(entry.plugin): entry.name for entry in self._entries.values()}
+        by_plugin = {id(entry.plugin): entry.name for entry in list(self._entries.values())}
         for function, argnames, _ in self._impls("ui", self._all_plugins()):
             try:
                 params = function(**{name: {"tab": tab}[name] for name in argnames})
@@ -348,7 +348,7 @@ class ScriptManager:
         the extension's name, or the script's for built-ins)."""
         owners = {
             id(e.plugin): e.source.removeprefix("extension:") if e.source != "builtin" else e.name
-            for e in self._entries.values()
+            for e in list(self._entries.values())
         }
         for impl in self._pm.hook.api.get_hookimpls():
             owner = owners.get(id(impl.plugin))

@@ -70,8 +70,8 @@ class CaptionStamp(Script):
     def api(self, router):
         from fastapi import Response
 
-        @router.get("/preview")
-        def preview(text: str = "Atelier", position: str = "bottom-right") -> Response:
+        @router.get("/preview", response_class=Response)
+        def preview(text: str = "Atelier", position: str = "bottom-right"):
             if position not in POSITIONS:
                 position = "bottom-right"
             image = stamp(Image.new("RGB", (256, 128), (90, 110, 140)), text, position, 0.9)

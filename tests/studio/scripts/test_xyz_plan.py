@@ -88,3 +88,18 @@ def test_a1111_axis_indexes_map_to_names():
 def test_too_many_cells_is_refused_before_running():
     with pytest.raises(RequestError, match="at most 1000"):
         plan(x_type="Seed", x_values="1-100", y_type="Var. seed", y_values="1-11")
+
+
+def test_a1111_indexes_follow_the_img2img_table_for_img2img_requests():
+    img2img = GenerationRequest(init_images=(b"png",))
+    assert XYZPlot().resolve_args({"x_type": 5}, img2img)["x_type"] == "CFG Scale"
+    assert XYZPlot().resolve_args({"x_type": 6}, GenerationRequest())["x_type"] == "CFG Scale"
+    assert XYZPlot().resolve_args({"x_type": 10}, img2img)["x_type"] == "Checkpoint name"
+
+
+def test_name_axes_offer_their_values_for_the_ui():
+    from studio.scripts.builtin.xyz.axes import axis_value_choices
+
+    assert axis_value_choices("Sampler", CHOICES) == ["Euler", "Euler a", "DDIM"]
+    assert axis_value_choices("VAE", CHOICES) == ["Automatic", "None", "vae-a"]
+    assert axis_value_choices("Steps", CHOICES) is None

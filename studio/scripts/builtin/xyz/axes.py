@@ -170,6 +170,13 @@ A1111_TXT2IMG = tuple(name for name, only in _A1111_ALL if only in ("", "t"))
 A1111_IMG2IMG = tuple(name for name, only in _A1111_ALL if only in ("", "i"))
 
 
+def axis_value_choices(name: str, choices: Choices) -> list[str] | None:
+    """The values a name axis offers (for the UI's value dropdown), or None for typed axes."""
+    axis = find_axis(name)
+    found = axis.choices(choices) if axis.choices else None
+    return None if found is None else list(found)
+
+
 def axis_names() -> list[str]:
     return [axis.name for axis in AXES]
 

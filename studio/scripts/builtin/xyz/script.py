@@ -99,19 +99,21 @@ class XYZPlot(Script):
         Param("csv_mode", "bool", default=False, label="Use text inputs instead of dropdowns"),
     )  # fmt: skip
 
-    def resolve_args(self, given: Any) -> dict[str, Any]:
-        """A1111 sends axis types as integer indexes: map them onto axis names first."""
+    def resolve_args(self, given: Any, request: GenerationRequest | None = None) -> dict[str, Any]:
+        """A1111 sends axis types as integer indexes (into its txt2img or img2img table): map
+        them onto axis names first."""
         values = dict(given or {})
+        img2img = request is not None and request.mode != "txt2img"
         for letter in LETTERS:
             key = f"{letter}_type"
             if key in values and not isinstance(values[key], bool):
                 try:
-                    values[key] = find_axis(values[key]).name
+                    values[key] = find_axis(values[key], img2img=img2img).name
                 except KeyError as error:
                     from studio.scripts.params import ScriptArgsError
 
                     raise ScriptArgsError(self.name, key, str(error.args[0])) from None
-        return super().resolve_args(values)
+        return super().resolve_args(values, request)
 
     def check(self, request: GenerationRequest, args: dict[str, Any], choices: Choices) -> None:
         make_plan(self.name, without_script(request, self.name), args, choices)
