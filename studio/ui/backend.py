@@ -125,6 +125,10 @@ class UIBackend(Protocol):
 
     def scripts(self, tab: str) -> list[ScriptControls]: ...
 
+    def axis_value_choices(self, axis: str) -> list[str] | None:
+        """The values an X/Y/Z name axis offers (samplers, checkpoints ...), None for typed axes."""
+        ...
+
     def extensions(self) -> list[ExtensionView]: ...
 
     def script_table(self) -> list[dict[str, str]]:

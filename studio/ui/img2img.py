@@ -126,7 +126,7 @@ def build_img2img_tab(backend: UIBackend, sessions: SessionJobs) -> Img2ImgTab:
                     elem_id="img2img_inpaint_area",
                 )
             build_parameters(backend, form, img2img=True)
-            script_area = build_script_area(backend.scripts(PREFIX), PREFIX)
+            script_area = build_script_area(backend.scripts(PREFIX), PREFIX, backend.axis_value_choices)
         with gr.Column(scale=4):
             output = build_output_panel(PREFIX)
 

@@ -6,12 +6,13 @@ script is selectable) and makes:
   parameters; the choice runs *instead of* normal generation;
 - an accordion per always-on script with an "Enable" box and its parameters.
 Values go into `GenerationRequest.scripts` by name: `{"X/Y/Z plot": {"x_type": "Steps", ...}}`.
-With no scripts the area is a "None" dropdown only.
+With no scripts the area is a "None" dropdown only. For X/Y/Z-style axes (`x_type` +
+`x_values_dropdown` ...), `value_choices(axis)` fills the values list when the axis changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +64,32 @@ def _controls(params: Sequence[Any], elem_prefix: str) -> dict[str, Any]:
     return controls
 
 
-def build_script_area(scripts: Sequence[ScriptControls], prefix: str) -> ScriptArea:
+def wire_axis_value_lists(
+    controls: Mapping[str, Any], value_choices: Callable[[str], list[str] | None] | None
+) -> None:
+    """X/Y/Z-style axes: when `<l>_type` changes, offer that axis's values in `<l>_values_dropdown`."""
+    if value_choices is None:
+        return
+    for letter in "xyz":
+        kind, values = controls.get(f"{letter}_type"), controls.get(f"{letter}_values_dropdown")
+        if kind is None or values is None:
+            continue
+
+        def offer(axis: str | None) -> Any:
+            try:
+                choices = value_choices(axis) if axis else None
+            except (KeyError, ValueError):
+                choices = None
+            return gr.update(choices=choices or [], value=[])
+
+        kind.change(offer, kind, values, show_progress="hidden")
+
+
+def build_script_area(
+    scripts: Sequence[ScriptControls],
+    prefix: str,
+    value_choices: Callable[[str], list[str] | None] | None = None,
+) -> ScriptArea:
     selectable = [script for script in scripts if script.selectable]
     names = [script.name for script in selectable]
     picker = gr.Dropdown([NO_SCRIPT, *names], value=NO_SCRIPT, label="Script", elem_id=f"{prefix}_script")

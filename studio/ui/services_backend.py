@@ -202,6 +202,12 @@ class ServicesBackend:
             controls.append(ScriptControls(name, tuple(params), selectable=False))
         return controls
 
+    def axis_value_choices(self, axis: str) -> list[str] | None:
+        from studio.scripts.base import Choices
+        from studio.scripts.builtin.xyz.axes import axis_value_choices
+
+        return axis_value_choices(axis, Choices.from_engine(self.engine))
+
     def extensions(self) -> list[ExtensionView]:
         system = getattr(self.services, "scripts", None)
         manager = getattr(system, "extensions", None) or getattr(self.services, "extensions", None)

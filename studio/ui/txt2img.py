@@ -27,7 +27,7 @@ def build_txt2img_tab(backend: UIBackend, sessions: SessionJobs) -> Txt2ImgTab:
     with gr.Row():
         with gr.Column(scale=5):
             build_parameters(backend, form)
-            script_area = build_script_area(backend.scripts(PREFIX), PREFIX)
+            script_area = build_script_area(backend.scripts(PREFIX), PREFIX, backend.axis_value_choices)
         with gr.Column(scale=4):
             output = build_output_panel(PREFIX)
     wire_generation(

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+
 from studio.pipeline.infotext import parse_infotext, read_png_infotext
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -23,7 +24,7 @@ FINAL_STATES = ("done", "cancelled", "failed", "interrupted")
 def open_page(browser: Any, url: str) -> Any:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(90_000)  # generous: CI machines may be busy
     page.goto(url)
     page.wait_for_selector("#txt2img_prompt textarea")
     page.wait_for_selector("#atelier_status")
@@ -48,13 +49,13 @@ def start_generation(page: Any, prefix: str, *, shortcut: bool = False) -> None:
         page.click(f"#{prefix}_generate")
 
 
-def wait_state(page: Any, prefix: str, states: tuple[str, ...], timeout: float = 60) -> str:
+def wait_state(page: Any, prefix: str, states: tuple[str, ...], timeout: float = 120) -> str:
     selector = ", ".join(f"#{prefix}_progress:not([data-stale])[data-state={state}]" for state in states)
     page.wait_for_selector(selector, timeout=timeout * 1000)
     return page.get_attribute(f"#{prefix}_progress", "data-state")
 
 
-def wait_finished(page: Any, prefix: str = "txt2img", timeout: float = 60) -> str:
+def wait_finished(page: Any, prefix: str = "txt2img", timeout: float = 120) -> str:
     state = wait_state(page, prefix, FINAL_STATES, timeout)
     page.wait_for_timeout(200)  # the final yield also fills the gallery and the infotext
     return state
@@ -122,7 +123,7 @@ def progress_text(page: Any, prefix: str = "txt2img") -> str:
     return page.text_content(f"#{prefix}_progress_text") or ""
 
 
-def wait_progress(page: Any, predicate_js: str, prefix: str = "txt2img", timeout: float = 30) -> None:
+def wait_progress(page: Any, predicate_js: str, prefix: str = "txt2img", timeout: float = 90) -> None:
     """Wait until the progress line's text `t` satisfies the JS expression `predicate_js`."""
     page.wait_for_function(
         f"(p) => {{ const t = document.querySelector(`#${{p}}_progress_text`)?.textContent || ''; return {predicate_js}; }}",
@@ -157,11 +158,11 @@ def test_two_tabs_queue_skip_and_interrupt_a_long_job(browser, studio, artifacts
     wait_progress(long_page, "t.includes('image 2/50')")
     clicked = time.monotonic()
     long_page.click("#txt2img_interrupt")
-    assert wait_finished(long_page, timeout=30) == "cancelled"
-    assert time.monotonic() - clicked < 15
+    assert wait_finished(long_page, timeout=60) == "cancelled"
+    assert time.monotonic() - clicked < 20  # one step (seconds on a busy CPU) and a poll
     assert progress_text(long_page).startswith("Interrupted")
     # The other tab's job runs next.
-    assert wait_finished(short_page, timeout=60) == "done"
+    assert wait_finished(short_page) == "done"
     assert "a small green tree" in short_page.input_value("#txt2img_infotext textarea")
     long_page.context.close()
     short_page.context.close()
@@ -213,7 +214,7 @@ def test_xyz_script_from_the_script_dropdown(browser, studio, artifacts_dir):
     choose(page, "txt2img_script0_x_type", "Steps")
     page.fill("#txt2img_script0_x_values textarea", "2, 3")
     start_generation(page, "txt2img")
-    assert wait_finished(page, timeout=90) == "done", progress_text(page)
+    assert wait_finished(page) == "done", progress_text(page)
     assert page.locator("#txt2img_gallery img").count() >= 1
     shot(page, artifacts_dir, "txt2img-xyz")
     page.context.close()

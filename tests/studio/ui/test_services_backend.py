@@ -84,6 +84,9 @@ def test_pickers_scripts_and_status(backend):
     selectable = [script.name for script in backend.scripts("txt2img") if script.selectable]
     assert "X/Y/Z plot" in selectable
     assert any(row["name"] == "X/Y/Z plot" for row in backend.script_table())
+    assert "Euler a" in backend.axis_value_choices("Sampler")
+    assert titles[0] in backend.axis_value_choices("Checkpoint name")
+    assert backend.axis_value_choices("Steps") is None
     status = backend.status()
     assert status.queue_length == 0 and status.model_loaded == titles[0]
     assert status.device.startswith("cpu") and status.memory_in_use.endswith("MB")
