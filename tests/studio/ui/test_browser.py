@@ -7,6 +7,7 @@ Screenshots of every tab land in the artifacts folder (see conftest).
 from __future__ import annotations
 
 import io
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -296,8 +297,17 @@ def test_form_survives_a_reload_and_other_tabs_render(browser, studio, artifacts
     assert page.locator("#txt2img_steps input[type=number]").input_value() == "7"
     status = page.text_content("#atelier_status")
     assert "Device" in status and "Queue" in status and "Model" in status
-    for tab in ("settings", "extensions"):
-        page.click(f"#tab_{tab}-button")
-        page.wait_for_timeout(500)
-        shot(page, artifacts_dir, tab)
+    # Settings: a change that waits for a restart is saved and reported as such.
+    page.click("#tab_settings-button")
+    set_number(page, "settings_clip_skip", 2)
+    page.click("#settings_save")
+    page.wait_for_function(
+        "() => (document.querySelector('#settings_message')?.textContent || '').includes('After a restart: clip_skip')"
+    )
+    assert json.loads(studio.config.config_file.read_text())["clip_skip"] == 2
+    shot(page, artifacts_dir, "settings")
+    page.click("#tab_extensions-button")
+    page.wait_for_selector("#scripts_table")
+    assert "X/Y/Z plot" in page.text_content("#scripts_table")
+    shot(page, artifacts_dir, "extensions")
     page.context.close()
