@@ -158,7 +158,12 @@ def build_img2img_tab(backend: UIBackend, sessions: SessionJobs) -> Img2ImgTab:
 
     def extra_fields(data: Mapping[Any, Any]) -> dict[str, Any]:
         fields = image_fields(*(data[widget] for widget in image_widgets))
-        return {"save_images": backend.config.samples_save, **fields, **script_area.request_fields(data)}
+        return {
+            "save_images": backend.config.samples_save,
+            "clip_skip": backend.config.clip_skip,
+            **fields,
+            **script_area.request_fields(data),
+        }
 
     wire_generation(
         backend,

@@ -29,9 +29,10 @@ from studio.ui.backend import (
     memory_in_use,
 )
 
-# Settings the running studio picks up at once (read per request, or at the next model load);
+# Settings the running studio picks up at once (the UI puts save/clip skip in each request; the
+# engine reads the rest per request or at the next model load);
 # the others are used when the services are built, so they wait for a restart.
-LIVE_SETTINGS = frozenset({"samples_save", "default_model", "allow_pickle", "memory"})
+LIVE_SETTINGS = frozenset({"samples_save", "clip_skip", "default_model", "allow_pickle", "memory"})
 
 
 @dataclass

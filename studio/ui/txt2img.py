@@ -38,6 +38,7 @@ def build_txt2img_tab(backend: UIBackend, sessions: SessionJobs) -> Txt2ImgTab:
         extra_inputs=script_area.inputs,
         extra_fields=lambda data: {
             "save_images": backend.config.samples_save,
+            "clip_skip": backend.config.clip_skip,
             **script_area.request_fields(data),
         },
     )

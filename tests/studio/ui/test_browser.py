@@ -299,12 +299,12 @@ def test_form_survives_a_reload_and_other_tabs_render(browser, studio, artifacts
     assert "Device" in status and "Queue" in status and "Model" in status
     # Settings: a change that waits for a restart is saved and reported as such.
     page.click("#tab_settings-button")
-    set_number(page, "settings_clip_skip", 2)
+    set_number(page, "settings_model_cache_size", 3)
     page.click("#settings_save")
     page.wait_for_function(
-        "() => (document.querySelector('#settings_message')?.textContent || '').includes('After a restart: clip_skip')"
+        "() => (document.querySelector('#settings_message')?.textContent || '').includes('After a restart: model_cache_size')"
     )
-    assert json.loads(studio.config.config_file.read_text())["clip_skip"] == 2
+    assert json.loads(studio.config.config_file.read_text())["model_cache_size"] == 3
     shot(page, artifacts_dir, "settings")
     page.click("#tab_extensions-button")
     page.wait_for_selector("#scripts_table")

@@ -93,12 +93,14 @@ def test_pickers_scripts_and_status(backend):
 
 
 def test_save_settings_persists_and_says_what_applies_now(backend, studio_config):
-    saved = backend.save_settings({"samples_save": False, "device": "cpu", "model_cache_size": 2})
-    assert saved.applied == ("samples_save",)
+    saved = backend.save_settings(
+        {"samples_save": False, "clip_skip": 2, "device": "cpu", "model_cache_size": 2}
+    )
+    assert saved.applied == ("samples_save", "clip_skip")
     assert saved.on_restart == ("device",)  # model_cache_size did not change
     assert backend.config.samples_save is False and backend.engine.config.samples_save is False
     on_disk = json.loads(studio_config.config_file.read_text())
-    assert on_disk == {"samples_save": False, "device": "cpu"}
+    assert on_disk == {"samples_save": False, "clip_skip": 2, "device": "cpu"}
 
 
 def test_build_blocks_makes_the_page(backend):
