@@ -10,6 +10,7 @@ restart, still gets the truth.
 from __future__ import annotations
 
 import io
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -249,11 +250,24 @@ class ServicesBackend:
                 return f"{self._config.device} (unavailable: {error})"
         return self._device_label
 
+    def _memory(self, device: str) -> str:
+        """Process memory, plus the accelerator's when torch reports it (CUDA / ROCm)."""
+        text = memory_in_use()
+        torch = sys.modules.get("torch")
+        if torch is not None and device.startswith(("cuda", "rocm")):
+            try:
+                if torch.cuda.is_available():
+                    text += f" · VRAM {torch.cuda.memory_allocated() / 2**20:.0f} MB"
+            except Exception:  # a status line never fails over a memory probe
+                pass
+        return text
+
     def status(self) -> StatusView:
         queue = self.jobs.queue
+        device = self._device()
         return StatusView(
-            device=self._device(),
-            memory_in_use=memory_in_use(),
+            device=device,
+            memory_in_use=self._memory(device),
             queue_length=queue.count(states=["queued", "running"]),
             model_loaded=self.engine.current_model,
         )

@@ -221,6 +221,22 @@ def test_xyz_script_from_the_script_dropdown(browser, studio, artifacts_dir):
     page.context.close()
 
 
+def test_always_on_script_enabled_from_its_accordion(browser, studio):
+    page = open_page(browser, studio.url)
+    accordion = page.locator("#txt2img_alwayson0")
+    if accordion.count() == 0 or "Caption stamp" not in accordion.text_content():
+        pytest.skip("the caption-stamp example extension is not installed")
+    accordion.get_by_text("Caption stamp").first.click()
+    page.locator("#txt2img_alwayson0_enable input").check()
+    page.fill("#txt2img_alwayson0_prompt_prefix textarea", "photo of")
+    small_settings(page, steps=2)
+    page.fill("#txt2img_prompt textarea", "a dog")
+    start_generation(page, "txt2img")
+    assert wait_finished(page) == "done"
+    assert parse_infotext(page.input_value("#txt2img_infotext textarea"))["Prompt"] == "photo of a dog"
+    page.context.close()
+
+
 def test_history_lists_images_and_loads_parameters_into_txt2img(browser, studio, artifacts_dir):
     page = open_page(browser, studio.url)
     small_settings(page, steps=3)

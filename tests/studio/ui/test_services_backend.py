@@ -37,6 +37,7 @@ def follow(
     return views
 
 
+@pytest.mark.slow
 def test_a_job_runs_to_images_with_infotext_and_history(backend):
     from studio.pipeline.infotext import read_png_infotext
 
@@ -56,6 +57,7 @@ def test_a_job_runs_to_images_with_infotext_and_history(backend):
     assert backend.history_page(0, 10, "blue square") == ([], 0)
 
 
+@pytest.mark.slow
 def test_queue_position_and_interrupt(backend):
     # 7,500 steps: long enough to still be running when interrupted, even on a fast GPU.
     long_job = backend.submit(
