@@ -19,15 +19,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from studio.scripts.extensions.manager import ExtensionManager
 from studio.scripts.extensions.manifest import ExtensionError
+from studio.scripts.extensions.sources import looks_like_git
 from studio.scripts.manager import ScriptManager
 
 MAX_ZIP_BYTES = 256 * 1024 * 1024
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 class InstallBody(BaseModel):
@@ -61,7 +63,19 @@ def build_router(scripts: ScriptManager, extensions: ExtensionManager | None) ->
         return [info.to_json() for info in extensions.list()]
 
     @router.post("/extensions/install")
-    def install(body: InstallBody) -> Any:
+    def install(body: InstallBody, request: Request) -> Any:
+        local = (
+            body.kind in ("folder", "zip")
+            or not looks_like_git(body.source)
+            or body.source.startswith("file:")
+        )
+        client = request.client.host if request.client else ""
+        if local and client not in LOOPBACK:
+            return JSONResponse(
+                {"error": "installing from a path on the studio's machine is allowed from that machine only; "
+                          "upload a zip or give a git URL"},
+                status_code=403,
+            )  # fmt: skip
         try:
             return extensions.install(body.source, kind=body.kind).to_json()
         except ExtensionError as error:

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from studio.scripts.extensions.manifest import MANIFEST_NAME, ExtensionError
 
 GIT_TIMEOUT_S = 300
+MAX_UNPACKED_BYTES = 1024 * 1024 * 1024  # a zip may unpack to at most 1 GiB
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
@@ -51,6 +52,11 @@ def extract_zip(archive: Path, target: Path) -> None:
                 if stat.S_ISLNK(member.external_attr >> 16):
                     raise ExtensionError(f"zip entry {member.filename!r} is a symbolic link; refused")
                 paths.append(path)
+            unpacked = sum(member.file_size for member in members)
+            if unpacked > MAX_UNPACKED_BYTES:
+                raise ExtensionError(
+                    f"the zip unpacks to {unpacked} bytes; at most {MAX_UNPACKED_BYTES}", 413
+                )
             files = [path for path, member in zip(paths, members, strict=True) if not member.is_dir()]
             if not files:
                 raise ExtensionError("the zip is empty")

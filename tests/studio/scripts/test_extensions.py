@@ -144,3 +144,16 @@ def test_the_shipped_caption_stamp_extension_uses_its_hooks(tmp_path):
     assert stamped.getpixel((5, 5)) == (0, 128, 0)  # only the bottom-right corner changed
     with pytest.raises(ExtensionError, match="ships with Atelier"):
         manager.uninstall("caption-stamp")
+
+
+def test_a_zip_that_unpacks_too_large_is_refused(tmp_path, extension_manager, monkeypatch):
+    from studio.scripts.extensions import sources
+
+    monkeypatch.setattr(sources, "MAX_UNPACKED_BYTES", 1000)
+    archive = tmp_path / "big.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("extension.toml", 'name = "big"\n')
+        bundle.writestr("scripts/data.py", "#" * 5000)
+    with pytest.raises(ExtensionError, match="unpacks to") as caught:
+        extension_manager.install(str(archive))
+    assert caught.value.status == 413 and extension_manager.list() == []

@@ -13,8 +13,7 @@ from studio.scripts.routes import build_router
 from tests.studio.scripts.conftest import write_extension, zip_folder
 
 
-@pytest.fixture
-def client(tmp_path):
+def make_app(tmp_path):
     scripts = ScriptManager()
     for script in builtin_scripts():
         scripts.register(script)
@@ -30,7 +29,12 @@ def client(tmp_path):
     )
     for router in extension_routers.values():
         app.include_router(router)
-    with TestClient(app) as test_client:
+    return app
+
+
+@pytest.fixture
+def client(tmp_path):
+    with TestClient(make_app(tmp_path), client=("127.0.0.1", 50000)) as test_client:
         yield test_client
 
 
@@ -72,3 +76,17 @@ def test_scripts_listing_and_extension_routes(client):
     preview = client.get("/studio/v1/ext/caption-stamp/preview", params={"text": "hi"})
     assert preview.status_code == 200
     assert Image.open(io.BytesIO(preview.content)).size == (256, 128)
+
+
+def test_a_remote_client_cannot_install_from_a_path_on_the_studio_machine(tmp_path):
+    source = write_extension(tmp_path / "folder-ext", "folder-ext", "f")
+    with TestClient(make_app(tmp_path), client=("203.0.113.9", 50000)) as remote:
+        for body in (
+            {"source": str(source)},
+            {"source": str(source), "kind": "git"},
+            {"source": "file:///etc"},
+        ):
+            refused = remote.post("/studio/v1/extensions/install", json=body)
+            assert refused.status_code == 403, body
+        assert remote.get("/studio/v1/extensions").json()[0]["name"] == "caption-stamp"
+        assert len(remote.get("/studio/v1/extensions").json()) == 1
