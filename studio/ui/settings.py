@@ -15,7 +15,12 @@ import gradio as gr
 from studio.config import ConfigError
 from studio.ui.backend import UIBackend
 
-DEVICES = ["auto", "cpu", "cuda", "mps", "xpu", "directml", "openvino"]
+
+def device_choices() -> list[str]:
+    """`auto` and the device backends the studio knows (the registry's names)."""
+    from studio.devices.registry import backend_names
+
+    return ["auto", *backend_names()]
 
 
 @dataclass
@@ -87,7 +92,7 @@ def build_settings_tab(backend: UIBackend) -> SettingsTab:
         with gr.Column():
             gr.Markdown("### Device and memory")
             widgets["device"] = gr.Dropdown(
-                DEVICES,
+                device_choices(),
                 value=config.device,
                 label="Device",
                 allow_custom_value=True,
