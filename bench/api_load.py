@@ -138,6 +138,11 @@ async def main_async(args: argparse.Namespace) -> int:
                 ):
                     await asyncio.sleep(0.2)
                 idle_run = idle_job["finished_at"] - idle_job["started_at"]
+                idle_ms: list[float] = []
+                for _ in range(100):
+                    tick = time.perf_counter()
+                    await client.get("/sdapi/v1/progress", params={"skip_current_image": "true"})
+                    idle_ms.append(time.perf_counter() - tick)
                 submit_ms: list[float] = []
                 poll_ms: list[float] = []
                 job_ms: list[float] = []
@@ -160,8 +165,8 @@ async def main_async(args: argparse.Namespace) -> int:
     problems = []
     if len(set(ids)) != args.clients:
         problems.append(f"{args.clients} submitted but {len(set(ids))} distinct ids")
-    if listing["total"] != args.clients + 1:
-        problems.append(f"the queue holds {listing['total']} generate jobs, expected {args.clients + 1}")
+    if listing["total"] != args.clients + 2:
+        problems.append(f"the queue holds {listing['total']} generate jobs, expected {args.clients + 2}")
     for job_id in ids:
         job = jobs.get(job_id)
         if job is None:
@@ -184,6 +189,7 @@ async def main_async(args: argparse.Namespace) -> int:
             f"job run time           idle {idle_run * 1000:.0f} ms, under load median {loaded_run * 1000:.0f} ms"
             f" ({loaded_run / idle_run:.2f}x)"
         )
+    print(line("progress, server idle", idle_ms))
     print(line("submit (POST /jobs)", submit_ms))
     print(line("progress poll", poll_ms))
     print(line("job poll (GET /jobs/id)", job_ms))
