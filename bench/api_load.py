@@ -55,7 +55,14 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen:
     from studio.pipeline.tiny import build_tiny_pipeline
 
     build_tiny_pipeline(data_dir / "models" / "Diffusers" / "bench-tiny")
-    env = {**os.environ, "ATELIER_DEFAULT_MODEL": "bench-tiny", "PYTHONPATH": str(ROOT)}
+    builtin = data_dir / "no-builtin-models"  # keep the shipped starter model out of the figures
+    builtin.mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "ATELIER_DEFAULT_MODEL": "bench-tiny",
+        "ATELIER_BUILTIN_MODELS_DIR": str(builtin),
+        "PYTHONPATH": str(ROOT),
+    }
     command = [sys.executable, "-m", "studio.cli.serve", "--data-dir", str(data_dir), "--port", str(port)]
     command += ["--api-only", "--no-browser", "--log-level", "warning"]
     return subprocess.Popen(command, cwd=ROOT, env=env)
@@ -79,6 +86,7 @@ async def run_client(
     client: httpx.AsyncClient,
     index: int,
     payload: dict,
+    interval: float,
     submit_ms: list,
     poll_ms: list,
     job_ms: list,
@@ -102,7 +110,7 @@ async def run_client(
         job_ms.append(time.perf_counter() - tick)
         if job["state"] not in ("queued", "running"):
             return
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(interval)
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -122,6 +130,19 @@ async def main_async(args: argparse.Namespace) -> int:
                 warm = (await client.post("/studio/v1/jobs", json={"payload": payload})).json()["id"]
                 while (await client.get(f"/studio/v1/jobs/{warm}")).json()["state"] in ("queued", "running"):
                     await asyncio.sleep(0.1)
+                # a second job with nobody polling: the run time of a job on an idle server
+                idle = (await client.post("/studio/v1/jobs", json={"payload": payload})).json()["id"]
+                while (idle_job := (await client.get(f"/studio/v1/jobs/{idle}")).json())["state"] in (
+                    "queued",
+                    "running",
+                ):
+                    await asyncio.sleep(0.2)
+                idle_run = idle_job["finished_at"] - idle_job["started_at"]
+                idle_ms: list[float] = []
+                for _ in range(100):
+                    tick = time.perf_counter()
+                    await client.get("/sdapi/v1/progress", params={"skip_current_image": "true"})
+                    idle_ms.append(time.perf_counter() - tick)
                 submit_ms: list[float] = []
                 poll_ms: list[float] = []
                 job_ms: list[float] = []
@@ -129,7 +150,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 began = time.perf_counter()
                 await asyncio.gather(
                     *(
-                        run_client(client, i, payload, submit_ms, poll_ms, job_ms, ids)
+                        run_client(client, i, payload, args.interval, submit_ms, poll_ms, job_ms, ids)
                         for i in range(args.clients)
                     )
                 )
@@ -144,8 +165,8 @@ async def main_async(args: argparse.Namespace) -> int:
     problems = []
     if len(set(ids)) != args.clients:
         problems.append(f"{args.clients} submitted but {len(set(ids))} distinct ids")
-    if listing["total"] != args.clients + 1:
-        problems.append(f"the queue holds {listing['total']} generate jobs, expected {args.clients + 1}")
+    if listing["total"] != args.clients + 2:
+        problems.append(f"the queue holds {listing['total']} generate jobs, expected {args.clients + 2}")
     for job_id in ids:
         job = jobs.get(job_id)
         if job is None:
@@ -156,8 +177,19 @@ async def main_async(args: argparse.Namespace) -> int:
             or len((job["result"] or {}).get("images", [])) != 1
         ):
             problems.append(f"{job_id}: state {job['state']}, attempts {job['attempts']}")
-    print(f"clients {args.clients}, {args.steps} steps per 64x64 job, {elapsed:.1f} s for all jobs")
+    print(
+        f"clients {args.clients}, {args.steps} steps per 64x64 job, polling every {args.interval} s,"
+        f" {elapsed:.1f} s for all jobs"
+    )
     print(f"throughput             {args.clients / elapsed:.2f} jobs/s")
+    runs = [job["finished_at"] - job["started_at"] for job in jobs.values() if job["id"] in set(ids)]
+    if runs:
+        loaded_run = statistics.median(runs)
+        print(
+            f"job run time           idle {idle_run * 1000:.0f} ms, under load median {loaded_run * 1000:.0f} ms"
+            f" ({loaded_run / idle_run:.2f}x)"
+        )
+    print(line("progress, server idle", idle_ms))
     print(line("submit (POST /jobs)", submit_ms))
     print(line("progress poll", poll_ms))
     print(line("job poll (GET /jobs/id)", job_ms))
@@ -176,6 +208,7 @@ def main() -> int:
     )
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--interval", type=float, default=0.5, help="seconds between a client's polls")
     parser.add_argument("--quick", action="store_true", help="2 steps per job")
     args = parser.parse_args()
     if args.quick:

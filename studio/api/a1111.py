@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from studio.api import options as opt
@@ -379,8 +380,9 @@ def build_router(services: Services) -> APIRouter:
         return await api.generate(body)
 
     @router.get("/progress")
-    async def progress(skip_current_image: Annotated[bool, Query()] = False) -> dict[str, Any]:
-        return api.progress(skip_current_image)
+    async def progress(skip_current_image: Annotated[bool, Query()] = False) -> JSONResponse:
+        # polled by every client: answered on the event loop, no response-model validation
+        return JSONResponse(api.progress(skip_current_image))
 
     @router.post("/interrupt")
     async def interrupt() -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from studio.api.a1111 import check_request
@@ -77,7 +77,7 @@ def build_router(services: Services) -> APIRouter:
         return body.payload
 
     @router.post("/jobs", status_code=202)
-    async def submit(body: JobBody) -> dict[str, Any]:
+    async def submit(body: JobBody) -> JSONResponse:
         services.runners.get(body.kind)  # unknown kind -> 422 before any decoding
         payload = await run_in_threadpool(prepare, body)
         try:
@@ -86,7 +86,7 @@ def build_router(services: Services) -> APIRouter:
             raise
         except (ValueError, TypeError) as error:  # another kind's decoder refused the payload
             raise RequestError("payload", str(error)) from error
-        return job_json(job)
+        return JSONResponse(job_json(job), status_code=202)
 
     @router.get("/jobs")
     def list_jobs(
@@ -105,10 +105,11 @@ def build_router(services: Services) -> APIRouter:
         return {"items": [job_json(job) for job in items], "total": total, "offset": offset, "limit": limit}
 
     @router.get("/jobs/{job_id}")
-    def get_job(
-        job_id: str, payload: bool = Query(False, description="include the request payload")
-    ) -> dict[str, Any]:
-        return job_json(jobs.get(job_id), include_payload=payload)
+    async def get_job(
+        job_id: str, payload: Annotated[bool, Query(description="include the request payload")] = False
+    ) -> JSONResponse:
+        # polled by clients: two indexed SQLite reads, answered on the event loop
+        return JSONResponse(job_json(jobs.get(job_id), include_payload=payload))
 
     @router.delete("/jobs/{job_id}")
     def cancel_job(job_id: str) -> dict[str, Any]:

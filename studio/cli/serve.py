@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import threading
 import time
 import webbrowser
@@ -56,6 +57,25 @@ def _ensure_default_model(config: Any) -> None:
         ensure(config)
 
 
+def leave_a_core_for_the_server(environ: Any = None) -> int | None:
+    """Cap torch's CPU threads at (cores - 1) so the web server keeps a core while a job runs.
+
+    With every core busy in torch's (OpenMP) thread pool, HTTP answers waited on the worker;
+    on an oversubscribed CPU the spinning pool also slowed generation itself many times over
+    (see docs/api.md). Skipped when the user set OMP_NUM_THREADS. Returns the thread count set.
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get("OMP_NUM_THREADS"):
+        return None
+    import torch
+
+    threads = max(1, (os.cpu_count() or 2) - 1)
+    if torch.get_num_threads() > threads:
+        torch.set_num_threads(threads)
+        return threads
+    return None
+
+
 def _open_browser_when_up(server: Any, url: str) -> None:
     def wait_and_open() -> None:
         for _ in range(600):
@@ -97,6 +117,12 @@ def main(argv: Sequence[str]) -> int:
 
     from studio.app import build_services, create_app
 
+    threads = leave_a_core_for_the_server()
+    if threads:
+        log.info(
+            "torch uses %d CPU thread(s), leaving a core for the server (set OMP_NUM_THREADS to change)",
+            threads,
+        )
     _ensure_default_model(config)
     services = build_services(config)
     try:

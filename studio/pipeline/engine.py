@@ -32,8 +32,8 @@ TINY_FALLBACK = "Diffusers/atelier-tiny"
 NO_VAE = (None, "", "Automatic", "None")
 
 
-class NoModelError(RuntimeError):
-    pass
+class NoModelError(RequestError):
+    """No checkpoint exists at all (field `model`)."""
 
 
 def ensure_default_model(config: StudioConfig, registry: ModelRegistry | None = None) -> Path | None:
@@ -104,8 +104,9 @@ class Engine:
             return checkpoints[0]
         if required:
             raise NoModelError(
+                "model",
                 f"no model found in {self.config.models_path} (Stable-diffusion/*.safetensors or "
-                "Diffusers/<folder>); add one or run ensure_default_model"
+                "Diffusers/<folder>); add one or run ensure_default_model",
             )
         return None
 

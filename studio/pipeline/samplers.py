@@ -71,7 +71,7 @@ for _spec in (
     ),
     SamplerSpec("Euler a", "EulerAncestralDiscreteScheduler"),
     SamplerSpec("Euler", "EulerDiscreteScheduler"),
-    SamplerSpec("LMS", "LMSDiscreteScheduler"),
+    SamplerSpec("LMS", "LMSDiscreteScheduler", requires=("scipy",)),
     SamplerSpec("Heun", "HeunDiscreteScheduler"),
     SamplerSpec("DPM2", "KDPM2DiscreteScheduler"),
     SamplerSpec("DPM2 a", "KDPM2AncestralDiscreteScheduler"),

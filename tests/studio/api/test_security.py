@@ -7,8 +7,8 @@ import socket
 
 import httpx
 import pytest
-import webuiapi
 import websockets.sync.client
+import webuiapi
 
 from studio.api.security import parse_credentials
 

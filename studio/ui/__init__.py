@@ -1,0 +1,23 @@
+"""The studio's browser UI (Gradio Blocks), one module per tab; no generation logic here.
+
+`build_blocks(services)` is what the composition root mounts at `/`. Importing this package is
+free: Gradio is imported only when the page is built.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+
+def build_blocks(services: Any) -> gr.Blocks:
+    """The whole page for the composition root's `Services`."""
+    from studio.ui.blocks import build_ui
+    from studio.ui.services_backend import ServicesBackend
+
+    return build_ui(ServicesBackend(services))
+
+
+__all__ = ["build_blocks"]

@@ -1,0 +1,57 @@
+"""The page's own CSS and the small script that installs it with the keyboard shortcuts.
+
+Gradio 6 takes css/js at `launch()` or `mount_gradio_app()`, which the composition root calls;
+so the UI installs its style and shortcuts itself from a page-load event (`BOOT_JS`) and works
+however it is mounted.
+"""
+
+from __future__ import annotations
+
+import json
+
+CSS = """
+.atelier-status { font-size: 0.85em; opacity: 0.85; display: flex; gap: 1.5em; flex-wrap: wrap;
+  padding: 0.25em 0.5em; }
+.atelier-status b { font-weight: 600; }
+.atelier-progress { position: relative; height: 1.6em; border-radius: 6px; overflow: hidden;
+  background: var(--block-background-fill); border: 1px solid var(--border-color-primary); }
+.atelier-progress .bar { position: absolute; inset: 0 auto 0 0; background: var(--color-accent);
+  opacity: 0.55; transition: width 0.3s ease; }
+.atelier-progress .text { position: relative; padding: 0 0.6em; line-height: 1.6em;
+  font-size: 0.85em; white-space: nowrap; }
+.atelier-progress-idle { min-height: 1.6em; font-size: 0.85em; opacity: 0.7; }
+.atelier-error { color: var(--error-text-color, #c00); }
+.atelier-tool { max-width: 5.5em !important; min-width: 4.5em !important; padding: 0 0.4em !important;
+  font-size: 0.85em !important; }
+.atelier-generate { min-height: 3.2em; font-size: 1.1em !important; }
+"""
+
+_BOOT = """
+() => {
+  if (window.__atelierBooted) return;
+  window.__atelierBooted = true;
+  const style = document.createElement('style');
+  style.id = 'atelier-style';
+  style.textContent = %CSS%;
+  document.head.appendChild(style);
+  const visible = (el) => el && el.offsetParent !== null;
+  document.addEventListener('keydown', (event) => {
+    if (!(event.ctrlKey || event.metaKey) || event.key !== 'Enter') return;
+    const buttons = [...document.querySelectorAll('button.atelier-generate')].filter(visible);
+    if (!buttons.length) return;
+    event.preventDefault();
+    // Let the textbox push its latest value before the click reads the form.
+    if (document.activeElement) document.activeElement.dispatchEvent(new Event('input', {bubbles: true}));
+    setTimeout(() => buttons[0].click(), 50);
+  });
+}
+"""
+
+BOOT_JS = _BOOT.replace("%CSS%", json.dumps(CSS))
+
+COPY_TEXT_JS = """
+(text) => {
+  if (text && navigator.clipboard) navigator.clipboard.writeText(text).catch(() => {});
+  return text;
+}
+"""

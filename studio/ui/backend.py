@@ -1,0 +1,157 @@
+"""What the UI needs from the studio, in one narrow class over the composition root's Services.
+
+The tabs never touch the engine, the queue or the event bus directly: they call a `UIBackend`.
+It submits `GenerationRequest`s to the job queue, follows the job through the event bus, and
+answers the pickers (models, samplers), the History tab and the status line. Keeping the seam
+here means the Gradio code is about widgets only, and a change in the services' shape touches
+this one file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from studio.config import StudioConfig
+    from studio.request import GenerationRequest, ImageRecord
+
+JobState = Literal["queued", "running", "done", "failed", "interrupted", "cancelled"]
+FINISHED: frozenset[str] = frozenset({"done", "failed", "interrupted", "cancelled"})
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A snapshot of one job as the progress area shows it."""
+
+    id: str
+    state: JobState
+    position: int = 0  # jobs ahead of this one while queued
+    step: int = 0  # steps done in the current batch
+    steps: int = 0
+    image_index: int = 0
+    image_count: int = 1
+    progress: float = 0.0  # 0..1 over the whole job
+    eta: float | None = None  # seconds left
+    started_at: float | None = None  # time.time()
+    finished_at: float | None = None
+    preview: Image | None = None
+    images: tuple[ImageRecord, ...] = ()
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED
+
+
+@dataclass(frozen=True)
+class StatusView:
+    device: str
+    memory_in_use: str
+    queue_length: int
+    model_loaded: str | None
+
+
+@dataclass(frozen=True)
+class SavedSettings:
+    config: StudioConfig
+    applied: tuple[str, ...]  # settings in effect now
+    on_restart: tuple[str, ...]  # settings that take effect at the next start
+
+
+@dataclass(frozen=True)
+class ScriptControls:
+    """A script's controls for one tab: its typed parameters, and whether it is picked from the
+    Script dropdown (selectable, runs instead of generation) or enabled beside it (always-on)."""
+
+    name: str
+    params: tuple[Any, ...]  # studio.scripts.params.Param
+    selectable: bool
+
+
+@dataclass(frozen=True)
+class ExtensionView:
+    name: str
+    path: str
+    enabled: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    id: int
+    created_at: str
+    prompt: str
+    seed: int
+    path: str | None
+    infotext: str
+
+
+class UIBackend(Protocol):
+    """The studio as the UI sees it. `ServicesBackend` implements it over the real services."""
+
+    @property
+    def config(self) -> StudioConfig: ...
+
+    def save_settings(self, changes: dict[str, Any]) -> SavedSettings:
+        """Persist to the user's config file and apply what can be applied without a restart."""
+        ...
+
+    # jobs
+    def submit(self, request: GenerationRequest) -> str: ...
+
+    def job(self, job_id: str) -> JobView: ...
+
+    def wait(self, job_id: str, timeout: float) -> JobView:
+        """The job's view once it changed, or after `timeout` seconds."""
+        ...
+
+    def interrupt(self, job_id: str) -> None: ...
+
+    def skip(self, job_id: str) -> None: ...
+
+    # pickers
+    def checkpoints(self) -> list[str]: ...
+
+    def vaes(self) -> list[str]: ...
+
+    def refresh_models(self) -> None: ...
+
+    def sampler_names(self) -> list[str]: ...
+
+    def schedule_types(self) -> list[str]: ...
+
+    def scripts(self, tab: str) -> list[ScriptControls]: ...
+
+    def axis_value_choices(self, axis: str) -> list[str] | None:
+        """The values an X/Y/Z name axis offers (samplers, checkpoints ...), None for typed axes."""
+        ...
+
+    def extensions(self) -> list[ExtensionView]: ...
+
+    def script_table(self) -> list[dict[str, str]]:
+        """Every registered script: name, kind (selectable / alwayson), source, description."""
+        ...
+
+    # history
+    def history_page(self, offset: int, limit: int, query: str | None) -> tuple[list[HistoryItem], int]: ...
+
+    def history_item(self, item_id: int) -> HistoryItem | None: ...
+
+    # status line
+    def status(self) -> StatusView: ...
+
+
+def memory_in_use() -> str:
+    """Resident memory of this process, readable (e.g. '612 MB')."""
+    try:
+        import psutil
+
+        rss = psutil.Process().memory_info().rss
+    except ImportError:
+        import resource
+
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return f"{rss / 2**20:.0f} MB"

@@ -1,0 +1,284 @@
+"""The generation form shared by the txt2img and img2img tabs, and its mapping to a request.
+
+`GenerationForm.fields` maps `GenerationRequest` field names to the widgets that edit them, so
+building a request is `replace(GenerationRequest(), **values)` and loading parameters back (from
+History, PNG Info or "reuse seed") is a dict of field name -> value. No generation happens here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+
+from studio.request import GenerationRequest
+from studio.ui.backend import UIBackend
+
+AUTOMATIC_VAE = "Automatic"
+NO_VAE = "None"
+CURRENT_MODEL = "(current)"
+
+# Fields the form saves in the browser and restores after a reload (no images).
+PERSISTED_FIELDS = (
+    "prompt",
+    "negative_prompt",
+    "sampler_name",
+    "scheduler",
+    "steps",
+    "cfg_scale",
+    "width",
+    "height",
+    "seed",
+    "n_iter",
+    "batch_size",
+    "denoising_strength",
+    "model",
+    "vae",
+)
+
+
+@dataclass
+class GenerationForm:
+    """The widgets of one tab's form, keyed by GenerationRequest field name."""
+
+    prefix: str
+    fields: dict[str, gr.components.Component] = field(default_factory=dict)
+    generate: gr.Button | None = None
+    interrupt: gr.Button | None = None
+    skip: gr.Button | None = None
+    reuse_seed: gr.Button | None = None
+
+    @property
+    def inputs(self) -> set[gr.components.Component]:
+        return set(self.fields.values())
+
+    def values(self, data: Mapping[gr.components.Component, Any]) -> dict[str, Any]:
+        """Field name -> value from a Gradio dict-of-inputs call."""
+        return {name: data[widget] for name, widget in self.fields.items() if widget in data}
+
+    def updates(self, values: Mapping[str, Any]) -> dict[gr.components.Component, Any]:
+        """Widget -> new value for the fields present in `values` (others untouched)."""
+        return {self.fields[name]: value for name, value in values.items() if name in self.fields}
+
+    @property
+    def persisted(self) -> list[gr.components.Component]:
+        return [self.fields[name] for name in PERSISTED_FIELDS if name in self.fields]
+
+
+def request_from_values(values: Mapping[str, Any], **extra: Any) -> GenerationRequest:
+    """A GenerationRequest from form values (widget types coerced: sliders give floats)."""
+    data: dict[str, Any] = {}
+    for name, value in values.items():
+        if name in ("steps", "width", "height", "n_iter", "batch_size", "clip_skip", "mask_blur"):
+            data[name] = int(value)
+        elif name == "seed":
+            data[name] = int(value) if value not in (None, "") else -1
+        elif name in ("cfg_scale", "denoising_strength"):
+            data[name] = float(value)
+        elif name == "model":
+            data[name] = None if value in (None, "", CURRENT_MODEL) else value
+        elif name == "vae":
+            data[name] = None if value in (None, "", AUTOMATIC_VAE) else value
+        else:
+            data[name] = value
+    data.update(extra)
+    return GenerationRequest(**data)
+
+
+def _choice(value: str | None, choices: list[str]) -> str | None:
+    if value in choices:
+        return value
+    return choices[0] if choices else None
+
+
+def build_model_row(backend: UIBackend, prefix: str) -> tuple[gr.Dropdown, gr.Dropdown, gr.Button]:
+    """Checkpoint and VAE pickers with a refresh button (they set the request's model/vae)."""
+    with gr.Row(equal_height=True):
+        checkpoints = [CURRENT_MODEL, *backend.checkpoints()]
+        default = backend.config.default_model
+        model = gr.Dropdown(
+            checkpoints,
+            value=_choice(default, checkpoints) if default else CURRENT_MODEL,
+            label="Checkpoint",
+            elem_id=f"{prefix}_model",
+            allow_custom_value=True,
+            scale=4,
+        )
+        vaes = [AUTOMATIC_VAE, NO_VAE, *backend.vaes()]
+        vae = gr.Dropdown(vaes, value=AUTOMATIC_VAE, label="VAE", elem_id=f"{prefix}_vae", scale=2)
+        refresh = gr.Button(
+            "Refresh", elem_id=f"{prefix}_refresh_models", elem_classes="atelier-tool", scale=0
+        )
+
+    def on_refresh(current_model: str, current_vae: str) -> tuple[Any, Any]:
+        backend.refresh_models()
+        models = [CURRENT_MODEL, *backend.checkpoints()]
+        vae_list = [AUTOMATIC_VAE, NO_VAE, *backend.vaes()]
+        return (
+            gr.update(choices=models, value=_choice(current_model, models)),
+            gr.update(choices=vae_list, value=_choice(current_vae, vae_list)),
+        )
+
+    refresh.click(on_refresh, [model, vae], [model, vae], queue=False, show_progress="hidden")
+    return model, vae, refresh
+
+
+def build_prompt_row(form: GenerationForm) -> None:
+    """Prompt and negative prompt beside Generate / Interrupt / Skip (full page width)."""
+    prefix, f = form.prefix, form.fields
+    with gr.Row():
+        with gr.Column(scale=6):
+            f["prompt"] = gr.Textbox(
+                label="Prompt",
+                lines=3,
+                placeholder="Prompt (Ctrl+Enter to generate)",
+                elem_id=f"{prefix}_prompt",
+            )
+            f["negative_prompt"] = gr.Textbox(
+                label="Negative prompt", lines=2, elem_id=f"{prefix}_negative_prompt"
+            )
+        with gr.Column(scale=2, min_width=220):
+            form.generate = gr.Button(
+                "Generate",
+                variant="primary",
+                elem_id=f"{prefix}_generate",
+                elem_classes="atelier-generate",
+            )
+            with gr.Row():
+                form.interrupt = gr.Button("Interrupt", elem_id=f"{prefix}_interrupt", size="sm")
+                form.skip = gr.Button("Skip", elem_id=f"{prefix}_skip", size="sm")
+
+
+def build_parameters(backend: UIBackend, form: GenerationForm, *, img2img: bool = False) -> None:
+    """Model, sampler, size, batch, CFG, (denoising for img2img) and seed widgets."""
+    prefix, f = form.prefix, form.fields
+    samplers = backend.sampler_names()
+    schedules = backend.schedule_types()
+    defaults = GenerationRequest()
+    f["model"], f["vae"], _ = build_model_row(backend, prefix)
+    with gr.Row():
+        f["sampler_name"] = gr.Dropdown(
+            samplers,
+            value=_choice(defaults.sampler_name, samplers),
+            label="Sampling method",
+            elem_id=f"{prefix}_sampler",
+        )
+        f["scheduler"] = gr.Dropdown(
+            schedules,
+            value=_choice(defaults.scheduler, schedules),
+            label="Schedule type",
+            elem_id=f"{prefix}_scheduler",
+        )
+        f["steps"] = gr.Slider(
+            1, 150, value=defaults.steps, step=1, label="Sampling steps", elem_id=f"{prefix}_steps"
+        )
+    with gr.Row(equal_height=True):
+        with gr.Column(scale=4):
+            f["width"] = gr.Slider(
+                64, 2048, value=defaults.width, step=8, label="Width", elem_id=f"{prefix}_width"
+            )
+            f["height"] = gr.Slider(
+                64, 2048, value=defaults.height, step=8, label="Height", elem_id=f"{prefix}_height"
+            )
+        swap = gr.Button("Swap", elem_id=f"{prefix}_swap_size", elem_classes="atelier-tool", scale=0)
+        with gr.Column(scale=2):
+            f["batch_size"] = gr.Slider(
+                1, 8, value=1, step=1, label="Batch size", elem_id=f"{prefix}_batch_size"
+            )
+            f["n_iter"] = gr.Slider(
+                1, 100, value=1, step=1, label="Batch count", elem_id=f"{prefix}_batch_count"
+            )
+    f["cfg_scale"] = gr.Slider(
+        0, 30, value=defaults.cfg_scale, step=0.5, label="CFG scale", elem_id=f"{prefix}_cfg_scale"
+    )
+    if img2img:
+        f["denoising_strength"] = gr.Slider(
+            0,
+            1,
+            value=defaults.denoising_strength,
+            step=0.01,
+            label="Denoising strength",
+            elem_id=f"{prefix}_denoising",
+        )
+    with gr.Row(equal_height=True):
+        f["seed"] = gr.Number(
+            value=-1, label="Seed (-1 = random)", precision=0, elem_id=f"{prefix}_seed", scale=4
+        )
+        dice = gr.Button("Random", elem_id=f"{prefix}_random_seed", elem_classes="atelier-tool", scale=0)
+        form.reuse_seed = gr.Button(
+            "Last", elem_id=f"{prefix}_reuse_seed", elem_classes="atelier-tool", scale=0
+        )
+
+    swap.click(
+        lambda w, h: (h, w),
+        [f["width"], f["height"]],
+        [f["width"], f["height"]],
+        queue=False,
+        show_progress="hidden",
+    )
+    dice.click(lambda: -1, None, f["seed"], queue=False, show_progress="hidden")
+
+
+def values_from_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Form values from parsed infotext (A1111 / SD.Next / Atelier key names), ignoring the rest."""
+    lower = {str(key).lower(): value for key, value in params.items()}
+    values: dict[str, Any] = {}
+
+    def number(key: str, kind: type) -> Any:
+        raw = lower.get(key)
+        if raw in (None, ""):
+            return None
+        try:
+            return kind(float(raw)) if kind is int else kind(raw)
+        except (TypeError, ValueError):
+            return None
+
+    if "prompt" in lower:
+        values["prompt"] = str(lower["prompt"])
+    if "negative prompt" in lower:
+        values["negative_prompt"] = str(lower["negative prompt"])
+    if lower.get("sampler"):
+        values["sampler_name"] = str(lower["sampler"])
+    if lower.get("schedule type"):
+        values["scheduler"] = str(lower["schedule type"])
+    for key, name, kind in (
+        ("steps", "steps", int),
+        ("cfg scale", "cfg_scale", float),
+        ("seed", "seed", int),
+        ("denoising strength", "denoising_strength", float),
+        ("batch size", "batch_size", int),
+    ):
+        value = number(key, kind)
+        if value is not None:
+            values[name] = value
+    width, height = number("size-1", int), number("size-2", int)
+    size = lower.get("size")
+    if (width is None or height is None) and isinstance(size, str) and "x" in size:
+        try:
+            width, height = (int(part) for part in size.lower().split("x", 1))
+        except ValueError:
+            width = height = None
+    if width and height:
+        values["width"], values["height"] = width, height
+    if lower.get("model"):
+        values["model_name"] = str(lower["model"])
+    if lower.get("model hash"):
+        values["model_hash"] = str(lower["model hash"])
+    return values
+
+
+def resolve_model(values: dict[str, Any], checkpoints: list[str]) -> dict[str, Any]:
+    """Turn infotext 'Model'/'Model hash' into a checkpoint title the picker knows, if any."""
+    name = values.pop("model_name", None)
+    model_hash = values.pop("model_hash", None)
+    for title in checkpoints:
+        if model_hash and f"[{model_hash}" in title:
+            values["model"] = title
+            return values
+    for title in checkpoints:
+        if name and title.split(" [")[0] == name:
+            values["model"] = title
+            return values
+    return values

@@ -1,0 +1,258 @@
+"""The output side of a generation tab: progress, live preview, gallery, infotext and its buttons.
+
+Also the handlers that follow a job: `generate_handler` submits the request built from the form
+to the job queue and streams `JobView`s into the progress area until the job ends; the page
+keeps working meanwhile (every handler here runs without a concurrency limit, the job queue is
+what serialises the work).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from gradio.processing_utils import save_bytes_to_cache
+from gradio.utils import get_upload_folder
+
+from studio.request import ImageRecord, RequestError
+from studio.ui.assets import COPY_TEXT_JS
+from studio.ui.backend import JobView, UIBackend
+from studio.ui.controls import GenerationForm, request_from_values
+from studio.ui.progress import IDLE_HTML, message_html, progress_html
+
+POLL_SECONDS = 0.5
+
+
+class SessionJobs:
+    """Which job each browser session (and tab prefix) is following, for Interrupt and Skip."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[tuple[str, str], str] = {}
+
+    def set(self, session: str, prefix: str, job_id: str) -> None:
+        with self._lock:
+            self._jobs[(session, prefix)] = job_id
+
+    def get(self, session: str, prefix: str) -> str | None:
+        with self._lock:
+            return self._jobs.get((session, prefix))
+
+    def clear(self, session: str, prefix: str, job_id: str) -> None:
+        with self._lock:
+            if self._jobs.get((session, prefix)) == job_id:
+                del self._jobs[(session, prefix)]
+
+
+@dataclass
+class OutputPanel:
+    prefix: str
+    progress: gr.HTML
+    preview: gr.Image
+    gallery: gr.Gallery
+    images: gr.State  # list of {"path", "seed", "infotext"} for the gallery's images
+    selected: gr.State  # index of the selected gallery image
+    infotext: gr.Textbox
+    open_folder: gr.Button
+    send_img2img: gr.Button
+    send_inpaint: gr.Button
+    reuse_seed: gr.Button
+    copy_parameters: gr.Button
+    message: gr.Markdown
+
+
+def image_file(record: ImageRecord, index: int) -> str:
+    """A path Gradio may serve for the image: the PNG bytes (infotext included) in its cache."""
+    name = f"{index:03d}-{record.seed}.png"
+    return save_bytes_to_cache(record.png, name, get_upload_folder())
+
+
+def gallery_entries(records: list[ImageRecord]) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    entries, images = [], []
+    for index, record in enumerate(records):
+        path = image_file(record, index)
+        entries.append((path, f"seed {record.seed}"))
+        images.append({"path": path, "saved": record.path, "seed": record.seed, "infotext": record.infotext})
+    return entries, images
+
+
+def build_output_panel(prefix: str) -> OutputPanel:
+    progress = gr.HTML(IDLE_HTML.format(prefix=prefix), elem_id=f"{prefix}_progress_area", padding=False)
+    preview = gr.Image(
+        label="Live preview", visible=False, interactive=False, elem_id=f"{prefix}_preview", height=256
+    )
+    gallery = gr.Gallery(
+        label="Output",
+        elem_id=f"{prefix}_gallery",
+        columns=2,
+        height=480,
+        object_fit="contain",
+        interactive=False,
+        format="png",
+    )
+    with gr.Row():
+        open_folder = gr.Button("Open folder", size="sm", elem_id=f"{prefix}_open_folder")
+        send_img2img = gr.Button("To img2img", size="sm", elem_id=f"{prefix}_send_img2img")
+        send_inpaint = gr.Button("To inpaint", size="sm", elem_id=f"{prefix}_send_inpaint")
+        reuse_seed = gr.Button("Reuse seed", size="sm", elem_id=f"{prefix}_output_reuse_seed")
+        copy_parameters = gr.Button("Copy parameters", size="sm", elem_id=f"{prefix}_copy_parameters")
+    infotext = gr.Textbox(
+        label="Generation parameters",
+        lines=4,
+        interactive=False,
+        elem_id=f"{prefix}_infotext",
+        buttons=["copy"],
+    )
+    message = gr.Markdown("", elem_id=f"{prefix}_message")
+    panel = OutputPanel(
+        prefix=prefix,
+        progress=progress,
+        preview=preview,
+        gallery=gallery,
+        images=gr.State([]),
+        selected=gr.State(0),
+        infotext=infotext,
+        open_folder=open_folder,
+        send_img2img=send_img2img,
+        send_inpaint=send_inpaint,
+        reuse_seed=reuse_seed,
+        copy_parameters=copy_parameters,
+        message=message,
+    )
+
+    def on_select(images: list[dict[str, Any]], evt: gr.SelectData) -> tuple[int, str]:
+        index = evt.index if isinstance(evt.index, int) else 0
+        if not images or index >= len(images):
+            return 0, ""
+        return index, images[index]["infotext"]
+
+    gallery.select(on_select, [panel.images], [panel.selected, infotext], queue=False, show_progress="hidden")
+    copy_parameters.click(None, [infotext], None, js=COPY_TEXT_JS)
+    return panel
+
+
+def selected_image(images: list[dict[str, Any]], selected: int) -> dict[str, Any] | None:
+    if not images:
+        return None
+    return images[selected] if 0 <= selected < len(images) else images[0]
+
+
+def open_folder(path: Path) -> str:
+    """Open `path` in the desktop's file manager; the message says what happened."""
+    path.mkdir(parents=True, exist_ok=True)
+    if sys.platform == "win32":
+        command = ["explorer", str(path)]
+    elif sys.platform == "darwin":
+        command = ["open", str(path)]
+    else:
+        command = ["xdg-open", str(path)]
+    try:
+        subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        return f"Could not open a file manager; outputs are in `{path}`"
+    return f"Opened `{path}`"
+
+
+def follow(backend: UIBackend, job_id: str) -> Iterator[JobView]:
+    view = backend.job(job_id)
+    yield view
+    while not view.finished:
+        view = backend.wait(job_id, timeout=POLL_SECONDS)
+        yield view
+
+
+def generate_handler(
+    backend: UIBackend,
+    form: GenerationForm,
+    panel: OutputPanel,
+    sessions: SessionJobs,
+    extra_fields: Callable[[Mapping[Any, Any]], dict[str, Any]] | None = None,
+) -> Callable[..., Iterator[dict[Any, Any]]]:
+    """The Generate click: build the request, queue it, stream progress, show the images."""
+    prefix = form.prefix
+
+    def run(data: dict[Any, Any], request: gr.Request) -> Iterator[dict[Any, Any]]:
+        try:
+            extra = extra_fields(data) if extra_fields else {}
+            generation = request_from_values(form.values(data), **extra)
+            job_id = backend.submit(generation)
+        except (RequestError, ValueError, TypeError) as error:
+            yield {panel.progress: message_html(prefix, f"Cannot generate: {error}", error=True)}
+            return
+        session = request.session_hash or ""
+        sessions.set(session, prefix, job_id)
+        try:
+            view = None
+            for view in follow(backend, job_id):
+                update: dict[Any, Any] = {panel.progress: progress_html(view, prefix)}
+                if view.preview is not None and not view.finished:
+                    update[panel.preview] = gr.update(value=view.preview, visible=True)
+                yield update
+        finally:
+            sessions.clear(session, prefix, job_id)
+        assert view is not None
+        entries, images = gallery_entries(list(view.images))
+        yield {
+            panel.progress: progress_html(view, prefix),
+            panel.preview: gr.update(value=None, visible=False),
+            panel.gallery: entries,
+            panel.images: images,
+            panel.selected: 0,
+            panel.infotext: images[0]["infotext"] if images else "",
+        }
+
+    return run
+
+
+def wire_generation(
+    backend: UIBackend,
+    form: GenerationForm,
+    panel: OutputPanel,
+    sessions: SessionJobs,
+    extra_inputs: set[Any] | None = None,
+    extra_fields: Callable[[Mapping[Any, Any]], dict[str, Any]] | None = None,
+) -> None:
+    """Generate / Interrupt / Skip / reuse-seed events of one tab."""
+    assert form.generate and form.interrupt and form.skip and form.reuse_seed
+    outputs = [panel.progress, panel.preview, panel.gallery, panel.images, panel.selected, panel.infotext]
+    form.generate.click(
+        generate_handler(backend, form, panel, sessions, extra_fields),
+        inputs=form.inputs | (extra_inputs or set()),
+        outputs=outputs,
+        concurrency_limit=None,
+        show_progress="hidden",
+    )
+    prefix = form.prefix
+
+    def interrupt(request: gr.Request) -> None:
+        job_id = sessions.get(request.session_hash or "", prefix)
+        if job_id:
+            backend.interrupt(job_id)
+
+    def skip(request: gr.Request) -> None:
+        job_id = sessions.get(request.session_hash or "", prefix)
+        if job_id:
+            backend.skip(job_id)
+
+    form.interrupt.click(interrupt, None, None, concurrency_limit=None, show_progress="hidden")
+    form.skip.click(skip, None, None, concurrency_limit=None, show_progress="hidden")
+
+    def last_seed(images: list[dict[str, Any]], selected: int) -> Any:
+        image = selected_image(images, selected)
+        return image["seed"] if image else gr.update()
+
+    form.reuse_seed.click(
+        last_seed, [panel.images, panel.selected], form.fields["seed"], show_progress="hidden"
+    )
+    panel.reuse_seed.click(
+        last_seed, [panel.images, panel.selected], form.fields["seed"], show_progress="hidden"
+    )
+    panel.open_folder.click(
+        lambda: open_folder(backend.config.outputs_path), None, panel.message, show_progress="hidden"
+    )

@@ -1,0 +1,273 @@
+"""`UIBackend` over the composition root's `Services`: the job service, the engine, the scripts.
+
+Jobs go through `services.jobs` (the persistent queue: submit, cancel, per-job skip); progress
+comes from one listener on the event bus that keeps the latest `step` event (and preview) of each
+running job, and wakes the UI's waiting handlers. Finished jobs are read back from the queue
+(state, error, the images it recorded), so a page that starts following a job late, or after a
+restart, still gets the truth.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from studio.config import StudioConfig, save_settings
+from studio.request import GenerationRequest, ImageRecord
+from studio.ui.backend import (
+    ExtensionView,
+    HistoryItem,
+    JobView,
+    SavedSettings,
+    ScriptControls,
+    StatusView,
+    memory_in_use,
+)
+
+# Settings the running studio picks up at once (the UI puts save/clip skip in each request; the
+# engine reads the rest per request or at the next model load);
+# the others are used when the services are built, so they wait for a restart.
+LIVE_SETTINGS = frozenset({"samples_save", "clip_skip", "default_model", "allow_pickle", "memory"})
+
+
+@dataclass
+class _Progress:
+    data: dict[str, Any]
+    preview: bytes | None
+
+
+class ServicesBackend:
+    def __init__(self, services: Any) -> None:
+        self.services = services
+        self._config: StudioConfig = services.config
+        self._changed = threading.Condition()
+        self._progress: dict[str, _Progress] = {}
+        self._device_label: str | None = None
+        self._token = self.jobs.events.subscribe(self._on_event)
+
+    # --- parts of the services ----------------------------------------------------------------
+    @property
+    def jobs(self) -> Any:
+        return self.services.jobs
+
+    @property
+    def engine(self) -> Any:
+        return self.services.engine
+
+    # --- configuration ---------------------------------------------------------------------------
+    @property
+    def config(self) -> StudioConfig:
+        return self._config
+
+    def save_settings(self, changes: dict[str, Any]) -> SavedSettings:
+        current = self._config.to_json()
+
+        def same(name: str, value: Any) -> bool:
+            old = current.get(name)
+            return (None if value is None else str(value)) == (None if old is None else str(old))
+
+        changed = {name: value for name, value in changes.items() if not same(name, value)}
+        new_config = save_settings(self._config, changed)
+        self._config = new_config
+        if changed:
+            # The engine reads these per request or per model load: hand it the new config.
+            self.engine.config = new_config
+        return SavedSettings(
+            config=new_config,
+            applied=tuple(name for name in changed if name in LIVE_SETTINGS),
+            on_restart=tuple(name for name in changed if name not in LIVE_SETTINGS),
+        )
+
+    # --- jobs -------------------------------------------------------------------------------------
+    def _on_event(self, event: Any) -> None:
+        with self._changed:
+            if event.type == "step":
+                old = self._progress.get(event.job_id)
+                preview = event.preview if event.preview is not None else (old.preview if old else None)
+                self._progress[event.job_id] = _Progress(dict(event.data), preview)
+            elif event.final:
+                self._progress.pop(event.job_id, None)
+            self._changed.notify_all()
+
+    def submit(self, request: GenerationRequest) -> str:
+        return self.jobs.submit_request(request).id
+
+    def job(self, job_id: str) -> JobView:
+        job = self.jobs.get(job_id)
+        state = str(job.state)
+        with self._changed:
+            progress = self._progress.get(job_id)
+        position = 0
+        if state == "queued":  # the jobs ahead: queued before this one, and the running ones
+            position = (job.position or 0) + self.jobs.queue.count(states=["running"])
+        view = JobView(
+            id=job.id,
+            state=state,  # type: ignore[arg-type]
+            position=position,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            error=job.error,
+        )
+        if state == "running" and progress is not None:
+            data = progress.data
+            preview = Image.open(io.BytesIO(progress.preview)) if progress.preview else None
+            view = JobView(
+                **{
+                    **view.__dict__,
+                    "step": int(data.get("step", 0)),
+                    "steps": int(data.get("steps", 0)),
+                    "image_index": int(data.get("image_index", 0)),
+                    "image_count": int(data.get("image_count", 1)),
+                    "progress": float(data.get("progress", 0.0)),
+                    "eta": data.get("eta"),
+                    "preview": preview,
+                }
+            )
+        elif job.state.final:
+            images = tuple(
+                ImageRecord(
+                    png=png,
+                    seed=stored.seed if stored.seed is not None else -1,
+                    subseed=stored.subseed if stored.subseed is not None else -1,
+                    infotext=stored.infotext or "",
+                    path=stored.path,
+                )
+                for stored in self.jobs.queue.images(job_id)
+                if (png := stored.read_png()) is not None
+            )
+            view = JobView(**{**view.__dict__, "images": images, "progress": 1.0})
+        return view
+
+    def wait(self, job_id: str, timeout: float) -> JobView:
+        with self._changed:
+            self._changed.wait(timeout)
+        return self.job(job_id)
+
+    def interrupt(self, job_id: str) -> None:
+        self.jobs.cancel(job_id)
+
+    def skip(self, job_id: str) -> None:
+        for worker in self.jobs.workers:
+            if worker.skip(job_id):
+                return
+
+    # --- pickers --------------------------------------------------------------------------------
+    def checkpoints(self) -> list[str]:
+        return [entry.title for entry in self.engine.registry.checkpoints()]
+
+    def vaes(self) -> list[str]:
+        return [entry.title for entry in self.engine.registry.vaes()]
+
+    def refresh_models(self) -> None:
+        self.engine.registry.refresh()
+
+    def sampler_names(self) -> list[str]:
+        return list(self.engine.sampler_names())
+
+    def schedule_types(self) -> list[str]:
+        return list(self.engine.schedule_types())
+
+    def _script_manager(self) -> Any:
+        manager = getattr(self.services, "scripts", None)
+        return getattr(manager, "scripts", manager)  # a ScriptSystem holds the ScriptManager
+
+    def script_table(self) -> list[dict[str, str]]:
+        manager = self._script_manager()
+        if manager is None:
+            return []
+        return [
+            {
+                "name": str(item.get("name", "")),
+                "kind": str(item.get("kind", "")),
+                "source": str(item.get("source", "")),
+                "description": str(item.get("description", "")),
+            }
+            for item in manager.describe()
+        ]
+
+    def scripts(self, tab: str) -> list[ScriptControls]:
+        manager = self._script_manager()
+        if manager is None:
+            return []
+        controls = []
+        for name in manager.names(kind="selectable"):
+            script = manager.get(name)
+            if script is not None and tab in script.tabs:
+                controls.append(ScriptControls(name, tuple(script.params), selectable=True))
+        for name, params in manager.ui_params(tab).items():
+            controls.append(ScriptControls(name, tuple(params), selectable=False))
+        return controls
+
+    def axis_value_choices(self, axis: str) -> list[str] | None:
+        from studio.scripts.base import Choices
+        from studio.scripts.builtin.xyz.axes import axis_value_choices
+
+        return axis_value_choices(axis, Choices.from_engine(self.engine))
+
+    def extensions(self) -> list[ExtensionView]:
+        system = getattr(self.services, "scripts", None)
+        manager = getattr(system, "extensions", None) or getattr(self.services, "extensions", None)
+        if manager is None:
+            return []
+        return [
+            ExtensionView(name=info.name, path=info.path, enabled=info.enabled, error=info.error)
+            for info in manager.list()
+        ]
+
+    # --- history ---------------------------------------------------------------------------------
+    @staticmethod
+    def _item(entry: Any) -> HistoryItem:
+        return HistoryItem(
+            id=entry.id,
+            created_at=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.created_at)),
+            prompt=entry.prompt,
+            seed=entry.seed,
+            path=entry.path,
+            infotext=entry.infotext,
+        )
+
+    def history_page(self, offset: int, limit: int, query: str | None) -> tuple[list[HistoryItem], int]:
+        history = self.engine.history
+        return [self._item(entry) for entry in history.list(offset, limit, query)], history.count(query)
+
+    def history_item(self, item_id: int) -> HistoryItem | None:
+        entry = self.engine.history.get(item_id)
+        return None if entry is None else self._item(entry)
+
+    # --- status line ------------------------------------------------------------------------------
+    def _device(self) -> str:
+        if self._device_label is None:
+            try:
+                choice = self.engine.device
+                self._device_label = f"{choice.name} ({str(choice.dtype).replace('torch.', '')})"
+            except Exception as error:  # no usable device: say so on the status line
+                return f"{self._config.device} (unavailable: {error})"
+        return self._device_label
+
+    def _memory(self, device: str) -> str:
+        """Process memory, plus the accelerator's when torch reports it (CUDA / ROCm)."""
+        text = memory_in_use()
+        torch = sys.modules.get("torch")
+        if torch is not None and device.startswith(("cuda", "rocm")):
+            try:
+                if torch.cuda.is_available():
+                    text += f" · VRAM {torch.cuda.memory_allocated() / 2**20:.0f} MB"
+            except Exception:  # a status line never fails over a memory probe
+                pass
+        return text
+
+    def status(self) -> StatusView:
+        queue = self.jobs.queue
+        device = self._device()
+        return StatusView(
+            device=device,
+            memory_in_use=self._memory(device),
+            queue_length=queue.count(states=["queued", "running"]),
+            model_loaded=self.engine.current_model,
+        )
