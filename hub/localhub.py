@@ -31,7 +31,7 @@ class HubPaths:
 
     @property
     def hub_dir(self) -> Path:
-        return self.data_dir / "hub"
+        return self.data_dir / "hub-data"
 
     @property
     def database(self) -> Path:

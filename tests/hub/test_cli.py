@@ -11,7 +11,7 @@ def test_the_cli_end_to_end_against_a_real_server(tmp_path, live_server_factory,
     assert main(["sync", "--server", server.url, *data]) == 0
     out = capsys.readouterr().out
     assert "synced" in out and server.url in out
-    assert (tmp_path / "studio" / "hub" / "hub.db").exists()
+    assert (tmp_path / "studio" / "hub-data" / "hub.db").exists()
     assert main(["sync", *data]) == 0  # the server URL is remembered
     assert "synced 0 changes" in capsys.readouterr().out
 
@@ -29,7 +29,7 @@ def test_the_cli_end_to_end_against_a_real_server(tmp_path, live_server_factory,
 
     from hub.store import Store
 
-    with Store(tmp_path / "studio" / "hub" / "hub.db") as store:
+    with Store(tmp_path / "studio" / "hub-data" / "hub.db") as store:
         version_id = store.scalar(
             "SELECT version_id FROM files f JOIN versions v ON v.id = f.version_id "
             "WHERE v.model_id = ? AND f.is_primary = 1",
