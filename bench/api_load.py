@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -87,11 +88,15 @@ async def run_client(
     index: int,
     payload: dict,
     interval: float,
+    lockstep: bool,
     submit_ms: list,
     poll_ms: list,
     job_ms: list,
     ids: list,
 ) -> None:
+    rng = random.Random(index)
+    if not lockstep:  # clients arrive spread over one interval and drift apart, as real ones do
+        await asyncio.sleep(rng.uniform(0, interval))
     started = time.perf_counter()
     response = await client.post(
         "/studio/v1/jobs", json={"kind": "generate", "payload": {**payload, "seed": index}}
@@ -110,7 +115,7 @@ async def run_client(
         job_ms.append(time.perf_counter() - tick)
         if job["state"] not in ("queued", "running"):
             return
-        await asyncio.sleep(interval)
+        await asyncio.sleep(interval if lockstep else interval * rng.uniform(0.5, 1.5))
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -150,7 +155,9 @@ async def main_async(args: argparse.Namespace) -> int:
                 began = time.perf_counter()
                 await asyncio.gather(
                     *(
-                        run_client(client, i, payload, args.interval, submit_ms, poll_ms, job_ms, ids)
+                        run_client(
+                            client, i, payload, args.interval, args.lockstep, submit_ms, poll_ms, job_ms, ids
+                        )
                         for i in range(args.clients)
                     )
                 )
@@ -178,7 +185,8 @@ async def main_async(args: argparse.Namespace) -> int:
         ):
             problems.append(f"{job_id}: state {job['state']}, attempts {job['attempts']}")
     print(
-        f"clients {args.clients}, {args.steps} steps per 64x64 job, polling every {args.interval} s,"
+        f"clients {args.clients}{' in lock-step' if args.lockstep else ''}, {args.steps} steps per 64x64 job,"
+        f" polling every {args.interval} s,"
         f" {elapsed:.1f} s for all jobs"
     )
     print(f"throughput             {args.clients / elapsed:.2f} jobs/s")
@@ -210,6 +218,11 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between a client's polls")
     parser.add_argument("--quick", action="store_true", help="2 steps per job")
+    parser.add_argument(
+        "--lockstep",
+        action="store_true",
+        help="all clients submit and poll at the same instants (worst case)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.steps = 2
