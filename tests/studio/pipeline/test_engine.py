@@ -120,3 +120,52 @@ def test_legacy_sampler_name_is_normalized(engine: Engine) -> None:
     )
     parsed = parse_infotext(result.images[0].infotext)
     assert parsed["Sampler"] == "DPM++ 2M" and parsed["Schedule type"] == "Karras"
+
+
+class RecordingHooks:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def before_process(self, request: GenerationRequest) -> GenerationRequest:
+        self.calls.append("before_process")
+        return replace(request, steps=2)
+
+    def process_batch(self, request: GenerationRequest, batch_index: int, seeds: list[int]) -> None:
+        self.calls.append(f"process_batch {batch_index} {seeds}")
+
+    def on_step(self, info: StepInfo, control: GenerationControl) -> None:
+        self.calls.append(f"on_step {info.step}")
+
+    def postprocess_image(self, request, image, infotext):
+        self.calls.append("postprocess_image")
+        return image, infotext + ", Hooked: yes"
+
+    def postprocess(self, result):
+        self.calls.append("postprocess")
+        return result
+
+
+def test_hooks_are_called_in_order(studio_config) -> None:
+    hooks = RecordingHooks()
+    engine = Engine(studio_config, hooks=hooks)
+    result = engine.generate(replace(BASE, steps=9, save_images=False), GenerationControl())
+    assert hooks.calls == [
+        "before_process",
+        "process_batch 0 [7]",
+        "on_step 1",
+        "on_step 2",
+        "postprocess_image",
+        "postprocess",
+    ]
+    assert parse_infotext(result.images[0].infotext)["Hooked"] == "yes"
+    assert parse_infotext(read_png_infotext(result.images[0].png))["Steps"] == "2"
+
+
+def test_no_model_at_all_is_a_request_error(tmp_path) -> None:
+    from studio.config import StudioConfig
+
+    engine = Engine(StudioConfig(data_dir=tmp_path, builtin_models_dir=tmp_path / "none"))
+    assert engine.current_model is None
+    with pytest.raises(RequestError, match="no model found") as error:
+        engine.generate(BASE, GenerationControl())
+    assert error.value.field == "model"
