@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import socket
@@ -93,10 +94,16 @@ async def run_client(
     poll_ms: list,
     job_ms: list,
     ids: list,
+    a1111: bool = False,
 ) -> None:
     rng = random.Random(index)
     if not lockstep:  # clients arrive spread over one interval and drift apart, as real ones do
         await asyncio.sleep(rng.uniform(0, interval))
+    if a1111:
+        await run_a1111_client(
+            client, index, payload, interval, lockstep, rng, submit_ms, poll_ms, job_ms, ids
+        )
+        return
     started = time.perf_counter()
     response = await client.post(
         "/studio/v1/jobs", json={"kind": "generate", "payload": {**payload, "seed": index}}
@@ -116,6 +123,35 @@ async def run_client(
         if job["state"] not in ("queued", "running"):
             return
         await asyncio.sleep(interval if lockstep else interval * rng.uniform(0.5, 1.5))
+
+
+async def run_a1111_client(
+    client: httpx.AsyncClient,
+    index: int,
+    payload: dict,
+    interval: float,
+    lockstep: bool,
+    rng: random.Random,
+    round_trip_ms: list,
+    poll_ms: list,
+    options_ms: list,
+    ids: list,
+) -> None:
+    """An A1111 client: a synchronous txt2img, polling progress and options while it waits."""
+    started = time.perf_counter()
+    generation = asyncio.create_task(client.post("/sdapi/v1/txt2img", json={**payload, "seed": index}))
+    while not generation.done():
+        tick = time.perf_counter()
+        (await client.get("/sdapi/v1/progress", params={"skip_current_image": "true"})).raise_for_status()
+        poll_ms.append(time.perf_counter() - tick)
+        tick = time.perf_counter()
+        (await client.get("/sdapi/v1/options")).raise_for_status()
+        options_ms.append(time.perf_counter() - tick)
+        await asyncio.wait({generation}, timeout=interval if lockstep else interval * rng.uniform(0.5, 1.5))
+    response = generation.result()
+    round_trip_ms.append(time.perf_counter() - started)
+    response.raise_for_status()
+    ids.append(json.loads(response.json()["info"])["job_id"])
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -156,7 +192,16 @@ async def main_async(args: argparse.Namespace) -> int:
                 await asyncio.gather(
                     *(
                         run_client(
-                            client, i, payload, args.interval, args.lockstep, submit_ms, poll_ms, job_ms, ids
+                            client,
+                            i,
+                            payload,
+                            args.interval,
+                            args.lockstep,
+                            submit_ms,
+                            poll_ms,
+                            job_ms,
+                            ids,
+                            args.a1111,
                         )
                         for i in range(args.clients)
                     )
@@ -198,9 +243,12 @@ async def main_async(args: argparse.Namespace) -> int:
             f" ({loaded_run / idle_run:.2f}x)"
         )
     print(line("progress, server idle", idle_ms))
-    print(line("submit (POST /jobs)", submit_ms))
+    if args.a1111:
+        print(line("txt2img round trip", submit_ms))
+    else:
+        print(line("submit (POST /jobs)", submit_ms))
     print(line("progress poll", poll_ms))
-    print(line("job poll (GET /jobs/id)", job_ms))
+    print(line("options (GET)" if args.a1111 else "job poll (GET /jobs/id)", job_ms))
     target = percentile([v * 1000 for v in poll_ms], 0.95)
     print(f"progress p95 {target:.1f} ms vs target 50 ms: {'met' if target < 50 else 'NOT met'}")
     if problems:
@@ -218,6 +266,11 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between a client's polls")
     parser.add_argument("--quick", action="store_true", help="2 steps per job")
+    parser.add_argument(
+        "--a1111",
+        action="store_true",
+        help="clients use the synchronous /sdapi/v1/txt2img and poll progress and options",
+    )
     parser.add_argument(
         "--lockstep",
         action="store_true",
