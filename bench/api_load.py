@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -87,11 +89,21 @@ async def run_client(
     index: int,
     payload: dict,
     interval: float,
+    lockstep: bool,
     submit_ms: list,
     poll_ms: list,
     job_ms: list,
     ids: list,
+    a1111: bool = False,
 ) -> None:
+    rng = random.Random(index)
+    if not lockstep:  # clients arrive spread over one interval and drift apart, as real ones do
+        await asyncio.sleep(rng.uniform(0, interval))
+    if a1111:
+        await run_a1111_client(
+            client, index, payload, interval, lockstep, rng, submit_ms, poll_ms, job_ms, ids
+        )
+        return
     started = time.perf_counter()
     response = await client.post(
         "/studio/v1/jobs", json={"kind": "generate", "payload": {**payload, "seed": index}}
@@ -110,7 +122,36 @@ async def run_client(
         job_ms.append(time.perf_counter() - tick)
         if job["state"] not in ("queued", "running"):
             return
-        await asyncio.sleep(interval)
+        await asyncio.sleep(interval if lockstep else interval * rng.uniform(0.5, 1.5))
+
+
+async def run_a1111_client(
+    client: httpx.AsyncClient,
+    index: int,
+    payload: dict,
+    interval: float,
+    lockstep: bool,
+    rng: random.Random,
+    round_trip_ms: list,
+    poll_ms: list,
+    options_ms: list,
+    ids: list,
+) -> None:
+    """An A1111 client: a synchronous txt2img, polling progress and options while it waits."""
+    started = time.perf_counter()
+    generation = asyncio.create_task(client.post("/sdapi/v1/txt2img", json={**payload, "seed": index}))
+    while not generation.done():
+        tick = time.perf_counter()
+        (await client.get("/sdapi/v1/progress", params={"skip_current_image": "true"})).raise_for_status()
+        poll_ms.append(time.perf_counter() - tick)
+        tick = time.perf_counter()
+        (await client.get("/sdapi/v1/options")).raise_for_status()
+        options_ms.append(time.perf_counter() - tick)
+        await asyncio.wait({generation}, timeout=interval if lockstep else interval * rng.uniform(0.5, 1.5))
+    response = generation.result()
+    round_trip_ms.append(time.perf_counter() - started)
+    response.raise_for_status()
+    ids.append(json.loads(response.json()["info"])["job_id"])
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -150,7 +191,18 @@ async def main_async(args: argparse.Namespace) -> int:
                 began = time.perf_counter()
                 await asyncio.gather(
                     *(
-                        run_client(client, i, payload, args.interval, submit_ms, poll_ms, job_ms, ids)
+                        run_client(
+                            client,
+                            i,
+                            payload,
+                            args.interval,
+                            args.lockstep,
+                            submit_ms,
+                            poll_ms,
+                            job_ms,
+                            ids,
+                            args.a1111,
+                        )
                         for i in range(args.clients)
                     )
                 )
@@ -178,7 +230,8 @@ async def main_async(args: argparse.Namespace) -> int:
         ):
             problems.append(f"{job_id}: state {job['state']}, attempts {job['attempts']}")
     print(
-        f"clients {args.clients}, {args.steps} steps per 64x64 job, polling every {args.interval} s,"
+        f"clients {args.clients}{' in lock-step' if args.lockstep else ''}, {args.steps} steps per 64x64 job,"
+        f" polling every {args.interval} s,"
         f" {elapsed:.1f} s for all jobs"
     )
     print(f"throughput             {args.clients / elapsed:.2f} jobs/s")
@@ -190,9 +243,12 @@ async def main_async(args: argparse.Namespace) -> int:
             f" ({loaded_run / idle_run:.2f}x)"
         )
     print(line("progress, server idle", idle_ms))
-    print(line("submit (POST /jobs)", submit_ms))
+    if args.a1111:
+        print(line("txt2img round trip", submit_ms))
+    else:
+        print(line("submit (POST /jobs)", submit_ms))
     print(line("progress poll", poll_ms))
-    print(line("job poll (GET /jobs/id)", job_ms))
+    print(line("options (GET)" if args.a1111 else "job poll (GET /jobs/id)", job_ms))
     target = percentile([v * 1000 for v in poll_ms], 0.95)
     print(f"progress p95 {target:.1f} ms vs target 50 ms: {'met' if target < 50 else 'NOT met'}")
     if problems:
@@ -210,6 +266,16 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between a client's polls")
     parser.add_argument("--quick", action="store_true", help="2 steps per job")
+    parser.add_argument(
+        "--a1111",
+        action="store_true",
+        help="clients use the synchronous /sdapi/v1/txt2img and poll progress and options",
+    )
+    parser.add_argument(
+        "--lockstep",
+        action="store_true",
+        help="all clients submit and poll at the same instants (worst case)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.steps = 2

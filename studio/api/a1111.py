@@ -231,8 +231,11 @@ class A1111Api:
         }
 
     async def generate(self, body: Txt2ImgBody) -> dict[str, Any]:
-        request = await run_in_threadpool(self.build_request, body)
-        job = self.services.jobs.submit_request(request)
+        def build_and_submit() -> tuple[GenerationRequest, Job]:
+            request = self.build_request(body)
+            return request, self.services.jobs.submit_request(request)
+
+        request, job = await run_in_threadpool(build_and_submit)
         job = await self.services.jobs.wait_async(job.id)
         if job.state == JobState.FAILED:
             raise HTTPException(

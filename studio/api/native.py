@@ -69,23 +69,24 @@ def build_router(services: Services) -> APIRouter:
     router = APIRouter(prefix="/studio/v1", tags=["Atelier jobs"])
     jobs = services.jobs
 
-    def prepare(body: JobBody) -> dict[str, Any]:
-        """Check the payload before anything is stored (RequestError names the bad field)."""
+    def check_and_submit(body: JobBody) -> Job:
+        """Check the payload, then store the job (RequestError names a bad field; nothing is stored)."""
+        payload = body.payload
         if body.kind == GENERATE:
             request = GenerationRequest.from_json(body.payload)
-            return check_request(services.engine, request).to_json()
-        return body.payload
-
-    @router.post("/jobs", status_code=202)
-    async def submit(body: JobBody) -> JSONResponse:
-        services.runners.get(body.kind)  # unknown kind -> 422 before any decoding
-        payload = await run_in_threadpool(prepare, body)
+            payload = check_request(services.engine, request).to_json()
         try:
-            job = jobs.submit(body.kind, payload, priority=body.priority)
+            return jobs.submit(body.kind, payload, priority=body.priority)
         except RequestError:
             raise
         except (ValueError, TypeError) as error:  # another kind's decoder refused the payload
             raise RequestError("payload", str(error)) from error
+
+    @router.post("/jobs", status_code=202)
+    async def submit(body: JobBody) -> JSONResponse:
+        services.runners.get(body.kind)  # unknown kind -> 422 before any decoding
+        # decoding, validation and the database write stay off the event loop
+        job = await run_in_threadpool(check_and_submit, body)
         return JSONResponse(job_json(job), status_code=202)
 
     @router.get("/jobs")

@@ -117,6 +117,8 @@ def main(argv: Sequence[str]) -> int:
 
     from studio.app import build_services, create_app
 
+    if config.listen and not config.api_auth:
+        log.warning("listening on all interfaces without --api-auth: anyone on the network can use the API")
     threads = leave_a_core_for_the_server()
     if threads:
         log.info(

@@ -96,7 +96,15 @@ class NewImage:
 
 
 class JobQueue:
-    def __init__(self, db_path: Path) -> None:
+    """`keep_image_blobs`: PNG bytes kept in the database (images not saved to outputs) are
+    dropped for all but the newest that many jobs, checked every `PRUNE_EVERY` finished jobs;
+    their rows (seed, infotext) stay, `GET /images/{id}` answers 404 for them."""
+
+    PRUNE_EVERY = 50
+
+    def __init__(self, db_path: Path, *, keep_image_blobs: int = 500) -> None:
+        self.keep_image_blobs = keep_image_blobs
+        self._finished_since_prune = 0
         db_path = Path(db_path)
         db_path.parent.mkdir(parents=True, exist_ok=True)
         self.db_path = db_path
@@ -319,7 +327,28 @@ class JobQueue:
                         None if image.path else image.png,
                     ),
                 )
+            self._finished_since_prune += 1
+            if self._finished_since_prune >= self.PRUNE_EVERY:
+                self._finished_since_prune = 0
+                self._prune_blobs(db)
         return self.require(job_id)
+
+    def _prune_blobs(self, db: sqlite3.Connection) -> int:
+        row = db.execute(
+            "SELECT seq FROM jobs ORDER BY seq DESC LIMIT 1 OFFSET ?", (self.keep_image_blobs,)
+        ).fetchone()
+        if row is None:
+            return 0
+        return db.execute(
+            "UPDATE job_images SET png = NULL WHERE png IS NOT NULL"
+            " AND job_id IN (SELECT id FROM jobs WHERE seq <= ?)",
+            (row[0],),
+        ).rowcount
+
+    def prune_image_blobs(self) -> int:
+        """Drop kept PNG bytes of all but the newest `keep_image_blobs` jobs now; returns how many."""
+        with self._write() as db:
+            return self._prune_blobs(db)
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a queued job. A job in any other state is returned unchanged."""

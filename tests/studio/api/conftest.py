@@ -16,6 +16,7 @@ import pytest
 import uvicorn
 
 from studio.app import Services, build_services, create_app
+from studio.cli.serve import leave_a_core_for_the_server
 from studio.config import StudioConfig
 
 
@@ -77,6 +78,17 @@ def serve(config: StudioConfig) -> LiveServer:
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
     return LiveServer(services, server, thread)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def server_threads() -> Iterator[None]:
+    """Run torch as `serve` does (cores - 1 threads), restoring the setting afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    leave_a_core_for_the_server()
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -166,3 +166,28 @@ def test_bad_input_is_a_422_naming_the_field(live: LiveServer) -> None:
     script = requests.post(f"{url}/txt2img", json=small(script_name="no such script"))
     assert script.status_code == 422 and "script" in script.json()["field"]
     assert requests.post(f"{url}/png-info", json={"image": "%%%"}).json()["field"] == "image"
+
+
+def test_skip_ends_the_current_batch_and_the_job_goes_on(api: webuiapi.WebUIApi) -> None:
+    outcome: dict = {}
+    thread = threading.Thread(
+        target=lambda: outcome.setdefault("result", api.txt2img(**small(steps=150, n_iter=2)))
+    )
+    thread.start()
+    deadline = time.monotonic() + 30
+    while api.get_progress()["state"]["sampling_step"] < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    api.skip()
+    progress = api.get_progress()
+    while progress["state"]["job_no"] != 1:  # the second batch started
+        assert time.monotonic() < deadline, progress
+        time.sleep(0.05)
+        progress = api.get_progress()
+    assert progress["state"]["skipped"] is True and progress["state"]["job_count"] == 2
+    assert progress["progress"] >= 0.5
+    api.interrupt()
+    thread.join(30)
+    result = outcome["result"]
+    assert len(result.images) == 2  # the skipped batch's partial image, then the interrupted one
+    assert result.info["all_seeds"] == [42, 43]

@@ -56,7 +56,7 @@ def test_five_jobs_survive_a_killed_server(tmp_path: Path, tiny_model_dir: Path)
     builtin = config.builtin_models_path
     process, client = start_server(config.data_dir, builtin)
     try:
-        payload = {"prompt": "a green triangle", "width": 64, "height": 64, "steps": 10}
+        payload = {"prompt": "a green triangle", "width": 64, "height": 64, "steps": 30}
         ids = [
             client.post("/studio/v1/jobs", json={"payload": {**payload, "seed": i}}).json()["id"]
             for i in range(5)
@@ -76,13 +76,14 @@ def test_five_jobs_survive_a_killed_server(tmp_path: Path, tiny_model_dir: Path)
     try:
         jobs = wait_all_final(client, ids)
         states = [jobs[job_id]["state"] for job_id in ids]
-        assert states == ["interrupted", "done", "done", "done", "done"]
-        assert "re-queue" in jobs[ids[0]]["error"]
-        assert [jobs[job_id]["attempts"] for job_id in ids[1:]] == [1, 1, 1, 1]
-        assert client.post(f"/studio/v1/jobs/{ids[0]}/requeue").status_code == 202
+        assert sorted(states) == ["done", "done", "done", "done", "interrupted"], states
+        killed = ids[states.index("interrupted")]  # the one running at the kill (usually the first)
+        assert "re-queue" in jobs[killed]["error"]
+        assert all(job["attempts"] == 1 for job in jobs.values())
+        assert client.post(f"/studio/v1/jobs/{killed}/requeue").status_code == 202
         jobs = wait_all_final(client, ids)
         assert all(job["state"] == "done" for job in jobs.values())
-        assert jobs[ids[0]]["attempts"] == 2  # run again only because it was re-queued
+        assert jobs[killed]["attempts"] == 2  # run again only because it was re-queued
         assert all(len(job["result"]["images"]) == 1 for job in jobs.values())
         listing = client.get("/studio/v1/jobs", params={"kind": "generate"}).json()
         assert listing["total"] == 5

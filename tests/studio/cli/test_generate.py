@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from studio.cli.generate import main
@@ -53,6 +54,7 @@ def test_bad_request_exits_2_naming_the_field(studio_config: StudioConfig, capsy
     assert "width" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_through_launch_py_on_a_fresh_data_dir(tmp_path: Path) -> None:
     """A data dir with no model at all: the tiny model is built, so a fresh launch works offline."""
     out = tmp_path / "o.png"

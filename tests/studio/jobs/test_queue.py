@@ -108,3 +108,19 @@ def test_concurrent_claims_take_each_job_exactly_once(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert len(taken) == 60 == len(set(taken))
+
+
+def test_kept_png_bytes_are_pruned_to_the_newest_jobs(tmp_path: Path) -> None:
+    queue = JobQueue(tmp_path / "db.sqlite", keep_image_blobs=2)
+    saved = tmp_path / "saved.png"
+    saved.write_bytes(b"file")
+    ids = []
+    for i in range(4):
+        job = queue.submit("generate", {"i": i})
+        queue.claim("w")
+        queue.finish(job.id, JobState.DONE, images=[NewImage(b"blob%d" % i), NewImage(b"x", path=str(saved))])
+        ids.append(job.id)
+    assert queue.prune_image_blobs() == 2
+    assert [queue.images(job_id)[0].read_png() for job_id in ids] == [None, None, b"blob2", b"blob3"]
+    assert queue.images(ids[0])[1].read_png() == b"file"  # saved files are untouched
+    assert queue.images(ids[0])[0].seed is None and len(queue.images(ids[0])) == 2  # rows stay
