@@ -22,6 +22,7 @@ from studio.history import HistoryStore
 from studio.hooks import GenerationHooks, NoHooks
 from studio.pipeline import samplers as sampler_table
 from studio.pipeline.infotext import encode_png, format_infotext, generation_parameters
+from studio.pipeline.prompt_cache import PromptEmbeddingCache
 from studio.pipeline.registry import ModelEntry, ModelRegistry
 from studio.progress import GenerationControl, StepInfo
 from studio.request import MAX_SEED, GenerationRequest, ImageRecord, RequestError, Result, validate
@@ -58,6 +59,7 @@ class Engine:
         self._cache: Any = None  # ModelCache, made on first load (imports torch)
         self._device: Any = None
         self._current: ModelEntry | None = None
+        self._prompts = PromptEmbeddingCache()
 
     # -- choices ------------------------------------------------------------------------------
     def sampler_names(self) -> list[str]:
@@ -269,17 +271,15 @@ class Engine:
             return callback_kwargs
 
         kwargs: dict[str, Any] = {
-            # One prompt encoded once and repeated, exactly like a plain diffusers call.
-            "prompt": request.prompt,
-            "negative_prompt": request.negative_prompt or None,
+            # Embeddings of one prompt, repeated per image exactly like a plain diffusers call,
+            # and reused across batches, sweeps and repeated runs while they stay recent.
+            **self._prompts.pipeline_kwargs(pipe, request.prompt, request.negative_prompt, clip_skip),
             "num_images_per_prompt": count,
             "num_inference_steps": request.steps,
             "guidance_scale": request.cfg_scale,
             "generator": generators,
             "callback_on_step_end": on_step_end,
         }
-        if clip_skip > 1:
-            kwargs.update(_clip_skip_embeddings(pipe, request, clip_skip))
         if mode == "txt2img":
             unet_channels = pipe.unet.config.in_channels
             factor = pipe.vae_scale_factor
@@ -367,33 +367,6 @@ class Engine:
             return int(peak if sys.platform == "darwin" else peak * 1024)
         except ImportError:
             return 0
-
-
-def _clip_skip_embeddings(pipe: Any, request: GenerationRequest, clip_skip: int) -> dict[str, Any]:
-    """Prompt embeddings from the text encoder's layer `clip_skip` from the end (A1111 numbering:
-    1 = last layer), through the final layer norm. diffusers' own `clip_skip` argument reaches for
-    `text_encoder.text_model`, which transformers 5 no longer has."""
-    encoder = pipe.text_encoder
-    final_norm = getattr(encoder, "text_model", encoder).final_layer_norm
-    tokenizer = pipe.tokenizer
-
-    def embed(text: str) -> Any:
-        tokens = tokenizer(
-            [text],
-            padding="max_length",
-            max_length=tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        )
-        output = encoder(tokens.input_ids.to(encoder.device), output_hidden_states=True)
-        return final_norm(output.hidden_states[-clip_skip]).to(dtype=encoder.dtype)
-
-    return {
-        "prompt": None,
-        "negative_prompt": None,
-        "prompt_embeds": embed(request.prompt),
-        "negative_prompt_embeds": embed(request.negative_prompt),
-    }
 
 
 def png_to_image(png: bytes) -> Any:
