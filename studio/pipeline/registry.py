@@ -18,11 +18,12 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.config import StudioConfig
+from studio.database import ensure_schema, transaction
 from studio.request import RequestError
 
 SAFE_SUFFIXES = (".safetensors",)
@@ -98,21 +99,12 @@ class ModelRegistry:
     def __init__(self, config: StudioConfig) -> None:
         self.config = config
         self.db_path = config.database_path
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self.stats = ScanStats()
         self._scan: _Scan | None = None
-        with self._connect() as db:
-            db.executescript(SCHEMA)
+        ensure_schema(self.db_path, SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.db_path, timeout=30)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            with db:
-                yield db
-        finally:
-            db.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.db_path)
 
     # -- roots and scanning -------------------------------------------------------------------
     def roots(self) -> list[Path]:
