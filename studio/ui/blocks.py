@@ -135,7 +135,11 @@ def build_ui(backend: UIBackend, *, title: str = "Atelier") -> gr.Blocks:
             return updates
 
         demo.load(None, None, None, js=BOOT_JS)
-        demo.load(restore, state, restored, show_progress="hidden")
+        # The saved form comes back from the server; until it has, typing could be overwritten.
+        # `body[data-restored]` tells a waiting client (the browser tests) the form is settled.
+        demo.load(restore, state, restored, show_progress="hidden").then(
+            None, None, None, js="() => { document.body.dataset.restored = '1'; }"
+        )
 
         # History: refresh when opened; load parameters into txt2img; send to img2img.
         show, show_inputs, show_outputs = history.refresh

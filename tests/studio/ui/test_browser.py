@@ -29,7 +29,13 @@ def open_page(browser: Any, url: str) -> Any:
     page.goto(url)
     page.wait_for_selector("#txt2img_prompt textarea")
     page.wait_for_selector("#atelier_status")
+    wait_restored(page)
     return page
+
+
+def wait_restored(page: Any) -> None:
+    """Wait until the saved form has been put back: typing before that could be overwritten."""
+    page.wait_for_selector("body[data-restored]", state="attached")
 
 
 def set_number(page: Any, elem_id: str, value: float) -> None:
@@ -307,6 +313,7 @@ def test_form_survives_a_reload_and_other_tabs_render(browser, studio, artifacts
     set_number(page, "txt2img_steps", 7)
     page.wait_for_timeout(800)  # the change events store the form in the browser
     page.reload()
+    wait_restored(page)
     page.wait_for_function(
         "() => document.querySelector('#txt2img_prompt textarea')?.value == 'a white cat with a hat'"
     )
