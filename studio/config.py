@@ -31,6 +31,7 @@ class StudioConfig:
     data_dir: Path = PROJECT_ROOT
     models_dir: Path | None = None  # default: data_dir / "models"
     outputs_dir: Path | None = None  # default: data_dir / "outputs"
+    builtin_models_dir: Path | None = None  # default: the repository's models/ (shipped starter)
     port: int = 7860
     listen: bool = False
     device: str = "auto"
@@ -69,7 +70,7 @@ class StudioConfig:
     @property
     def builtin_models_path(self) -> Path:
         """Models shipped with Atelier (the starter model), scanned besides `models_path`."""
-        return PROJECT_ROOT / "models"
+        return self.builtin_models_dir or PROJECT_ROOT / "models"
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

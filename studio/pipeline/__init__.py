@@ -1,0 +1,1 @@
+"""Model registry, loader, samplers, infotext and the generation engine."""
