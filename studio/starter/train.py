@@ -360,18 +360,18 @@ def train_unet(
     alphas = noise_scheduler.alphas_cumprod.to(device)
     generator = torch.Generator().manual_seed(settings.seed + 2)
     step, elapsed = 0, 0.0
-    if state.get("stage") == "unet":
-        unet.load_state_dict(state["unet"])
-        text_encoder.load_state_dict(state["text_encoder"])
+    if "unet_ema" in state:  # resume (or extend a finished run with a larger budget)
         unet_ema.load_state_dict(state["unet_ema"])
         text_ema.load_state_dict(state["text_ema"])
-        optimizer.load_state_dict(state["unet_optimizer"])
-        generator.set_state(state["unet_generator"])
+        if "unet" in state:
+            unet.load_state_dict(state["unet"])
+            text_encoder.load_state_dict(state["text_encoder"])
+            optimizer.load_state_dict(state["unet_optimizer"])
+            generator.set_state(state["unet_generator"])
+        else:  # a checkpoint that kept only the averaged weights
+            unet.load_state_dict(state["unet_ema"])
+            text_encoder.load_state_dict(state["text_ema"])
         step, elapsed = state["unet_step"], state["unet_elapsed"]
-    elif state.get("stage") == "done":
-        unet_ema.load_state_dict(state["unet_ema"])
-        text_ema.load_state_dict(state["text_ema"])
-        return unet_ema, text_ema
 
     def token_ids(texts: list[str]) -> Any:
         return tokenizer(
@@ -423,31 +423,41 @@ def train_unet(
             log.add("unet", step, time.monotonic() - started, running / settings.log_every)
             running = 0.0
         if time.monotonic() - last_save > settings.checkpoint_minutes * 60:
-            state.update(
-                stage="unet",
-                unet=unet.state_dict(),
-                text_encoder=text_encoder.state_dict(),
-                unet_ema=unet_ema.state_dict(),
-                text_ema=text_ema.state_dict(),
-                unet_optimizer=optimizer.state_dict(),
-                unet_generator=generator.get_state(),
-                unet_step=step,
-                unet_elapsed=time.monotonic() - started,
+            save_unet_state(
+                settings, state, unet, text_encoder, unet_ema, text_ema, optimizer, generator, step, started
             )
-            save_atomic(state, settings.output / "checkpoint.pt")
             last_save = time.monotonic()
     print(f"[unet] done: {step} steps in {(time.monotonic() - started) / 60:.1f} min", flush=True)
-    for key in ("unet", "text_encoder", "unet_optimizer", "unet_generator"):
-        state.pop(key, None)
+    save_unet_state(
+        settings, state, unet, text_encoder, unet_ema, text_ema, optimizer, generator, step, started
+    )
+    return unet_ema, text_ema
+
+
+def save_unet_state(
+    settings: Settings,
+    state: dict[str, Any],
+    unet: Any,
+    text_encoder: Any,
+    unet_ema: Any,
+    text_ema: Any,
+    optimizer: Any,
+    generator: Any,
+    step: int,
+    started: float,
+) -> None:
     state.update(
-        stage="done",
+        stage="unet",
+        unet=unet.state_dict(),
+        text_encoder=text_encoder.state_dict(),
         unet_ema=unet_ema.state_dict(),
         text_ema=text_ema.state_dict(),
+        unet_optimizer=optimizer.state_dict(),
+        unet_generator=generator.get_state(),
         unet_step=step,
         unet_elapsed=time.monotonic() - started,
     )
     save_atomic(state, settings.output / "checkpoint.pt")
-    return unet_ema, text_ema
 
 
 # ---------------------------------------------------------------- export
@@ -469,7 +479,10 @@ def save_pipeline(folder: Path, vae: Any, text_encoder: Any, tokenizer: Any, une
         requires_safety_checker=False,
     )
     if fp16:
-        pipe.to(dtype=torch.float16)
+        # diffusers loads fp16 weights as fp32 unless asked otherwise, but transformers 5 keeps
+        # the stored dtype ("auto"), so the (small) text encoder stays fp32 for every loader.
+        pipe.unet.to(dtype=torch.float16)
+        pipe.vae.to(dtype=torch.float16)
     tmp = folder.with_name(folder.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
