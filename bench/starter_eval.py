@@ -3,6 +3,7 @@
     python bench/starter_eval.py                 full evaluation (colour x shape x 3 seeds, ...)
     python bench/starter_eval.py --quick         a cross-section, one seed
     python bench/starter_eval.py --first-image   launch-to-first-image and per-image time
+    python bench/starter_eval.py --grid OUT.png  a sample grid (prompts x seeds)
     python bench/starter_eval.py --model DIR     another diffusers folder (default: the shipped one)
     python bench/starter_eval.py --backend diffusers   a bare StableDiffusionPipeline instead of the Engine
 
@@ -125,6 +126,42 @@ def run_evaluation(args: argparse.Namespace) -> int:
     return 0
 
 
+GRID_PROMPTS = (
+    "a red circle",
+    "a small blue square on the left, yellow background",
+    "a large green triangle, white background",
+    "a yellow star at the top, black background",
+    "a purple diamond on the right, orange background",
+    "a small white circle at the bottom, blue background",
+    "a large orange square in the center, purple background",
+    "a black star, green background",
+)
+
+
+def run_grid(args: argparse.Namespace) -> int:
+    """A plain grid: one row per prompt (labelled), one column per seed, images scaled 2x."""
+    import torch
+    from PIL import ImageDraw
+
+    torch.set_num_threads(args.threads)
+    seeds = list(range(args.seeds + 1))
+    scale, label_width = 2, 330
+    cell = args.size * scale
+    grid = Image.new("RGB", (label_width + cell * len(seeds), cell * len(GRID_PROMPTS)), "white")
+    draw = ImageDraw.Draw(grid)
+    with tempfile.TemporaryDirectory() as tmp:
+        generate = make_generator(args, Path(tmp))
+        for row, prompt in enumerate(GRID_PROMPTS):
+            draw.text((6, row * cell + cell // 2 - 6), prompt, fill="black")
+            for column, seed in enumerate(seeds):
+                image = generate(prompt, seed).resize((cell, cell), Image.Resampling.NEAREST)
+                grid.paste(image, (label_width + column * cell, row * cell))
+    args.grid.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(args.grid, optimize=True)
+    print(f"grid of {len(GRID_PROMPTS)} prompts x seeds {seeds} written to {args.grid}")
+    return 0
+
+
 FIRST_IMAGE_CHILD = "--first-image-child"
 
 
@@ -172,6 +209,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--first-image", action="store_true")
     parser.add_argument(FIRST_IMAGE_CHILD, action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--grid", type=Path, default=None, help="write a sample grid PNG here")
     parser.add_argument("--repeat", type=int, default=3, help="launch-to-first-image runs")
     parser.add_argument("--model", type=Path, default=SHIPPED)
     parser.add_argument("--backend", choices=("engine", "diffusers"), default="engine")
@@ -191,6 +229,8 @@ def main(argv: list[str]) -> int:
         return first_image_child(args)
     if args.first_image:
         return run_first_image(args)
+    if args.grid is not None:
+        return run_grid(args)
     return run_evaluation(args)
 
 

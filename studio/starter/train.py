@@ -51,6 +51,7 @@ class Settings:
     vae_minutes: float
     unet_minutes: float
     vae_steps: int
+    vae_crop: int
     unet_steps: int
     vae_batch_size: int
     batch_size: int
@@ -80,6 +81,9 @@ def parse_args(argv: list[str]) -> Settings:
     parser.add_argument(
         "--unet-steps", type=int, default=1_000_000, help="stop the UNet stage after this many"
     )
+    parser.add_argument(
+        "--vae-crop", type=int, default=32, help="train the VAE on random crops this big (0: whole)"
+    )
     parser.add_argument("--vae-batch-size", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--vae-lr", type=float, default=1e-3)
@@ -108,6 +112,7 @@ def parse_args(argv: list[str]) -> Settings:
         vae_minutes=args.vae_minutes,
         unet_minutes=args.unet_minutes,
         vae_steps=args.vae_steps,
+        vae_crop=args.vae_crop,
         unet_steps=args.unet_steps,
         vae_batch_size=args.vae_batch_size,
         batch_size=args.batch_size,
@@ -161,7 +166,7 @@ def build_unet(latent_size: int) -> Any:
         sample_size=latent_size,
         in_channels=4,
         out_channels=4,
-        block_out_channels=(48, 96, 128),
+        block_out_channels=(32, 64, 96),
         layers_per_block=1,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
@@ -264,18 +269,23 @@ def train_vae(settings: Settings, device: Any, images: Any, state: dict[str, Any
     step, elapsed = 0, 0.0
     if "vae" in state:
         vae.load_state_dict(state["vae"])
-        if state.get("stage") == "vae":
+        if "vae_optimizer" in state:
             optimizer.load_state_dict(state["vae_optimizer"])
             generator.set_state(state["vae_generator"])
-            step, elapsed = state["vae_step"], state["vae_elapsed"]
-        else:
-            return vae  # stage already done
+        step, elapsed = state["vae_step"], state["vae_elapsed"]
+        if "unet_ema" in state:  # the UNet learnt on these latents: the VAE stays as it is
+            vae.eval()
+            return vae
     budget = settings.vae_minutes * 60
     started, last_save, running = time.monotonic() - elapsed, time.monotonic(), 0.0
     vae.train()
     while step < settings.vae_steps and time.monotonic() - started < budget:
         index = torch.randint(len(images), (settings.vae_batch_size,), generator=generator)
         batch = to_model_range(images[index], device)
+        if settings.vae_crop and settings.vae_crop < settings.resolution:
+            # the VAE is convolutional: random crops train it as well, for a fraction of the cost
+            top, left = torch.randint(settings.resolution - settings.vae_crop + 1, (2,), generator=generator)
+            batch = batch[:, :, top : top + settings.vae_crop, left : left + settings.vae_crop]
         posterior = vae.encode(batch).latent_dist
         recon = vae.decode(posterior.sample()).sample
         recon_loss = torch.nn.functional.mse_loss(recon, batch)
@@ -302,21 +312,28 @@ def train_vae(settings: Settings, device: Any, images: Any, state: dict[str, Any
             last_save = time.monotonic()
     print(f"[vae] done: {step} steps in {(time.monotonic() - started) / 60:.1f} min", flush=True)
     vae.eval()
-    for key in ("vae_optimizer", "vae_generator"):
-        state.pop(key, None)
-    state.update(stage="latents", vae=vae.state_dict(), vae_step=step, vae_elapsed=time.monotonic() - started)
+    state.update(
+        stage="latents",
+        vae=vae.state_dict(),
+        vae_optimizer=optimizer.state_dict(),
+        vae_generator=generator.get_state(),
+        vae_step=step,
+        vae_elapsed=time.monotonic() - started,
+    )
     save_atomic(state, settings.output / "checkpoint.pt")
     return vae
 
 
-def encode_latents(settings: Settings, device: Any, vae: Any, images: Any) -> tuple[Any, float]:
+def encode_latents(
+    settings: Settings, device: Any, vae: Any, images: Any, vae_step: int
+) -> tuple[Any, float]:
     """Latent means of the whole data set and the scaling factor that gives them unit std."""
     import torch
 
     cache = settings.output / "latents.pt"
     if cache.exists():
         cached = torch.load(cache)
-        if cached["dataset_size"] == len(images):
+        if (cached["dataset_size"], cached.get("vae_step")) == (len(images), vae_step):
             return cached["latents"], cached["scaling_factor"]
     chunks = []
     with torch.no_grad():
@@ -325,7 +342,15 @@ def encode_latents(settings: Settings, device: Any, vae: Any, images: Any) -> tu
             chunks.append(vae.encode(batch).latent_dist.mean.cpu())
     latents = torch.cat(chunks)
     scaling_factor = float(1.0 / latents.std())
-    save_atomic({"latents": latents, "scaling_factor": scaling_factor, "dataset_size": len(images)}, cache)
+    save_atomic(
+        {
+            "latents": latents,
+            "scaling_factor": scaling_factor,
+            "dataset_size": len(images),
+            "vae_step": vae_step,
+        },
+        cache,
+    )
     print(f"[latents] {tuple(latents.shape)} scaling_factor {scaling_factor:.4f}", flush=True)
     return latents, scaling_factor
 
@@ -386,7 +411,7 @@ def train_unet(
     empty_ids = token_ids([""])[0]
     latents = latents * scaling_factor
     budget = settings.unet_minutes * 60
-    warmup = 200
+    warmup = 100
     started, last_save, running = time.monotonic() - elapsed, time.monotonic(), 0.0
     unet.train()
     text_encoder.train()
@@ -527,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     images, captions = images_tensor(settings)
     print(f"[data] {len(images)} images in {time.monotonic() - begin:.1f} s", flush=True)
     vae = train_vae(settings, device, images, state, log)
-    latents, scaling_factor = encode_latents(settings, device, vae, images)
+    latents, scaling_factor = encode_latents(settings, device, vae, images, state["vae_step"])
     vae.register_to_config(scaling_factor=scaling_factor)
     unet, text_encoder = train_unet(
         settings, device, tokenizer, latents, scaling_factor, captions, state, log
