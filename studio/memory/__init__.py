@@ -1,0 +1,24 @@
+"""Memory strategies, a registry keyed by name, applied to a loaded pipeline from `config.memory`.
+
+    config.memory = {"attention_slicing": {"slice_size": "auto"}, "vae_tiling": True}
+
+Built-ins: attention_slicing, vae_slicing, vae_tiling, model_cpu_offload,
+sequential_cpu_offload (GPU only), token_merging (needs the `tomesd` package).
+Quantization is not here yet.
+"""
+
+from studio.memory.strategies import (
+    MemoryStrategy,
+    MemoryStrategyError,
+    apply_memory_options,
+    builtin_strategies,
+    moves_model_itself,
+)
+
+__all__ = [
+    "MemoryStrategy",
+    "MemoryStrategyError",
+    "apply_memory_options",
+    "builtin_strategies",
+    "moves_model_itself",
+]

@@ -1,0 +1,401 @@
+"""The generation engine: request in, Result out (txt2img, img2img, inpaint).
+
+One `Engine` per studio, built from the config by the composition root and driven by ONE
+worker thread at a time. `generate` validates the request, picks and loads the model (LRU
+cache), makes per-image noise from per-image seeds, runs the diffusers pipeline with a step
+callback that reports progress and honours interrupt/skip, then writes PNGs with A1111
+infotext under outputs/ and records each image in the history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from studio.config import StudioConfig
+from studio.history import HistoryStore
+from studio.hooks import GenerationHooks, NoHooks
+from studio.pipeline import samplers as sampler_table
+from studio.pipeline.infotext import encode_png, format_infotext, generation_parameters
+from studio.pipeline.registry import ModelEntry, ModelRegistry
+from studio.progress import GenerationControl, StepInfo
+from studio.request import MAX_SEED, GenerationRequest, ImageRecord, RequestError, Result, validate
+
+LAST_MODEL_KEY = "last_selected_model"
+STARTER_MODEL = "Diffusers/atelier-starter"
+TINY_FALLBACK = "Diffusers/atelier-tiny"
+NO_VAE = (None, "", "Automatic", "None")
+
+
+class NoModelError(RuntimeError):
+    pass
+
+
+def ensure_default_model(config: StudioConfig, registry: ModelRegistry | None = None) -> Path | None:
+    """When no checkpoint at all is found, build the tiny offline model into
+    `models_path/Diffusers/atelier-tiny` so a fresh install can generate. Returns its path or None."""
+    registry = registry or ModelRegistry(config)
+    if registry.checkpoints():
+        return None
+    from studio.pipeline.tiny import build_tiny_pipeline
+
+    folder = build_tiny_pipeline(config.models_path / TINY_FALLBACK)
+    registry.refresh()
+    return folder
+
+
+class Engine:
+    def __init__(self, config: StudioConfig, hooks: GenerationHooks | None = None) -> None:
+        self.config = config
+        self.hooks: GenerationHooks = hooks if hooks is not None else NoHooks()
+        self.registry = ModelRegistry(config)
+        self.history = HistoryStore(config.database_path)
+        self._cache: Any = None  # ModelCache, made on first load (imports torch)
+        self._device: Any = None
+        self._current: ModelEntry | None = None
+
+    # -- choices ------------------------------------------------------------------------------
+    def sampler_names(self) -> list[str]:
+        return sampler_table.sampler_names()
+
+    def schedule_types(self) -> list[str]:
+        return sampler_table.schedule_type_names()
+
+    @property
+    def device(self) -> Any:
+        """The DeviceChoice (resolved from `config.device` on first use)."""
+        if self._device is None:
+            from studio.devices import resolve_device
+
+            self._device = resolve_device(self.config.device)
+        return self._device
+
+    @property
+    def cache(self) -> Any:
+        if self._cache is None:
+            from studio.pipeline.loader import ModelCache
+
+            self._cache = ModelCache(self.config.model_cache_size)
+        return self._cache
+
+    # -- model selection ----------------------------------------------------------------------
+    @property
+    def current_model(self) -> str | None:
+        entry = self._current or self._default_entry(required=False)
+        return None if entry is None else entry.title
+
+    def _default_entry(self, required: bool = True) -> ModelEntry | None:
+        checkpoints = self.registry.checkpoints()
+        for wanted in (self.config.default_model, self.registry.get_state(LAST_MODEL_KEY)):
+            if wanted:
+                for entry in checkpoints:
+                    if entry.matches(wanted):
+                        return entry
+        builtin = (self.config.builtin_models_path / STARTER_MODEL).resolve()
+        for entry in checkpoints:
+            if entry.path == builtin:
+                return entry
+        if checkpoints:
+            return checkpoints[0]
+        if required:
+            raise NoModelError(
+                f"no model found in {self.config.models_path} (Stable-diffusion/*.safetensors or "
+                "Diffusers/<folder>); add one or run ensure_default_model"
+            )
+        return None
+
+    def select_model(self, name: str) -> str:
+        """Load the checkpoint (title, name or hash), make it current and remember it. Returns its title."""
+        entry = self.registry.find("checkpoint", name)
+        self._load(entry)
+        self._current = entry
+        self.registry.set_state(LAST_MODEL_KEY, entry.title)
+        return entry.title
+
+    def _load(self, entry: ModelEntry) -> Any:
+        return self.cache.get(entry, self.device, dict(self.config.memory), self.config.allow_pickle)
+
+    # -- generation ---------------------------------------------------------------------------
+    def check(self, request: GenerationRequest) -> tuple[GenerationRequest, ModelEntry, ModelEntry | None]:
+        """Validate and resolve names; returns the normalized request, its model and VAE entries."""
+        sampler, schedule = sampler_table.normalize(request.sampler_name, request.scheduler)
+        if (sampler, schedule) != (request.sampler_name, request.scheduler):
+            request = dataclasses.replace(request, sampler_name=sampler, scheduler=schedule)
+        validate(request, samplers=self.sampler_names(), schedulers=self.schedule_types())
+        if request.scheduler not in sampler_table.schedule_types_for(request.sampler_name):
+            valid = ", ".join(sampler_table.schedule_types_for(request.sampler_name))
+            raise RequestError(
+                "scheduler",
+                f"schedule type {request.scheduler!r} does not apply to sampler {request.sampler_name!r}; "
+                f"choose one of: {valid}",
+            )
+        entry = self.registry.find("checkpoint", request.model) if request.model else self._current
+        if entry is None:
+            entry = self._default_entry()
+        vae = None if request.vae in NO_VAE else self.registry.find("vae", request.vae, "vae")
+        return request, entry, vae
+
+    def generate(self, request: GenerationRequest, control: GenerationControl | None = None) -> Result:
+        import torch
+
+        control = control or GenerationControl()
+        started = time.perf_counter()
+        request = self.hooks.before_process(request)
+        request, entry, vae_entry = self.check(request)
+        inputs = self._prepare_inputs(request)
+        timings: dict[str, float] = {}
+        tick = time.perf_counter()
+        loaded = self._load(entry)
+        vae = None if vae_entry is None else (vae_entry, loaded.vae(vae_entry, self.config.allow_pickle))
+        if request.model is None and self._current is None:
+            self._current = entry
+        timings["load"] = time.perf_counter() - tick
+        if self.device.name == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        seed = random.randrange(MAX_SEED) if request.seed == -1 else request.seed
+        subseed = random.randrange(MAX_SEED) if request.subseed == -1 else request.subseed
+        from studio.pipeline.seeds import image_seeds
+
+        all_seeds, all_subseeds = image_seeds(seed, subseed, request.subseed_strength, request.image_count)
+        result = Result(request=request)
+        denoise = save = 0.0
+        with torch.no_grad():
+            for batch_index in range(request.n_iter):
+                control.take_skip()
+                if control.interrupted:
+                    result.interrupted = True
+                    break
+                first = batch_index * request.batch_size
+                seeds = all_seeds[first : first + request.batch_size]
+                subseeds = all_subseeds[first : first + request.batch_size]
+                self.hooks.process_batch(request, batch_index, seeds)
+                tick = time.perf_counter()
+                images = self._run_batch(loaded, vae, request, inputs, seeds, subseeds, batch_index, control)
+                denoise += time.perf_counter() - tick
+                tick = time.perf_counter()
+                for i, image in enumerate(images):
+                    record = self._finish_image(
+                        request, entry, vae_entry, image, seeds[i], subseeds[i], timings
+                    )
+                    result.images.append(record)
+                save += time.perf_counter() - tick
+                if control.interrupted:
+                    result.interrupted = True
+                    break
+        timings["denoise"] = denoise
+        timings["save"] = save
+        timings["total"] = time.perf_counter() - started
+        result.timings = timings
+        result.peak_memory_bytes = self._peak_memory()
+        return self.hooks.postprocess(result)
+
+    def _prepare_inputs(self, request: GenerationRequest) -> dict[str, Any]:
+        """Decode init images and mask up front so a bad image fails before any work."""
+        from studio.pipeline.images import fill_masked, prepare_init_image, prepare_mask
+
+        if request.mode == "txt2img":
+            return {}
+        images = [
+            prepare_init_image(data, request.width, request.height, f"init_images[{i}]")
+            for i, data in enumerate(request.init_images)
+        ]
+        inputs: dict[str, Any] = {"init_images": images}
+        if request.mode == "inpaint":
+            assert request.mask is not None
+            mask = prepare_mask(
+                request.mask,
+                request.width,
+                request.height,
+                bool(request.inpainting_mask_invert),
+                request.mask_blur,
+            )
+            inputs["mask"] = mask
+            inputs["filled"] = [fill_masked(image, mask, request.inpainting_fill) for image in images]
+        return inputs
+
+    def _run_batch(
+        self,
+        loaded: Any,
+        vae: Any,
+        request: GenerationRequest,
+        inputs: dict[str, Any],
+        seeds: list[int],
+        subseeds: list[int],
+        batch_index: int,
+        control: GenerationControl,
+    ) -> list[Any]:
+        from PIL import Image
+
+        from studio.pipeline.images import composite_inpaint
+        from studio.pipeline.seeds import make_generators, make_noise
+
+        mode = request.mode
+        count = len(seeds)
+        if mode != "txt2img":
+            originals = [
+                inputs["init_images"][(batch_index * request.batch_size + i) % len(inputs["init_images"])]
+                for i in range(count)
+            ]
+            if request.denoising_strength == 0:
+                return [image.copy() for image in originals]
+        pipe = loaded.pipeline(mode, vae)
+        pipe.scheduler = sampler_table.make_scheduler(
+            request.sampler_name, request.scheduler, loaded.base_scheduler_config
+        )
+        clip_skip = request.clip_skip if request.clip_skip != 1 else self.config.clip_skip
+        generators = make_generators(seeds)
+        first_image = batch_index * request.batch_size
+        hooks = self.hooks
+
+        def on_step_end(pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict) -> dict:
+            info = StepInfo(
+                image_index=first_image,
+                image_count=request.image_count,
+                batch_index=batch_index,
+                step=step_index + 1,
+                steps=pipeline.num_timesteps,
+                latents=callback_kwargs.get("latents"),
+            )
+            control.report_step(info)
+            hooks.on_step(info, control)
+            if control.interrupted or control.skip_requested:
+                pipeline._interrupt = True
+            return callback_kwargs
+
+        kwargs: dict[str, Any] = {
+            # One prompt encoded once and repeated, exactly like a plain diffusers call.
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt or None,
+            "num_images_per_prompt": count,
+            "num_inference_steps": request.steps,
+            "guidance_scale": request.cfg_scale,
+            "generator": generators,
+            "callback_on_step_end": on_step_end,
+        }
+        if clip_skip > 1:
+            kwargs.update(_clip_skip_embeddings(pipe, request, clip_skip))
+        if mode == "txt2img":
+            unet_channels = pipe.unet.config.in_channels
+            factor = pipe.vae_scale_factor
+            shape = (unet_channels, request.height // factor, request.width // factor)
+            noise = make_noise(shape, generators, subseeds, request.subseed_strength, dtype=pipe.unet.dtype)
+            kwargs.update(
+                width=request.width, height=request.height, latents=noise.to(pipe._execution_device)
+            )
+            return list(pipe(**kwargs).images)
+        if mode == "img2img":
+            kwargs.update(image=originals, strength=request.denoising_strength)
+            return list(pipe(**kwargs).images)
+        mask = inputs["mask"]
+        filled = [inputs["filled"][(first_image + i) % len(inputs["filled"])] for i in range(count)]
+        strength = 1.0 if request.inpainting_fill == 2 else request.denoising_strength
+        box = None
+        if request.inpaint_full_res:
+            from studio.pipeline.images import masked_crop_box
+
+            box = masked_crop_box(mask, request.inpaint_full_res_padding, request.width, request.height)
+        work_mask = mask
+        if box is not None:
+            # "Only masked": inpaint the padded mask region at full resolution, then paste it back.
+            size = (request.width, request.height)
+            filled = [image.crop(box).resize(size, Image.Resampling.LANCZOS) for image in filled]
+            work_mask = mask.crop(box).resize(size, Image.Resampling.LANCZOS)
+        kwargs.update(
+            image=filled,
+            mask_image=work_mask,
+            strength=strength,
+            width=request.width,
+            height=request.height,
+        )
+        generated = list(pipe(**kwargs).images)
+        if box is not None:
+            pasted = []
+            for i, image in enumerate(generated):
+                canvas = originals[i].copy()
+                canvas.paste(
+                    image.resize((box[2] - box[0], box[3] - box[1]), Image.Resampling.LANCZOS), box[:2]
+                )
+                pasted.append(canvas)
+            generated = pasted
+        return [composite_inpaint(image, originals[i], mask) for i, image in enumerate(generated)]
+
+    def _finish_image(
+        self,
+        request: GenerationRequest,
+        entry: ModelEntry,
+        vae_entry: ModelEntry | None,
+        image: Any,
+        seed: int,
+        subseed: int,
+        timings: dict[str, float],
+    ) -> ImageRecord:
+        params = generation_parameters(
+            request,
+            seed=seed,
+            subseed=subseed,
+            model_name=entry.model_name,
+            model_hash=entry.hash10,
+            vae_name=None if vae_entry is None else vae_entry.model_name,
+            vae_hash=None if vae_entry is None else vae_entry.hash10,
+        )
+        infotext = format_infotext(request.prompt, request.negative_prompt, params)
+        image, infotext = self.hooks.postprocess_image(request, image, infotext)
+        png = encode_png(image, infotext)
+        path = None
+        if request.save_images and self.config.samples_save:
+            from studio.pipeline.outputs import save_image
+
+            path = str(save_image(self.config.outputs_path, request.mode, seed, png))
+            self.history.add(request, seed=seed, path=path, infotext=infotext, timings=dict(timings))
+        return ImageRecord(png=png, seed=seed, subseed=subseed, infotext=infotext, path=path)
+
+    def _peak_memory(self) -> int:
+        import torch
+
+        if self.device.name == "cuda":
+            return int(torch.cuda.max_memory_allocated())
+        try:
+            import resource
+
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            return int(peak if sys.platform == "darwin" else peak * 1024)
+        except ImportError:
+            return 0
+
+
+def _clip_skip_embeddings(pipe: Any, request: GenerationRequest, clip_skip: int) -> dict[str, Any]:
+    """Prompt embeddings from the text encoder's layer `clip_skip` from the end (A1111 numbering:
+    1 = last layer), through the final layer norm. diffusers' own `clip_skip` argument reaches for
+    `text_encoder.text_model`, which transformers 5 no longer has."""
+    encoder = pipe.text_encoder
+    final_norm = getattr(encoder, "text_model", encoder).final_layer_norm
+    tokenizer = pipe.tokenizer
+
+    def embed(text: str) -> Any:
+        tokens = tokenizer(
+            [text],
+            padding="max_length",
+            max_length=tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        )
+        output = encoder(tokens.input_ids.to(encoder.device), output_hidden_states=True)
+        return final_norm(output.hidden_states[-clip_skip]).to(dtype=encoder.dtype)
+
+    return {
+        "prompt": None,
+        "negative_prompt": None,
+        "prompt_embeds": embed(request.prompt),
+        "negative_prompt_embeds": embed(request.negative_prompt),
+    }
+
+
+def png_to_image(png: bytes) -> Any:
+    from PIL import Image
+
+    return Image.open(io.BytesIO(png))

@@ -1,0 +1,253 @@
+"""Model registry over the A1111 / SD.Next models layout.
+
+    models/Stable-diffusion/  single-file checkpoints (.safetensors; pickle files listed, refused)
+    models/Diffusers/         diffusers folders (model_index.json)
+    models/VAE/               .safetensors files or diffusers AutoencoderKL folders (config.json)
+    models/Lora/              .safetensors
+    models/embeddings/        .safetensors / .pt / .bin
+
+Both `config.models_path` and `config.builtin_models_path` (the shipped starter) are scanned,
+deduplicated by resolved path. Each entry's title is A1111's `name [hash10]`, hash10 being the
+first 10 hex digits of the SHA-256 of the file (for a folder: of its files, in path order).
+Hashes are cached in the studio database by path + size + mtime, so rescanning unchanged
+models reads no model bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio.config import StudioConfig
+from studio.request import RequestError
+
+SAFE_SUFFIXES = (".safetensors",)
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+KINDS = ("checkpoint", "vae", "lora", "embedding")
+FOLDERS = {"vae": "VAE", "lora": "Lora", "embedding": "embeddings"}
+CHUNK = 1 << 20
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS model_hashes (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS studio_state (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+
+class PickleRefusedError(RequestError):
+    """A pickle checkpoint (.ckpt/.pt/.bin) was asked for and `allow_pickle` is off."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    kind: str  # checkpoint | vae | lora | embedding
+    name: str  # path relative to its category folder, with extension for files (A1111)
+    path: Path
+    sha256: str
+    format: str  # "diffusers" | "safetensors" | "pickle"
+
+    @property
+    def hash10(self) -> str:
+        return self.sha256[:10]
+
+    @property
+    def title(self) -> str:
+        return f"{self.name} [{self.hash10}]"
+
+    @property
+    def model_name(self) -> str:
+        """The name without extension, as A1111 writes it in `Model:` of the infotext."""
+        return (
+            self.name[: -len(self.path.suffix)]
+            if self.format != "diffusers" and self.path.suffix
+            else self.name
+        )
+
+    @property
+    def is_pickle(self) -> bool:
+        return self.format == "pickle"
+
+    def matches(self, wanted: str) -> bool:
+        wanted = wanted.strip()
+        return wanted in (self.title, self.name, self.model_name, self.hash10, self.sha256) or (
+            len(wanted) >= 8 and self.sha256.startswith(wanted.lower())
+        )
+
+
+@dataclass
+class ScanStats:
+    files_hashed: int = 0
+    bytes_hashed: int = 0
+    cache_hits: int = 0
+
+
+@dataclass
+class _Scan:
+    entries: dict[str, list[ModelEntry]] = field(default_factory=lambda: {kind: [] for kind in KINDS})
+
+
+class ModelRegistry:
+    def __init__(self, config: StudioConfig) -> None:
+        self.config = config
+        self.db_path = config.database_path
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.stats = ScanStats()
+        self._scan: _Scan | None = None
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.db_path, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            with db:
+                yield db
+        finally:
+            db.close()
+
+    # -- roots and scanning -------------------------------------------------------------------
+    def roots(self) -> list[Path]:
+        seen: list[Path] = []
+        for root in (self.config.models_path, self.config.builtin_models_path):
+            resolved = Path(root).resolve()
+            if resolved not in seen:
+                seen.append(resolved)
+        return seen
+
+    def refresh(self) -> None:
+        scan = _Scan()
+        seen_paths: set[Path] = set()
+        for root in self.roots():
+            for kind, path, fmt, name in self._candidates(root):
+                resolved = path.resolve()
+                if resolved in seen_paths:
+                    continue
+                seen_paths.add(resolved)
+                scan.entries[kind].append(ModelEntry(kind, name, resolved, self._sha256(resolved), fmt))
+        for entries in scan.entries.values():
+            entries.sort(key=lambda entry: entry.name.lower())
+        self._scan = scan
+
+    def _candidates(self, root: Path) -> Iterator[tuple[str, Path, str, str]]:
+        checkpoints = root / "Stable-diffusion"
+        for path in _files(checkpoints, SAFE_SUFFIXES + PICKLE_SUFFIXES):
+            yield "checkpoint", path, _file_format(path), path.relative_to(checkpoints).as_posix()
+        diffusers = root / "Diffusers"
+        if diffusers.is_dir():
+            for index in sorted(diffusers.rglob("model_index.json")):
+                folder = index.parent
+                yield "checkpoint", folder, "diffusers", folder.relative_to(diffusers).as_posix()
+        for kind, folder_name in FOLDERS.items():
+            base = root / folder_name
+            for path in _files(base, SAFE_SUFFIXES + PICKLE_SUFFIXES):
+                if kind == "vae" and path.parent != base and (path.parent / "config.json").exists():
+                    continue  # a weight file inside a diffusers VAE folder
+                yield kind, path, _file_format(path), path.relative_to(base).as_posix()
+            if kind == "vae" and base.is_dir():
+                for config in sorted(base.rglob("config.json")):
+                    yield "vae", config.parent, "diffusers", config.parent.relative_to(base).as_posix()
+
+    # -- hashing ------------------------------------------------------------------------------
+    def _sha256(self, path: Path) -> str:
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        stats = [f.stat() for f in files]
+        size = sum(s.st_size for s in stats)
+        mtime_ns = max((s.st_mtime_ns for s in stats), default=0)
+        key = str(path)
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT size, mtime_ns, sha256 FROM model_hashes WHERE path = ?", (key,)
+            ).fetchone()
+        if row is not None and row[0] == size and row[1] == mtime_ns:
+            self.stats.cache_hits += 1
+            return row[2]
+        digest = hashlib.sha256()
+        for file in files:
+            if len(files) > 1:
+                digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+            with file.open("rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    digest.update(chunk)
+            self.stats.files_hashed += 1
+            self.stats.bytes_hashed += file.stat().st_size
+        sha = digest.hexdigest()
+        with self._connect() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO model_hashes (path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?)",
+                (key, size, mtime_ns, sha),
+            )
+        return sha
+
+    # -- queries ------------------------------------------------------------------------------
+    def entries(self, kind: str) -> list[ModelEntry]:
+        if self._scan is None:
+            self.refresh()
+        assert self._scan is not None
+        return list(self._scan.entries[kind])
+
+    def checkpoints(self) -> list[ModelEntry]:
+        return self.entries("checkpoint")
+
+    def vaes(self) -> list[ModelEntry]:
+        return self.entries("vae")
+
+    def loras(self) -> list[ModelEntry]:
+        return self.entries("lora")
+
+    def embeddings(self) -> list[ModelEntry]:
+        return self.entries("embedding")
+
+    def find(self, kind: str, wanted: str, field_name: str = "model") -> ModelEntry:
+        """The entry matching a title, name, name without extension, hash10 or sha256.
+
+        Raises RequestError naming `field_name` and the valid titles when nothing matches.
+        """
+        candidates = self.entries(kind)
+        for entry in candidates:
+            if entry.matches(wanted):
+                return entry
+        titles = ", ".join(entry.title for entry in candidates) or "(none found)"
+        raise RequestError(field_name, f"unknown {kind} {wanted!r}; choose one of: {titles}")
+
+    def titles(self, kind: str = "checkpoint") -> list[str]:
+        return [entry.title for entry in self.entries(kind)]
+
+    # -- small persistent state (last selected model) -----------------------------------------
+    def get_state(self, key: str) -> str | None:
+        with self._connect() as db:
+            row = db.execute("SELECT value FROM studio_state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_state(self, key: str, value: str | None) -> None:
+        with self._connect() as db:
+            db.execute("INSERT OR REPLACE INTO studio_state (key, value) VALUES (?, ?)", (key, value))
+
+
+def _files(folder: Path, suffixes: Iterable[str]) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    wanted = tuple(suffixes)
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in wanted)
+
+
+def _file_format(path: Path) -> str:
+    return "safetensors" if path.suffix.lower() in SAFE_SUFFIXES else "pickle"
+
+
+def refuse_pickle(entry: ModelEntry, allow_pickle: bool) -> None:
+    if entry.is_pickle and not allow_pickle:
+        raise PickleRefusedError(
+            "vae" if entry.kind == "vae" else "model",
+            f"{entry.name}: refusing to load a pickle file ({entry.path.suffix}): unpickling can run "
+            "arbitrary code. Convert it to .safetensors, or start with --allow-pickle (allow_pickle) "
+            "if you trust where it came from.",
+        )

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from studio.pipeline.engine import Engine
+from studio.pipeline.infotext import parse_infotext, read_png_infotext
+from studio.progress import GenerationControl, StepInfo
+from studio.request import GenerationRequest, RequestError
+from tests.studio.pipeline.conftest import pixels
+
+BASE = GenerationRequest(prompt="a red circle", seed=7, steps=3, width=64, height=64, cfg_scale=7)
+
+
+def test_txt2img_saves_png_with_infotext_and_history(engine: Engine) -> None:
+    steps: list[StepInfo] = []
+    result = engine.generate(BASE, GenerationControl(on_step=steps.append))
+    assert len(result.images) == 1
+    record = result.images[0]
+    assert record.seed == 7
+    assert record.path is not None
+    path = Path(record.path)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", path.parent.name)
+    assert path.parent.parent.name == "txt2img-images"
+    assert path.name == "00000-7.png"
+    assert path.read_bytes() == record.png
+    text = read_png_infotext(record.png)
+    assert text == record.infotext
+    parsed = parse_infotext(text)
+    assert parsed["Seed"] == "7" and parsed["Sampler"] == "Euler a" and parsed["Size"] == "64x64"
+    assert parsed["Model"] == "tiny" and len(parsed["Model hash"]) == 10
+    assert [s.step for s in steps] == [1, 2, 3] and all(s.steps == 3 for s in steps)
+    assert engine.history.count() == 1
+    entry = engine.history.list()[0]
+    assert entry.seed == 7 and entry.path == record.path and entry.infotext == record.infotext
+    assert set(result.timings) >= {"load", "denoise", "save", "total"}
+    assert result.peak_memory_bytes > 0
+    assert engine.current_model is not None and engine.current_model.startswith("tiny [")
+
+
+def test_same_seed_same_image_and_next_file_number(engine: Engine) -> None:
+    first = engine.generate(BASE, GenerationControl())
+    second = engine.generate(BASE, GenerationControl())
+    assert np.array_equal(pixels(first.images[0].png), pixels(second.images[0].png))
+    assert Path(second.images[0].path).name == "00001-7.png"
+    other = engine.generate(replace(BASE, seed=8, save_images=False), GenerationControl())
+    assert other.images[0].path is None
+    assert np.abs(pixels(other.images[0].png) - pixels(first.images[0].png)).max() > 10
+
+
+def test_batch_image_i_uses_seed_plus_i(engine: Engine) -> None:
+    batch = engine.generate(replace(BASE, batch_size=2, n_iter=2, save_images=False), GenerationControl())
+    assert batch.seeds == [7, 8, 9, 10]
+    alone = engine.generate(replace(BASE, seed=9, save_images=False), GenerationControl())
+    # Image 2 of the batch (seed 9) equals seed 9 generated alone; float batching may move a pixel by 1.
+    assert np.abs(pixels(batch.images[2].png) - pixels(alone.images[0].png)).max() <= 1
+    in_batch = engine.generate(replace(BASE, seed=8, batch_size=3, save_images=False), GenerationControl())
+    assert np.abs(pixels(in_batch.images[0].png) - pixels(batch.images[1].png)).max() <= 1
+
+
+def test_interrupt_keeps_images_so_far(engine: Engine) -> None:
+    control = GenerationControl()
+
+    def stop_at_second_step(info: StepInfo) -> None:
+        if info.step == 2:
+            control.interrupt()
+
+    control._on_step = stop_at_second_step
+    result = engine.generate(replace(BASE, steps=5, n_iter=3, save_images=False), control)
+    assert result.interrupted
+    assert len(result.images) == 1
+
+
+def test_skip_ends_the_batch_and_goes_on(engine: Engine) -> None:
+    seen: list[tuple[int, int]] = []
+    control = GenerationControl()
+
+    def skip_first_batch(info: StepInfo) -> None:
+        seen.append((info.batch_index, info.step))
+        if info.batch_index == 0 and info.step == 1:
+            control.skip()
+
+    control._on_step = skip_first_batch
+    result = engine.generate(replace(BASE, steps=3, n_iter=2, save_images=False), control)
+    assert not result.interrupted and len(result.images) == 2
+    assert seen == [(0, 1), (1, 1), (1, 2), (1, 3)]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"sampler_name": "Nope"}, "sampler_name"),
+        ({"scheduler": "Nope"}, "scheduler"),
+        ({"sampler_name": "DDIM", "scheduler": "Karras"}, "scheduler"),
+        ({"model": "missing-model"}, "model"),
+        ({"vae": "missing-vae"}, "vae"),
+        ({"width": 65}, "width"),
+        ({"steps": 0}, "steps"),
+    ],
+)
+def test_bad_requests_name_the_field(engine: Engine, change: dict, field: str) -> None:
+    with pytest.raises(RequestError) as error:
+        engine.generate(replace(BASE, **change), GenerationControl())
+    assert error.value.field == field
+    assert engine.history.count() == 0
+
+
+def test_unknown_model_error_lists_choices(engine: Engine) -> None:
+    with pytest.raises(RequestError, match=r"choose one of: tiny \["):
+        engine.generate(replace(BASE, model="nope"), GenerationControl())
+
+
+def test_legacy_sampler_name_is_normalized(engine: Engine) -> None:
+    result = engine.generate(
+        replace(BASE, sampler_name="DPM++ 2M Karras", save_images=False), GenerationControl()
+    )
+    parsed = parse_infotext(result.images[0].infotext)
+    assert parsed["Sampler"] == "DPM++ 2M" and parsed["Schedule type"] == "Karras"

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from studio.config import StudioConfig
+from studio.pipeline.engine import TINY_FALLBACK, Engine, ensure_default_model
+from studio.pipeline.loader import load_pipeline
+from studio.pipeline.registry import ModelRegistry, PickleRefusedError
+from studio.request import GenerationRequest, RequestError
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_layout_titles_and_hash10(studio_config: StudioConfig) -> None:
+    models = studio_config.models_path
+    checkpoint = write(models / "Stable-diffusion" / "sub" / "model.safetensors", b"fake weights")
+    write(models / "VAE" / "vae-ft.safetensors", b"vae")
+    write(models / "Lora" / "style.safetensors", b"lora")
+    write(models / "embeddings" / "neg.pt", b"emb")
+    registry = ModelRegistry(studio_config)
+    names = [entry.name for entry in registry.checkpoints()]
+    assert names == ["sub/model.safetensors", "tiny"]
+    entry = registry.find("checkpoint", "sub/model")
+    sha = hashlib.sha256(b"fake weights").hexdigest()
+    assert entry.sha256 == sha and entry.hash10 == sha[:10]
+    assert entry.title == f"sub/model.safetensors [{sha[:10]}]"
+    assert entry.model_name == "sub/model" and entry.path == checkpoint.resolve()
+    for wanted in (entry.title, entry.name, entry.hash10, sha):
+        assert registry.find("checkpoint", wanted) == entry
+    assert [v.name for v in registry.vaes()] == ["vae-ft.safetensors"]
+    assert [v.name for v in registry.loras()] == ["style.safetensors"]
+    assert [v.name for v in registry.embeddings()] == ["neg.pt"]
+    tiny = registry.find("checkpoint", "tiny")
+    assert tiny.format == "diffusers" and tiny.title.startswith("tiny [")
+    with pytest.raises(RequestError, match="choose one of"):
+        registry.find("checkpoint", "nothing")
+
+
+def test_rescan_of_unchanged_models_hashes_nothing(studio_config: StudioConfig) -> None:
+    for i in range(100):
+        write(
+            studio_config.models_path / "Stable-diffusion" / f"m{i:03d}.safetensors", f"weights {i}".encode()
+        )
+    registry = ModelRegistry(studio_config)
+    registry.refresh()
+    assert registry.stats.files_hashed > 100  # 100 files + the tiny model's files
+    fresh = ModelRegistry(studio_config)  # a new process: the cache lives in the database
+    fresh.refresh()
+    assert fresh.stats.files_hashed == 0 and fresh.stats.cache_hits == 101
+    changed = studio_config.models_path / "Stable-diffusion" / "m007.safetensors"
+    changed.write_bytes(b"new weights!")
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10_000_000))
+    fresh.refresh()
+    assert fresh.stats.files_hashed == 1
+    assert fresh.find("checkpoint", "m007").sha256 == hashlib.sha256(b"new weights!").hexdigest()
+
+
+def test_builtin_folder_is_scanned_and_deduplicated(
+    studio_config: StudioConfig, tiny_model_dir: Path
+) -> None:
+    shutil.copytree(tiny_model_dir, studio_config.builtin_models_path / "Diffusers" / "atelier-starter")
+    registry = ModelRegistry(studio_config)
+    assert [e.name for e in registry.checkpoints()] == ["atelier-starter", "tiny"]
+    same = dataclasses.replace(studio_config, builtin_models_dir=studio_config.models_path)
+    assert [e.name for e in ModelRegistry(same).checkpoints()] == ["tiny"]
+
+
+def test_pickle_files_are_listed_but_refused(studio_config: StudioConfig) -> None:
+    write(studio_config.models_path / "Stable-diffusion" / "old.ckpt", b"\x80\x04pickle")
+    engine = Engine(studio_config)
+    entry = engine.registry.find("checkpoint", "old")
+    assert entry.is_pickle
+    with pytest.raises(PickleRefusedError, match="arbitrary code"):
+        load_pipeline(entry, engine.device, {}, allow_pickle=False)
+    with pytest.raises(PickleRefusedError, match="allow-pickle"):
+        engine.generate(
+            GenerationRequest(prompt="x", model="old", steps=1, width=64, height=64, save_images=False)
+        )
+    with pytest.raises(PickleRefusedError):
+        engine.select_model("old.ckpt")
+
+
+def test_default_model_choice(studio_config: StudioConfig, tiny_model_dir: Path) -> None:
+    shutil.copytree(tiny_model_dir, studio_config.models_path / "Diffusers" / "another")
+    engine = Engine(studio_config)
+    assert engine.current_model.startswith("another [")  # first checkpoint
+    shutil.copytree(tiny_model_dir, studio_config.builtin_models_path / "Diffusers" / "atelier-starter")
+    engine.registry.refresh()
+    assert engine.current_model.startswith("atelier-starter [")  # the shipped starter
+    engine.select_model("tiny")
+    assert Engine(studio_config).current_model.startswith("tiny [")  # last selected, remembered
+    configured = Engine(dataclasses.replace(studio_config, default_model="another"))
+    assert configured.current_model.startswith("another [")
+
+
+def test_ensure_default_model_builds_tiny_only_when_empty(tmp_path: Path) -> None:
+    config = StudioConfig(data_dir=tmp_path, builtin_models_dir=tmp_path / "builtin")
+    folder = ensure_default_model(config)
+    assert folder == config.models_path / TINY_FALLBACK
+    assert (folder / "model_index.json").exists()
+    assert ensure_default_model(config) is None
+    assert Engine(config).current_model.startswith("atelier-tiny [")

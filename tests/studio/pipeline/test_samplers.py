@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from studio.pipeline import samplers
+from studio.pipeline.engine import Engine
+from studio.pipeline.infotext import parse_infotext
+from studio.progress import GenerationControl
+from studio.request import GenerationRequest, RequestError
+from tests.studio.pipeline.conftest import pixels
+
+A1111_NAMES = ["Euler a", "Euler", "LMS", "Heun", "DPM2", "DPM2 a", "DPM++ 2M", "DPM++ 2M SDE", "DPM++ SDE"]
+A1111_NAMES += ["DPM++ 2S a", "DDIM", "PLMS", "UniPC", "LCM"]
+BASE = GenerationRequest(prompt="a dog", seed=5, steps=2, width=64, height=64, save_images=False)
+
+
+def test_the_a1111_names_are_all_there() -> None:
+    assert set(A1111_NAMES) <= set(samplers.sampler_names())
+    assert {"Automatic", "Karras", "Exponential", "Uniform", "SGM Uniform"} <= set(
+        samplers.schedule_type_names()
+    )
+
+
+@pytest.mark.parametrize("name", list(samplers.SAMPLERS))
+def test_every_sampler_generates(engine: Engine, name: str) -> None:
+    result = engine.generate(replace(BASE, sampler_name=name), GenerationControl())
+    image = pixels(result.images[0].png)
+    assert image.shape == (64, 64, 3) and image.std() > 0
+    assert parse_infotext(result.images[0].infotext)["Sampler"] == name
+    scheduler = engine.cache.get(engine.registry.find("checkpoint", "tiny"), engine.device, {}, False)
+    assert type(scheduler.pipeline("txt2img").scheduler).__name__ == samplers.SAMPLERS[name].scheduler_class
+
+
+@pytest.mark.parametrize("schedule", list(samplers.SCHEDULE_TYPES))
+def test_every_schedule_type_configures_the_scheduler(engine: Engine, schedule: str) -> None:
+    base = dict(
+        engine.cache.get(
+            engine.registry.find("checkpoint", "tiny"), engine.device, {}, False
+        ).base_scheduler_config
+    )
+    scheduler = samplers.make_scheduler("DPM++ 2M", schedule, base)
+    for key, value in samplers.SCHEDULE_TYPES[schedule].options.items():
+        assert scheduler.config[key] == value
+    result = engine.generate(replace(BASE, sampler_name="DPM++ 2M", scheduler=schedule), GenerationControl())
+    assert parse_infotext(result.images[0].infotext)["Schedule type"] == schedule
+
+
+def test_schedule_type_changes_the_picture(engine: Engine) -> None:
+    automatic = engine.generate(replace(BASE, sampler_name="Euler", steps=3), GenerationControl())
+    karras = engine.generate(
+        replace(BASE, sampler_name="Euler", steps=3, scheduler="Karras"), GenerationControl()
+    )
+    assert not np.array_equal(pixels(automatic.images[0].png), pixels(karras.images[0].png))
+
+
+def test_aliases_and_legacy_names() -> None:
+    assert samplers.normalize("PNDM") == ("PLMS", "Automatic")
+    assert samplers.normalize("DPM++ 2M Karras") == ("DPM++ 2M", "Karras")
+    assert samplers.normalize("Euler a") == ("Euler a", "Automatic")
+
+
+def test_unsupported_schedule_for_sampler_is_refused() -> None:
+    with pytest.raises(RequestError, match="choose one of: Automatic"):
+        samplers.make_scheduler("DDIM", "Karras", {})
+    with pytest.raises(RequestError) as error:
+        samplers.make_scheduler("Nope", "Automatic", {})
+    assert error.value.field == "sampler_name"

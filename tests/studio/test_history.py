@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+from studio.history import HistoryStore
+from studio.request import GenerationRequest
+
+
+def test_add_get_list_count_search(tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path / "atelier.db")
+    base = GenerationRequest(prompt="a red cat", seed=1, init_images=(b"\x89PNG fake",))
+    first = store.add(
+        base, seed=1, path="/out/1.png", infotext="a red cat\nSteps: 20", timings={"denoise": 1.5}
+    )
+    second = store.add(replace(base, prompt="a blue dog 100%"), seed=2, path=None, infotext="x")
+    entry = store.get(first)
+    assert entry is not None
+    assert entry.seed == 1 and entry.path == "/out/1.png" and entry.timings == {"denoise": 1.5}
+    assert entry.request["prompt"] == "a red cat"
+    assert entry.request["init_images"][0].startswith("sha256:")  # bytes are not stored
+    assert store.get(999) is None
+    assert [e.id for e in store.list()] == [second, first]  # newest first
+    assert [e.id for e in store.list(offset=1, limit=1)] == [first]
+    assert store.count() == 2
+    assert store.count("red") == 1 and store.list(query="RED")[0].id == first
+    assert store.count("100%") == 1 and store.count("%") == 1 and store.count("_") == 0
+
+
+def test_persists_in_the_studio_database(tmp_path: Path) -> None:
+    db = tmp_path / "atelier.db"
+    HistoryStore(db).add(GenerationRequest(prompt="p"), seed=3, path=None, infotext="p")
+    assert HistoryStore(db).count() == 1
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT seed FROM history").fetchone() == (3,)
