@@ -36,9 +36,8 @@ DEFAULTS = {"steps": 20, "cfg_scale": 7.0, "sampler": "Euler a", "size": 64}
 
 def engine_generator(model: Path, workdir: Path, steps: int, cfg: float, sampler: str, size: int) -> Generate:
     """Generate through the studio's Engine, with `model` as the only model it knows."""
-    from studio.pipeline.engine import Engine
-
     from studio.config import StudioConfig
+    from studio.pipeline.engine import Engine
     from studio.progress import GenerationControl
     from studio.request import GenerationRequest
 
