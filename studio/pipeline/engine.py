@@ -23,7 +23,7 @@ from studio.hooks import GenerationHooks, NoHooks
 from studio.pipeline import samplers as sampler_table
 from studio.pipeline.infotext import encode_png, format_infotext, generation_parameters
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
-from studio.pipeline.registry import ModelEntry, ModelRegistry
+from studio.pipeline.registry import SD_NATIVE_SIZE, ModelEntry, ModelRegistry, native_size
 from studio.progress import GenerationControl, StepInfo
 from studio.request import MAX_SEED, GenerationRequest, ImageRecord, RequestError, Result, validate
 
@@ -111,6 +111,11 @@ class Engine:
                 "Diffusers/<folder>); add one or run ensure_default_model",
             )
         return None
+
+    def native_size(self) -> int:
+        """The trained resolution of the current (or default) model; forms start at this size."""
+        entry = self._current or self._default_entry(required=False)
+        return SD_NATIVE_SIZE if entry is None else native_size(entry)
 
     def select_model(self, name: str) -> str:
         """Load the checkpoint (title, name or hash), make it current and remember it. Returns its title."""

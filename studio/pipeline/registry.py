@@ -243,3 +243,24 @@ def refuse_pickle(entry: ModelEntry, allow_pickle: bool) -> None:
             "arbitrary code. Convert it to .safetensors, or start with --allow-pickle (allow_pickle) "
             "if you trust where it came from.",
         )
+
+
+SD_NATIVE_SIZE = 512
+
+
+def native_size(entry: ModelEntry) -> int:
+    """The resolution a checkpoint was trained at: UNet sample size times the VAE's downscale,
+    read from a diffusers folder's configs (no weights loaded); 512 (SD 1.x) for single files."""
+    import json
+
+    if entry.format != "diffusers":
+        return SD_NATIVE_SIZE
+    try:
+        unet = json.loads((entry.path / "unet" / "config.json").read_text(encoding="utf-8"))
+        vae = json.loads((entry.path / "vae" / "config.json").read_text(encoding="utf-8"))
+        sample_size = unet["sample_size"]
+        factor = 2 ** (len(vae["block_out_channels"]) - 1)
+    except (OSError, ValueError, KeyError, TypeError):
+        return SD_NATIVE_SIZE
+    size = (sample_size[0] if isinstance(sample_size, list) else int(sample_size)) * factor
+    return max(64, min(4096, size - size % 8))

@@ -156,7 +156,8 @@ def build_parameters(backend: UIBackend, form: GenerationForm, *, img2img: bool 
     prefix, f = form.prefix, form.fields
     samplers = backend.sampler_names()
     schedules = backend.schedule_types()
-    defaults = GenerationRequest()
+    size = backend.default_size()
+    defaults = GenerationRequest(width=size, height=size)
     f["model"], f["vae"], _ = build_model_row(backend, prefix)
     with gr.Row():
         f["sampler_name"] = gr.Dropdown(

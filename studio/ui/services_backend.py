@@ -167,6 +167,9 @@ class ServicesBackend:
     def refresh_models(self) -> None:
         self.engine.registry.refresh()
 
+    def default_size(self) -> int:
+        return self.engine.native_size()
+
     def sampler_names(self) -> list[str]:
         return list(self.engine.sampler_names())
 

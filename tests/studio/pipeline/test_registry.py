@@ -110,3 +110,15 @@ def test_ensure_default_model_builds_tiny_only_when_empty(tmp_path: Path) -> Non
     assert (folder / "model_index.json").exists()
     assert ensure_default_model(config) is None
     assert Engine(config).current_model.startswith("atelier-tiny [")
+
+
+def test_native_size_reads_the_diffusers_configs(studio_config) -> None:
+    from studio.config import PROJECT_ROOT
+    from studio.pipeline.registry import SD_NATIVE_SIZE, ModelEntry, native_size
+
+    starter = PROJECT_ROOT / "models" / "Diffusers" / "atelier-starter"
+    assert native_size(ModelEntry("checkpoint", "atelier-starter", starter, "0" * 64, "diffusers")) == 64
+    single = ModelEntry("checkpoint", "x.safetensors", starter / "x.safetensors", "0" * 64, "safetensors")
+    assert native_size(single) == SD_NATIVE_SIZE
+    broken = ModelEntry("checkpoint", "gone", starter / "missing", "0" * 64, "diffusers")
+    assert native_size(broken) == SD_NATIVE_SIZE
