@@ -460,7 +460,7 @@ class Store:
             args += list(ids)
         if prefix:
             where.append("username LIKE ? ESCAPE '\\'")
-            args.append(prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+            args.append(_escape_like(prefix) + "%")
         with self.read() as conn:
             rows = conn.execute(
                 f"SELECT id, username FROM users WHERE {' AND '.join(where)} ORDER BY username LIMIT ?",
@@ -711,7 +711,7 @@ class Store:
         where, args = "model_count > 0", []
         if query:
             where += " AND username LIKE ? ESCAPE '\\'"
-            args.append("%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+            args.append("%" + _escape_like(query) + "%")
         with self.read() as conn:
             total = conn.execute(f"SELECT COUNT(*) FROM users WHERE {where}", args).fetchone()[0]
             rows = conn.execute(
@@ -726,7 +726,7 @@ class Store:
         where, args = "model_count > 0", []
         if query:
             where += " AND name LIKE ? ESCAPE '\\'"
-            args.append("%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+            args.append("%" + _escape_like(query) + "%")
         with self.read() as conn:
             total = conn.execute(f"SELECT COUNT(*) FROM tags WHERE {where}", args).fetchone()[0]
             rows = conn.execute(
@@ -1152,3 +1152,8 @@ class Store:
 def _chunks(values: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def _escape_like(text: str) -> str:
+    """`text` as a literal inside a LIKE pattern that uses `ESCAPE '\\'`."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
