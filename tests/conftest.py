@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 from studio.config import StudioConfig
+from tests.helpers import make_studio_config
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -40,11 +40,4 @@ def studio_config(tmp_path: Path, tiny_model_dir: Path) -> StudioConfig:
     The built-in models folder points at an empty folder so the repository's shipped starter
     model does not show up in tests.
     """
-    data_dir = tmp_path / "data"
-    models = data_dir / "models"
-    for sub in ("Stable-diffusion", "Diffusers", "Lora", "VAE", "embeddings"):
-        (models / sub).mkdir(parents=True, exist_ok=True)
-    shutil.copytree(tiny_model_dir, models / "Diffusers" / "tiny")
-    builtin = tmp_path / "builtin-models"
-    builtin.mkdir()
-    return StudioConfig(data_dir=data_dir, builtin_models_dir=builtin, model_cache_size=2)
+    return make_studio_config(tmp_path, tiny_model_dir)

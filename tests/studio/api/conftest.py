@@ -3,7 +3,6 @@ on a free 127.0.0.1 port in a thread. One server per test module (model loads ar
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -18,6 +17,7 @@ import uvicorn
 from studio.app import Services, build_services, create_app
 from studio.cli.serve import leave_a_core_for_the_server
 from studio.config import StudioConfig
+from tests.helpers import make_studio_config
 
 
 def free_port() -> int:
@@ -27,17 +27,7 @@ def free_port() -> int:
 
 
 def make_config(root: Path, tiny_model_dir: Path, **changes: Any) -> StudioConfig:
-    data_dir = root / "data"
-    models = data_dir / "models"
-    for sub in ("Stable-diffusion", "Diffusers", "Lora", "VAE", "embeddings"):
-        (models / sub).mkdir(parents=True, exist_ok=True)
-    if not (models / "Diffusers" / "tiny").exists():
-        shutil.copytree(tiny_model_dir, models / "Diffusers" / "tiny")
-    builtin = root / "builtin-models"
-    builtin.mkdir(exist_ok=True)
-    values = {"data_dir": data_dir, "builtin_models_dir": builtin, "api_only": True, "port": free_port()}
-    values.update(changes)
-    return StudioConfig(**values)
+    return make_studio_config(root, tiny_model_dir, **{"api_only": True, "port": free_port(), **changes})
 
 
 @dataclass

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from studio.config import PROJECT_ROOT, StudioConfig
+from studio.config import PROJECT_ROOT
 from studio.starter.evaluation import build_cases, evaluate
+from tests.helpers import make_studio_config
 
 STARTER = PROJECT_ROOT / "models" / "Diffusers" / "atelier-starter"
 
@@ -19,10 +20,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory):
     """The studio's Engine with only the shipped starter model (selected by default)."""
     from studio.pipeline.engine import Engine
 
-    data_dir = tmp_path_factory.mktemp("starter-data")
-    for sub in ("Stable-diffusion", "Diffusers", "Lora", "VAE", "embeddings"):
-        (data_dir / "models" / sub).mkdir(parents=True)
-    return Engine(StudioConfig(data_dir=data_dir, builtin_models_dir=STARTER.parent.parent))
+    root = tmp_path_factory.mktemp("starter-data")
+    return Engine(make_studio_config(root, builtin_models_dir=STARTER.parent.parent))
 
 
 def generate_with(engine, steps: int):

@@ -9,7 +9,6 @@ $ATELIER_TEST_ARTIFACTS (default: test-artifacts/ui in the repository root).
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from studio.config import PROJECT_ROOT, StudioConfig
+from tests.helpers import make_studio_config
 
 CHROMIUM = Path(os.environ.get("ATELIER_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -58,15 +58,7 @@ def artifacts_dir() -> Path:
 @pytest.fixture(scope="module")
 def ui_config(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> StudioConfig:
     """Like the shared `studio_config`, but one per test module (the server outlives a test)."""
-    root = tmp_path_factory.mktemp("ui-studio")
-    data_dir = root / "data"
-    models = data_dir / "models"
-    for sub in ("Stable-diffusion", "Diffusers", "Lora", "VAE", "embeddings"):
-        (models / sub).mkdir(parents=True, exist_ok=True)
-    shutil.copytree(tiny_model_dir, models / "Diffusers" / "tiny")
-    builtin = root / "builtin-models"
-    builtin.mkdir()
-    return StudioConfig(data_dir=data_dir, builtin_models_dir=builtin, model_cache_size=2)
+    return make_studio_config(tmp_path_factory.mktemp("ui-studio"), tiny_model_dir)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,28 @@
+"""Helpers shared by the tests (fixtures live in the conftest files and call these)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from studio.config import StudioConfig
+
+MODEL_FOLDERS = ("Stable-diffusion", "Diffusers", "Lora", "VAE", "embeddings")
+
+
+def make_studio_config(root: Path, tiny_model_dir: Path | None = None, **changes: Any) -> StudioConfig:
+    """A StudioConfig on `root/data` with the A1111 model folders, the tiny model (when given) in
+    `models/Diffusers/tiny`, and an empty built-in models folder so the repository's shipped
+    starter model does not show up unless a test asks for it (`builtin_models_dir=...`)."""
+    data_dir = root / "data"
+    models = data_dir / "models"
+    for sub in MODEL_FOLDERS:
+        (models / sub).mkdir(parents=True, exist_ok=True)
+    if tiny_model_dir is not None and not (models / "Diffusers" / "tiny").exists():
+        shutil.copytree(tiny_model_dir, models / "Diffusers" / "tiny")
+    builtin = root / "builtin-models"
+    builtin.mkdir(exist_ok=True)
+    values: dict[str, Any] = {"data_dir": data_dir, "builtin_models_dir": builtin, "model_cache_size": 2}
+    values.update(changes)
+    return StudioConfig(**values)
