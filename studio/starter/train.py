@@ -283,6 +283,19 @@ def train_vae(settings: Settings, device: Any, images: Any, state: dict[str, Any
             return vae
     budget = settings.vae_minutes * 60
     started, last_save, running = time.monotonic() - elapsed, time.monotonic(), 0.0
+
+    def save_vae_checkpoint(stage: str) -> None:
+        """Everything a resumed run needs to continue the VAE stage exactly (or skip it)."""
+        state.update(
+            stage=stage,
+            vae=vae.state_dict(),
+            vae_optimizer=optimizer.state_dict(),
+            vae_generator=generator.get_state(),
+            vae_step=step,
+            vae_elapsed=time.monotonic() - started,
+        )
+        save_atomic(state, settings.output / "checkpoint.pt")
+
     vae.train()
     while step < settings.vae_steps and time.monotonic() - started < budget:
         index = torch.randint(len(images), (settings.vae_batch_size,), generator=generator)
@@ -305,27 +318,11 @@ def train_vae(settings: Settings, device: Any, images: Any, state: dict[str, Any
             log.add("vae", step, time.monotonic() - started, running / settings.log_every)
             running = 0.0
         if time.monotonic() - last_save > settings.checkpoint_minutes * 60:
-            state.update(
-                stage="vae",
-                vae=vae.state_dict(),
-                vae_optimizer=optimizer.state_dict(),
-                vae_generator=generator.get_state(),
-                vae_step=step,
-                vae_elapsed=time.monotonic() - started,
-            )
-            save_atomic(state, settings.output / "checkpoint.pt")
+            save_vae_checkpoint("vae")
             last_save = time.monotonic()
     print(f"[vae] done: {step} steps in {(time.monotonic() - started) / 60:.1f} min", flush=True)
     vae.eval()
-    state.update(
-        stage="latents",
-        vae=vae.state_dict(),
-        vae_optimizer=optimizer.state_dict(),
-        vae_generator=generator.get_state(),
-        vae_step=step,
-        vae_elapsed=time.monotonic() - started,
-    )
-    save_atomic(state, settings.output / "checkpoint.pt")
+    save_vae_checkpoint("latents")
     return vae
 
 
