@@ -1,6 +1,15 @@
+import json
+
 import pytest
 
-from studio.scripts.builtin.xyz.values import ValueSyntaxError, parse_floats, parse_ints, parse_strings
+from studio.pipeline.infotext import parse_infotext
+from studio.scripts.builtin.xyz.values import (
+    ValueSyntaxError,
+    join_list,
+    parse_floats,
+    parse_ints,
+    parse_strings,
+)
 
 
 @pytest.mark.parametrize(
@@ -41,6 +50,16 @@ def test_comma_lists_honour_quotes():
     assert parse_strings('"a, b", c') == ["a, b", "c"]
     assert parse_strings("Euler a, DPM++ 2M ,DDIM") == ["Euler a", "DPM++ 2M", "DDIM"]
     assert parse_strings("") == []
+
+
+def test_joined_lists_split_back_even_with_commas_and_quotes():
+    values = ["a red circle", "a blue square, white background", 'a "quoted" star', "Euler a"]
+    joined = join_list(values)
+    assert parse_strings(joined) == values
+    assert join_list(["1", "2", "3"]) == "1, 2, 3"
+    # as the grid's infotext writes it (a JSON-quoted value), it survives the PNG Info parser
+    infotext = f"a red circle\nSteps: 20, Y Type: Prompt S/R, Y Values: {json.dumps(joined)}"
+    assert parse_strings(parse_infotext(infotext)["Y Values"]) == values
 
 
 @pytest.mark.parametrize(

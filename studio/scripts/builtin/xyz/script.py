@@ -9,6 +9,7 @@ after the running cell; finished cells are kept and the rest drawn grey.
 from __future__ import annotations
 
 import io
+import json
 import os
 import tempfile
 import time
@@ -27,6 +28,7 @@ from studio.scripts.base import Choices, RunContext, Script
 from studio.scripts.builtin.xyz.axes import axis_names, find_axis
 from studio.scripts.builtin.xyz.grid import draw_grid
 from studio.scripts.builtin.xyz.plan import LETTERS, Plan, make_plan
+from studio.scripts.builtin.xyz.values import join_list
 from studio.scripts.manager import without_script
 from studio.scripts.params import Param
 
@@ -217,9 +219,13 @@ class XYZPlot(Script):
         for axis_plan in plan.axes:
             if axis_plan.axis.name == "Nothing":
                 continue
-            values = ", ".join(axis_plan.axis.format(value) for value in axis_plan.values)
+            values = join_list([axis_plan.axis.format(value) for value in axis_plan.values])
             letter = axis_plan.letter.upper()
-            parts += [f"{letter} Type: {axis_plan.axis.name}", f'{letter} Values: "{values}"']
+            # JSON-quoted like every infotext value, so parse_infotext gives the list back
+            parts += [
+                f"{letter} Type: {axis_plan.axis.name}",
+                f"{letter} Values: {json.dumps(values, ensure_ascii=False)}",
+            ]
         suffix = ", ".join(parts)
         return f"{cell_infotext}, {suffix}" if cell_infotext else suffix
 

@@ -38,6 +38,18 @@ def split_list(text: str) -> list[str]:
     return [item.strip() for row in rows for item in row if item.strip()]
 
 
+def join_list(values: list[str]) -> str:
+    """The inverse of `split_list`: values joined by ", ", CSV-quoted where they hold a comma
+    or a quote (so `split_list(join_list(v)) == v` for trimmed, non-empty values)."""
+    return ", ".join(_csv_field(value) for value in values)
+
+
+def _csv_field(value: str) -> str:
+    if "," not in value and '"' not in value:
+        return value
+    return '"' + value.replace('"', '""') + '"'
+
+
 def _number(text: str) -> float:
     return float(text.replace(" ", ""))
 
