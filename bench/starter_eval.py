@@ -3,7 +3,7 @@
     python bench/starter_eval.py                 full evaluation (colour x shape x 3 seeds, ...)
     python bench/starter_eval.py --quick         a cross-section, one seed
     python bench/starter_eval.py --first-image   launch-to-first-image and per-image time
-    python bench/starter_eval.py --grid OUT.png  a sample grid (prompts x seeds)
+    python bench/starter_eval.py --grid OUT.png  the sample grid, by the X/Y/Z plot script (seeds x prompts)
     python bench/starter_eval.py --model DIR     another diffusers folder (default: the shipped one)
     python bench/starter_eval.py --backend diffusers   a bare StableDiffusionPipeline instead of the Engine
 
@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -34,19 +35,25 @@ SHIPPED = ROOT / "models" / "Diffusers" / "atelier-starter"
 DEFAULTS = {"steps": 20, "cfg_scale": 7.0, "sampler": "Euler a", "size": 64}
 
 
-def engine_generator(model: Path, workdir: Path, steps: int, cfg: float, sampler: str, size: int) -> Generate:
-    """Generate through the studio's Engine, with `model` as the only model it knows."""
+def engine_config(model: Path, workdir: Path) -> Any:
+    """A StudioConfig whose only model is a copy of `model` (so the Engine picks it)."""
     from studio.config import StudioConfig
-    from studio.pipeline.engine import Engine
-    from studio.progress import GenerationControl
-    from studio.request import GenerationRequest
 
     data_dir = workdir / "data"
     (data_dir / "models" / "Diffusers").mkdir(parents=True)
     shutil.copytree(model, data_dir / "models" / "Diffusers" / model.name)
     builtin = workdir / "builtin"
     builtin.mkdir()
-    engine = Engine(StudioConfig(data_dir=data_dir, builtin_models_dir=builtin))
+    return StudioConfig(data_dir=data_dir, builtin_models_dir=builtin)
+
+
+def engine_generator(model: Path, workdir: Path, steps: int, cfg: float, sampler: str, size: int) -> Generate:
+    """Generate through the studio's Engine, with `model` as the only model it knows."""
+    from studio.pipeline.engine import Engine
+    from studio.progress import GenerationControl
+    from studio.request import GenerationRequest
+
+    engine = Engine(engine_config(model, workdir))
 
     def generate(prompt: str, seed: int) -> Image.Image:
         request = GenerationRequest(
@@ -138,26 +145,49 @@ GRID_PROMPTS = (
 
 
 def run_grid(args: argparse.Namespace) -> int:
-    """A plain grid: one row per prompt (labelled), one column per seed, images scaled 2x."""
+    """The model card's grid, drawn by the studio's own X/Y/Z plot script through the Engine:
+    X = Seed (0..--seeds), Y = Prompt S/R over GRID_PROMPTS."""
+    import csv
+
     import torch
-    from PIL import ImageDraw
+
+    from studio.pipeline.engine import Engine
+    from studio.progress import GenerationControl
+    from studio.request import GenerationRequest
+    from studio.scripts.base import Choices
+    from studio.scripts.builtin import builtin_scripts
+    from studio.scripts.builtin.xyz import XYZ_NAME
+    from studio.scripts.manager import ScriptManager
 
     torch.set_num_threads(args.threads)
-    seeds = list(range(args.seeds + 1))
-    scale, label_width = 2, 330
-    cell = args.size * scale
-    grid = Image.new("RGB", (label_width + cell * len(seeds), cell * len(GRID_PROMPTS)), "white")
-    draw = ImageDraw.Draw(grid)
+    quoted = io.StringIO()
+    csv.writer(quoted).writerow(GRID_PROMPTS)  # A1111 value syntax: CSV, so commas survive
+    sweep = {
+        "x_type": "Seed",
+        "x_values": f"0-{args.seeds}",
+        "y_type": "Prompt S/R",
+        "y_values": quoted.getvalue().strip(),
+    }
+    request = GenerationRequest(
+        prompt=GRID_PROMPTS[0],
+        steps=args.steps,
+        cfg_scale=args.cfg,
+        sampler_name=args.sampler,
+        width=args.size,
+        height=args.size,
+        save_images=False,
+        scripts={XYZ_NAME: sweep},
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        generate = make_generator(args, Path(tmp))
-        for row, prompt in enumerate(GRID_PROMPTS):
-            draw.text((6, row * cell + cell // 2 - 6), prompt, fill="black")
-            for column, seed in enumerate(seeds):
-                image = generate(prompt, seed).resize((cell, cell), Image.Resampling.NEAREST)
-                grid.paste(image, (label_width + column * cell, row * cell))
+        scripts = ScriptManager()
+        for script in builtin_scripts():
+            scripts.register(script)
+        engine = Engine(engine_config(args.model, Path(tmp)), hooks=scripts)
+        run = scripts.runner(engine.generate, choices=lambda: Choices.from_engine(engine))
+        result = run(request, GenerationControl())
     args.grid.parent.mkdir(parents=True, exist_ok=True)
-    grid.save(args.grid, optimize=True)
-    print(f"grid of {len(GRID_PROMPTS)} prompts x seeds {seeds} written to {args.grid}")
+    args.grid.write_bytes(result.images[0].png)  # the script's PNG, with its infotext
+    print(f"X/Y/Z grid of {len(GRID_PROMPTS)} prompts x seeds 0-{args.seeds} written to {args.grid}")
     return 0
 
 

@@ -79,9 +79,9 @@ def parse_args(argv: list[str]) -> Settings:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resolution", type=int, default=64, choices=(32, 64, 128))
-    parser.add_argument("--dataset-size", type=int, default=20000)
-    parser.add_argument("--vae-minutes", type=float, default=10.0)
-    parser.add_argument("--unet-minutes", type=float, default=55.0)
+    parser.add_argument("--dataset-size", type=int, default=40000)
+    parser.add_argument("--vae-minutes", type=float, default=8.0)
+    parser.add_argument("--unet-minutes", type=float, default=57.0)
     parser.add_argument("--vae-steps", type=int, default=1_000_000, help="stop the VAE stage after this many")
     parser.add_argument(
         "--unet-steps", type=int, default=1_000_000, help="stop the UNet stage after this many"
@@ -282,7 +282,8 @@ def train_vae(settings: Settings, device: Any, images: Any, state: dict[str, Any
             vae.eval()
             return vae
     budget = settings.vae_minutes * 60
-    started, last_save, running = time.monotonic() - elapsed, time.monotonic(), 0.0
+    started, last_save = time.monotonic() - elapsed, time.monotonic()
+    recent: list[float] = []  # losses since the last log line (fewer than log_every after a resume)
 
     def save_vae_checkpoint(stage: str) -> None:
         """Everything a resumed run needs to continue the VAE stage exactly (or skip it)."""
@@ -313,10 +314,10 @@ def train_vae(settings: Settings, device: Any, images: Any, state: dict[str, Any
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
         optimizer.step()
         step += 1
-        running += recon_loss.item()
+        recent.append(recon_loss.item())
         if step % settings.log_every == 0:
-            log.add("vae", step, time.monotonic() - started, running / settings.log_every)
-            running = 0.0
+            log.add("vae", step, time.monotonic() - started, sum(recent) / len(recent))
+            recent.clear()
         if time.monotonic() - last_save > settings.checkpoint_minutes * 60:
             save_vae_checkpoint("vae")
             last_save = time.monotonic()
@@ -414,7 +415,8 @@ def train_unet(
     latents = latents * scaling_factor
     budget = settings.unet_minutes * 60
     warmup = 100
-    started, last_save, running = time.monotonic() - elapsed, time.monotonic(), 0.0
+    started, last_save = time.monotonic() - elapsed, time.monotonic()
+    recent: list[float] = []  # losses since the last log line (fewer than log_every after a resume)
     unet.train()
     text_encoder.train()
     while step < settings.unet_steps and time.monotonic() - started < budget:
@@ -446,10 +448,10 @@ def train_unet(
         decay = min(settings.ema_decay, (1 + step) / (10 + step))
         ema_update(unet_ema, unet, decay)
         ema_update(text_ema, text_encoder, decay)
-        running += loss.item()
+        recent.append(loss.item())
         if step % settings.log_every == 0:
-            log.add("unet", step, time.monotonic() - started, running / settings.log_every)
-            running = 0.0
+            log.add("unet", step, time.monotonic() - started, sum(recent) / len(recent))
+            recent.clear()
         if time.monotonic() - last_save > settings.checkpoint_minutes * 60:
             save_unet_state(
                 settings, state, unet, text_encoder, unet_ema, text_ema, optimizer, generator, step, started
