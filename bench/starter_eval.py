@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:
 
 from PIL import Image  # noqa: E402
 
+from studio.starter.dataset import SHAPES  # noqa: E402
 from studio.starter.evaluation import Generate, build_cases, evaluate  # noqa: E402
 
 SHIPPED = ROOT / "models" / "Diffusers" / "atelier-starter"
@@ -129,6 +130,12 @@ def run_evaluation(args: argparse.Namespace) -> int:
                 f"    miss: {outcome.case.prompt!r} seed {outcome.case.seed}: read colour "
                 f"{outcome.read_colour}, background {outcome.read_background}, centre {centre}"
             )
+    by_shape = []
+    for shape in SHAPES:
+        chosen = [o.passed for o in report.outcomes if o.case.check != "position" and o.case.shape == shape]
+        if chosen:
+            by_shape.append(f"{shape} {sum(chosen) / len(chosen) * 100:.0f}% of {len(chosen)}")
+    print("colour and background right, by shape: " + ", ".join(by_shape))
     return 0
 
 

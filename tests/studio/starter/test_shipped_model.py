@@ -53,14 +53,55 @@ def test_the_engine_picks_the_starter_by_default(engine) -> None:
 
 
 @pytest.mark.slow
-def test_colour_and_background_follow_the_prompt(engine) -> None:
-    # Thresholds sit just under what the shipped weights measure on this subset (12 steps:
-    # background 100%, colour 25%: seed 0 turns red into orange). Positions are not learnt
-    # well enough yet to assert on (see the model card).
-    cases = [case for case in build_cases(quick=True) if case.check in ("colour", "background")]
-    report = evaluate(generate_with(engine, steps=12), cases)
-    assert report.rate("background") >= 0.75, report.failures("background")
-    assert report.rate("colour") >= 0.25, report.failures("colour")
+def test_colour_background_and_position_follow_the_prompt(engine) -> None:
+    # The quick subset of bench/starter_eval.py at the studio's defaults (Euler a, 20 steps,
+    # CFG 7): the shipped weights get 8/8, 8/8 and 10/10; one miss each is allowed for float
+    # differences between machines. (The weights shipped before the clean run got 2/8 colours.)
+    report = evaluate(generate_with(engine, steps=20), build_cases(quick=True))
+    assert report.count("colour") == 8 and report.count("position") == 10
+    assert report.rate("colour") >= 7 / 8, report.failures("colour")
+    assert report.rate("background") >= 7 / 8, report.failures("background")
+    assert report.rate("position") >= 9 / 10, report.failures("position")
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+def test_inpaint_redraws_only_the_masked_shape_in_the_prompt_colour(engine) -> None:
+    from studio.progress import GenerationControl
+    from studio.request import GenerationRequest
+    from studio.starter.dataset import Scene, read_image, render
+
+    scene = Scene("circle", "red", "blue", "large", "left", (0.3, 0.5), 0.0, True, True)
+    source = render(scene)
+    mask = Image.new("L", source.size, 0)
+    mask.paste(255, (2, 14, 36, 50))  # the circle and a margin round it
+    recoloured = []
+    for seed in range(3):
+        request = GenerationRequest(
+            prompt="a large yellow circle on the left, blue background",
+            seed=seed,
+            steps=12,
+            width=64,
+            height=64,
+            init_images=(png_bytes(source),),
+            mask=png_bytes(mask),
+            mask_blur=0,
+            denoising_strength=1.0,
+            save_images=False,
+        )
+        result = engine.generate(request, GenerationControl())
+        image = Image.open(io.BytesIO(result.images[0].png)).convert("RGB")
+        reading = read_image(image)
+        # outside the mask the picture is the source's (the right half stays blue)
+        assert read_image(image.crop((40, 0, 64, 64))).colour is None
+        assert reading.background == "blue"
+        recoloured.append(reading.colour == "yellow")
+    assert sum(recoloured) >= 2, recoloured
 
 
 def test_model_card_names_the_vocabulary() -> None:
