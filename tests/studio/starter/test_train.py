@@ -65,6 +65,13 @@ def test_a_tiny_run_writes_a_loadable_pipeline_and_resumes(tmp_path: Path) -> No
     assert train.main([*argv, "--resume", "--unet-steps", "3"]) == 0
     assert (output / "loss.csv").read_text().splitlines()[-1].startswith("unet,3,")
 
+    # Resumed at step 3 with a log line every 4 steps: the line at step 4 averages the one
+    # step it saw (it used to divide that step's loss by 4).
+    assert train.main([*argv, "--resume", "--unet-steps", "4", "--log-every", "4"]) == 0
+    lines = (output / "loss.csv").read_text().splitlines()
+    step3, step4 = (float(line.split(",")[-1]) for line in lines[-2:])
+    assert lines[-1].startswith("unet,4,") and step4 > 0.5 * step3, (step3, step4)
+
 
 def test_bad_arguments_name_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
