@@ -154,26 +154,22 @@ GRID_PROMPTS = (
 def run_grid(args: argparse.Namespace) -> int:
     """The model card's grid, drawn by the studio's own X/Y/Z plot script through the Engine:
     X = Seed (0..--seeds), Y = Prompt S/R over GRID_PROMPTS."""
-    import csv
-
     import torch
 
     from studio.pipeline.engine import Engine
     from studio.progress import GenerationControl
     from studio.request import GenerationRequest
     from studio.scripts.base import Choices
-    from studio.scripts.builtin import builtin_scripts
     from studio.scripts.builtin.xyz import XYZ_NAME
-    from studio.scripts.manager import ScriptManager
+    from studio.scripts.builtin.xyz.values import join_list
+    from studio.scripts.system import build_script_system
 
     torch.set_num_threads(args.threads)
-    quoted = io.StringIO()
-    csv.writer(quoted).writerow(GRID_PROMPTS)  # A1111 value syntax: CSV, so commas survive
     sweep = {
         "x_type": "Seed",
         "x_values": f"0-{args.seeds}",
         "y_type": "Prompt S/R",
-        "y_values": quoted.getvalue().strip(),
+        "y_values": join_list(list(GRID_PROMPTS)),  # CSV-quoted, so the prompts' commas survive
     }
     request = GenerationRequest(
         prompt=GRID_PROMPTS[0],
@@ -186,10 +182,9 @@ def run_grid(args: argparse.Namespace) -> int:
         scripts={XYZ_NAME: sweep},
     )
     with tempfile.TemporaryDirectory() as tmp:
-        scripts = ScriptManager()
-        for script in builtin_scripts():
-            scripts.register(script)
-        engine = Engine(engine_config(args.model, Path(tmp)), hooks=scripts)
+        config = engine_config(args.model, Path(tmp))
+        scripts = build_script_system(config, load_extensions=False).scripts
+        engine = Engine(config, hooks=scripts)
         run = scripts.runner(engine.generate, choices=lambda: Choices.from_engine(engine))
         result = run(request, GenerationControl())
     args.grid.parent.mkdir(parents=True, exist_ok=True)

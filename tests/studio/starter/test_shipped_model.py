@@ -64,17 +64,12 @@ def test_colour_background_and_position_follow_the_prompt(engine) -> None:
     assert report.rate("position") >= 9 / 10, report.failures("position")
 
 
-def png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 @pytest.mark.slow
 def test_inpaint_redraws_only_the_masked_shape_in_the_prompt_colour(engine) -> None:
     from studio.progress import GenerationControl
     from studio.request import GenerationRequest
     from studio.starter.dataset import Scene, read_image, render
+    from studio.ui.images import png_bytes
 
     scene = Scene("circle", "red", "blue", "large", "left", (0.3, 0.5), 0.0, True, True)
     source = render(scene)
