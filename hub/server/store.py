@@ -708,32 +708,35 @@ class Store:
         return Page(docs, last, total)
 
     def list_creators(self, limit: int, offset: int, query: str | None) -> tuple[list[dict[str, Any]], int]:
-        where, args = "model_count > 0", []
-        if query:
-            where += " AND username LIKE ? ESCAPE '\\'"
-            args.append("%" + _escape_like(query) + "%")
-        with self.read() as conn:
-            total = conn.execute(f"SELECT COUNT(*) FROM users WHERE {where}", args).fetchone()[0]
-            rows = conn.execute(
-                f"SELECT username, image_sha, model_count FROM users WHERE {where} ORDER BY username LIMIT ? OFFSET ?",
-                [*args, limit, offset],
-            ).fetchall()
+        rows, total = self._named_page(
+            "users", "username", "username, image_sha, model_count", "username", limit, offset, query
+        )
         return [
             documents.creator_document(r["username"], r["image_sha"], r["model_count"]) for r in rows
         ], total
 
     def list_tags(self, limit: int, offset: int, query: str | None) -> tuple[list[dict[str, Any]], int]:
+        rows, total = self._named_page(
+            "tags", "name", "name, model_count", "model_count DESC, name", limit, offset, query
+        )
+        return [{"name": r["name"], "modelCount": r["model_count"]} for r in rows], total
+
+    def _named_page(
+        self, table: str, name: str, columns: str, order: str, limit: int, offset: int, query: str | None
+    ) -> tuple[list[sqlite3.Row], int]:
+        """One offset page of `table` rows that have models, `name` containing `query`, and the
+        total count (creators and tags, with the caller's fixed SQL pieces)."""
         where, args = "model_count > 0", []
         if query:
-            where += " AND name LIKE ? ESCAPE '\\'"
+            where += f" AND {name} LIKE ? ESCAPE '\\'"
             args.append("%" + _escape_like(query) + "%")
         with self.read() as conn:
-            total = conn.execute(f"SELECT COUNT(*) FROM tags WHERE {where}", args).fetchone()[0]
+            total = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", args).fetchone()[0]
             rows = conn.execute(
-                f"SELECT name, model_count FROM tags WHERE {where} ORDER BY model_count DESC, name LIMIT ? OFFSET ?",
+                f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 [*args, limit, offset],
             ).fetchall()
-        return [{"name": r["name"], "modelCount": r["model_count"]} for r in rows], total
+        return rows, total
 
     def download_file(
         self,

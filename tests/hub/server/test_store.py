@@ -57,3 +57,23 @@ def test_sorting_the_few_and_walking_the_index_agree(store: Store, monkeypatch, 
             )
             for d in docs
         )
+
+
+def test_creators_and_tags_filter_by_a_literal_substring_and_count_the_matches(store: Store) -> None:
+    creators, creator_total = store.list_creators(limit=500, offset=0, query=None)
+    tags, tag_total = store.list_tags(limit=500, offset=0, query=None)
+    assert creators and tags and creator_total == len(creators) and tag_total == len(tags)
+    assert [c["username"] for c in creators] == sorted(c["username"] for c in creators)
+    counts = [t["modelCount"] for t in tags]
+    assert counts == sorted(counts, reverse=True)
+
+    needle = creators[0]["username"][1:3]
+    found, total = store.list_creators(limit=2, offset=0, query=needle)
+    expected = [c["username"] for c in creators if needle.lower() in c["username"].lower()]
+    assert total == len(expected) and [c["username"] for c in found] == expected[:2]
+    tag_needle = tags[0]["name"][:3]
+    found_tags, total = store.list_tags(limit=500, offset=0, query=tag_needle)
+    assert total == len(found_tags) == sum(tag_needle.lower() in t["name"].lower() for t in tags)
+    # LIKE wildcards in the query are literal characters
+    assert store.list_creators(limit=10, offset=0, query="%") == ([], 0)
+    assert store.list_tags(limit=10, offset=0, query="_") == ([], 0)
