@@ -16,22 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studio.database import ensure_schema, transaction
+from studio.database import ensure_migrated, transaction
 from studio.request import GenerationRequest
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS history (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at REAL NOT NULL,
-    prompt TEXT NOT NULL,
-    request TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    path TEXT,
-    infotext TEXT NOT NULL,
-    timings TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS history_created ON history(created_at);
-"""
 
 
 @dataclass(frozen=True)
@@ -57,7 +43,7 @@ def request_summary(request: GenerationRequest) -> dict[str, Any]:
 class HistoryStore:
     def __init__(self, db_path: Path) -> None:
         self.db_path = Path(db_path)
-        ensure_schema(self.db_path, SCHEMA)
+        ensure_migrated(self.db_path)
 
     def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
         return transaction(self.db_path)

@@ -8,9 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
-from hub.store.migrations import apply_migrations
+from hub.store.migrations import MIGRATIONS
+from sqlitedb import connect, migrate, read, write
 
 
 class Store:
@@ -18,15 +17,8 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=30000")
-        self.conn = conn
-        self.db = sqlite_utils.Database(conn)
-        apply_migrations(self.db)
+        self.conn = connect(self.path)
+        migrate(self.conn, MIGRATIONS)
 
     def reopen(self) -> Store:
         return Store(self.path)
@@ -43,25 +35,14 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT, rolled back on error. Nested calls join the outer one."""
-        if self.conn.in_transaction:
+        with write(self.conn):
             yield self.conn
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
         """A read transaction: every query inside sees the same state of the database."""
-        self.conn.execute("BEGIN")
-        try:
+        with read(self.conn):
             yield self.conn
-        finally:
-            self.conn.execute("COMMIT")
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)

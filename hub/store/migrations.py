@@ -1,19 +1,18 @@
 """Named, ordered schema migrations for the local hub database.
 
-Each migration runs once, inside a transaction, and is recorded by name in `_migrations`.
-Append new migrations at the end; never edit or reorder one that has shipped.
+Applied by the project's one SQLite base (`sqlitedb.migrate`): each runs once, inside a
+transaction, and is recorded by name in `_migrations`. Append new migrations at the end; never
+edit or reorder one that has shipped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sqlite3
 
-import sqlite_utils
-
-Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
+from sqlitedb import Migration
 
 
-def _catalog(db: sqlite_utils.Database) -> None:
+def _catalog(db: sqlite3.Connection) -> None:
     db.execute(
         """CREATE TABLE creators (
             username TEXT PRIMARY KEY,
@@ -110,7 +109,7 @@ def _catalog(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX images_url ON images(url)")
 
 
-def _local(db: sqlite_utils.Database) -> None:
+def _local(db: sqlite3.Connection) -> None:
     db.execute(
         """CREATE TABLE sync_state (
             feed TEXT PRIMARY KEY,
@@ -164,7 +163,7 @@ def _local(db: sqlite_utils.Database) -> None:
     )
 
 
-def _jobs(db: sqlite_utils.Database) -> None:
+def _jobs(db: sqlite3.Connection) -> None:
     db.execute(
         """CREATE TABLE jobs (
             id INTEGER PRIMARY KEY,
@@ -184,25 +183,7 @@ def _jobs(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS: list[Migration] = [
-    ("0001_catalog", _catalog),
-    ("0002_local_state", _local),
-    ("0003_jobs", _jobs),
+    Migration("0001_catalog", _catalog),
+    Migration("0002_local_state", _local),
+    Migration("0003_jobs", _jobs),
 ]
-
-
-def apply_migrations(db: sqlite_utils.Database, migrations: list[Migration] = MIGRATIONS) -> list[str]:
-    """Apply the migrations not yet recorded; returns the names applied now."""
-    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
-    applied: list[str] = []
-    for name, migrate in migrations:
-        if name in done:
-            continue
-        with db.conn:
-            migrate(db)
-            db.execute(
-                "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))",
-                [name],
-            )
-        applied.append(name)
-    return applied

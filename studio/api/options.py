@@ -11,16 +11,15 @@ Any other key a client sets is stored and returned as given (A1111 clients round
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sqlitedb import write
 from studio.config import StudioConfig
+from studio.database import open_database
 from studio.request import RequestError
-
-SCHEMA = "CREATE TABLE IF NOT EXISTS api_options (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 MODEL = "sd_model_checkpoint"
 VAE = "sd_vae"
@@ -49,9 +48,7 @@ class Options:
     def __init__(self, db_path: Path, config: StudioConfig) -> None:
         self.config = config
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.execute(SCHEMA)
+        self._db = open_database(db_path)
 
     def close(self) -> None:
         with self._lock:
@@ -85,15 +82,10 @@ class Options:
             count = self._db.execute("SELECT COUNT(*) FROM api_options").fetchone()[0]
             if count + len(checked) > MAX_OPTIONS:
                 raise RequestError("options", f"at most {MAX_OPTIONS} options can be stored")
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with write(self._db):
                 for key, value in checked.items():
                     self._db.execute(
                         "INSERT OR REPLACE INTO api_options (key, value) VALUES (?, ?)",
                         (key, json.dumps(value)),
                     )
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
         return self.all()

@@ -22,39 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlitedb import write
+from studio.database import open_database
 from studio.jobs.types import REQUEUEABLE_STATES, Job, JobError, JobState
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    state TEXT NOT NULL,
-    priority INTEGER NOT NULL DEFAULT 0,
-    queue_order INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    error TEXT,
-    result TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    worker TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, priority DESC, queue_order);
-CREATE INDEX IF NOT EXISTS jobs_kind ON jobs (kind, seq);
-CREATE TABLE IF NOT EXISTS job_images (
-    id TEXT PRIMARY KEY,
-    job_id TEXT NOT NULL REFERENCES jobs(id),
-    idx INTEGER NOT NULL,
-    seed INTEGER,
-    subseed INTEGER,
-    infotext TEXT,
-    path TEXT,
-    png BLOB
-);
-CREATE INDEX IF NOT EXISTS job_images_job ON job_images (job_id, idx);
-"""
 
 _COLUMNS = (
     "id, kind, payload, state, priority, created_at, started_at, finished_at, error, result, attempts, worker"
@@ -109,13 +79,7 @@ class JobQueue:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         self.db_path = db_path
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        # executescript commits on its own, so it runs outside the transaction helper.
-        with self._lock:
-            self._db.executescript(SCHEMA)
+        self._db = open_database(db_path)
 
     def close(self) -> None:
         with self._lock:
@@ -123,14 +87,8 @@ class JobQueue:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, write(self._db):
+            yield self._db
 
     # ---- reading ---------------------------------------------------------------------------
 

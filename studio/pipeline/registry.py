@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.config import StudioConfig
-from studio.database import ensure_schema, transaction
+from studio.database import ensure_migrated, transaction
 from studio.request import RequestError
 
 SAFE_SUFFIXES = (".safetensors",)
@@ -31,16 +31,6 @@ PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 KINDS = ("checkpoint", "vae", "lora", "embedding")
 FOLDERS = {"vae": "VAE", "lora": "Lora", "embedding": "embeddings"}
 CHUNK = 1 << 20
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS model_hashes (
-    path TEXT PRIMARY KEY,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    sha256 TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS studio_state (key TEXT PRIMARY KEY, value TEXT);
-"""
 
 
 class PickleRefusedError(RequestError):
@@ -101,7 +91,7 @@ class ModelRegistry:
         self.db_path = config.database_path
         self.stats = ScanStats()
         self._scan: _Scan | None = None
-        ensure_schema(self.db_path, SCHEMA)
+        ensure_migrated(self.db_path)
 
     def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
         return transaction(self.db_path)

@@ -25,7 +25,7 @@ def test_migrations_are_named_applied_once_and_wal_is_on(tmp_path):
     Store(path).close()
     with Store(path) as store:
         names = [r[0] for r in store.execute("SELECT name FROM _migrations ORDER BY name")]
-        assert names == [name for name, _ in MIGRATIONS]
+        assert names == [migration.name for migration in MIGRATIONS]
         assert store.scalar("PRAGMA journal_mode") == "wal"
 
 
