@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hub.search import IndexStore, ModelSearcher, SearchQuery
 from hub.search.schema import plain_text
-from hub.store import Store
+from hub.store import HubDatabase
 from hub.store.sample import STYLE, SUBJECTS, sample_model
 from hub.sync.apply import apply_page
 
@@ -72,7 +72,7 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-def build_fts(store: Store) -> float:
+def build_fts(store: HubDatabase) -> float:
     started = time.perf_counter()
     conn = store.conn
     conn.execute("DROP TABLE IF EXISTS bench_fts")
@@ -90,7 +90,7 @@ def build_fts(store: Store) -> float:
     return time.perf_counter() - started
 
 
-def fts_query(store: Store, kind: str, text: str) -> list[int]:
+def fts_query(store: HubDatabase, kind: str, text: str) -> list[int]:
     base = "SELECT f.rowid FROM bench_fts f JOIN models m ON m.id = f.rowid WHERE bench_fts MATCH ?"
     if kind == "prefix as you type":
         words = text.split()
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        store = Store(root / "hub.db")
+        store = HubDatabase(root / "hub.db")
         index = IndexStore(root / "index")
         print(f"catalog: {count:,} models")
         print(

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from hub.download import Downloader, DownloadError, DownloadEvent, NotEnoughSpace, PickleRefused
-from hub.jobs import JobQueue, JobRunner, PermanentJobError
+from hub.jobs import BackgroundJobs, JobRunner, PermanentJobError
 from hub.localfiles import list_local_models, scan_models
-from hub.localhub import SERVER_SETTING, HubPaths, default_data_dir
+from hub.paths import SERVER_SETTING, HubPaths, default_data_dir
 from hub.search import SORTS, ModelSearcher, SearchError, SearchQuery
 from hub.store.catalog import get_model
-from hub.store.database import Store
+from hub.store.database import HubDatabase
 from hub.sync import CatalogSync, FeedError, HubClient, HubUnavailable
 
 EXIT_UNAVAILABLE = 3
@@ -110,14 +110,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # -- sync ---------------------------------------------------------------------------------------
-def _server(args: argparse.Namespace, store: Store) -> str:
+def _server(args: argparse.Namespace, store: HubDatabase) -> str:
     server = getattr(args, "server", None) or store.get_setting(SERVER_SETTING)
     if not server:
         raise ValueError("--server: no hub server given and none remembered (run `hub sync --server URL`)")
     return server.rstrip("/")
 
 
-def sync_job(paths: HubPaths, store: Store, payload: dict[str, Any]) -> dict[str, Any]:
+def sync_job(paths: HubPaths, store: HubDatabase, payload: dict[str, Any]) -> dict[str, Any]:
     def on_page(report) -> None:
         print(f"\rsynced {report.items} changes ({report.pages} pages)", end="", file=sys.stderr, flush=True)
 
@@ -138,10 +138,10 @@ def sync_job(paths: HubPaths, store: Store, payload: dict[str, Any]) -> dict[str
     }
 
 
-def cmd_sync(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
+def cmd_sync(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> int:
     server = _server(args, store)
     store.set_setting(SERVER_SETTING, server)
-    queue = JobQueue(store)
+    queue = BackgroundJobs(store)
     payload = {
         "server": server,
         "page_size": args.page_size,
@@ -171,7 +171,7 @@ def cmd_sync(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
 
 
 # -- search / show ------------------------------------------------------------------------------
-def cmd_search(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
+def cmd_search(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> int:
     index = paths.open_index()
     waiting = store.scalar("SELECT COUNT(*) FROM index_queue") or 0
     if waiting <= SEARCH_DRAIN_LIMIT:
@@ -212,7 +212,7 @@ def cmd_search(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
     return 0
 
 
-def _summaries(store: Store, ids: list[int]) -> list[dict[str, Any]]:
+def _summaries(store: HubDatabase, ids: list[int]) -> list[dict[str, Any]]:
     if not ids:
         return []
     rows = store.execute(
@@ -234,7 +234,7 @@ def _summaries(store: Store, ids: list[int]) -> list[dict[str, Any]]:
     return [by_id[i] for i in ids if i in by_id]
 
 
-def cmd_show(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
+def cmd_show(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> int:
     model = get_model(store.conn, args.model_id)
     if model is None:
         print(f"hub: model {args.model_id} is not in the local mirror", file=sys.stderr)
@@ -291,7 +291,7 @@ class ProgressBar:
             self.stream.write("\n")
 
 
-def download_job(paths: HubPaths, store: Store, payload: dict[str, Any]) -> dict[str, Any]:
+def download_job(paths: HubPaths, store: HubDatabase, payload: dict[str, Any]) -> dict[str, Any]:
     """One download attempt (a job: transient failures are retried later and resume)."""
     server = payload.get("server") or store.get_setting(SERVER_SETTING) or "http://127.0.0.1"
     with HubClient(server) as client:
@@ -316,7 +316,7 @@ def download_job(paths: HubPaths, store: Store, payload: dict[str, Any]) -> dict
     return {"path": str(path)}
 
 
-def _runner(paths: HubPaths, store: Store, queue: JobQueue) -> JobRunner:
+def _runner(paths: HubPaths, store: HubDatabase, queue: BackgroundJobs) -> JobRunner:
     return JobRunner(
         queue,
         {
@@ -326,8 +326,8 @@ def _runner(paths: HubPaths, store: Store, queue: JobQueue) -> JobRunner:
     )
 
 
-def cmd_download(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
-    queue = JobQueue(store)
+def cmd_download(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> int:
+    queue = BackgroundJobs(store)
     payload = {
         "version_id": args.version_id,
         "file_id": args.file_id,
@@ -356,7 +356,7 @@ def cmd_download(args: argparse.Namespace, paths: HubPaths, store: Store) -> int
 
 
 # -- scan / reindex / jobs ----------------------------------------------------------------------
-def cmd_scan(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
+def cmd_scan(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> int:
     lookup = None
     client = None
     if args.online:
@@ -386,7 +386,7 @@ def cmd_scan(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
     return 0
 
 
-def cmd_reindex(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
+def cmd_reindex(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> int:
     started = time.perf_counter()
     count = paths.open_index().rebuild(
         store, procs=args.procs, progress=lambda n: print(f"\rindexed {n}", end="", file=sys.stderr)
@@ -395,8 +395,8 @@ def cmd_reindex(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
     return 0
 
 
-def cmd_jobs(args: argparse.Namespace, paths: HubPaths, store: Store) -> int:
-    queue = JobQueue(store)
+def cmd_jobs(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> int:
+    queue = BackgroundJobs(store)
     if args.run:
         runner = _runner(paths, store, queue)
         queue.recover_interrupted()

@@ -22,7 +22,7 @@ import httpx
 
 from hub.jobs.backoff import backoff_delay
 from hub.store.catalog import find_version
-from hub.store.database import Store
+from hub.store.database import HubDatabase
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def _safe_name(name: str) -> str:
 class Downloader:
     def __init__(
         self,
-        store: Store,
+        store: HubDatabase,
         models_dir: Path,
         partial_dir: Path,
         http: httpx.Client,
@@ -195,13 +195,13 @@ class Downloader:
             self._cancels.setdefault(version_id, threading.Event()).set()
 
     def _run_in_thread(self, version_id: int, file_id: int | None) -> Path:
-        store = Store(self.store_path)
+        store = HubDatabase(self.store_path)
         try:
             return self.download(version_id, file_id, store=store)
         finally:
             store.close()
 
-    def download(self, version_id: int, file_id: int | None = None, store: Store | None = None) -> Path:
+    def download(self, version_id: int, file_id: int | None = None, store: HubDatabase | None = None) -> Path:
         store = store or self.store
         with self._lock:
             cancel = self._cancels.setdefault(version_id, threading.Event())
@@ -240,7 +240,7 @@ class Downloader:
         self._emit(DownloadEvent("done", download_id, version_id, size, size, path=str(path)))
         return path
 
-    def _row_for(self, store: Store, plan: DownloadPlan) -> tuple[int, Path]:
+    def _row_for(self, store: HubDatabase, plan: DownloadPlan) -> tuple[int, Path]:
         row = store.execute(
             "SELECT id, partial_path FROM downloads WHERE version_id = ? AND file_id = ? AND status != 'done' "
             "ORDER BY id DESC LIMIT 1",
@@ -274,7 +274,7 @@ class Downloader:
         return int(cursor.lastrowid), partial
 
     @staticmethod
-    def _set(store: Store, download_id: int, **values: Any) -> None:
+    def _set(store: HubDatabase, download_id: int, **values: Any) -> None:
         values["updated_at"] = time.time()
         assignments = ", ".join(f"{key} = ?" for key in values)
         with store.transaction() as conn:
@@ -302,7 +302,7 @@ class Downloader:
                 )
 
     def _fetch(
-        self, store: Store, download_id: int, plan: DownloadPlan, partial: Path, cancel: threading.Event
+        self, store: HubDatabase, download_id: int, plan: DownloadPlan, partial: Path, cancel: threading.Event
     ) -> str:
         """Download into `partial`, resuming with Range; returns the SHA256 (upper hex) of it."""
         attempt = 0

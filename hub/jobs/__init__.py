@@ -1,6 +1,6 @@
 """Persisted background jobs with retries and exponential backoff with jitter."""
 
 from hub.jobs.backoff import backoff_delay
-from hub.jobs.queue import STATUSES, Job, JobQueue, JobRunner, PermanentJobError
+from hub.jobs.queue import STATUSES, BackgroundJob, BackgroundJobs, JobRunner, PermanentJobError
 
-__all__ = ["STATUSES", "Job", "JobQueue", "JobRunner", "PermanentJobError", "backoff_delay"]
+__all__ = ["STATUSES", "BackgroundJob", "BackgroundJobs", "JobRunner", "PermanentJobError", "backoff_delay"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.jobs.backoff import backoff_delay
-from hub.store.database import Store
+from hub.store.database import HubDatabase
 
 log = logging.getLogger(__name__)
 STATUSES = ("pending", "running", "done", "failed")
@@ -29,7 +29,7 @@ class PermanentJobError(RuntimeError):
 
 
 @dataclass
-class Job:
+class BackgroundJob:
     id: int
     kind: str
     payload: dict[str, Any]
@@ -48,17 +48,17 @@ _COLUMNS = (
 )
 
 
-def _job(row: tuple) -> Job:
+def _job(row: tuple) -> BackgroundJob:
     values = list(row)
     values[2] = json.loads(values[2] or "{}")
     values[8] = json.loads(values[8]) if values[8] else None
-    return Job(*values)
+    return BackgroundJob(*values)
 
 
-class JobQueue:
+class BackgroundJobs:
     def __init__(
         self,
-        store: Store,
+        store: HubDatabase,
         backoff_base: float = 2.0,
         backoff_cap: float = 600.0,
         clock: Callable[[], float] = time.time,
@@ -84,7 +84,7 @@ class JobQueue:
             )
         return int(cursor.lastrowid)
 
-    def claim(self, kinds: tuple[str, ...] | None = None) -> Job | None:
+    def claim(self, kinds: tuple[str, ...] | None = None) -> BackgroundJob | None:
         """Take the oldest due pending job (marks it running, counts the attempt)."""
         now = self.clock()
         kind_filter = f" AND kind IN ({','.join('?' * len(kinds))})" if kinds else ""
@@ -97,7 +97,7 @@ class JobQueue:
             ).fetchone()
         return _job(row) if row else None
 
-    def claim_id(self, job_id: int) -> Job | None:
+    def claim_id(self, job_id: int) -> BackgroundJob | None:
         """Take this job if it is pending (due or not); None when it is not pending."""
         with self.store.transaction() as conn:
             row = conn.execute(
@@ -114,7 +114,7 @@ class JobQueue:
                 [json.dumps(result), self.clock(), job_id],
             )
 
-    def fail(self, job_id: int, error: str, permanent: bool = False) -> Job:
+    def fail(self, job_id: int, error: str, permanent: bool = False) -> BackgroundJob:
         """Record a failed attempt: back to pending after a backoff delay, or failed for good."""
         job = self.get(job_id)
         assert job is not None
@@ -138,11 +138,11 @@ class JobQueue:
                 "UPDATE jobs SET status = 'pending', updated_at = ? WHERE status = 'running'", [self.clock()]
             ).rowcount
 
-    def get(self, job_id: int) -> Job | None:
+    def get(self, job_id: int) -> BackgroundJob | None:
         row = self.store.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", [job_id]).fetchone()
         return _job(row) if row else None
 
-    def list(self, status: str | None = None, limit: int = 50) -> list[Job]:
+    def list(self, status: str | None = None, limit: int = 50) -> list[BackgroundJob]:
         if status is not None and status not in STATUSES:
             raise ValueError(f"status: must be one of {', '.join(STATUSES)}")
         where = "WHERE status = ?" if status else ""
@@ -164,7 +164,7 @@ class JobRunner:
     """Runs due jobs with registered handlers, inline (`run_due`) or on a thread (`start`)."""
 
     def __init__(
-        self, queue: JobQueue, handlers: dict[str, Handler] | None = None, poll: float = 1.0
+        self, queue: BackgroundJobs, handlers: dict[str, Handler] | None = None, poll: float = 1.0
     ) -> None:
         self.queue = queue
         self.handlers: dict[str, Handler] = dict(handlers or {})
@@ -175,15 +175,15 @@ class JobRunner:
     def register(self, kind: str, handler: Handler) -> None:
         self.handlers[kind] = handler
 
-    def run_one(self) -> Job | None:
+    def run_one(self) -> BackgroundJob | None:
         """Run the oldest due job of a kind this runner handles."""
         return self._run(self.queue.claim(tuple(self.handlers) or None))
 
-    def run_now(self, job_id: int) -> Job | None:
+    def run_now(self, job_id: int) -> BackgroundJob | None:
         """Run this pending job at once (the CLI enqueues a job, then runs it in the foreground)."""
         return self._run(self.queue.claim_id(job_id))
 
-    def _run(self, job: Job | None) -> Job | None:
+    def _run(self, job: BackgroundJob | None) -> BackgroundJob | None:
         if job is None:
             return None
         handler = self.handlers[job.kind]
@@ -198,7 +198,7 @@ class JobRunner:
         self.queue.complete(job.id, result)
         return self.queue.get(job.id)
 
-    def run_due(self) -> list[Job]:
+    def run_due(self) -> list[BackgroundJob]:
         """Run every job that is due now (retries scheduled later are left for later)."""
         finished = []
         while (job := self.run_one()) is not None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.store.catalog import find_files_by_sha256, upsert_model
-from hub.store.database import Store
+from hub.store.database import HubDatabase
 
 log = logging.getLogger(__name__)
 MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf"}
@@ -63,7 +63,7 @@ def _model_files(models_dir: Path) -> list[Path]:
 
 
 def scan_models(
-    store: Store,
+    store: HubDatabase,
     models_dir: Path,
     lookup_online: Callable[[str], dict[str, Any] | None] | None = None,
     on_file: Callable[[Path], None] | None = None,
@@ -124,7 +124,7 @@ def scan_models(
     return report
 
 
-def list_local_models(store: Store) -> list[LocalModel]:
+def list_local_models(store: HubDatabase) -> list[LocalModel]:
     rows = store.execute(
         "SELECT l.path, l.folder, l.size, l.sha256, l.model_id, l.version_id, m.name, v.name, m.type, "
         "v.trained_words FROM local_files l LEFT JOIN models m ON m.id = l.model_id "

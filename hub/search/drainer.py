@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hub.search.index import DrainReport, IndexStore
-from hub.store.database import Store
+from hub.store.database import HubDatabase
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class IndexDrainer:
             self._thread = None
 
     def _loop(self) -> None:
-        store = Store(self.store_path)
+        store = HubDatabase(self.store_path)
         try:
             while not self._stop.is_set():
                 try:

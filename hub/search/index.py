@@ -17,7 +17,7 @@ from whoosh import index as whoosh_index
 from whoosh.util.filelock import FileLock
 
 from hub.search.schema import build_schema, documents_for, iter_all_documents
-from hub.store.database import Store
+from hub.store.database import HubDatabase
 
 log = logging.getLogger(__name__)
 POINTER = "CURRENT"
@@ -83,7 +83,7 @@ class IndexStore:
 
     # -- writes -------------------------------------------------------------------------------
     def drain(
-        self, store: Store, batch_size: int = 2000, before_commit: Callable[[], None] | None = None
+        self, store: HubDatabase, batch_size: int = 2000, before_commit: Callable[[], None] | None = None
     ) -> DrainReport:
         """Apply up to `batch_size` queue rows to the index in one commit, then delete exactly
         those rows. A crash before the commit leaves the rows for the next drain (updates are
@@ -125,7 +125,7 @@ class IndexStore:
             updated = len(docs)
             return DrainReport(len(rows), updated, len(model_ids) - updated, time.perf_counter() - started)
 
-    def drain_all(self, store: Store, batch_size: int = 2000) -> DrainReport:
+    def drain_all(self, store: HubDatabase, batch_size: int = 2000) -> DrainReport:
         total = DrainReport()
         while True:
             report = self.drain(store, batch_size)
@@ -136,7 +136,7 @@ class IndexStore:
             total.deleted += report.deleted
             total.seconds += report.seconds
 
-    def catch_up(self, store: Store, rebuild_above: int = 10_000) -> DrainReport:
+    def catch_up(self, store: HubDatabase, rebuild_above: int = 10_000) -> DrainReport:
         """Bring the index up to date: drain the queue, or rebuild when so many rows wait that
         a fresh build is cheaper (the first sync of a large catalog)."""
         waiting = store.scalar("SELECT COUNT(*) FROM index_queue") or 0
@@ -162,7 +162,9 @@ class IndexStore:
             finally:
                 ix.close()
 
-    def rebuild(self, store: Store, procs: int = 1, progress: Callable[[int], None] | None = None) -> int:
+    def rebuild(
+        self, store: HubDatabase, procs: int = 1, progress: Callable[[int], None] | None = None
+    ) -> int:
         """Build a fresh generation from the store beside the live one, then swap it in.
 
         Searches keep using the live generation meanwhile. Queue rows that existed when the

@@ -29,13 +29,13 @@ from hub.search.index import IndexStore
 from hub.search.query import SearchQuery, SearchResult, build_clauses, parse_text
 from hub.search.schema import SORTABLE_FIELDS, build_schema
 from hub.store.catalog import filtered_model_ids
-from hub.store.database import Store
+from hub.store.database import HubDatabase
 
 FILTER_CACHE_SIZE = 64
 
 
 class ModelSearcher:
-    def __init__(self, index: IndexStore, store: Store) -> None:
+    def __init__(self, index: IndexStore, store: HubDatabase) -> None:
         """`store`: the catalog the filters are read from (the searcher opens its own
         connection to it, so it may run on any thread)."""
         self.index = index

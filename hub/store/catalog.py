@@ -1,7 +1,7 @@
 """Catalog writes and reads. Every write enqueues (entity, id, action) for the search index in
 the caller's transaction, so the index queue and the catalog never disagree after a commit.
 
-The functions take a `sqlite3.Connection` (from `Store.transaction()`); they never commit.
+The functions take a `sqlite3.Connection` (from `HubDatabase.transaction()`); they never commit.
 """
 
 from __future__ import annotations

@@ -12,21 +12,21 @@ from hub.store.migrations import MIGRATIONS
 from sqlitedb import connect, migrate, read, write
 
 
-class Store:
-    """One connection to the hub database. Use one Store per thread (open another with `reopen`)."""
+class HubDatabase:
+    """One connection to the hub database. Use one HubDatabase per thread (open another with `reopen`)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.conn = connect(self.path)
         migrate(self.conn, MIGRATIONS)
 
-    def reopen(self) -> Store:
-        return Store(self.path)
+    def reopen(self) -> HubDatabase:
+        return HubDatabase(self.path)
 
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> HubDatabase:
         return self
 
     def __exit__(self, *exc: object) -> None:

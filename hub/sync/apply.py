@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hub.store.catalog import delete_creator, delete_models, upsert_creators, upsert_models
-from hub.store.database import Store
+from hub.store.database import HubDatabase
 
 FEED = "catalog"
 
@@ -17,7 +17,7 @@ class FeedError(ValueError):
 
 
 def apply_page(
-    store: Store,
+    store: HubDatabase,
     server_url: str,
     items: Sequence[Mapping[str, Any]],
     next_cursor: str | None,
@@ -76,7 +76,7 @@ def apply_page(
     return len(items)
 
 
-def saved_cursor(store: Store, server_url: str, feed: str = FEED) -> str | None:
+def saved_cursor(store: HubDatabase, server_url: str, feed: str = FEED) -> str | None:
     """The cursor to resume from; None (start over) when the mirror followed another server."""
     row = store.execute("SELECT server_url, cursor FROM sync_state WHERE feed = ?", [feed]).fetchone()
     if row is None or row[0].rstrip("/") != server_url.rstrip("/"):

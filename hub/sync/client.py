@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from hub.jobs.backoff import backoff_delay
-from hub.store.database import Store
+from hub.store.database import HubDatabase
 from hub.sync.apply import FEED, FeedError, apply_page, saved_cursor
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class CatalogSync:
 
     def __init__(
         self,
-        store: Store,
+        store: HubDatabase,
         client: HubClient,
         previews_dir: Path | None = None,
         page_size: int = 500,

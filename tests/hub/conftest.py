@@ -14,12 +14,12 @@ from fastapi.testclient import TestClient
 from hub.search import IndexStore, ModelSearcher
 from hub.server.app import create_app
 from hub.server.seed import seed_catalog
-from hub.store import Store
+from hub.store import HubDatabase
 
 
 @pytest.fixture
 def store(tmp_path: Path):
-    with Store(tmp_path / "hub" / "hub.db") as opened:
+    with HubDatabase(tmp_path / "hub" / "hub.db") as opened:
         yield opened
 
 
@@ -29,7 +29,7 @@ def index(tmp_path: Path) -> IndexStore:
 
 
 @pytest.fixture
-def searcher(index: IndexStore, store: Store):
+def searcher(index: IndexStore, store: HubDatabase):
     opened = ModelSearcher(index, store)
     yield opened
     opened.close()

@@ -27,9 +27,9 @@ def test_the_cli_end_to_end_against_a_real_server(tmp_path, live_server_factory,
     shown = capsys.readouterr().out
     assert "version" in shown and "SHA256" in shown and "preview:" in shown
 
-    from hub.store import Store
+    from hub.store import HubDatabase
 
-    with Store(tmp_path / "studio" / "hub-data" / "hub.db") as store:
+    with HubDatabase(tmp_path / "studio" / "hub-data" / "hub.db") as store:
         version_id = store.scalar(
             "SELECT version_id FROM files f JOIN versions v ON v.id = f.version_id "
             "WHERE v.model_id = ? AND f.is_primary = 1",

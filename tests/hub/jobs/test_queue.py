@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from hub.jobs import JobQueue, JobRunner, PermanentJobError, backoff_delay
+from hub.jobs import BackgroundJobs, JobRunner, PermanentJobError, backoff_delay
 
 
 class Clock:
@@ -24,7 +24,7 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap():
 
 def test_a_failing_job_is_retried_after_backoff_then_succeeds(store):
     clock = Clock()
-    queue = JobQueue(store, backoff_base=10, clock=clock, rng=random.Random(0))
+    queue = BackgroundJobs(store, backoff_base=10, clock=clock, rng=random.Random(0))
     calls = []
 
     def flaky(payload):
@@ -50,7 +50,7 @@ def test_a_failing_job_is_retried_after_backoff_then_succeeds(store):
 
 def test_attempts_run_out_and_permanent_errors_fail_at_once(store):
     clock = Clock()
-    queue = JobQueue(store, backoff_base=1, clock=clock)
+    queue = BackgroundJobs(store, backoff_base=1, clock=clock)
 
     def broken(payload):
         raise RuntimeError("always")
@@ -69,19 +69,19 @@ def test_attempts_run_out_and_permanent_errors_fail_at_once(store):
 
 
 def test_jobs_interrupted_while_running_go_back_to_pending(store):
-    queue = JobQueue(store)
+    queue = BackgroundJobs(store)
     queue.enqueue("sync", {"server": "x"})
     claimed = queue.claim()
     assert claimed.status == "running"
     assert queue.claim() is None  # nobody else takes it
-    assert JobQueue(store.reopen()).recover_interrupted() == 1
+    assert BackgroundJobs(store.reopen()).recover_interrupted() == 1
     assert queue.get(claimed.id).status == "pending"
     with pytest.raises(ValueError, match="status"):
         queue.list("bogus")
 
 
 def test_run_now_runs_that_job_even_when_others_are_due_first(store):
-    queue = JobQueue(store)
+    queue = BackgroundJobs(store)
     ran = []
     runner = JobRunner(queue, {"a": lambda p: ran.append(p["n"]), "b": lambda p: ran.append(p["n"])})
     queue.enqueue("a", {"n": 1})

@@ -40,11 +40,11 @@ def test_scan_hashes_once_links_known_files_and_forgets_removed_ones(store, tmp_
 
 
 def test_unknown_hashes_are_looked_up_on_the_server(tmp_path, live_server_factory):
-    from hub.store import Store
+    from hub.store import HubDatabase
 
     server = live_server_factory(seed_server(tmp_path / "server", 12))
     models_dir = tmp_path / "models"
-    with Store(tmp_path / "first.db") as first, HubClient(server.url) as client:
+    with HubDatabase(tmp_path / "first.db") as first, HubClient(server.url) as client:
         CatalogSync(first, client).run()
         version_id = first.scalar(
             "SELECT version_id FROM files WHERE format = 'SafeTensor' AND is_primary = 1"
@@ -57,7 +57,7 @@ def test_unknown_hashes_are_looked_up_on_the_server(tmp_path, live_server_factor
                 return None
             return client.get(f"/api/v1/models/{response.json()['modelId']}").json()
 
-        with Store(tmp_path / "empty.db") as empty:  # a mirror that never synced
+        with HubDatabase(tmp_path / "empty.db") as empty:  # a mirror that never synced
             report = scan_models(empty, models_dir, lookup)
             assert (report.linked, report.found_online) == (1, 1)
             (local,) = list_local_models(empty)

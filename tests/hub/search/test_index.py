@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 from hub.search import IndexStore, ModelSearcher, SearchQuery
-from hub.store import Store
+from hub.store import HubDatabase
 from hub.store.catalog import delete_model, upsert_models
 from hub.store.sample import sample_model
 
@@ -15,11 +15,11 @@ def indexed_ids(searcher: ModelSearcher) -> set[int]:
     return set(searcher.search(SearchQuery(sort="downloads", page_size=200)).ids)
 
 
-def store_ids(store: Store) -> set[int]:
+def store_ids(store: HubDatabase) -> set[int]:
     return {r[0] for r in store.execute("SELECT id FROM models")}
 
 
-def queued(store: Store) -> int:
+def queued(store: HubDatabase) -> int:
     return store.scalar("SELECT COUNT(*) FROM index_queue")
 
 
@@ -72,8 +72,8 @@ def test_a_killed_drainer_process_loses_nothing(store, index, searcher, tmp_path
         f"""
         import os
         from hub.search import IndexStore
-        from hub.store import Store
-        IndexStore({str(index.folder)!r}).drain(Store({str(store.path)!r}), before_commit=lambda: os._exit(9))
+        from hub.store import HubDatabase
+        IndexStore({str(index.folder)!r}).drain(HubDatabase({str(store.path)!r}), before_commit=lambda: os._exit(9))
         """
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=str(_repo_root()), timeout=60)

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from hub.store import Store
+from hub.store import HubDatabase
 from hub.store.catalog import (
     CatalogError,
     delete_model,
@@ -16,14 +16,14 @@ from hub.store.migrations import MIGRATIONS
 from hub.store.sample import sample_model
 
 
-def queue(store: Store) -> list[tuple]:
+def queue(store: HubDatabase) -> list[tuple]:
     return store.execute("SELECT entity, entity_id, action FROM index_queue ORDER BY seq").fetchall()
 
 
 def test_migrations_are_named_applied_once_and_wal_is_on(tmp_path):
     path = tmp_path / "hub.db"
-    Store(path).close()
-    with Store(path) as store:
+    HubDatabase(path).close()
+    with HubDatabase(path) as store:
         names = [r[0] for r in store.execute("SELECT name FROM _migrations ORDER BY name")]
         assert names == [migration.name for migration in MIGRATIONS]
         assert store.scalar("PRAGMA journal_mode") == "wal"

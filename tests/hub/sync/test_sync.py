@@ -12,7 +12,7 @@ import pytest
 
 from hub.search import IndexStore, ModelSearcher, SearchQuery
 from hub.server.store import Store as ServerStore
-from hub.store import Store
+from hub.store import HubDatabase
 from hub.store.catalog import get_model
 from hub.sync import CatalogSync, HubClient, HubUnavailable, saved_cursor
 from tests.hub.conftest import seed_server
@@ -29,11 +29,13 @@ def server_ids(data_dir: Path) -> set[int]:
         server.close()
 
 
-def mirror_ids(store: Store) -> set[int]:
+def mirror_ids(store: HubDatabase) -> set[int]:
     return {row[0] for row in store.execute("SELECT id FROM models")}
 
 
-def assert_mirror_equals_server(store: Store, client: HubClient, data_dir: Path, check: list[int]) -> None:
+def assert_mirror_equals_server(
+    store: HubDatabase, client: HubClient, data_dir: Path, check: list[int]
+) -> None:
     assert mirror_ids(store) == server_ids(data_dir)
     for model_id in check:
         response = client.get(f"/api/v1/models/{model_id}")
@@ -121,12 +123,12 @@ def test_a_sync_killed_mid_way_resumes_against_a_real_server(tmp_path, live_serv
     script = textwrap.dedent(
         f"""
         import sys, time
-        from hub.store import Store
+        from hub.store import HubDatabase
         from hub.sync import CatalogSync, HubClient
         def slow(report):
             print(report.pages, flush=True)
             time.sleep(0.3)
-        CatalogSync(Store({str(db)!r}), HubClient({server.url!r}), page_size=40).run(on_page=slow)
+        CatalogSync(HubDatabase({str(db)!r}), HubClient({server.url!r}), page_size=40).run(on_page=slow)
         """
     )
     child = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
@@ -136,7 +138,7 @@ def test_a_sync_killed_mid_way_resumes_against_a_real_server(tmp_path, live_serv
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait(10)
-    with Store(db) as store:
+    with HubDatabase(db) as store:
         partial = store.scalar("SELECT COUNT(*) FROM models")
         assert 0 < partial < 400
         with HubClient(server.url) as client:

@@ -1,4 +1,4 @@
-"""Where the local hub keeps its things, and opening them (the CLI's composition root)."""
+"""Where the local hub keeps its things: the data dir, the hub folder inside it, the models folder."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub.search.index import IndexStore
-from hub.store.database import Store
+from hub.store.database import HubDatabase
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVER_SETTING = "server_url"
@@ -49,8 +49,8 @@ class HubPaths:
     def partial_dir(self) -> Path:
         return self.hub_dir / "downloads"
 
-    def open_store(self) -> Store:
-        return Store(self.database)
+    def open_store(self) -> HubDatabase:
+        return HubDatabase(self.database)
 
     def open_index(self) -> IndexStore:
         return IndexStore(self.index_dir)
