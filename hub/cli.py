@@ -23,10 +23,13 @@ from typing import Any
 from hub.download import Downloader, DownloadError, DownloadEvent, NotEnoughSpace, PickleRefused
 from hub.jobs import BackgroundJobs, JobRunner, PermanentJobError
 from hub.localfiles import list_local_models, scan_models
-from hub.paths import SERVER_SETTING, HubPaths, default_data_dir
+from hub.paths import HubPaths, default_data_dir
 from hub.search import SORTS, ModelSearcher, SearchError, SearchQuery
-from hub.store.catalog import get_model
+from hub.store import index_queue
+from hub.store.catalog import get_model, model_summaries
 from hub.store.database import HubDatabase
+from hub.store.images import version_previews
+from hub.store.settings import SERVER_SETTING, get_setting, set_setting
 from hub.sync import CatalogSync, FeedError, HubClient, HubUnavailable
 
 EXIT_UNAVAILABLE = 3
@@ -111,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # -- sync ---------------------------------------------------------------------------------------
 def _server(args: argparse.Namespace, store: HubDatabase) -> str:
-    server = getattr(args, "server", None) or store.get_setting(SERVER_SETTING)
+    server = getattr(args, "server", None) or get_setting(store.conn, SERVER_SETTING)
     if not server:
         raise ValueError("--server: no hub server given and none remembered (run `hub sync --server URL`)")
     return server.rstrip("/")
@@ -140,7 +143,8 @@ def sync_job(paths: HubPaths, store: HubDatabase, payload: dict[str, Any]) -> di
 
 def cmd_sync(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> int:
     server = _server(args, store)
-    store.set_setting(SERVER_SETTING, server)
+    with store.transaction() as conn:
+        set_setting(conn, SERVER_SETTING, server)
     queue = BackgroundJobs(store)
     payload = {
         "server": server,
@@ -173,7 +177,7 @@ def cmd_sync(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> i
 # -- search / show ------------------------------------------------------------------------------
 def cmd_search(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> int:
     index = paths.open_index()
-    waiting = store.scalar("SELECT COUNT(*) FROM index_queue") or 0
+    waiting = index_queue.count(store.conn)
     if waiting <= SEARCH_DRAIN_LIMIT:
         index.drain_all(store)
     else:
@@ -195,7 +199,7 @@ def cmd_search(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) ->
         result = searcher.search(q)
     finally:
         searcher.close()
-    rows = _summaries(store, result.ids)
+    rows = model_summaries(store.conn, result.ids)
     if args.json:
         print(
             json.dumps(
@@ -210,28 +214,6 @@ def cmd_search(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) ->
             f"{row['id']:>8}  {row['type']:<16} {row['name'][:50]:<50} {row['downloads']:>9} dl  {row['rating']:.2f}"
         )
     return 0
-
-
-def _summaries(store: HubDatabase, ids: list[int]) -> list[dict[str, Any]]:
-    if not ids:
-        return []
-    rows = store.execute(
-        f"SELECT id, name, type, creator, download_count, rating, nsfw FROM models WHERE id IN ({','.join('?' * len(ids))})",
-        ids,
-    ).fetchall()
-    by_id = {
-        r[0]: {
-            "id": r[0],
-            "name": r[1],
-            "type": r[2],
-            "creator": r[3],
-            "downloads": r[4],
-            "rating": r[5],
-            "nsfw": bool(r[6]),
-        }
-        for r in rows
-    }
-    return [by_id[i] for i in ids if i in by_id]
 
 
 def cmd_show(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> int:
@@ -262,11 +244,7 @@ def cmd_show(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> i
                 f"    file {file['id']}: {file.get('name')}  {file.get('sizeKB', 0):.0f} KB"
                 f"  SHA256 {hashes.get('SHA256', '-')}"
             )
-        previews = store.execute(
-            "SELECT COALESCE(local_path, url) FROM images WHERE version_id = ? ORDER BY position",
-            [version["id"]],
-        ).fetchall()
-        for (preview,) in previews[:3]:
+        for preview in version_previews(store.conn, version["id"])[:3]:
             print(f"    preview: {preview}")
     return 0
 
@@ -293,7 +271,7 @@ class ProgressBar:
 
 def download_job(paths: HubPaths, store: HubDatabase, payload: dict[str, Any]) -> dict[str, Any]:
     """One download attempt (a job: transient failures are retried later and resume)."""
-    server = payload.get("server") or store.get_setting(SERVER_SETTING) or "http://127.0.0.1"
+    server = payload.get("server") or get_setting(store.conn, SERVER_SETTING) or "http://127.0.0.1"
     with HubClient(server) as client:
         downloader = Downloader(
             store,
@@ -361,14 +339,7 @@ def cmd_scan(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> i
     client = None
     if args.online:
         client = HubClient(_server(args, store), retries=1)
-
-        def lookup(sha256: str) -> dict[str, Any] | None:
-            response = client.get(f"/api/v1/model-versions/by-hash/{sha256}")
-            if response.status_code != 200:
-                return None
-            model_id = response.json().get("modelId")
-            model = client.get(f"/api/v1/models/{model_id}")
-            return model.json() if model.status_code == 200 else None
+        lookup = client.model_by_sha256
 
     try:
         report = scan_models(store, paths.models_dir, lookup)

@@ -10,7 +10,6 @@ from hub.search.index import IndexStore
 from hub.store.database import HubDatabase
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SERVER_SETTING = "server_url"
 
 
 def default_data_dir() -> Path:

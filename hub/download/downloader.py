@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from hub.jobs.backoff import backoff_delay
+from hub.store import downloads as download_rows
 from hub.store.catalog import find_version
 from hub.store.database import HubDatabase
 
@@ -104,7 +105,7 @@ def _safe_name(name: str) -> str:
 class Downloader:
     def __init__(
         self,
-        store: HubDatabase,
+        db: HubDatabase,
         models_dir: Path,
         partial_dir: Path,
         http: httpx.Client,
@@ -117,8 +118,8 @@ class Downloader:
         chunk_size: int = CHUNK,
     ) -> None:
         self.chunk_size = chunk_size
-        self.store_path = store.path
-        self.store = store
+        self.db_path = db.path
+        self.db = db
         self.models_dir = Path(models_dir)
         self.partial_dir = Path(partial_dir)
         self.http = http
@@ -136,7 +137,7 @@ class Downloader:
 
     # -- planning -----------------------------------------------------------------------------
     def plan(self, version_id: int, file_id: int | None = None) -> DownloadPlan:
-        found = find_version(self.store.conn, version_id)
+        found = find_version(self.db.conn, version_id)
         if found is None:
             raise DownloadError(f"version {version_id}: not in the local mirror (run `hub sync` first)")
         model, version = found["model"], found["version"]
@@ -195,14 +196,15 @@ class Downloader:
             self._cancels.setdefault(version_id, threading.Event()).set()
 
     def _run_in_thread(self, version_id: int, file_id: int | None) -> Path:
-        store = HubDatabase(self.store_path)
+        db = HubDatabase(self.db_path)
         try:
-            return self.download(version_id, file_id, store=store)
+            return self.download(version_id, file_id, db=db)
         finally:
-            store.close()
+            db.close()
 
-    def download(self, version_id: int, file_id: int | None = None, store: HubDatabase | None = None) -> Path:
-        store = store or self.store
+    def download(self, version_id: int, file_id: int | None = None, db: HubDatabase | None = None) -> Path:
+        """Download (or resume) one file of this version; `db`: this thread's connection."""
+        db = db or self.db
         with self._lock:
             cancel = self._cancels.setdefault(version_id, threading.Event())
         plan = self.plan(version_id, file_id)
@@ -210,14 +212,14 @@ class Downloader:
             raise PickleRefused(
                 f"{plan.file_name}: pickle formats can run code when loaded; refused (allow with --allow-pickle)"
             )
-        download_id, partial = self._row_for(store, plan)
+        download_id, partial = self._row_for(db, plan)
         self._emit(DownloadEvent("started", download_id, version_id, self._size(partial), plan.size_bytes))
         try:
             if plan.destination.exists() and plan.sha256 and _sha256_file(plan.destination) == plan.sha256:
                 path = plan.destination
             else:
                 self._check_space(plan, self._size(partial))
-                digest = self._fetch(store, download_id, plan, partial, cancel)
+                digest = self._fetch(db, download_id, plan, partial, cancel)
                 if plan.sha256 and digest != plan.sha256:
                     partial.unlink(missing_ok=True)
                     raise HashMismatch(
@@ -226,59 +228,46 @@ class Downloader:
                 path = self._install(partial, plan.destination)
             _write_json_atomic(plan.destination.with_suffix(".json"), plan.sidecar)
         except DownloadCancelled:
-            self._set(store, download_id, status="cancelled", done_bytes=self._size(partial))
+            self._set(db, download_id, status="cancelled", done_bytes=self._size(partial))
             self._emit(
                 DownloadEvent("cancelled", download_id, version_id, self._size(partial), plan.size_bytes)
             )
             raise
         except Exception as error:
-            self._set(store, download_id, status="failed", error=str(error), done_bytes=self._size(partial))
+            self._set(db, download_id, status="failed", error=str(error), done_bytes=self._size(partial))
             self._emit(DownloadEvent("failed", download_id, version_id, error=str(error)))
             raise
         size = path.stat().st_size
-        self._set(store, download_id, status="done", done_bytes=size, total_bytes=size, error=None)
+        self._set(db, download_id, status="done", done_bytes=size, total_bytes=size, error=None)
         self._emit(DownloadEvent("done", download_id, version_id, size, size, path=str(path)))
         return path
 
-    def _row_for(self, store: HubDatabase, plan: DownloadPlan) -> tuple[int, Path]:
-        row = store.execute(
-            "SELECT id, partial_path FROM downloads WHERE version_id = ? AND file_id = ? AND status != 'done' "
-            "ORDER BY id DESC LIMIT 1",
-            [plan.version_id, plan.file_id],
-        ).fetchone()
-        now = time.time()
-        if row:
-            with store.transaction() as conn:
-                conn.execute(
-                    "UPDATE downloads SET status = 'running', updated_at = ? WHERE id = ?", [now, row[0]]
-                )
-            return int(row[0]), Path(row[1])
+    def _row_for(self, db: HubDatabase, plan: DownloadPlan) -> tuple[int, Path]:
+        found = download_rows.unfinished(db.conn, plan.version_id, plan.file_id)
+        if found:
+            with db.transaction() as conn:
+                download_rows.update(conn, found.id, status="running")
+            return found.id, Path(found.partial_path)
         self.partial_dir.mkdir(parents=True, exist_ok=True)
         partial = self.partial_dir / f"{plan.version_id}-{plan.file_id}.part"
-        with store.transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO downloads (version_id, file_id, url, destination, partial_path, sha256, total_bytes, "
-                "status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
-                [
-                    plan.version_id,
-                    plan.file_id,
-                    plan.url,
-                    str(plan.destination),
-                    str(partial),
-                    plan.sha256,
-                    plan.size_bytes,
-                    now,
-                    now,
-                ],
+        with db.transaction() as conn:
+            download_id = download_rows.insert(
+                conn,
+                version_id=plan.version_id,
+                file_id=plan.file_id,
+                url=plan.url,
+                destination=str(plan.destination),
+                partial_path=str(partial),
+                sha256=plan.sha256,
+                total_bytes=plan.size_bytes,
+                now=time.time(),
             )
-        return int(cursor.lastrowid), partial
+        return download_id, partial
 
     @staticmethod
-    def _set(store: HubDatabase, download_id: int, **values: Any) -> None:
-        values["updated_at"] = time.time()
-        assignments = ", ".join(f"{key} = ?" for key in values)
-        with store.transaction() as conn:
-            conn.execute(f"UPDATE downloads SET {assignments} WHERE id = ?", [*values.values(), download_id])
+    def _set(db: HubDatabase, download_id: int, **values: Any) -> None:
+        with db.transaction() as conn:
+            download_rows.update(conn, download_id, **values)
 
     @staticmethod
     def _size(path: Path) -> int:
@@ -302,7 +291,7 @@ class Downloader:
                 )
 
     def _fetch(
-        self, store: HubDatabase, download_id: int, plan: DownloadPlan, partial: Path, cancel: threading.Event
+        self, db: HubDatabase, download_id: int, plan: DownloadPlan, partial: Path, cancel: threading.Event
     ) -> str:
         """Download into `partial`, resuming with Range; returns the SHA256 (upper hex) of it."""
         attempt = 0
@@ -327,7 +316,7 @@ class Downloader:
                     if response.status_code == 200 and have:
                         have, digest = 0, hashlib.sha256()  # the server ignored Range: start over
                     total = self._total(response, have) or plan.size_bytes
-                    self._set(store, download_id, total_bytes=total)
+                    self._set(db, download_id, total_bytes=total)
                     last_event = 0.0
                     with partial.open("ab" if have else "wb") as out:
                         for chunk in response.iter_bytes(self.chunk_size):
@@ -346,7 +335,7 @@ class Downloader:
                     return digest.hexdigest().upper()
             except (httpx.TransportError, httpx.HTTPStatusError) as error:
                 attempt += 1
-                self._set(store, download_id, done_bytes=self._size(partial), error=str(error))
+                self._set(db, download_id, done_bytes=self._size(partial), error=str(error))
                 if attempt > self.retries:
                     raise DownloadError(
                         f"{plan.url}: {error} (after {self.retries} retries; resume later)"

@@ -7,64 +7,39 @@ one; a job found `running` at start-up was interrupted and goes back to `pending
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from hub.jobs.backoff import backoff_delay
+from hub.store import jobs as job_rows
 from hub.store.database import HubDatabase
+from hub.store.jobs import STATUSES, BackgroundJob
 
 log = logging.getLogger(__name__)
-STATUSES = ("pending", "running", "done", "failed")
 
 
 class PermanentJobError(RuntimeError):
     """Raise from a handler when retrying cannot help (bad input, refused file)."""
 
 
-@dataclass
-class BackgroundJob:
-    id: int
-    kind: str
-    payload: dict[str, Any]
-    status: str
-    attempts: int
-    max_attempts: int
-    run_at: float
-    last_error: str | None
-    result: Any
-    created_at: float
-    updated_at: float
-
-
-_COLUMNS = (
-    "id, kind, payload, status, attempts, max_attempts, run_at, last_error, result, created_at, updated_at"
-)
-
-
-def _job(row: tuple) -> BackgroundJob:
-    values = list(row)
-    values[2] = json.loads(values[2] or "{}")
-    values[8] = json.loads(values[8]) if values[8] else None
-    return BackgroundJob(*values)
-
-
 class BackgroundJobs:
+    """The hub's job rows and their policy: when a failed attempt is retried (backoff with
+    jitter) and when it fails for good. The rows themselves are `hub/store/jobs.py`."""
+
     def __init__(
         self,
-        store: HubDatabase,
+        db: HubDatabase,
         backoff_base: float = 2.0,
         backoff_cap: float = 600.0,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
-        self.store = store
+        self.db = db
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.clock = clock
@@ -76,43 +51,22 @@ class BackgroundJobs:
         if max_attempts < 1:
             raise ValueError("max_attempts: must be >= 1")
         now = self.clock()
-        with self.store.transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO jobs (kind, payload, status, max_attempts, run_at, created_at, updated_at) "
-                "VALUES (?, ?, 'pending', ?, ?, ?, ?)",
-                [kind, json.dumps(payload or {}), max_attempts, now + delay, now, now],
-            )
-        return int(cursor.lastrowid)
+        with self.db.transaction() as conn:
+            return job_rows.insert(conn, kind, payload or {}, max_attempts, now + delay, now)
 
     def claim(self, kinds: tuple[str, ...] | None = None) -> BackgroundJob | None:
         """Take the oldest due pending job (marks it running, counts the attempt)."""
-        now = self.clock()
-        kind_filter = f" AND kind IN ({','.join('?' * len(kinds))})" if kinds else ""
-        with self.store.transaction() as conn:
-            row = conn.execute(
-                f"UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ? "
-                f"WHERE id = (SELECT id FROM jobs WHERE status = 'pending' AND run_at <= ?{kind_filter} "
-                f"ORDER BY run_at, id LIMIT 1) RETURNING {_COLUMNS}",
-                [now, now, *(kinds or ())],
-            ).fetchone()
-        return _job(row) if row else None
+        with self.db.transaction() as conn:
+            return job_rows.claim_due(conn, self.clock(), kinds)
 
     def claim_id(self, job_id: int) -> BackgroundJob | None:
         """Take this job if it is pending (due or not); None when it is not pending."""
-        with self.store.transaction() as conn:
-            row = conn.execute(
-                "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ? "
-                f"WHERE id = ? AND status = 'pending' RETURNING {_COLUMNS}",
-                [self.clock(), job_id],
-            ).fetchone()
-        return _job(row) if row else None
+        with self.db.transaction() as conn:
+            return job_rows.claim(conn, job_id, self.clock())
 
     def complete(self, job_id: int, result: Any = None) -> None:
-        with self.store.transaction() as conn:
-            conn.execute(
-                "UPDATE jobs SET status = 'done', result = ?, last_error = NULL, updated_at = ? WHERE id = ?",
-                [json.dumps(result), self.clock(), job_id],
-            )
+        with self.db.transaction() as conn:
+            job_rows.complete(conn, job_id, result, self.clock())
 
     def fail(self, job_id: int, error: str, permanent: bool = False) -> BackgroundJob:
         """Record a failed attempt: back to pending after a backoff delay, or failed for good."""
@@ -124,37 +78,25 @@ class BackgroundJobs:
         else:
             status = "pending"
             run_at = now + backoff_delay(job.attempts, self.backoff_base, self.backoff_cap, self.rng)
-        with self.store.transaction() as conn:
-            conn.execute(
-                "UPDATE jobs SET status = ?, run_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
-                [status, run_at, error[-4000:], now, job_id],
-            )
+        with self.db.transaction() as conn:
+            job_rows.record_failure(conn, job_id, status, run_at, error[-4000:], now)
         return self.get(job_id)  # type: ignore[return-value]
 
     def recover_interrupted(self) -> int:
         """Jobs left `running` by a process that died go back to pending (call at start-up)."""
-        with self.store.transaction() as conn:
-            return conn.execute(
-                "UPDATE jobs SET status = 'pending', updated_at = ? WHERE status = 'running'", [self.clock()]
-            ).rowcount
+        with self.db.transaction() as conn:
+            return job_rows.release_running(conn, self.clock())
 
     def get(self, job_id: int) -> BackgroundJob | None:
-        row = self.store.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", [job_id]).fetchone()
-        return _job(row) if row else None
+        return job_rows.get(self.db.conn, job_id)
 
     def list(self, status: str | None = None, limit: int = 50) -> list[BackgroundJob]:
         if status is not None and status not in STATUSES:
             raise ValueError(f"status: must be one of {', '.join(STATUSES)}")
-        where = "WHERE status = ?" if status else ""
-        params = [status] if status else []
-        rows = self.store.execute(
-            f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY id DESC LIMIT ?", [*params, limit]
-        ).fetchall()
-        return [_job(r) for r in rows]
+        return job_rows.newest(self.db.conn, status, limit)
 
     def counts(self) -> dict[str, int]:
-        found = dict(self.store.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
-        return {status: int(found.get(status, 0)) for status in STATUSES}
+        return job_rows.counts(self.db.conn)
 
 
 Handler = Callable[[dict[str, Any]], Any]

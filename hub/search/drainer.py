@@ -19,14 +19,14 @@ class IndexDrainer:
 
     def __init__(
         self,
-        store_path: Path,
+        db_path: Path,
         index: IndexStore,
         interval: float = 0.5,
         batch_size: int = 2000,
         merge_after_segments: int = 12,
         on_drained: Callable[[DrainReport], None] | None = None,
     ) -> None:
-        self.store_path = Path(store_path)
+        self.db_path = Path(db_path)
         self.index = index
         self.interval = interval
         self.batch_size = batch_size
@@ -53,11 +53,11 @@ class IndexDrainer:
             self._thread = None
 
     def _loop(self) -> None:
-        store = HubDatabase(self.store_path)
+        db = HubDatabase(self.db_path)
         try:
             while not self._stop.is_set():
                 try:
-                    report = self.index.drain(store, self.batch_size)
+                    report = self.index.drain(db, self.batch_size)
                     if report.rows:
                         if self.index.segment_count() > self.merge_after_segments:
                             self.index.merge_small_segments()
@@ -70,4 +70,4 @@ class IndexDrainer:
                 self._wake.wait(self.interval)
                 self._wake.clear()
         finally:
-            store.close()
+            db.close()

@@ -17,6 +17,7 @@ from whoosh import index as whoosh_index
 from whoosh.util.filelock import FileLock
 
 from hub.search.schema import build_schema, documents_for, iter_all_documents
+from hub.store import index_queue
 from hub.store.database import HubDatabase
 
 log = logging.getLogger(__name__)
@@ -83,20 +84,18 @@ class IndexStore:
 
     # -- writes -------------------------------------------------------------------------------
     def drain(
-        self, store: HubDatabase, batch_size: int = 2000, before_commit: Callable[[], None] | None = None
+        self, db: HubDatabase, batch_size: int = 2000, before_commit: Callable[[], None] | None = None
     ) -> DrainReport:
         """Apply up to `batch_size` queue rows to the index in one commit, then delete exactly
         those rows. A crash before the commit leaves the rows for the next drain (updates are
         idempotent: the document is rebuilt from the store's current state)."""
         started = time.perf_counter()
         with self.writing():
-            rows = store.execute(
-                "SELECT seq, entity, entity_id FROM index_queue ORDER BY seq LIMIT ?", [batch_size]
-            ).fetchall()
+            rows = index_queue.oldest(db.conn, batch_size)
             if not rows:
                 return DrainReport()
-            model_ids = sorted({int(r[2]) for r in rows if r[1] == "model"})
-            with store.snapshot() as conn:
+            model_ids = sorted({int(r.entity_id) for r in rows if r.entity == "model"})
+            with db.snapshot() as conn:
                 docs = documents_for(conn, model_ids)
             ix = self.open()
             writer = ix.writer(limitmb=128)
@@ -115,20 +114,15 @@ class IndexStore:
                 raise
             finally:
                 ix.close()
-            seqs = [r[0] for r in rows]
-            with store.transaction() as conn:
-                for start in range(0, len(seqs), 900):
-                    chunk = seqs[start : start + 900]
-                    conn.execute(
-                        f"DELETE FROM index_queue WHERE seq IN ({','.join('?' * len(chunk))})", chunk
-                    )
+            with db.transaction() as conn:
+                index_queue.remove(conn, [r.seq for r in rows])
             updated = len(docs)
             return DrainReport(len(rows), updated, len(model_ids) - updated, time.perf_counter() - started)
 
-    def drain_all(self, store: HubDatabase, batch_size: int = 2000) -> DrainReport:
+    def drain_all(self, db: HubDatabase, batch_size: int = 2000) -> DrainReport:
         total = DrainReport()
         while True:
-            report = self.drain(store, batch_size)
+            report = self.drain(db, batch_size)
             if report.rows == 0:
                 return total
             total.rows += report.rows
@@ -136,15 +130,15 @@ class IndexStore:
             total.deleted += report.deleted
             total.seconds += report.seconds
 
-    def catch_up(self, store: HubDatabase, rebuild_above: int = 10_000) -> DrainReport:
+    def catch_up(self, db: HubDatabase, rebuild_above: int = 10_000) -> DrainReport:
         """Bring the index up to date: drain the queue, or rebuild when so many rows wait that
         a fresh build is cheaper (the first sync of a large catalog)."""
-        waiting = store.scalar("SELECT COUNT(*) FROM index_queue") or 0
+        waiting = index_queue.count(db.conn)
         if waiting > rebuild_above or self.is_outdated():
             started = time.perf_counter()
-            count = self.rebuild(store)
+            count = self.rebuild(db)
             return DrainReport(rows=waiting, updated=count, seconds=time.perf_counter() - started)
-        return self.drain_all(store)
+        return self.drain_all(db)
 
     def segment_count(self) -> int:
         ix = self.open()
@@ -162,9 +156,7 @@ class IndexStore:
             finally:
                 ix.close()
 
-    def rebuild(
-        self, store: HubDatabase, procs: int = 1, progress: Callable[[int], None] | None = None
-    ) -> int:
+    def rebuild(self, db: HubDatabase, procs: int = 1, progress: Callable[[int], None] | None = None) -> int:
         """Build a fresh generation from the store beside the live one, then swap it in.
 
         Searches keep using the live generation meanwhile. Queue rows that existed when the
@@ -182,10 +174,10 @@ class IndexStore:
             target.mkdir()
             ix = whoosh_index.create_in(str(target), build_schema())
             count = 0
-            reader_store = store.reopen()
+            reader_db = db.reopen()
             try:
-                with reader_store.snapshot() as conn:
-                    covered = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM index_queue").fetchone()[0]
+                with reader_db.snapshot() as conn:
+                    covered = index_queue.last_seq(conn)
                     kwargs = {"procs": procs, "multisegment": True} if procs > 1 else {}
                     writer = ix.writer(limitmb=256, **kwargs)
                     try:
@@ -199,9 +191,9 @@ class IndexStore:
                         writer.cancel()
                         raise
             finally:
-                reader_store.close()
+                reader_db.close()
                 ix.close()
             self._point_to(target.name)
-            with store.transaction() as conn:
-                conn.execute("DELETE FROM index_queue WHERE seq <= ?", [covered])
+            with db.transaction() as conn:
+                index_queue.remove_through(conn, covered)
             return count

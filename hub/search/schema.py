@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -15,6 +14,7 @@ from whoosh.fields import COLUMN, ID, TEXT, FieldType, Schema
 from whoosh.formats import Existence
 
 from hub.search.analysis import WordAnalyzer
+from hub.store.search_rows import ModelText, model_ids_after, model_texts
 
 # Descriptions are long HTML; the first words carry the meaning and index time grows with every
 # word, so only this many description words are indexed (name, tags and trained words always are).
@@ -79,22 +79,13 @@ def plain_text(html: str | None, max_words: int = DESCRIPTION_WORDS) -> str:
 
 def documents_for(conn: sqlite3.Connection, model_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """Index documents for the given models that exist in the store (missing ones are absent)."""
-    if not model_ids:
-        return {}
-    marks = ",".join("?" * len(model_ids))
-    ids = list(model_ids)
-    return _documents(conn, f"WHERE m.id IN ({marks})", ids, f"WHERE model_id IN ({marks})")
+    return {model_id: _document(text) for model_id, text in model_texts(conn, model_ids).items()}
 
 
 def iter_all_documents(conn: sqlite3.Connection, batch: int = 5000) -> Iterator[dict[str, Any]]:
     last = -1
     while True:
-        ids = [
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM models WHERE id > ? ORDER BY id LIMIT ?", [last, batch]
-            ).fetchall()
-        ]
+        ids = model_ids_after(conn, last, batch)
         if not ids:
             return
         docs = documents_for(conn, ids)
@@ -102,36 +93,15 @@ def iter_all_documents(conn: sqlite3.Connection, batch: int = 5000) -> Iterator[
         last = ids[-1]
 
 
-def _documents(conn: sqlite3.Connection, where: str, params: list, child_where: str) -> dict[int, dict]:
-    words: dict[int, list[str]] = {}
-    for model_id, trained in conn.execute(
-        f"SELECT model_id, trained_words FROM versions {child_where}", params
-    ):
-        if trained and trained != "[]":
-            words.setdefault(model_id, []).extend(str(w) for w in json.loads(trained))
-    tags: dict[int, list[str]] = {}
-    for model_id, tag in conn.execute(
-        f"SELECT mt.model_id, t.name FROM model_tags mt JOIN tags t ON t.id = mt.tag_id {child_where.replace('model_id', 'mt.model_id')}",
-        params,
-    ):
-        tags.setdefault(model_id, []).append(tag)
-    docs: dict[int, dict[str, Any]] = {}
-    for model_id, name, description, downloads, rating, published in conn.execute(
-        f"SELECT m.id, m.name, m.description, m.download_count, m.rating, m.published_at FROM models m {where}",
-        params,
-    ):
-        model_tags = tags.get(model_id, [])
-        trained = words.get(model_id, [])
-        title = " ".join([name, *model_tags, *trained])
-        content = plain_text(description)
-        docs[model_id] = {
-            "id": str(model_id),
-            "mid": model_id,
-            "name": title,
-            "content": content,
-            "pairs": title,
-            "downloads": int(downloads),
-            "rating": round(float(rating) * RATING_SCALE),
-            "newest": _epoch(published),
-        }
-    return docs
+def _document(text: ModelText) -> dict[str, Any]:
+    title = " ".join([text.name, *text.tags, *text.trained_words])
+    return {
+        "id": str(text.id),
+        "mid": text.id,
+        "name": title,
+        "content": plain_text(text.description),
+        "pairs": title,
+        "downloads": int(text.downloads),
+        "rating": round(float(text.rating) * RATING_SCALE),
+        "newest": _epoch(text.published_at),
+    }

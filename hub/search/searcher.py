@@ -28,18 +28,18 @@ from hub.search.columnar import SegmentView, Statistics, evaluate
 from hub.search.index import IndexStore
 from hub.search.query import SearchQuery, SearchResult, build_clauses, parse_text
 from hub.search.schema import SORTABLE_FIELDS, build_schema
-from hub.store.catalog import filtered_model_ids
 from hub.store.database import HubDatabase
+from hub.store.search_rows import filtered_model_ids
 
 FILTER_CACHE_SIZE = 64
 
 
 class ModelSearcher:
-    def __init__(self, index: IndexStore, store: HubDatabase) -> None:
-        """`store`: the catalog the filters are read from (the searcher opens its own
+    def __init__(self, index: IndexStore, db: HubDatabase) -> None:
+        """`db`: the catalog the filters are read from (the searcher opens its own
         connection to it, so it may run on any thread)."""
         self.index = index
-        self._store = store.reopen()
+        self._db = db.reopen()
         self._lock = threading.RLock()
         self._analyzer = build_schema()["content"].analyzer
         self._views: dict[str, SegmentView] = {}
@@ -106,7 +106,7 @@ class ModelSearcher:
             if self._searcher is not None:
                 self._searcher.close()
                 self._searcher = None
-                self._store.close()
+                self._db.close()
 
     def warm_up(self, terms: int = 64) -> int:
         """Load the postings of the most frequent title words, the field lengths and the sort
@@ -201,7 +201,7 @@ class ModelSearcher:
         if key == ((), (), "", (), None):
             mask = self._live
         else:
-            ids = filtered_model_ids(self._store.conn, types, bases, creator, tags, nsfw)
+            ids = filtered_model_ids(self._db.conn, types, bases, creator, tags, nsfw)
             passing = np.fromiter(ids, dtype=np.int64, count=len(ids))
             mask = self._live & np.isin(self._column("mid"), passing)
         self._filters[key] = mask

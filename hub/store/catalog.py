@@ -1,5 +1,6 @@
 """Catalog writes and reads. Every write enqueues (entity, id, action) for the search index in
 the caller's transaction, so the index queue and the catalog never disagree after a commit.
+The reads a search makes (document text, filters) are `search_rows.py`.
 
 The functions take a `sqlite3.Connection` (from `HubDatabase.transaction()`); they never commit.
 """
@@ -8,9 +9,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from hub.store import images
+from hub.store.index_queue import enqueue
 
 MODEL_COLUMNS = (
     "id, name, description, type, nsfw, creator, download_count, favorite_count, comment_count, "
@@ -20,14 +23,6 @@ MODEL_COLUMNS = (
 
 class CatalogError(ValueError):
     """A catalog object is missing a field it needs (the message names the field)."""
-
-
-def enqueue(conn: sqlite3.Connection, entity: str, ids: Iterable[Any], action: str) -> None:
-    now = time.time()
-    conn.executemany(
-        "INSERT INTO index_queue (entity, entity_id, action, enqueued_at) VALUES (?, ?, ?, ?)",
-        [(entity, str(entity_id), action, now) for entity_id in ids],
-    )
 
 
 def _require(data: Mapping[str, Any], key: str, where: str) -> Any:
@@ -70,13 +65,7 @@ def upsert_models(conn: sqlite3.Connection, models: Sequence[Mapping[str, Any]])
     model_rows = [_model_row(m) for m in models]
     ids = [row[0] for row in model_rows]
     marks = ",".join("?" * len(ids))
-    kept_previews = dict(
-        conn.execute(
-            "SELECT i.url, i.local_path FROM images i JOIN versions v ON v.id = i.version_id "
-            f"WHERE v.model_id IN ({marks}) AND i.local_path IS NOT NULL",
-            ids,
-        ).fetchall()
-    )
+    kept_previews = images.local_copies(conn, ids)
     conn.execute(f"DELETE FROM versions WHERE model_id IN ({marks})", ids)
     conn.execute(f"DELETE FROM model_tags WHERE model_id IN ({marks})", ids)
     conn.executemany(
@@ -164,7 +153,7 @@ def upsert_models(conn: sqlite3.Connection, models: Sequence[Mapping[str, Any]])
     conn.executemany("INSERT INTO model_tags (model_id, tag_id) VALUES (?, ?)", tag_rows)
     conn.executemany(f"INSERT OR REPLACE INTO versions VALUES ({','.join('?' * 10)})", version_rows)
     conn.executemany(f"INSERT OR REPLACE INTO files VALUES ({','.join('?' * 17)})", file_rows)
-    conn.executemany(f"INSERT OR REPLACE INTO images VALUES ({','.join('?' * 8)})", image_rows)
+    images.insert(conn, image_rows)
     enqueue(conn, "model", ids, "update")
 
 
@@ -241,36 +230,26 @@ def find_files_by_sha256(conn: sqlite3.Connection, sha256: str) -> list[dict[str
     return [{"file_id": r[0], "version_id": r[1], "model_id": r[2], "name": r[3]} for r in rows]
 
 
-def filtered_model_ids(
-    conn: sqlite3.Connection,
-    types: Sequence[str] = (),
-    base_models: Sequence[str] = (),
-    creator: str | None = None,
-    tags: Sequence[str] = (),
-    nsfw: bool | None = None,
-) -> list[int]:
-    """Ids of the models passing every filter (case-insensitive; several types or base models
-    mean any of them; several tags mean all of them)."""
-    where: list[str] = []
-    params: list[Any] = []
-    if types:
-        where.append(f"lower(type) IN ({','.join('?' * len(types))})")
-        params.extend(t.lower() for t in types)
-    if base_models:
-        where.append(
-            f"id IN (SELECT model_id FROM versions WHERE lower(base_model) IN ({','.join('?' * len(base_models))}))"
-        )
-        params.extend(b.lower() for b in base_models)
-    if creator:
-        where.append("lower(creator) = ?")
-        params.append(creator.lower())
-    for tag in tags:
-        where.append(
-            "id IN (SELECT mt.model_id FROM model_tags mt JOIN tags t ON t.id = mt.tag_id WHERE t.name = ?)"
-        )
-        params.append(tag.strip().lower())
-    if nsfw is not None:
-        where.append("nsfw = ?")
-        params.append(1 if nsfw else 0)
-    sql = "SELECT id FROM models" + (" WHERE " + " AND ".join(where) if where else "")
-    return [row[0] for row in conn.execute(sql, params)]
+def model_summaries(conn: sqlite3.Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Id, name, type, creator, downloads, rating and nsfw of these models, in the order given
+    (ids not in the mirror are left out): a page of search results."""
+    if not ids:
+        return []
+    rows = conn.execute(
+        "SELECT id, name, type, creator, download_count, rating, nsfw FROM models "
+        f"WHERE id IN ({','.join('?' * len(ids))})",
+        list(ids),
+    ).fetchall()
+    by_id = {
+        r[0]: {
+            "id": r[0],
+            "name": r[1],
+            "type": r[2],
+            "creator": r[3],
+            "downloads": r[4],
+            "rating": r[5],
+            "nsfw": bool(r[6]),
+        }
+        for r in rows
+    }
+    return [by_id[i] for i in ids if i in by_id]

@@ -50,14 +50,3 @@ class HubDatabase:
     def scalar(self, sql: str, params: Any = ()) -> Any:
         row = self.conn.execute(sql, params).fetchone()
         return row[0] if row else None
-
-    def get_setting(self, key: str) -> str | None:
-        return self.scalar("SELECT value FROM settings WHERE key = ?", [key])
-
-    def set_setting(self, key: str, value: str) -> None:
-        with self.transaction():
-            self.execute(
-                "INSERT INTO settings (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [key, value],
-            )

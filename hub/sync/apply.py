@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hub.store import sync_state
 from hub.store.catalog import delete_creator, delete_models, upsert_creators, upsert_models
 from hub.store.database import HubDatabase
 
@@ -17,7 +17,7 @@ class FeedError(ValueError):
 
 
 def apply_page(
-    store: HubDatabase,
+    db: HubDatabase,
     server_url: str,
     items: Sequence[Mapping[str, Any]],
     next_cursor: str | None,
@@ -29,7 +29,7 @@ def apply_page(
     at most once, but applying in order keeps this correct even if it did not."""
     model_upserts: dict[int, Mapping[str, Any]] = {}
     model_deletes: list[int] = []
-    with store.transaction() as conn:
+    with db.transaction() as conn:
 
         def flush() -> None:
             if model_upserts:
@@ -67,18 +67,13 @@ def apply_page(
             else:
                 raise FeedError(f"items[{position}].entity: unknown {entity!r}")
         flush()
-        conn.execute(
-            "INSERT INTO sync_state (feed, server_url, cursor, items_applied, updated_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT(feed) DO UPDATE SET server_url = excluded.server_url, cursor = excluded.cursor, "
-            "items_applied = sync_state.items_applied + excluded.items_applied, updated_at = excluded.updated_at",
-            [feed, server_url, next_cursor, len(items), time.time()],
-        )
+        sync_state.advance(conn, feed, server_url, next_cursor, len(items))
     return len(items)
 
 
-def saved_cursor(store: HubDatabase, server_url: str, feed: str = FEED) -> str | None:
+def saved_cursor(db: HubDatabase, server_url: str, feed: str = FEED) -> str | None:
     """The cursor to resume from; None (start over) when the mirror followed another server."""
-    row = store.execute("SELECT server_url, cursor FROM sync_state WHERE feed = ?", [feed]).fetchone()
-    if row is None or row[0].rstrip("/") != server_url.rstrip("/"):
+    found = sync_state.position(db.conn, feed)
+    if found is None or found.server_url.rstrip("/") != server_url.rstrip("/"):
         return None
-    return row[1]
+    return found.cursor

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from hub.jobs.backoff import backoff_delay
+from hub.store import images
 from hub.store.database import HubDatabase
 from hub.sync.apply import FEED, FeedError, apply_page, saved_cursor
 
@@ -104,19 +105,29 @@ class HubClient:
             raise FeedError("changes.items: missing")
         return body
 
+    def model_by_sha256(self, sha256: str) -> dict[str, Any] | None:
+        """The full model object of the version that has a file with this hash, or None when the
+        server does not know the hash (`hub scan --online`)."""
+        response = self.get(f"/api/v1/model-versions/by-hash/{sha256}")
+        if response.status_code != 200:
+            return None
+        model_id = response.json().get("modelId")
+        model = self.get(f"/api/v1/models/{model_id}")
+        return model.json() if model.status_code == 200 else None
+
 
 class CatalogSync:
     """Pulls the change feed into the store, page by page, then fetches preview thumbnails."""
 
     def __init__(
         self,
-        store: HubDatabase,
+        db: HubDatabase,
         client: HubClient,
         previews_dir: Path | None = None,
         page_size: int = 500,
         feed: str = FEED,
     ) -> None:
-        self.store = store
+        self.db = db
         self.client = client
         self.previews_dir = Path(previews_dir) if previews_dir else None
         self.page_size = page_size
@@ -127,13 +138,13 @@ class CatalogSync:
     ) -> SyncReport:
         started = time.perf_counter()
         report = SyncReport()
-        cursor = saved_cursor(self.store, self.client.server_url, self.feed)
+        cursor = saved_cursor(self.db, self.client.server_url, self.feed)
         while max_pages is None or report.pages < max_pages:
             page = self.client.changes(cursor, self.page_size)
             items = page["items"]
             next_cursor = page.get("nextCursor") or cursor
             if items or next_cursor != cursor:
-                apply_page(self.store, self.client.server_url, items, next_cursor, self.feed)
+                apply_page(self.db, self.client.server_url, items, next_cursor, self.feed)
             report.pages += 1
             report.items += len(items)
             cursor = next_cursor
@@ -160,23 +171,14 @@ class CatalogSync:
         done = failed = 0
         for start in range(0, len(model_ids), 500):
             chunk = model_ids[start : start + 500]
-            rows = self.store.execute(
-                "SELECT i.version_id, i.url FROM images i JOIN versions v ON v.id = i.version_id "
-                f"WHERE v.model_id IN ({','.join('?' * len(chunk))}) AND i.position = 0 "
-                "AND i.local_path IS NULL AND i.url != ''",
-                chunk,
-            ).fetchall()
-            for version_id, url in rows:
+            for version_id, url in images.missing_thumbnails(self.db.conn, chunk):
                 path = self._fetch_preview(url)
                 if path is None:
                     failed += 1
                     continue
                 done += 1
-                with self.store.transaction() as conn:
-                    conn.execute(
-                        "UPDATE images SET local_path = ? WHERE version_id = ? AND position = 0",
-                        [str(path), version_id],
-                    )
+                with self.db.transaction() as conn:
+                    images.set_thumbnail(conn, version_id, str(path))
         return done, failed
 
     def _fetch_preview(self, url: str) -> Path | None:
