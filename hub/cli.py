@@ -18,22 +18,14 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from hub.download import Downloader, DownloadError, DownloadEvent, NotEnoughSpace, PickleRefused
-from hub.jobs import BackgroundJobs, JobRunner, PermanentJobError
-from hub.localfiles import list_local_models, scan_models
-from hub.paths import HubPaths, default_data_dir
-from hub.search import SORTS, ModelSearcher, SearchError, SearchQuery
-from hub.store import index_queue
-from hub.store.catalog import get_model, model_summaries
-from hub.store.database import HubDatabase
-from hub.store.images import version_previews
-from hub.store.settings import SERVER_SETTING, get_setting, set_setting
-from hub.sync import CatalogSync, FeedError, HubClient, HubUnavailable
+from hub.download import DownloadError, DownloadEvent
+from hub.jobs import PermanentJobError
+from hub.local import LocalHub
+from hub.search import SORTS, SearchError, SearchQuery
+from hub.sync import FeedError, HubUnavailable, SyncReport
 
 EXIT_UNAVAILABLE = 3
-SEARCH_DRAIN_LIMIT = 2000  # a search applies at most this many pending index updates first
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,10 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    paths = HubPaths.for_data_dir(args.data_dir or default_data_dir(), getattr(args, "models_dir", None))
-    store = paths.open_store()
+    hub = LocalHub.open(args.data_dir, getattr(args, "models_dir", None), TerminalProgress())
     try:
-        return COMMANDS[args.command](args, paths, store)
+        return COMMANDS[args.command](args, hub)
     except HubUnavailable as error:
         print(f"hub: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
@@ -109,147 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hub: {error}", file=sys.stderr)
         return 2
     finally:
-        store.close()
+        hub.close()
 
 
-# -- sync ---------------------------------------------------------------------------------------
-def _server(args: argparse.Namespace, store: HubDatabase) -> str:
-    server = getattr(args, "server", None) or get_setting(store.conn, SERVER_SETTING)
-    if not server:
-        raise ValueError("--server: no hub server given and none remembered (run `hub sync --server URL`)")
-    return server.rstrip("/")
-
-
-def sync_job(paths: HubPaths, store: HubDatabase, payload: dict[str, Any]) -> dict[str, Any]:
-    def on_page(report) -> None:
-        print(f"\rsynced {report.items} changes ({report.pages} pages)", end="", file=sys.stderr, flush=True)
-
-    with HubClient(payload["server"], retries=int(payload.get("retries", 4))) as client:
-        previews = None if payload.get("no_previews") else paths.previews_dir
-        syncer = CatalogSync(store, client, previews, page_size=int(payload.get("page_size", 500)))
-        report = syncer.run(on_page=on_page)
-    print(file=sys.stderr)
-    index = paths.open_index()
-    drained = index.catch_up(store)
-    return {
-        "items": report.items,
-        "pages": report.pages,
-        "previews": report.previews,
-        "cursor": report.cursor,
-        "indexed": drained.rows,
-        "seconds": round(report.seconds, 2),
-    }
-
-
-def cmd_sync(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> int:
-    server = _server(args, store)
-    with store.transaction() as conn:
-        set_setting(conn, SERVER_SETTING, server)
-    queue = BackgroundJobs(store)
-    payload = {
-        "server": server,
-        "page_size": args.page_size,
-        "no_previews": args.no_previews,
-        "retries": args.retries,
-    }
-    job_id = queue.enqueue("sync", payload)
-    job = _runner(paths, store, queue).run_now(job_id)
-    assert job is not None and job.id == job_id
-    if job.status != "done":
-        first_line = (job.last_error or "").splitlines()[0] if job.last_error else "failed"
-        print(f"hub: sync failed: {first_line}", file=sys.stderr)
-        print(
-            f"hub: local data is unchanged beyond the pages already committed; job {job.id} will retry"
-            f" (`hub jobs --run`)"
-            if job.status == "pending"
-            else "",
-            file=sys.stderr,
-        )
-        return EXIT_UNAVAILABLE if "HubUnavailable" in (job.last_error or "") else 1
-    result = job.result
-    print(
-        f"synced {result['items']} changes from {server} in {result['seconds']} s; "
-        f"{result['previews']} previews; {result['indexed']} index updates"
-    )
-    return 0
-
-
-# -- search / show ------------------------------------------------------------------------------
-def cmd_search(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> int:
-    index = paths.open_index()
-    waiting = index_queue.count(store.conn)
-    if waiting <= SEARCH_DRAIN_LIMIT:
-        index.drain_all(store)
-    else:
-        print(f"hub: the index is {waiting} updates behind; run `hub reindex`", file=sys.stderr)
-    searcher = ModelSearcher(index, store)
-    try:
-        q = SearchQuery(
-            text=args.query,
-            types=tuple(args.types),
-            base_models=tuple(args.base_models),
-            creator=args.creator,
-            tags=tuple(args.tags),
-            nsfw=args.nsfw,
-            sort=args.sort,
-            page=args.page,
-            page_size=args.limit,
-            as_you_type=args.prefix,
-        )
-        result = searcher.search(q)
-    finally:
-        searcher.close()
-    rows = model_summaries(store.conn, result.ids)
-    if args.json:
-        print(
-            json.dumps(
-                {"total": result.total, "page": result.page, "fuzzy": result.fuzzy_used, "items": rows}
-            )
-        )
-        return 0
-    note = " (allowing one typo)" if result.fuzzy_used else ""
-    print(f"{result.total} models{note}")
-    for row in rows:
-        print(
-            f"{row['id']:>8}  {row['type']:<16} {row['name'][:50]:<50} {row['downloads']:>9} dl  {row['rating']:.2f}"
-        )
-    return 0
-
-
-def cmd_show(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> int:
-    model = get_model(store.conn, args.model_id)
-    if model is None:
-        print(f"hub: model {args.model_id} is not in the local mirror", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(model, indent=2))
-        return 0
-    stats = model.get("stats") or {}
-    print(f"{model['name']}  [{model['type']}]  by {(model.get('creator') or {}).get('username')}")
-    print(
-        f"  id {model['id']}  downloads {stats.get('downloadCount', 0)}  rating {stats.get('rating', 0)}"
-        f"  nsfw {bool(model.get('nsfw'))}  tags: {', '.join(model.get('tags') or [])}"
-    )
-    local = {m.version_id: m.path for m in list_local_models(store) if m.version_id}
-    for version in model.get("modelVersions") or []:
-        print(
-            f"  version {version['id']}: {version.get('name')}  base {version.get('baseModel')}"
-            f"  trained words: {', '.join(version.get('trainedWords') or []) or '-'}"
-        )
-        if version["id"] in local:
-            print(f"    on disk: {local[version['id']]}")
-        for file in version.get("files") or []:
-            hashes = file.get("hashes") or {}
-            print(
-                f"    file {file['id']}: {file.get('name')}  {file.get('sizeKB', 0):.0f} KB"
-                f"  SHA256 {hashes.get('SHA256', '-')}"
-            )
-        for preview in version_previews(store.conn, version["id"])[:3]:
-            print(f"    preview: {preview}")
-    return 0
-
-
-# -- download -----------------------------------------------------------------------------------
+# -- progress -----------------------------------------------------------------------------------
 class ProgressBar:
     def __init__(self, stream=None, width: int = 30) -> None:
         self.stream = stream or sys.stderr
@@ -269,59 +123,128 @@ class ProgressBar:
             self.stream.write("\n")
 
 
-def download_job(paths: HubPaths, store: HubDatabase, payload: dict[str, Any]) -> dict[str, Any]:
-    """One download attempt (a job: transient failures are retried later and resume)."""
-    server = payload.get("server") or get_setting(store.conn, SERVER_SETTING) or "http://127.0.0.1"
-    with HubClient(server) as client:
-        downloader = Downloader(
-            store,
-            paths.models_dir,
-            paths.partial_dir,
-            client.http,
-            allow_pickle=bool(payload.get("allow_pickle")),
-            on_event=ProgressBar(),
-        )
-        try:
-            path = downloader.download(int(payload["version_id"]), payload.get("file_id"))
-        except (PickleRefused, NotEnoughSpace) as error:
-            raise PermanentJobError(str(error)) from error
-        except DownloadError as error:
-            if "not in the local mirror" in str(error) or "has no files" in str(error):
-                raise PermanentJobError(str(error)) from error
-            raise
-        finally:
-            downloader.close()
-    return {"path": str(path)}
+class TerminalProgress:
+    """The local hub's progress reports, drawn on stderr (results go to stdout)."""
+
+    def __init__(self) -> None:
+        self.download_bar = ProgressBar()
+
+    def sync_page(self, report: SyncReport) -> None:
+        print(f"\rsynced {report.items} changes ({report.pages} pages)", end="", file=sys.stderr, flush=True)
+
+    def sync_finished(self, report: SyncReport) -> None:
+        print(file=sys.stderr)
+
+    def download_event(self, event: DownloadEvent) -> None:
+        self.download_bar(event)
+
+    def indexed(self, count: int) -> None:
+        print(f"\rindexed {count}", end="", file=sys.stderr)
 
 
-def _runner(paths: HubPaths, store: HubDatabase, queue: BackgroundJobs) -> JobRunner:
-    return JobRunner(
-        queue,
-        {
-            "sync": lambda payload: sync_job(paths, store, payload),
-            "download": lambda payload: download_job(paths, store, payload),
-        },
+# -- sync ---------------------------------------------------------------------------------------
+def cmd_sync(args: argparse.Namespace, hub: LocalHub) -> int:
+    job_id = hub.enqueue_sync(
+        args.server, args.page_size, previews=not args.no_previews, retries=args.retries
     )
+    job = hub.run_job(job_id)
+    if job.status != "done":
+        first_line = (job.last_error or "").splitlines()[0] if job.last_error else "failed"
+        print(f"hub: sync failed: {first_line}", file=sys.stderr)
+        print(
+            f"hub: local data is unchanged beyond the pages already committed; job {job.id} will retry"
+            f" (`hub jobs --run`)"
+            if job.status == "pending"
+            else "",
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE if "HubUnavailable" in (job.last_error or "") else 1
+    result = job.result
+    print(
+        f"synced {result['items']} changes from {job.payload['server']} in {result['seconds']} s; "
+        f"{result['previews']} previews; {result['indexed']} index updates"
+    )
+    return 0
 
 
-def cmd_download(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> int:
-    queue = BackgroundJobs(store)
-    payload = {
-        "version_id": args.version_id,
-        "file_id": args.file_id,
-        "allow_pickle": args.allow_pickle,
-        "server": args.server,
-    }
-    job_id = queue.enqueue("download", payload)
+# -- search / show ------------------------------------------------------------------------------
+def cmd_search(args: argparse.Namespace, hub: LocalHub) -> int:
+    query = SearchQuery(
+        text=args.query,
+        types=tuple(args.types),
+        base_models=tuple(args.base_models),
+        creator=args.creator,
+        tags=tuple(args.tags),
+        nsfw=args.nsfw,
+        sort=args.sort,
+        page=args.page,
+        page_size=args.limit,
+        as_you_type=args.prefix,
+    )
+    page = hub.search(query)
+    if page.index_behind:
+        print(f"hub: the index is {page.index_behind} updates behind; run `hub reindex`", file=sys.stderr)
+    result, rows = page.result, page.items
+    if args.json:
+        print(
+            json.dumps(
+                {"total": result.total, "page": result.page, "fuzzy": result.fuzzy_used, "items": rows}
+            )
+        )
+        return 0
+    note = " (allowing one typo)" if result.fuzzy_used else ""
+    print(f"{result.total} models{note}")
+    for row in rows:
+        print(
+            f"{row['id']:>8}  {row['type']:<16} {row['name'][:50]:<50} {row['downloads']:>9} dl  {row['rating']:.2f}"
+        )
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, hub: LocalHub) -> int:
+    details = hub.model_details(args.model_id)
+    if details is None:
+        print(f"hub: model {args.model_id} is not in the local mirror", file=sys.stderr)
+        return 1
+    model, local = details.model, details.local_paths
+    if args.json:
+        print(json.dumps(model, indent=2))
+        return 0
+    stats = model.get("stats") or {}
+    print(f"{model['name']}  [{model['type']}]  by {(model.get('creator') or {}).get('username')}")
+    print(
+        f"  id {model['id']}  downloads {stats.get('downloadCount', 0)}  rating {stats.get('rating', 0)}"
+        f"  nsfw {bool(model.get('nsfw'))}  tags: {', '.join(model.get('tags') or [])}"
+    )
+    for version in model.get("modelVersions") or []:
+        print(
+            f"  version {version['id']}: {version.get('name')}  base {version.get('baseModel')}"
+            f"  trained words: {', '.join(version.get('trainedWords') or []) or '-'}"
+        )
+        if version["id"] in local:
+            print(f"    on disk: {local[version['id']]}")
+        for file in version.get("files") or []:
+            hashes = file.get("hashes") or {}
+            print(
+                f"    file {file['id']}: {file.get('name')}  {file.get('sizeKB', 0):.0f} KB"
+                f"  SHA256 {hashes.get('SHA256', '-')}"
+            )
+        for preview in details.previews[version["id"]][:3]:
+            print(f"    preview: {preview}")
+    return 0
+
+
+# -- download -----------------------------------------------------------------------------------
+def cmd_download(args: argparse.Namespace, hub: LocalHub) -> int:
+    job_id = hub.enqueue_download(args.version_id, args.file_id, args.allow_pickle, args.server)
     try:
-        job = _runner(paths, store, queue).run_now(job_id)
+        job = hub.run_job(job_id)
     except KeyboardInterrupt:
         print(
             f"hub: download interrupted; `hub jobs --run` (job {job_id}) or the same command resumes it",
             file=sys.stderr,
         )
         return 130
-    assert job is not None and job.id == job_id
     if job.status == "done":
         print(f"saved {job.result['path']}")
         return 0
@@ -334,48 +257,32 @@ def cmd_download(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) 
 
 
 # -- scan / reindex / jobs ----------------------------------------------------------------------
-def cmd_scan(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> int:
-    lookup = None
-    client = None
-    if args.online:
-        client = HubClient(_server(args, store), retries=1)
-        lookup = client.model_by_sha256
-
-    try:
-        report = scan_models(store, paths.models_dir, lookup)
-    finally:
-        if client:
-            client.close()
-    paths.open_index().drain_all(store)
+def cmd_scan(args: argparse.Namespace, hub: LocalHub) -> int:
+    report = hub.scan(online=args.online)
     print(
         f"{report.files} model files ({report.hashed} hashed, {report.cached} cached); "
         f"{report.linked} linked to the catalog ({report.found_online} found online); {report.removed} gone"
     )
-    for model in list_local_models(store):
+    for model in hub.local_models():
         label = f"{model.model_name} / {model.version_name}" if model.model_id else "(not in the catalog)"
         print(f"  {model.folder}/{Path(model.path).name}: {label}")
     return 0
 
 
-def cmd_reindex(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> int:
+def cmd_reindex(args: argparse.Namespace, hub: LocalHub) -> int:
     started = time.perf_counter()
-    count = paths.open_index().rebuild(
-        store, procs=args.procs, progress=lambda n: print(f"\rindexed {n}", end="", file=sys.stderr)
-    )
+    count = hub.reindex(procs=args.procs)
     print(f"\rreindexed {count} models in {time.perf_counter() - started:.1f} s")
     return 0
 
 
-def cmd_jobs(args: argparse.Namespace, paths: HubPaths, store: HubDatabase) -> int:
-    queue = BackgroundJobs(store)
+def cmd_jobs(args: argparse.Namespace, hub: LocalHub) -> int:
     if args.run:
-        runner = _runner(paths, store, queue)
-        queue.recover_interrupted()
-        for job in runner.run_due():
+        for job in hub.run_due_jobs():
             print(f"ran job {job.id} ({job.kind}): {job.status}")
-    counts = queue.counts()
+    counts = hub.jobs.counts()
     print("  ".join(f"{status}: {count}" for status, count in counts.items()))
-    for job in queue.list(args.status, args.limit):
+    for job in hub.jobs.list(args.status, args.limit):
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.updated_at))
         error = (job.last_error or "").splitlines()[0][:60] if job.last_error else ""
         retry = (

@@ -6,9 +6,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub.search.index import IndexStore
-from hub.store.database import HubDatabase
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -47,9 +44,3 @@ class HubPaths:
     @property
     def partial_dir(self) -> Path:
         return self.hub_dir / "downloads"
-
-    def open_store(self) -> HubDatabase:
-        return HubDatabase(self.database)
-
-    def open_index(self) -> IndexStore:
-        return IndexStore(self.index_dir)

@@ -1,0 +1,247 @@
+"""The local hub's composition root: `LocalHub` builds and owns the pieces (the database, the
+search index, the background jobs with their handlers, sync and downloads) and offers what a
+front end does with them. The CLI (`hub/cli.py`) only parses arguments and prints; a UI would
+call the same methods.
+
+`sync` and `download` run as background jobs (rows in the hub database), so a failed attempt
+is retried later with backoff and `hub jobs` shows it; a front end enqueues one and runs it in
+the foreground with `run_job`. Nothing is opened at import time; `LocalHub.open` opens the
+database (creating it), and the index folder is opened the first time something needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from hub.download import Downloader, DownloadError, DownloadEvent, NotEnoughSpace, PickleRefused
+from hub.jobs import BackgroundJob, BackgroundJobs, JobRunner, PermanentJobError
+from hub.localfiles import LocalModel, ScanReport, list_local_models, scan_models
+from hub.paths import HubPaths, default_data_dir
+from hub.search import IndexStore, ModelSearcher, SearchQuery, SearchResult
+from hub.store import index_queue
+from hub.store.catalog import get_model, model_summaries
+from hub.store.database import HubDatabase
+from hub.store.images import version_previews
+from hub.store.settings import SERVER_SETTING, get_setting, set_setting
+from hub.sync import CatalogSync, HubClient, SyncReport
+
+SEARCH_DRAIN_LIMIT = 2000  # a search applies at most this many pending index updates first
+DEFAULT_DOWNLOAD_SERVER = "http://127.0.0.1"  # for relative download URLs when no server is known
+
+
+class HubProgress(Protocol):
+    """What long operations report while they run (the CLI draws it on stderr)."""
+
+    def sync_page(self, report: SyncReport) -> None: ...
+
+    def sync_finished(self, report: SyncReport) -> None: ...
+
+    def download_event(self, event: DownloadEvent) -> None: ...
+
+    def indexed(self, count: int) -> None: ...
+
+
+class NoProgress:
+    """Reports nothing (the default: a library caller that does not draw progress)."""
+
+    def sync_page(self, report: SyncReport) -> None:
+        pass
+
+    def sync_finished(self, report: SyncReport) -> None:
+        pass
+
+    def download_event(self, event: DownloadEvent) -> None:
+        pass
+
+    def indexed(self, count: int) -> None:
+        pass
+
+
+@dataclass
+class SearchPage:
+    result: SearchResult
+    items: list[dict[str, Any]]  # the result's models, summarised (catalog.model_summaries)
+    index_behind: int  # index updates still waiting (too many to apply before this search); 0 if none
+
+
+@dataclass
+class ModelDetails:
+    model: dict[str, Any]  # the model object exactly as the hub server sent it
+    local_paths: dict[int, str]  # version id -> its file on disk, for the versions downloaded
+    previews: dict[int, list[str]]  # version id -> its images (the local copy, else the URL)
+
+
+class LocalHub:
+    """One local hub: its paths, its database connection (one thread), its index and jobs."""
+
+    def __init__(self, paths: HubPaths, progress: HubProgress | None = None) -> None:
+        self.paths = paths
+        self.progress: HubProgress = progress or NoProgress()
+        self.db = HubDatabase(paths.database)
+        self.jobs = BackgroundJobs(self.db)
+        self.runner = JobRunner(self.jobs, {"sync": self._sync_job, "download": self._download_job})
+        self._index: IndexStore | None = None
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path | None = None,
+        models_dir: Path | None = None,
+        progress: HubProgress | None = None,
+    ) -> LocalHub:
+        """The hub of this data dir (default: the studio's), models in `models_dir` (default
+        `<data-dir>/models`)."""
+        return cls(HubPaths.for_data_dir(data_dir or default_data_dir(), models_dir), progress)
+
+    @property
+    def index(self) -> IndexStore:
+        """The search index, opened (created) on first use: `hub show` never touches it."""
+        if self._index is None:
+            self._index = IndexStore(self.paths.index_dir)
+        return self._index
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> LocalHub:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- server and jobs ----------------------------------------------------------------------
+    def server_url(self, given: str | None = None) -> str:
+        """`given`, else the remembered server URL; ValueError when there is neither."""
+        server = given or get_setting(self.db.conn, SERVER_SETTING)
+        if not server:
+            raise ValueError(
+                "--server: no hub server given and none remembered (run `hub sync --server URL`)"
+            )
+        return server.rstrip("/")
+
+    def run_job(self, job_id: int) -> BackgroundJob:
+        """Run this pending job now, in the foreground; returns it as it ended (done, failed, or
+        pending again with a retry scheduled)."""
+        job = self.runner.run_now(job_id)
+        assert job is not None and job.id == job_id
+        return job
+
+    def run_due_jobs(self) -> list[BackgroundJob]:
+        """Put jobs left running by a dead process back, then run every job that is due."""
+        self.jobs.recover_interrupted()
+        return self.runner.run_due()
+
+    # -- sync ---------------------------------------------------------------------------------
+    def enqueue_sync(
+        self, server: str | None = None, page_size: int = 500, previews: bool = True, retries: int = 4
+    ) -> int:
+        """Remember the server URL and queue a sync job from it; returns the job id."""
+        server = self.server_url(server)
+        with self.db.transaction() as conn:
+            set_setting(conn, SERVER_SETTING, server)
+        payload = {"server": server, "page_size": page_size, "no_previews": not previews, "retries": retries}
+        return self.jobs.enqueue("sync", payload)
+
+    def _sync_job(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """One sync attempt: pull the feed page by page, then bring the index up to date."""
+        with HubClient(payload["server"], retries=int(payload.get("retries", 4))) as client:
+            previews = None if payload.get("no_previews") else self.paths.previews_dir
+            syncer = CatalogSync(self.db, client, previews, page_size=int(payload.get("page_size", 500)))
+            report = syncer.run(on_page=self.progress.sync_page)
+        self.progress.sync_finished(report)
+        drained = self.index.catch_up(self.db)
+        return {
+            "items": report.items,
+            "pages": report.pages,
+            "previews": report.previews,
+            "cursor": report.cursor,
+            "indexed": drained.rows,
+            "seconds": round(report.seconds, 2),
+        }
+
+    # -- downloads ----------------------------------------------------------------------------
+    def enqueue_download(
+        self,
+        version_id: int,
+        file_id: int | None = None,
+        allow_pickle: bool = False,
+        server: str | None = None,
+    ) -> int:
+        """Queue a download of a version's file (default: its primary file); returns the job id."""
+        payload = {
+            "version_id": version_id,
+            "file_id": file_id,
+            "allow_pickle": allow_pickle,
+            "server": server,
+        }
+        return self.jobs.enqueue("download", payload)
+
+    def _download_job(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """One download attempt (a job: transient failures are retried later and resume)."""
+        server = payload.get("server") or get_setting(self.db.conn, SERVER_SETTING) or DEFAULT_DOWNLOAD_SERVER
+        with HubClient(server) as client:
+            downloader = Downloader(
+                self.db,
+                self.paths.models_dir,
+                self.paths.partial_dir,
+                client.http,
+                allow_pickle=bool(payload.get("allow_pickle")),
+                on_event=self.progress.download_event,
+            )
+            try:
+                path = downloader.download(int(payload["version_id"]), payload.get("file_id"))
+            except (PickleRefused, NotEnoughSpace) as error:
+                raise PermanentJobError(str(error)) from error
+            except DownloadError as error:
+                if "not in the local mirror" in str(error) or "has no files" in str(error):
+                    raise PermanentJobError(str(error)) from error
+                raise
+            finally:
+                downloader.close()
+        return {"path": str(path)}
+
+    # -- search and catalog -------------------------------------------------------------------
+    def search(self, query: SearchQuery) -> SearchPage:
+        """Apply the pending index updates (when there are few enough), then search."""
+        waiting = index_queue.count(self.db.conn)
+        if waiting <= SEARCH_DRAIN_LIMIT:
+            self.index.drain_all(self.db)
+            waiting = 0
+        searcher = ModelSearcher(self.index, self.db)
+        try:
+            result = searcher.search(query)
+        finally:
+            searcher.close()
+        return SearchPage(result, model_summaries(self.db.conn, result.ids), waiting)
+
+    def model_details(self, model_id: int) -> ModelDetails | None:
+        """A mirrored model with its local files and previews; None when it is not mirrored."""
+        model = get_model(self.db.conn, model_id)
+        if model is None:
+            return None
+        local = {m.version_id: m.path for m in list_local_models(self.db) if m.version_id}
+        versions = model.get("modelVersions") or []
+        previews = {version["id"]: version_previews(self.db.conn, version["id"]) for version in versions}
+        return ModelDetails(model, local, previews)
+
+    def reindex(self, procs: int = 1) -> int:
+        """Rebuild the search index from the mirror (beside the live one); returns the models."""
+        return self.index.rebuild(self.db, procs=procs, progress=self.progress.indexed)
+
+    # -- local files --------------------------------------------------------------------------
+    def scan(self, online: bool = False) -> ScanReport:
+        """Hash the model files, link them to the catalog (asking the remembered server about
+        unknown hashes when `online`), then bring the index up to date."""
+        client = HubClient(self.server_url(), retries=1) if online else None
+        try:
+            report = scan_models(self.db, self.paths.models_dir, client.model_by_sha256 if client else None)
+        finally:
+            if client:
+                client.close()
+        self.index.drain_all(self.db)
+        return report
+
+    def local_models(self) -> list[LocalModel]:
+        return list_local_models(self.db)
