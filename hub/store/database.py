@@ -13,7 +13,10 @@ from sqlitedb import connect, migrate, read, write
 
 
 class HubDatabase:
-    """One connection to the hub database. Use one HubDatabase per thread (open another with `reopen`)."""
+    """One connection to the hub database. Use one HubDatabase per thread (open another with `reopen`).
+
+    The local hub's SQL lives in the modules beside this one, which take `conn` or a transaction's
+    connection; `execute` and `scalar` are for tests and tools (benchmarks)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
