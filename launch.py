@@ -8,15 +8,23 @@
     python launch.py hub-server ...  the hub server (Civitai-compatible API)
     python launch.py train-starter   train the built-in starter model
 
-Only the standard library is used until we are inside the virtual environment. The install
-is skipped when `pyproject.toml` and the requested extras have not changed since the last one,
-so a second launch starts at once. Set ATELIER_VENV to use another environment folder.
+Only the standard library is used until we are inside the virtual environment. One stamp file
+in the environment, `.atelier-install.json`, records the `pyproject.toml` it was installed from and
+the extras installed; pip runs only when that file changed or a needed extra is missing, so a
+second launch starts at once and a studio environment runs `hub` offline. Set ATELIER_VENV to use
+another environment folder.
+
+On POSIX the launcher then becomes the command (`os.execv`): Ctrl+C and SIGTERM reach the studio
+itself, which stops cleanly. Windows has no exec: the launcher waits for the command as a child
+and passes termination on to it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import signal
 import subprocess
 import sys
 import venv
@@ -24,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 TORCH_PIN = "torch==2.13.0"
+STAMP_NAME = ".atelier-install.json"  # in the venv: {"pyproject_sha256": ..., "extras": [...]}
 
 # subcommand -> (module whose main(argv) runs it, extras it needs installed)
 COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -48,31 +57,91 @@ def inside(folder: Path) -> bool:
     return Path(sys.prefix).resolve() == folder.resolve()
 
 
-def install_stamp(extras: tuple[str, ...]) -> str:
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
-    digest.update(",".join(sorted(extras)).encode())
-    return digest.hexdigest()
+def pyproject_digest() -> str:
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def read_stamp(folder: Path) -> dict[str, object] | None:
+    """What the last install recorded in `folder`, or None (none yet, or unreadable)."""
+    try:
+        stamp = json.loads((folder / STAMP_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return stamp if isinstance(stamp, dict) else None
+
+
+def extras_to_install(
+    stamp: dict[str, object] | None, digest: str, extras: tuple[str, ...]
+) -> tuple[str, ...] | None:
+    """None when the environment already has `extras` (or more) for this pyproject; else what to install.
+
+    A missing extra is installed together with the ones already there, so the stamp keeps
+    recording everything the environment holds; a changed pyproject starts over from `extras`.
+    """
+    if stamp is None or stamp.get("pyproject_sha256") != digest:
+        return tuple(sorted(extras))
+    installed = stamp.get("extras")
+    have = {str(extra) for extra in installed} if isinstance(installed, list) else set()
+    if have.issuperset(extras):
+        return None
+    return tuple(sorted(have | set(extras)))
 
 
 def ensure_installed(folder: Path, extras: tuple[str, ...]) -> None:
-    """Create the venv and install the project with `extras`, unless already done."""
-    stamp_file = folder / f".atelier-installed-{'-'.join(sorted(extras)) or 'base'}"
-    stamp = install_stamp(extras)
-    if stamp_file.exists() and stamp_file.read_text() == stamp:
-        return
+    """Create the venv and install the project with `extras`, unless the venv already has them."""
     python = venv_python(folder)
+    digest = pyproject_digest()
+    todo = extras_to_install(read_stamp(folder) if python.exists() else None, digest, extras)
+    if todo is None:
+        return
     if not python.exists():
         print(f"Creating virtual environment in {folder} ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(folder)
     pip = [str(python), "-m", "pip", "install", "-qq", "--disable-pip-version-check"]
-    if "studio" in extras:
+    if "studio" in todo:
         # Install torch alone first so pip takes the exact local build, never a CUDA one.
         print(f"Installing {TORCH_PIN} ...", flush=True)
         subprocess.run([*pip, TORCH_PIN], check=True)
-    target = f"{ROOT}[{','.join(sorted(extras))}]" if extras else str(ROOT)
-    print(f"Installing Atelier ({', '.join(extras) or 'base'}) ...", flush=True)
+    target = f"{ROOT}[{','.join(todo)}]" if todo else str(ROOT)
+    print(f"Installing Atelier ({', '.join(todo) or 'base'}) ...", flush=True)
     subprocess.run([*pip, "-e", target], check=True)
-    stamp_file.write_text(stamp)
+    stamp = {"pyproject_sha256": digest, "extras": list(todo)}
+    (folder / STAMP_NAME).write_text(json.dumps(stamp), encoding="utf-8")
+
+
+def run_child_forwarding_signals(command: list[str]) -> int:
+    """Windows: run `command`, wait for it, and pass a termination request on to it.
+
+    Ctrl+C and Ctrl+Break reach every process on the console, the child included, so the
+    launcher only keeps waiting while the child shuts down; a SIGTERM raised in the launcher
+    is passed on as `terminate()`. (A hard kill of the launcher cannot be passed on.)
+    """
+    child = subprocess.Popen(command)
+
+    def forward(signum: int, _frame: object) -> None:
+        if signum == signal.SIGTERM:
+            child.terminate()
+
+    names = ("SIGINT", "SIGTERM", "SIGBREAK")
+    previous = {
+        number: signal.signal(number, forward)
+        for number in (getattr(signal, n) for n in names if hasattr(signal, n))
+    }
+    try:
+        return child.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def run_in_venv(python: Path, argv: list[str]) -> int:
+    """Run this script again with the venv's Python: as this very process on POSIX."""
+    command = [str(python), str(Path(__file__).resolve()), *argv]
+    if os.name != "nt":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(command[0], command)  # does not return: this process is now the command
+    return run_child_forwarding_signals(command)
 
 
 def split_command(argv: list[str]) -> tuple[str, list[str]]:
@@ -90,8 +159,7 @@ def main(argv: list[str]) -> int:
     folder = venv_dir()
     if not inside(folder):
         ensure_installed(folder, extras)
-        python = venv_python(folder)
-        return subprocess.run([str(python), str(Path(__file__).resolve()), *argv]).returncode
+        return run_in_venv(venv_python(folder), argv)
     import importlib
 
     module = importlib.import_module(module_name)
