@@ -22,8 +22,8 @@ from studio.history import HistoryStore
 from studio.hooks import GenerationHooks, NoHooks
 from studio.pipeline import samplers as sampler_table
 from studio.pipeline.infotext import encode_png, format_infotext, generation_parameters
+from studio.pipeline.model_registry import SD_NATIVE_SIZE, ModelEntry, ModelRegistry, native_size
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
-from studio.pipeline.registry import SD_NATIVE_SIZE, ModelEntry, ModelRegistry, native_size
 from studio.progress import GenerationControl, StepInfo
 from studio.request import MAX_SEED, GenerationRequest, ImageRecord, RequestError, Result, validate
 
@@ -43,7 +43,7 @@ def ensure_default_model(config: StudioConfig, registry: ModelRegistry | None = 
     registry = registry or ModelRegistry(config)
     if registry.checkpoints():
         return None
-    from studio.pipeline.tiny import build_tiny_pipeline
+    from studio.pipeline.tiny_model import build_tiny_pipeline
 
     folder = build_tiny_pipeline(config.models_path / TINY_FALLBACK)
     registry.refresh()

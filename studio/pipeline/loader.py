@@ -18,7 +18,7 @@ from typing import Any
 
 from studio.devices.base import DeviceChoice
 from studio.memory import apply_memory_options, moves_model_itself
-from studio.pipeline.registry import ModelEntry, refuse_pickle
+from studio.pipeline.model_registry import ModelEntry, refuse_pickle
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 
