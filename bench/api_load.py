@@ -54,7 +54,7 @@ def line(name: str, values: list[float]) -> str:
 
 def start_server(data_dir: Path, port: int) -> subprocess.Popen:
     sys.path.insert(0, str(ROOT))
-    from studio.pipeline.tiny import build_tiny_pipeline
+    from studio.pipeline.tiny_model import build_tiny_pipeline
 
     build_tiny_pipeline(data_dir / "models" / "Diffusers" / "bench-tiny")
     builtin = data_dir / "no-builtin-models"  # keep the shipped starter model out of the figures

@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
 
     from studio.config import StudioConfig
     from studio.pipeline.engine import Engine
-    from studio.pipeline.tiny import build_tiny_pipeline
+    from studio.pipeline.tiny_model import build_tiny_pipeline
     from studio.progress import GenerationControl
     from studio.request import GenerationRequest
 

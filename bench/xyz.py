@@ -39,7 +39,7 @@ def free_port() -> int:
 
 def start_server(data_dir: Path, port: int) -> subprocess.Popen:
     sys.path.insert(0, str(ROOT))
-    from studio.pipeline.tiny import build_tiny_pipeline
+    from studio.pipeline.tiny_model import build_tiny_pipeline
 
     build_tiny_pipeline(data_dir / "models" / "Diffusers" / "bench-tiny")
     env = {**os.environ, "ATELIER_DEFAULT_MODEL": "bench-tiny", "PYTHONPATH": str(ROOT)}

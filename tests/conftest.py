@@ -28,7 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A complete tiny StableDiffusionPipeline folder (read it, never write into it)."""
-    from studio.pipeline.tiny import build_tiny_pipeline
+    from studio.pipeline.tiny_model import build_tiny_pipeline
 
     return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-model") / "tiny", seed=0)
 

@@ -1,4 +1,10 @@
-"""The registry of device backends and `auto` detection."""
+"""The registry of device backends and `auto` detection.
+
+A `DeviceRegistry` holds the backends of one studio: the built-in ones (`builtin_backends`) and
+those of extensions, all added through the `register_devices` hook (`studio.scripts.registries`
+builds it). The functions below work on any sequence of backends; without one they use the
+built-ins (what a caller outside a studio, like a test or a benchmark, wants).
+"""
 
 from __future__ import annotations
 
@@ -15,8 +21,34 @@ from studio.devices.xpu import XpuBackend
 
 
 def builtin_backends() -> list[DeviceBackend]:
-    """A fresh list of the built-in backends (extensions may append their own)."""
+    """A fresh list of the built-in backends (registered by the built-in `register_devices`)."""
     return [CudaBackend(), RocmBackend(), MpsBackend(), XpuBackend(), DirectMLBackend(), CpuBackend()]
+
+
+class DeviceRegistry:
+    """The device backends one studio can run on, by name, in the order they were added."""
+
+    def __init__(self) -> None:
+        self._backends: dict[str, DeviceBackend] = {}
+
+    def add(self, backend: DeviceBackend) -> None:
+        """Add a backend; a name that is already taken (or `auto`) is refused (ValueError)."""
+        name = backend.name.strip().lower()
+        if name != backend.name or not name or ":" in name or name == "auto":
+            raise ValueError(f"bad device backend name {backend.name!r}: lower case, no ':', not 'auto'")
+        if name in self._backends:
+            raise ValueError(f"a device backend named {name!r} is already registered")
+        self._backends[name] = backend
+
+    def backends(self) -> list[DeviceBackend]:
+        return list(self._backends.values())
+
+    def names(self) -> list[str]:
+        return list(self._backends)
+
+    def resolve(self, name: str = "auto", torch: Any = None) -> DeviceChoice:
+        """`auto`, a backend name or `name:index` -> DeviceChoice, among these backends."""
+        return resolve_device(name, self.backends(), torch)
 
 
 def backend_names(backends: Sequence[DeviceBackend] | None = None) -> list[str]:

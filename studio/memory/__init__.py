@@ -3,13 +3,15 @@
     config.memory = {"attention_slicing": {"slice_size": "auto"}, "vae_tiling": True}
 
 Built-ins: attention_slicing, vae_slicing, vae_tiling, model_cpu_offload,
-sequential_cpu_offload (GPU only), token_merging (needs the `tomesd` package).
+sequential_cpu_offload (GPU only), token_merging (needs the `tomesd` package); extensions add
+more through the `register_memory_strategies` hook (a `MemoryStrategyRegistry` per studio).
 Quantization is not here yet.
 """
 
 from studio.memory.strategies import (
     MemoryStrategy,
     MemoryStrategyError,
+    MemoryStrategyRegistry,
     apply_memory_options,
     builtin_strategies,
     moves_model_itself,
@@ -18,6 +20,7 @@ from studio.memory.strategies import (
 __all__ = [
     "MemoryStrategy",
     "MemoryStrategyError",
+    "MemoryStrategyRegistry",
     "apply_memory_options",
     "builtin_strategies",
     "moves_model_itself",

@@ -1,10 +1,17 @@
-"""The built-in memory strategies and `apply_memory_options`."""
+"""The built-in memory strategies, the registry of one studio's strategies, and
+`apply_memory_options`.
+
+A `MemoryStrategyRegistry` holds the built-in strategies (`builtin_strategies`) and those of
+extensions, all added through the `register_memory_strategies` hook
+(`studio.scripts.registries` builds it). The functions take any mapping of strategies by name;
+without one they use the built-ins (what a caller outside a studio, like a test, wants).
+"""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +91,32 @@ def builtin_strategies() -> dict[str, MemoryStrategy]:
         MemoryStrategy("token_merging", _token_merging, "merge redundant tokens in attention (tomesd)"),
     )
     return {strategy.name: strategy for strategy in strategies}
+
+
+class MemoryStrategyRegistry(Mapping[str, MemoryStrategy]):
+    """The memory strategies one studio can apply, by name, in the order they were added (a
+    read-only mapping, so it is what `apply_memory_options(..., strategies=)` takes)."""
+
+    def __init__(self) -> None:
+        self._strategies: dict[str, MemoryStrategy] = {}
+
+    def add(self, strategy: MemoryStrategy) -> None:
+        """Add a strategy; a name that is already taken is refused (ValueError)."""
+        if strategy.name in self._strategies:
+            raise ValueError(f"a memory strategy named {strategy.name!r} is already registered")
+        self._strategies[strategy.name] = strategy
+
+    def names(self) -> list[str]:
+        return list(self._strategies)
+
+    def __getitem__(self, name: str) -> MemoryStrategy:
+        return self._strategies[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._strategies)
+
+    def __len__(self) -> int:
+        return len(self._strategies)
 
 
 def _enabled(value: Any) -> tuple[bool, Mapping[str, Any]]:

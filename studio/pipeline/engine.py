@@ -4,7 +4,9 @@ One `Engine` per studio, built from the config by the composition root and drive
 worker thread at a time. `generate` validates the request, picks and loads the model (LRU
 cache), makes per-image noise from per-image seeds, runs the diffusers pipeline with a step
 callback that reports progress and honours interrupt/skip, then writes PNGs with A1111
-infotext under outputs/ and records each image in the history.
+infotext under outputs/ and records each image in the history. Samplers, device backends and
+memory strategies come from the studio's `Registries` (the built-ins and the extensions',
+`studio.scripts.registries`).
 """
 
 from __future__ import annotations
@@ -15,17 +17,20 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from studio.config import StudioConfig
 from studio.history import HistoryStore
 from studio.hooks import GenerationHooks, NoHooks
-from studio.pipeline import samplers as sampler_table
 from studio.pipeline.infotext import encode_png, format_infotext, generation_parameters
+from studio.pipeline.model_registry import SD_NATIVE_SIZE, ModelEntry, ModelRegistry, native_size
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
-from studio.pipeline.registry import SD_NATIVE_SIZE, ModelEntry, ModelRegistry, native_size
 from studio.progress import GenerationControl, StepInfo
 from studio.request import MAX_SEED, GenerationRequest, ImageRecord, RequestError, Result, validate
+
+if TYPE_CHECKING:
+    from studio.pipeline.samplers import SamplerRegistry
+    from studio.scripts.registries import Registries
 
 LAST_MODEL_KEY = "last_selected_model"
 STARTER_MODEL = "Diffusers/atelier-starter"
@@ -43,7 +48,7 @@ def ensure_default_model(config: StudioConfig, registry: ModelRegistry | None = 
     registry = registry or ModelRegistry(config)
     if registry.checkpoints():
         return None
-    from studio.pipeline.tiny import build_tiny_pipeline
+    from studio.pipeline.tiny_model import build_tiny_pipeline
 
     folder = build_tiny_pipeline(config.models_path / TINY_FALLBACK)
     registry.refresh()
@@ -51,9 +56,21 @@ def ensure_default_model(config: StudioConfig, registry: ModelRegistry | None = 
 
 
 class Engine:
-    def __init__(self, config: StudioConfig, hooks: GenerationHooks | None = None) -> None:
+    def __init__(
+        self,
+        config: StudioConfig,
+        hooks: GenerationHooks | None = None,
+        registries: Registries | None = None,
+    ) -> None:
+        """`registries`: the studio's samplers, devices and memory strategies (the script
+        system's, with its extensions'); without them, the built-ins only."""
         self.config = config
         self.hooks: GenerationHooks = hooks if hooks is not None else NoHooks()
+        if registries is None:
+            from studio.scripts.registries import builtin_registries
+
+            registries = builtin_registries()
+        self._registries: Registries = registries
         self.registry = ModelRegistry(config)
         self.history = HistoryStore(config.database_path)
         self._cache: Any = None  # ModelCache, made on first load (imports torch)
@@ -62,19 +79,29 @@ class Engine:
         self._prompts = PromptEmbeddingCache()
 
     # -- choices ------------------------------------------------------------------------------
+    @property
+    def samplers(self) -> SamplerRegistry:
+        return self._registries.samplers
+
     def sampler_names(self) -> list[str]:
-        return sampler_table.sampler_names()
+        return self.samplers.sampler_names()
 
     def schedule_types(self) -> list[str]:
-        return sampler_table.schedule_type_names()
+        return self.samplers.schedule_type_names()
+
+    def device_names(self) -> list[str]:
+        """The device backends `config.device` may name (besides `auto`)."""
+        return self._registries.devices.names()
+
+    def memory_strategy_names(self) -> list[str]:
+        """The strategies `config.memory` may name."""
+        return self._registries.memory_strategies.names()
 
     @property
     def device(self) -> Any:
         """The DeviceChoice (resolved from `config.device` on first use)."""
         if self._device is None:
-            from studio.devices import resolve_device
-
-            self._device = resolve_device(self.config.device)
+            self._device = self._registries.devices.resolve(self.config.device)
         return self._device
 
     @property
@@ -126,17 +153,23 @@ class Engine:
         return entry.title
 
     def _load(self, entry: ModelEntry) -> Any:
-        return self.cache.get(entry, self.device, dict(self.config.memory), self.config.allow_pickle)
+        return self.cache.get(
+            entry,
+            self.device,
+            dict(self.config.memory),
+            self.config.allow_pickle,
+            self._registries.memory_strategies,
+        )
 
     # -- generation ---------------------------------------------------------------------------
     def check(self, request: GenerationRequest) -> tuple[GenerationRequest, ModelEntry, ModelEntry | None]:
         """Validate and resolve names; returns the normalized request, its model and VAE entries."""
-        sampler, schedule = sampler_table.normalize(request.sampler_name, request.scheduler)
+        sampler, schedule = self.samplers.normalize(request.sampler_name, request.scheduler)
         if (sampler, schedule) != (request.sampler_name, request.scheduler):
             request = dataclasses.replace(request, sampler_name=sampler, scheduler=schedule)
         validate(request, samplers=self.sampler_names(), schedulers=self.schedule_types())
-        if request.scheduler not in sampler_table.schedule_types_for(request.sampler_name):
-            valid = ", ".join(sampler_table.schedule_types_for(request.sampler_name))
+        if request.scheduler not in self.samplers.schedule_types_for(request.sampler_name):
+            valid = ", ".join(self.samplers.schedule_types_for(request.sampler_name))
             raise RequestError(
                 "scheduler",
                 f"schedule type {request.scheduler!r} does not apply to sampler {request.sampler_name!r}; "
@@ -252,7 +285,7 @@ class Engine:
             if request.denoising_strength == 0:
                 return [image.copy() for image in originals]
         pipe = loaded.pipeline(mode, vae)
-        pipe.scheduler = sampler_table.make_scheduler(
+        pipe.scheduler = self.samplers.make_scheduler(
             request.sampler_name, request.scheduler, loaded.base_scheduler_config
         )
         clip_skip = request.clip_skip if request.clip_skip != 1 else self.config.clip_skip

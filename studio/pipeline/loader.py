@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import gc
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from studio.devices.base import DeviceChoice
-from studio.memory import apply_memory_options, moves_model_itself
-from studio.pipeline.registry import ModelEntry, refuse_pickle
+from studio.memory import MemoryStrategy, apply_memory_options, moves_model_itself
+from studio.pipeline.model_registry import ModelEntry, refuse_pickle
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -66,7 +67,15 @@ def _pipeline_class(name: str) -> Any:
     return getattr(diffusers, name)
 
 
-def load_pipeline(entry: ModelEntry, device: DeviceChoice, memory: dict[str, Any], allow_pickle: bool) -> Any:
+def load_pipeline(
+    entry: ModelEntry,
+    device: DeviceChoice,
+    memory: dict[str, Any],
+    allow_pickle: bool,
+    memory_strategies: Mapping[str, MemoryStrategy] | None = None,
+) -> Any:
+    """The pipeline of `entry` on `device`, with the `memory` options applied from
+    `memory_strategies` (the studio's registry; the built-ins when None)."""
     import json
 
     refuse_pickle(entry, allow_pickle)
@@ -89,9 +98,9 @@ def load_pipeline(entry: ModelEntry, device: DeviceChoice, memory: dict[str, Any
             str(entry.path), config=str(config), local_files_only=True, dtype=dtype, **extra
         )
     pipe.set_progress_bar_config(disable=True)
-    if not moves_model_itself(memory):
+    if not moves_model_itself(memory, memory_strategies):
         pipe.to(device.device)
-    apply_memory_options(pipe, memory, device)
+    apply_memory_options(pipe, memory, device, memory_strategies)
     return pipe
 
 
@@ -178,15 +187,21 @@ class ModelCache:
         return list(self._models)
 
     def get(
-        self, entry: ModelEntry, device: DeviceChoice, memory: dict[str, Any], allow_pickle: bool
+        self,
+        entry: ModelEntry,
+        device: DeviceChoice,
+        memory: dict[str, Any],
+        allow_pickle: bool,
+        memory_strategies: Mapping[str, MemoryStrategy] | None = None,
     ) -> LoadedModel:
+        """The loaded model of `entry` (loading it, and evicting the oldest, on a miss)."""
         key = str(entry.path)
         if key in self._models:
             self._models.move_to_end(key)
             return self._models[key]
         while len(self._models) >= self.capacity:
             self._evict()
-        pipe = load_pipeline(entry, device, memory, allow_pickle)
+        pipe = load_pipeline(entry, device, memory, allow_pickle, memory_strategies)
         self.loads += 1
         loaded = LoadedModel(entry, pipe, device, dict(pipe.scheduler.config))
         self._models[key] = loaded

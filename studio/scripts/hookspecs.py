@@ -26,6 +26,18 @@ Studio (called once by the app, for every enabled script and extension):
       register HTTP routes on a FastAPI `APIRouter` mounted at `/studio/v1/ext/<extension>`.
 - app_started(services) -> None
       the studio's services are up (engine, queue, events); start background work here.
+
+Registries (called when the script system is built, and again whenever a script or extension
+is registered or removed, each time on fresh registries; built-ins first, then load order):
+- register_samplers(registry) -> None
+      `registry.add(SamplerSpec(...))`, `registry.add_schedule_type(ScheduleType(...))`.
+- register_devices(registry) -> None
+      `registry.add(backend)`: an object with `name`, `priority`, `is_available(torch)`,
+      `device(torch, index)` and `preferred_dtype(torch)` (`studio.devices.DeviceBackend`).
+- register_memory_strategies(registry) -> None
+      `registry.add(MemoryStrategy(name, apply, description))`.
+The built-in samplers, devices and memory strategies are registered through these same hooks
+(`studio.scripts.registries.BuiltinRegistrations`). A name already taken is refused.
 """
 
 from __future__ import annotations
@@ -39,6 +51,9 @@ if TYPE_CHECKING:
 
     from PIL.Image import Image
 
+    from studio.devices.registry import DeviceRegistry
+    from studio.memory.strategies import MemoryStrategyRegistry
+    from studio.pipeline.samplers import SamplerRegistry
     from studio.progress import GenerationControl, StepInfo
     from studio.request import GenerationRequest, Result
     from studio.scripts.params import Param
@@ -49,6 +64,13 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 # The hooks that `ScriptManager` chains: each implementation sees the previous one's output.
 GENERATION_HOOKS = ("before_process", "process_batch", "on_step", "postprocess_image", "postprocess")
+
+
+def in_load_order(impls: Sequence[pluggy.HookImpl]) -> list[pluggy.HookImpl]:
+    """A hook's implementations (`get_hookimpls()`) in the order their plugins were registered,
+    `tryfirst` ones first and `trylast` ones last: pluggy itself calls the last registered
+    first, Atelier calls scripts (and fills registries) in load order."""
+    return sorted(impls, key=lambda impl: 0 if impl.tryfirst else 2 if impl.trylast else 1)
 
 
 @hookspec
@@ -93,3 +115,18 @@ def api(router: Any, services: Any) -> None:
 @hookspec
 def app_started(services: Any) -> None:
     """The studio's services are built and started."""
+
+
+@hookspec
+def register_samplers(registry: SamplerRegistry) -> None:
+    """Add samplers and schedule types to `registry` (a `SamplerRegistry`)."""
+
+
+@hookspec
+def register_devices(registry: DeviceRegistry) -> None:
+    """Add device backends to `registry` (a `DeviceRegistry`)."""
+
+
+@hookspec
+def register_memory_strategies(registry: MemoryStrategyRegistry) -> None:
+    """Add memory strategies to `registry` (a `MemoryStrategyRegistry`)."""

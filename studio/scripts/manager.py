@@ -4,6 +4,11 @@
 passes as `Engine(config, hooks=manager)`. For each request it enables the always-on scripts
 that `request.scripts` names, resolves their parameters by name, and chains their hook
 implementations in load order. Selectable scripts are run through `runner(...)`.
+
+It also owns the studio's `registries` (samplers, device backends, memory strategies): its
+plugin manager starts with the built-in registrations, and the registries are rebuilt from the
+`register_*` hooks whenever a script or extension is registered or removed. Pass them as
+`Engine(config, hooks=manager, registries=manager.registries)`.
 """
 
 from __future__ import annotations
@@ -17,11 +22,10 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import pluggy
-
-from studio.scripts import hookspecs
 from studio.scripts.base import Choices, Generate, RunContext, Script
+from studio.scripts.hookspecs import in_load_order
 from studio.scripts.params import Param, ScriptArgsError
+from studio.scripts.registries import Registries, build_registries, new_plugin_manager
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -66,8 +70,9 @@ class ScriptManager:
     """Registered scripts; the engine's `GenerationHooks`; A1111 argument mapping."""
 
     def __init__(self) -> None:
-        self._pm = pluggy.PluginManager(hookspecs.PROJECT)
-        self._pm.add_hookspecs(hookspecs)
+        self._pm = new_plugin_manager()
+        # built once here and refilled (same object) when plugins change: what the engine reads
+        self.registries: Registries = build_registries(self._pm)
         self._entries: dict[str, _Entry] = {}
         self._local = threading.local()
         self.hook_errors: deque[str] = deque(maxlen=100)  # the latest failures, for diagnosis
@@ -79,7 +84,11 @@ class ScriptManager:
     def register(
         self, plugin: Script | ModuleType | object, *, name: str | None = None, source: str = "builtin"
     ) -> str:
-        """Register a Script instance (named by its `name`) or a module of hookimpls (by `name`)."""
+        """Register a Script instance (named by its `name`) or a module of hookimpls (by `name`).
+
+        Its `register_*` hooks take effect at once (the registries are rebuilt); when one of
+        them raises (a sampler name already taken ...), nothing is registered and the error
+        propagates."""
         script_name = plugin.name if isinstance(plugin, Script) else name
         if not script_name:
             raise ValueError("a script needs a name")
@@ -90,6 +99,12 @@ class ScriptManager:
             )
         self._pm.register(plugin, name=f"{source}:{script_name}")
         self._entries[key] = _Entry(script_name, plugin, source)
+        try:
+            self._refill_registries()
+        except Exception:
+            self._pm.unregister(plugin)
+            del self._entries[key]
+            raise
         return script_name
 
     def unregister_source(self, source: str) -> None:
@@ -98,6 +113,10 @@ class ScriptManager:
             if entry.source == source:
                 self._pm.unregister(entry.plugin)
                 del self._entries[key]
+        self._refill_registries()
+
+    def _refill_registries(self) -> None:
+        self.registries.refill(build_registries(self._pm))
 
     def get(self, name: str) -> Script | None:
         entry = self._entries.get(name.lower())
@@ -242,9 +261,7 @@ class ScriptManager:
     def _impls(
         self, hook_name: str, active: _ActiveRun
     ) -> Iterator[tuple[Callable[..., Any], list[str], dict[str, Any]]]:
-        impls = getattr(self._pm.hook, hook_name).get_hookimpls()
-        order = sorted(impls, key=lambda impl: 0 if impl.tryfirst else 2 if impl.trylast else 1)
-        for impl in order:
+        for impl in in_load_order(getattr(self._pm.hook, hook_name).get_hookimpls()):
             args = active.args_by_plugin.get(id(impl.plugin))
             if args is not None:
                 yield impl.function, list(impl.argnames), args

@@ -8,17 +8,21 @@ from typing import Any
 from studio.scripts.builtin import builtin_scripts
 from studio.scripts.extensions.manager import ExtensionManager
 from studio.scripts.manager import ScriptManager
+from studio.scripts.registries import Registries
 
 
 @dataclass
 class ScriptSystem:
-    scripts: ScriptManager  # pass as Engine(config, hooks=scripts)
+    scripts: ScriptManager  # pass as Engine(config, hooks=scripts, registries=registries)
     extensions: ExtensionManager
+    # samplers, device backends, memory strategies: the built-ins and the extensions' (the
+    # same object as `scripts.registries`, refilled when an extension is enabled or disabled)
+    registries: Registries
 
 
 def build_script_system(config: Any, *, load_extensions: bool = True) -> ScriptSystem:
     """Register the built-in scripts, then load the enabled extensions (failures are listed,
-    never raised)."""
+    never raised); the registries then hold the built-ins and every loaded extension's entries."""
     scripts = ScriptManager()
     for script in builtin_scripts():
         scripts.register(script)
@@ -26,4 +30,4 @@ def build_script_system(config: Any, *, load_extensions: bool = True) -> ScriptS
     scripts.extensions = extensions
     if load_extensions:
         extensions.load_all()
-    return ScriptSystem(scripts, extensions)
+    return ScriptSystem(scripts, extensions, scripts.registries)

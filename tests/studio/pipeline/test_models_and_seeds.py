@@ -64,7 +64,7 @@ def test_clip_skip_changes_the_picture_and_is_recorded(engine: Engine) -> None:
 
 
 def test_external_vae_override(studio_config: StudioConfig, tmp_path: Path) -> None:
-    from studio.pipeline.tiny import build_tiny_pipeline
+    from studio.pipeline.tiny_model import build_tiny_pipeline
 
     other = build_tiny_pipeline(tmp_path / "other", seed=5)
     shutil.copytree(other / "vae", studio_config.models_path / "VAE" / "other-vae")

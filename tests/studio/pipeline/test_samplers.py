@@ -5,11 +5,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from studio.pipeline import samplers
 from studio.pipeline.engine import Engine
 from studio.pipeline.infotext import parse_infotext
+from studio.pipeline.samplers import BUILTIN_SAMPLERS, BUILTIN_SCHEDULE_TYPES, SamplerRegistry
 from studio.progress import GenerationControl
 from studio.request import GenerationRequest, RequestError
+from studio.scripts.registries import builtin_registries
 from tests.studio.pipeline.conftest import pixels
 
 A1111_NAMES = ["Euler a", "Euler", "LMS", "Heun", "DPM2", "DPM2 a", "DPM++ 2M", "DPM++ 2M SDE", "DPM++ SDE"]
@@ -17,36 +18,44 @@ A1111_NAMES += ["DPM++ 2S a", "DDIM", "PLMS", "UniPC", "LCM"]
 BASE = GenerationRequest(prompt="a dog", seed=5, steps=2, width=64, height=64, save_images=False)
 
 
-def test_the_a1111_names_are_all_there() -> None:
+@pytest.fixture
+def samplers() -> SamplerRegistry:
+    """The built-in samplers, registered through the `register_samplers` hook."""
+    return builtin_registries().samplers
+
+
+def test_the_a1111_names_are_all_there(samplers: SamplerRegistry) -> None:
     assert set(A1111_NAMES) <= set(samplers.sampler_names())
     assert {"Automatic", "Karras", "Exponential", "Uniform", "SGM Uniform"} <= set(
         samplers.schedule_type_names()
     )
 
 
-@pytest.mark.parametrize("name", list(samplers.SAMPLERS))
-def test_every_sampler_generates(engine: Engine, name: str) -> None:
-    if not samplers.SAMPLERS[name].available():
-        pytest.skip(f"{name} needs {samplers.SAMPLERS[name].requires}")
+@pytest.mark.parametrize("name", [spec.name for spec in BUILTIN_SAMPLERS])
+def test_every_sampler_generates(engine: Engine, samplers: SamplerRegistry, name: str) -> None:
+    if not samplers.get(name).available():
+        pytest.skip(f"{name} needs {samplers.get(name).requires}")
     result = engine.generate(replace(BASE, sampler_name=name), GenerationControl())
     image = pixels(result.images[0].png)
     assert image.shape == (64, 64, 3) and image.std() > 0
     assert parse_infotext(result.images[0].infotext)["Sampler"] == name
     scheduler = engine.cache.get(engine.registry.find("checkpoint", "tiny"), engine.device, {}, False)
-    assert type(scheduler.pipeline("txt2img").scheduler).__name__ == samplers.SAMPLERS[name].scheduler_class
+    assert type(scheduler.pipeline("txt2img").scheduler).__name__ == samplers.get(name).scheduler_class
 
 
-@pytest.mark.parametrize("schedule", list(samplers.SCHEDULE_TYPES))
-def test_every_schedule_type_configures_the_scheduler(engine: Engine, schedule: str) -> None:
-    if not samplers.SCHEDULE_TYPES[schedule].available():
-        pytest.skip(f"{schedule} needs {samplers.SCHEDULE_TYPES[schedule].requires}")
+@pytest.mark.parametrize("schedule", [schedule.name for schedule in BUILTIN_SCHEDULE_TYPES])
+def test_every_schedule_type_configures_the_scheduler(
+    engine: Engine, samplers: SamplerRegistry, schedule: str
+) -> None:
+    if not samplers.schedule_type(schedule).available():
+        pytest.skip(f"{schedule} needs {samplers.schedule_type(schedule).requires}")
     base = dict(
         engine.cache.get(
             engine.registry.find("checkpoint", "tiny"), engine.device, {}, False
         ).base_scheduler_config
     )
     scheduler = samplers.make_scheduler("DPM++ 2M", schedule, base)
-    for key, value in samplers.SCHEDULE_TYPES[schedule].options.items():
+    for key, value in samplers.schedule_type(schedule).options.items():
         assert scheduler.config[key] == value
     result = engine.generate(replace(BASE, sampler_name="DPM++ 2M", scheduler=schedule), GenerationControl())
     assert parse_infotext(result.images[0].infotext)["Schedule type"] == schedule
@@ -60,13 +69,13 @@ def test_schedule_type_changes_the_picture(engine: Engine) -> None:
     assert not np.array_equal(pixels(automatic.images[0].png), pixels(karras.images[0].png))
 
 
-def test_aliases_and_legacy_names() -> None:
+def test_aliases_and_legacy_names(samplers: SamplerRegistry) -> None:
     assert samplers.normalize("PNDM") == ("PLMS", "Automatic")
     assert samplers.normalize("DPM++ 2M Karras") == ("DPM++ 2M", "Karras")
     assert samplers.normalize("Euler a") == ("Euler a", "Automatic")
 
 
-def test_unsupported_schedule_for_sampler_is_refused() -> None:
+def test_unsupported_schedule_for_sampler_is_refused(samplers: SamplerRegistry) -> None:
     with pytest.raises(RequestError, match="choose one of: Automatic"):
         samplers.make_scheduler("DDIM", "Karras", {})
     with pytest.raises(RequestError) as error:

@@ -11,9 +11,9 @@ from diffusers import StableDiffusionPipeline
 from safetensors.torch import save_file
 
 from studio.config import StudioConfig
-from studio.pipeline.convert import folder_to_single_file, write_config_folder
 from studio.pipeline.engine import Engine
 from studio.pipeline.loader import CONFIGS_DIR, ModelLoadError, config_folder_for, detect_architecture
+from studio.pipeline.single_file_export import folder_to_single_file, write_config_folder
 from studio.progress import GenerationControl
 from studio.request import GenerationRequest
 from tests.studio.pipeline.conftest import pixels

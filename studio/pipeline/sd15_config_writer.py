@@ -1,4 +1,5 @@
-"""Write the Stable Diffusion 1.x config folder shipped in `studio/pipeline/configs/sd15/`.
+"""Build tool, run once by a developer (never at run time): writes the Stable Diffusion 1.x config
+folder shipped in `studio/pipeline/configs/sd15/`.
 
 `from_single_file` needs a local config folder to load an original SD 1.x checkpoint without
 the model hub. This writes it from the architecture's known settings (no weights): UNet,
@@ -6,7 +7,7 @@ VAE and CLIP ViT-L/14 text encoder configs, the scheduler, and the CLIP BPE toke
 derived from CLIP's `bpe_simple_vocab_16e6.txt.gz` (MIT, OpenAI; also shipped by open_clip),
 exactly as CLIP's own tokenizer builds its vocabulary. Run once by a developer:
 
-    python -m studio.pipeline.sd15_config path/to/bpe_simple_vocab_16e6.txt.gz
+    python -m studio.pipeline.sd15_config_writer path/to/bpe_simple_vocab_16e6.txt.gz
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import json
 import sys
 from pathlib import Path
 
-from studio.pipeline.tiny import SD1_SCHEDULER_CONFIG
 from studio.pipeline.tokenizer_files import BOS_TOKEN, END_OF_WORD, EOS_TOKEN, bytes_to_unicode
 
 SD15_DIR = Path(__file__).resolve().parent / "configs" / "sd15"
@@ -72,6 +72,19 @@ VAE = {
     "sample_size": 512,
     "scaling_factor": 0.18215,
     "up_block_types": ["UpDecoderBlock2D"] * 4,
+}
+# Stable Diffusion 1.x scheduler settings (what the original checkpoints were trained with).
+SCHEDULER = {
+    "_class_name": "PNDMScheduler",
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "num_train_timesteps": 1000,
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+    "steps_offset": 1,
+    "prediction_type": "epsilon",
+    "trained_betas": None,
 }
 TEXT_ENCODER = {
     "architectures": ["CLIPTextModel"],
@@ -139,7 +152,7 @@ def write_sd15_config(dest: Path, bpe_gz: Path) -> Path:
     _dump(dest / "unet" / "config.json", UNET)
     _dump(dest / "vae" / "config.json", VAE)
     _dump(dest / "text_encoder" / "config.json", TEXT_ENCODER)
-    _dump(dest / "scheduler" / "scheduler_config.json", SD1_SCHEDULER_CONFIG)
+    _dump(dest / "scheduler" / "scheduler_config.json", SCHEDULER)
     write_clip_bpe_files(dest / "tokenizer", bpe_gz)
     return dest
 

@@ -23,7 +23,7 @@ def test_tiny_pipeline_loads_offline_and_generates(tiny_model_dir: Path) -> None
 
 
 def test_same_seed_same_weights(tmp_path: Path, tiny_model_dir: Path) -> None:
-    from studio.pipeline.tiny import build_tiny_pipeline
+    from studio.pipeline.tiny_model import build_tiny_pipeline
 
     again = build_tiny_pipeline(tmp_path / "again", seed=0)
     other = build_tiny_pipeline(tmp_path / "other", seed=1)

@@ -1,13 +1,15 @@
 """Build a tiny, complete Stable Diffusion 1.x-style diffusers folder offline.
 
-Used by the tests (and as the fallback model of a fresh install, see `ensure_default_model`):
-a UNet of ~1 M parameters, a 2-level VAE, a 4-layer CLIP text encoder and a tokenizer whose
+The fallback model of a fresh install (`studio.pipeline.engine.ensure_default_model` builds it
+when no checkpoint exists at all), and the model the tests and benchmarks run on: a UNet of ~1 M parameters, a 2-level VAE, a 4-layer CLIP text encoder and a tokenizer whose
 files we generate. Weights are random but fixed by `seed`; the folder loads with
 `StableDiffusionPipeline.from_pretrained(folder, local_files_only=True)` like any real model.
+Its scheduler settings are Stable Diffusion 1.x's, read from the shipped SD 1.x config folder.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from studio.pipeline.tokenizer_files import write_clip_tokenizer
@@ -59,19 +61,11 @@ TINY_WORDS = [
     "dark",
 ]
 
-# Stable Diffusion 1.x scheduler settings (what the original checkpoints were trained with).
-SD1_SCHEDULER_CONFIG = {
-    "_class_name": "PNDMScheduler",
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "num_train_timesteps": 1000,
-    "set_alpha_to_one": False,
-    "skip_prk_steps": True,
-    "steps_offset": 1,
-    "prediction_type": "epsilon",
-    "trained_betas": None,
-}
+# Stable Diffusion 1.x scheduler settings (what the original checkpoints were trained with),
+# as shipped for loading SD 1.x single files (written by `studio.pipeline.sd15_config_writer`).
+SD1_SCHEDULER_CONFIG_FILE = (
+    Path(__file__).resolve().parent / "configs" / "sd15" / "scheduler" / "scheduler_config.json"
+)
 
 
 def build_tiny_pipeline(folder: Path, seed: int = 0) -> Path:
@@ -124,7 +118,8 @@ def build_tiny_pipeline(folder: Path, seed: int = 0) -> Path:
                 pad_token_id=tokenizer.pad_token_id,
             )
         )
-    config = {k: v for k, v in SD1_SCHEDULER_CONFIG.items() if not k.startswith("_")}
+    scheduler_config = json.loads(SD1_SCHEDULER_CONFIG_FILE.read_text(encoding="utf-8"))
+    config = {k: v for k, v in scheduler_config.items() if not k.startswith("_")}
     pipe = StableDiffusionPipeline(
         unet=unet,
         vae=vae,

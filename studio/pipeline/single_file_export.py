@@ -1,4 +1,5 @@
-"""Diffusers folder -> original (LDM / A1111) single-file checkpoint, and config-only folders.
+"""Export tool: a diffusers folder -> an original (LDM / A1111) single-file checkpoint, and
+config-only folders.
 
 diffusers reads original single files (`from_single_file`) but has no writer; this is the
 reverse mapping for Stable Diffusion 1.x-style UNets (any number of levels and layers per

@@ -11,7 +11,7 @@ import pytest
 from studio.config import StudioConfig
 from studio.pipeline.engine import TINY_FALLBACK, Engine, ensure_default_model
 from studio.pipeline.loader import load_pipeline
-from studio.pipeline.registry import ModelRegistry, PickleRefusedError
+from studio.pipeline.model_registry import ModelRegistry, PickleRefusedError
 from studio.request import GenerationRequest, RequestError
 
 
@@ -114,7 +114,7 @@ def test_ensure_default_model_builds_tiny_only_when_empty(tmp_path: Path) -> Non
 
 def test_native_size_reads_the_diffusers_configs(studio_config) -> None:
     from studio.config import PROJECT_ROOT
-    from studio.pipeline.registry import SD_NATIVE_SIZE, ModelEntry, native_size
+    from studio.pipeline.model_registry import SD_NATIVE_SIZE, ModelEntry, native_size
 
     starter = PROJECT_ROOT / "models" / "Diffusers" / "atelier-starter"
     assert native_size(ModelEntry("checkpoint", "atelier-starter", starter, "0" * 64, "diffusers")) == 64
