@@ -26,6 +26,7 @@ from studio.pipeline.infotext import encode_png, format_infotext, generation_par
 from studio.pipeline.model_registry import SD_NATIVE_SIZE, ModelEntry, ModelRegistry, native_size
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
 from studio.progress import GenerationControl, StepInfo
+from studio.prompts.parse import check_prompt
 from studio.request import MAX_SEED, GenerationRequest, ImageRecord, RequestError, Result, validate
 
 if TYPE_CHECKING:
@@ -168,6 +169,7 @@ class Engine:
         if (sampler, schedule) != (request.sampler_name, request.scheduler):
             request = dataclasses.replace(request, sampler_name=sampler, scheduler=schedule)
         validate(request, samplers=self.sampler_names(), schedulers=self.schedule_types())
+        check_prompt(request.prompt, request.negative_prompt, request.steps)
         if request.scheduler not in self.samplers.schedule_types_for(request.sampler_name):
             valid = ", ".join(self.samplers.schedule_types_for(request.sampler_name))
             raise RequestError(
@@ -289,6 +291,11 @@ class Engine:
             request.sampler_name, request.scheduler, loaded.base_scheduler_config
         )
         clip_skip = request.clip_skip if request.clip_skip != 1 else self.config.clip_skip
+        # Both prompts parsed (A1111's prompt language) and encoded; reused across batches,
+        # sweeps and repeated runs while they stay recent.
+        conditioning = self._prompts.conditioning(
+            pipe, request.prompt, request.negative_prompt, request.steps, clip_skip
+        )
         generators = make_generators(seeds)
         first_image = batch_index * request.batch_size
         hooks = self.hooks
@@ -306,15 +313,13 @@ class Engine:
             hooks.on_step(info, control)
             if control.interrupted or control.skip_requested:
                 pipeline._interrupt = True
-            return callback_kwargs
+            return conditioning.on_step_end(pipeline, step_index, callback_kwargs)  # prompt editing
 
         kwargs: dict[str, Any] = {
-            # Embeddings of one prompt, repeated per image exactly like a plain diffusers call,
-            # and reused across batches, sweeps and repeated runs while they stay recent.
-            **self._prompts.pipeline_kwargs(pipe, request.prompt, request.negative_prompt, clip_skip),
+            **conditioning.pipeline_kwargs(),  # repeated per image like a plain diffusers call
             "num_images_per_prompt": count,
             "num_inference_steps": request.steps,
-            "guidance_scale": request.cfg_scale,
+            "guidance_scale": conditioning.guidance_scale(request.cfg_scale),
             "generator": generators,
             "callback_on_step_end": on_step_end,
         }

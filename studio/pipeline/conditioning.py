@@ -1,0 +1,175 @@
+"""Parsed prompts to text embeddings, and the embeddings a step of sampling uses.
+
+A1111 semantics (modules/sd_hijack_clip.py, sd_emphasis.py "Original", prompt_parser.py):
+
+- Every text a prompt stands for over the steps is cut into 77-token chunks
+  (`studio.prompts.chunks`); the texts of one prompt are encoded together, chunk by chunk, a
+  text with fewer chunks getting empty ones, and the chunks are joined along the sequence
+  (77, 154, ... tokens).
+- Each chunk goes through the text encoder to the layer `clip_skip` from the end (1 = last)
+  and the final layer norm; then each token's vector is multiplied by its weight and the whole
+  batch of that chunk is rescaled to its mean before weighting.
+- The negative prompt is padded with the empty prompt's chunk to the positive one's length
+  (A1111's "pad prompt/negative prompt to be same length": diffusers needs equal shapes).
+- Sampling step k (0-based, one per model evaluation) uses the first scheduled text whose last
+  step is >= k; `PromptConditioning.on_step_end` swaps the pipeline's `prompt_embeds` between
+  steps when that text changes.
+
+A prompt without any syntax gives the same tensor diffusers' own `encode_prompt` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from studio.prompts.attention import parse_attention
+from studio.prompts.chunks import PromptChunk, SpecialTokens, chunk_prompt, empty_chunk
+from studio.prompts.parse import parse_prompt
+from studio.prompts.schedule import ScheduledText, text_for_step
+
+ChunkKey = tuple[tuple[tuple[int, ...], tuple[float, ...]], ...]
+"""The tokens and weights of every chunk of every text: what the embeddings depend on
+(besides the encoder and clip skip)."""
+
+Embed = Callable[[Any, list[list[PromptChunk]], int], Any]
+"""(pipeline, chunks per text, clip skip) -> embeddings of shape (texts, 77 * chunks, width)."""
+
+
+def special_tokens(tokenizer: Any) -> SpecialTokens:
+    pad = tokenizer.pad_token_id
+    return SpecialTokens(
+        start=tokenizer.bos_token_id,
+        end=tokenizer.eos_token_id,
+        pad=tokenizer.eos_token_id if pad is None else pad,
+        comma=tokenizer.get_vocab().get(",</w>"),
+    )
+
+
+def tokenize_function(tokenizer: Any) -> Callable[[list[str]], Sequence[Sequence[int]]]:
+    def tokenize(texts: list[str]) -> Sequence[Sequence[int]]:
+        return tokenizer(texts, truncation=False, add_special_tokens=False)["input_ids"]
+
+    return tokenize
+
+
+def chunk_texts(tokenizer: Any, texts: Sequence[str]) -> list[list[PromptChunk]]:
+    """The chunks of each text, with A1111's attention weights."""
+    tokenize = tokenize_function(tokenizer)
+    special = special_tokens(tokenizer)
+    return [chunk_prompt(parse_attention(text), tokenize, special)[0] for text in texts]
+
+
+def chunk_key(chunked: list[list[PromptChunk]]) -> ChunkKey:
+    return tuple((tuple(c.tokens), tuple(c.weights)) for chunks in chunked for c in [*chunks, _SEPARATOR])
+
+
+_SEPARATOR = PromptChunk()  # marks where one text's chunks end in a ChunkKey
+
+
+def encode_chunks(pipe: Any, chunked: list[list[PromptChunk]], clip_skip: int) -> Any:
+    """Embeddings (texts, 77 * chunks, width) of the chunked texts of ONE prompt."""
+    import torch
+
+    encoder = pipe.text_encoder
+    final_norm = getattr(encoder, "text_model", encoder).final_layer_norm
+    blank = empty_chunk(special_tokens(pipe.tokenizer))
+    count = max(len(chunks) for chunks in chunked)
+    pieces = []
+    for index in range(count):
+        batch = [chunks[index] if index < len(chunks) else blank for chunks in chunked]
+        tokens = torch.tensor([chunk.tokens for chunk in batch], device=encoder.device)
+        output = encoder(tokens, output_hidden_states=True)
+        z = final_norm(output.hidden_states[-clip_skip])
+        weights = [chunk.weights for chunk in batch]
+        if any(weight != 1.0 for row in weights for weight in row):
+            multipliers = torch.tensor(weights, dtype=torch.float32, device=z.device)
+            original_mean = z.mean()
+            z = z * multipliers.unsqueeze(-1)
+            z = z * (original_mean / z.mean())
+        pieces.append(z.to(dtype=encoder.dtype))
+    return torch.cat(pieces, dim=1)
+
+
+@dataclass
+class PromptConditioning:
+    """The embeddings of a prompt and its negative prompt at every step of one generation."""
+
+    positive: list[ScheduledText]
+    negative: list[ScheduledText]
+    positive_embeds: Any  # (len(positive), tokens, width)
+    negative_embeds: Any  # (len(negative), tokens, width): same tokens as positive
+    guidance_weight: float = 1.0
+
+    @property
+    def scheduled(self) -> bool:
+        return len(self.positive) > 1 or len(self.negative) > 1
+
+    def embeds_at(self, step_index: int) -> tuple[Any, Any]:
+        """(positive, negative) embeddings of shape (1, tokens, width) for a 0-based step."""
+        positive = text_for_step(self.positive, step_index)
+        negative = text_for_step(self.negative, step_index)
+        return (
+            self.positive_embeds[positive : positive + 1],
+            self.negative_embeds[negative : negative + 1],
+        )
+
+    def pipeline_kwargs(self) -> dict[str, Any]:
+        """A diffusers SD pipeline's arguments for the first step's embeddings (diffusers
+        repeats them per image) and, when the text changes during sampling, the tensor the
+        step callback must be handed."""
+        positive, negative = self.embeds_at(0)
+        kwargs: dict[str, Any] = {
+            "prompt": None,
+            "negative_prompt": None,
+            "prompt_embeds": positive,
+            "negative_prompt_embeds": negative,
+        }
+        if self.scheduled:
+            kwargs["callback_on_step_end_tensor_inputs"] = ["latents", "prompt_embeds"]
+        return kwargs
+
+    def guidance_scale(self, cfg_scale: float) -> float:
+        return cfg_scale * self.guidance_weight
+
+    def on_step_end(self, pipeline: Any, step_index: int, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Put the next step's embeddings into the pipeline's `prompt_embeds` (the negative and
+        positive ones, each repeated per image, when classifier-free guidance is on)."""
+        if not self.scheduled:
+            return callback_kwargs
+        current = callback_kwargs["prompt_embeds"]
+        positive, negative = self.embeds_at(step_index + 1)
+        guided = pipeline.do_classifier_free_guidance
+        images = current.shape[0] // (2 if guided else 1)
+        parts = [negative, positive] if guided else [positive]
+        import torch
+
+        embeds = torch.cat([part.repeat(images, 1, 1) for part in parts])
+        callback_kwargs["prompt_embeds"] = embeds.to(device=current.device, dtype=current.dtype)
+        return callback_kwargs
+
+
+def build_conditioning(
+    pipe: Any, prompt: str, negative_prompt: str, steps: int, clip_skip: int, embed: Embed
+) -> PromptConditioning:
+    """Parse both prompts for `steps` steps and encode them with `embed` (a cache's, or
+    `encode_chunks`). Raises PromptSyntaxError (see `studio.prompts.parse.check_prompt`)."""
+    import torch
+
+    positive = parse_prompt(prompt, steps)
+    negative = parse_prompt(negative_prompt, steps, positive=False)
+    positive_embeds = embed(pipe, chunk_texts(pipe.tokenizer, [e.text for e in positive.schedule]), clip_skip)
+    negative_embeds = embed(pipe, chunk_texts(pipe.tokenizer, [e.text for e in negative.schedule]), clip_skip)
+    length = max(positive_embeds.shape[1], negative_embeds.shape[1])
+    if positive_embeds.shape[1] != negative_embeds.shape[1]:
+        blank = embed(pipe, [[empty_chunk(special_tokens(pipe.tokenizer))]], clip_skip)
+        positive_embeds, negative_embeds = (
+            torch.cat(
+                [e, *[blank.expand(e.shape[0], -1, -1)] * ((length - e.shape[1]) // blank.shape[1])], dim=1
+            )
+            for e in (positive_embeds, negative_embeds)
+        )
+    return PromptConditioning(
+        positive.schedule, negative.schedule, positive_embeds, negative_embeds, positive.guidance_weight
+    )
