@@ -35,7 +35,7 @@ from hub.server.filecheck import scan_pickle
 from hub.server.hashing import FileHashes, hash_bytes
 from hub.server.media import generate_preview, media_from_png_bytes
 from hub.server.records import NewMedia
-from hub.server.store import BULK_TABLES, Store
+from hub.server.store import BULK_TABLES, ServerStore
 from hub.server.uploads import blob_path
 
 ADJECTIVES = [
@@ -300,7 +300,7 @@ def seed_catalog(
 ) -> dict[str, Any]:
     """Add `models` synthetic models to the catalog under `data_dir`; returns counts and timing."""
     started = time.perf_counter()
-    store = Store(data_dir)
+    store = ServerStore(data_dir)
     try:
         rng = random.Random(seed)
         start_ids = store.max_ids()
