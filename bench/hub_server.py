@@ -34,10 +34,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hub.catalog_generator.catalog_rows import ADJECTIVES, NOUNS, STYLES  # noqa: E402
 from hub.server.enums import MODEL_SORTS  # noqa: E402
 from hub.server.hashing import hash_file  # noqa: E402
 from hub.server.records import NewBlob, NewFile, NewModel, NewVersion  # noqa: E402
-from hub.server.seed import ADJECTIVES, NOUNS, STYLES, seed_catalog  # noqa: E402
+from hub.server.seed import seed_catalog  # noqa: E402
 from hub.server.store import ServerStore  # noqa: E402
 from hub.server.uploads import blob_path  # noqa: E402
 
