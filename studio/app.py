@@ -130,7 +130,7 @@ def build_services(
     )
 
 
-def _select_payload(data: Any) -> dict[str, Any]:
+def _select_payload(data: object) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not data["name"]:
         raise RequestError("name", "a checkpoint title, name or hash is required")
     return dict(data)
