@@ -1,191 +1,23 @@
-"""A1111 "parameters" infotext: format it, parse it back, and read it from PNG files.
+"""Moved to `studio.infotext` (torch-free, shared by the pipeline, the UI and the HTTP layer).
 
-The format is AUTOMATIC1111's exactly:
-
-    a prompt
-    Negative prompt: a negative prompt
-    Steps: 20, Sampler: Euler a, Schedule type: Karras, CFG scale: 7, Seed: 1, Size: 512x512, ...
-
-Values containing a comma, colon or newline are written JSON-quoted, and `parse_infotext`
-returns A1111's dict (`Prompt`, `Negative prompt`, every `Key: value` as strings, `Size-1` /
-`Size-2` for sizes). `request_fields` maps that dict back onto GenerationRequest field names.
+This re-export keeps the pipeline's own imports working until they name `studio.infotext`;
+new code imports `studio.infotext`.
 """
 
-from __future__ import annotations
+from studio.infotext import (
+    encode_png,
+    format_infotext,
+    generation_parameters,
+    parse_infotext,
+    read_png_infotext,
+    request_fields,
+)
 
-import io
-import json
-import re
-from collections.abc import Mapping
-from typing import Any
-
-from studio.request import GenerationRequest
-
-PARAM_PATTERN = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
-SIZE_PATTERN = re.compile(r"^(\d+)x(\d+)$")
-MASKED_CONTENT = ("fill", "original", "latent noise", "latent nothing")
-
-
-def quote(value: Any) -> str:
-    text = format_value(value)
-    if "," not in text and "\n" not in text and ":" not in text:
-        return text
-    return json.dumps(text, ensure_ascii=False)
-
-
-def unquote(text: str) -> str:
-    if len(text) == 0 or text[0] != '"' or text[-1] != '"':
-        return text
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def format_value(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def format_infotext(prompt: str, negative_prompt: str, params: Mapping[str, Any]) -> str:
-    """A1111's text: prompt, optional `Negative prompt:` line, then `Key: value, ...` (None skipped)."""
-    parameters = ", ".join(
-        key if key == value else f"{key}: {quote(value)}"
-        for key, value in params.items()
-        if value is not None
-    )
-    negative = f"\nNegative prompt: {negative_prompt}" if negative_prompt else ""
-    return f"{prompt}{negative}\n{parameters}".strip()
-
-
-def generation_parameters(
-    request: GenerationRequest,
-    *,
-    seed: int,
-    subseed: int,
-    model_name: str | None,
-    model_hash: str | None,
-    vae_name: str | None = None,
-    vae_hash: str | None = None,
-    version: str | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The ordered `Key: value` parameters of one image, in A1111's order."""
-    params: dict[str, Any] = {
-        "Steps": request.steps,
-        "Sampler": request.sampler_name,
-        "Schedule type": request.scheduler,
-        "CFG scale": request.cfg_scale,
-        "Seed": seed,
-        "Size": f"{request.width}x{request.height}",
-        "Model hash": model_hash,
-        "Model": model_name,
-        "VAE hash": vae_hash,
-        "VAE": vae_name,
-        "Variation seed": None if request.subseed_strength == 0 else subseed,
-        "Variation seed strength": None if request.subseed_strength == 0 else request.subseed_strength,
-        "Denoising strength": request.denoising_strength if request.init_images else None,
-        "Clip skip": None if request.clip_skip <= 1 else request.clip_skip,
-    }
-    if request.mask is not None:
-        params["Mask blur"] = request.mask_blur
-        if request.inpaint_full_res:
-            params["Inpaint area"] = "Only masked"
-            params["Masked area padding"] = request.inpaint_full_res_padding
-        if request.inpainting_mask_invert:
-            params["Mask mode"] = "Inpaint not masked"
-        params["Masked content"] = MASKED_CONTENT[request.inpainting_fill]
-    params.update(extra or {})
-    params["Version"] = version
-    return params
-
-
-def parse_infotext(text: str) -> dict[str, str]:
-    """Parse A1111 infotext into {"Prompt", "Negative prompt", key: value...} (values as strings)."""
-    result: dict[str, str] = {}
-    prompt = ""
-    negative = ""
-    done_with_prompt = False
-    *lines, last = text.strip().split("\n")
-    if len(PARAM_PATTERN.findall(last)) < 3:
-        lines.append(last)
-        last = ""
-    for raw in lines:
-        line = raw.strip()
-        if line.startswith("Negative prompt:"):
-            done_with_prompt = True
-            line = line[len("Negative prompt:") :].strip()
-        if done_with_prompt:
-            negative += ("" if negative == "" else "\n") + line
-        else:
-            prompt += ("" if prompt == "" else "\n") + line
-    result["Prompt"] = prompt
-    result["Negative prompt"] = negative
-    for key, raw_value in PARAM_PATTERN.findall(last):
-        value = unquote(raw_value.strip()) if raw_value.strip().startswith('"') else raw_value.strip()
-        size = SIZE_PATTERN.match(value)
-        if size is not None:
-            result[f"{key}-1"] = size.group(1)
-            result[f"{key}-2"] = size.group(2)
-        result[key] = value
-    return result
-
-
-def request_fields(parsed: Mapping[str, str]) -> dict[str, Any]:
-    """GenerationRequest field values recovered from `parse_infotext` output (known keys only)."""
-    fields: dict[str, Any] = {
-        "prompt": parsed.get("Prompt", ""),
-        "negative_prompt": parsed.get("Negative prompt", ""),
-    }
-    simple = {
-        "Steps": ("steps", int),
-        "Sampler": ("sampler_name", str),
-        "Schedule type": ("scheduler", str),
-        "CFG scale": ("cfg_scale", float),
-        "Seed": ("seed", int),
-        "Variation seed": ("subseed", int),
-        "Variation seed strength": ("subseed_strength", float),
-        "Denoising strength": ("denoising_strength", float),
-        "Clip skip": ("clip_skip", int),
-        "Mask blur": ("mask_blur", int),
-        "Masked area padding": ("inpaint_full_res_padding", int),
-        "Model": ("model", str),
-        "VAE": ("vae", str),
-    }
-    for key, (name, kind) in simple.items():
-        if key in parsed:
-            fields[name] = kind(parsed[key])
-    if "Size-1" in parsed:
-        fields["width"] = int(parsed["Size-1"])
-        fields["height"] = int(parsed["Size-2"])
-    if "Inpaint area" in parsed:
-        fields["inpaint_full_res"] = parsed["Inpaint area"] == "Only masked"
-    if "Mask mode" in parsed:
-        fields["inpainting_mask_invert"] = int(parsed["Mask mode"] == "Inpaint not masked")
-    if parsed.get("Masked content") in MASKED_CONTENT:
-        fields["inpainting_fill"] = MASKED_CONTENT.index(parsed["Masked content"])
-    return fields
-
-
-def read_png_infotext(png_bytes: bytes) -> str | None:
-    """The `parameters` text chunk of a PNG (or other PIL-readable image), or None."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(png_bytes)) as image:
-        text = image.info.get("parameters")
-        if text is None and hasattr(image, "text"):
-            text = image.text.get("parameters")
-    return text if isinstance(text, str) else None
-
-
-def encode_png(image, infotext: str | None) -> bytes:
-    """PNG bytes of a PIL image with the infotext as the `parameters` iTXt chunk."""
-    from PIL.PngImagePlugin import PngInfo
-
-    info = PngInfo()
-    if infotext:
-        info.add_text("parameters", infotext)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info)
-    return buffer.getvalue()
+__all__ = [
+    "encode_png",
+    "format_infotext",
+    "generation_parameters",
+    "parse_infotext",
+    "read_png_infotext",
+    "request_fields",
+]

@@ -149,13 +149,9 @@ class UIBackend(Protocol):
 
 
 def memory_in_use() -> str:
-    """Resident memory of this process, readable (e.g. '612 MB')."""
-    try:
-        import psutil
+    """Resident memory of this process, readable (e.g. '612 MB'). psutil comes with the `studio`
+    extra, as Gradio does, so it is there wherever the UI runs."""
+    import psutil
 
-        rss = psutil.Process().memory_info().rss
-    except ImportError:
-        import resource
-
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss = psutil.Process().memory_info().rss
     return f"{rss / 2**20:.0f} MB"
