@@ -117,7 +117,7 @@ def build_services(
     if engine is None:
         from studio.pipeline.engine import Engine
 
-        engine = Engine(config, hooks=scripts)
+        engine = Engine(config, hooks=scripts, registries=script_system.registries)
     queue = JobQueue(config.database_path)
     events = EventBus()
     runners = RunnerRegistry()

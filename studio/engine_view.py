@@ -72,6 +72,10 @@ class EngineNames(Protocol):
 
     def schedule_types(self) -> list[str]: ...
 
+    def device_names(self) -> list[str]:
+        """Device backends registered now: the built-ins and every enabled extension's."""
+        ...
+
 
 class DeviceView(Protocol):
     """The device the engine runs on, as the status line names it."""

@@ -127,6 +127,10 @@ class UIBackend(Protocol):
 
     def schedule_types(self) -> list[str]: ...
 
+    def device_names(self) -> list[str]:
+        """The device backends the Settings tab offers (built-ins and extensions')."""
+        ...
+
     def scripts(self, tab: str) -> list[ScriptControls]: ...
 
     def axis_value_choices(self, axis: str) -> list[str] | None:

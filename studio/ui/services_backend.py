@@ -190,6 +190,9 @@ class ServicesBackend:
     def checkpoints(self) -> list[str]:
         return [entry.title for entry in self.engine.registry.checkpoints()]
 
+    def device_names(self) -> list[str]:
+        return self.engine.device_names()
+
     def vaes(self) -> list[str]:
         return [entry.title for entry in self.engine.registry.vaes()]
 
