@@ -22,12 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from studio.prompts.attention import parse_attention
 from studio.prompts.chunks import PromptChunk, SpecialTokens, chunk_prompt, empty_chunk
 from studio.prompts.parse import parse_prompt
 from studio.prompts.schedule import ScheduledText, text_for_step
+
+if TYPE_CHECKING:
+    from studio.pipeline.model_registry import ModelEntry
 
 ChunkKey = tuple[tuple[tuple[int, ...], tuple[float, ...]], ...]
 """The tokens and weights of every chunk of every text: what the embeddings depend on
@@ -35,6 +38,16 @@ ChunkKey = tuple[tuple[tuple[int, ...], tuple[float, ...]], ...]
 
 Embed = Callable[[Any, list[list[PromptChunk]], int], Any]
 """(pipeline, chunks per text, clip skip) -> embeddings of shape (texts, 77 * chunks, width)."""
+
+
+def load_tokenizer(entry: ModelEntry) -> Any:
+    """The CLIP tokenizer of a checkpoint, without loading its weights (for token counts)."""
+    from transformers import CLIPTokenizer
+
+    from studio.pipeline.loader import config_folder_for
+
+    folder = entry.path if entry.format == "diffusers" else config_folder_for(entry.path)
+    return CLIPTokenizer.from_pretrained(folder / "tokenizer", local_files_only=True)
 
 
 def special_tokens(tokenizer: Any) -> SpecialTokens:

@@ -26,7 +26,7 @@ from studio.infotext import encode_png, format_infotext, generation_parameters
 from studio.pipeline.model_registry import SD_NATIVE_SIZE, ModelEntry, ModelRegistry, native_size
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
 from studio.progress import GenerationControl, StepInfo
-from studio.prompts.parse import check_prompt
+from studio.prompts.parse import TokenCount, check_prompt, count_tokens
 from studio.request import MAX_SEED, GenerationRequest, ImageRecord, RequestError, Result, validate
 
 if TYPE_CHECKING:
@@ -78,6 +78,7 @@ class Engine:
         self._device: Any = None
         self._current: ModelEntry | None = None
         self._prompts = PromptEmbeddingCache()
+        self._tokenizers: dict[Path, Any] = {}  # checkpoint path -> its tokenizer (token counts)
 
     # -- choices ------------------------------------------------------------------------------
     @property
@@ -152,6 +153,20 @@ class Engine:
         self._current = entry
         self.registry.set_state(LAST_MODEL_KEY, entry.title)
         return entry.title
+
+    def count_tokens(
+        self, prompt: str, steps: int = 20, positive: bool = True, model: str | None = None
+    ) -> TokenCount:
+        """A1111's token counter for `prompt` with the tokenizer of `model` (title, name or hash;
+        default: the current model). Reads the tokenizer files only, never the weights."""
+        from studio.pipeline.conditioning import load_tokenizer, special_tokens, tokenize_function
+
+        entry = self.registry.find("checkpoint", model) if model else (self._current or self._default_entry())
+        assert entry is not None
+        if entry.path not in self._tokenizers:
+            self._tokenizers[entry.path] = load_tokenizer(entry)
+        tokenizer = self._tokenizers[entry.path]
+        return count_tokens(prompt, steps, tokenize_function(tokenizer), special_tokens(tokenizer), positive)
 
     def _load(self, entry: ModelEntry) -> Any:
         return self.cache.get(
