@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
     from studio.config import StudioConfig
+    from studio.prompts.parse import TokenCount
     from studio.request import GenerationRequest, ImageRecord
 
 JobState = Literal["queued", "running", "done", "failed", "interrupted", "cancelled"]
@@ -124,6 +125,10 @@ class UIBackend(Protocol):
         ...
 
     def sampler_names(self) -> list[str]: ...
+
+    def count_tokens(self, prompt: str, steps: int, positive: bool, model: str | None) -> TokenCount:
+        """A1111's token counter with `model`'s tokenizer (None: the current model)."""
+        ...
 
     def schedule_types(self) -> list[str]: ...
 
