@@ -14,6 +14,9 @@ A1111 semantics (modules/sd_hijack_clip.py, sd_emphasis.py "Original", prompt_pa
 - Sampling step k (0-based, one per model evaluation) uses the first scheduled text whose last
   step is >= k; `PromptConditioning.on_step_end` swaps the pipeline's `prompt_embeds` between
   steps when that text changes.
+- Composable prompts (`AND` parts, or one part with a `:weight`) are combined in the guidance
+  by UNet hooks around the pipeline call (`composable_guidance.py`), which also pick each
+  part's text per step.
 
 A prompt without any syntax gives the same tensor diffusers' own `encode_prompt` does.
 """
@@ -21,6 +24,7 @@ A prompt without any syntax gives the same tensor diffusers' own `encode_prompt`
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -106,53 +110,57 @@ def encode_chunks(pipe: Any, chunked: list[list[PromptChunk]], clip_skip: int) -
 
 
 @dataclass
-class PromptConditioning:
-    """The embeddings of a prompt and its negative prompt at every step of one generation."""
+class ScheduledEmbeds:
+    """One prompt part's embeddings over the steps."""
 
-    positive: list[ScheduledText]
-    negative: list[ScheduledText]
-    positive_embeds: Any  # (len(positive), tokens, width)
-    negative_embeds: Any  # (len(negative), tokens, width): same tokens as positive
-    guidance_weight: float = 1.0
+    schedule: list[ScheduledText]
+    embeds: Any  # (len(schedule), tokens, width)
+    weight: float = 1.0
+
+    def at(self, step_index: int) -> Any:
+        """The embeddings (1, tokens, width) sampling step `step_index` (0-based) uses."""
+        index = text_for_step(self.schedule, step_index)
+        return self.embeds[index : index + 1]
+
+
+@dataclass
+class PromptConditioning:
+    """The embeddings of a prompt (its AND parts) and its negative prompt at every step."""
+
+    parts: list[ScheduledEmbeds]
+    negative: ScheduledEmbeds
+
+    @property
+    def composable(self) -> bool:
+        """Several AND parts, or one with a weight: the guidance combines them (UNet hooks)."""
+        return len(self.parts) > 1 or self.parts[0].weight != 1.0
 
     @property
     def scheduled(self) -> bool:
-        return len(self.positive) > 1 or len(self.negative) > 1
-
-    def embeds_at(self, step_index: int) -> tuple[Any, Any]:
-        """(positive, negative) embeddings of shape (1, tokens, width) for a 0-based step."""
-        positive = text_for_step(self.positive, step_index)
-        negative = text_for_step(self.negative, step_index)
-        return (
-            self.positive_embeds[positive : positive + 1],
-            self.negative_embeds[negative : negative + 1],
-        )
+        return any(len(part.schedule) > 1 for part in [*self.parts, self.negative])
 
     def pipeline_kwargs(self) -> dict[str, Any]:
         """A diffusers SD pipeline's arguments for the first step's embeddings (diffusers
         repeats them per image) and, when the text changes during sampling, the tensor the
         step callback must be handed."""
-        positive, negative = self.embeds_at(0)
         kwargs: dict[str, Any] = {
             "prompt": None,
             "negative_prompt": None,
-            "prompt_embeds": positive,
-            "negative_prompt_embeds": negative,
+            "prompt_embeds": self.parts[0].at(0),
+            "negative_prompt_embeds": self.negative.at(0),
         }
-        if self.scheduled:
+        if self.scheduled and not self.composable:
             kwargs["callback_on_step_end_tensor_inputs"] = ["latents", "prompt_embeds"]
         return kwargs
 
-    def guidance_scale(self, cfg_scale: float) -> float:
-        return cfg_scale * self.guidance_weight
-
     def on_step_end(self, pipeline: Any, step_index: int, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
         """Put the next step's embeddings into the pipeline's `prompt_embeds` (the negative and
-        positive ones, each repeated per image, when classifier-free guidance is on)."""
-        if not self.scheduled:
+        positive ones, each repeated per image, when classifier-free guidance is on).
+        Composable prompts get theirs from `unet_hooks` instead."""
+        if not self.scheduled or self.composable:
             return callback_kwargs
         current = callback_kwargs["prompt_embeds"]
-        positive, negative = self.embeds_at(step_index + 1)
+        positive, negative = self.parts[0].at(step_index + 1), self.negative.at(step_index + 1)
         guided = pipeline.do_classifier_free_guidance
         images = current.shape[0] // (2 if guided else 1)
         parts = [negative, positive] if guided else [positive]
@@ -162,27 +170,45 @@ class PromptConditioning:
         callback_kwargs["prompt_embeds"] = embeds.to(device=current.device, dtype=current.dtype)
         return callback_kwargs
 
+    def unet_hooks(self, pipe: Any) -> AbstractContextManager[Any]:
+        """Around a pipeline call: for composable prompts, hooks on its UNet that evaluate every
+        part and hand diffusers' guidance their weighted sum (nothing otherwise)."""
+        if not self.composable:
+            return nullcontext()
+        from studio.pipeline.composable_guidance import composable_guidance
+
+        return composable_guidance(pipe.unet, self.parts, self.negative)
+
 
 def build_conditioning(
     pipe: Any, prompt: str, negative_prompt: str, steps: int, clip_skip: int, embed: Embed
 ) -> PromptConditioning:
     """Parse both prompts for `steps` steps and encode them with `embed` (a cache's, or
-    `encode_chunks`). Raises PromptSyntaxError (see `studio.prompts.parse.check_prompt`)."""
+    `encode_chunks`). Raises PromptSyntaxError (see `studio.prompts.parse.check_prompt`).
+
+    Lengths as A1111 makes them: parts of different lengths are extended by repeating their
+    last token vector; the negative prompt and the parts by the empty prompt's chunk."""
     import torch
 
-    positive = parse_prompt(prompt, steps)
-    negative = parse_prompt(negative_prompt, steps, positive=False)
-    positive_embeds = embed(pipe, chunk_texts(pipe.tokenizer, [e.text for e in positive.schedule]), clip_skip)
-    negative_embeds = embed(pipe, chunk_texts(pipe.tokenizer, [e.text for e in negative.schedule]), clip_skip)
-    length = max(positive_embeds.shape[1], negative_embeds.shape[1])
-    if positive_embeds.shape[1] != negative_embeds.shape[1]:
-        blank = embed(pipe, [[empty_chunk(special_tokens(pipe.tokenizer))]], clip_skip)
-        positive_embeds, negative_embeds = (
-            torch.cat(
-                [e, *[blank.expand(e.shape[0], -1, -1)] * ((length - e.shape[1]) // blank.shape[1])], dim=1
+    def encode(schedule: list[ScheduledText]) -> Any:
+        return embed(pipe, chunk_texts(pipe.tokenizer, [entry.text for entry in schedule]), clip_skip)
+
+    parts = [ScheduledEmbeds(p.schedule, encode(p.schedule), p.weight) for p in parse_prompt(prompt, steps)]
+    [negative_part] = parse_prompt(negative_prompt, steps, positive=False)
+    negative = ScheduledEmbeds(negative_part.schedule, encode(negative_part.schedule))
+    longest = max(part.embeds.shape[1] for part in parts)
+    for part in parts:
+        if part.embeds.shape[1] < longest:
+            last = part.embeds[:, -1:].expand(-1, longest - part.embeds.shape[1], -1)
+            part.embeds = torch.cat([part.embeds, last], dim=1)
+    length = max(longest, negative.embeds.shape[1])
+    blank = None
+    for item in [*parts, negative]:
+        if item.embeds.shape[1] < length:
+            if blank is None:
+                blank = embed(pipe, [[empty_chunk(special_tokens(pipe.tokenizer))]], clip_skip)
+            repeats = (length - item.embeds.shape[1]) // blank.shape[1]
+            item.embeds = torch.cat(
+                [item.embeds, blank.expand(item.embeds.shape[0], -1, -1).repeat(1, repeats, 1)], dim=1
             )
-            for e in (positive_embeds, negative_embeds)
-        )
-    return PromptConditioning(
-        positive.schedule, negative.schedule, positive_embeds, negative_embeds, positive.guidance_weight
-    )
+    return PromptConditioning(parts, negative)

@@ -184,7 +184,7 @@ class Engine:
         if (sampler, schedule) != (request.sampler_name, request.scheduler):
             request = dataclasses.replace(request, sampler_name=sampler, scheduler=schedule)
         validate(request, samplers=self.sampler_names(), schedulers=self.schedule_types())
-        check_prompt(request.prompt, request.negative_prompt, request.steps)
+        check_prompt(request.prompt, request.negative_prompt, request.steps, request.cfg_scale)
         if request.scheduler not in self.samplers.schedule_types_for(request.sampler_name):
             valid = ", ".join(self.samplers.schedule_types_for(request.sampler_name))
             raise RequestError(
@@ -334,7 +334,7 @@ class Engine:
             **conditioning.pipeline_kwargs(),  # repeated per image like a plain diffusers call
             "num_images_per_prompt": count,
             "num_inference_steps": request.steps,
-            "guidance_scale": conditioning.guidance_scale(request.cfg_scale),
+            "guidance_scale": request.cfg_scale,
             "generator": generators,
             "callback_on_step_end": on_step_end,
         }
@@ -346,10 +346,12 @@ class Engine:
             kwargs.update(
                 width=request.width, height=request.height, latents=noise.to(pipe._execution_device)
             )
-            return list(pipe(**kwargs).images)
+            with conditioning.unet_hooks(pipe):  # AND parts
+                return list(pipe(**kwargs).images)
         if mode == "img2img":
             kwargs.update(image=originals, strength=request.denoising_strength)
-            return list(pipe(**kwargs).images)
+            with conditioning.unet_hooks(pipe):
+                return list(pipe(**kwargs).images)
         mask = inputs["mask"]
         filled = [inputs["filled"][(first_image + i) % len(inputs["filled"])] for i in range(count)]
         strength = 1.0 if request.inpainting_fill == 2 else request.denoising_strength
@@ -371,7 +373,8 @@ class Engine:
             width=request.width,
             height=request.height,
         )
-        generated = list(pipe(**kwargs).images)
+        with conditioning.unet_hooks(pipe):
+            generated = list(pipe(**kwargs).images)
         if box is not None:
             pasted = []
             for i, image in enumerate(generated):

@@ -1,10 +1,10 @@
 """The prompt language as a whole: what a prompt stands for at each sampling step.
 
-`parse_prompt` goes the way A1111 does: the positive prompt is split on `AND` (composable
-prompts; we support a single part, optionally with a trailing `:weight` that scales the
-guidance), each part is scheduled over the steps (`[from:to:when]`, `[a|b]`), and each
-scheduled text is later parsed for attention weights and cut into chunks when it is encoded.
-`check_prompt` raises a `RequestError` naming the field for what we cannot honour.
+`parse_prompt` goes the way A1111 does: the positive prompt is split on `AND` into composable
+parts, each with its `:weight` (1 when none is written); each part is scheduled over the steps
+(`[from:to:when]`, `[a|b]`); each scheduled text is later parsed for attention weights and cut
+into chunks when it is encoded. The negative prompt is one part, never split.
+`check_prompt` raises a `RequestError` naming the field for what cannot be honoured.
 `count_tokens` is the token counter under the prompt boxes.
 """
 
@@ -21,9 +21,16 @@ from studio.request import RequestError
 
 
 @dataclass(frozen=True)
-class ParsedPrompt:
+class PromptPart:
+    """One composable part: its texts over the steps and its weight in the guidance."""
+
     schedule: list[ScheduledText]
-    guidance_weight: float = 1.0  # the trailing `:weight` of a positive prompt (A1111 AND syntax)
+    weight: float = 1.0
+
+
+def is_composable(parts: list[PromptPart]) -> bool:
+    """Whether guidance must combine parts (several, or one with a weight other than 1)."""
+    return len(parts) > 1 or parts[0].weight != 1.0
 
 
 @dataclass(frozen=True)
@@ -32,30 +39,34 @@ class TokenCount:
     capacity: int  # 75 per chunk it fills
 
 
-def parse_prompt(prompt: str, steps: int, positive: bool = True) -> ParsedPrompt:
-    """Raises PromptSyntaxError for what cannot be used (see `check_prompt`)."""
-    if not positive:
-        schedule = prompt_schedule(prompt, steps)
-        _check_weights(schedule)
-        return ParsedPrompt(schedule)
-    parts = split_composable(prompt)
-    if len(parts) > 1:
-        raise PromptSyntaxError(
-            f"composable prompts (AND, {len(parts)} parts) are not supported; write the parts "
-            "as one prompt, or write 'and' in lower case if you meant the word"
-        )
-    schedule = prompt_schedule(parts[0].text, steps)
-    _check_weights(schedule)
-    return ParsedPrompt(schedule, parts[0].weight)
+def parse_prompt(prompt: str, steps: int, positive: bool = True) -> list[PromptPart]:
+    """The parts of a prompt (one for a negative prompt or a prompt without AND). Raises
+    PromptSyntaxError for a weight that is not a number."""
+    parts = split_composable(prompt) if positive else None
+    texts = [(prompt, 1.0)] if parts is None else [(part.text, part.weight) for part in parts]
+    parsed = []
+    for text, weight in texts:
+        schedule = prompt_schedule(text, steps)
+        for entry in schedule:
+            parse_attention(entry.text)
+        parsed.append(PromptPart(schedule, weight))
+    return parsed
 
 
-def check_prompt(prompt: str, negative_prompt: str, steps: int) -> None:
-    """Raise RequestError(`prompt` or `negative_prompt`) when a prompt cannot be used."""
+def check_prompt(prompt: str, negative_prompt: str, steps: int, cfg_scale: float) -> None:
+    """Raise RequestError naming `prompt`, `negative_prompt` or `cfg_scale` when the prompts
+    cannot be used as asked."""
     for field_name, text, positive in (("prompt", prompt, True), ("negative_prompt", negative_prompt, False)):
         try:
-            parse_prompt(text, steps, positive)
+            parts = parse_prompt(text, steps, positive)
         except PromptSyntaxError as error:
             raise RequestError(field_name, str(error)) from None
+        if positive and is_composable(parts) and cfg_scale <= 1:
+            raise RequestError(
+                "cfg_scale",
+                f"{cfg_scale} turns guidance off, but the prompt's AND parts or :weight need it "
+                "(the parts are combined in the guidance): use a CFG scale above 1",
+            )
 
 
 def count_tokens(
@@ -75,8 +86,3 @@ def count_tokens(
                 pieces = [WeightedText(entry.text, 1.0)]
             count = max(count, chunk_prompt(pieces, tokenize, special)[1])
     return TokenCount(count, target_token_count(count))
-
-
-def _check_weights(schedule: list[ScheduledText]) -> None:
-    for entry in schedule:
-        parse_attention(entry.text)

@@ -4,7 +4,14 @@ import pytest
 
 from studio.prompts.chunks import SpecialTokens
 from studio.prompts.composable import SubPrompt, split_composable
-from studio.prompts.parse import TokenCount, check_prompt, count_tokens, parse_prompt
+from studio.prompts.parse import (
+    PromptPart,
+    TokenCount,
+    check_prompt,
+    count_tokens,
+    is_composable,
+    parse_prompt,
+)
 from studio.prompts.schedule import ScheduledText
 from studio.request import RequestError
 from tests.studio.prompts.test_chunks import tokenize
@@ -21,28 +28,33 @@ def test_and_splits_as_in_a1111_readme() -> None:
     assert split_composable("cats and dogs, ANDROID") == [SubPrompt("cats and dogs, ANDROID", 1.0)]
 
 
-def test_a_single_prompt_with_a_trailing_weight_scales_the_guidance() -> None:
-    parsed = parse_prompt("a red circle :1.5", 10)
-    assert parsed.guidance_weight == 1.5 and parsed.schedule == [ScheduledText(10, "a red circle")]
-    assert parse_prompt("a red (circle:1.5)", 10).guidance_weight == 1.0
+def test_parts_and_weights() -> None:
+    parts = parse_prompt("a [red:blue:5] circle :1.5 AND a square", 10)
+    assert parts == [
+        PromptPart([ScheduledText(5, "a red circle"), ScheduledText(10, "a blue circle")], 1.5),
+        PromptPart([ScheduledText(10, " a square")], 1.0),
+    ]
+    assert is_composable(parts) and is_composable(parse_prompt("a circle :0.5", 10))
+    assert not is_composable(parse_prompt("a red (circle:1.5)", 10))
     # The negative prompt is never split: its colon and number are text.
-    negative = parse_prompt("blurry :1.5 AND ugly", 10, positive=False)
-    assert negative.guidance_weight == 1.0 and negative.schedule == [
-        ScheduledText(10, "blurry :1.5 AND ugly")
+    assert parse_prompt("blurry :1.5 AND ugly", 10, positive=False) == [
+        PromptPart([ScheduledText(10, "blurry :1.5 AND ugly")])
     ]
 
 
 def test_errors_name_the_field() -> None:
     with pytest.raises(RequestError) as error:
-        check_prompt("a castle AND a forest", "", 20)
-    assert error.value.field == "prompt" and "AND" in error.value.message
-    with pytest.raises(RequestError) as error:
-        check_prompt("a castle", "(blurry:1.2.3)", 20)
+        check_prompt("a castle", "(blurry:1.2.3)", 20, 7)
     assert error.value.field == "negative_prompt" and "1.2.3" in error.value.message
     with pytest.raises(RequestError) as error:  # inside an edited part, at any step
-        check_prompt("[a:(b:..):3]", "", 20)
+        check_prompt("[a:(b:..):3]", "", 20, 7)
     assert error.value.field == "prompt"
-    check_prompt("a castle and a forest, [day:night:0.5], (sky:1.2) BREAK sea", "AND", 20)
+    # AND parts are combined in the guidance: it must be on.
+    with pytest.raises(RequestError) as error:
+        check_prompt("a castle AND a forest", "", 20, 1)
+    assert error.value.field == "cfg_scale" and "AND" in error.value.message
+    check_prompt("a castle AND a forest :0.5", "", 20, 1.5)
+    check_prompt("a castle and a forest, [day:night:0.5], (sky:1.2) BREAK sea", "AND", 20, 1)
 
 
 def test_token_count_as_the_a1111_counter() -> None:
