@@ -164,7 +164,12 @@ class Engine:
         entry = self.registry.find("checkpoint", model) if model else (self._current or self._default_entry())
         assert entry is not None
         if entry.path not in self._tokenizers:
-            self._tokenizers[entry.path] = load_tokenizer(entry)
+            from studio.pipeline.loader import ModelLoadError
+
+            try:
+                self._tokenizers[entry.path] = load_tokenizer(entry)
+            except (ModelLoadError, OSError) as error:
+                raise RequestError("model", f"cannot read the tokenizer of {entry.title}: {error}") from error
         tokenizer = self._tokenizers[entry.path]
         return count_tokens(prompt, steps, tokenize_function(tokenizer), special_tokens(tokenizer), positive)
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from studio.infotext import parse_infotext
 from studio.pipeline.conditioning import chunk_texts, encode_chunks
 from studio.pipeline.engine import Engine
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
@@ -173,7 +174,8 @@ def test_the_unet_sees_the_edited_and_alternating_prompt_at_a1111s_steps(engine:
 
 
 def test_a_scheduled_prompt_is_encoded_once_across_runs(engine: Engine) -> None:
-    engine.generate(replace(BASE, prompt="[a red circle:a blue square:2]"))
+    result = engine.generate(replace(BASE, prompt="[a red circle:a blue square:2]"))
+    assert parse_infotext(result.images[0].infotext)["Prompt"] == "[a red circle:a blue square:2]"  # as typed
     misses = engine._prompts.misses
     engine.generate(replace(BASE, prompt="[a red circle:a blue square:2]", steps=5, cfg_scale=5))
     assert engine._prompts.misses == misses  # same texts at another step count: cache hits
