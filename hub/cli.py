@@ -164,6 +164,11 @@ def cmd_sync(args: argparse.Namespace, hub: LocalHub) -> int:
         f"synced {result['items']} changes from {job.payload['server']} in {result['seconds']} s; "
         f"{result['previews']} previews; {result['indexed']} index updates"
     )
+    if result.get("previews_waiting"):
+        print(
+            f"hub: {result['previews_waiting']} previews could not be fetched yet; a later `hub sync` retries them",
+            file=sys.stderr,
+        )
     return 0
 
 

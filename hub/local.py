@@ -156,6 +156,7 @@ class LocalHub:
             "items": report.items,
             "pages": report.pages,
             "previews": report.previews,
+            "previews_waiting": report.previews_waiting,
             "cursor": report.cursor,
             "indexed": drained.rows,
             "seconds": round(report.seconds, 2),
