@@ -205,9 +205,18 @@ def _media_queue(db: sqlite3.Connection) -> None:
     )
 
 
+def _download_checks(db: sqlite3.Connection) -> None:
+    """What a finished download was checked against: `verified` 1 when its SHA256 matched the
+    catalog's, 0 when the catalog had no hash (installed unverified); `warnings` the messages
+    shown to the user (one a line: unverified, flagged dangerous by the server's scan, renamed)."""
+    db.execute("ALTER TABLE downloads ADD COLUMN verified INTEGER")
+    db.execute("ALTER TABLE downloads ADD COLUMN warnings TEXT")
+
+
 MIGRATIONS: list[Migration] = [
     Migration("0001_catalog", _catalog),
     Migration("0002_local_state", _local),
     Migration("0003_jobs", _jobs),
     Migration("0004_media_queue", _media_queue),
+    Migration("0005_download_checks", _download_checks),
 ]
