@@ -78,7 +78,7 @@ class Engine:
         self._device: Any = None
         self._current: ModelEntry | None = None
         self._prompts = PromptEmbeddingCache()
-        self._networks = Networks(self.registry, config)  # LoRA tags and embeddings (networks/)
+        self._networks = Networks(self.registry, lambda: self.config.allow_pickle)  # LoRAs, embeddings
 
     # -- choices ------------------------------------------------------------------------------
     @property
@@ -145,6 +145,19 @@ class Engine:
         """The trained resolution of the current (or default) model; forms start at this size."""
         entry = self._current or self._default_entry(required=False)
         return SD_NATIVE_SIZE if entry is None else native_size(entry)
+
+    def lora_listing(self) -> list[dict[str, Any]]:
+        """The installed LoRAs as A1111's `/sdapi/v1/loras` lists them (name, alias, path, metadata)."""
+        return self._networks.catalog.lora_listing()
+
+    def embedding_listing(self) -> dict[str, dict[str, Any]]:
+        """The embeddings as A1111's `/sdapi/v1/embeddings`: `loaded` (usable with the current
+        model) and `skipped`, each {name: {step, sd_checkpoint, sd_checkpoint_name, shape, vectors}}."""
+        from studio.pipeline.networks.catalog import text_encoder_width
+
+        entry = self._current or self._default_entry(required=False)
+        width = None if entry is None else text_encoder_width(entry)
+        return self._networks.catalog.embedding_listing(width, self.config.allow_pickle)
 
     def select_model(self, name: str) -> str:
         """Load the checkpoint (title, name or hash), make it current and remember it. Returns its title."""

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from studio.config import StudioConfig
 from studio.pipeline.model_registry import ModelEntry, ModelRegistry
 from studio.pipeline.networks.catalog import SHORT_HASH, LoraEntry, NetworkCatalog
 from studio.pipeline.networks.embeddings import (
@@ -105,9 +105,10 @@ class Networks:
     """LoRAs and embeddings for one engine: names resolved through `registry`, files parsed
     once (the last few kept), patches kept per loaded model (dropped with it)."""
 
-    def __init__(self, registry: ModelRegistry, config: StudioConfig, fuse: bool = True) -> None:
+    def __init__(self, registry: ModelRegistry, allow_pickle: Callable[[], bool], fuse: bool = True) -> None:
+        """`allow_pickle` reads the setting when needed (the engine's config can be replaced)."""
         self.catalog = NetworkCatalog(registry)
-        self.config = config
+        self.allow_pickle = allow_pickle
         self.fuse = fuse
         self._models: weakref.WeakKeyDictionary[Any, _ModelNetworks] = weakref.WeakKeyDictionary()
         self._files: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
@@ -144,7 +145,7 @@ class Networks:
         used += [name for name in mentioned(negative, embeddings) if name not in used]
         for name in used:
             entry = embeddings[name]
-            if entry.is_pickle and not self.config.allow_pickle:
+            if entry.is_pickle and not self.allow_pickle():
                 raise NetworkError(
                     "prompt",
                     f"embedding {name!r} ({entry.name}) is a pickle file: unpickling can run arbitrary code. "
@@ -155,7 +156,7 @@ class Networks:
     def _check_lora_file(self, lora: LoraEntry, tag: str) -> None:
         entry = lora.entry
         if entry.is_pickle:
-            if not self.config.allow_pickle:
+            if not self.allow_pickle():
                 raise NetworkError(
                     "prompt",
                     f"{tag}: {entry.name} is a pickle file: unpickling can run arbitrary code. Convert it to "
@@ -203,7 +204,7 @@ class Networks:
 
     def _use(self, item: LoraRequest) -> NetworkUse:
         entry = item.lora.entry
-        file = self._cached(entry, lambda: read_lora_file(entry.path, self.config.allow_pickle))
+        file = self._cached(entry, lambda: read_lora_file(entry.path, self.allow_pickle()))
         assert isinstance(file, LoraFile)
         if item.weights.dyn is not None and any(module.kind != "lora" for module in file.modules):
             raise NetworkError(
@@ -222,7 +223,7 @@ class Networks:
     def _embedding(self, name: str, entry: ModelEntry) -> EmbeddingFile:
         try:
             file = self._cached(
-                entry, lambda: read_embedding(entry.path, entry.sha256[:SHORT_HASH], self.config.allow_pickle)
+                entry, lambda: read_embedding(entry.path, entry.sha256[:SHORT_HASH], self.allow_pickle())
             )
         except EmbeddingFormatError as error:
             raise NetworkError("prompt", f"embedding {name!r}: {error}") from None

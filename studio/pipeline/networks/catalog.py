@@ -181,3 +181,38 @@ def embedding_info(entry: ModelEntry, allow_pickle: bool) -> dict[str, Any]:
         vectors=embedding.count,
     )
     return info
+
+
+SINGLE_FILE_WIDTHS = {  # text-encoder width by a single-file checkpoint's key prefix
+    "conditioner.embedders.1.": 768 + 1280,  # SDXL: CLIP-L + OpenCLIP-G, as A1111 counts it
+    "cond_stage_model.model.": 1024,  # SD 2.x: OpenCLIP-H
+    "cond_stage_model.transformer.": 768,  # SD 1.x: CLIP-L
+}
+
+
+def text_encoder_width(entry: ModelEntry) -> int | None:
+    """The width of the embeddings a checkpoint's text encoder(s) take (A1111's "expected
+    shape" of an embedding), from its config files or key names; None when it cannot tell."""
+    import json
+
+    folder = entry.path if entry.format == "diffusers" else entry.path.with_name(entry.path.stem + ".config")
+    if (folder / "text_encoder" / "config.json").exists():
+        width = 0
+        for name in ("text_encoder", "text_encoder_2"):
+            config = folder / name / "config.json"
+            if config.exists():
+                try:
+                    width += int(json.loads(config.read_text(encoding="utf-8"))["hidden_size"])
+                except (OSError, ValueError, KeyError, TypeError):
+                    return None
+        return width or None
+    if entry.format != "safetensors":
+        return None
+    try:
+        keys = read_header(entry.path).tensors
+    except (HeaderError, OSError):
+        return None
+    for prefix, width in SINGLE_FILE_WIDTHS.items():
+        if any(key.startswith(prefix) for key in keys):
+            return width
+    return None
