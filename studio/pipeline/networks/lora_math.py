@@ -53,6 +53,30 @@ def delta(module: ModuleWeights, weight: Any, dyn: int | None = None) -> Any:
     return change.reshape(weight.shape) * scale_of(module)
 
 
+def add_change(work: Any, module: ModuleWeights, factor: float, dyn: int | None = None) -> None:
+    """`work += factor * delta(module)`, in place on a float32 weight. A plain LoRA / LoCon
+    change is one `addmm_` (scale folded into the small `up` matrix): no full-size temporary."""
+    import torch
+
+    t = module.tensors
+    if module.kind != "lora" or "mid" in t:
+        work.add_(delta(module, work, dyn), alpha=factor)
+        return
+    up = t["up"].to(device=work.device, dtype=torch.float32)
+    down = t["down"].to(device=work.device, dtype=torch.float32)
+    if dyn is not None:
+        up, down = up[:, :dyn], down[:dyn]
+    up = up.reshape(up.size(0), -1)
+    down = down.reshape(down.size(0), -1)
+    rows = work.view(work.shape[0], -1)
+    if up.shape[0] != rows.shape[0] or down.shape[1] != rows.shape[1] or up.shape[1] != down.shape[0]:
+        raise ShapeError(
+            f"{module.key}: the network's weights (out {up.shape[0]}, in {down.shape[1]}) do not fit the "
+            f"layer's shape {tuple(work.shape)}"
+        )
+    rows.addmm_(up * (scale_of(module) * factor), down)
+
+
 def bias_delta(module: ModuleWeights, bias: Any) -> Any | None:
     """The change to the layer's bias (full networks' `diff_b`), or None."""
     import torch

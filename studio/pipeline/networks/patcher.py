@@ -24,7 +24,14 @@ from typing import Any
 
 from studio.pipeline.networks.lora_format import LoraFile
 from studio.pipeline.networks.lora_keys import ModuleTable, Target
-from studio.pipeline.networks.lora_math import DeltaPath, LowRankPath, ShapeError, bias_delta, delta
+from studio.pipeline.networks.lora_math import (
+    DeltaPath,
+    LowRankPath,
+    ShapeError,
+    add_change,
+    bias_delta,
+    delta,
+)
 
 
 class NetworkApplyError(ValueError):
@@ -106,17 +113,18 @@ class NetworkPatcher:
 
         weight = layer.weight
         with torch.no_grad():
-            total = None
+            self._weights[target] = weight.detach().to("cpu", copy=True)
+            # float32 layers change in place; others through a float32 copy, rounded once
+            work = weight if weight.dtype == torch.float32 else weight.float()
             bias_total = None
             for use, module in contributions:
                 factor = use.multiplier(target)
-                change = delta(module, weight, use.dyn) * factor
-                total = change if total is None else total + change
+                add_change(work, module, factor, use.dyn)
                 extra = bias_delta(module, layer.bias)
                 if extra is not None:
                     bias_total = extra * factor if bias_total is None else bias_total + extra * factor
-            self._weights[target] = weight.detach().to("cpu", copy=True)
-            weight.copy_((weight.float() + total).to(weight.dtype))
+            if work is not weight:
+                weight.copy_(work.to(weight.dtype))
             if bias_total is not None:
                 self._biases[target] = layer.bias.detach().to("cpu", copy=True)
                 layer.bias.copy_((layer.bias.float() + bias_total).to(layer.bias.dtype))

@@ -15,7 +15,7 @@ import torch
 
 from studio.config import StudioConfig
 from studio.pipeline.engine import Engine
-from studio.pipeline.infotext import parse_infotext, request_fields
+from studio.infotext import parse_infotext, request_fields
 from studio.request import GenerationRequest, RequestError
 from tests.studio.pipeline import network_files as files
 from tests.studio.pipeline.conftest import pixels
