@@ -196,12 +196,6 @@ class Networks:
             changed=lora_changed or embeddings_changed,
         )
 
-    def restore(self, pipe: Any) -> None:
-        """Take every network off this pipeline's model."""
-        state = self._models.get(pipe.unet)
-        if state is not None:
-            self.apply(pipe, NetworkPlan("", ""))
-
     def _use(self, item: LoraRequest) -> NetworkUse:
         entry = item.lora.entry
         file = self._cached(entry, lambda: read_lora_file(entry.path, self.allow_pickle()))

@@ -235,6 +235,11 @@ class EmbeddingPatcher:
         import torch
         from transformers import AddedToken
 
+        if getattr(pipe, "text_encoder_2", None) is not None:
+            raise EmbeddingFormatError(
+                f"embeddings ({', '.join(e.name for e in embeddings)}) on a model with two text encoders "
+                "(SDXL) are not supported yet"
+            )
         encoder = pipe.text_encoder
         base = encoder.get_input_embeddings()
         width = base.weight.shape[1]
