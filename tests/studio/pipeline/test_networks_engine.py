@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from studio.config import StudioConfig
-from studio.pipeline.engine import Engine
 from studio.infotext import parse_infotext, request_fields
+from studio.pipeline.engine import Engine
 from studio.request import GenerationRequest, RequestError
 from tests.studio.pipeline import network_files as files
 from tests.studio.pipeline.conftest import pixels
