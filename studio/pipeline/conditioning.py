@@ -8,7 +8,8 @@ A1111 semantics (modules/sd_hijack_clip.py, sd_emphasis.py "Original", prompt_pa
   (77, 154, ... tokens).
 - Each chunk goes through the text encoder to the layer `clip_skip` from the end (1 = last)
   and the final layer norm; then each token's vector is multiplied by its weight and the whole
-  batch of that chunk is rescaled to its mean before weighting.
+  batch of that chunk is rescaled to its mean before weighting (skipped when that mean is zero
+  to float precision, where A1111's rescale would be noise).
 - The negative prompt is padded with the empty prompt's chunk to the positive one's length
   (A1111's "pad prompt/negative prompt to be same length": diffusers needs equal shapes).
 - Sampling step k (0-based, one per model evaluation) uses the first scheduled text whose last
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 ChunkKey = tuple[tuple[tuple[int, ...], tuple[float, ...]], ...]
 """The tokens and weights of every chunk of every text: what the embeddings depend on
 (besides the encoder and clip skip)."""
+
+MEAN_FLOOR = 1e-6  # relative to the mean magnitude: below it a chunk's mean counts as zero
 
 Embed = Callable[[Any, list[list[PromptChunk]], int], Any]
 """(pipeline, chunks per text, clip skip) -> embeddings of shape (texts, 77 * chunks, width)."""
@@ -103,8 +106,14 @@ def encode_chunks(pipe: Any, chunked: list[list[PromptChunk]], clip_skip: int) -
         if any(weight != 1.0 for row in weights for weight in row):
             multipliers = torch.tensor(weights, dtype=torch.float32, device=z.device)
             original_mean = z.mean()
-            z = z * multipliers.unsqueeze(-1)
-            z = z * (original_mean / z.mean())
+            weighted = z * multipliers.unsqueeze(-1)
+            new_mean = weighted.mean()
+            # A mean that is zero to float precision (a final layer norm without bias, as in the
+            # tiny test models) makes the rescale meaningless noise: then it is left out.
+            floor = MEAN_FLOOR * z.abs().mean()
+            if original_mean.abs() > floor and new_mean.abs() > floor:
+                weighted = weighted * (original_mean / new_mean)
+            z = weighted
         pieces.append(z.to(dtype=encoder.dtype))
     return torch.cat(pieces, dim=1)
 

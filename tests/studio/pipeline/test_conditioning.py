@@ -1,5 +1,10 @@
 """The prompt language on the tiny model: each feature changes the embeddings the way A1111
-computes them and the image where it should, and nothing where it should not."""
+computes them and the image where it should, and nothing where it should not.
+
+The tiny model's final layer norm has no bias, so its embeddings have a mean of zero (to float
+precision) and A1111's mean restore would be noise there. Real CLIP encoders have one: these
+tests give the tiny encoder a bias (`with_bias`) so the restore is exercised as on a real model.
+"""
 
 from __future__ import annotations
 
@@ -23,11 +28,34 @@ BASE = GenerationRequest(
 )
 
 
-@pytest.fixture(scope="module")
-def pipe(tiny_model_dir: Path) -> Any:
+def with_bias(encoder: Any) -> Any:
+    norm = getattr(encoder, "text_model", encoder).final_layer_norm
+    with torch.no_grad():
+        norm.bias.copy_(torch.linspace(-0.2, 0.4, norm.bias.shape[0]))
+    return encoder
+
+
+def load_pipe(folder: Path) -> Any:
     from diffusers import StableDiffusionPipeline
 
-    return StableDiffusionPipeline.from_pretrained(tiny_model_dir, local_files_only=True)
+    return StableDiffusionPipeline.from_pretrained(folder, local_files_only=True)
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_model_dir: Path) -> Any:
+    loaded = load_pipe(tiny_model_dir)
+    with_bias(loaded.text_encoder)
+    return loaded
+
+
+@pytest.fixture
+def engine(studio_config: Any) -> Engine:
+    """An engine on a copy of the tiny model whose text encoder has a final layer norm bias."""
+    from transformers import CLIPTextModel
+
+    folder = studio_config.models_path / "Diffusers" / "tiny" / "text_encoder"
+    with_bias(CLIPTextModel.from_pretrained(folder, local_files_only=True)).save_pretrained(folder)
+    return Engine(studio_config)
 
 
 def image(engine: Engine, **changes: Any) -> np.ndarray:
@@ -60,10 +88,22 @@ def test_weights_multiply_token_vectors_then_restore_the_mean(pipe: Any) -> None
         expected = expected * (plain.mean() / expected.mean())
         assert torch.allclose(weighted, expected, atol=1e-6), prompt
         assert not torch.allclose(weighted, plain, atol=1e-3), prompt
+    assert abs(plain.mean().item()) > 0.05  # the restore is not noise here
     # A weight of 1 is no weight at all: same chunks, so the same cache entry.
     misses = cache.misses
     assert torch.equal(cache.embed(pipe, "a (red:1.0) circle", 1), plain)
     assert cache.misses == misses
+
+
+@torch.no_grad()
+def test_a_zero_mean_is_not_restored(tiny_model_dir: Path) -> None:
+    unbiased = load_pipe(tiny_model_dir)  # the tiny model as built: no final layer norm bias
+    cache = PromptEmbeddingCache()
+    plain = cache.embed(unbiased, "a red circle", 1)
+    assert abs(plain.mean().item()) < 1e-6 * plain.abs().mean().item()
+    multipliers = torch.ones(1, 77, 1)
+    multipliers[0, 2] = 1.5
+    assert torch.equal(cache.embed(unbiased, "a (red:1.5) circle", 1), plain * multipliers)
 
 
 @torch.no_grad()
