@@ -1,16 +1,24 @@
-"""Helpers shared by the route modules."""
+"""Helpers shared by the route modules: the hub, the caller, origins, JSON responses."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
+from fastapi import Depends, Security
+from fastapi.security import APIKeyQuery, HTTPBearer
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hub.server.auth import require_user
 from hub.server.documents import absolutize, dumps
 from hub.server.hub_server import HubServer
 from hub.server.store import User
+
+# Declared for the OpenAPI document; the key itself is read by AuthRateLimitMiddleware, which
+# runs before routing (rate limits are per key) and leaves the caller in the request state.
+bearer_key = HTTPBearer(auto_error=False, description="an API key this server issued")
+query_key = APIKeyQuery(name="token", auto_error=False, description="an API key, as a query parameter")
 
 
 def hub_of(request: Request) -> HubServer:
@@ -19,6 +27,26 @@ def hub_of(request: Request) -> HubServer:
 
 def user_of(request: Request) -> User | None:
     return getattr(request.state, "user", None)
+
+
+BearerKey = Annotated[Any, Security(bearer_key)]
+QueryKey = Annotated[Any, Security(query_key)]
+
+
+def _caller(request: Request, _bearer: BearerKey, _query: QueryKey) -> User | None:
+    return user_of(request)
+
+
+def _signed_in(request: Request, _bearer: BearerKey, _query: QueryKey) -> User:
+    return require_user(user_of(request), getattr(request.state, "anonymous_because", None))
+
+
+# The caller of a route open to all (None when anonymous), and of one that needs an identity
+# (401 otherwise, before any other check of the request).
+Caller = Annotated[User | None, Depends(_caller)]
+SignedIn = Annotated[User, Depends(_signed_in)]
+# Marks the security of a route open to all as optional in the OpenAPI document.
+OPTIONAL_AUTH: dict[str, Any] = {"security": [{}]}
 
 
 def origin_of(request: Request) -> str:
