@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from hub.server import api_schema
 from hub.server.enums import BASE_MODELS, IMAGE_SORTS, NSFW_LEVEL_BITS, PERIODS
@@ -25,7 +25,7 @@ from hub.server.params import (
     split_list,
 )
 from hub.server.records import ImageQuery
-from hub.server.routes.common import hub_of, list_response
+from hub.server.routes.common import ServedFile, hub_of, list_response
 from hub.server.routes.paging import check_pages, list_metadata
 from hub.server.store import NotFound
 
@@ -95,6 +95,7 @@ def list_images(
     "/media/{name}",
     operation_id="getMedia",
     responses=responses(
+        400,
         404,
         416,
         ok={
@@ -117,7 +118,7 @@ def media(
         path = hub.store.media_path(sha)
     except NotFound as exc:
         raise not_found(str(exc)) from None
-    return FileResponse(
+    return ServedFile(
         hub.config.data_dir / path,
         media_type="image/png",
         headers={"Cache-Control": "public, max-age=31536000, immutable", "ETag": f'"{sha.lower()}"'},

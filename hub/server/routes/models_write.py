@@ -39,6 +39,8 @@ UPLOAD_SCHEMAS: list[type[BaseModel]] = [ModelMeta, VersionMeta]
 UPLOAD_ERRORS = (400, 401, 411, 413)
 CREATED = json_ok(api_schema.StandaloneVersion, "the new version", 201)
 FORM_OVERHEAD = 1024 * 1024
+FORM_FIELDS = ("metadata", "files", "images")
+MAX_METADATA_BYTES = 1024 * 1024  # as Starlette's limit for a plain (not file) form field
 
 
 def _check_length(request: Request, hub: HubServer) -> int:
@@ -66,12 +68,38 @@ async def _read_form(
         )
     except Exception as exc:  # a broken multipart body
         raise bad_request(f"body: could not read the multipart form ({exc})") from None
-    metadata = form.get("metadata")
-    if isinstance(metadata, UploadFile):
-        metadata = (await metadata.read()).decode("utf-8", "replace")
-    files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
-    images = [await i.read() for i in form.getlist("images") if isinstance(i, UploadFile)]
+    try:
+        unknown = sorted(set(form.keys()) - set(FORM_FIELDS))
+        if unknown:
+            raise bad_request(
+                f"body: unknown form fields {', '.join(unknown)}; expected {', '.join(FORM_FIELDS)}"
+            )
+        metadata = form.get("metadata")
+        if isinstance(metadata, UploadFile):
+            metadata = await _read_at_most(metadata, MAX_METADATA_BYTES, "metadata")
+            metadata = metadata.decode("utf-8", "replace")
+        files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
+        if len(files) != len(form.getlist("files")):
+            raise bad_request("files: each must be a file part (with a filename)")
+        images = [
+            await _read_at_most(i, hub.config.max_image_bytes, "images")
+            for i in form.getlist("images")
+            if isinstance(i, UploadFile)
+        ]
+        if len(images) != len(form.getlist("images")):
+            raise bad_request("images: each must be a file part (with a filename)")
+    except BaseException:
+        await form.close()
+        raise
     return metadata, files, images, form
+
+
+async def _read_at_most(part: UploadFile, limit: int, name: str) -> bytes:
+    """A form part's bytes; a 413 naming the field when it is larger than `limit`."""
+    data = await part.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, f"{name}: a part is larger than the server's limit of {limit} bytes")
+    return data
 
 
 def _stage(hub: HubServer, version_meta: VersionMeta, files: list[UploadFile], images: list[bytes]):
