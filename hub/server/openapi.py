@@ -6,7 +6,8 @@ Each route lists the statuses it can answer with `responses(...)`; every error h
 parameters, but this server answers validation errors with 400 `{"error": ...}` (422 only for
 ids outside the signed 64-bit range, declared where ids are taken), so `build_openapi` drops
 that default; it also drops `null` from query parameter schemas (a query string cannot carry
-a null) and adds the upload metadata schemas the multipart bodies refer to.
+a null), declares the `X-Atelier-Auth` header every response may carry, and adds the upload
+metadata schemas the multipart bodies refer to.
 """
 
 from __future__ import annotations
@@ -103,10 +104,21 @@ def build_openapi(app: FastAPI, extra_schemas: list[type[BaseModel]]) -> dict[st
     return doc
 
 
+AUTH_NOTE = {
+    "X-Atelier-Auth": {
+        "description": "present when a request's key was unknown, empty or not a Bearer key and it "
+        "was served as anonymous: `anonymous (unknown key)`",
+        "schema": {"type": "string"},
+    }
+}
+
+
 def _finish_operation(operation: dict[str, Any]) -> None:
     default_422 = operation.get("responses", {}).get("422", {})
     if "HTTPValidationError" in str(default_422.get("content", "")):
         del operation["responses"]["422"]
+    for response in operation.get("responses", {}).values():
+        response.setdefault("headers", {}).update(AUTH_NOTE)
     for parameter in operation.get("parameters", []):
         schema = parameter.get("schema", {})
         options = schema.get("anyOf")

@@ -90,8 +90,10 @@ def test_parameters_and_bodies_are_declared(document: dict) -> None:
     assert "ModelMeta" in document["components"]["schemas"]
     assert "security" in _operation(document, "GET", "/api/v1/me")
     assert "HTTPValidationError" not in str(document)
+    assert "X-Atelier-Auth" in _operation(document, "GET", "/api/v1/models")["responses"]["200"]["headers"]
 
 
+@pytest.mark.slow
 def test_every_status_the_server_answers_is_declared(hub: RunningHub, document: dict) -> None:
     api = hub.api
     owner = register(api, "owner")
