@@ -11,6 +11,7 @@ migration then only records itself).
 
 from __future__ import annotations
 
+from hub.server.store import community_schema
 from sqlitedb import Migration
 
 INITIAL = """
@@ -186,4 +187,9 @@ CREATE TABLE IF NOT EXISTS changes (
 
 MIGRATIONS: list[Migration] = [
     Migration("0001_initial", INITIAL),
+    Migration("community_0001_open_change_feed", community_schema.open_change_feed),
+    Migration("community_0002_articles", community_schema.ARTICLES),
+    Migration("community_0003_collections", community_schema.COLLECTIONS),
+    Migration("community_0004_reviews_and_comments", community_schema.REVIEWS_AND_COMMENTS),
+    Migration("community_0005_follows_notifications_jobs", community_schema.NOTIFICATIONS),
 ]
