@@ -192,10 +192,11 @@ def delete_article(conn: sqlite3.Connection, article_id: int) -> None:
 
 
 def article_changed(conn: sqlite3.Connection, article_id: int) -> None:
-    """Refresh the search row; feed the article (an upsert while published, else a delete, so a
-    mirror drops an article taken back to draft)."""
+    """Refresh the search row; feed the article (an upsert while published, a delete once taken
+    back to draft, so a mirror drops it)."""
     row = conn.execute(
-        "SELECT a.title, a.status, u.username FROM articles a JOIN users u ON u.id = a.user_id WHERE a.id = ?",
+        "SELECT a.title, a.status, a.published_at, u.username FROM articles a JOIN users u ON u.id = a.user_id "
+        "WHERE a.id = ?",
         (article_id,),
     ).fetchone()
     tags = " ".join(
@@ -210,7 +211,10 @@ def article_changed(conn: sqlite3.Connection, article_id: int) -> None:
         "INSERT INTO articles_fts (rowid, title, tags, username) VALUES (?, ?, ?, ?)",
         (article_id, row["title"], tags, row["username"]),
     )
-    append_change(conn, "article", str(article_id), "upsert" if row["status"] == "Published" else "delete")
+    if row["status"] == "Published":
+        append_change(conn, "article", str(article_id), "upsert")
+    elif row["published_at"] is not None:  # a draft never published was never on the feed
+        append_change(conn, "article", str(article_id), "delete")
 
 
 def _require(conn: sqlite3.Connection, article_id: int) -> sqlite3.Row:
