@@ -71,7 +71,7 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
         try:
             yield
         finally:
-            hub._wake_jobs = None
+            hub.job_waker = None
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -143,6 +143,6 @@ async def _run_jobs_forever(hub: HubServer, worker: JobWorker) -> None:
     """The in-process job worker: woken when a request queues a job, else every poll."""
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
-    hub._wake_jobs = lambda: loop.call_soon_threadsafe(wake.set)
+    hub.job_waker = lambda: loop.call_soon_threadsafe(wake.set)
     await run_in_threadpool(worker.start)
     await worker.run_forever(hub.config.job_poll_seconds, wake, run_in_threadpool)

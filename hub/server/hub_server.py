@@ -29,7 +29,7 @@ class HubServer:
     features: FeatureGate = field(default_factory=StaticFeatures)
     registry: EventRegistry = field(default_factory=default_registry)
     worker: JobWorker | None = None
-    _wake_jobs: Callable[[], None] | None = None
+    job_waker: Callable[[], None] | None = None  # set by the in-process worker while it runs
     _key_cache: dict[str, tuple[User | None, float]] = field(default_factory=dict)
     _key_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -53,5 +53,5 @@ class HubServer:
 
     def wake_jobs(self) -> None:
         """Tell the in-process worker a job was queued (no-op without one running)."""
-        if self._wake_jobs is not None:
-            self._wake_jobs()
+        if self.job_waker is not None:
+            self.job_waker()

@@ -79,12 +79,13 @@ def list_collections(
 
 
 def _readable(hub: HubServer, collection_id: int, user: User | None) -> int:
-    """The owner's id; a private collection is a 404 for anyone but its owner and moderators."""
+    """The owner's id; a private collection is a 404 for anyone but its owner (moderators too:
+    private means private)."""
     try:
         owner, read = hub.store.collections.owner(collection_id)
     except NotFound as exc:
         raise not_found(str(exc)) from None
-    if read != "Public" and (user is None or not can_edit(user, owner)):
+    if read != "Public" and (user is None or user.id != owner):
         raise not_found(f"No collection with id {collection_id}")
     return owner
 

@@ -277,11 +277,7 @@ async def set_preferences(request: Request) -> Response:
             continue
         changes[name] = Channels(value.get("inApp", current.in_app), value.get("email", current.email))
     wants_email = [n for n, c in {**stored, **changes}.items() if c.email and n in known]
-    if (
-        wants_email
-        and hub.config.smtp_host is None
-        and any(changes[n].email for n in changes if n in wants_email)
-    ):
+    if any(c.email for c in changes.values()) and hub.config.smtp_host is None:
         reader.fail(
             "types: email notifications are unavailable: this hub server has no SMTP server configured"
         )

@@ -28,14 +28,21 @@ ITEM_EXISTS = {
     "Image": "SELECT 1 FROM images WHERE id = ?",
     "Article": "SELECT 1 FROM articles WHERE id = ? AND status = 'Published'",
 }
-ITEM_ROWS = {
-    "Model": "SELECT x.item_id AS id, x.added_at, m.name, m.type, u.username FROM collection_items x "
-    "JOIN models m ON m.id = x.item_id JOIN users u ON u.id = m.user_id",
-    "Article": "SELECT x.item_id AS id, x.added_at, a.title, u.username FROM collection_items x "
-    "JOIN articles a ON a.id = x.item_id AND a.status = 'Published' JOIN users u ON u.id = a.user_id",
-    "Image": "SELECT x.item_id AS id, x.added_at, i.media_sha, i.nsfw_level, i.model_id, i.version_id, "
-    "m.width, m.height, m.blurhash FROM collection_items x JOIN images i ON i.id = x.item_id "
-    "JOIN media m ON m.sha256 = i.media_sha",
+# The items that still exist (a deleted model or an unpublished article drops out), with what a
+# listing shows of each; `position` (the row's rowid) orders them by when they were added.
+ITEM_SOURCES = {
+    "Model": (
+        "m.name, m.type, u.username",
+        "JOIN models m ON m.id = x.item_id JOIN users u ON u.id = m.user_id",
+    ),
+    "Article": (
+        "a.title, u.username",
+        "JOIN articles a ON a.id = x.item_id AND a.status = 'Published' JOIN users u ON u.id = a.user_id",
+    ),
+    "Image": (
+        "i.media_sha, i.nsfw_level, i.model_id, i.version_id, m.width, m.height, m.blurhash",
+        "JOIN images i ON i.id = x.item_id JOIN media m ON m.sha256 = i.media_sha",
+    ),
 }
 # The newest item's picture, per type (a model's first gallery image, an article's cover).
 COVER_SQL = {
@@ -215,14 +222,17 @@ def collection_documents(
         ).fetchall()
         for r in rows:
             row = dict(r)
-            items = _item_rows(conn, row["id"], row["type"], None, None)
+            items = _item_rows(conn, row["id"], row["type"], None, None) if with_items else None
+            count = len(items) if items is not None else _item_count(conn, row["id"], row["type"])
             cover = conn.execute(COVER_SQL[row["type"]], (row["id"],)).fetchone()
             out[row["id"]] = community_documents.collection_document(
                 row,
                 {"id": row["user_id"], "username": row["username"]},
-                len(items),
+                count,
                 cover[0] if cover else None,
-                [{"item_id": i["id"], "added_at": i["added_at"]} for i in items] if with_items else None,
+                [{"item_id": i["id"], "added_at": i["added_at"]} for i in items]
+                if items is not None
+                else None,
             )
     return out
 
@@ -237,8 +247,12 @@ def collection_document(conn: sqlite3.Connection, collection_id: int) -> dict[st
 def _item_rows(
     conn: sqlite3.Connection, collection_id: int, kind: str, limit: int | None, after: int | None
 ) -> list[sqlite3.Row]:
-    """Items that still exist (a deleted model or an unpublished article drops out), newest first."""
-    sql = ITEM_ROWS[kind] + " WHERE x.collection_id = ?"
+    """Items that still exist, most recently added first, after the position `after`."""
+    columns, joins = ITEM_SOURCES[kind]
+    sql = (
+        f"SELECT x.rowid AS position, x.item_id AS id, x.added_at, {columns} FROM collection_items x {joins} "
+        "WHERE x.collection_id = ?"
+    )
     args: list[Any] = [collection_id]
     if after is not None:
         sql += " AND x.rowid < ?"
@@ -247,9 +261,14 @@ def _item_rows(
     if limit is not None:
         sql += " LIMIT ?"
         args.append(limit)
+    return conn.execute(sql, args).fetchall()
+
+
+def _item_count(conn: sqlite3.Connection, collection_id: int, kind: str) -> int:
+    _columns, joins = ITEM_SOURCES[kind]
     return conn.execute(
-        sql.replace("SELECT x.item_id", "SELECT x.rowid AS position, x.item_id", 1), args
-    ).fetchall()
+        f"SELECT COUNT(*) FROM collection_items x {joins} WHERE x.collection_id = ?", (collection_id,)
+    ).fetchone()[0]
 
 
 def collection_items(

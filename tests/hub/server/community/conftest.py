@@ -57,7 +57,10 @@ class Community:
         return self.worker.run_due(now)
 
     def account(self, username: str) -> Account:
+        """A new account (registered now)."""
         return account(self.hub, username)
+
+    admin: Account | None = None
 
     @property
     def anonymous(self) -> httpx.Client:
@@ -104,16 +107,16 @@ class Template:
 
 def build_template(path: Path) -> Template:
     with running_hub(path, job_poll_seconds=0) as hub:
-        register(hub.api, "siteadmin")  # the first account is the server's admin; the others are users
+        admin = account(hub, "siteadmin")  # the first account is the server's admin; the others are users
         creator = account(hub, "inkmaster")
         reader = account(hub, "reader1")
         model_id, version_id = upload(hub, creator.key, "Ink Style", 1)
         other_model_id, _ = upload(hub, creator.key, "Watercolor Wash", 2)
         worker = hub.app.state.hub.worker
         worker.run_due()  # the uploads' events (nobody follows anyone yet)
-        accounts = {a.username: (a.key, a.id) for a in (creator, reader)}
-        creator.http.close()
-        reader.http.close()
+        accounts = {a.username: (a.key, a.id) for a in (admin, creator, reader)}
+        for opened in (admin, creator, reader):
+            opened.http.close()
     return Template(path, accounts, model_id, version_id, other_model_id)
 
 
@@ -142,6 +145,7 @@ def start_community(template: Template, data_dir: Path, **options: Any) -> Itera
             template.model_id,
             template.version_id,
             template.other_model_id,
+            admin=known("siteadmin"),
         )
         try:
             yield community

@@ -13,7 +13,8 @@ def test_a_private_collection_is_visible_only_to_its_owner(community: Community)
     assert private["read"] == "Private" and private["isPublic"] is False and private["itemCount"] == 0
     public = owner.post("/collections", json={"name": "Best inks", "type": "Model", "read": "Public"}).json()
 
-    for client in (other, anonymous):
+    assert community.admin is not None
+    for client in (other, anonymous, community.admin.http):  # private means private: admins too
         assert client.get(f"/collections/{private['id']}").status_code == 404
         assert client.get(f"/collections/{private['id']}/items").status_code == 404
         assert [c["id"] for c in client.get("/collections").json()["items"]] == [public["id"]]
