@@ -17,6 +17,7 @@ from hub.server.hub_server import HubServer
 from hub.server.rich_text import FORMATS, safe_html
 from hub.server.routes.common import hub_of, json_doc, list_response, user_of
 from hub.server.routes.community_http import (
+    NO_BODY,
     ArticleId,
     BodyReader,
     cursor_metadata,
@@ -271,6 +272,7 @@ def _set_published(request: Request, article_id: int, published: bool) -> Respon
 @router.post(
     "/api/v1/articles/{articleId}/publish",
     operation_id="publishArticle",
+    openapi_extra=NO_BODY,
     summary="Publish an article (the first time notifies the author's followers)",
     responses=responses(400, 401, 403, 404, 422),
 )
@@ -281,6 +283,7 @@ def publish_article(article_id: ArticleId, request: Request) -> Response:
 @router.post(
     "/api/v1/articles/{articleId}/unpublish",
     operation_id="unpublishArticle",
+    openapi_extra=NO_BODY,
     summary="Take an article back to draft (it leaves lists, search and mirrors)",
     responses=responses(400, 401, 403, 404, 422),
 )

@@ -45,7 +45,7 @@ COLLECTION_FIELDS = {
     "/api/v1/collections",
     operation_id="listCollections",
     summary="Public collections, newest first (with mine=true: the caller's own, private ones too)",
-    responses=responses(400, 401),
+    responses=responses(400, 401, 422),
 )
 def list_collections(
     request: Request,
@@ -210,7 +210,17 @@ def delete_collection(collection_id: CollectionId, request: Request) -> Response
     operation_id="addCollectionItem",
     summary="Collect a model, image or published article (by the collection's type)",
     status_code=201,
-    responses=responses(400, 401, 403, 404, 413, 422, ok=201, description="collected (200: it already was)"),
+    responses=responses(
+        400,
+        401,
+        403,
+        404,
+        413,
+        422,
+        ok=201,
+        description="collected",
+        also={200: "it was in the collection already"},
+    ),
     openapi_extra=json_body({"itemId": {"type": "integer", "minimum": 1, "maximum": INT64_MAX}}, ["itemId"]),
 )
 async def add_item(collection_id: CollectionId, request: Request) -> Response:

@@ -59,10 +59,13 @@ NotificationId = Annotated[int, Depends(path_id("notificationId", "notification"
 UserId = Annotated[int, Depends(path_id("userId", "user"))]
 
 
-def responses(*codes: int, ok: int = 200, description: str = "OK") -> dict[int | str, dict[str, Any]]:
-    """`responses=` of a route: its success status and its error statuses (429 on every route:
-    all are rate limited), each error with the `{"error": ...}` body."""
+def responses(
+    *codes: int, ok: int = 200, description: str = "OK", also: dict[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of a route: its success status (and `also` other ones) and its error statuses
+    (429 on every route: all are rate limited), each error with the `{"error": ...}` body."""
     out: dict[int | str, dict[str, Any]] = {ok: {"description": description}}
+    out |= {code: {"description": text} for code, text in (also or {}).items()}
     for code in sorted({*codes, 429}):
         out[code] = {
             "description": ERROR_DESCRIPTIONS[code],
@@ -85,6 +88,10 @@ def json_body(
             "content": {"application/json": {"schema": schema}},
         }
     }
+
+
+# A POST that takes no fields still declares its (empty, optional) JSON body.
+NO_BODY = json_body({}, (), "no fields: the path says it all")
 
 
 async def read_object(request: Request, max_bytes: int = 2 * 1024 * 1024) -> dict[str, Any]:

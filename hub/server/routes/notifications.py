@@ -18,6 +18,7 @@ from hub.server.hub_server import HubServer
 from hub.server.routes.common import hub_of, json_doc, user_of
 from hub.server.routes.community_http import (
     INT64_MAX,
+    NO_BODY,
     BodyReader,
     ModelId,
     NotificationId,
@@ -72,8 +73,9 @@ def _follow(request: Request, target_type: str, target_id: int, on: bool) -> Res
 @router.put(
     "/api/v1/follows/models/{modelId}",
     operation_id="followModel",
+    openapi_extra=NO_BODY,
     summary="Follow a model (its new versions notify you); 201 when new",
-    responses=responses(400, 401, 404, 422, description="already followed"),
+    responses=responses(400, 401, 404, 422, description="already followed", also={201: "followed now"}),
 )
 def follow_model(model_id: ModelId, request: Request) -> Response:
     return _follow(request, "model", model_id, True)
@@ -93,8 +95,9 @@ def unfollow_model(model_id: ModelId, request: Request) -> Response:
 @router.put(
     "/api/v1/follows/users/{userId}",
     operation_id="followUser",
+    openapi_extra=NO_BODY,
     summary="Follow a creator (their new models, versions and articles notify you); 201 when new",
-    responses=responses(400, 401, 404, 422, description="already followed"),
+    responses=responses(400, 401, 404, 422, description="already followed", also={201: "followed now"}),
 )
 def follow_user(user_id: UserId, request: Request) -> Response:
     return _follow(request, "user", user_id, True)
@@ -116,7 +119,7 @@ def unfollow_user(user_id: UserId, request: Request) -> Response:
     "/api/v1/notifications",
     operation_id="listNotifications",
     summary="The caller's in-app notifications, newest first, with the unread count",
-    responses=responses(400, 401),
+    responses=responses(400, 401, 422),
 )
 def list_notifications(
     request: Request,
@@ -146,6 +149,7 @@ def _mark(request: Request, notification_id: int, read: bool) -> Response:
 @router.post(
     "/api/v1/notifications/{notificationId}/read",
     operation_id="markNotificationRead",
+    openapi_extra=NO_BODY,
     summary="Mark one notification read",
     responses=responses(400, 401, 404, 422),
 )
@@ -156,6 +160,7 @@ def mark_read(notification_id: NotificationId, request: Request) -> Response:
 @router.post(
     "/api/v1/notifications/{notificationId}/unread",
     operation_id="markNotificationUnread",
+    openapi_extra=NO_BODY,
     summary="Mark one notification unread again",
     responses=responses(400, 401, 404, 422),
 )
@@ -166,6 +171,7 @@ def mark_unread(notification_id: NotificationId, request: Request) -> Response:
 @router.post(
     "/api/v1/notifications/read-all",
     operation_id="markAllNotificationsRead",
+    openapi_extra=NO_BODY,
     summary="Mark every notification of the caller read",
     responses=responses(401),
 )

@@ -68,7 +68,9 @@ def list_reviews(
     "/api/v1/model-versions/{modelVersionId}/review",
     operation_id="putMyReview",
     summary="Write or edit the caller's review of a version (201 when new)",
-    responses=responses(400, 401, 403, 404, 413, 422, description="the review, edited"),
+    responses=responses(
+        400, 401, 403, 404, 413, 422, description="the review, edited", also={201: "the new review"}
+    ),
     openapi_extra=json_body(
         {"recommended": {"type": "boolean"}, "details": {"type": "string", "maxLength": MAX_TEXT}},
         ["recommended"],
