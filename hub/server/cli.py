@@ -78,11 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(args_list[1:])
         from hub.server.seed import main_seed
 
-        main_seed(args.data, args.models, args.seed, args.unique_files)
+        result = main_seed(args.data, args.models, args.seed, args.unique_files)
         if not args.no_community:
-            from hub.server.seed_community import main_seed_community
+            import json
 
-            main_seed_community(args.data, args.seed, args.articles)
+            from hub.server.seed_community import seed_community
+
+            community = seed_community(args.data, seed=args.seed, articles=args.articles, progress=print)
+            print(json.dumps(result | {"community": community}))  # the last line sums the whole seed
         return 0
     if args_list and args_list[0] == "refresh-stats":
         parser = argparse.ArgumentParser(prog="hub.server refresh-stats")

@@ -11,7 +11,6 @@ Deterministic from the seed; sizes are parameters (`bench/community.py` seeds 20
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable
@@ -261,9 +260,3 @@ def _notifications(store: ServerStore, events: int, readers: list[int], rng: ran
         for item in items[: len(items) // 3]:
             store.notifications.mark(reader, item["id"], True)
     return made
-
-
-def main_seed_community(data_dir: Path, seed: int, articles: int | None) -> dict[str, Any]:
-    result = seed_community(data_dir, seed=seed, articles=articles, progress=print)
-    print(json.dumps(result))
-    return result
