@@ -446,24 +446,11 @@ def build_router(services: HttpServices) -> APIRouter:
 
     @router.get("/loras")
     def loras() -> list[dict[str, Any]]:
-        return [
-            {"name": entry.model_name, "alias": entry.model_name, "path": str(entry.path), "metadata": {}}
-            for entry in engine.registry.loras()
-        ]
+        return engine.lora_listing()
 
     @router.get("/embeddings")
     def embeddings() -> dict[str, Any]:
-        loaded = {
-            entry.model_name: {
-                "step": None,
-                "sd_checkpoint": None,
-                "sd_checkpoint_name": None,
-                "shape": None,
-                "vectors": None,
-            }
-            for entry in engine.registry.embeddings()
-        }
-        return {"loaded": loaded, "skipped": {}}
+        return engine.embedding_listing()
 
     @router.post("/refresh-checkpoints")
     def refresh_checkpoints() -> None:
@@ -475,6 +462,10 @@ def build_router(services: HttpServices) -> APIRouter:
 
     @router.post("/refresh-loras")
     def refresh_loras() -> None:
+        engine.registry.refresh()
+
+    @router.post("/refresh-embeddings")
+    def refresh_embeddings() -> None:
         engine.registry.refresh()
 
     @router.post("/png-info")

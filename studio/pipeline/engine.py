@@ -24,6 +24,7 @@ from studio.history import HistoryStore
 from studio.hooks import GenerationHooks, NoHooks
 from studio.infotext import encode_png, format_infotext, generation_parameters
 from studio.pipeline.model_registry import SD_NATIVE_SIZE, ModelEntry, ModelRegistry, native_size
+from studio.pipeline.networks.activation import AppliedNetworks, NetworkPlan, Networks
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
 from studio.progress import GenerationControl, StepInfo
 from studio.request import MAX_SEED, GenerationRequest, ImageRecord, RequestError, Result, validate
@@ -77,6 +78,7 @@ class Engine:
         self._device: Any = None
         self._current: ModelEntry | None = None
         self._prompts = PromptEmbeddingCache()
+        self._networks = Networks(self.registry, lambda: self.config.allow_pickle)  # LoRAs, embeddings
 
     # -- choices ------------------------------------------------------------------------------
     @property
@@ -144,6 +146,19 @@ class Engine:
         entry = self._current or self._default_entry(required=False)
         return SD_NATIVE_SIZE if entry is None else native_size(entry)
 
+    def lora_listing(self) -> list[dict[str, Any]]:
+        """The installed LoRAs as A1111's `/sdapi/v1/loras` lists them (name, alias, path, metadata)."""
+        return self._networks.catalog.lora_listing()
+
+    def embedding_listing(self) -> dict[str, dict[str, Any]]:
+        """The embeddings as A1111's `/sdapi/v1/embeddings`: `loaded` (usable with the current
+        model) and `skipped`, each {name: {step, sd_checkpoint, sd_checkpoint_name, shape, vectors}}."""
+        from studio.pipeline.networks.catalog import text_encoder_width
+
+        entry = self._current or self._default_entry(required=False)
+        width = None if entry is None else text_encoder_width(entry)
+        return self._networks.catalog.embedding_listing(width, self.config.allow_pickle)
+
     def select_model(self, name: str) -> str:
         """Load the checkpoint (title, name or hash), make it current and remember it. Returns its title."""
         entry = self.registry.find("checkpoint", name)
@@ -179,6 +194,7 @@ class Engine:
         if entry is None:
             entry = self._default_entry()
         vae = None if request.vae in NO_VAE else self.registry.find("vae", request.vae, "vae")
+        self._networks.resolve(request)  # LoRA tags and embeddings: installed, readable
         return request, entry, vae
 
     def generate(self, request: GenerationRequest, control: GenerationControl | None = None) -> Result:
@@ -196,6 +212,7 @@ class Engine:
         if request.model is None and self._current is None:
             self._current = entry
         timings["load"] = time.perf_counter() - tick
+        plan, networks = self._apply_networks(loaded, vae, request)
         if self.device.name == "cuda":
             torch.cuda.reset_peak_memory_stats()
         seed = random.randrange(MAX_SEED) if request.seed == -1 else request.seed
@@ -216,12 +233,14 @@ class Engine:
                 subseeds = all_subseeds[first : first + request.batch_size]
                 self.hooks.process_batch(request, batch_index, seeds)
                 tick = time.perf_counter()
-                images = self._run_batch(loaded, vae, request, inputs, seeds, subseeds, batch_index, control)
+                images = self._run_batch(
+                    loaded, vae, request, inputs, seeds, subseeds, batch_index, control, networks
+                )
                 denoise += time.perf_counter() - tick
                 tick = time.perf_counter()
                 for i, image in enumerate(images):
                     record = self._finish_image(
-                        request, entry, vae_entry, image, seeds[i], subseeds[i], timings
+                        request, entry, vae_entry, image, seeds[i], subseeds[i], timings, plan
                     )
                     result.images.append(record)
                 save += time.perf_counter() - tick
@@ -234,6 +253,17 @@ class Engine:
         result.timings = timings
         result.peak_memory_bytes = self._peak_memory()
         return self.hooks.postprocess(result)
+
+    def _apply_networks(
+        self, loaded: Any, vae: Any, request: GenerationRequest
+    ) -> tuple[NetworkPlan, AppliedNetworks]:
+        """Put the request's LoRAs and embeddings (and no others) on the model; the texts to
+        encode come back with the tags taken out and embedding names as their tokens."""
+        plan = self._networks.resolve(request)
+        applied = self._networks.apply(loaded.pipeline(request.mode, vae), plan)
+        if applied.changed:  # the text encoder changed: embeddings cached before are stale
+            self._prompts = PromptEmbeddingCache()
+        return plan, applied
 
     def _prepare_inputs(self, request: GenerationRequest) -> dict[str, Any]:
         """Decode init images and mask up front so a bad image fails before any work."""
@@ -269,6 +299,7 @@ class Engine:
         subseeds: list[int],
         batch_index: int,
         control: GenerationControl,
+        networks: AppliedNetworks,
     ) -> list[Any]:
         from PIL import Image
 
@@ -311,7 +342,7 @@ class Engine:
         kwargs: dict[str, Any] = {
             # Embeddings of one prompt, repeated per image exactly like a plain diffusers call,
             # and reused across batches, sweeps and repeated runs while they stay recent.
-            **self._prompts.pipeline_kwargs(pipe, request.prompt, request.negative_prompt, clip_skip),
+            **self._prompts.pipeline_kwargs(pipe, networks.prompt, networks.negative_prompt, clip_skip),
             "num_images_per_prompt": count,
             "num_inference_steps": request.steps,
             "guidance_scale": request.cfg_scale,
@@ -372,6 +403,7 @@ class Engine:
         seed: int,
         subseed: int,
         timings: dict[str, float],
+        networks: NetworkPlan,
     ) -> ImageRecord:
         params = generation_parameters(
             request,
@@ -381,6 +413,7 @@ class Engine:
             model_hash=entry.hash10,
             vae_name=None if vae_entry is None else vae_entry.model_name,
             vae_hash=None if vae_entry is None else vae_entry.hash10,
+            extra=networks.infotext,
         )
         infotext = format_infotext(request.prompt, request.negative_prompt, params)
         image, infotext = self.hooks.postprocess_image(request, image, infotext)
