@@ -226,7 +226,13 @@ def cmd_search(args: argparse.Namespace, hub: LocalHub) -> int:
     if args.json:
         print(
             json.dumps(
-                {"total": result.total, "page": result.page, "fuzzy": result.fuzzy_used, "items": rows}
+                {
+                    "total": result.total,
+                    "page": result.page,
+                    "fuzzy": result.fuzzy_used,
+                    "facets": result.facets,
+                    "items": rows,
+                }
             )
         )
         return 0

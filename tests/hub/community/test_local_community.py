@@ -70,8 +70,10 @@ def test_sync_then_read_articles_collections_and_notifications_offline(
 
     word = article["title"].split()[-1]
     assert main(["search", word, "--kind", "all", "--limit", "100", "--json", *mirror]) == 0
-    mixed = json.loads(capsys.readouterr().out)["items"]
+    body = json.loads(capsys.readouterr().out)
+    mixed = body["items"]
     assert {"article"} <= {i["kind"] for i in mixed}
+    assert body["facets"]["article"] == sum(1 for i in mixed if i["kind"] == "article") > 0
     assert main(["search", word, "--kind", "all", *mirror]) == 0
     assert "articles" in capsys.readouterr().out  # the kind facet's counts
     tag = article["tags"][0]
