@@ -23,9 +23,16 @@ from studio.config import StudioConfig
 from studio.history import HistoryStore
 from studio.hooks import GenerationHooks, NoHooks
 from studio.pipeline.infotext import encode_png, format_infotext, generation_parameters
-from studio.pipeline.model_registry import SD_NATIVE_SIZE, ModelEntry, ModelRegistry, native_size
+from studio.pipeline.model_registry import (
+    SD_NATIVE_SIZE,
+    ModelEntry,
+    ModelRegistry,
+    best_match,
+    native_size,
+)
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
 from studio.progress import GenerationControl, StepInfo
+from studio.prompts.expansion import ImagePrompt, PromptLibrary
 from studio.request import MAX_SEED, GenerationRequest, ImageRecord, RequestError, Result, validate
 
 if TYPE_CHECKING:
@@ -77,6 +84,7 @@ class Engine:
         self._device: Any = None
         self._current: ModelEntry | None = None
         self._prompts = PromptEmbeddingCache()
+        self.prompt_library = PromptLibrary.for_config(config)
 
     # -- choices ------------------------------------------------------------------------------
     @property
@@ -121,10 +129,9 @@ class Engine:
     def _default_entry(self, required: bool = True) -> ModelEntry | None:
         checkpoints = self.registry.checkpoints()
         for wanted in (self.config.default_model, self.registry.get_state(LAST_MODEL_KEY)):
-            if wanted:
-                for entry in checkpoints:
-                    if entry.matches(wanted):
-                        return entry
+            entry = best_match(checkpoints, wanted) if wanted else None
+            if entry is not None:
+                return entry
         builtin = (self.config.builtin_models_path / STARTER_MODEL).resolve()
         for entry in checkpoints:
             if entry.path == builtin:
@@ -175,6 +182,7 @@ class Engine:
                 f"schedule type {request.scheduler!r} does not apply to sampler {request.sampler_name!r}; "
                 f"choose one of: {valid}",
             )
+        self.prompt_library.check(request)
         entry = self.registry.find("checkpoint", request.model) if request.model else self._current
         if entry is None:
             entry = self._default_entry()
@@ -203,6 +211,8 @@ class Engine:
         from studio.pipeline.seeds import image_seeds
 
         all_seeds, all_subseeds = image_seeds(seed, subseed, request.subseed_strength, request.image_count)
+        # styles, then each image's choices and wildcards from its own seed
+        prompts = self.prompt_library.expand(request, all_seeds)
         result = Result(request=request)
         denoise = save = 0.0
         with torch.no_grad():
@@ -215,16 +225,39 @@ class Engine:
                 seeds = all_seeds[first : first + request.batch_size]
                 subseeds = all_subseeds[first : first + request.batch_size]
                 self.hooks.process_batch(request, batch_index, seeds)
-                tick = time.perf_counter()
-                images = self._run_batch(loaded, vae, request, inputs, seeds, subseeds, batch_index, control)
-                denoise += time.perf_counter() - tick
-                tick = time.perf_counter()
-                for i, image in enumerate(images):
-                    record = self._finish_image(
-                        request, entry, vae_entry, image, seeds[i], subseeds[i], timings
+                # images whose prompts came out the same run together (all of them, usually)
+                for start, end in _same_prompt_runs(prompts[first : first + len(seeds)]):
+                    image_prompt = prompts[first + start]
+                    resolved = _with_prompts(request, image_prompt)
+                    tick = time.perf_counter()
+                    images = self._run_batch(
+                        loaded,
+                        vae,
+                        resolved,
+                        inputs,
+                        seeds[start:end],
+                        subseeds[start:end],
+                        batch_index,
+                        control,
+                        offset=start,
                     )
-                    result.images.append(record)
-                save += time.perf_counter() - tick
+                    denoise += time.perf_counter() - tick
+                    tick = time.perf_counter()
+                    for i, image in enumerate(images, start):
+                        record = self._finish_image(
+                            resolved,
+                            entry,
+                            vae_entry,
+                            image,
+                            seeds[i],
+                            subseeds[i],
+                            timings,
+                            extra=image_prompt.params,
+                        )
+                        result.images.append(record)
+                    save += time.perf_counter() - tick
+                    if control.interrupted or control.skip_requested:
+                        break  # a skip ends the whole batch, as it does unsplit
                 if control.interrupted:
                     result.interrupted = True
                     break
@@ -269,7 +302,9 @@ class Engine:
         subseeds: list[int],
         batch_index: int,
         control: GenerationControl,
+        offset: int = 0,
     ) -> list[Any]:
+        """Images of `seeds`, the images `offset`.. of batch `batch_index`."""
         from PIL import Image
 
         from studio.pipeline.images import composite_inpaint
@@ -277,10 +312,10 @@ class Engine:
 
         mode = request.mode
         count = len(seeds)
+        first_image = batch_index * request.batch_size + offset
         if mode != "txt2img":
             originals = [
-                inputs["init_images"][(batch_index * request.batch_size + i) % len(inputs["init_images"])]
-                for i in range(count)
+                inputs["init_images"][(first_image + i) % len(inputs["init_images"])] for i in range(count)
             ]
             if request.denoising_strength == 0:
                 return [image.copy() for image in originals]
@@ -290,7 +325,6 @@ class Engine:
         )
         clip_skip = request.clip_skip if request.clip_skip != 1 else self.config.clip_skip
         generators = make_generators(seeds)
-        first_image = batch_index * request.batch_size
         hooks = self.hooks
 
         def on_step_end(pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict) -> dict:
@@ -372,6 +406,7 @@ class Engine:
         seed: int,
         subseed: int,
         timings: dict[str, float],
+        extra: dict[str, Any] | None = None,
     ) -> ImageRecord:
         params = generation_parameters(
             request,
@@ -381,6 +416,7 @@ class Engine:
             model_hash=entry.hash10,
             vae_name=None if vae_entry is None else vae_entry.model_name,
             vae_hash=None if vae_entry is None else vae_entry.hash10,
+            extra=extra,
         )
         infotext = format_infotext(request.prompt, request.negative_prompt, params)
         image, infotext = self.hooks.postprocess_image(request, image, infotext)
@@ -405,6 +441,27 @@ class Engine:
             return int(peak if sys.platform == "darwin" else peak * 1024)
         except ImportError:
             return 0
+
+
+def _same_prompt_runs(prompts: list[ImagePrompt]) -> list[tuple[int, int]]:
+    """(start, end) of each run of consecutive images with the same prompts."""
+    runs: list[tuple[int, int]] = []
+    start = 0
+    for index in range(1, len(prompts) + 1):
+        if index == len(prompts) or (prompts[index].prompt, prompts[index].negative_prompt) != (
+            prompts[start].prompt,
+            prompts[start].negative_prompt,
+        ):
+            runs.append((start, index))
+            start = index
+    return runs
+
+
+def _with_prompts(request: GenerationRequest, image_prompt: ImagePrompt) -> GenerationRequest:
+    """The request as the image was made: its final prompts, no styles left to apply."""
+    return dataclasses.replace(
+        request, prompt=image_prompt.prompt, negative_prompt=image_prompt.negative_prompt, styles=()
+    )
 
 
 def png_to_image(png: bytes) -> Any:
