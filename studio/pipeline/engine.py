@@ -97,6 +97,12 @@ class Engine:
     def schedule_types(self) -> list[str]:
         return self.samplers.schedule_type_names()
 
+    def sampler_aliases(self, sampler_name: str) -> list[str]:
+        return self.samplers.aliases(sampler_name)
+
+    def normalize_sampler(self, sampler_name: str, schedule: str = "Automatic") -> tuple[str, str]:
+        return self.samplers.normalize(sampler_name, schedule)
+
     def device_names(self) -> list[str]:
         """The device backends `config.device` may name (besides `auto`)."""
         return self._registries.devices.names()

@@ -22,9 +22,10 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from studio.request import RequestError
 
@@ -33,6 +34,9 @@ COLUMNS = ("name", "prompt", "negative_prompt")
 PLACEHOLDER = "{prompt}"
 MAX_NAME = 200
 _SPACES = re.compile("  +")
+# A1111's "Infotext: handle styles": Ignore them; Apply (take them off the prompt and select
+# them); Discard (take them off, select nothing); Apply if any (Apply, when some were found)
+INFOTEXT_STYLE_MODES = ("Ignore", "Apply", "Discard", "Apply if any")
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,24 @@ def extract_styles(
         else:
             break
     return list(reversed(found)), prompt, negative_prompt
+
+
+def infotext_styles(
+    parsed: Mapping[str, Any], styles: Sequence[PromptStyle], mode: str = "Apply if any"
+) -> dict[str, Any]:
+    """Parsed infotext (`studio.infotext.parse_infotext`) with its styles found as A1111's PNG
+    Info finds them: the prompts without the styles' text and, when applied, the style names
+    under "Styles array" (A1111's key)."""
+    result = dict(parsed)
+    if mode == "Ignore":
+        return result
+    found, prompt, negative = extract_styles(
+        styles, str(parsed.get("Prompt", "")), str(parsed.get("Negative prompt", ""))
+    )
+    result["Prompt"], result["Negative prompt"] = prompt, negative
+    if mode == "Apply" or (mode == "Apply if any" and found):
+        result["Styles array"] = found
+    return result
 
 
 def parse_styles_csv(text: str, field_name: str = "file") -> list[PromptStyle]:
