@@ -12,13 +12,15 @@ No torch and no web framework here; entries come from the engine's model registr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from studio.request import RequestError
+
 if TYPE_CHECKING:
-    from studio.engine_view import ModelEntryView
+    from studio.engine_view import ModelCatalog, ModelEntryView
     from studio.prompts.wildcards import WildcardLibrary
 
 KINDS = ("checkpoint", "lora", "embedding", "wildcard")
@@ -118,13 +120,14 @@ def wildcard_cards(library: WildcardLibrary) -> list[NetworkCard]:
     return cards
 
 
-def network_cards(
-    kind: str, entries: Iterable[ModelEntryView], wildcards: WildcardLibrary | None = None
-) -> list[NetworkCard]:
-    """The cards of one kind: registry entries of that kind, or the wildcards."""
+def cards_for(kind: str, registry: ModelCatalog, wildcards: WildcardLibrary) -> list[NetworkCard]:
+    """The cards of one kind (RequestError naming `kind` when it is not one of KINDS)."""
+    if kind not in KINDS:
+        raise RequestError("kind", f"unknown kind {kind!r}; choose one of: {', '.join(KINDS)}")
     if kind == "wildcard":
-        return wildcard_cards(wildcards.fresh()) if wildcards is not None else []
-    return [model_card(kind, entry) for entry in entries]
+        return wildcard_cards(wildcards.fresh())
+    lists = {"checkpoint": registry.checkpoints, "lora": registry.loras, "embedding": registry.embeddings}
+    return [model_card(kind, entry) for entry in lists[kind]()]
 
 
 def find_card(cards: Sequence[NetworkCard], name: str) -> NetworkCard | None:

@@ -19,7 +19,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict
 
-from studio.network_cards import KINDS, NetworkCard, find_card, network_cards
+from studio.network_cards import KINDS, NetworkCard, cards_for, find_card
 from studio.prompts.styles import PromptStyle
 from studio.request import RequestError
 
@@ -45,16 +45,8 @@ class StyleBody(BaseModel):
 
 
 def cards_of(services: HttpServices, kind: str) -> list[NetworkCard]:
-    """The cards of `kind` (RequestError naming `kind` when it is not one)."""
-    if kind not in KINDS:
-        raise RequestError("kind", f"unknown kind {kind!r}; choose one of: {', '.join(KINDS)}")
     engine = services.engine
-    entries = {
-        "checkpoint": engine.registry.checkpoints,
-        "lora": engine.registry.loras,
-        "embedding": engine.registry.embeddings,
-    }
-    return network_cards(kind, entries[kind]() if kind in entries else [], engine.prompt_library.wildcards)
+    return cards_for(kind, engine.registry, engine.prompt_library.wildcards)
 
 
 def build_router(services: HttpServices) -> APIRouter:
