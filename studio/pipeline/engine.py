@@ -2,7 +2,9 @@
 
 One `Engine` per studio, built from the config by the composition root and driven by ONE
 worker thread at a time. `generate` validates the request, picks and loads the model (LRU
-cache), makes per-image noise from per-image seeds, runs the diffusers pipeline with a step
+cache), makes per-image noise from per-image seeds, applies the request's styles and makes each
+image's choices and wildcards from its seed (`studio.prompts.expansion`; images whose prompts
+differ run as separate passes of their batch), runs the diffusers pipeline with a step
 callback that reports progress and honours interrupt/skip, then writes PNGs with A1111
 infotext under outputs/ and records each image in the history. Samplers, device backends and
 memory strategies come from the studio's `Registries` (the built-ins and the extensions',

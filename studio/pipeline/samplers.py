@@ -58,16 +58,16 @@ BUILTIN_SAMPLERS: tuple[SamplerSpec, ...] = (
         aliases=("k_dpmpp_2m_sde",),
     ),
     SamplerSpec(
-        "DPM++ 2M SDE Heun",
-        "DPMSolverMultistepScheduler",
-        {"algorithm_type": "sde-dpmsolver++", "solver_order": 2, "solver_type": "heun"},
-        aliases=("k_dpmpp_2m_sde_heun",),
-    ),
-    SamplerSpec(
         "DPM++ 3M SDE",
         "DPMSolverMultistepScheduler",
         {"algorithm_type": "sde-dpmsolver++", "solver_order": 3},
         aliases=("k_dpmpp_3m_sde",),
+    ),
+    SamplerSpec(
+        "DPM++ 2M SDE Heun",
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "sde-dpmsolver++", "solver_order": 2, "solver_type": "heun"},
+        aliases=("k_dpmpp_2m_sde_heun",),
     ),
     SamplerSpec("DPM++ SDE", "DPMSolverSDEScheduler", {}, requires=("torchsde",), aliases=("k_dpmpp_sde",)),
     SamplerSpec(
