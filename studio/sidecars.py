@@ -8,6 +8,9 @@ beside the folder: `Diffusers/tiny.json`):
                           "description", "sd version"
     detail.civitai.info   Civitai Helper's copy of the Civitai model-version record:
                           "trainedWords", "baseModel", "name", "model": {"name", "type"}
+    detail.safetensors.hub.json   what Atelier's own hub download wrote (the same Civitai
+                          fields: "trainedWords", "baseModel", "modelName", "versionName"),
+                          read when there is no .civitai.info
     detail.png            the preview; also detail.preview.png, and .jpg / .jpeg / .webp / .gif,
                           in A1111's order (plain name first, then `.preview`, per extension)
 
@@ -26,6 +29,7 @@ from typing import Any
 
 PREVIEW_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "gif")
 MAX_SIDECAR_BYTES = 4 * 2**20
+HUB_SIDECAR_SUFFIX = ".hub.json"  # hub.download.install.SIDECAR_SUFFIX (studio does not import hub)
 DEFAULT_WEIGHT = 1.0
 
 
@@ -129,6 +133,15 @@ def read_sidecars(model_path: Path) -> Sidecar:
     errors: list[str] = []
     user = _read_json(Path(f"{base}.json"), errors)
     civitai = _read_json(Path(f"{base}.civitai.info"), errors)
+    if not civitai and model_path.is_file():
+        hub = _read_json(Path(f"{model_path}{HUB_SIDECAR_SUFFIX}"), errors)
+        civitai = {
+            "trainedWords": hub.get("trainedWords"),
+            "baseModel": hub.get("baseModel"),
+            "description": hub.get("description"),
+            "name": hub.get("versionName"),
+            "model": {"name": hub.get("modelName")},
+        }
     words = civitai.get("trainedWords")
     trained = (
         tuple(word.strip() for word in words if isinstance(word, str) and word.strip())

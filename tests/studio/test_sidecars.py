@@ -78,3 +78,30 @@ def test_a_diffusers_folder_keeps_its_sidecars_beside_it(tmp_path: Path) -> None
     (tmp_path / "tiny.jpg").write_bytes(b"jpg")
     sidecar = read_sidecars(folder)
     assert sidecar.activation_text == "tiny" and sidecar.preview == tmp_path / "tiny.jpg"
+
+
+def test_the_hub_download_sidecar_is_read_without_a_civitai_info(tmp_path: Path) -> None:
+    from hub.download.install import SIDECAR_SUFFIX, sidecar_path
+
+    model = tmp_path / "ink.safetensors"
+    model.write_bytes(b"x")
+    # what Atelier's own hub download writes beside a model (hub/download/downloader.py)
+    sidecar_path(model).write_text(
+        json.dumps(
+            {
+                "modelId": 1,
+                "versionId": 2,
+                "file": {},
+                "modelName": "Ink",
+                "versionName": "v3",
+                "baseModel": "SD 1.5",
+                "trainedWords": ["sumi-e"],
+                "description": "<p>ink</p>",
+            }
+        ),
+        encoding="utf-8",
+    )
+    assert SIDECAR_SUFFIX == ".hub.json"
+    sidecar = read_sidecars(model)
+    assert sidecar.trigger_words == "sumi-e" and sidecar.civitai_name == "Ink / v3"
+    assert sidecar.base_model == "SD 1.5" and sidecar.description == "ink"
