@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from studio.config import StudioConfig
@@ -136,6 +136,14 @@ class StudioEngine(EngineNames, Protocol):
 
     def native_size(self) -> int:
         """The trained resolution of the current (or default) model."""
+        ...
+
+    def lora_listing(self) -> list[dict[str, Any]]:
+        """The installed LoRAs as A1111's `/sdapi/v1/loras` lists them (name, alias, path, metadata)."""
+        ...
+
+    def embedding_listing(self) -> dict[str, dict[str, Any]]:
+        """The embeddings as A1111's `/sdapi/v1/embeddings` lists them: `loaded` and `skipped`."""
         ...
 
     def check(self, request: GenerationRequest) -> tuple[GenerationRequest, object, object]:

@@ -465,24 +465,11 @@ def build_router(services: HttpServices) -> APIRouter:
 
     @router.get("/loras")
     def loras() -> list[dict[str, Any]]:
-        return [
-            {"name": entry.short_name, "alias": entry.short_name, "path": str(entry.path), "metadata": {}}
-            for entry in engine.registry.loras()
-        ]
+        return engine.lora_listing()
 
     @router.get("/embeddings")
     def embeddings() -> dict[str, Any]:
-        loaded = {
-            entry.short_name: {
-                "step": None,
-                "sd_checkpoint": None,
-                "sd_checkpoint_name": None,
-                "shape": None,
-                "vectors": None,
-            }
-            for entry in engine.registry.embeddings()
-        }
-        return {"loaded": loaded, "skipped": {}}
+        return engine.embedding_listing()
 
     @router.get("/prompt-styles")
     def prompt_styles() -> list[dict[str, str]]:
@@ -498,6 +485,10 @@ def build_router(services: HttpServices) -> APIRouter:
 
     @router.post("/refresh-loras")
     def refresh_loras() -> None:
+        engine.registry.refresh()
+
+    @router.post("/refresh-embeddings")
+    def refresh_embeddings() -> None:
         engine.registry.refresh()
 
     @router.post("/png-info")

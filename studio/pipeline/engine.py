@@ -32,6 +32,7 @@ from studio.pipeline.model_registry import (
     best_match,
     native_size,
 )
+from studio.pipeline.networks.activation import AppliedNetworks, NetworkPlan, Networks
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
 from studio.progress import GenerationControl, StepInfo
 from studio.prompts.expansion import ImagePrompt, PromptLibrary
@@ -86,7 +87,8 @@ class Engine:
         self._device: Any = None
         self._current: ModelEntry | None = None
         self._prompts = PromptEmbeddingCache()
-        self.prompt_library = PromptLibrary.for_config(config)
+        self.prompt_library = PromptLibrary.for_config(config)  # styles, wildcards
+        self._networks = Networks(self.registry, lambda: self.config.allow_pickle)  # LoRAs, embeddings
 
     # -- choices ------------------------------------------------------------------------------
     @property
@@ -159,6 +161,19 @@ class Engine:
         entry = self._current or self._default_entry(required=False)
         return SD_NATIVE_SIZE if entry is None else native_size(entry)
 
+    def lora_listing(self) -> list[dict[str, Any]]:
+        """The installed LoRAs as A1111's `/sdapi/v1/loras` lists them (name, alias, path, metadata)."""
+        return self._networks.catalog.lora_listing()
+
+    def embedding_listing(self) -> dict[str, dict[str, Any]]:
+        """The embeddings as A1111's `/sdapi/v1/embeddings`: `loaded` (usable with the current
+        model) and `skipped`, each {name: {step, sd_checkpoint, sd_checkpoint_name, shape, vectors}}."""
+        from studio.pipeline.networks.catalog import text_encoder_width
+
+        entry = self._current or self._default_entry(required=False)
+        width = None if entry is None else text_encoder_width(entry)
+        return self._networks.catalog.embedding_listing(width, self.config.allow_pickle)
+
     def select_model(self, name: str) -> str:
         """Load the checkpoint (title, name or hash), make it current and remember it. Returns its title."""
         entry = self.registry.find("checkpoint", name)
@@ -195,6 +210,12 @@ class Engine:
         if entry is None:
             entry = self._default_entry()
         vae = None if request.vae in NO_VAE else self.registry.find("vae", request.vae, "vae")
+        # LoRA tags and embeddings (the styles' too): installed, readable; those a wildcard
+        # brings are checked when its image's prompt is made
+        prompt, negative_prompt = self.prompt_library.styled(request)
+        self._networks.resolve(
+            dataclasses.replace(request, prompt=prompt, negative_prompt=negative_prompt, styles=())
+        )
         return request, entry, vae
 
     def generate(self, request: GenerationRequest, control: GenerationControl | None = None) -> Result:
@@ -237,6 +258,7 @@ class Engine:
                 for start, end in _same_prompt_runs(prompts[first : first + len(seeds)]):
                     image_prompt = prompts[first + start]
                     resolved = _with_prompts(request, image_prompt)
+                    plan, networks = self._apply_networks(loaded, vae, resolved)
                     tick = time.perf_counter()
                     images = self._run_batch(
                         loaded,
@@ -247,6 +269,7 @@ class Engine:
                         subseeds[start:end],
                         batch_index,
                         control,
+                        networks,
                         offset=start,
                     )
                     denoise += time.perf_counter() - tick
@@ -260,6 +283,7 @@ class Engine:
                             seeds[i],
                             subseeds[i],
                             timings,
+                            plan,
                             extra=image_prompt.params,
                         )
                         result.images.append(record)
@@ -275,6 +299,17 @@ class Engine:
         result.timings = timings
         result.peak_memory_bytes = self._peak_memory()
         return self.hooks.postprocess(result)
+
+    def _apply_networks(
+        self, loaded: Any, vae: Any, request: GenerationRequest
+    ) -> tuple[NetworkPlan, AppliedNetworks]:
+        """Put the request's LoRAs and embeddings (and no others) on the model; the texts to
+        encode come back with the tags taken out and embedding names as their tokens."""
+        plan = self._networks.resolve(request)
+        applied = self._networks.apply(loaded.pipeline(request.mode, vae), plan)
+        if applied.changed:  # the text encoder changed: embeddings cached before are stale
+            self._prompts = PromptEmbeddingCache()
+        return plan, applied
 
     def _prepare_inputs(self, request: GenerationRequest) -> dict[str, Any]:
         """Decode init images and mask up front so a bad image fails before any work."""
@@ -310,6 +345,7 @@ class Engine:
         subseeds: list[int],
         batch_index: int,
         control: GenerationControl,
+        networks: AppliedNetworks,
         offset: int = 0,
     ) -> list[Any]:
         """Images of `seeds`, the images `offset`.. of batch `batch_index`."""
@@ -353,7 +389,7 @@ class Engine:
         kwargs: dict[str, Any] = {
             # Embeddings of one prompt, repeated per image exactly like a plain diffusers call,
             # and reused across batches, sweeps and repeated runs while they stay recent.
-            **self._prompts.pipeline_kwargs(pipe, request.prompt, request.negative_prompt, clip_skip),
+            **self._prompts.pipeline_kwargs(pipe, networks.prompt, networks.negative_prompt, clip_skip),
             "num_images_per_prompt": count,
             "num_inference_steps": request.steps,
             "guidance_scale": request.cfg_scale,
@@ -414,6 +450,7 @@ class Engine:
         seed: int,
         subseed: int,
         timings: dict[str, float],
+        networks: NetworkPlan,
         extra: dict[str, Any] | None = None,
     ) -> ImageRecord:
         params = generation_parameters(
@@ -424,7 +461,7 @@ class Engine:
             model_hash=entry.hash10,
             vae_name=None if vae_entry is None else vae_entry.model_name,
             vae_hash=None if vae_entry is None else vae_entry.hash10,
-            extra=extra,
+            extra={**networks.infotext, **(extra or {})},
         )
         infotext = format_infotext(request.prompt, request.negative_prompt, params)
         image, infotext = self.hooks.postprocess_image(request, image, infotext)

@@ -10,7 +10,8 @@ Both `config.models_path` and `config.builtin_models_path` (the shipped starter)
 deduplicated by resolved path. Each entry's title is A1111's `name [hash10]`, hash10 being the
 first 10 hex digits of the SHA-256 of the file (for a folder: of its files, in path order).
 Hashes are cached in the studio database by path + size + mtime, so rescanning unchanged
-models reads no model bytes.
+models reads no model bytes. LoRA `.safetensors` files also get the hash A1111 writes in
+`Lora hashes` (kohya's "addnet" hash: SHA-256 of the file after its header), in the same read.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class ModelEntry:
     path: Path
     sha256: str
     format: str  # "diffusers" | "safetensors" | "pickle"
+    addnet_sha256: str | None = None  # LoRA safetensors: SHA-256 of the data after the header
     # what the files beside it say (preview, trigger words, preferred weight), read on refresh
     sidecar: Sidecar = field(default_factory=Sidecar, compare=False)
 
@@ -138,8 +140,10 @@ class ModelRegistry:
                 if resolved in seen_paths:
                     continue
                 seen_paths.add(resolved)
+                addnet = kind == "lora" and fmt == "safetensors"
+                sha, addnet_sha = self._hashes(resolved, addnet)
                 scan.entries[kind].append(
-                    ModelEntry(kind, name, resolved, self._sha256(resolved), fmt, read_sidecars(path))
+                    ModelEntry(kind, name, resolved, sha, fmt, addnet_sha, read_sidecars(path))
                 )
         for entries in scan.entries.values():
             entries.sort(key=lambda entry: entry.name.lower())
@@ -165,7 +169,9 @@ class ModelRegistry:
                     yield "vae", config.parent, "diffusers", config.parent.relative_to(base).as_posix()
 
     # -- hashing ------------------------------------------------------------------------------
-    def _sha256(self, path: Path) -> str:
+    def _hashes(self, path: Path, addnet: bool = False) -> tuple[str, str | None]:
+        """The SHA-256 of `path` (a file, or a folder's files) and, when `addnet`, the SHA-256
+        of the file's data after its safetensors header (None when it has no valid header)."""
         files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
         stats = [f.stat() for f in files]
         size = sum(s.st_size for s in stats)
@@ -173,27 +179,42 @@ class ModelRegistry:
         key = str(path)
         with self._connect() as db:
             row = db.execute(
-                "SELECT size, mtime_ns, sha256 FROM model_hashes WHERE path = ?", (key,)
+                "SELECT size, mtime_ns, sha256, addnet_sha256 FROM model_hashes WHERE path = ?", (key,)
             ).fetchone()
-        if row is not None and row[0] == size and row[1] == mtime_ns:
+        if row is not None and row[0] == size and row[1] == mtime_ns and (not addnet or row[3] is not None):
             self.stats.cache_hits += 1
-            return row[2]
+            return row[2], (row[3] or None) if addnet else None
         digest = hashlib.sha256()
+        data_digest = hashlib.sha256() if addnet else None
+        data_offset = _safetensors_data_offset(path, size) if addnet else None
         for file in files:
             if len(files) > 1:
                 digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+            position = 0
             with file.open("rb") as handle:
                 while chunk := handle.read(CHUNK):
                     digest.update(chunk)
+                    if (
+                        data_digest is not None
+                        and data_offset is not None
+                        and position + len(chunk) > data_offset
+                    ):
+                        data_digest.update(chunk[max(0, data_offset - position) :])
+                    position += len(chunk)
             self.stats.files_hashed += 1
             self.stats.bytes_hashed += file.stat().st_size
         sha = digest.hexdigest()
+        # "" marks "hashed, but not a safetensors file" so it is not read again
+        addnet_sha = (
+            None if data_digest is None else (data_digest.hexdigest() if data_offset is not None else "")
+        )
         with self._connect() as db:
             db.execute(
-                "INSERT OR REPLACE INTO model_hashes (path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?)",
-                (key, size, mtime_ns, sha),
+                "INSERT OR REPLACE INTO model_hashes (path, size, mtime_ns, sha256, addnet_sha256) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (key, size, mtime_ns, sha, addnet_sha),
             )
-        return sha
+        return sha, addnet_sha or None
 
     # -- queries ------------------------------------------------------------------------------
     def entries(self, kind: str) -> list[ModelEntry]:
@@ -259,6 +280,17 @@ def _files(folder: Path, suffixes: Iterable[str]) -> list[Path]:
         return []
     wanted = tuple(suffixes)
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in wanted)
+
+
+def _safetensors_data_offset(path: Path, size: int) -> int | None:
+    """Where a safetensors file's tensor data starts (8 + header length), or None when the
+    file does not start with a plausible safetensors header."""
+    with path.open("rb") as handle:
+        prefix = handle.read(9)
+    if len(prefix) < 9 or prefix[8:9] != b"{":
+        return None
+    offset = 8 + int.from_bytes(prefix[:8], "little")
+    return offset if offset <= size else None
 
 
 def _file_format(path: Path) -> str:

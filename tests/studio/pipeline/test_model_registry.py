@@ -152,3 +152,24 @@ def test_entries_carry_their_sidecars(studio_config: StudioConfig) -> None:
     write(lora.with_suffix(".json"), b'{"activation text": "sumi-e"}')
     registry.refresh()  # sidecars are read again on refresh, as A1111's Refresh does
     assert registry.find("lora", "ink").sidecar.trigger_words == "sumi-e"
+
+
+def test_lora_safetensors_get_the_a1111_addnet_hash_in_the_same_read(studio_config: StudioConfig) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    lora = studio_config.models_path / "Lora" / "style.safetensors"
+    save_file({"lora_unet_x.lora_down.weight": torch.ones(2, 3)}, str(lora), metadata={"ss_output_name": "s"})
+    write(studio_config.models_path / "Lora" / "broken.safetensors", b"not a safetensors file")
+    data = lora.read_bytes()
+    after_header = hashlib.sha256(data[8 + int.from_bytes(data[:8], "little") :]).hexdigest()
+    registry = ModelRegistry(studio_config)
+    entries = {entry.name: entry for entry in registry.loras()}
+    assert entries["style.safetensors"].addnet_sha256 == after_header
+    assert entries["style.safetensors"].sha256 == hashlib.sha256(data).hexdigest()
+    assert entries["broken.safetensors"].addnet_sha256 is None
+    fresh = ModelRegistry(studio_config)
+    fresh.refresh()
+    again = {entry.name: entry for entry in fresh.loras()}
+    assert again["style.safetensors"].addnet_sha256 == after_header
+    assert fresh.stats.files_hashed == 0  # both hashes come from the cache
