@@ -17,20 +17,29 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from hub.server.auth import password_hasher
+from hub.server.client_address import parse_proxies
 from hub.server.config import ServerConfig
-from hub.server.errors import ApiError
+from hub.server.errors import ApiError, describe_errors
 from hub.server.hub_server import HubServer
 from hub.server.middleware import AuthRateLimitMiddleware
+from hub.server.openapi import build_openapi
+from hub.server.params import INT64_MAX, INT64_MIN, id_out_of_range
 from hub.server.ratelimit import RateLimiter
-from hub.server.routes import accounts, catalog, downloads, models_write, sync
+from hub.server.routes import accounts, catalog, downloads, favorites, images, models_write, people, sync
 from hub.server.store import ServerStore
 
 log = logging.getLogger(__name__)
+DESCRIPTION = (
+    "Civitai-compatible API v1 (models, versions, hashes, images, creators, tags, downloads) plus "
+    "Atelier's own routes: accounts and API keys, uploads, edits, favourites and the change feed. "
+    'Errors are `{"error": "..."}` naming every bad parameter; see docs/hub-server.md.'
+)
 
 
 def create_app(data_dir: Path | str, config: ServerConfig | None = None, **options: Any) -> FastAPI:
     """Build the app for the data directory `data_dir`; `options` override ServerConfig fields."""
     config = replace(config or ServerConfig(data_dir=Path(data_dir)), data_dir=Path(data_dir), **options)
+    proxies = parse_proxies(config.trusted_proxies)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     config.tmp_dir.mkdir(parents=True, exist_ok=True)
     hub = HubServer(
@@ -54,12 +63,18 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
             hub.store.close()
 
     app = FastAPI(
-        title="Atelier hub server", version="1", lifespan=lifespan, docs_url="/api/docs", redoc_url=None
+        title="Atelier hub server",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
     )
     app.state.hub = hub
-    for module in (catalog, downloads, sync, accounts, models_write):
+    for module in (catalog, images, people, downloads, sync, accounts, models_write, favorites):
         app.include_router(module.router)
-    app.add_middleware(AuthRateLimitMiddleware, hub=hub)
+    app.add_middleware(AuthRateLimitMiddleware, hub=hub, proxies=proxies)
+    app.openapi = lambda: build_openapi(app, models_write.UPLOAD_SCHEMAS)  # type: ignore[method-assign]
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -67,15 +82,32 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first["loc"][1:]) or "request"
-        return JSONResponse({"error": f"{where}: {first['msg']}"}, status_code=400)
+        errors = list(exc.errors())
+        ranges = [_id_out_of_range(e) for e in errors]
+        if errors and all(ranges):
+            return JSONResponse({"error": "; ".join(r.message for r in ranges if r)}, status_code=422)
+        return JSONResponse({"error": describe_errors(errors, located=True)}, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
     return app
+
+
+def _id_out_of_range(error: dict[str, Any]) -> ApiError | None:
+    """The 422 for an integer outside the database's id range (bounds set by params.py)."""
+    bound = (error.get("ctx") or {}).get("le", (error.get("ctx") or {}).get("ge"))
+    if error.get("type") not in ("less_than_equal", "greater_than_equal") or bound not in (
+        INT64_MAX,
+        INT64_MIN,
+    ):
+        return None
+    try:
+        value = int(error["input"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return id_out_of_range(str(error["loc"][-1]), value)
 
 
 async def _refresh_stats_forever(hub: HubServer) -> None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
+
+from hub.server.client_address import parse_proxies
 
 
 def _serve_parser(parser: argparse.ArgumentParser) -> None:
@@ -22,13 +25,44 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--key-rate-limit", default=1200, type=int, help="requests/minute per API key; 0 = off"
     )
-    parser.add_argument("--max-upload-mb", default=16 * 1024, type=int, help="largest upload in MiB")
+    parser.add_argument(
+        "--max-upload-mb", default=16 * 1024, type=int, help="largest upload in MiB (default 16384: 16 GiB)"
+    )
     parser.add_argument(
         "--stats-refresh", default=300.0, type=float, help="seconds between stats refreshes; 0 = off"
     )
-    parser.add_argument("--trust-forwarded", action="store_true", help="client IP from X-Forwarded-For")
+    parser.add_argument(
+        "--trust-forwarded",
+        default="",
+        type=_proxies,
+        metavar="PROXIES",
+        help="comma-separated IP addresses or networks of your reverse proxies: requests they deliver "
+        "are rate-limited by the client address in X-Forwarded-For (default: none; the header is ignored)",
+    )
     parser.add_argument("--accel-redirect", default=None, help="nginx internal location prefix for downloads")
     parser.add_argument("--log-level", default="info")
+
+
+def _proxies(value: str) -> tuple[str, ...]:
+    entries = tuple(e.strip() for e in value.split(",") if e.strip())
+    try:
+        parse_proxies(entries)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return entries
+
+
+def uvicorn_config(app: Any, **options: Any) -> Any:
+    """uvicorn's settings for the hub server (the CLI's, and the tests' servers').
+
+    uvicorn's own proxy-header handling is off: by default it takes the client address from
+    X-Forwarded-For for any request from 127.0.0.1, which would let anyone on the machine (or
+    behind a local proxy that passes the header through) pick their own rate-limit bucket. The
+    app decides itself, from `--trust-forwarded` (hub/server/client_address.py).
+    """
+    import uvicorn
+
+    return uvicorn.Config(app, proxy_headers=False, forwarded_allow_ips="", workers=1, **options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         key_rate_limit=args.key_rate_limit or None,
         max_upload_bytes=args.max_upload_mb * 1024 * 1024,
         stats_refresh_seconds=args.stats_refresh,
-        trust_forwarded=args.trust_forwarded,
+        trusted_proxies=args.trust_forwarded,
         accel_redirect=args.accel_redirect,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, workers=1)
+    uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level)).run()
     return 0

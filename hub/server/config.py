@@ -22,8 +22,9 @@ class ServerConfig:
     max_image_bytes: int = 16 * 1024 * 1024
     # How often download counts are folded into model stats (and the feed); 0 switches it off.
     stats_refresh_seconds: float = 300.0
-    # Take the client IP from X-Forwarded-For (only behind a proxy you control).
-    trust_forwarded: bool = False
+    # Proxies (IP addresses or networks) whose X-Forwarded-For names the client; from any other
+    # peer the header is ignored and the peer's address is the client's (see client_address.py).
+    trusted_proxies: tuple[str, ...] = ()
     # Behind nginx: answer downloads with `X-Accel-Redirect: <prefix>/<file path>` and let nginx
     # send the bytes (sendfile, Range) from an `internal` location aliased to the data directory.
     accel_redirect: str | None = None

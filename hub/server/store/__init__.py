@@ -5,7 +5,7 @@ method signatures; nothing else in the server writes SQL.
 
 - `server_store`: `ServerStore`, the facade the server uses (connections, transactions).
 - `schema`: the migration list, applied when a store opens.
-- `accounts`, `catalog_queries`, `catalog_writes`, `downloads`, `change_feed`,
+- `accounts`, `favorites`, `catalog_queries`, `catalog_writes`, `downloads`, `change_feed`,
   `model_documents`, `bulk_seed`: the statements, as functions of a connection.
 - `paging`: the filter and keyset page builder of the list queries.
 """

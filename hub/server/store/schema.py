@@ -184,6 +184,19 @@ CREATE TABLE IF NOT EXISTS changes (
 );
 """
 
+# Each account's favourite models (`GET /api/v1/models?favorites=true`); deleting a model or
+# an account removes its rows.
+FAVORITES = """
+CREATE TABLE favorites (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, model_id)
+) WITHOUT ROWID;
+CREATE INDEX favorites_model ON favorites(model_id);
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration("0001_initial", INITIAL),
+    Migration("0002_favorites", FAVORITES),
 ]

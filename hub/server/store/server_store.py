@@ -26,6 +26,7 @@ from hub.server.store import (
     catalog_writes,
     change_feed,
     downloads,
+    favorites,
 )
 from hub.server.store.accounts import User
 from hub.server.store.change_feed import Change
@@ -99,6 +100,12 @@ class ServerStore:
     def delete_api_key(self, user_id: int, key_id: int) -> None:
         with self.write() as conn:
             accounts.delete_api_key(conn, user_id, key_id)
+
+    # -- favourites -----------------------------------------------------------------------------
+    def set_favorite(self, user_id: int, model_id: int, favorite: bool) -> None:
+        now = documents.now_iso()
+        with self.write() as conn:
+            favorites.set_favorite(conn, user_id, model_id, favorite, now)
 
     # -- catalog reads ---------------------------------------------------------------------------
     def list_models(self, q: ModelQuery) -> Page:
