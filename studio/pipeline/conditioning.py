@@ -29,10 +29,11 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from studio.prompts.attention import parse_attention
+from studio.prompts.attention import PromptSyntaxError, parse_attention
 from studio.prompts.chunks import PromptChunk, SpecialTokens, chunk_prompt, empty_chunk
 from studio.prompts.parse import parse_prompt
 from studio.prompts.schedule import ScheduledText, text_for_step
+from studio.request import RequestError
 
 if TYPE_CHECKING:
     from studio.pipeline.model_registry import ModelEntry
@@ -193,7 +194,7 @@ def build_conditioning(
     pipe: Any, prompt: str, negative_prompt: str, steps: int, clip_skip: int, embed: Embed
 ) -> PromptConditioning:
     """Parse both prompts for `steps` steps and encode them with `embed` (a cache's, or
-    `encode_chunks`). Raises PromptSyntaxError (see `studio.prompts.parse.check_prompt`).
+    `encode_chunks`). Raises RequestError naming the prompt whose weights cannot be read.
 
     Lengths as A1111 makes them: parts of different lengths are extended by repeating their
     last token vector; the negative prompt and the parts by the empty prompt's chunk."""
@@ -202,8 +203,15 @@ def build_conditioning(
     def encode(schedule: list[ScheduledText]) -> Any:
         return embed(pipe, chunk_texts(pipe.tokenizer, [entry.text for entry in schedule]), clip_skip)
 
-    parts = [ScheduledEmbeds(p.schedule, encode(p.schedule), p.weight) for p in parse_prompt(prompt, steps)]
-    [negative_part] = parse_prompt(negative_prompt, steps, positive=False)
+    try:
+        parsed = parse_prompt(prompt, steps)
+    except PromptSyntaxError as error:  # a wildcard can bring syntax the request check never saw
+        raise RequestError("prompt", str(error)) from None
+    try:
+        [negative_part] = parse_prompt(negative_prompt, steps, positive=False)
+    except PromptSyntaxError as error:
+        raise RequestError("negative_prompt", str(error)) from None
+    parts = [ScheduledEmbeds(p.schedule, encode(p.schedule), p.weight) for p in parsed]
     negative = ScheduledEmbeds(negative_part.schedule, encode(negative_part.schedule))
     longest = max(part.embeds.shape[1] for part in parts)
     for part in parts:
