@@ -64,6 +64,8 @@ class GenerationRequest:
     vae: str | None = None
     # scripts by name: {"script name": {"param": value}}; never positional
     scripts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # ControlNet units, JSON-safe (`studio.controlnet.units.ControlNetUnit.to_json`), in order
+    controlnet_units: tuple[Mapping[str, Any], ...] = ()
     save_images: bool = True
 
     @property
@@ -83,6 +85,7 @@ class GenerationRequest:
         data["mask"] = base64.b64encode(self.mask).decode("ascii") if self.mask is not None else None
         data["scripts"] = {name: dict(args) for name, args in self.scripts.items()}
         data["styles"] = list(self.styles)
+        data["controlnet_units"] = [dict(unit) for unit in self.controlnet_units]
         return data
 
     @classmethod
@@ -100,6 +103,8 @@ class GenerationRequest:
             values["mask"] = decode_base64(values["mask"], "mask")
         if "styles" in values:
             values["styles"] = _style_names(values["styles"])
+        if "controlnet_units" in values:
+            values["controlnet_units"] = tuple(dict(unit) for unit in values["controlnet_units"] or ())
         return cls(**values)
 
 

@@ -25,6 +25,7 @@ from studio.config import StudioConfig
 from studio.history import HistoryStore
 from studio.hooks import GenerationHooks, NoHooks
 from studio.infotext import encode_png, format_infotext, generation_parameters
+from studio.pipeline.controlnet.service import ControlNets
 from studio.pipeline.model_registry import (
     SD_NATIVE_SIZE,
     ModelEntry,
@@ -91,6 +92,7 @@ class Engine:
         self._tokenizers: dict[Path, Any] = {}  # checkpoint path -> its tokenizer (token counts)
         self.prompt_library = PromptLibrary.for_config(config)  # styles, wildcards
         self._networks = Networks(self.registry, lambda: self.config.allow_pickle)  # LoRAs, embeddings
+        self.controlnets = ControlNets(config.models_path, config.allow_pickle)
 
     # -- choices ------------------------------------------------------------------------------
     @property
@@ -227,6 +229,7 @@ class Engine:
                 f"choose one of: {valid}",
             )
         self.prompt_library.check(request)
+        self.controlnets.check(request)
         entry = self.registry.find("checkpoint", request.model) if request.model else self._current
         if entry is None:
             entry = self._default_entry()
@@ -254,6 +257,7 @@ class Engine:
         vae = None if vae_entry is None else (vae_entry, loaded.vae(vae_entry, self.config.allow_pickle))
         if request.model is None and self._current is None:
             self._current = entry
+        inputs["controlnet"] = self.controlnets.prepare(request, loaded.pipe.device, loaded.pipe.unet.dtype)
         timings["load"] = time.perf_counter() - tick
         if self.device.name == "cuda":
             torch.cuda.reset_peak_memory_stats()
@@ -266,7 +270,7 @@ class Engine:
         prompts = self.prompt_library.expand(request, all_seeds)
         result = Result(request=request)
         denoise = save = 0.0
-        with torch.no_grad():
+        with torch.no_grad(), self.controlnets.modes(inputs["controlnet"], request.cfg_scale):
             for batch_index in range(request.n_iter):
                 control.take_skip()
                 if control.interrupted:
@@ -306,7 +310,7 @@ class Engine:
                             subseeds[i],
                             timings,
                             plan,
-                            extra=image_prompt.params,
+                            extra={**image_prompt.params, **self.controlnets.infotext(inputs["controlnet"])},
                         )
                         result.images.append(record)
                     save += time.perf_counter() - tick
@@ -389,6 +393,10 @@ class Engine:
         pipe.scheduler = self.samplers.make_scheduler(
             request.sampler_name, request.scheduler, loaded.base_scheduler_config
         )
+        if inputs.get("controlnet"):  # the ControlNet variant of the mode's pipeline, same modules
+            from studio.pipeline.controlnet.units import controlnet_pipeline
+
+            pipe = controlnet_pipeline(pipe, mode, inputs["controlnet"])
         clip_skip = request.clip_skip if request.clip_skip != 1 else self.config.clip_skip
         # Both prompts (network tags removed, embeddings as their tokens) parsed in A1111's
         # prompt language and encoded; reused across batches, sweeps and runs while recent.
@@ -421,6 +429,10 @@ class Engine:
             "generator": generators,
             "callback_on_step_end": on_step_end,
         }
+        if inputs.get("controlnet"):
+            from studio.pipeline.controlnet.units import call_kwargs
+
+            kwargs.update(call_kwargs(mode, inputs["controlnet"]))
         if mode == "txt2img":
             unet_channels = pipe.unet.config.in_channels
             factor = pipe.vae_scale_factor
