@@ -251,7 +251,7 @@ def pixel_perfect_resolution(image: Image.Image, width: int, height: int, resize
     k_height, k_width = height / image.height, width / image.width
     short = min(image.width, image.height)
     scale = min(k_height, k_width) if resize_mode == "Resize and Fill" else max(k_height, k_width)
-    return int(round(scale * short))
+    return round(scale * short)
 
 
 def fit_to_size(image: Image.Image, width: int, height: int, resize_mode: str) -> Image.Image:
