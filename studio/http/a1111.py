@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from studio import options as opt
 from studio.http.checks import check_request
+from studio.http.controlnet import split_controlnet
 from studio.http.images import decode_image, encode_png_base64
 from studio.infotext import parse_infotext
 from studio.jobs import GENERATE, SELECT_MODEL, Job, JobState
@@ -125,8 +126,10 @@ class A1111Api:
             return "None"
         return self.engine.registry.find("vae", name, field_name).title
 
-    def _scripts(self, body: Txt2ImgBody) -> dict[str, dict[str, Any]]:
-        return self.services.scripts.from_a1111(body.script_name, body.script_args, body.alwayson_scripts)
+    def _scripts(self, body: Txt2ImgBody) -> tuple[dict[str, dict[str, Any]], tuple[dict[str, Any], ...]]:
+        """The request's scripts, and its ControlNet units (`alwayson_scripts.controlnet`)."""
+        others, controlnet_units = split_controlnet(body.alwayson_scripts or {})
+        return self.services.scripts.from_a1111(body.script_name, body.script_args, others), controlnet_units
 
     def build_request(self, body: Txt2ImgBody) -> GenerationRequest:
         """The A1111 payload as a validated GenerationRequest (RequestError naming the field)."""
@@ -142,6 +145,7 @@ class A1111Api:
         sampler, scheduler = self.engine.normalize_sampler(sampler, body.scheduler or "Automatic")
         sampler = _match_name(sampler, self.engine.sampler_names())
         scheduler = _match_name(scheduler, self.engine.schedule_types())
+        scripts, controlnet_units = self._scripts(body)
         values: dict[str, Any] = {
             "prompt": body.prompt,
             "negative_prompt": body.negative_prompt,
@@ -160,7 +164,8 @@ class A1111Api:
             "clip_skip": int(clip_skip) if isinstance(clip_skip, int | float) else clip_skip,
             "model": model,
             "vae": vae,
-            "scripts": self._scripts(body),
+            "scripts": scripts,
+            "controlnet_units": controlnet_units,
             "save_images": bool(body.save_images),
         }
         if isinstance(body, Img2ImgBody):
