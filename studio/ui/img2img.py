@@ -10,6 +10,7 @@ import gradio as gr
 
 from studio.request import RequestError
 from studio.ui.backend import UIBackend
+from studio.ui.controlnet import build_controlnet_area
 from studio.ui.controls import GenerationForm, build_parameters, build_prompt_row
 from studio.ui.extra_networks import ExtraNetworksPanel, build_extra_networks, connect_checkpoint_cards
 from studio.ui.images import mask_from_layers, png_bytes, uploaded_mask
@@ -132,6 +133,7 @@ def build_img2img_tab(backend: UIBackend, sessions: SessionJobs) -> Img2ImgTab:
                     elem_id="img2img_inpaint_area",
                 )
             build_parameters(backend, form, img2img=True)
+            controlnet = build_controlnet_area(backend.config, PREFIX)
             script_area = build_script_area(backend.scripts(PREFIX), PREFIX, backend.axis_value_choices)
         with gr.Column(scale=4):
             output = build_output_panel(PREFIX)
@@ -170,6 +172,7 @@ def build_img2img_tab(backend: UIBackend, sessions: SessionJobs) -> Img2ImgTab:
             "clip_skip": backend.config.clip_skip,
             **fields,
             **script_area.request_fields(data),
+            **controlnet.request_fields(data),
         }
 
     wire_generation(
@@ -177,7 +180,7 @@ def build_img2img_tab(backend: UIBackend, sessions: SessionJobs) -> Img2ImgTab:
         form,
         output,
         sessions,
-        extra_inputs=set(image_widgets) | script_area.inputs,
+        extra_inputs=set(image_widgets) | script_area.inputs | controlnet.inputs,
         extra_fields=extra_fields,
     )
     return Img2ImgTab(
