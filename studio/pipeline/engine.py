@@ -403,6 +403,8 @@ class Engine:
         conditioning = self._prompts.conditioning(
             pipe, networks.prompt, networks.negative_prompt, request.steps, clip_skip
         )
+        if inputs.get("controlnet") and conditioning.composable:
+            raise RequestError("prompt", "AND (composable prompts) does not work with ControlNet units yet")
         generators = make_generators(seeds)
         hooks = self.hooks
 

@@ -103,3 +103,9 @@ def test_bad_units_are_refused_naming_the_field(cn_engine: Engine) -> None:
         cn_engine.generate(replace(BASE, controlnet_units=(unit(model="missing"),)), GenerationControl())
     with pytest.raises(RequestError, match=r"controlnet.args\[0\].module.*midas/dpt_hybrid"):
         cn_engine.generate(replace(BASE, controlnet_units=(unit(module="depth_midas"),)), GenerationControl())
+
+
+def test_and_prompt_with_a_unit_is_refused(cn_engine: Engine) -> None:
+    request = replace(BASE, prompt="red circle AND blue square", controlnet_units=(unit(),))
+    with pytest.raises(RequestError, match=r"AND .* ControlNet"):
+        cn_engine.generate(request, GenerationControl())
