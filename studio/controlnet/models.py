@@ -45,6 +45,10 @@ def _digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _has_weights(folder: Path) -> bool:
+    return any(p.suffix in (".safetensors", ".bin") for p in folder.iterdir())
+
+
 def scan(models_path: Path, allow_pickle: bool = False) -> list[ControlNetFile]:
     """Every ControlNet model under `models_path/ControlNet`, sorted by name."""
     folder = models_path / FOLDER
@@ -55,7 +59,9 @@ def scan(models_path: Path, allow_pickle: bool = False) -> list[ControlNetFile]:
     for path in sorted(folder.iterdir()):
         if path.name == ANNOTATORS:
             continue
-        if path.is_dir() and (path / "config.json").is_file():
+        if path.is_dir() and path.suffix == ".config":
+            continue  # the config folder of a single file beside it
+        if path.is_dir() and (path / "config.json").is_file() and _has_weights(path):
             found.append(ControlNetFile(path.name, path, _digest(path)))
         elif path.is_file() and path.suffix.lower() in suffixes:
             found.append(ControlNetFile(path.stem, path, _digest(path)))

@@ -109,3 +109,23 @@ def test_and_prompt_with_a_unit_is_refused(cn_engine: Engine) -> None:
     request = replace(BASE, prompt="red circle AND blue square", controlnet_units=(unit(),))
     with pytest.raises(RequestError, match=r"AND .* ControlNet"):
         cn_engine.generate(request, GenerationControl())
+
+
+def test_original_layout_single_file_loads_the_same_weights(
+    studio_config: StudioConfig, tiny_model_dir: Path
+) -> None:
+    from studio.controlnet.models import scan
+    from studio.pipeline.controlnet.loading import load_controlnet
+    from tests.studio.pipeline.controlnet_files import write_original_layout
+
+    diffusers_file = write_tiny_controlnet(tiny_model_dir, studio_config.models_path)
+    original = write_original_layout(diffusers_file)
+    from safetensors.torch import load_file
+
+    assert any(key.startswith("control_model.input_blocks.") for key in load_file(str(original)))
+    models = {m.name: m for m in scan(studio_config.models_path)}
+    assert sorted(models) == ["tiny_canny", "tiny_original"]
+    a = load_controlnet(models["tiny_canny"]).state_dict()
+    b = load_controlnet(models["tiny_original"]).state_dict()
+    assert a.keys() == b.keys()
+    assert all((a[k] == b[k]).all() for k in a)
