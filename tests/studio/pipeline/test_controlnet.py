@@ -111,7 +111,7 @@ def test_and_prompt_with_a_unit_is_refused(cn_engine: Engine) -> None:
         cn_engine.generate(request, GenerationControl())
 
 
-def test_original_layout_single_file_loads_the_same_weights(
+def test_original_layout_file_and_diffusers_folder_load_the_same_weights(
     studio_config: StudioConfig, tiny_model_dir: Path
 ) -> None:
     from studio.controlnet.models import scan
@@ -123,9 +123,13 @@ def test_original_layout_single_file_loads_the_same_weights(
     from safetensors.torch import load_file
 
     assert any(key.startswith("control_model.input_blocks.") for key in load_file(str(original)))
+    load_controlnet(scan(studio_config.models_path)[0]).save_pretrained(
+        str(studio_config.models_path / "ControlNet" / "tiny_folder")
+    )
     models = {m.name: m for m in scan(studio_config.models_path)}
-    assert sorted(models) == ["tiny_canny", "tiny_original"]
+    assert sorted(models) == ["tiny_canny", "tiny_folder", "tiny_original"]
     a = load_controlnet(models["tiny_canny"]).state_dict()
-    b = load_controlnet(models["tiny_original"]).state_dict()
-    assert a.keys() == b.keys()
-    assert all((a[k] == b[k]).all() for k in a)
+    for other in ("tiny_original", "tiny_folder"):
+        b = load_controlnet(models[other]).state_dict()
+        assert a.keys() == b.keys()
+        assert all((a[k] == b[k]).all() for k in a), other
