@@ -68,7 +68,8 @@ def test_webuiapi_txt2img_with_a_controlnet_unit(cn_live: LiveServer) -> None:
     )
     common = {"prompt": "red circle", "seed": 5, "steps": 3, "width": 64, "height": 64, "cfg_scale": 7}
     plain = api.txt2img(**common)
-    controlled = api.txt2img(**common, controlnet_units=[unit])
+    # a fresh dict: webuiapi writes the unit into its (shared, mutable) default `alwayson_scripts`
+    controlled = api.txt2img(**common, controlnet_units=[unit], alwayson_scripts={})
     assert plain.image.tobytes() != controlled.image.tobytes()
     parsed = parse_infotext(controlled.info["infotexts"][0])
     assert parsed["ControlNet 0"] == (
