@@ -71,6 +71,15 @@ class UIServices(Protocol):
     def extensions(self) -> ExtensionManager: ...
 
 
+def jobs_ahead(queue: Any, job: Any) -> int:
+    """Jobs ahead of a queued `job`: those queued before it, and running ones other than itself.
+
+    `job` is a snapshot: a worker may have claimed it since, so it must not count itself.
+    """
+    running = [other for other in queue.list(states=["running"], limit=1000) if other.id != job.id]
+    return (job.position or 0) + len(running)
+
+
 class ServicesBackend:
     def __init__(self, services: UIServices) -> None:
         self.services = services
@@ -132,9 +141,7 @@ class ServicesBackend:
         state = str(job.state)
         with self._changed:
             progress = self._progress.get(job_id)
-        position = 0
-        if state == "queued":  # the jobs ahead: queued before this one, and the running ones
-            position = (job.position or 0) + self.jobs.queue.count(states=["running"])
+        position = jobs_ahead(self.jobs.queue, job) if state == "queued" else 0
         view = JobView(
             id=job.id,
             state=state,  # type: ignore[arg-type]
