@@ -26,7 +26,7 @@ CSS = """
 .atelier-generate { min-height: 3.2em; font-size: 1.1em !important; }
 """
 
-_BOOT = """
+_BOOT = r"""
 () => {
   if (window.__atelierBooted) return;
   window.__atelierBooted = true;
@@ -44,6 +44,39 @@ _BOOT = """
     if (document.activeElement) document.activeElement.dispatchEvent(new Event('input', {bubbles: true}));
     setTimeout(() => buttons[0].click(), 50);
   });
+  // The tab's title carries the progress ("[45%] Atelier"); a finished job may notify.
+  let baseTitle = document.title.replace(/^\[[^\]]*\] /, '');
+  let following = false;
+  const notify = () => {
+    document.body.dataset.notified = String(Number(document.body.dataset.notified || 0) + 1);
+    try {
+      const audio = new (window.AudioContext || window.webkitAudioContext)();
+      const tone = audio.createOscillator();
+      const gain = audio.createGain();
+      gain.gain.value = 0.1;
+      tone.frequency.value = 880;
+      tone.connect(gain).connect(audio.destination);
+      tone.start();
+      tone.stop(audio.currentTime + 0.25);
+    } catch (error) { /* no audio output: the notification is enough */ }
+    if (window.Notification && Notification.permission === 'granted' && document.hidden) {
+      new Notification(baseTitle, {body: 'Generation finished'});
+    }
+  };
+  setInterval(() => {
+    const active = document.querySelector(
+      '.atelier-progress[data-state=running], .atelier-progress[data-state=queued]');
+    if (active) {
+      if (!following) baseTitle = document.title.replace(/^\[[^\]]*\] /, '');
+      following = true;
+      const label = active.dataset.state === 'queued' ? 'Queued' : `${active.dataset.progress || 0}%`;
+      document.title = `[${label}] ${baseTitle}`;
+    } else if (following) {
+      following = false;
+      document.title = baseTitle;
+      if (localStorage.getItem('atelier-notify') === '1') notify();
+    }
+  }, 300);
 }
 """
 

@@ -127,6 +127,10 @@ class UIBackend(Protocol):
 
     def schedule_types(self) -> list[str]: ...
 
+    def schedule_types_for(self, sampler_name: str) -> list[str]:
+        """The schedule types that apply to `sampler_name` (all of them for an unknown sampler)."""
+        ...
+
     def device_names(self) -> list[str]:
         """The device backends the Settings tab offers (built-ins and extensions')."""
         ...

@@ -32,7 +32,7 @@ from studio.ui.history import build_history_tab
 from studio.ui.img2img import MODE_IMG2IMG, MODE_INPAINT, build_img2img_tab
 from studio.ui.output import OutputPanel, SessionJobs, selected_image
 from studio.ui.pnginfo import build_pnginfo_tab
-from studio.ui.settings import build_settings_tab
+from studio.ui.settings import NOTIFY_LOAD_JS, build_settings_tab
 from studio.ui.status import build_status_line
 from studio.ui.txt2img import build_txt2img_tab
 
@@ -116,7 +116,7 @@ def build_ui(backend: UIBackend, *, title: str = "Atelier") -> gr.Blocks:
             with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
                 pnginfo = build_pnginfo_tab()
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
-                build_settings_tab(backend)
+                settings = build_settings_tab(backend)
             with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):
                 build_extensions_tab(backend.extensions(), backend.script_table())
 
@@ -134,6 +134,10 @@ def build_ui(backend: UIBackend, *, title: str = "Atelier") -> gr.Blocks:
             return updates
 
         demo.load(None, None, None, js=BOOT_JS)
+        # Settings: the form shows what is in effect now, not what was in effect at startup.
+        fill, fill_inputs, fill_outputs = settings.refresh
+        demo.load(fill, fill_inputs, fill_outputs, show_progress="hidden")
+        demo.load(None, None, settings.notify, js=NOTIFY_LOAD_JS)
         # The saved form comes back from the server; until it has, typing could be overwritten.
         # `body[data-restored]` tells a waiting client (the browser tests) the form is settled.
         demo.load(restore, state, restored, show_progress="hidden").then(

@@ -8,6 +8,8 @@ what serialises the work).
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -143,20 +145,33 @@ def selected_image(images: list[dict[str, Any]], selected: int) -> dict[str, Any
     return images[selected] if 0 <= selected < len(images) else images[0]
 
 
-def open_folder(path: Path) -> str:
-    """Open `path` in the desktop's file manager; the message says what happened."""
+def open_folder(path: Path, environ: Mapping[str, str] | None = None) -> str:
+    """Open `path` in the desktop's file manager; the message says what happened.
+
+    On Linux a server without a display (no DISPLAY / WAYLAND_DISPLAY) has no file manager to
+    show: say so instead of claiming success. The child is reaped by a waiting thread.
+    """
+    environ = os.environ if environ is None else environ
     path.mkdir(parents=True, exist_ok=True)
     if sys.platform == "win32":
         command = ["explorer", str(path)]
     elif sys.platform == "darwin":
         command = ["open", str(path)]
     else:
-        command = ["xdg-open", str(path)]
+        if not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY")):
+            return f"The server has no desktop display to open a folder on; outputs are in `{path}`"
+        opener = shutil.which("xdg-open", path=environ.get("PATH"))
+        if opener is None:
+            return f"No file manager launcher (xdg-open) on the server; outputs are in `{path}`"
+        command = [opener, str(path)]
     try:
-        subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    except OSError:
-        return f"Could not open a file manager; outputs are in `{path}`"
-    return f"Opened `{path}`"
+        child = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(environ)
+        )
+    except OSError as error:
+        return f"Could not open a file manager ({error}); outputs are in `{path}`"
+    threading.Thread(target=child.wait, name="open-folder-reaper", daemon=True).start()
+    return f"Asked the file manager to open `{path}`"
 
 
 def follow(backend: UIBackend, job_id: str) -> Iterator[JobView]:

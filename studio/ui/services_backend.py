@@ -215,6 +215,13 @@ class ServicesBackend:
     def schedule_types(self) -> list[str]:
         return list(self.engine.schedule_types())
 
+    def schedule_types_for(self, sampler_name: str) -> list[str]:
+        samplers = self.engine.samplers
+        name, _ = samplers.normalize(sampler_name)
+        if name not in samplers.sampler_names():
+            return self.schedule_types()
+        return list(samplers.schedule_types_for(name))
+
     def script_table(self) -> list[dict[str, str]]:
         return [
             {
