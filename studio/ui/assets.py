@@ -24,6 +24,11 @@ CSS = """
 .atelier-tool { max-width: 5.5em !important; min-width: 4.5em !important; padding: 0 0.4em !important;
   font-size: 0.85em !important; }
 .atelier-generate { min-height: 3.2em; font-size: 1.1em !important; }
+/* Narrow screens (phones): the output column comes first, right under Generate. */
+@media (max-width: 768px) {
+  .atelier-main { flex-direction: column-reverse !important; }
+  .atelier-main > div { min-width: 100% !important; }
+}
 """
 
 _BOOT = r"""

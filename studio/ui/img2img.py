@@ -84,7 +84,7 @@ def image_fields(
 def build_img2img_tab(backend: UIBackend, sessions: SessionJobs) -> Img2ImgTab:
     form = GenerationForm(prefix=PREFIX)
     build_prompt_row(form)
-    with gr.Row():
+    with gr.Row(elem_classes="atelier-main"):
         with gr.Column(scale=5):
             mode = gr.Radio(
                 [MODE_IMG2IMG, MODE_INPAINT], value=MODE_IMG2IMG, label="Mode", elem_id="img2img_mode"

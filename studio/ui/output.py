@@ -93,7 +93,7 @@ def build_output_panel(prefix: str) -> OutputPanel:
         label="Output",
         elem_id=f"{prefix}_gallery",
         columns=2,
-        height=480,
+        height="auto",  # a fixed height cropped the bottom of a square image in the preview
         object_fit="contain",
         interactive=False,
         format="png",

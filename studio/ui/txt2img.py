@@ -24,7 +24,7 @@ class Txt2ImgTab:
 def build_txt2img_tab(backend: UIBackend, sessions: SessionJobs) -> Txt2ImgTab:
     form = GenerationForm(prefix=PREFIX)
     build_prompt_row(form)
-    with gr.Row():
+    with gr.Row(elem_classes="atelier-main"):
         with gr.Column(scale=5):
             build_parameters(backend, form)
             script_area = build_script_area(backend.scripts(PREFIX), PREFIX, backend.axis_value_choices)

@@ -1,0 +1,174 @@
+"""What a first user trips over (#19), in a real browser: one page for the module.
+
+Settings that show what is in effect and save only edits, schedule types per sampler, the
+tab's title carrying progress with a notification when done, the inpaint hint only in inpaint
+mode, and the output right under Generate on a phone-sized screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.studio.ui.test_browser import (
+    choose,
+    set_number,
+    shot,
+    small_settings,
+    start_generation,
+    wait_finished,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any, studio: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    load(page, studio.url)
+    yield page
+    context.close()
+
+
+def load(page: Any, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector("#txt2img_prompt textarea")
+    page.wait_for_selector("body[data-restored]", state="attached")
+
+
+def open_tab(page: Any, name: str) -> None:
+    page.locator("#tabs button[role=tab]", has_text=name).first.click()
+
+
+def slider_value(page: Any, elem_id: str) -> str:
+    return page.locator(f"#{elem_id} input[type=number]").first.input_value()
+
+
+def save_settings(page: Any) -> str:
+    page.evaluate(
+        "() => { const m = document.querySelector('#settings_message'); m.dataset.old = m.textContent; }"
+    )
+    page.click("#settings_save")
+    page.wait_for_function(
+        "() => { const m = document.querySelector('#settings_message'); return m.textContent && m.textContent !== m.dataset.old; }"
+    )
+    return page.text_content("#settings_message") or ""
+
+
+def test_settings_show_what_is_saved_and_a_save_keeps_other_saves(page, studio, browser):
+    open_tab(page, "Settings")
+    set_number(page, "settings_clip_skip", 3)
+    assert "clip_skip" in save_settings(page)
+
+    load(page, studio.url)  # a reload shows what is in effect, not the startup values
+    open_tab(page, "Settings")
+    page.wait_for_function(
+        "() => document.querySelector('#settings_clip_skip input[type=number]').value == '3'"
+    )
+
+    # A second tab saves clip skip 5; this (now stale) page then saves only what it changed.
+    other = page.context.new_page()
+    load(other, studio.url)
+    open_tab(other, "Settings")
+    other.wait_for_function(
+        "() => document.querySelector('#settings_clip_skip input[type=number]').value == '3'"
+    )
+    set_number(other, "settings_clip_skip", 5)
+    save_settings(other)
+    other.close()
+    set_number(page, "settings_model_cache_size", 3)
+    message = save_settings(page)
+    assert "model_cache_size" in message and "clip_skip" not in message
+    load(page, studio.url)
+    open_tab(page, "Settings")
+    page.wait_for_function(
+        "() => document.querySelector('#settings_clip_skip input[type=number]').value == '5'"
+    )
+    assert page.locator("#settings_model_cache_size input").input_value() == "3"
+
+
+def test_schedule_types_follow_the_sampler(page, studio):
+    samplers = studio.services.engine.samplers
+    everything = samplers.schedule_type_names()
+    narrow = next(
+        name for name in samplers.sampler_names() if len(samplers.schedule_types_for(name)) < len(everything)
+    )
+    allowed = samplers.schedule_types_for(narrow)
+    open_tab(page, "Text to image")
+    choose(page, "txt2img_sampler", narrow)
+    page.locator("#txt2img_scheduler input").first.click()
+    page.wait_for_selector("ul[role=listbox] li")
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('ul[role=listbox] li').length == n", arg=len(allowed)
+    )
+    offered = [
+        item.replace("✓", "").strip() for item in page.locator("ul[role=listbox] li").all_text_contents()
+    ]
+    assert offered == allowed
+    page.keyboard.press("Escape")
+    assert page.locator("#txt2img_scheduler input").first.input_value() in allowed
+
+
+def test_title_shows_progress_and_a_finished_job_notifies(page, studio, artifacts_dir):
+    open_tab(page, "Settings")
+    page.locator("#settings_notify input").check()
+    assert page.evaluate("() => localStorage.getItem('atelier-notify')") == "1"
+    open_tab(page, "Text to image")
+    choose(page, "txt2img_sampler", "Euler")
+    small_settings(page, steps=30)
+    page.fill("#txt2img_prompt textarea", "a lighthouse at night")
+    titles: list[str] = []
+    start_generation(page, "txt2img")
+    page.wait_for_function("() => /^\\[\\d+%\\] /.test(document.title)")
+    titles.append(page.title())
+    assert wait_finished(page) == "done"
+    page.wait_for_function("() => Number(document.body.dataset.notified || 0) >= 1")
+    page.wait_for_function("() => !document.title.startsWith('[')")
+    assert titles[0].endswith("Atelier")
+
+
+def test_inpaint_hint_only_in_inpaint_mode(page):
+    open_tab(page, "Image to image")
+    label = page.locator("#img2img_image").first
+    assert "paint" not in (label.text_content() or "").lower()
+    page.locator("#img2img_mode label", has_text="Inpaint").click()
+    page.wait_for_function(
+        "() => document.querySelector('#img2img_image').textContent.includes('painted area is inpainted')"
+    )
+    page.locator("#img2img_mode label", has_text="Image to image").click()
+    page.wait_for_function(
+        "() => !document.querySelector('#img2img_image').textContent.includes('painted area is inpainted')"
+    )
+
+
+def test_phone_width_puts_the_result_under_generate(page, artifacts_dir):
+    open_tab(page, "Text to image")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)
+    generate = page.locator("#txt2img_generate").bounding_box()
+    gallery = page.locator("#txt2img_gallery").bounding_box()
+    sampler = page.locator("#txt2img_sampler").bounding_box()
+    assert gallery["y"] > generate["y"]
+    assert gallery["y"] - (generate["y"] + generate["height"]) < 844 / 2
+    assert gallery["y"] < sampler["y"]
+    shot(page, artifacts_dir, "txt2img-phone")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.wait_for_timeout(300)
+    shot(page, artifacts_dir, "txt2img-wide")
+    # The square result is shown whole: not cropped by the gallery's box.
+    shown = page.evaluate(
+        """() => {
+        const img = document.querySelector('#txt2img_gallery img');
+        const box = img.getBoundingClientRect();
+        const frame = document.querySelector('#txt2img_gallery').getBoundingClientRect();
+        return {fit: getComputedStyle(img).objectFit, w: box.width, h: box.height,
+                bottom: box.bottom, frame: frame.bottom, natural: [img.naturalWidth, img.naturalHeight]};
+    }"""
+    )
+    assert shown["natural"][0] == shown["natural"][1], shown
+    assert shown["bottom"] <= shown["frame"] + 1, shown
+    assert shown["fit"] == "contain" or abs(shown["w"] - shown["h"]) <= 2, shown
