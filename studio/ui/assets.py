@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 
-CSS = """
+from studio.ui import prompt_tools_js
+
+CSS = (
+    prompt_tools_js.CSS
+    + """
 .atelier-status { font-size: 0.85em; opacity: 0.85; display: flex; gap: 1.5em; flex-wrap: wrap;
   padding: 0.25em 0.5em; }
 .atelier-status b { font-weight: 600; }
@@ -30,6 +34,7 @@ CSS = """
   .atelier-main > div { min-width: 100% !important; }
 }
 """
+)
 
 _BOOT = r"""
 () => {
@@ -82,10 +87,11 @@ _BOOT = r"""
       if (localStorage.getItem('atelier-notify') === '1') notify();
     }
   }, 300);
+%PROMPT_TOOLS%
 }
 """
 
-BOOT_JS = _BOOT.replace("%CSS%", json.dumps(CSS))
+BOOT_JS = _BOOT.replace("%CSS%", json.dumps(CSS)).replace("%PROMPT_TOOLS%", prompt_tools_js.JS)
 
 COPY_TEXT_JS = """
 (text) => {

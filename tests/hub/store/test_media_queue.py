@@ -1,8 +1,8 @@
 """The media queue is written with the catalog rows that reference it (issue #20, defect 9)."""
 
 import pytest
-from hub.store.sample import sample_model
 
+from hub.catalog_generator import sample_model
 from hub.store import HubDatabase
 from hub.store.catalog import upsert_models
 from hub.store.images import link_thumbnail
