@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
     from studio.config import StudioConfig
+    from studio.history import HistoryFilter
     from studio.network_cards import NetworkCard
     from studio.prompts.styles import PromptStyle
     from studio.request import GenerationRequest, ImageRecord
@@ -176,7 +177,15 @@ class UIBackend(Protocol):
         ...
 
     # history
-    def history_page(self, offset: int, limit: int, query: str | None) -> tuple[list[HistoryItem], int]: ...
+    def history_page(
+        self, offset: int, limit: int, query: str | None, filters: HistoryFilter | None = None
+    ) -> tuple[list[HistoryItem], int]:
+        """A page of history (newest first) matching `query` (prompt or infotext) and `filters`."""
+        ...
+
+    def history_delete(self, item_id: int) -> bool:
+        """Delete the history row and its image file; False if there is no such item."""
+        ...
 
     def history_item(self, item_id: int) -> HistoryItem | None: ...
 

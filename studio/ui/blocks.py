@@ -30,7 +30,7 @@ from studio.ui.controls import (
 from studio.ui.extensions import build_extensions_tab
 from studio.ui.history import build_history_tab
 from studio.ui.img2img import MODE_IMG2IMG, MODE_INPAINT, build_img2img_tab
-from studio.ui.output import OutputPanel, SessionJobs, selected_image
+from studio.ui.output import OutputPanel, SessionJobs, job_key, reattach_handler, selected_image
 from studio.ui.pnginfo import build_pnginfo_tab
 from studio.ui.settings import NOTIFY_LOAD_JS, build_settings_tab
 from studio.ui.status import build_status_line
@@ -154,6 +154,16 @@ def build_ui(backend: UIBackend, *, title: str = "Atelier") -> gr.Blocks:
         fill, fill_inputs, fill_outputs = settings.refresh
         demo.load(fill, fill_inputs, fill_outputs, show_progress="hidden")
         demo.load(None, None, settings.notify, js=NOTIFY_LOAD_JS)
+        # A reload during a job follows it again: progress, preview, result, Interrupt and Skip.
+        for panel in (txt2img.output, img2img.output):
+            demo.load(
+                reattach_handler(backend, panel, sessions),
+                panel.job_id,
+                panel.outputs,
+                js=f"() => [localStorage.getItem({job_key(panel.prefix)!r}) || '']",
+                concurrency_limit=None,
+                show_progress="hidden",
+            )
         # The saved form comes back from the server; until it has, typing could be overwritten.
         # `body[data-restored]` tells a waiting client (the browser tests) the form is settled.
         demo.load(restore, state, restored, show_progress="hidden").then(

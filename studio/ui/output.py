@@ -22,6 +22,7 @@ import gradio as gr
 from gradio.processing_utils import save_bytes_to_cache
 from gradio.utils import get_upload_folder
 
+from studio.jobs import JobError
 from studio.request import ImageRecord, RequestError
 from studio.ui.assets import COPY_TEXT_JS
 from studio.ui.backend import JobView, UIBackend
@@ -67,6 +68,20 @@ class OutputPanel:
     reuse_seed: gr.Button
     copy_parameters: gr.Button
     message: gr.Markdown
+    job_id: gr.Textbox  # hidden: the job this page follows, mirrored into the browser's localStorage
+
+    @property
+    def outputs(self) -> list[Any]:
+        """What following a job updates (Generate, and reattaching after a reload)."""
+        return [
+            self.progress,
+            self.preview,
+            self.gallery,
+            self.images,
+            self.selected,
+            self.infotext,
+            self.job_id,
+        ]
 
 
 def image_file(record: ImageRecord, index: int) -> str:
@@ -112,6 +127,7 @@ def build_output_panel(prefix: str) -> OutputPanel:
         buttons=["copy"],
     )
     message = gr.Markdown("", elem_id=f"{prefix}_message")
+    job_id = gr.Textbox("", visible=False, elem_id=f"{prefix}_job_id")
     panel = OutputPanel(
         prefix=prefix,
         progress=progress,
@@ -126,6 +142,11 @@ def build_output_panel(prefix: str) -> OutputPanel:
         reuse_seed=reuse_seed,
         copy_parameters=copy_parameters,
         message=message,
+        job_id=job_id,
+    )
+    # The followed job's id survives a reload in localStorage; cleared when its result is shown.
+    job_id.change(
+        None, job_id, None, js=f"(id) => {{ localStorage.setItem({job_key(prefix)!r}, id || ''); }}"
     )
 
     def on_select(images: list[dict[str, Any]], evt: gr.SelectData) -> tuple[int, str]:
@@ -174,12 +195,72 @@ def open_folder(path: Path, environ: Mapping[str, str] | None = None) -> str:
     return f"Asked the file manager to open `{path}`"
 
 
+def job_key(prefix: str) -> str:
+    """The localStorage key that keeps the id of the job a tab's page follows."""
+    return f"atelier-job-{prefix}"
+
+
 def follow(backend: UIBackend, job_id: str) -> Iterator[JobView]:
     view = backend.job(job_id)
     yield view
     while not view.finished:
         view = backend.wait(job_id, timeout=POLL_SECONDS)
         yield view
+
+
+def stream_job(
+    backend: UIBackend, panel: OutputPanel, sessions: SessionJobs, session: str, job_id: str
+) -> Iterator[dict[Any, Any]]:
+    """Follow `job_id` into the panel: progress and preview, then the images and their infotext.
+
+    While it streams, Interrupt and Skip of this session reach the job. The last update clears
+    the job id (and so the browser's copy): the result has been shown.
+    """
+    prefix = panel.prefix
+    sessions.set(session, prefix, job_id)
+    try:
+        view = None
+        for view in follow(backend, job_id):
+            update: dict[Any, Any] = {panel.progress: progress_html(view, prefix)}
+            if view.preview is not None and not view.finished:
+                update[panel.preview] = gr.update(value=view.preview, visible=True)
+            yield update
+    finally:
+        sessions.clear(session, prefix, job_id)
+    assert view is not None
+    entries, images = gallery_entries(list(view.images))
+    yield {
+        panel.progress: progress_html(view, prefix),
+        panel.preview: gr.update(value=None, visible=False),
+        panel.gallery: entries,
+        panel.images: images,
+        panel.selected: 0,
+        panel.infotext: images[0]["infotext"] if images else "",
+        panel.job_id: "",
+    }
+
+
+def reattach_handler(
+    backend: UIBackend, panel: OutputPanel, sessions: SessionJobs
+) -> Callable[..., Iterator[dict[Any, Any]]]:
+    """At page load: follow again the job the page had started before a reload (A1111 1.6+).
+
+    Its id comes from the browser's localStorage; a job that finished meanwhile shows its result.
+    """
+
+    def reattach(job_id: str | None, request: gr.Request) -> Iterator[dict[Any, Any]]:
+        job_id = (job_id or "").strip()
+        if not job_id:
+            return
+        try:
+            backend.job(job_id)
+        except JobError:  # an unknown (or pruned) job: forget it
+            yield {panel.job_id: ""}
+            return
+        yield {panel.job_id: job_id}
+        yield from stream_job(backend, panel, sessions, request.session_hash or "", job_id)
+
+    return reattach
 
 
 def generate_handler(
@@ -200,27 +281,8 @@ def generate_handler(
         except (RequestError, ValueError, TypeError) as error:
             yield {panel.progress: message_html(prefix, f"Cannot generate: {error}", error=True)}
             return
-        session = request.session_hash or ""
-        sessions.set(session, prefix, job_id)
-        try:
-            view = None
-            for view in follow(backend, job_id):
-                update: dict[Any, Any] = {panel.progress: progress_html(view, prefix)}
-                if view.preview is not None and not view.finished:
-                    update[panel.preview] = gr.update(value=view.preview, visible=True)
-                yield update
-        finally:
-            sessions.clear(session, prefix, job_id)
-        assert view is not None
-        entries, images = gallery_entries(list(view.images))
-        yield {
-            panel.progress: progress_html(view, prefix),
-            panel.preview: gr.update(value=None, visible=False),
-            panel.gallery: entries,
-            panel.images: images,
-            panel.selected: 0,
-            panel.infotext: images[0]["infotext"] if images else "",
-        }
+        yield {panel.job_id: job_id}
+        yield from stream_job(backend, panel, sessions, request.session_hash or "", job_id)
 
     return run
 
@@ -235,11 +297,10 @@ def wire_generation(
 ) -> None:
     """Generate / Interrupt / Skip / reuse-seed events of one tab."""
     assert form.generate and form.interrupt and form.skip and form.reuse_seed
-    outputs = [panel.progress, panel.preview, panel.gallery, panel.images, panel.selected, panel.infotext]
     form.generate.click(
         generate_handler(backend, form, panel, sessions, extra_fields),
         inputs=form.inputs | (extra_inputs or set()),
-        outputs=outputs,
+        outputs=panel.outputs,
         concurrency_limit=None,
         show_progress="hidden",
     )

@@ -37,7 +37,7 @@ from studio.ui.backend import (
 
 if TYPE_CHECKING:
     from studio.engine_view import StudioEngine
-    from studio.history import HistoryEntry
+    from studio.history import HistoryEntry, HistoryFilter
     from studio.jobs import JobEvent, JobService
     from studio.options import Options
     from studio.scripts.extensions.manager import ExtensionManager
@@ -295,9 +295,15 @@ class ServicesBackend:
             infotext=entry.infotext,
         )
 
-    def history_page(self, offset: int, limit: int, query: str | None) -> tuple[list[HistoryItem], int]:
+    def history_page(
+        self, offset: int, limit: int, query: str | None, filters: HistoryFilter | None = None
+    ) -> tuple[list[HistoryItem], int]:
         history = self.engine.history
-        return [self._item(entry) for entry in history.list(offset, limit, query)], history.count(query)
+        entries = history.list(offset, limit, query, filters)
+        return [self._item(entry) for entry in entries], history.count(query, filters)
+
+    def history_delete(self, item_id: int) -> bool:
+        return self.engine.history.delete(item_id)
 
     def history_item(self, item_id: int) -> HistoryItem | None:
         entry = self.engine.history.get(item_id)

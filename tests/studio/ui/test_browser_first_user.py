@@ -8,17 +8,20 @@ mode, and the output right under Generate on a phone-sized screen.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.studio.ui.test_browser import (
     choose,
+    progress_text,
     set_number,
     shot,
     small_settings,
     start_generation,
     wait_finished,
+    wait_progress,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -49,12 +52,17 @@ def slider_value(page: Any, elem_id: str) -> str:
 
 
 def save_settings(page: Any) -> str:
+    """Click Save settings and return the message it leads to (not the one before it)."""
     page.evaluate(
         "() => { const m = document.querySelector('#settings_message'); m.dataset.old = m.textContent; }"
     )
     page.click("#settings_save")
     page.wait_for_function(
-        "() => { const m = document.querySelector('#settings_message'); return m.textContent && m.textContent !== m.dataset.old; }"
+        r"""() => {
+        const m = document.querySelector('#settings_message');
+        const t = m.textContent || '';
+        return t !== m.dataset.old && /Saved\.|Nothing changed|Not saved/.test(t) && !t.includes('processing');
+    }"""
     )
     return page.text_content("#settings_message") or ""
 
@@ -172,3 +180,73 @@ def test_phone_width_puts_the_result_under_generate(page, artifacts_dir):
     assert shown["natural"][0] == shown["natural"][1], shown
     assert shown["bottom"] <= shown["frame"] + 1, shown
     assert shown["fit"] == "contain" or abs(shown["w"] - shown["h"]) <= 2, shown
+
+
+def test_a_reload_reattaches_to_the_job_with_progress_skip_interrupt_and_result(page, studio):
+    open_tab(page, "Text to image")
+    small_settings(page, steps=150)
+    set_number(page, "txt2img_batch_count", 3)
+    page.fill("#txt2img_prompt textarea", "a river in the hills")
+    start_generation(page, "txt2img")
+    wait_progress(page, "t.startsWith('Step')")
+
+    load(page, studio.url)  # the reload: the page follows its job again
+    wait_progress(page, "t.startsWith('Step') && t.includes('image ')")
+    page.wait_for_selector("#txt2img_preview img")
+    image = int(progress_text(page).split("image ")[1].split("/")[0])
+    if image < 3:
+        page.click("#txt2img_skip")  # reaches the job started before the reload
+        wait_progress(page, f"t.includes('image {image + 1}/3')")
+    page.click("#txt2img_interrupt")
+    assert wait_finished(page) == "cancelled"
+    assert progress_text(page).startswith("Interrupted")
+
+    # A job that finishes during a reload shows its images after it, once.
+    set_number(page, "txt2img_batch_count", 1)
+    set_number(page, "txt2img_steps", 4)
+    start_generation(page, "txt2img")
+    page.wait_for_function("() => (localStorage.getItem('atelier-job-txt2img') || '').length > 0")
+    load(page, studio.url)
+    assert wait_finished(page) == "done"
+    assert page.locator("#txt2img_gallery img").count() == 1
+    assert "a river in the hills" in page.input_value("#txt2img_infotext textarea")
+    page.wait_for_function("() => localStorage.getItem('atelier-job-txt2img') === ''")
+
+
+def history_label(page: Any, text: str) -> None:
+    page.wait_for_function(
+        "(t) => (document.querySelector('#history_page_label')?.textContent || '').includes(t)", arg=text
+    )
+
+
+def test_history_search_filters_and_delete(page, studio, artifacts_dir):
+    history = studio.services.engine.history
+    lighthouse = history.list(query="a lighthouse at night")
+    assert len(lighthouse) == 1 and lighthouse[0].path
+    open_tab(page, "History")
+    page.wait_for_selector("#history_gallery img")
+    page.fill("#history_search textarea", "ighthous")  # a substring
+    page.press("#history_search textarea", "Enter")
+    history_label(page, "· 1 image")
+    page.fill("#history_search textarea", f"Seed: {lighthouse[0].seed}")  # an infotext field
+    page.press("#history_search textarea", "Enter")
+    history_label(page, "· 1 image")
+    choose(page, "history_mode", "img2img")  # no img2img image in this module
+    history_label(page, "· 0 images")
+    choose(page, "history_mode", "txt2img")
+    history_label(page, "· 1 image")
+    page.fill("#history_since textarea", "yesterday")
+    page.press("#history_since textarea", "Enter")
+    history_label(page, "since: expected a date as YYYY-MM-DD")
+    page.fill("#history_since textarea", "")
+    page.press("#history_since textarea", "Enter")
+    history_label(page, "· 1 image")
+
+    page.locator("#history_gallery img").first.click()
+    page.click("#history_delete")
+    page.wait_for_selector("#history_delete_confirm", state="visible")
+    shot(page, artifacts_dir, "history-delete")
+    page.click("#history_delete_confirm")
+    history_label(page, "· 0 images")
+    assert history.get(lighthouse[0].id) is None
+    assert not Path(lighthouse[0].path).exists()
