@@ -80,6 +80,10 @@ class ExtensionView:
     path: str
     enabled: bool
     error: str | None = None
+    source: str = ""
+    version: str = ""
+    commit: str = ""
+    shipped: bool = False
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,20 @@ class UIBackend(Protocol):
         ...
 
     def extensions(self) -> list[ExtensionView]: ...
+
+    def manage_extension(self, operation: str, name: str) -> str:
+        """enable / disable / update / uninstall `name` now; a message saying what happened.
+        Raises ValueError with the reason when it cannot be done."""
+        ...
+
+    def install_extension(self, source: str, kind: str, *, local_allowed: bool) -> str:
+        """Install from a folder or .zip on the studio's machine (only when `local_allowed`) or a
+        git URL, enable and load it; a message. ValueError with the reason when it fails."""
+        ...
+
+    def install_extension_zip(self, data: bytes, filename: str) -> str:
+        """Install an uploaded .zip; a message. ValueError with the reason when it fails."""
+        ...
 
     def script_table(self) -> list[dict[str, str]]:
         """Every registered script: name, kind (selectable / alwayson), source, description."""

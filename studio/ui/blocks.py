@@ -133,7 +133,7 @@ def build_ui(backend: UIBackend, *, title: str = "Atelier") -> gr.Blocks:
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
                 settings = build_settings_tab(backend)
             with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):
-                build_extensions_tab(backend.extensions(), backend.script_table())
+                extensions = build_extensions_tab(backend)
 
         forms = [txt2img.form, img2img.form]
         _persist(state, forms)
@@ -154,6 +154,8 @@ def build_ui(backend: UIBackend, *, title: str = "Atelier") -> gr.Blocks:
         fill, fill_inputs, fill_outputs = settings.refresh
         demo.load(fill, fill_inputs, fill_outputs, show_progress="hidden")
         demo.load(None, None, settings.notify, js=NOTIFY_LOAD_JS)
+        # Extensions: always the current state (also after changes made through the API).
+        demo.load(*extensions.refresh, show_progress="hidden")
         # A reload during a job follows it again: progress, preview, result, Interrupt and Skip.
         for panel in (txt2img.output, img2img.output):
             demo.load(

@@ -25,6 +25,8 @@ from studio.prompts.styles import PromptStyle, infotext_styles
 from studio.request import GenerationRequest, ImageRecord
 from studio.scripts.base import Choices
 from studio.scripts.builtin.xyz.axes import axis_value_choices
+from studio.scripts.extensions.manifest import ExtensionError
+from studio.scripts.extensions.sources import looks_like_git
 from studio.ui.backend import (
     ExtensionView,
     HistoryItem,
@@ -279,9 +281,59 @@ class ServicesBackend:
 
     def extensions(self) -> list[ExtensionView]:
         return [
-            ExtensionView(name=info.name, path=info.path, enabled=info.enabled, error=info.error)
+            ExtensionView(
+                name=info.name,
+                path=info.path,
+                enabled=info.enabled,
+                error=info.error,
+                source=info.source or "",
+                version=str(info.version or ""),
+                commit=str(info.commit or "")[:10],
+                shipped=info.shipped,
+            )
             for info in self.services.extensions.list()
         ]
+
+    def manage_extension(self, operation: str, name: str) -> str:
+        manager = self.services.extensions
+        if operation not in ("enable", "disable", "update", "uninstall"):
+            raise ValueError(f"operation: expected enable, disable, update or uninstall, got {operation!r}")
+        try:
+            if operation == "uninstall":
+                manager.uninstall(name)
+                return f"Uninstalled {name}."
+            info = getattr(manager, operation)(name)
+        except ExtensionError as error:
+            raise ValueError(str(error)) from error
+        state = "error: " + info.error if info.error else ("enabled" if info.enabled else "disabled")
+        return (
+            f"{operation.capitalize()}d {name} ({state})."
+            if operation != "update"
+            else f"Updated {name} ({state})."
+        )
+
+    def install_extension(self, source: str, kind: str, *, local_allowed: bool) -> str:
+        source = (source or "").strip()
+        if not source:
+            raise ValueError("source: give a folder, a .zip path or a git URL")
+        local = kind in ("folder", "zip") or not looks_like_git(source) or source.startswith("file:")
+        if local and not local_allowed:
+            raise ValueError(
+                "source: a path on the studio's machine can be installed from that machine only; "
+                "upload a zip or give a git URL"
+            )
+        try:
+            info = self.services.extensions.install(source, kind=kind)
+        except ExtensionError as error:
+            raise ValueError(str(error)) from error
+        return f"Installed {info.name}" + (f" (error: {info.error})" if info.error else " and loaded it.")
+
+    def install_extension_zip(self, data: bytes, filename: str) -> str:
+        try:
+            info = self.services.extensions.install_zip_bytes(data, filename)
+        except ExtensionError as error:
+            raise ValueError(str(error)) from error
+        return f"Installed {info.name}" + (f" (error: {info.error})" if info.error else " and loaded it.")
 
     # --- history ---------------------------------------------------------------------------------
     @staticmethod

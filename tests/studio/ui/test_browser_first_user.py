@@ -221,11 +221,17 @@ def history_label(page: Any, text: str) -> None:
 
 def test_history_search_filters_and_delete(page, studio, artifacts_dir):
     history = studio.services.engine.history
-    lighthouse = history.list(query="a lighthouse at night")
+    open_tab(page, "Text to image")
+    small_settings(page, steps=3)
+    set_number(page, "txt2img_batch_count", 1)
+    page.fill("#txt2img_prompt textarea", "a lighthouse in the fog")
+    start_generation(page, "txt2img")
+    assert wait_finished(page) == "done"
+    lighthouse = history.list(query="a lighthouse in the fog")
     assert len(lighthouse) == 1 and lighthouse[0].path
     open_tab(page, "History")
     page.wait_for_selector("#history_gallery img")
-    page.fill("#history_search textarea", "ighthous")  # a substring
+    page.fill("#history_search textarea", "ighthouse in the f")  # a substring
     page.press("#history_search textarea", "Enter")
     history_label(page, "· 1 image")
     page.fill("#history_search textarea", f"Seed: {lighthouse[0].seed}")  # an infotext field
@@ -250,3 +256,57 @@ def test_history_search_filters_and_delete(page, studio, artifacts_dir):
     history_label(page, "· 0 images")
     assert history.get(lighthouse[0].id) is None
     assert not Path(lighthouse[0].path).exists()
+
+
+def table_text(page: Any, elem_id: str) -> str:
+    return page.locator(f"#{elem_id}").text_content() or ""
+
+
+def wait_message(page: Any, text: str) -> None:
+    page.wait_for_function(
+        "(t) => (document.querySelector('#extensions_message')?.textContent || '').includes(t)", arg=text
+    )
+
+
+def test_extensions_install_disable_enable_via_api_update_and_uninstall(page, studio, tmp_path):
+    from tests.studio.scripts.conftest import write_extension, zip_folder
+
+    folder = write_extension(tmp_path / "word-tail", "word-tail", "tailword")
+    open_tab(page, "Extensions")
+    page.fill("#extensions_source textarea", str(folder))
+    page.click("#extensions_install")
+    wait_message(page, "Installed word-tail and loaded it")
+    assert "word-tail" in table_text(page, "extensions_table")
+    page.wait_for_function("() => document.querySelector('#scripts_table').textContent.includes('word-tail')")
+
+    choose(page, "extensions_name", "word-tail")
+    page.click("#extensions_disable")
+    wait_message(page, "Disabled word-tail (disabled)")
+    page.wait_for_function(
+        "() => !document.querySelector('#scripts_table').textContent.includes('word-tail')"
+    )
+    assert studio.services.scripts.get("word-tail") is None
+
+    # Changed through the HTTP API: the tab shows it after a reload.
+    answer = page.request.post(f"{studio.url}studio/v1/extensions/word-tail/enable")
+    assert answer.ok, answer.text()
+    load(page, studio.url)
+    open_tab(page, "Extensions")
+    page.wait_for_function("() => document.querySelector('#scripts_table').textContent.includes('word-tail')")
+    row = page.locator("#extensions_table tr", has_text="word-tail").first.text_content() or ""
+    assert "enabled" in row
+
+    choose(page, "extensions_name", "word-tail")
+    page.click("#extensions_update")  # not a git checkout: the reason is shown
+    wait_message(page, "Update failed")
+    page.click("#extensions_uninstall")
+    wait_message(page, "Uninstalled word-tail")
+    page.wait_for_function(
+        "() => !document.querySelector('#extensions_table').textContent.includes('word-tail')"
+    )
+
+    # A zip uploaded from the browser.
+    archive = zip_folder(write_extension(tmp_path / "zipped", "zipped-tail", "zipword"), tmp_path / "z.zip")
+    page.set_input_files("#extensions_zip input[type=file]", str(archive))
+    wait_message(page, "loaded it")
+    page.wait_for_function("() => document.querySelector('#extensions_table').textContent.includes('zipped')")
