@@ -156,6 +156,13 @@ def build_ui(backend: UIBackend, *, title: str = "Atelier") -> gr.Blocks:
         demo.load(None, None, settings.notify, js=NOTIFY_LOAD_JS)
         # Extensions: always the current state (also after changes made through the API).
         demo.load(*extensions.refresh, show_progress="hidden")
+        # Scripts: a script unloaded since the page was built (extension disabled) loses its controls.
+        for prefix, area in (("txt2img", txt2img.scripts), ("img2img", img2img.scripts)):
+
+            def sync(prefix: str = prefix, area: Any = area) -> list[Any]:
+                return area.sync([script.name for script in backend.scripts(prefix)])
+
+            demo.load(sync, None, area.sync_outputs, show_progress="hidden")
         # A reload during a job follows it again: progress, preview, result, Interrupt and Skip.
         for panel in (txt2img.output, img2img.output):
             demo.load(

@@ -310,3 +310,18 @@ def test_extensions_install_disable_enable_via_api_update_and_uninstall(page, st
     page.set_input_files("#extensions_zip input[type=file]", str(archive))
     wait_message(page, "loaded it")
     page.wait_for_function("() => document.querySelector('#extensions_table').textContent.includes('zipped')")
+
+
+def test_disabling_an_extension_removes_its_controls_after_a_reload(page, studio):
+    accordion = page.locator("#txt2img_alwayson0")
+    if accordion.count() == 0 or "Caption stamp" not in (accordion.text_content() or ""):
+        pytest.skip("the caption-stamp example extension is not installed")
+    name = next(info.name for info in studio.services.extensions.list() if "caption" in info.name)
+    assert page.request.post(f"{studio.url}studio/v1/extensions/{name}/disable").ok
+    try:
+        load(page, studio.url)
+        page.wait_for_selector("#txt2img_alwayson0", state="hidden")
+    finally:
+        assert page.request.post(f"{studio.url}studio/v1/extensions/{name}/enable").ok
+    load(page, studio.url)
+    page.wait_for_selector("#txt2img_alwayson0", state="visible")
