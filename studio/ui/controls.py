@@ -193,6 +193,9 @@ def build_parameters(backend: UIBackend, form: GenerationForm, *, img2img: bool 
             value=_choice(defaults.scheduler, schedules),
             label="Schedule type",
             elem_id=f"{prefix}_scheduler",
+            # A value loaded with its sampler (PNG Info, a reload) may be outside the choices of
+            # the sampler shown before; the sampler's change then narrows the choices and keeps it.
+            allow_custom_value=True,
         )
         f["steps"] = gr.Slider(
             1, 150, value=defaults.steps, step=1, label="Sampling steps", elem_id=f"{prefix}_steps"
