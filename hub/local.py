@@ -87,8 +87,11 @@ class ModelDetails:
 class LocalHub:
     """One local hub: its paths, its database connection (one thread), its index and jobs."""
 
-    def __init__(self, paths: HubPaths, progress: HubProgress | None = None) -> None:
+    def __init__(
+        self, paths: HubPaths, progress: HubProgress | None = None, download_chunk: int | None = None
+    ) -> None:
         self.paths = paths
+        self.download_chunk = download_chunk  # bytes per read and progress step (None: the default)
         self.progress: HubProgress = progress or NoProgress()
         self.db = HubDatabase(paths.database)
         self.jobs = BackgroundJobs(self.db)
@@ -242,6 +245,7 @@ class LocalHub:
                 allow_pickle=bool(payload.get("allow_pickle")),
                 allow_dangerous=bool(payload.get("allow_dangerous")),
                 on_event=self.progress.download_event,
+                **({"chunk_size": self.download_chunk} if self.download_chunk else {}),
             )
             self._downloader = downloader
             try:

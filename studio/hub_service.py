@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 PREVIEW_ROUTE = "/studio/v1/hub/previews/"
 JOB_POLL_S = 0.3
+DOWNLOAD_CHUNK = 64 * 1024  # a progress step (and what a cut connection loses at most)
 
 
 class HubActivity(NoProgress):
@@ -86,7 +87,7 @@ class StudioHub:
     def start(self) -> None:
         """Start the job thread (it puts jobs a dead process left running back first)."""
         if self._worker is None:
-            self._worker = LocalHub(self.paths, self.activity)
+            self._worker = LocalHub(self.paths, self.activity, download_chunk=DOWNLOAD_CHUNK)
             self._worker.runner.poll = JOB_POLL_S
             self._worker.runner.start()
 
@@ -204,10 +205,12 @@ class StudioHub:
     def downloads(self) -> list[dict[str, Any]]:
         """The newest download jobs with their progress (bytes done / total) and outcome."""
         rows = []
-        for job in self._jobs(None, 100):
-            if job.kind != "download":
-                continue
+        seen: set[int] = set()
+        for job in self._jobs(None, 100):  # newest first: a version's latest job stands for it
             version_id = int(job.payload.get("version_id", 0))
+            if job.kind != "download" or version_id in seen:
+                continue
+            seen.add(version_id)
             event = self.activity.download(version_id)
             result = job.result if isinstance(job.result, dict) else {}
             rows.append(
@@ -277,7 +280,7 @@ class StudioHub:
     def sync(self, server: str | None, api_key: str | None) -> int:
         """Remember the server (and key) and queue a sync; ValueError when no server is known."""
         with self._lock:
-            return self._local().enqueue_sync(server or None, api_key=api_key)
+            return self._local().enqueue_sync(server or None, api_key=api_key, retries=1)  # a person waits
 
     def sync_status(self) -> dict[str, Any]:
         with self._lock:

@@ -29,6 +29,7 @@ from studio.ui.controls import (
 )
 from studio.ui.extensions import build_extensions_tab
 from studio.ui.history import build_history_tab
+from studio.ui.hub_tab import HUB_JS, build_hub_tab
 from studio.ui.img2img import MODE_IMG2IMG, MODE_INPAINT, build_img2img_tab
 from studio.ui.output import OutputPanel, SessionJobs, selected_image
 from studio.ui.pnginfo import build_pnginfo_tab
@@ -130,6 +131,8 @@ def build_ui(backend: UIBackend, *, title: str = "Atelier") -> gr.Blocks:
                 history = build_history_tab(backend)
             with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
                 pnginfo = build_pnginfo_tab()
+            with gr.Tab("Hub", id="hub", elem_id="tab_hub"):
+                build_hub_tab()
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
                 build_settings_tab(backend)
             with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):
@@ -150,6 +153,7 @@ def build_ui(backend: UIBackend, *, title: str = "Atelier") -> gr.Blocks:
             return updates
 
         demo.load(None, None, None, js=BOOT_JS)
+        demo.load(None, None, None, js=HUB_JS)
         # The saved form comes back from the server; until it has, typing could be overwritten.
         # `body[data-restored]` tells a waiting client (the browser tests) the form is settled.
         demo.load(restore, state, restored, show_progress="hidden").then(
