@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ def png_bytes(color: str) -> bytes:
 @pytest.fixture(scope="module")
 def hub_behind_proxy(
     tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path
-) -> Iterator[tuple[Any, CuttingProxy]]:
+) -> Iterator[tuple[ExitStack, CuttingProxy]]:
     """A seeded hub server with a real LoRA uploaded, and a proxy that cuts its first download."""
     from diffusers import StableDiffusionPipeline
 
@@ -41,7 +42,9 @@ def hub_behind_proxy(
     seed_catalog(folder, 30, seed=5, unique_files=5)
     pipe = StableDiffusionPipeline.from_pretrained(tiny_model_dir, local_files_only=True)
     lora = files.write_kohya(tmp_path_factory.mktemp("lora") / "wash.safetensors", pipe, seed=1)
-    with running_hub(folder) as hub, cutting_proxy(int(hub.url.rsplit(":", 1)[1]), 100_000) as proxy:
+    server = ExitStack()  # the test closes it to stop the hub server mid-way
+    hub = server.enter_context(running_hub(folder))
+    with server, cutting_proxy(int(hub.url.rsplit(":", 1)[1]), 100_000) as proxy:
         api = f"http://127.0.0.1:{proxy.port}/api/v1"  # the catalog's URLs name the proxy
         key = register(api, "painter")
         metadata = model_metadata("Watercolour Wash", baseModel="SD 1.5", trainedWords=["wet paper"])
@@ -49,7 +52,7 @@ def hub_behind_proxy(
             api, key, metadata, [("wash.safetensors", lora.read_bytes())], [png_bytes("teal")]
         )
         assert response.status_code == 201, response.text
-        yield hub, proxy
+        yield server, proxy
 
 
 def open_hub(page: Any) -> None:
@@ -60,7 +63,7 @@ def open_hub(page: Any) -> None:
 def test_find_download_use_and_browse_offline(
     browser: Any, studio: Any, hub_behind_proxy: Any, artifacts_dir: Path, ui_config: StudioConfig
 ) -> None:
-    hub, proxy = hub_behind_proxy
+    server, proxy = hub_behind_proxy
     page = open_page(browser, studio.url)
     open_hub(page)
     page.fill("#hub_server", f"http://127.0.0.1:{proxy.port}")
@@ -112,7 +115,7 @@ def test_find_download_use_and_browse_offline(
     shot(page, artifacts_dir, "hub-6-local-files")
 
     # the hub server goes away: the mirror still answers, previews included
-    proxy.stop()
+    server.close()  # the hub server stops (the proxy in front of it finds nobody)
     page.close()
     page = open_page(browser, studio.url)
     open_hub(page)
