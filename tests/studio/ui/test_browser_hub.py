@@ -34,7 +34,7 @@ def png_bytes(color: str) -> bytes:
 @pytest.fixture(scope="module")
 def hub_behind_proxy(
     tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path
-) -> Iterator[tuple[ExitStack, CuttingProxy]]:
+) -> Iterator[tuple[ExitStack, str, CuttingProxy]]:
     """A seeded hub server with a real LoRA uploaded, and a proxy that cuts its first download."""
     from diffusers import StableDiffusionPipeline
 
@@ -52,7 +52,7 @@ def hub_behind_proxy(
             api, key, metadata, [("wash.safetensors", lora.read_bytes())], [png_bytes("teal")]
         )
         assert response.status_code == 201, response.text
-        yield server, proxy
+        yield server, hub.url, proxy
 
 
 def open_hub(page: Any) -> None:
@@ -63,7 +63,7 @@ def open_hub(page: Any) -> None:
 def test_find_download_use_and_browse_offline(
     browser: Any, studio: Any, hub_behind_proxy: Any, artifacts_dir: Path, ui_config: StudioConfig
 ) -> None:
-    server, proxy = hub_behind_proxy
+    server, server_url, proxy = hub_behind_proxy
     page = open_page(browser, studio.url)
     open_hub(page)
     page.fill("#hub_server", f"http://127.0.0.1:{proxy.port}")
@@ -125,6 +125,9 @@ def test_find_download_use_and_browse_offline(
         "() => [...document.querySelectorAll('#hub_model img.hub-preview')].some(i => i.naturalWidth > 0)"
     )
     page.wait_for_selector("#hub_model .hub-on-disk")
+    # the proxy's listener outlives the server (a closed socket does not wake its accept):
+    # ask the stopped server itself
+    page.fill("#hub_server", server_url)
     page.click("#hub_sync")
     page.wait_for_selector("#hub_sync_status .hub-offline", timeout=60_000)
     shot(page, artifacts_dir, "hub-7-offline")
