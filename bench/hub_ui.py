@@ -134,6 +134,7 @@ def main() -> None:
                     client.get(f"{base}/search", params={"q": prefix, "nsfw": "any"}).raise_for_status()
                     through_route.append((time.perf_counter() - begin) * 1000)
             with LocalHub.open(config.data_dir, config.models_path) as local:
+                local.search(SearchQuery(text="warm", as_you_type=True))  # warm, as the route was
                 own = []
                 for prefix in prefixes:
                     begin = time.perf_counter()
