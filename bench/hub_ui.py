@@ -97,7 +97,9 @@ def wait(check: Any, timeout: float = 3600) -> Any:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models", type=int, default=2000)
     parser.add_argument("--file-mb", type=int, default=20)
     args = parser.parse_args()
@@ -112,7 +114,9 @@ def main() -> None:
         seed_catalog(root / "server", args.models, seed=11, unique_files=20)
         hub_url, hub_server, hub_thread = serve(create_hub_app(root / "server", stats_refresh_seconds=0))
         upload(f"{hub_url}/api/v1", args.file_mb)
-        print(f"seeded {args.models} models and a {args.file_mb} MB LoRA in {time.perf_counter() - started:.1f} s")
+        print(
+            f"seeded {args.models} models and a {args.file_mb} MB LoRA in {time.perf_counter() - started:.1f} s"
+        )
 
         config = StudioConfig(data_dir=root / "studio", api_only=True)
         services = build_services(config)
@@ -122,7 +126,12 @@ def main() -> None:
         try:
             started = time.perf_counter()
             job = httpx.post(f"{base}/sync", json={"server": hub_url}).json()["job"]
-            wait(lambda: (s := httpx.get(f"{base}/sync").json())["job"]["id"] == job and s["job"]["status"] == "done")
+            wait(
+                lambda: (
+                    (s := httpx.get(f"{base}/sync").json())["job"]["id"] == job
+                    and s["job"]["status"] == "done"
+                )
+            )
             print(f"sync through the studio: {time.perf_counter() - started:.1f} s")
 
             prefixes = [word[:n] for word in WORDS for n in range(1, len(word) + 1)]
