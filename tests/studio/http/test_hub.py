@@ -157,3 +157,43 @@ def test_bad_download_and_sync_input(live: LiveServer, synced: int) -> None:
     assert bad_sync.status_code == 422 and bad_sync.json()["detail"][0]["loc"][-1] == "server"
     assert httpx.get(f"{base}/models/999999999").status_code == 404
     assert httpx.post(f"{base}/downloads/{synced}/explode").status_code == 422
+
+
+def test_queue_is_persisted_cancel_and_resume(live: LiveServer, synced: int) -> None:
+    """With the job thread stopped (a studio that is down), queued downloads wait in the hub's
+    database; cancel drops one; the next start runs the other; resume queues it again."""
+    base = f"{live.url}/studio/v1/hub"
+    hub = live.services.hub
+    seeded = httpx.get(f"{base}/search", params={"types": "Checkpoint", "nsfw": "any", "page_size": 2}).json()
+    versions = [
+        httpx.get(f"{base}/models/{m['id']}").json()["modelVersions"][0]["id"] for m in seeded["items"]
+    ]
+    hub.stop()
+    try:
+        for version_id in versions:
+            assert httpx.post(f"{base}/downloads", json={"versionId": version_id}).status_code == 200
+        rows = {d["versionId"]: d for d in httpx.get(f"{base}/downloads").json()}
+        assert rows[versions[0]]["status"] == rows[versions[1]]["status"] == "pending"
+        assert httpx.post(f"{base}/downloads/{versions[0]}/cancel").json() == {"stopped": True}
+        assert httpx.post(f"{base}/downloads/{versions[1]}/pause").json() == {"stopped": False}  # not running
+    finally:
+        hub.start()
+    done = wait_for(
+        lambda: (
+            {d["versionId"]: d for d in httpx.get(f"{base}/downloads").json()}.get(versions[1], {}).get(
+                "status"
+            )
+            == "done"
+        )
+    )
+    assert done
+    rows = {d["versionId"]: d for d in httpx.get(f"{base}/downloads").json()}
+    assert rows[versions[0]]["status"] == "failed" and rows[versions[0]]["error"] == "cancelled"
+    assert Path(rows[versions[1]]["path"]).parent.name == "Stable-diffusion"
+    assert httpx.post(f"{base}/downloads/{versions[0]}/resume").status_code == 200
+    wait_for(
+        lambda: (
+            {d["versionId"]: d for d in httpx.get(f"{base}/downloads").json()}[versions[0]]["status"]
+            == "done"
+        )
+    )
