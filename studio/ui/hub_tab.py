@@ -29,7 +29,7 @@ HUB_CSS = """
 #hub_model table { font-size: 0.85em; border-collapse: collapse; }
 #hub_model td { padding: 0.2em 0.5em; border-bottom: 1px solid var(--border-color-primary); word-break: break-all; }
 #hub_downloads progress { width: 14em; }
-.hub-offline { color: var(--error-text-color, #c00); font-weight: 600; }
+.hub-offline { color: #c62828; font-weight: 600; }
 .hub-unlinked { opacity: 0.7; font-style: italic; }
 """
 
