@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from hub.download import (
     DangerousFileRefused,
+    DownloadCancelled,
     Downloader,
     DownloadError,
     DownloadEvent,
@@ -86,13 +87,17 @@ class ModelDetails:
 class LocalHub:
     """One local hub: its paths, its database connection (one thread), its index and jobs."""
 
-    def __init__(self, paths: HubPaths, progress: HubProgress | None = None) -> None:
+    def __init__(
+        self, paths: HubPaths, progress: HubProgress | None = None, download_chunk: int | None = None
+    ) -> None:
         self.paths = paths
+        self.download_chunk = download_chunk  # bytes per read and progress step (None: the default)
         self.progress: HubProgress = progress or NoProgress()
         self.db = HubDatabase(paths.database)
         self.jobs = BackgroundJobs(self.db)
         self.runner = JobRunner(self.jobs, {"sync": self._sync_job, "download": self._download_job})
         self._index: IndexStore | None = None
+        self._downloader: Downloader | None = None  # the one a running download job uses
 
     @classmethod
     def open(
@@ -218,6 +223,16 @@ class LocalHub:
         }
         return self.jobs.enqueue("download", payload)
 
+    def stop_download(self, version_id: int) -> bool:
+        """Stop this version's running download (from another thread): its job fails for good
+        with "cancelled" and the partial file stays, so a later download resumes it. Returns
+        whether a download was running."""
+        downloader = self._downloader
+        if downloader is None:
+            return False
+        downloader.cancel(version_id)
+        return True
+
     def _download_job(self, payload: dict[str, Any]) -> dict[str, Any]:
         """One download attempt (a job: transient failures are retried later and resume)."""
         server = payload.get("server") or get_setting(self.db.conn, SERVER_SETTING) or DEFAULT_DOWNLOAD_SERVER
@@ -230,16 +245,19 @@ class LocalHub:
                 allow_pickle=bool(payload.get("allow_pickle")),
                 allow_dangerous=bool(payload.get("allow_dangerous")),
                 on_event=self.progress.download_event,
+                **({"chunk_size": self.download_chunk} if self.download_chunk else {}),
             )
+            self._downloader = downloader
             try:
                 result = downloader.download(int(payload["version_id"]), payload.get("file_id"))
-            except (PickleRefused, DangerousFileRefused, NotEnoughSpace) as error:
+            except (PickleRefused, DangerousFileRefused, NotEnoughSpace, DownloadCancelled) as error:
                 raise PermanentJobError(str(error)) from error
             except DownloadError as error:
                 if "not in the local mirror" in str(error) or "has no files" in str(error):
                     raise PermanentJobError(str(error)) from error
                 raise
             finally:
+                self._downloader = None
                 downloader.close()
         return {"path": str(result.path), "verified": result.verified, "warnings": result.warnings}
 

@@ -29,6 +29,7 @@ from studio.ui.controls import (
 )
 from studio.ui.extensions import build_extensions_tab
 from studio.ui.history import build_history_tab
+from studio.ui.hub_tab import HUB_JS, build_hub_tab
 from studio.ui.img2img import MODE_IMG2IMG, MODE_INPAINT, build_img2img_tab
 from studio.ui.output import OutputPanel, SessionJobs, job_key, reattach_handler, selected_image
 from studio.ui.pnginfo import build_pnginfo_tab
@@ -130,6 +131,8 @@ def build_ui(backend: UIBackend, *, title: str = "Atelier") -> gr.Blocks:
                 history = build_history_tab(backend)
             with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
                 pnginfo = build_pnginfo_tab()
+            with gr.Tab("Hub", id="hub", elem_id="tab_hub"):
+                build_hub_tab()
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
                 settings = build_settings_tab(backend)
             with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):
@@ -150,6 +153,7 @@ def build_ui(backend: UIBackend, *, title: str = "Atelier") -> gr.Blocks:
             return updates
 
         demo.load(None, None, None, js=BOOT_JS)
+        demo.load(None, None, None, js=HUB_JS)
         # Settings: the form shows what is in effect now, not what was in effect at startup.
         fill, fill_inputs, fill_outputs = settings.refresh
         demo.load(fill, fill_inputs, fill_outputs, show_progress="hidden")
