@@ -85,7 +85,9 @@ def generation_parameters(
         "VAE": vae_name,
         "Variation seed": None if request.subseed_strength == 0 else subseed,
         "Variation seed strength": None if request.subseed_strength == 0 else request.subseed_strength,
-        "Denoising strength": request.denoising_strength if request.init_images else None,
+        "Denoising strength": request.denoising_strength
+        if request.init_images or request.enable_hr
+        else None,
         "Clip skip": None if request.clip_skip <= 1 else request.clip_skip,
     }
     if request.mask is not None:
@@ -96,8 +98,34 @@ def generation_parameters(
         if request.inpainting_mask_invert:
             params["Mask mode"] = "Inpaint not masked"
         params["Masked content"] = MASKED_CONTENT[request.inpainting_fill]
+    params.update(hires_parameters(request))
     params.update(extra or {})
     params["Version"] = version
+    return params
+
+
+def hires_parameters(request: GenerationRequest) -> dict[str, Any]:
+    """The `Hires ...` keys A1111's txt2img writes (in its order), empty without hires fix."""
+    if not request.enable_hr:
+        return {}
+    params: dict[str, Any] = {}
+    if request.hr_checkpoint_name:
+        params["Hires checkpoint"] = request.hr_checkpoint_name
+    if request.hr_sampler_name and request.hr_sampler_name != request.sampler_name:
+        params["Hires sampler"] = request.hr_sampler_name
+    if request.hr_scheduler and request.hr_scheduler != request.scheduler:
+        params["Hires schedule type"] = request.hr_scheduler
+    if request.hr_resize_x == 0 and request.hr_resize_y == 0:
+        params["Hires upscale"] = request.hr_scale
+    else:
+        params["Hires resize"] = f"{request.hr_resize_x}x{request.hr_resize_y}"
+    if request.hr_second_pass_steps:
+        params["Hires steps"] = request.hr_second_pass_steps
+    params["Hires upscaler"] = request.hr_upscaler
+    if request.hr_prompt and request.hr_prompt != request.prompt:
+        params["Hires prompt"] = request.hr_prompt
+    if request.hr_negative_prompt and request.hr_negative_prompt != request.negative_prompt:
+        params["Hires negative prompt"] = request.hr_negative_prompt
     return params
 
 
@@ -156,6 +184,24 @@ def request_fields(parsed: Mapping[str, str]) -> dict[str, Any]:
     for key, (name, kind) in simple.items():
         if key in parsed:
             fields[name] = kind(parsed[key])
+    hires = {
+        "Hires upscale": ("hr_scale", float),
+        "Hires steps": ("hr_second_pass_steps", int),
+        "Hires upscaler": ("hr_upscaler", str),
+        "Hires sampler": ("hr_sampler_name", str),
+        "Hires schedule type": ("hr_scheduler", str),
+        "Hires prompt": ("hr_prompt", str),
+        "Hires negative prompt": ("hr_negative_prompt", str),
+        "Hires checkpoint": ("hr_checkpoint_name", str),
+    }
+    for key, (name, kind) in hires.items():
+        if key in parsed:
+            fields[name] = kind(parsed[key])
+            fields["enable_hr"] = True
+    if "Hires resize-1" in parsed:
+        fields["hr_resize_x"] = int(parsed["Hires resize-1"])
+        fields["hr_resize_y"] = int(parsed["Hires resize-2"])
+        fields["enable_hr"] = True
     if "Size-1" in parsed:
         fields["width"] = int(parsed["Size-1"])
         fields["height"] = int(parsed["Size-2"])

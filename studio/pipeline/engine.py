@@ -34,6 +34,7 @@ from studio.pipeline.model_registry import (
 )
 from studio.pipeline.networks.activation import AppliedNetworks, NetworkPlan, Networks
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
+from studio.pipeline.upscalers.service import Upscalers
 from studio.progress import GenerationControl, StepInfo
 from studio.prompts.expansion import ImagePrompt, PromptLibrary
 from studio.request import MAX_SEED, GenerationRequest, ImageRecord, RequestError, Result, validate
@@ -89,6 +90,9 @@ class Engine:
         self._prompts = PromptEmbeddingCache()
         self.prompt_library = PromptLibrary.for_config(config)  # styles, wildcards
         self._networks = Networks(self.registry, lambda: self.config.allow_pickle)  # LoRAs, embeddings
+        self.upscalers = Upscalers(
+            lambda: self._registries.upscalers, config.models_path, lambda: self.config.allow_pickle
+        )
 
     # -- choices ------------------------------------------------------------------------------
     @property
@@ -209,6 +213,8 @@ class Engine:
         entry = self.registry.find("checkpoint", request.model) if request.model else self._current
         if entry is None:
             entry = self._default_entry()
+        if request.enable_hr:
+            request = self._check_hires(request, entry)
         vae = None if request.vae in NO_VAE else self.registry.find("vae", request.vae, "vae")
         # LoRA tags and embeddings (the styles' too): installed, readable; those a wildcard
         # brings are checked when its image's prompt is made
@@ -217,6 +223,59 @@ class Engine:
             dataclasses.replace(request, prompt=prompt, negative_prompt=negative_prompt, styles=())
         )
         return request, entry, vae
+
+    def _check_hires(self, request: GenerationRequest, entry: ModelEntry) -> GenerationRequest:
+        from studio.pipeline.hires import check_hires
+
+        same = (None, "", "Use same sampler", "Use same scheduler", "Use same checkpoint")
+        values = {
+            name: None if getattr(request, name) in same else getattr(request, name)
+            for name in ("hr_sampler_name", "hr_scheduler", "hr_checkpoint_name")
+        }
+        if values["hr_sampler_name"]:
+            values["hr_sampler_name"], scheduler = self.samplers.normalize(
+                values["hr_sampler_name"], values["hr_scheduler"] or "Automatic"
+            )
+            values["hr_scheduler"] = values["hr_scheduler"] and scheduler
+        request = dataclasses.replace(request, **values)
+
+        def same_model(name: str) -> bool:
+            try:
+                return self.registry.find("checkpoint", name, "hr_checkpoint_name").path == entry.path
+            except RequestError:
+                return False
+
+        check_hires(request, self.upscalers.names(), self.sampler_names(), self.schedule_types(), same_model)
+        return request
+
+    def _hires_plan(self, request: GenerationRequest) -> Any:
+        from studio.pipeline.hires import HiresPlan
+
+        width, height = request.hires_size
+        registry = self.upscalers.registry
+        if registry.is_latent(request.hr_upscaler):
+            return HiresPlan(width, height, registry.latent_mode(request.hr_upscaler), None)
+        return HiresPlan(
+            width, height, None, self.upscalers.pixel_function(request.hr_upscaler, "hr_upscaler")
+        )
+
+    def unload_models(self) -> None:
+        """Free the loaded checkpoints and upscalers (A1111's unload-checkpoint)."""
+        if self._cache is not None:
+            self._cache.clear()
+        self.upscalers.unload()
+        self._prompts = PromptEmbeddingCache()
+        import gc
+
+        gc.collect()
+
+    def reload_model(self) -> str | None:
+        """Load the current (or default) checkpoint again (A1111's reload-checkpoint)."""
+        entry = self._current or self._default_entry(required=False)
+        if entry is None:
+            return None
+        self._load(entry)
+        return entry.title
 
     def generate(self, request: GenerationRequest, control: GenerationControl | None = None) -> Result:
         import torch
@@ -370,21 +429,31 @@ class Engine:
         clip_skip = request.clip_skip if request.clip_skip != 1 else self.config.clip_skip
         generators = make_generators(seeds)
         hooks = self.hooks
+        from studio.pipeline.hires import denoise_steps
 
-        def on_step_end(pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict) -> dict:
-            info = StepInfo(
-                image_index=first_image,
-                image_count=request.image_count,
-                batch_index=batch_index,
-                step=step_index + 1,
-                steps=pipeline.num_timesteps,
-                latents=callback_kwargs.get("latents"),
-            )
-            control.report_step(info)
-            hooks.on_step(info, control)
-            if control.interrupted or control.skip_requested:
-                pipeline._interrupt = True
-            return callback_kwargs
+        hires_steps = denoise_steps(request) if request.enable_hr else 0
+
+        def reporter(offset: int, more: int) -> Any:
+            """The step callback; progress counts `offset` steps done before and `more` after."""
+
+            def on_step_end(pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict) -> dict:
+                info = StepInfo(
+                    image_index=first_image,
+                    image_count=request.image_count,
+                    batch_index=batch_index,
+                    step=offset + step_index + 1,
+                    steps=offset + pipeline.num_timesteps + more,
+                    latents=callback_kwargs.get("latents"),
+                )
+                control.report_step(info)
+                hooks.on_step(info, control)
+                if control.interrupted or control.skip_requested:
+                    pipeline._interrupt = True
+                return callback_kwargs
+
+            return on_step_end
+
+        on_step_end = reporter(0, hires_steps)
 
         kwargs: dict[str, Any] = {
             # Embeddings of one prompt, repeated per image exactly like a plain diffusers call,
@@ -404,7 +473,9 @@ class Engine:
             kwargs.update(
                 width=request.width, height=request.height, latents=noise.to(pipe._execution_device)
             )
-            return list(pipe(**kwargs).images)
+            if not request.enable_hr:
+                return list(pipe(**kwargs).images)
+            return self._hires_pass(loaded, vae, request, kwargs, seeds, networks, clip_skip, reporter)
         if mode == "img2img":
             kwargs.update(image=originals, strength=request.denoising_strength)
             return list(pipe(**kwargs).images)
@@ -440,6 +511,37 @@ class Engine:
                 pasted.append(canvas)
             generated = pasted
         return [composite_inpaint(image, originals[i], mask) for i, image in enumerate(generated)]
+
+    def _hires_pass(
+        self,
+        loaded: Any,
+        vae: Any,
+        request: GenerationRequest,
+        kwargs: dict[str, Any],
+        seeds: list[int],
+        networks: AppliedNetworks,
+        clip_skip: int,
+        reporter: Any,
+    ) -> list[Any]:
+        """The first pass (latents kept for a latent upscaler), then hires fix's second pass."""
+        from studio.pipeline.hires import second_pass
+        from studio.pipeline.seeds import make_generators
+
+        plan = self._hires_plan(request)
+        if plan.latent_mode is not None:
+            kwargs["output_type"] = "latent"
+        first = loaded.pipeline("txt2img", vae)(**kwargs).images
+        pipe = loaded.pipeline("img2img", vae)
+        pipe.scheduler = self.samplers.make_scheduler(
+            request.hr_sampler_name or request.sampler_name,
+            request.hr_scheduler or request.scheduler,
+            loaded.base_scheduler_config,
+        )
+        prompt = request.hr_prompt or networks.prompt
+        negative = request.hr_negative_prompt or networks.negative_prompt
+        prompt_kwargs = self._prompts.pipeline_kwargs(pipe, prompt, negative, clip_skip)
+        callback = reporter(request.steps, 0)
+        return second_pass(pipe, first, plan, request, prompt_kwargs, make_generators(seeds), callback)
 
     def _finish_image(
         self,
