@@ -96,3 +96,15 @@ class Upscalers:
 
     def unload(self) -> None:
         self.models.unload()
+
+    def extras(self, data: bytes, settings: Any) -> tuple[bytes, str]:
+        """Extras on one image (`settings`: an `ExtrasSettings`): PNG bytes and the
+        postprocessing text."""
+        from studio.pipeline.upscalers.extras import run_extras
+
+        settings.check()
+        first = self.pixel_function(settings.upscaler_1, "upscaler_1")
+        second = None
+        if settings.upscaler_2 != "None" and settings.extras_upscaler_2_visibility > 0:
+            second = self.pixel_function(settings.upscaler_2, "upscaler_2")
+        return run_extras(data, settings, first, second)
