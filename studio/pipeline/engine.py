@@ -37,6 +37,7 @@ from studio.pipeline.prompt_cache import PromptEmbeddingCache
 from studio.pipeline.upscalers.service import Upscalers
 from studio.progress import GenerationControl, StepInfo
 from studio.prompts.expansion import ImagePrompt, PromptLibrary
+from studio.prompts.parse import TokenCount, check_prompt, count_tokens
 from studio.request import MAX_SEED, GenerationRequest, ImageRecord, RequestError, Result, validate
 
 if TYPE_CHECKING:
@@ -88,6 +89,7 @@ class Engine:
         self._device: Any = None
         self._current: ModelEntry | None = None
         self._prompts = PromptEmbeddingCache()
+        self._tokenizers: dict[Path, Any] = {}  # checkpoint path -> its tokenizer (token counts)
         self.prompt_library = PromptLibrary.for_config(config)  # styles, wildcards
         self._networks = Networks(self.registry, lambda: self.config.allow_pickle)  # LoRAs, embeddings
         self.upscalers = Upscalers(
@@ -186,6 +188,25 @@ class Engine:
         self.registry.set_state(LAST_MODEL_KEY, entry.title)
         return entry.title
 
+    def count_tokens(
+        self, prompt: str, steps: int = 20, positive: bool = True, model: str | None = None
+    ) -> TokenCount:
+        """A1111's token counter for `prompt` with the tokenizer of `model` (title, name or hash;
+        default: the current model). Reads the tokenizer files only, never the weights."""
+        from studio.pipeline.conditioning import load_tokenizer, special_tokens, tokenize_function
+
+        entry = self.registry.find("checkpoint", model) if model else (self._current or self._default_entry())
+        assert entry is not None
+        if entry.path not in self._tokenizers:
+            from studio.pipeline.loader import ModelLoadError
+
+            try:
+                self._tokenizers[entry.path] = load_tokenizer(entry)
+            except (ModelLoadError, OSError) as error:
+                raise RequestError("model", f"cannot read the tokenizer of {entry.title}: {error}") from error
+        tokenizer = self._tokenizers[entry.path]
+        return count_tokens(prompt, steps, tokenize_function(tokenizer), special_tokens(tokenizer), positive)
+
     def _load(self, entry: ModelEntry) -> Any:
         return self.cache.get(
             entry,
@@ -219,6 +240,7 @@ class Engine:
         # LoRA tags and embeddings (the styles' too): installed, readable; those a wildcard
         # brings are checked when its image's prompt is made
         prompt, negative_prompt = self.prompt_library.styled(request)
+        check_prompt(prompt, negative_prompt, request.steps, request.cfg_scale)  # A1111 syntax
         self._networks.resolve(
             dataclasses.replace(request, prompt=prompt, negative_prompt=negative_prompt, styles=())
         )
@@ -427,14 +449,20 @@ class Engine:
             request.sampler_name, request.scheduler, loaded.base_scheduler_config
         )
         clip_skip = request.clip_skip if request.clip_skip != 1 else self.config.clip_skip
+        # Both prompts (network tags removed, embeddings as their tokens) parsed in A1111's
+        # prompt language and encoded; reused across batches, sweeps and runs while recent.
+        conditioning = self._prompts.conditioning(
+            pipe, networks.prompt, networks.negative_prompt, request.steps, clip_skip
+        )
         generators = make_generators(seeds)
         hooks = self.hooks
         from studio.pipeline.hires import denoise_steps
 
         hires_steps = denoise_steps(request) if request.enable_hr else 0
 
-        def reporter(offset: int, more: int) -> Any:
-            """The step callback; progress counts `offset` steps done before and `more` after."""
+        def reporter(offset: int, more: int, prompts: Any) -> Any:
+            """The step callback; progress counts `offset` steps done before and `more` after;
+            `prompts` (the pass's conditioning) switches embeddings for prompt editing."""
 
             def on_step_end(pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict) -> dict:
                 info = StepInfo(
@@ -449,16 +477,14 @@ class Engine:
                 hooks.on_step(info, control)
                 if control.interrupted or control.skip_requested:
                     pipeline._interrupt = True
-                return callback_kwargs
+                return prompts.on_step_end(pipeline, step_index, callback_kwargs)  # prompt editing
 
             return on_step_end
 
-        on_step_end = reporter(0, hires_steps)
+        on_step_end = reporter(0, hires_steps, conditioning)
 
         kwargs: dict[str, Any] = {
-            # Embeddings of one prompt, repeated per image exactly like a plain diffusers call,
-            # and reused across batches, sweeps and repeated runs while they stay recent.
-            **self._prompts.pipeline_kwargs(pipe, networks.prompt, networks.negative_prompt, clip_skip),
+            **conditioning.pipeline_kwargs(),  # repeated per image like a plain diffusers call
             "num_images_per_prompt": count,
             "num_inference_steps": request.steps,
             "guidance_scale": request.cfg_scale,
@@ -473,12 +499,16 @@ class Engine:
             kwargs.update(
                 width=request.width, height=request.height, latents=noise.to(pipe._execution_device)
             )
-            if not request.enable_hr:
+            if request.enable_hr:
+                return self._hires_pass(
+                    loaded, vae, request, kwargs, seeds, networks, clip_skip, reporter, conditioning
+                )
+            with conditioning.unet_hooks(pipe):  # AND parts
                 return list(pipe(**kwargs).images)
-            return self._hires_pass(loaded, vae, request, kwargs, seeds, networks, clip_skip, reporter)
         if mode == "img2img":
             kwargs.update(image=originals, strength=request.denoising_strength)
-            return list(pipe(**kwargs).images)
+            with conditioning.unet_hooks(pipe):
+                return list(pipe(**kwargs).images)
         mask = inputs["mask"]
         filled = [inputs["filled"][(first_image + i) % len(inputs["filled"])] for i in range(count)]
         strength = 1.0 if request.inpainting_fill == 2 else request.denoising_strength
@@ -500,7 +530,8 @@ class Engine:
             width=request.width,
             height=request.height,
         )
-        generated = list(pipe(**kwargs).images)
+        with conditioning.unet_hooks(pipe):
+            generated = list(pipe(**kwargs).images)
         if box is not None:
             pasted = []
             for i, image in enumerate(generated):
@@ -522,15 +553,18 @@ class Engine:
         networks: AppliedNetworks,
         clip_skip: int,
         reporter: Any,
+        conditioning: Any,
     ) -> list[Any]:
         """The first pass (latents kept for a latent upscaler), then hires fix's second pass."""
-        from studio.pipeline.hires import second_pass
+        from studio.pipeline.hires import requested_steps, second_pass
         from studio.pipeline.seeds import make_generators
 
         plan = self._hires_plan(request)
         if plan.latent_mode is not None:
             kwargs["output_type"] = "latent"
-        first = loaded.pipeline("txt2img", vae)(**kwargs).images
+        first_pipe = loaded.pipeline("txt2img", vae)
+        with conditioning.unet_hooks(first_pipe):
+            first = first_pipe(**kwargs).images
         pipe = loaded.pipeline("img2img", vae)
         pipe.scheduler = self.samplers.make_scheduler(
             request.hr_sampler_name or request.sampler_name,
@@ -539,9 +573,12 @@ class Engine:
         )
         prompt = request.hr_prompt or networks.prompt
         negative = request.hr_negative_prompt or networks.negative_prompt
-        prompt_kwargs = self._prompts.pipeline_kwargs(pipe, prompt, negative, clip_skip)
-        callback = reporter(request.steps, 0)
-        return second_pass(pipe, first, plan, request, prompt_kwargs, make_generators(seeds), callback)
+        prompts = self._prompts.conditioning(pipe, prompt, negative, requested_steps(request), clip_skip)
+        callback = reporter(request.steps, 0, prompts)
+        with prompts.unet_hooks(pipe):
+            return second_pass(
+                pipe, first, plan, request, prompts.pipeline_kwargs(), make_generators(seeds), callback
+            )
 
     def _finish_image(
         self,
