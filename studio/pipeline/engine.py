@@ -247,19 +247,7 @@ class Engine:
         return request, entry, vae
 
     def _check_hires(self, request: GenerationRequest, entry: ModelEntry) -> GenerationRequest:
-        from studio.pipeline.hires import check_hires
-
-        same = (None, "", "Use same sampler", "Use same scheduler", "Use same checkpoint")
-        values = {
-            name: None if getattr(request, name) in same else getattr(request, name)
-            for name in ("hr_sampler_name", "hr_scheduler", "hr_checkpoint_name")
-        }
-        if values["hr_sampler_name"]:
-            values["hr_sampler_name"], scheduler = self.samplers.normalize(
-                values["hr_sampler_name"], values["hr_scheduler"] or "Automatic"
-            )
-            values["hr_scheduler"] = values["hr_scheduler"] and scheduler
-        request = dataclasses.replace(request, **values)
+        from studio.pipeline.hires import resolve_hires
 
         def same_model(name: str) -> bool:
             try:
@@ -267,19 +255,7 @@ class Engine:
             except RequestError:
                 return False
 
-        check_hires(request, self.upscalers.names(), self.sampler_names(), self.schedule_types(), same_model)
-        return request
-
-    def _hires_plan(self, request: GenerationRequest) -> Any:
-        from studio.pipeline.hires import HiresPlan
-
-        width, height = request.hires_size
-        registry = self.upscalers.registry
-        if registry.is_latent(request.hr_upscaler):
-            return HiresPlan(width, height, registry.latent_mode(request.hr_upscaler), None)
-        return HiresPlan(
-            width, height, None, self.upscalers.pixel_function(request.hr_upscaler, "hr_upscaler")
-        )
+        return resolve_hires(request, self.samplers, self.upscalers.names(), same_model)
 
     def unload_models(self) -> None:
         """Free the loaded checkpoints and upscalers (A1111's unload-checkpoint)."""
@@ -556,29 +532,10 @@ class Engine:
         conditioning: Any,
     ) -> list[Any]:
         """The first pass (latents kept for a latent upscaler), then hires fix's second pass."""
-        from studio.pipeline.hires import requested_steps, second_pass
-        from studio.pipeline.seeds import make_generators
+        from studio.pipeline.hires import HiresPasses
 
-        plan = self._hires_plan(request)
-        if plan.latent_mode is not None:
-            kwargs["output_type"] = "latent"
-        first_pipe = loaded.pipeline("txt2img", vae)
-        with conditioning.unet_hooks(first_pipe):
-            first = first_pipe(**kwargs).images
-        pipe = loaded.pipeline("img2img", vae)
-        pipe.scheduler = self.samplers.make_scheduler(
-            request.hr_sampler_name or request.sampler_name,
-            request.hr_scheduler or request.scheduler,
-            loaded.base_scheduler_config,
-        )
-        prompt = request.hr_prompt or networks.prompt
-        negative = request.hr_negative_prompt or networks.negative_prompt
-        prompts = self._prompts.conditioning(pipe, prompt, negative, requested_steps(request), clip_skip)
-        callback = reporter(request.steps, 0, prompts)
-        with prompts.unet_hooks(pipe):
-            return second_pass(
-                pipe, first, plan, request, prompts.pipeline_kwargs(), make_generators(seeds), callback
-            )
+        passes = HiresPasses(self.samplers, self._prompts, self.upscalers, loaded, vae)
+        return passes.run(request, kwargs, seeds, networks, clip_skip, reporter, conditioning)
 
     def _finish_image(
         self,

@@ -9,6 +9,7 @@ int(steps * strength) of them; progress counts both passes.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,31 @@ def denoise_steps(request: GenerationRequest) -> int:
     """The steps the second pass really runs (img2img runs int(steps * strength))."""
     steps = requested_steps(request)
     return min(int(steps * request.denoising_strength), steps)
+
+
+def resolve_hires(
+    request: GenerationRequest,
+    samplers: Any,
+    upscaler_names: list[str],
+    model_matches: Callable[[str], bool],
+) -> GenerationRequest:
+    """The request with A1111's "Use same ..." values as None and the hires sampler's name
+    normalized (`samplers`: the SamplerRegistry), its hires names checked."""
+    same = (None, "", "Use same sampler", "Use same scheduler", "Use same checkpoint")
+    values = {
+        name: None if getattr(request, name) in same else getattr(request, name)
+        for name in ("hr_sampler_name", "hr_scheduler", "hr_checkpoint_name")
+    }
+    if values["hr_sampler_name"]:
+        values["hr_sampler_name"], scheduler = samplers.normalize(
+            values["hr_sampler_name"], values["hr_scheduler"] or "Automatic"
+        )
+        values["hr_scheduler"] = values["hr_scheduler"] and scheduler
+    request = dataclasses.replace(request, **values)
+    check_hires(
+        request, upscaler_names, samplers.sampler_names(), samplers.schedule_type_names(), model_matches
+    )
+    return request
 
 
 def check_hires(
@@ -108,3 +134,58 @@ def second_pass(
             callback_on_step_end=callback,
         ).images
     )
+
+
+class HiresPasses:
+    """Both passes of one hires batch, on the engine's samplers, prompt cache and upscalers."""
+
+    def __init__(self, samplers: Any, prompt_cache: Any, upscalers: Any, loaded: Any, vae: Any) -> None:
+        self.samplers = samplers
+        self.prompt_cache = prompt_cache
+        self.upscalers = upscalers
+        self.loaded = loaded
+        self.vae = vae
+
+    def plan(self, request: GenerationRequest) -> HiresPlan:
+        width, height = request.hires_size
+        registry = self.upscalers.registry
+        if registry.is_latent(request.hr_upscaler):
+            return HiresPlan(width, height, registry.latent_mode(request.hr_upscaler), None)
+        return HiresPlan(
+            width, height, None, self.upscalers.pixel_function(request.hr_upscaler, "hr_upscaler")
+        )
+
+    def run(
+        self,
+        request: GenerationRequest,
+        kwargs: dict[str, Any],
+        seeds: list[int],
+        networks: Any,
+        clip_skip: int,
+        reporter: Callable[[int, int, Any], Callable[..., dict]],
+        conditioning: Any,
+    ) -> list[Any]:
+        """`kwargs`: the first pass's txt2img arguments; `reporter(offset, more, prompts)` makes
+        a step callback; `conditioning`: the first pass's prompts."""
+        from studio.pipeline.seeds import make_generators
+
+        plan = self.plan(request)
+        if plan.latent_mode is not None:
+            kwargs["output_type"] = "latent"
+        first_pipe = self.loaded.pipeline("txt2img", self.vae)
+        with conditioning.unet_hooks(first_pipe):
+            first = first_pipe(**kwargs).images
+        pipe = self.loaded.pipeline("img2img", self.vae)
+        pipe.scheduler = self.samplers.make_scheduler(
+            request.hr_sampler_name or request.sampler_name,
+            request.hr_scheduler or request.scheduler,
+            self.loaded.base_scheduler_config,
+        )
+        prompt = request.hr_prompt or networks.prompt
+        negative = request.hr_negative_prompt or networks.negative_prompt
+        prompts = self.prompt_cache.conditioning(pipe, prompt, negative, requested_steps(request), clip_skip)
+        callback = reporter(request.steps, 0, prompts)
+        with prompts.unet_hooks(pipe):
+            return second_pass(
+                pipe, first, plan, request, prompts.pipeline_kwargs(), make_generators(seeds), callback
+            )
