@@ -225,6 +225,60 @@ def read_png_infotext(png_bytes: bytes) -> str | None:
     return text if isinstance(text, str) else None
 
 
+EXIF_IFD = 0x8769
+USER_COMMENT = 0x9286
+UNICODE_PREFIX = b"UNICODE\x00"
+ASCII_PREFIX = b"ASCII\x00\x00\x00"
+
+
+def user_comment_bytes(text: str) -> bytes:
+    """EXIF UserComment as A1111 writes it (piexif's "unicode": a UNICODE prefix, UTF-16-BE)."""
+    return UNICODE_PREFIX + text.encode("utf_16_be")
+
+
+def decode_user_comment(data: bytes | str) -> str:
+    """The text of an EXIF UserComment (UNICODE, ASCII or undeclared UTF-8)."""
+    if isinstance(data, str):
+        return data
+    if data.startswith(UNICODE_PREFIX):
+        body = data[len(UNICODE_PREFIX) :]
+        # piexif writes big-endian; a few writers use little-endian with a BOM
+        if body.startswith(b"\xff\xfe"):
+            return body.decode("utf_16_le", errors="ignore").lstrip("\ufeff")
+        return body.decode("utf_16_be", errors="ignore")
+    if data.startswith(ASCII_PREFIX):
+        return data[len(ASCII_PREFIX) :].decode("ascii", errors="ignore")
+    return data.rstrip(b"\x00").decode("utf8", errors="ignore")
+
+
+def read_exif_infotext(image) -> str | None:
+    """The infotext a JPEG or WebP keeps in its EXIF UserComment (how A1111 saves them), or None."""
+    comment = image.getexif().get_ifd(EXIF_IFD).get(USER_COMMENT)
+    if not comment:
+        return None
+    text = decode_user_comment(comment).strip("\x00")
+    return text or None
+
+
+def encode_image(image, infotext: str | None, image_format: str = "png", quality: int = 80) -> bytes:
+    """The image in `image_format` (png, jpg/jpeg, webp) with the infotext as A1111 stores it:
+    a PNG `parameters` chunk, or the EXIF UserComment for JPEG and WebP."""
+    fmt = image_format.lower()
+    if fmt == "png":
+        return encode_png(image, infotext)
+    if fmt not in ("jpg", "jpeg", "webp"):
+        raise ValueError(f"unsupported image format {image_format!r}; use png, jpg or webp")
+    from PIL import Image
+
+    exif = Image.Exif()
+    if infotext:
+        exif.get_ifd(EXIF_IFD)[USER_COMMENT] = user_comment_bytes(infotext)
+    buffer = io.BytesIO()
+    picture = image.convert("RGB") if fmt != "webp" else image
+    picture.save(buffer, format="JPEG" if fmt in ("jpg", "jpeg") else "WEBP", quality=quality, exif=exif)
+    return buffer.getvalue()
+
+
 def encode_png(image, infotext: str | None) -> bytes:
     """PNG bytes of a PIL image with the infotext as the `parameters` iTXt chunk."""
     from PIL.PngImagePlugin import PngInfo

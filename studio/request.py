@@ -21,6 +21,7 @@ MAX_BATCH_SIZE = 64
 MAX_N_ITER = 100
 # Seeds are 32-bit like A1111's (it draws from 0..2**32-1 when -1 is given).
 MAX_SEED = 2**32 - 1
+SAMPLES_FORMATS = ("png", "jpg", "jpeg", "webp")
 
 
 class RequestError(ValueError):
@@ -79,6 +80,9 @@ class GenerationRequest:
     hr_sampler_name: str | None = None
     hr_scheduler: str | None = None
     hr_checkpoint_name: str | None = None
+    # the saved file's format (A1111's `samples_format`): png, jpg or webp; jpg and webp keep
+    # the infotext in their EXIF UserComment, as A1111 writes them
+    samples_format: str = "png"
 
     @property
     def hires_size(self) -> tuple[int, int]:
@@ -218,6 +222,7 @@ def validate(
         raise RequestError("mask", "a mask needs an init image (init_images is empty)")
     if request.enable_hr:
         _validate_hires(request)
+    _check_choice("samples_format", request.samples_format, SAMPLES_FORMATS)
     if samplers is not None:
         _check_choice("sampler_name", request.sampler_name, samplers)
     if schedulers is not None:

@@ -173,6 +173,9 @@ class A1111Api:
             "vae": vae,
             "scripts": self._scripts(body),
             "save_images": bool(body.save_images),
+            "samples_format": str(
+                override.get("samples_format", options.get("samples_format", "png"))
+            ).lower(),
         }
         if isinstance(body, Img2ImgBody):
             if not body.init_images:
@@ -558,9 +561,12 @@ def read_png_info(data: bytes) -> dict[str, Any]:
 
     from PIL import Image
 
+    from studio.infotext import read_exif_infotext
+
     with Image.open(io.BytesIO(data)) as image:
         items = {key: value for key, value in image.info.items() if isinstance(value, str)}
-    text = items.pop("parameters", None)
+        exif_text = read_exif_infotext(image)
+    text = items.pop("parameters", None) or exif_text
     parameters: dict[str, Any] = dict(parse_infotext(text)) if text else {}
     return {"info": text or "", "items": items, "parameters": parameters}
 

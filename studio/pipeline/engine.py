@@ -566,7 +566,12 @@ class Engine:
         if request.save_images and self.config.samples_save:
             from studio.pipeline.outputs import save_image
 
-            path = str(save_image(self.config.outputs_path, request.mode, seed, png))
+            data, suffix = png, "png"
+            if request.samples_format != "png":
+                from studio.infotext import encode_image
+
+                data, suffix = encode_image(image, infotext, request.samples_format), request.samples_format
+            path = str(save_image(self.config.outputs_path, request.mode, seed, data, suffix=suffix))
             self.history.add(request, seed=seed, path=path, infotext=infotext, timings=dict(timings))
         return ImageRecord(png=png, seed=seed, subseed=subseed, infotext=infotext, path=path)
 

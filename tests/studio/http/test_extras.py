@@ -157,3 +157,26 @@ def test_unload_and_reload_checkpoint(api: webuiapi.WebUIApi, live: LiveServer) 
     requests.post(f"{live.url}/sdapi/v1/unload-checkpoint", timeout=60)
     result = api.txt2img(prompt="x", width=64, height=64, steps=1, seed=1)
     assert result.images and len(engine.cache.loaded_paths()) == 1
+
+
+def test_samples_format_jpg_saves_exif_infotext_read_by_png_info(
+    api: webuiapi.WebUIApi, live: LiveServer
+) -> None:
+    from pathlib import Path
+
+    bad = requests.post(f"{live.url}/sdapi/v1/options", json={"samples_format": "gif"}, timeout=30)
+    assert bad.status_code == 422 and "samples_format" in bad.text
+    api.set_options({"samples_format": "jpg"})
+    try:
+        result = api.txt2img(prompt="a jpeg cat", width=64, height=64, steps=1, seed=11, save_images=True)
+    finally:
+        api.set_options({"samples_format": "png"})
+    saved = [entry.path for entry in live.services.engine.history.list() if entry.seed == 11]
+    assert saved and saved[0].endswith(".jpg")
+    data = Path(saved[0]).read_bytes()
+    assert data[:2] == b"\xff\xd8"
+    info = requests.post(
+        f"{live.url}/sdapi/v1/png-info", json={"image": base64.b64encode(data).decode()}, timeout=30
+    ).json()
+    assert info["info"] == result.info["infotexts"][0]
+    assert info["parameters"]["Prompt"] == "a jpeg cat" and info["parameters"]["Seed"] == "11"
