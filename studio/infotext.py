@@ -215,13 +215,15 @@ def request_fields(parsed: Mapping[str, str]) -> dict[str, Any]:
 
 
 def read_png_infotext(png_bytes: bytes) -> str | None:
-    """The `parameters` text chunk of a PNG (or other PIL-readable image), or None."""
+    """The `parameters` text chunk of a PNG, or the EXIF UserComment of a JPEG / WebP, or None."""
     from PIL import Image
 
     with Image.open(io.BytesIO(png_bytes)) as image:
         text = image.info.get("parameters")
         if text is None and hasattr(image, "text"):
             text = image.text.get("parameters")
+        if text is None:
+            text = read_exif_infotext(image)  # JPEG / WebP as A1111 saves them
     return text if isinstance(text, str) else None
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
     from studio.config import StudioConfig
+    from studio.extras import ExtrasSettings
     from studio.network_cards import NetworkCard
     from studio.prompts.parse import TokenCount
     from studio.prompts.styles import PromptStyle
@@ -133,6 +134,14 @@ class UIBackend(Protocol):
         ...
 
     def schedule_types(self) -> list[str]: ...
+
+    def upscaler_names(self) -> list[str]:
+        """Hires fix's upscalers: the latent modes, then None, Lanczos, Nearest and model files."""
+        ...
+
+    def extras(self, data: bytes, settings: ExtrasSettings) -> tuple[bytes, str]:
+        """One image through Extras: PNG bytes (infotext kept) and the postprocessing text."""
+        ...
 
     def normalize_sampler(self, sampler_name: str, schedule: str) -> tuple[str, str]:
         """(sampler, schedule type) for an alias or an A1111 < 1.9 name ("DPM++ 2M Karras")."""

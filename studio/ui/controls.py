@@ -74,11 +74,22 @@ def request_from_values(values: Mapping[str, Any], **extra: Any) -> GenerationRe
     """A GenerationRequest from form values (widget types coerced: sliders give floats)."""
     data: dict[str, Any] = {}
     for name, value in values.items():
-        if name in ("steps", "width", "height", "n_iter", "batch_size", "clip_skip", "mask_blur"):
+        if name in (
+            "steps",
+            "width",
+            "height",
+            "n_iter",
+            "batch_size",
+            "clip_skip",
+            "mask_blur",
+            "hr_second_pass_steps",
+            "hr_resize_x",
+            "hr_resize_y",
+        ):
             data[name] = int(value)
         elif name == "seed":
             data[name] = int(value) if value not in (None, "") else -1
-        elif name in ("cfg_scale", "denoising_strength"):
+        elif name in ("cfg_scale", "denoising_strength", "hr_scale"):
             data[name] = float(value)
         elif name == "model":
             data[name] = None if value in (None, "", CURRENT_MODEL) else value

@@ -37,6 +37,7 @@ from studio.ui.backend import (
 
 if TYPE_CHECKING:
     from studio.engine_view import StudioEngine
+    from studio.extras import ExtrasSettings
     from studio.history import HistoryEntry
     from studio.jobs import JobEvent, JobService
     from studio.options import Options
@@ -218,6 +219,12 @@ class ServicesBackend:
 
     def schedule_types(self) -> list[str]:
         return list(self.engine.schedule_types())
+
+    def upscaler_names(self) -> list[str]:
+        return self.engine.upscalers.names()
+
+    def extras(self, data: bytes, settings: ExtrasSettings) -> tuple[bytes, str]:
+        return self.engine.upscalers.extras(data, settings)
 
     def normalize_sampler(self, sampler_name: str, schedule: str) -> tuple[str, str]:
         return self.engine.normalize_sampler(sampler_name, schedule)
