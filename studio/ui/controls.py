@@ -297,10 +297,25 @@ def values_from_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
             width = height = None
     if width and height:
         values["width"], values["height"] = width, height
+    values.update(hires_values(params))
     if lower.get("model"):
         values["model_name"] = str(lower["model"])
     if lower.get("model hash"):
         values["model_hash"] = str(lower["model hash"])
+    return values
+
+
+def hires_values(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The Hires. fix controls' values from parsed infotext (the shared infotext mapping);
+    an infotext without Hires keys turns hires fix off."""
+    from studio.infotext import request_fields
+
+    fields = request_fields(
+        {key: str(value) for key, value in params.items() if isinstance(value, str | int | float)}
+    )
+    names = ("hr_scale", "hr_second_pass_steps", "hr_upscaler", "hr_resize_x", "hr_resize_y")
+    values: dict[str, Any] = {name: fields[name] for name in names if name in fields}
+    values["enable_hr"] = bool(fields.get("enable_hr"))
     return values
 
 
