@@ -71,3 +71,33 @@ def test_bad_hires_fields_are_named(engine: Engine) -> None:
         engine.check(replace(BASE, hr_scale=20.0))
     request, _, _ = engine.check(replace(BASE, hr_sampler_name="Use same sampler"))
     assert request.hr_sampler_name is None
+
+
+def test_xyz_hires_axes_sweep_the_second_pass(studio_config) -> None:
+    from studio.scripts.base import Choices
+    from studio.scripts.builtin import builtin_scripts
+    from studio.scripts.builtin.xyz import XYZ_NAME
+    from studio.scripts.manager import ScriptManager
+
+    scripts = ScriptManager()
+    for script in builtin_scripts():
+        scripts.register(script)
+    engine = Engine(studio_config, hooks=scripts, registries=scripts.registries)
+    run = scripts.runner(
+        engine.generate, outputs_dir=studio_config.outputs_path, choices=lambda: Choices.from_engine(engine)
+    )
+    sweep = {
+        "x_type": "Hires upscale",
+        "x_values": "1.5, 2",
+        "y_type": "Hires upscaler",
+        "y_values": "Latent, Lanczos",
+    }
+    result = run(
+        replace(BASE, steps=2, hr_second_pass_steps=2, scripts={XYZ_NAME: sweep}), GenerationControl()
+    )
+    assert "X Type: Hires upscale" in result.images[0].infotext
+    # every cell is saved by the engine: its size and hires fields come from the axes
+    cells = sorted(engine.history.list(), key=lambda entry: entry.id)
+    sizes = [Image.open(entry.path).size for entry in cells]
+    assert sizes == [(96, 96), (128, 128), (96, 96), (128, 128)]
+    assert "Hires upscale: 1.5" in cells[0].infotext and "Hires upscaler: Lanczos" in cells[3].infotext
