@@ -306,13 +306,16 @@ def values_from_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def hires_values(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The Hires. fix controls' values from parsed infotext (the shared infotext mapping);
-    an infotext without Hires keys turns hires fix off."""
+    """The Hires. fix controls' values from parsed infotext (A1111's keys); an infotext without
+    Hires keys turns hires fix off, as A1111's paste does. Unreadable numbers are skipped."""
     from studio.infotext import request_fields
 
-    fields = request_fields(
-        {key: str(value) for key, value in params.items() if isinstance(value, str | int | float)}
-    )
+    keys = ("Hires upscale", "Hires steps", "Hires upscaler", "Hires resize-1", "Hires resize-2")
+    hires = {key: str(params[key]) for key in keys if key in params}
+    try:
+        fields = request_fields(hires)
+    except ValueError:
+        fields = {}
     names = ("hr_scale", "hr_second_pass_steps", "hr_upscaler", "hr_resize_x", "hr_resize_y")
     values: dict[str, Any] = {name: fields[name] for name in names if name in fields}
     values["enable_hr"] = bool(fields.get("enable_hr"))
