@@ -441,12 +441,14 @@ class Engine:
             `prompts` (the pass's conditioning) switches embeddings for prompt editing."""
 
             def on_step_end(pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict) -> dict:
+                # Second-order samplers (Heun, DPM2) call back twice per step: count the user's steps.
+                order = max(1, int(getattr(pipeline.scheduler, "order", 1) or 1))
                 info = StepInfo(
                     image_index=first_image,
                     image_count=request.image_count,
                     batch_index=batch_index,
-                    step=offset + step_index + 1,
-                    steps=offset + pipeline.num_timesteps + more,
+                    step=offset + -(-(step_index + 1) // order),
+                    steps=offset + -(-pipeline.num_timesteps // order) + more,
                     latents=callback_kwargs.get("latents"),
                 )
                 control.report_step(info)
