@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from studio.config import StudioConfig
+    from studio.extras import ExtrasSettings
     from studio.history import HistoryStore
     from studio.prompts.expansion import PromptLibrary
     from studio.prompts.parse import TokenCount
@@ -113,6 +114,26 @@ class DeviceView(Protocol):
     def dtype(self) -> object: ...
 
 
+class UpscalersView(Protocol):
+    """The studio's upscalers (`studio.pipeline.upscalers.service.Upscalers`)."""
+
+    def pixel_names(self) -> list[str]: ...
+
+    def latent_names(self) -> list[str]: ...
+
+    def names(self) -> list[str]: ...
+
+    def listing(self) -> list[dict[str, Any]]: ...
+
+    def realesrgan_listing(self) -> list[dict[str, Any]]: ...
+
+    def face_restorers(self) -> list[dict[str, Any]]: ...
+
+    def extras(self, data: bytes, settings: ExtrasSettings) -> tuple[bytes, str]:
+        """One image through Extras: PNG bytes (infotext kept) and the postprocessing text."""
+        ...
+
+
 class StudioEngine(EngineNames, Protocol):
     """What the front ends (HTTP routes, UI) read of the engine; generation itself goes through
     the job queue. `config` is replaced when the UI saves settings the engine reads per request."""
@@ -145,6 +166,17 @@ class StudioEngine(EngineNames, Protocol):
 
     def embedding_listing(self) -> dict[str, dict[str, Any]]:
         """The embeddings as A1111's `/sdapi/v1/embeddings` lists them: `loaded` and `skipped`."""
+        ...
+
+    @property
+    def upscalers(self) -> UpscalersView: ...
+
+    def unload_models(self) -> None:
+        """Free the loaded checkpoints and upscalers."""
+        ...
+
+    def reload_model(self) -> str | None:
+        """Load the current (or default) checkpoint again; its title."""
         ...
 
     def check(self, request: GenerationRequest) -> tuple[GenerationRequest, object, object]:

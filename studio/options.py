@@ -8,6 +8,8 @@ Only plain JSON values are stored. The ones Atelier acts on:
 - `sd_vae`: the VAE used when a request names none ("Automatic" = the model's own);
 - `CLIP_stop_at_last_layers`: the clip skip used by A1111-style requests;
 - `samples_save`: whether the UI saves what it makes into outputs;
+- `samples_format`: png, jpg or webp, the format A1111-style requests save in (jpg and webp
+  keep the infotext in the EXIF UserComment);
 - `infotext_styles`: what PNG Info does with styles found in an infotext's prompt (A1111's
   "Ignore", "Apply", "Discard", "Apply if any").
 Any other key a client sets is stored and returned as given (A1111 clients round-trip them).
@@ -25,12 +27,13 @@ from sqlitedb import write
 from studio.config import StudioConfig
 from studio.database import open_database
 from studio.prompts.styles import INFOTEXT_STYLE_MODES
-from studio.request import RequestError
+from studio.request import SAMPLES_FORMATS, RequestError
 
 MODEL = "sd_model_checkpoint"
 VAE = "sd_vae"
 CLIP_SKIP = "CLIP_stop_at_last_layers"
 SAMPLES_SAVE = "samples_save"
+SAMPLES_FORMAT = "samples_format"  # the saved files' format for A1111-style requests
 # A1111's "Infotext: handle styles": what reading an infotext does with the styles in its prompt
 INFOTEXT_STYLES = "infotext_styles"
 MAX_OPTIONS = 500
@@ -45,6 +48,8 @@ def _check(key: str, value: Any) -> Any:
         raise RequestError(key, f"expected true or false, got {value!r}")
     if key == INFOTEXT_STYLES and value not in INFOTEXT_STYLE_MODES:
         raise RequestError(key, f"expected one of {', '.join(INFOTEXT_STYLE_MODES)}, got {value!r}")
+    if key == SAMPLES_FORMAT and (not isinstance(value, str) or value.lower() not in SAMPLES_FORMATS):
+        raise RequestError(key, f"expected one of {', '.join(SAMPLES_FORMATS)}, got {value!r}")
     if key in (MODEL, VAE) and not isinstance(value, str):
         raise RequestError(key, f"expected a string, got {value!r}")
     try:

@@ -3,8 +3,8 @@
 Every generation is a job: `txt2img` / `img2img` queue a `GenerationRequest` and await the job
 without blocking the server, so `progress`, `options` and the rest answer while it runs.
 Responses keep A1111's shapes: `images` as base64 PNG, `parameters` as sent, `info` as a JSON
-string. Fields Atelier does not implement (hires fix, face restoration, tiling ...)
-are accepted and ignored, as A1111 ignores unknown ones.
+string. Hires fix fields map onto the request; the rest of A1111's routes (upscalers, Extras,
+module lists) are in `studio.http.a1111_extras`.
 """
 
 from __future__ import annotations
@@ -63,6 +63,17 @@ class Txt2ImgBody(BaseModel):
     alwayson_scripts: dict[str, Any] = Field(default_factory=dict)
     send_images: bool = True
     save_images: bool = False
+    enable_hr: bool = False
+    hr_scale: float = 2.0
+    hr_upscaler: str | None = None
+    hr_second_pass_steps: int = 0
+    hr_resize_x: int = 0
+    hr_resize_y: int = 0
+    hr_checkpoint_name: str | None = None
+    hr_sampler_name: str | None = None
+    hr_scheduler: str | None = None
+    hr_prompt: str = ""
+    hr_negative_prompt: str = ""
 
 
 class Img2ImgBody(Txt2ImgBody):
@@ -167,6 +178,9 @@ class A1111Api:
             "scripts": scripts,
             "controlnet_units": controlnet_units,
             "save_images": bool(body.save_images),
+            "samples_format": str(
+                override.get("samples_format", options.get("samples_format", "png"))
+            ).lower(),
         }
         if isinstance(body, Img2ImgBody):
             if not body.init_images:
@@ -183,6 +197,21 @@ class A1111Api:
             values["inpaint_full_res"] = bool(body.inpaint_full_res)
             values["inpaint_full_res_padding"] = body.inpaint_full_res_padding
             values["inpainting_mask_invert"] = body.inpainting_mask_invert
+        elif body.enable_hr:
+            values.update(
+                enable_hr=True,
+                hr_scale=body.hr_scale,
+                hr_upscaler=body.hr_upscaler or "Latent",
+                hr_second_pass_steps=body.hr_second_pass_steps,
+                hr_resize_x=body.hr_resize_x,
+                hr_resize_y=body.hr_resize_y,
+                hr_checkpoint_name=body.hr_checkpoint_name,
+                hr_sampler_name=body.hr_sampler_name,
+                hr_scheduler=body.hr_scheduler,
+                hr_prompt=body.hr_prompt,
+                hr_negative_prompt=body.hr_negative_prompt,
+                denoising_strength=0.7 if body.denoising_strength is None else body.denoising_strength,
+            )
         request = GenerationRequest(**values)
         return check_request(self.engine, request)
 
@@ -233,7 +262,9 @@ class A1111Api:
             "sd_vae_hash": None,
             "seed_resize_from_w": -1,
             "seed_resize_from_h": -1,
-            "denoising_strength": request.denoising_strength if request.init_images else None,
+            "denoising_strength": request.denoising_strength
+            if request.init_images or request.enable_hr
+            else None,
             "extra_generation_params": {},
             "index_of_first_image": 0,
             "infotexts": infotexts,
@@ -535,9 +566,12 @@ def read_png_info(data: bytes) -> dict[str, Any]:
 
     from PIL import Image
 
+    from studio.infotext import read_exif_infotext
+
     with Image.open(io.BytesIO(data)) as image:
         items = {key: value for key, value in image.info.items() if isinstance(value, str)}
-    text = items.pop("parameters", None)
+        exif_text = read_exif_infotext(image)
+    text = items.pop("parameters", None) or exif_text
     parameters: dict[str, Any] = dict(parse_infotext(text)) if text else {}
     return {"info": text or "", "items": items, "parameters": parameters}
 

@@ -26,7 +26,7 @@ def create_app(services: HttpServices, *, manage_services: bool = False) -> Fast
     from fastapi import APIRouter, FastAPI
     from fastapi.middleware.cors import CORSMiddleware
 
-    from studio.http import a1111, controlnet, hub, library, native, networks
+    from studio.http import a1111, a1111_extras, controlnet, hub, library, native, networks
     from studio.http.errors import install_error_handlers
     from studio.http.extensions import build_router as build_extensions_router
     from studio.http.security import BasicAuthMiddleware, BodyLimitMiddleware, parse_credentials
@@ -52,6 +52,7 @@ def create_app(services: HttpServices, *, manage_services: bool = False) -> Fast
     app.state.services = services
     install_error_handlers(app)
     app.include_router(a1111.build_router(services))
+    app.include_router(a1111_extras.build_router(services))
     native_router = native.build_router(services)
     extension_routers: dict[str, APIRouter] = {}
 

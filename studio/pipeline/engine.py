@@ -35,6 +35,7 @@ from studio.pipeline.model_registry import (
 )
 from studio.pipeline.networks.activation import AppliedNetworks, NetworkPlan, Networks
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
+from studio.pipeline.upscalers.service import Upscalers
 from studio.progress import GenerationControl, StepInfo
 from studio.prompts.expansion import ImagePrompt, PromptLibrary
 from studio.prompts.parse import TokenCount, check_prompt, count_tokens
@@ -93,6 +94,9 @@ class Engine:
         self.prompt_library = PromptLibrary.for_config(config)  # styles, wildcards
         self._networks = Networks(self.registry, lambda: self.config.allow_pickle)  # LoRAs, embeddings
         self.controlnets = ControlNets(config.models_path, config.allow_pickle)
+        self.upscalers = Upscalers(
+            lambda: self._registries.upscalers, config.models_path, lambda: self.config.allow_pickle
+        )
 
     # -- choices ------------------------------------------------------------------------------
     @property
@@ -233,6 +237,8 @@ class Engine:
         entry = self.registry.find("checkpoint", request.model) if request.model else self._current
         if entry is None:
             entry = self._default_entry()
+        if request.enable_hr:
+            request = self._check_hires(request, entry)
         vae = None if request.vae in NO_VAE else self.registry.find("vae", request.vae, "vae")
         # LoRA tags and embeddings (the styles' too): installed, readable; those a wildcard
         # brings are checked when its image's prompt is made
@@ -242,6 +248,35 @@ class Engine:
             dataclasses.replace(request, prompt=prompt, negative_prompt=negative_prompt, styles=())
         )
         return request, entry, vae
+
+    def _check_hires(self, request: GenerationRequest, entry: ModelEntry) -> GenerationRequest:
+        from studio.pipeline.hires import resolve_hires
+
+        def same_model(name: str) -> bool:
+            try:
+                return self.registry.find("checkpoint", name, "hr_checkpoint_name").path == entry.path
+            except RequestError:
+                return False
+
+        return resolve_hires(request, self.samplers, self.upscalers.names(), same_model)
+
+    def unload_models(self) -> None:
+        """Free the loaded checkpoints and upscalers (A1111's unload-checkpoint)."""
+        if self._cache is not None:
+            self._cache.clear()
+        self.upscalers.unload()
+        self._prompts = PromptEmbeddingCache()
+        import gc
+
+        gc.collect()
+
+    def reload_model(self) -> str | None:
+        """Load the current (or default) checkpoint again (A1111's reload-checkpoint)."""
+        entry = self._current or self._default_entry(required=False)
+        if entry is None:
+            return None
+        self._load(entry)
+        return entry.title
 
     def generate(self, request: GenerationRequest, control: GenerationControl | None = None) -> Result:
         import torch
@@ -407,23 +442,34 @@ class Engine:
             raise RequestError("prompt", "AND (composable prompts) does not work with ControlNet units yet")
         generators = make_generators(seeds)
         hooks = self.hooks
+        from studio.pipeline.hires import denoise_steps
 
-        def on_step_end(pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict) -> dict:
-            # Second-order samplers (Heun, DPM2) call back twice per step: count the user's steps.
-            order = max(1, int(getattr(pipeline.scheduler, "order", 1) or 1))
-            info = StepInfo(
-                image_index=first_image,
-                image_count=request.image_count,
-                batch_index=batch_index,
-                step=-(-(step_index + 1) // order),
-                steps=-(-pipeline.num_timesteps // order),
-                latents=callback_kwargs.get("latents"),
-            )
-            control.report_step(info)
-            hooks.on_step(info, control)
-            if control.interrupted or control.skip_requested:
-                pipeline._interrupt = True
-            return conditioning.on_step_end(pipeline, step_index, callback_kwargs)  # prompt editing
+        hires_steps = denoise_steps(request) if request.enable_hr else 0
+
+        def reporter(offset: int, more: int, prompts: Any) -> Any:
+            """The step callback; progress counts `offset` steps done before and `more` after;
+            `prompts` (the pass's conditioning) switches embeddings for prompt editing."""
+
+            def on_step_end(pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict) -> dict:
+                # Second-order samplers (Heun, DPM2) call back twice per step: count the user's steps.
+                order = max(1, int(getattr(pipeline.scheduler, "order", 1) or 1))
+                info = StepInfo(
+                    image_index=first_image,
+                    image_count=request.image_count,
+                    batch_index=batch_index,
+                    step=offset + -(-(step_index + 1) // order),
+                    steps=offset + -(-pipeline.num_timesteps // order) + more,
+                    latents=callback_kwargs.get("latents"),
+                )
+                control.report_step(info)
+                hooks.on_step(info, control)
+                if control.interrupted or control.skip_requested:
+                    pipeline._interrupt = True
+                return prompts.on_step_end(pipeline, step_index, callback_kwargs)  # prompt editing
+
+            return on_step_end
+
+        on_step_end = reporter(0, hires_steps, conditioning)
 
         kwargs: dict[str, Any] = {
             **conditioning.pipeline_kwargs(),  # repeated per image like a plain diffusers call
@@ -445,6 +491,10 @@ class Engine:
             kwargs.update(
                 width=request.width, height=request.height, latents=noise.to(pipe._execution_device)
             )
+            if request.enable_hr:
+                return self._hires_pass(
+                    loaded, vae, request, kwargs, seeds, networks, clip_skip, reporter, conditioning
+                )
             with conditioning.unet_hooks(pipe):  # AND parts
                 return list(pipe(**kwargs).images)
         if mode == "img2img":
@@ -485,6 +535,24 @@ class Engine:
             generated = pasted
         return [composite_inpaint(image, originals[i], mask) for i, image in enumerate(generated)]
 
+    def _hires_pass(
+        self,
+        loaded: Any,
+        vae: Any,
+        request: GenerationRequest,
+        kwargs: dict[str, Any],
+        seeds: list[int],
+        networks: AppliedNetworks,
+        clip_skip: int,
+        reporter: Any,
+        conditioning: Any,
+    ) -> list[Any]:
+        """The first pass (latents kept for a latent upscaler), then hires fix's second pass."""
+        from studio.pipeline.hires import HiresPasses
+
+        passes = HiresPasses(self.samplers, self._prompts, self.upscalers, loaded, vae)
+        return passes.run(request, kwargs, seeds, networks, clip_skip, reporter, conditioning)
+
     def _finish_image(
         self,
         request: GenerationRequest,
@@ -514,7 +582,12 @@ class Engine:
         if request.save_images and self.config.samples_save:
             from studio.pipeline.outputs import save_image
 
-            path = str(save_image(self.config.outputs_path, request.mode, seed, png))
+            data, suffix = png, "png"
+            if request.samples_format != "png":
+                from studio.infotext import encode_image
+
+                data, suffix = encode_image(image, infotext, request.samples_format), request.samples_format
+            path = str(save_image(self.config.outputs_path, request.mode, seed, data, suffix=suffix))
             self.history.add(request, seed=seed, path=path, infotext=infotext, timings=dict(timings))
         return ImageRecord(png=png, seed=seed, subseed=subseed, infotext=infotext, path=path)
 

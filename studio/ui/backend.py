@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
     from studio.config import StudioConfig
+    from studio.extras import ExtrasSettings
     from studio.history import HistoryFilter
     from studio.network_cards import NetworkCard
     from studio.prompts.parse import TokenCount
@@ -138,6 +139,14 @@ class UIBackend(Protocol):
         ...
 
     def schedule_types(self) -> list[str]: ...
+
+    def upscaler_names(self) -> list[str]:
+        """Hires fix's upscalers: the latent modes, then None, Lanczos, Nearest and model files."""
+        ...
+
+    def extras(self, data: bytes, settings: ExtrasSettings) -> tuple[bytes, str]:
+        """One image through Extras: PNG bytes (infotext kept) and the postprocessing text."""
+        ...
 
     def schedule_types_for(self, sampler_name: str) -> list[str]:
         """The schedule types that apply to `sampler_name` (all of them for an unknown sampler)."""

@@ -28,6 +28,7 @@ from studio.ui.controls import (
     values_from_parameters,
 )
 from studio.ui.extensions import build_extensions_tab
+from studio.ui.extras import build_extras_tab
 from studio.ui.history import build_history_tab
 from studio.ui.hub_tab import HUB_JS, build_hub_tab
 from studio.ui.img2img import MODE_IMG2IMG, MODE_INPAINT, build_img2img_tab
@@ -127,6 +128,8 @@ def build_ui(backend: UIBackend, *, title: str = "Atelier") -> gr.Blocks:
                 txt2img = build_txt2img_tab(backend, sessions)
             with gr.Tab("Image to image", id="img2img", elem_id="tab_img2img"):
                 img2img = build_img2img_tab(backend, sessions)
+            with gr.Tab("Extras", id="extras", elem_id="tab_extras"):
+                build_extras_tab(backend)
             with gr.Tab("History", id="history", elem_id="tab_history") as history_item:
                 history = build_history_tab(backend)
             with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):

@@ -74,11 +74,22 @@ def request_from_values(values: Mapping[str, Any], **extra: Any) -> GenerationRe
     """A GenerationRequest from form values (widget types coerced: sliders give floats)."""
     data: dict[str, Any] = {}
     for name, value in values.items():
-        if name in ("steps", "width", "height", "n_iter", "batch_size", "clip_skip", "mask_blur"):
+        if name in (
+            "steps",
+            "width",
+            "height",
+            "n_iter",
+            "batch_size",
+            "clip_skip",
+            "mask_blur",
+            "hr_second_pass_steps",
+            "hr_resize_x",
+            "hr_resize_y",
+        ):
             data[name] = int(value)
         elif name == "seed":
             data[name] = int(value) if value not in (None, "") else -1
-        elif name in ("cfg_scale", "denoising_strength"):
+        elif name in ("cfg_scale", "denoising_strength", "hr_scale"):
             data[name] = float(value)
         elif name == "model":
             data[name] = None if value in (None, "", CURRENT_MODEL) else value
@@ -306,10 +317,28 @@ def values_from_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
             width = height = None
     if width and height:
         values["width"], values["height"] = width, height
+    values.update(hires_values(params))
     if lower.get("model"):
         values["model_name"] = str(lower["model"])
     if lower.get("model hash"):
         values["model_hash"] = str(lower["model hash"])
+    return values
+
+
+def hires_values(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The Hires. fix controls' values from parsed infotext (A1111's keys); an infotext without
+    Hires keys turns hires fix off, as A1111's paste does. Unreadable numbers are skipped."""
+    from studio.infotext import request_fields
+
+    keys = ("Hires upscale", "Hires steps", "Hires upscaler", "Hires resize-1", "Hires resize-2")
+    hires = {key: str(params[key]) for key in keys if key in params}
+    try:
+        fields = request_fields(hires)
+    except ValueError:
+        fields = {}
+    names = ("hr_scale", "hr_second_pass_steps", "hr_upscaler", "hr_resize_x", "hr_resize_y")
+    values: dict[str, Any] = {name: fields[name] for name in names if name in fields}
+    values["enable_hr"] = bool(fields.get("enable_hr"))
     return values
 
 

@@ -39,6 +39,7 @@ from studio.ui.backend import (
 
 if TYPE_CHECKING:
     from studio.engine_view import StudioEngine
+    from studio.extras import ExtrasSettings
     from studio.history import HistoryEntry, HistoryFilter
     from studio.jobs import JobEvent, JobService
     from studio.options import Options
@@ -227,6 +228,12 @@ class ServicesBackend:
 
     def schedule_types(self) -> list[str]:
         return list(self.engine.schedule_types())
+
+    def upscaler_names(self) -> list[str]:
+        return self.engine.upscalers.names()
+
+    def extras(self, data: bytes, settings: ExtrasSettings) -> tuple[bytes, str]:
+        return self.engine.upscalers.extras(data, settings)
 
     def schedule_types_for(self, sampler_name: str) -> list[str]:
         samplers = self.engine.samplers

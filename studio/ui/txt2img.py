@@ -10,6 +10,7 @@ from studio.ui.backend import UIBackend
 from studio.ui.controlnet import ControlNetArea, build_controlnet_area
 from studio.ui.controls import GenerationForm, build_parameters, build_prompt_row
 from studio.ui.extra_networks import ExtraNetworksPanel, build_extra_networks, connect_checkpoint_cards
+from studio.ui.hires import build_hires_controls
 from studio.ui.output import OutputPanel, SessionJobs, build_output_panel, wire_generation
 from studio.ui.scripts_area import ScriptArea, build_script_area
 from studio.ui.styles import StylesEditor, build_styles_editor
@@ -35,6 +36,7 @@ def build_txt2img_tab(backend: UIBackend, sessions: SessionJobs) -> Txt2ImgTab:
     with gr.Row(elem_classes="atelier-main"):
         with gr.Column(scale=5):
             build_parameters(backend, form)
+            build_hires_controls(backend, form)
             controlnet = build_controlnet_area(backend.config, PREFIX)
             script_area = build_script_area(backend.scripts(PREFIX), PREFIX, backend.axis_value_choices)
         with gr.Column(scale=4):
