@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from hub.server.auth import password_hasher
+from hub.server.cache import LocalCache, RedisCache, RedisRateLimiter, redis_client
 from hub.server.client_address import parse_proxies
 from hub.server.config import ServerConfig
 from hub.server.errors import ApiError, describe_errors
@@ -25,13 +26,27 @@ from hub.server.middleware import AuthRateLimitMiddleware
 from hub.server.openapi import build_openapi
 from hub.server.params import INT64_MAX, INT64_MIN, id_out_of_range
 from hub.server.ratelimit import RateLimiter
-from hub.server.routes import accounts, catalog, downloads, favorites, images, models_write, people, sync
+from hub.server.routes import (
+    accounts,
+    buzz,
+    catalog,
+    downloads,
+    favorites,
+    flags,
+    images,
+    leaderboards,
+    models_write,
+    people,
+    shop,
+    sync,
+)
 from hub.server.store import ServerStore
 
 log = logging.getLogger(__name__)
 DESCRIPTION = (
     "Civitai-compatible API v1 (models, versions, hashes, images, creators, tags, downloads) plus "
-    "Atelier's own routes: accounts and API keys, uploads, edits, favourites and the change feed. "
+    "Atelier's own routes: accounts and API keys, uploads, edits, favourites, the change feed, "
+    "Buzz, the cosmetic shop, feature flags and leaderboards. "
     'Errors are `{"error": "..."}` naming every bad parameter; see docs/hub-server.md.'
 )
 
@@ -42,12 +57,20 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
     proxies = parse_proxies(config.trusted_proxies)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     config.tmp_dir.mkdir(parents=True, exist_ok=True)
+    redis = redis_client(config.redis_url) if config.redis_url else None
+
+    def limiter(per_minute: int | None) -> Any:
+        if not per_minute:
+            return None
+        return RedisRateLimiter(redis, per_minute) if redis is not None else RateLimiter(per_minute)
+
     hub = HubServer(
         config=config,
         store=ServerStore(config.data_dir),
         hasher=password_hasher(),
-        ip_limiter=RateLimiter(config.ip_rate_limit) if config.ip_rate_limit else None,
-        key_limiter=RateLimiter(config.key_rate_limit) if config.key_rate_limit else None,
+        ip_limiter=limiter(config.ip_rate_limit),
+        key_limiter=limiter(config.key_rate_limit),
+        cache=RedisCache(redis) if redis is not None else LocalCache(),
     )
 
     @contextlib.asynccontextmanager
@@ -71,7 +94,20 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
         redoc_url=None,
     )
     app.state.hub = hub
-    for module in (catalog, images, people, downloads, sync, accounts, models_write, favorites):
+    for module in (
+        catalog,
+        images,
+        people,
+        downloads,
+        sync,
+        accounts,
+        models_write,
+        favorites,
+        buzz,
+        shop,
+        flags,
+        leaderboards,
+    ):
         app.include_router(module.router)
     app.add_middleware(AuthRateLimitMiddleware, hub=hub, proxies=proxies)
     app.openapi = lambda: build_openapi(app, models_write.UPLOAD_SCHEMAS)  # type: ignore[method-assign]
@@ -115,5 +151,7 @@ async def _refresh_stats_forever(hub: HubServer) -> None:
         await asyncio.sleep(hub.config.stats_refresh_seconds)
         try:
             await run_in_threadpool(hub.store.refresh_stats)
+            hub.cache.invalidate("models")
+            hub.cache.invalidate("leaderboards")
         except Exception:  # keep serving; the next round retries
             log.exception("refreshing download stats failed")

@@ -28,6 +28,9 @@ class ServerConfig:
     # Behind nginx: answer downloads with `X-Accel-Redirect: <prefix>/<file path>` and let nginx
     # send the bytes (sendfile, Range) from an `internal` location aliased to the data directory.
     accel_redirect: str | None = None
+    # Redis (redis://host:port/db): the cache and the rate limits shared by every server process
+    # given the same URL; None keeps both in this process.
+    redis_url: str | None = None
 
     @property
     def tmp_dir(self) -> Path:

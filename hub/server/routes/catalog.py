@@ -53,6 +53,8 @@ from hub.server.routes.paging import (
 )
 from hub.server.store import NotFound
 
+MODEL_CACHE_SECONDS = 60.0
+
 router = APIRouter(tags=["catalog"])
 HashPath = Annotated[
     str, PathParam(alias="hash", description="SHA256, AutoV1, AutoV2, AutoV3, CRC32 or BLAKE3 (any case)")
@@ -137,11 +139,29 @@ def _primary_only(model: dict) -> dict:
 @router.get(
     "/api/v1/models/{modelId}",
     operation_id="getModel",
+    openapi_extra=OPTIONAL_AUTH,
     responses=responses(400, 404, 422, ok=json_ok(api_schema.Model, "the model")),
 )
-def get_model(model_id: ModelIdPath, request: Request) -> Response:
+def get_model(model_id: ModelIdPath, request: Request, user: Caller) -> Response:
+    """Read through the cache (namespace `models`, invalidated by every model write and by the
+    stats refresh); the creator carries the cosmetics they have equipped when the shop is on."""
+    hub = hub_of(request)
+    with_cosmetics = hub.flags_for(user).get("shop", False)
+
+    def load() -> str:
+        doc = hub.store.model_doc(model_id)
+        if not with_cosmetics:
+            return doc
+        owner = hub.store.model_owner(model_id)
+        cosmetics = hub.store.cosmetics_of([owner]).get(owner)
+        if not cosmetics:
+            return doc
+        model = json.loads(doc)
+        model.setdefault("creator", {})["cosmetics"] = cosmetics
+        return documents.dumps(model)
+
     try:
-        doc = hub_of(request).store.model_doc(model_id)
+        doc = hub.cache.get_or_load("models", f"{model_id}:{int(with_cosmetics)}", MODEL_CACHE_SECONDS, load)
     except NotFound as exc:
         raise not_found(str(exc)) from None
     return json_text(documents.absolutize(doc, origin_of(request)))

@@ -22,11 +22,14 @@ from hub.server.records import DownloadFile, ImageQuery, ModelQuery, NewModel, N
 from hub.server.store import (
     accounts,
     bulk_seed,
+    buzz,
     catalog_queries,
     catalog_writes,
     change_feed,
     downloads,
     favorites,
+    flags,
+    shop,
 )
 from hub.server.store.accounts import User
 from hub.server.store.change_feed import Change
@@ -107,6 +110,80 @@ class ServerStore:
         with self.write() as conn:
             favorites.set_favorite(conn, user_id, model_id, favorite, now)
 
+    # -- Buzz, shop, flags (SQL in buzz.py, shop.py, flags.py) ----------------------------------
+    def buzz_balance(self, user_id: int) -> int:
+        with self.read() as conn:
+            return buzz.balance(conn, user_id)
+
+    def buzz_history(self, user_id: int, limit: int, before: int | None) -> list[dict[str, Any]]:
+        with self.write() as conn:  # opens the account on first use
+            return buzz.history(conn, user_id, limit, before)
+
+    def tip(self, user_id: int, to_username: str, amount: int, key: str, memo: str) -> dict[str, Any]:
+        with self.write() as conn:
+            return buzz.tip(conn, user_id, to_username, amount, key, memo, documents.now_iso())
+
+    def grant_buzz(self, to_username: str, amount: int, key: str, memo: str) -> dict[str, Any]:
+        with self.write() as conn:
+            return buzz.grant(conn, to_username, amount, key, memo, documents.now_iso())
+
+    def reward(self, user_id: int, name: str, reference: str = "") -> dict[str, Any]:
+        """Pay reward `name` (buzz.REWARDS) once per (user, reference)."""
+        with self.write() as conn:
+            return buzz.reward(conn, user_id, name, reference, documents.now_iso())
+
+    def ledger_problems(self) -> list[str]:
+        with self.read() as conn:
+            return buzz.ledger_problems(conn)
+
+    def buzz_leaderboard(self, limit: int) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            return buzz.leaderboard(conn, limit)
+
+    def add_shop_section(self, name: str, position: int = 0) -> int:
+        with self.write() as conn:
+            return shop.add_section(conn, name, position)
+
+    def add_shop_item(self, section_id: int, item: dict[str, Any]) -> int:
+        with self.write() as conn:
+            return shop.add_item(conn, section_id, item)
+
+    def shop_catalog(self) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            return shop.catalog(conn, documents.now_iso())
+
+    def purchase(self, user_id: int, item_id: int, key: str) -> dict[str, Any]:
+        with self.write() as conn:
+            return shop.purchase(conn, user_id, item_id, key, documents.now_iso())
+
+    def owned_items(self, user_id: int) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            return shop.owned(conn, user_id)
+
+    def set_equipped(self, user_id: int, item_id: int, equipped: bool) -> None:
+        with self.write() as conn:
+            shop.set_equipped(conn, user_id, item_id, equipped)
+
+    def cosmetics_of(self, user_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        with self.read() as conn:
+            return shop.cosmetics_of(conn, list(user_ids))
+
+    def feature_flags(self) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            return flags.all_flags(conn)
+
+    def set_flag(self, name: str, rule: dict[str, Any]) -> None:
+        with self.write() as conn:
+            flags.set_flag(conn, name, rule, documents.now_iso())
+
+    def cohorts_of(self, user_id: int) -> list[str]:
+        with self.read() as conn:
+            return flags.cohorts_of(conn, user_id)
+
+    def set_cohorts(self, username: str, cohorts: list[str]) -> None:
+        with self.write() as conn:
+            flags.set_cohorts(conn, username, cohorts)
+
     # -- catalog reads ---------------------------------------------------------------------------
     def list_models(self, q: ModelQuery) -> Page:
         with self.read() as conn:
@@ -137,6 +214,10 @@ class ServerStore:
     def list_tags(self, limit: int, offset: int, query: str | None) -> tuple[list[dict[str, Any]], int]:
         with self.read() as conn:
             return catalog_queries.list_tags(conn, limit, offset, query)
+
+    def download_leaderboard(self, limit: int) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            return catalog_queries.download_leaderboard(conn, limit)
 
     def model_owner(self, model_id: int) -> int:
         with self.read() as conn:
@@ -186,7 +267,9 @@ class ServerStore:
         """Create a model with its first version; returns (model id, version id)."""
         now = documents.now_iso()
         with self.write() as conn:
-            return catalog_writes.create_model(conn, user_id, model, now)
+            created = catalog_writes.create_model(conn, user_id, model, now)
+            buzz.reward(conn, user_id, "first_upload", "", now)  # paid once: the key is fixed
+            return created
 
     def add_version(self, model_id: int, version: NewVersion) -> int:
         now = documents.now_iso()
