@@ -6,6 +6,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from tests.hub.server.conftest import RunningHub, model_metadata, register, safetensors_bytes, upload_model
 
@@ -85,6 +86,7 @@ def test_rewards_are_granted_once(empty_hub: RunningHub) -> None:
     assert empty_hub.store.ledger_problems() == []
 
 
+@pytest.mark.slow
 def test_fifty_concurrent_spenders_never_overdraw(empty_hub: RunningHub) -> None:
     admin = register(empty_hub.api, "admin")
     alice = register(empty_hub.api, "alice")
