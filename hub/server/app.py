@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from hub.server.auth import password_hasher
-from hub.server.cache import LocalCache, RedisCache, RedisRateLimiter, redis_client
+from hub.server.cache import LocalCache, RedisCache, RedisRateLimiter, redis_client, redis_prefix
 from hub.server.client_address import parse_proxies
 from hub.server.config import ServerConfig
 from hub.server.errors import ApiError, describe_errors
@@ -62,7 +62,9 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
     def limiter(per_minute: int | None) -> Any:
         if not per_minute:
             return None
-        return RedisRateLimiter(redis, per_minute) if redis is not None else RateLimiter(per_minute)
+        if redis is None:
+            return RateLimiter(per_minute)
+        return RedisRateLimiter(redis, per_minute, prefix=f"{redis_prefix(config.data_dir)}:rate")
 
     hub = HubServer(
         config=config,
@@ -70,7 +72,7 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
         hasher=password_hasher(),
         ip_limiter=limiter(config.ip_rate_limit),
         key_limiter=limiter(config.key_rate_limit),
-        cache=RedisCache(redis) if redis is not None else LocalCache(),
+        cache=RedisCache(redis, redis_prefix(config.data_dir)) if redis is not None else LocalCache(),
     )
 
     @contextlib.asynccontextmanager

@@ -9,9 +9,11 @@ Values are JSON text.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 
@@ -109,3 +111,9 @@ def redis_client(url: str):
     client = redis.Redis.from_url(url)
     client.ping()
     return client
+
+
+def redis_prefix(data_dir: Path) -> str:
+    """The key prefix of one catalog in Redis: the processes serving the same data directory
+    share it, servers of other catalogs on the same Redis do not collide."""
+    return "atelier-hub:" + hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:12]

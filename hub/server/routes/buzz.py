@@ -107,7 +107,7 @@ async def tip(request: Request, user: SignedIn, body: Annotated[Tip, Body()]) ->
     return json_doc(request, done)
 
 
-@router.post(
+@router.put(
     "/api/v1/buzz/rewards/daily-login",
     operation_id="claimDailyLogin",
     responses=responses(

@@ -72,7 +72,7 @@ def test_grant_tip_history_and_idempotency(empty_hub: RunningHub) -> None:
 def test_rewards_are_granted_once(empty_hub: RunningHub) -> None:
     register(empty_hub.api, "admin")
     alice = register(empty_hub.api, "alice")
-    claims = [httpx.post(f"{empty_hub.api}/buzz/rewards/daily-login", headers=_auth(alice)) for _ in range(3)]
+    claims = [httpx.put(f"{empty_hub.api}/buzz/rewards/daily-login", headers=_auth(alice)) for _ in range(3)]
     assert len({c.json()["id"] for c in claims}) == 1 and _balance(empty_hub, alice) == 25
     for n in range(2):
         files = [(f"m{n}.safetensors", safetensors_bytes(seed=n))]
