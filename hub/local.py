@@ -27,12 +27,12 @@ from hub.jobs import BackgroundJob, BackgroundJobs, JobRunner, PermanentJobError
 from hub.localfiles import LocalModel, ScanReport, list_local_models, scan_models
 from hub.paths import HubPaths, default_data_dir
 from hub.search import IndexStore, ModelSearcher, SearchQuery, SearchResult
-from hub.store import index_queue
+from hub.store import index_queue, outbox
 from hub.store.catalog import get_model, model_summaries
 from hub.store.database import HubDatabase
 from hub.store.images import version_previews
 from hub.store.settings import SERVER_SETTING, get_setting, set_setting
-from hub.sync import CatalogSync, HubClient, SyncReport
+from hub.sync import CatalogSync, HubClient, SyncReport, community
 
 SEARCH_DRAIN_LIMIT = 2000  # a search applies at most this many pending index updates first
 DEFAULT_DOWNLOAD_SERVER = "http://127.0.0.1"  # for relative download URLs when no server is known
@@ -155,8 +155,11 @@ class LocalHub:
         """One sync attempt: pull the feed page by page, then bring the index up to date."""
         with HubClient(payload["server"], retries=int(payload.get("retries", 4))) as client:
             previews = None if payload.get("no_previews") else self.paths.previews_dir
+            key = get_setting(self.db.conn, community.KEY_SETTING)
+            pushed = community.push_outbox(self.db, client.http, key) if key else community.PushReport()
             syncer = CatalogSync(self.db, client, previews, page_size=int(payload.get("page_size", 500)))
             report = syncer.run(on_page=self.progress.sync_page)
+            user_state = community.fetch_user_state(self.db, client.http, key)
         self.progress.sync_finished(report)
         drained = self.index.catch_up(self.db)
         return {
@@ -167,7 +170,65 @@ class LocalHub:
             "cursor": report.cursor,
             "indexed": drained.rows,
             "seconds": round(report.seconds, 2),
+            "outbox_done": pushed.done,
+            "outbox_refused": pushed.refused,
+            "outbox_waiting": pushed.waiting,
+            "outbox_problems": pushed.problems,
+            "flags": user_state.get(community.FLAGS_SETTING, {}),
         }
+
+    # -- Buzz and the shop, offline (pushed by the next sync) ---------------------------------
+    def set_api_key(self, key: str) -> None:
+        """Remember the user's API key on the hub server (sent with outbox pushes)."""
+        with self.db.transaction() as conn:
+            set_setting(conn, community.KEY_SETTING, key)
+
+    def api_key(self) -> str | None:
+        return get_setting(self.db.conn, community.KEY_SETTING)
+
+    def queue_tip(self, to: str, amount: int, memo: str = "") -> int:
+        if amount < 1:
+            raise ValueError("amount: at least 1 Buzz")
+        if not to.strip():
+            raise ValueError("to: a username")
+        with self.db.transaction() as conn:
+            return outbox.add(conn, "tip", {"to": to.strip(), "amount": amount, "memo": memo})
+
+    def queue_purchase(self, item_id: int) -> int:
+        if item_id < 1:
+            raise ValueError("item: a shop item id")
+        with self.db.transaction() as conn:
+            return outbox.add(conn, "purchase", {"itemId": item_id})
+
+    def outbox_entries(self) -> list[outbox.OutboxEntry]:
+        return outbox.entries(self.db.conn)
+
+    def wallet(self) -> dict[str, Any]:
+        """The balance at the last sync and what the pending tips will spend."""
+        return {
+            "balance": community.saved(self.db, community.WALLET_SETTING),
+            "pendingTips": outbox.pending_spend(self.db.conn),
+        }
+
+    def flags(self) -> dict[str, bool]:
+        return community.saved(self.db, community.FLAGS_SETTING) or {}
+
+    def shop(self) -> list[dict[str, Any]] | None:
+        return community.saved(self.db, community.SHOP_SETTING)
+
+    def equip(self, item_id: int, equipped: bool, server: str | None = None) -> dict[str, Any]:
+        """Equip or unequip an owned item (online: it changes what others see now)."""
+        key = self.api_key()
+        if not key:
+            raise ValueError("--key: no API key remembered (give --key KEY once)")
+        with HubClient(self.server_url(server)) as client:
+            method = client.http.put if equipped else client.http.delete
+            response = method(
+                f"/api/v1/shop/items/{item_id}/equip", headers={"Authorization": f"Bearer {key}"}
+            )
+        if response.status_code != 200:
+            raise ValueError(f"the server refused: HTTP {response.status_code}: {response.text[:200]}")
+        return response.json()
 
     # -- downloads ----------------------------------------------------------------------------
     def enqueue_download(
