@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from hub.server.store import buzz_events
 from hub.server.store.errors import NotFound
 
 SYSTEM_ACCOUNTS = ("rewards", "grants", "shop")
@@ -140,6 +141,9 @@ def tip(
         raise ValueError("to: you cannot tip yourself")
     payer, payee = user_account(conn, user_id), user_account(conn, to_id)
     done = transfer(conn, f"u{user_id}:{key}", "tip", payer, payee, amount, memo, now)
+    if not done.repeated:
+        data = {"toUserId": to_id, "fromUserId": user_id, "amount": amount, "transactionId": done.id}
+        buzz_events.emit(conn, buzz_events.BUZZ_RECEIVED, data, f"buzz-received:{done.id}")
     return done.as_json(conn)
 
 
