@@ -1,137 +1,237 @@
-"""The local hub's Buzz and shop commands (part of `hub`, see hub/cli.py):
+"""The community commands of `hub` (offline, from the mirror): articles, collections and the
+account's notifications. `hub/cli.py` registers them; they print, `LocalHub` does the work.
 
-    hub wallet [--key KEY]           Buzz at the last sync, and what pending tips will spend
-    hub tip USERNAME AMOUNT [--memo] queue a tip in the outbox (sent by the next `hub sync`)
-    hub shop                         the shop as of the last sync
-    hub buy ITEM_ID                  queue a purchase in the outbox
-    hub equip ITEM_ID [--off]        equip (or unequip) an owned item: online, now
-    hub outbox                       every queued tip and purchase: pending, done or refused
-    hub flags                        the server's feature flags for this user, as of the last sync
-
-`--key KEY` (any of them) remembers the user's API key on the hub server.
+    hub articles [QUERY] [--tag T] [--creator NAME] [--sort relevance|newest|views]
+    hub article ID               the article's text, tags and linked models
+    hub collections [--mine]     public collections and the account's own
+    hub collection ID            a collection's items
+    hub notifications [--unread] the account's notifications as of the last sync
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
+import sys
+import textwrap
+from html.parser import HTMLParser
 from typing import Any
 
 from hub.local import LocalHub
+from hub.search import SearchQuery
+
+ARTICLE_SORTS = {"relevance": "relevance", "newest": "newest", "views": "downloads"}
+BLOCKS = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "tr", "br", "hr"}
 
 
-def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
-    keyed = argparse.ArgumentParser(add_help=False, parents=[common])
-    keyed.add_argument("--key", help="your API key on the hub server (remembered)")
-    wallet = commands.add_parser("wallet", parents=[keyed], help="your Buzz balance (as of the last sync)")
-    wallet.add_argument("--json", action="store_true")
-    tip = commands.add_parser("tip", parents=[keyed], help="tip a user in Buzz (queued; sent on sync)")
-    tip.add_argument("username")
-    tip.add_argument("amount", type=int)
-    tip.add_argument("--memo", default="")
-    shop = commands.add_parser("shop", parents=[keyed], help="the cosmetic shop (as of the last sync)")
-    shop.add_argument("--json", action="store_true")
-    buy = commands.add_parser("buy", parents=[keyed], help="buy a shop item (queued; sent on sync)")
-    buy.add_argument("item_id", type=int)
-    equip = commands.add_parser("equip", parents=[keyed], help="equip an owned item (online)")
-    equip.add_argument("item_id", type=int)
-    equip.add_argument("--off", action="store_true", help="unequip it")
-    equip.add_argument("--server", help="hub server URL (default: remembered)")
-    box = commands.add_parser("outbox", parents=[keyed], help="queued tips and purchases and their state")
-    box.add_argument("--json", action="store_true")
-    commands.add_parser("flags", parents=[keyed], help="feature flags for you (as of the last sync)")
+def add_commands(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    articles = commands.add_parser("articles", parents=[common], help="search the mirrored articles")
+    articles.add_argument("query", nargs="?", default="")
+    articles.add_argument("--tag", action="append", default=[], dest="tags")
+    articles.add_argument("--creator", help="the author's username")
+    nsfw = articles.add_mutually_exclusive_group()
+    nsfw.add_argument("--nsfw", dest="nsfw", action="store_const", const=True, default=None, help="only NSFW")
+    nsfw.add_argument("--sfw", dest="nsfw", action="store_const", const=False, help="hide NSFW")
+    articles.add_argument("--sort", choices=tuple(ARTICLE_SORTS), default="relevance")
+    articles.add_argument("--page", type=int, default=1)
+    articles.add_argument("--limit", type=int, default=20)
+    articles.add_argument(
+        "--prefix", action="store_true", help="treat the last word as a prefix (as you type)"
+    )
+    articles.add_argument("--json", action="store_true")
+
+    article = commands.add_parser("article", parents=[common], help="read a mirrored article")
+    article.add_argument("article_id", type=int)
+    article.add_argument("--json", action="store_true", help="the article object as the server sent it")
+    article.add_argument("--width", type=int, default=88, help="wrap the text at this width")
+
+    collections = commands.add_parser("collections", parents=[common], help="list mirrored collections")
+    collections.add_argument("--mine", action="store_true", help="only the account's own (private ones too)")
+    collections.add_argument("--limit", type=int, default=100)
+    collections.add_argument("--json", action="store_true")
+
+    collection = commands.add_parser("collection", parents=[common], help="show a collection and its items")
+    collection.add_argument("collection_id", type=int)
+    collection.add_argument("--json", action="store_true")
+
+    notifications = commands.add_parser(
+        "notifications", parents=[common], help="the account's notifications (synced with --api-key)"
+    )
+    notifications.add_argument("--unread", action="store_true", help="only unread ones")
+    notifications.add_argument("--limit", type=int, default=50)
+    notifications.add_argument("--json", action="store_true")
 
 
-def _remember_key(args: argparse.Namespace, hub: LocalHub) -> None:
-    if getattr(args, "key", None):
-        hub.set_api_key(args.key)
+class _Text(HTMLParser):
+    """Sanitised article HTML as readable text: blocks on their own lines, list items with
+    dashes, headings underlined, links followed by their address."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[tuple[str, str]] = []  # (kind: "text" | "heading" | "item", text)
+        self.current: list[str] = []
+        self.href: str | None = None
+        self.kind = "text"
+
+    def _flush(self) -> None:
+        text = " ".join("".join(self.current).split())
+        if text:
+            self.blocks.append((self.kind, text))
+            if self.kind == "item":
+                self.kind = "text"  # one dash per list item, however many paragraphs it holds
+        self.current = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in BLOCKS:
+            self._flush()
+            if tag == "li":
+                self.kind = "item"
+            elif tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+                self.kind = "heading"
+        if tag == "a":
+            self.href = dict(attrs).get("href")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self.href:
+            self.current.append(f" ({self.href})")
+            self.href = None
+        if tag in BLOCKS:
+            self._flush()
+            if tag != "p":
+                self.kind = "text"
+
+    def handle_data(self, data: str) -> None:
+        self.current.append(data)
+
+    def text(self, width: int) -> str:
+        self._flush()
+        lines: list[str] = []
+        for kind, block in self.blocks:
+            if kind == "heading":
+                lines += [block, "=" * min(len(block), width), ""]
+            elif kind == "item":
+                lines += textwrap.wrap("- " + block, width, subsequent_indent="  ")
+            else:
+                if lines and lines[-1] and lines[-1].startswith(("- ", "  ")):
+                    lines.append("")
+                lines += [*textwrap.wrap(block, width), ""]
+        return "\n".join(lines).rstrip() + "\n"
 
 
-def cmd_wallet(args: argparse.Namespace, hub: LocalHub) -> int:
-    _remember_key(args, hub)
-    wallet = hub.wallet()
+def html_to_text(html: str, width: int = 88) -> str:
+    parser = _Text()
+    parser.feed(html or "")
+    return parser.text(width)
+
+
+def cmd_articles(args: argparse.Namespace, hub: LocalHub) -> int:
+    query = SearchQuery(
+        text=args.query,
+        creator=args.creator,
+        tags=tuple(args.tags),
+        nsfw=args.nsfw,
+        sort=ARTICLE_SORTS[args.sort],
+        page=args.page,
+        page_size=args.limit,
+        as_you_type=args.prefix,
+        kind="article",
+    )
+    page = hub.search(query)
+    result = page.result
     if args.json:
-        print(json.dumps(wallet))
+        print(
+            json.dumps(
+                {"total": result.total, "page": result.page, "fuzzy": result.fuzzy_used, "items": page.items}
+            )
+        )
         return 0
-    balance = "unknown (run `hub sync` with --key once)" if wallet["balance"] is None else wallet["balance"]
-    print(f"Buzz: {balance}; pending tips: {wallet['pendingTips']}")
+    note = " (allowing one typo)" if result.fuzzy_used else ""
+    print(f"{result.total} articles{note}")
+    for row in page.items:
+        date = (row["publishedAt"] or "")[:10]
+        print(
+            f"{row['id']:>8}  {row['title'][:56]:<56} {row['creator'] or '-':<18} {date}  {row['views']:>7} views"
+        )
     return 0
 
 
-def cmd_tip(args: argparse.Namespace, hub: LocalHub) -> int:
-    _remember_key(args, hub)
-    entry = hub.queue_tip(args.username, args.amount, args.memo)
-    print(f"queued tip #{entry}: {args.amount} Buzz to {args.username}; sent by the next `hub sync`")
-    return 0
-
-
-def cmd_buy(args: argparse.Namespace, hub: LocalHub) -> int:
-    _remember_key(args, hub)
-    entry = hub.queue_purchase(args.item_id)
-    print(f"queued purchase #{entry}: shop item {args.item_id}; sent by the next `hub sync`")
-    return 0
-
-
-def cmd_shop(args: argparse.Namespace, hub: LocalHub) -> int:
-    sections = hub.shop()
-    if sections is None:
-        print("the shop is not synced yet (or is off on the server): run `hub sync`")
+def cmd_article(args: argparse.Namespace, hub: LocalHub) -> int:
+    article = hub.article(args.article_id)
+    if article is None:
+        print(f"hub: article {args.article_id} is not in the local mirror", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(sections))
+        print(json.dumps(article, indent=2))
         return 0
-    for section in sections:
-        print(section["name"])
-        for item in section["items"]:
-            left = "" if item["remaining"] is None else f"  {item['remaining']} left"
-            print(
-                f"{item['id']:>6}  {item['kind']:<11} {item['name'][:40]:<40} {item['price']:>6} Buzz{left}"
-            )
+    user = (article.get("user") or {}).get("username") or "-"
+    print(article["title"])
+    print(f"by {user}, published {(article.get('publishedAt') or '')[:10]}")
+    tags = ", ".join(t.get("name", "") for t in article.get("tags") or [])
+    if tags:
+        print(f"tags: {tags}")
+    models = article.get("models") or []
+    if models:
+        names = hub.model_names([m["id"] for m in models])
+        print("models: " + ", ".join(f"{names.get(m['id'], m.get('name'))} ({m['id']})" for m in models))
+    print()
+    print(html_to_text(article.get("content") or "", args.width), end="")
     return 0
 
 
-def cmd_equip(args: argparse.Namespace, hub: LocalHub) -> int:
-    _remember_key(args, hub)
-    done = hub.equip(args.item_id, not args.off, args.server)
-    print(f"shop item {done['itemId']}: {'equipped' if done['equipped'] else 'unequipped'}")
-    return 0
-
-
-def cmd_outbox(args: argparse.Namespace, hub: LocalHub) -> int:
-    entries = hub.outbox_entries()
+def cmd_collections(args: argparse.Namespace, hub: LocalHub) -> int:
+    rows = hub.collections(args.mine, args.limit)
     if args.json:
-        print(json.dumps([e.__dict__ for e in entries]))
+        print(json.dumps(rows))
         return 0
-    if not entries:
-        print("the outbox is empty")
-    for e in entries:
-        what = (
-            f"tip {e.payload['amount']} Buzz to {e.payload['to']}"
-            if e.kind == "tip"
-            else f"buy shop item {e.payload['itemId']}"
+    print(f"{len(rows)} collections")
+    for c in rows:
+        owner = (c.get("user") or {}).get("username") or "-"
+        flag = "mine, " if c["mine"] else ""
+        print(
+            f"{c['id']:>8}  {c['name'][:40]:<40} {c['type']:<8} {c['itemCount']:>5} items  by {owner} ({flag}{c['read'].lower()})"
         )
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created_at))
-        note = f"  ({e.error})" if e.error else ""
-        print(f"#{e.id:<5} {when}  {e.state:<8} {what}{note}")
     return 0
 
 
-def cmd_flags(args: argparse.Namespace, hub: LocalHub) -> int:
-    flags = hub.flags()
-    if not flags:
-        print("no feature flags synced yet: run `hub sync`")
-    for name, on in sorted(flags.items()):
-        print(f"{name:<20} {'on' if on else 'off'}")
+def cmd_collection(args: argparse.Namespace, hub: LocalHub) -> int:
+    found = hub.collection(args.collection_id)
+    if found is None:
+        print(f"hub: collection {args.collection_id} is not in the local mirror", file=sys.stderr)
+        return 1
+    collection, items = found
+    if args.json:
+        print(json.dumps(collection | {"items": items}))
+        return 0
+    owner = (collection.get("user") or {}).get("username") or "-"
+    print(f"{collection['name']}  [{collection['type']}, {collection['read']}]  by {owner}")
+    if collection.get("description"):
+        print(f"  {collection['description']}")
+    for item in items:
+        print(
+            f"  {collection['type'].lower()} {item['id']}: {item['name'] or '(not in the mirror)'}  added {(item['addedAt'] or '')[:10]}"
+        )
+    return 0
+
+
+def cmd_notifications(args: argparse.Namespace, hub: LocalHub) -> int:
+    rows, unread = hub.notifications(args.unread, args.limit)
+    if args.json:
+        print(json.dumps({"unread": unread, "items": rows}))
+        return 0
+    print(f"{unread} unread")
+    for n in rows:
+        mark = " " if n.get("read") else "*"
+        details: dict[str, Any] = n.get("details") or {}
+        print(
+            f"{mark} {(n.get('createdAt') or '')[:16].replace('T', ' ')}  {details.get('message') or n['type']}"
+        )
     return 0
 
 
 COMMANDS = {
-    "wallet": cmd_wallet,
-    "tip": cmd_tip,
-    "shop": cmd_shop,
-    "buy": cmd_buy,
-    "equip": cmd_equip,
-    "outbox": cmd_outbox,
-    "flags": cmd_flags,
+    "articles": cmd_articles,
+    "article": cmd_article,
+    "collections": cmd_collections,
+    "collection": cmd_collection,
+    "notifications": cmd_notifications,
 }

@@ -21,24 +21,32 @@ from hub.server.cache import LocalCache, RedisCache, RedisRateLimiter, redis_cli
 from hub.server.client_address import parse_proxies
 from hub.server.config import ServerConfig
 from hub.server.errors import ApiError, describe_errors
+from hub.server.feature_flags import FlagFeatures
+from hub.server.features import NOTIFICATIONS, StaticFeatures
 from hub.server.hub_server import HubServer
 from hub.server.middleware import AuthRateLimitMiddleware
+from hub.server.notify import JobWorker, SmtpMailer, default_registry
 from hub.server.openapi import build_openapi
 from hub.server.params import INT64_MAX, INT64_MIN, id_out_of_range
 from hub.server.ratelimit import RateLimiter
 from hub.server.routes import (
     accounts,
+    articles,
     buzz,
     catalog,
+    collections,
     downloads,
     favorites,
     flags,
     images,
     leaderboards,
     models_write,
+    notifications,
     people,
+    reviews,
     shop,
     sync,
+    user_sync,
 )
 from hub.server.store import ServerStore
 
@@ -73,15 +81,27 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
         ip_limiter=limiter(config.ip_rate_limit),
         key_limiter=limiter(config.key_rate_limit),
         cache=RedisCache(redis, redis_prefix(config.data_dir)) if redis is not None else LocalCache(),
+        features=StaticFeatures(config.disabled_features),
+        registry=default_registry(),
     )
+    hub.worker = _worker(hub)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_refresh_stats_forever(hub)) if config.stats_refresh_seconds > 0 else None
+        tasks = []
+        if config.stats_refresh_seconds > 0:
+            tasks.append(asyncio.create_task(_refresh_stats_forever(hub)))
+        if (
+            hub.worker is not None
+            and config.job_poll_seconds > 0
+            and hub.features.enabled(NOTIFICATIONS, None)
+        ):
+            tasks.append(asyncio.create_task(_run_jobs_forever(hub, hub.worker)))
         try:
             yield
         finally:
-            if task:
+            hub.job_waker = None
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -95,6 +115,7 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
         docs_url="/api/docs",
         redoc_url=None,
     )
+    hub.features = FlagFeatures(hub.features, hub.flags_for)
     app.state.hub = hub
     for module in (
         catalog,
@@ -105,6 +126,11 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
         accounts,
         models_write,
         favorites,
+        articles,
+        collections,
+        reviews,
+        notifications,
+        user_sync,
         buzz,
         shop,
         flags,
@@ -157,3 +183,28 @@ async def _refresh_stats_forever(hub: HubServer) -> None:
             hub.cache.invalidate("leaderboards")
         except Exception:  # keep serving; the next round retries
             log.exception("refreshing download stats failed")
+
+
+def _worker(hub: HubServer) -> JobWorker:
+    config = hub.config
+    mailer = None
+    if config.smtp_host:
+        mailer = SmtpMailer(
+            config.smtp_host,
+            config.smtp_port,
+            config.smtp_from,
+            config.smtp_username,
+            config.smtp_password,
+            config.smtp_starttls,
+        )
+    origin = config.public_url or "http://127.0.0.1:8765"
+    return JobWorker(hub.store, hub.store.jobs, hub.registry, mailer, origin=origin)
+
+
+async def _run_jobs_forever(hub: HubServer, worker: JobWorker) -> None:
+    """The in-process job worker: woken when a request queues a job, else every poll."""
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+    hub.job_waker = lambda: loop.call_soon_threadsafe(wake.set)
+    await run_in_threadpool(worker.start)
+    await worker.run_forever(hub.config.job_poll_seconds, wake, run_in_threadpool)

@@ -1,17 +1,19 @@
 """Command line: `serve` (default) and `seed`. launch.py maps `hub-server ...` to `main(argv)`.
 
 python -m hub.server --data DIR [--host 127.0.0.1] [--port 8765] [--public-url URL] ...
-python -m hub.server seed --data DIR --models 1000 [--seed 0] [--unique-files 20000]
+python -m hub.server seed --data DIR --models 1000 [--seed 0] [--unique-files 20000] [--articles N]
 python -m hub.server refresh-stats --data DIR
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
 from hub.server.client_address import parse_proxies
+from hub.server.features import COMMUNITY_FEATURES
 
 
 def _serve_parser(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +47,31 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
         help="Redis (redis://host:port/db) for the cache and rate limits shared by several server processes",
     )
     parser.add_argument("--accel-redirect", default=None, help="nginx internal location prefix for downloads")
+    parser.add_argument(
+        "--disable-feature",
+        action="append",
+        default=[],
+        choices=COMMUNITY_FEATURES,
+        help="switch a community feature off (its routes answer 404); repeatable",
+    )
+    parser.add_argument(
+        "--job-poll", default=1.0, type=float, help="seconds between job worker polls; 0 = no worker"
+    )
+    parser.add_argument(
+        "--smtp-host", default=None, help="SMTP server for email notifications (none: no email)"
+    )
+    parser.add_argument("--smtp-port", default=25, type=int)
+    parser.add_argument(
+        "--smtp-from", default="atelier-hub@localhost", help="sender address of notification emails"
+    )
+    parser.add_argument(
+        "--smtp-username",
+        default=None,
+        help="SMTP login (the password is read from $ATELIER_HUB_SMTP_PASSWORD)",
+    )
+    parser.add_argument(
+        "--smtp-starttls", action="store_true", help="upgrade the SMTP connection with STARTTLS"
+    )
     parser.add_argument("--log-level", default="info")
 
 
@@ -82,10 +109,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(
             "--unique-files", default=20_000, type=int, help="distinct model files before reuse"
         )
+        parser.add_argument("--articles", default=None, type=int, help="articles (default: one per 4 models)")
+        parser.add_argument(
+            "--no-community", action="store_true", help="models only: no articles, follows, ..."
+        )
         args = parser.parse_args(args_list[1:])
         from hub.server.seed import main_seed
 
-        main_seed(args.data, args.models, args.seed, args.unique_files)
+        result = main_seed(args.data, args.models, args.seed, args.unique_files)
+        if not args.no_community:
+            import json
+
+            from hub.server.seed_community import seed_community
+
+            community = seed_community(args.data, seed=args.seed, articles=args.articles, progress=print)
+            print(json.dumps(result | {"community": community}))  # the last line sums the whole seed
         return 0
     if args_list and args_list[0] == "refresh-stats":
         parser = argparse.ArgumentParser(prog="hub.server refresh-stats")
@@ -120,6 +158,14 @@ def main(argv: list[str] | None = None) -> int:
         trusted_proxies=args.trust_forwarded,
         redis_url=args.redis_url,
         accel_redirect=args.accel_redirect,
+        disabled_features=frozenset(args.disable_feature),
+        job_poll_seconds=args.job_poll,
+        smtp_host=args.smtp_host,
+        smtp_port=args.smtp_port,
+        smtp_from=args.smtp_from,
+        smtp_username=args.smtp_username,
+        smtp_password=os.environ.get("ATELIER_HUB_SMTP_PASSWORD") if args.smtp_username else None,
+        smtp_starttls=args.smtp_starttls,
     )
     uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level)).run()
     return 0

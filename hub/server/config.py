@@ -28,6 +28,18 @@ class ServerConfig:
     # Behind nginx: answer downloads with `X-Accel-Redirect: <prefix>/<file path>` and let nginx
     # send the bytes (sendfile, Range) from an `internal` location aliased to the data directory.
     accel_redirect: str | None = None
+    # Community features switched off (404 on their routes): names in hub.server.features.
+    disabled_features: frozenset[str] = frozenset()
+    # The in-process job worker (notification events, emails, digests) polls this often;
+    # 0 switches it off (jobs then wait for a worker, e.g. `JobWorker.run_due()` in tests).
+    job_poll_seconds: float = 1.0
+    # The email channel (SMTP). Without a host, nobody can choose email notifications.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "atelier-hub@localhost"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
     # Redis (redis://host:port/db): the cache and the rate limits shared by every server process
     # given the same URL; None keeps both in this process.
     redis_url: str | None = None

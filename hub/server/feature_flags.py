@@ -10,12 +10,21 @@ else: a user is in the rollout when `sha256(flag name + ":" + user id)` mod 100 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from hub.server.errors import ApiError
 
-# The community features of this server and the flag each sits behind.
-FLAGS = {"buzz": "Buzz (balances, tips, rewards)", "shop": "the cosmetic shop"}
+# The community features of this server and the flag each sits behind (articles, collections,
+# reviews and notifications answer through `FlagFeatures`, the gate of hub/server/features.py).
+FLAGS = {
+    "buzz": "Buzz (balances, tips, rewards)",
+    "shop": "the cosmetic shop",
+    "articles": "articles",
+    "collections": "collections",
+    "reviews": "reviews and comments",
+    "notifications": "notifications and follows",
+}
 
 
 def bucket(flag: str, user_id: int) -> int:
@@ -45,3 +54,15 @@ def feature_off(name: str) -> ApiError:
     return ApiError(
         404, f"Not found: {FLAGS.get(name, name)} is switched off on this server (feature flag {name!r})"
     )
+
+
+class FlagFeatures:
+    """The community feature gate (hub/server/features.py) backed by the flags: a feature is on
+    for a caller when the server's settings do not switch it off and its flag applies to them."""
+
+    def __init__(self, static: Any, flags_of: Callable[[Any | None], dict[str, bool]]) -> None:
+        self.static = static  # features.StaticFeatures (`--disable-feature`)
+        self.flags_of = flags_of  # HubServer.flags_for
+
+    def enabled(self, feature: str, user: Any | None) -> bool:
+        return self.static.enabled(feature, user) and self.flags_of(user).get(feature, True)

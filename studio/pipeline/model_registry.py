@@ -26,6 +26,7 @@ from pathlib import Path
 from studio.config import StudioConfig
 from studio.database import ensure_migrated, transaction
 from studio.request import RequestError
+from studio.sidecars import Sidecar, read_sidecars
 
 SAFE_SUFFIXES = (".safetensors",)
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
@@ -46,6 +47,8 @@ class ModelEntry:
     sha256: str
     format: str  # "diffusers" | "safetensors" | "pickle"
     addnet_sha256: str | None = None  # LoRA safetensors: SHA-256 of the data after the header
+    # what the files beside it say (preview, trigger words, preferred weight), read on refresh
+    sidecar: Sidecar = field(default_factory=Sidecar, compare=False)
 
     @property
     def hash10(self) -> str:
@@ -65,14 +68,35 @@ class ModelEntry:
         )
 
     @property
+    def a1111_model_name(self) -> str:
+        """A1111's `model_name` (sd-models): the name without extension, folders joined by "_"."""
+        return self.model_name.replace("/", "_")
+
+    @property
+    def short_name(self) -> str:
+        """The bare file name without extension: how A1111 names LoRAs and embeddings
+        (`<lora:short_name:1>`) and what it writes as a checkpoint's `Model:`."""
+        return self.model_name.rsplit("/", 1)[-1]
+
+    @property
     def is_pickle(self) -> bool:
         return self.format == "pickle"
 
-    def matches(self, wanted: str) -> bool:
+    def match_strength(self, wanted: str) -> int:
+        """2: `wanted` is this entry's title, name, name without extension or hash; 1: one of
+        A1111's other names for it (a1111_model_name, short_name, "short_name [hash10]"),
+        which two entries in different folders may share; 0: no match."""
         wanted = wanted.strip()
-        return wanted in (self.title, self.name, self.model_name, self.hash10, self.sha256) or (
+        if wanted in (self.title, self.name, self.model_name, self.hash10, self.sha256) or (
             len(wanted) >= 8 and self.sha256.startswith(wanted.lower())
-        )
+        ):
+            return 2
+        if wanted in (self.a1111_model_name, self.short_name, f"{self.short_name} [{self.hash10}]"):
+            return 1
+        return 0
+
+    def matches(self, wanted: str) -> bool:
+        return self.match_strength(wanted) > 0
 
 
 @dataclass
@@ -118,7 +142,9 @@ class ModelRegistry:
                 seen_paths.add(resolved)
                 addnet = kind == "lora" and fmt == "safetensors"
                 sha, addnet_sha = self._hashes(resolved, addnet)
-                scan.entries[kind].append(ModelEntry(kind, name, resolved, sha, fmt, addnet_sha))
+                scan.entries[kind].append(
+                    ModelEntry(kind, name, resolved, sha, fmt, addnet_sha, read_sidecars(path))
+                )
         for entries in scan.entries.values():
             entries.sort(key=lambda entry: entry.name.lower())
         self._scan = scan
@@ -210,14 +236,15 @@ class ModelRegistry:
         return self.entries("embedding")
 
     def find(self, kind: str, wanted: str, field_name: str = "model") -> ModelEntry:
-        """The entry matching a title, name, name without extension, hash10 or sha256.
+        """The entry matching a title, name, name without extension, hash10 or sha256, or one of
+        A1111's names for it (see `ModelEntry.match_strength`).
 
         Raises RequestError naming `field_name` and the valid titles when nothing matches.
         """
         candidates = self.entries(kind)
-        for entry in candidates:
-            if entry.matches(wanted):
-                return entry
+        entry = best_match(candidates, wanted)
+        if entry is not None:
+            return entry
         titles = ", ".join(entry.title for entry in candidates) or "(none found)"
         raise RequestError(field_name, f"unknown {kind} {wanted!r}; choose one of: {titles}")
 
@@ -233,6 +260,19 @@ class ModelRegistry:
     def set_state(self, key: str, value: str | None) -> None:
         with self._connect() as db:
             db.execute("INSERT OR REPLACE INTO studio_state (key, value) VALUES (?, ?)", (key, value))
+
+
+def best_match(entries: Iterable[ModelEntry], wanted: str) -> ModelEntry | None:
+    """The first entry `wanted` names exactly (title, name, hash), else the first it names the
+    A1111 way (folders joined by "_", or the bare file name); None when none does."""
+    weak: ModelEntry | None = None
+    for entry in entries:
+        strength = entry.match_strength(wanted)
+        if strength == 2:
+            return entry
+        if strength == 1 and weak is None:
+            weak = entry
+    return weak
 
 
 def _files(folder: Path, suffixes: Iterable[str]) -> list[Path]:

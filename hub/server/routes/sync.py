@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from hub.server import api_schema
+from hub.server import api_schema, features
 from hub.server.documents import absolutize, dumps
 from hub.server.errors import bad_request
 from hub.server.openapi import json_ok, responses
 from hub.server.routes.common import hub_of, json_text, origin_of
+from hub.server.store import Change, User
 
 router = APIRouter(tags=["sync"])
 SINCE_PATTERN = "^[0-9]{0,18}$"
@@ -42,14 +43,31 @@ def changes(
     limit: Annotated[int, Query(ge=1, le=1000, description="changes per response (1-1000)")] = 100,
 ) -> Response:
     since_seq = parse_since(since)
-    items, more = hub_of(request).store.changes_since(since_seq, limit)
+    hub = hub_of(request)
+    items, more = hub.store.changes_since(since_seq, limit)
+    shown = [c for c in items if _shown(hub.features, c, getattr(request.state, "user", None))]
+    next_cursor = str(items[-1].seq) if items else str(since_seq)
+    return feed_body(request, shown, next_cursor, more)
+
+
+# Community entities leave the feed while their feature is switched off.
+FEATURE_OF = {"article": features.ARTICLES, "collection": features.COLLECTIONS}
+NUMERIC_IDS = {"model", "article", "collection", "notification"}
+
+
+def _shown(gate: features.FeatureGate, change: Change, user: User | None) -> bool:
+    feature = FEATURE_OF.get(change.entity)
+    return feature is None or gate.enabled(feature, user)
+
+
+def feed_body(request: Request, items: list[Change], next_cursor: str, more: bool) -> Response:
+    """A feed page: `{"items": [{seq, entity, id, action, data}], "nextCursor", "hasMore"}`."""
     parts = []
     for c in items:
-        entity_id = dumps(int(c.entity_id) if c.entity == "model" else c.entity_id)
+        entity_id = dumps(int(c.entity_id) if c.entity in NUMERIC_IDS else c.entity_id)
         data = c.data if c.data is not None else "null"
         parts.append(
             f'{{"seq":{c.seq},"entity":{dumps(c.entity)},"id":{entity_id},"action":{dumps(c.action)},"data":{data}}}'
         )
-    next_cursor = str(items[-1].seq) if items else str(since_seq)
     body = '{"items":[' + ",".join(parts) + f'],"nextCursor":{dumps(next_cursor)},"hasMore":{dumps(more)}}}'
     return json_text(absolutize(body, origin_of(request)))

@@ -7,6 +7,11 @@ method signatures; nothing else in the server writes SQL.
 - `schema`: the migration list, applied when a store opens.
 - `accounts`, `favorites`, `catalog_queries`, `catalog_writes`, `downloads`, `change_feed`,
   `model_documents`, `bulk_seed`: the statements, as functions of a connection.
+- `community_store`: the community half of the facade (`ServerStore.articles`, `.collections`,
+  `.reviews`, `.notifications`, `.jobs`) over `articles`, `collections`, `reviews` (and
+  comments), `notifications` (follows, preferences, fan-out), `user_feed` (each account's
+  private feed), `job_queue` (persisted background jobs and events) and `community_seed`;
+  their migrations are in `community_schema`.
 - `paging`: the filter and keyset page builder of the list queries.
 """
 

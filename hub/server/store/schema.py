@@ -11,6 +11,7 @@ migration then only records itself).
 
 from __future__ import annotations
 
+from hub.server.store import community_schema
 from sqlitedb import Migration
 
 INITIAL = """
@@ -262,7 +263,7 @@ CREATE TABLE shop_owned (
 """
 
 # Feature flags: on for the users, roles and cohorts named, and for a stable `percent` of the
-# others (hash of flag name and user id). `buzz` and `shop` start on for everyone.
+# others (hash of flag name and user id). Every community feature starts on for everyone.
 FLAGS = """
 CREATE TABLE feature_flags (
     name TEXT PRIMARY KEY,
@@ -278,13 +279,19 @@ CREATE TABLE user_cohorts (
     cohort TEXT NOT NULL,
     PRIMARY KEY (user_id, cohort)
 ) WITHOUT ROWID;
-INSERT INTO feature_flags (name, enabled, percent) VALUES ('buzz', 1, 100), ('shop', 1, 100);
+INSERT INTO feature_flags (name, enabled, percent) VALUES ('buzz', 1, 100), ('shop', 1, 100),
+    ('articles', 1, 100), ('collections', 1, 100), ('reviews', 1, 100), ('notifications', 1, 100);
 """
 
 MIGRATIONS: list[Migration] = [
     Migration("0001_initial", INITIAL),
     Migration("0002_favorites", FAVORITES),
-    Migration("0003_buzz", BUZZ),
-    Migration("0004_shop", SHOP),
-    Migration("0005_feature_flags", FLAGS),
+    Migration("0003_open_change_feed", community_schema.open_change_feed),
+    Migration("0004_articles", community_schema.ARTICLES),
+    Migration("0005_collections", community_schema.COLLECTIONS),
+    Migration("0006_reviews_and_comments", community_schema.REVIEWS_AND_COMMENTS),
+    Migration("0007_follows_notifications_jobs", community_schema.NOTIFICATIONS),
+    Migration("0008_buzz", BUZZ),
+    Migration("0009_shop", SHOP),
+    Migration("0010_feature_flags", FLAGS),
 ]

@@ -45,7 +45,7 @@ def test_outbox_pushed_once_with_refusals(tmp_path, live_server_factory, capsys)
     data = ["--data-dir", str(tmp_path / "studio")]
 
     # offline: nothing reaches the server until the sync
-    assert main(["tip", "bob", "30", "--memo", "thanks", "--key", alice, *data]) == 0
+    assert main(["tip", "bob", "30", "--memo", "thanks", "--api-key", alice, *data]) == 0
     assert main(["tip", "bob", "5000", *data]) == 0
     assert main(["buy", str(last_one), *data]) == 0
     assert "queued purchase" in capsys.readouterr().out

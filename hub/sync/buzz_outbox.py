@@ -19,7 +19,6 @@ from hub.store import outbox
 from hub.store.database import HubDatabase
 from hub.store.settings import get_setting, set_setting
 
-KEY_SETTING = "api_key"  # the user's API key on the hub server (`--key`, remembered)
 FLAGS_SETTING = "feature_flags"
 WALLET_SETTING = "buzz_balance"
 SHOP_SETTING = "shop"
