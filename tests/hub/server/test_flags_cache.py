@@ -21,7 +21,10 @@ def _set_flag(hub: RunningHub, admin: str, name: str, **rule) -> httpx.Response:
 def test_flags_target_users_roles_cohorts_and_percent(empty_hub: RunningHub) -> None:
     admin = register(empty_hub.api, "admin")
     alice, bob = register(empty_hub.api, "alice"), register(empty_hub.api, "bob")
-    assert httpx.get(f"{empty_hub.api}/flags").json()["flags"] == {"buzz": True, "shop": True}
+    community = ("articles", "collections", "reviews", "notifications")
+    assert httpx.get(f"{empty_hub.api}/flags").json()["flags"] == dict.fromkeys(
+        ("buzz", "shop", *community), True
+    )
 
     assert _set_flag(empty_hub, admin, "shop", enabled=True, users=["alice"]).status_code == 200
     off = httpx.get(f"{empty_hub.api}/shop", headers=_auth(bob))
@@ -41,6 +44,11 @@ def test_flags_target_users_roles_cohorts_and_percent(empty_hub: RunningHub) -> 
     assert cohort.status_code == 200
     assert httpx.get(f"{empty_hub.api}/shop", headers=_auth(bob)).status_code == 200
 
+    # the other community features answer through the same flags
+    _set_flag(empty_hub, admin, "articles", users=["alice"])
+    assert httpx.get(f"{empty_hub.api}/articles", headers=_auth(bob)).status_code == 404
+    assert httpx.get(f"{empty_hub.api}/articles", headers=_auth(alice)).status_code == 200
+
     _set_flag(empty_hub, admin, "buzz", enabled=False, percent=100)
     assert (
         "feature flag 'buzz'"
@@ -51,7 +59,10 @@ def test_flags_target_users_roles_cohorts_and_percent(empty_hub: RunningHub) -> 
     assert bad.status_code == 400 and all(w in bad.json()["error"] for w in ("percent", "roles", "colour"))
     assert _set_flag(empty_hub, alice, "shop", percent=100).status_code == 403
     rules = httpx.get(f"{empty_hub.api}/admin/flags", headers=_auth(admin)).json()["items"]
-    assert {r["name"]: r["enabled"] for r in rules} == {"buzz": False, "shop": True}
+    assert {r["name"]: r["enabled"] for r in rules} == dict.fromkeys(community, True) | {
+        "buzz": False,
+        "shop": True,
+    }
 
 
 def test_percentage_rollout_is_stable_and_grows() -> None:
