@@ -1,22 +1,22 @@
-"""The seam through which Buzz and the shop announce "Buzz received" and "purchase done" to
-notifications (issue #17).
-
-The notifications' event registry and job queue (`job_queue.emit_event`, another branch) are
-not on main yet: until they land, `emit` records nothing. When they land, `emit` calls
-`job_queue.emit_event(conn, event_type, data, key, time.time())` inside the caller's
-transaction and the registry gets processors for these two types; the call sites (the tip and
-purchase transactions in buzz.py and shop.py) stay as they are.
-"""
+"""How Buzz and the shop announce "Buzz received" and "purchase done" to notifications:
+as events queued in the caller's transaction (`job_queue.emit_event`), processed by the
+notification worker like every other event (hub/server/notify/events.py)."""
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any
 
-BUZZ_RECEIVED = "buzz_received"  # data: {toUserId, fromUsername, amount, transactionId}
-PURCHASE_DONE = "purchase_done"  # data: {userId, itemId, itemName, price, transactionId}
+from hub.server.event_names import BUZZ_RECEIVED, PURCHASE_DONE
+from hub.server.store.job_queue import emit_event
+
+__all__ = ["BUZZ_RECEIVED", "PURCHASE_DONE", "emit"]
 
 
 def emit(conn: sqlite3.Connection, event_type: str, data: dict[str, Any], key: str) -> None:
-    """Announce an event inside the caller's transaction (keyed: a repeat is one event)."""
-    del conn, event_type, data, key  # the seam: see the module docstring
+    """Queue an event inside the caller's transaction (keyed: a repeat is one event).
+
+    BUZZ_RECEIVED data: {toUserId, fromUserId, amount, transactionId};
+    PURCHASE_DONE data: {userId, itemId, itemName, price, transactionId}."""
+    emit_event(conn, event_type, data, key, time.time())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from hub.server.store import buzz
+from hub.server.store import buzz, buzz_events
 from hub.server.store.errors import Conflict, NotFound
 
 KINDS = ("badge", "decoration", "name_color")
@@ -115,6 +115,10 @@ def purchase(conn: sqlite3.Connection, user_id: int, item_id: int, key: str, now
     conn.execute(
         "INSERT INTO shop_owned (user_id, item_id, transaction_id) VALUES (?, ?, ?)",
         (user_id, item_id, done.id),
+    )
+    data = {"userId": user_id, "itemId": item_id, "itemName": item["name"], "price": item["price"]}
+    buzz_events.emit(
+        conn, buzz_events.PURCHASE_DONE, data | {"transactionId": done.id}, f"purchase:{done.id}"
     )
     return {"itemId": item_id, "repeated": False, **_owned_one(conn, user_id, item_id)}
 
