@@ -17,7 +17,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from hub.server.auth import password_hasher
-from hub.server.cache import LocalCache, RedisCache, RedisRateLimiter, redis_client, redis_prefix
+from hub.server.cache import (
+    InvalidateOnWrite,
+    LocalCache,
+    RedisCache,
+    RedisRateLimiter,
+    redis_client,
+    redis_prefix,
+)
 from hub.server.client_address import parse_proxies
 from hub.server.config import ServerConfig
 from hub.server.errors import ApiError, describe_errors
@@ -137,6 +144,7 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
         leaderboards,
     ):
         app.include_router(module.router)
+    app.add_middleware(InvalidateOnWrite, cache=hub.cache)
     app.add_middleware(AuthRateLimitMiddleware, hub=hub, proxies=proxies)
     app.openapi = lambda: build_openapi(app, models_write.UPLOAD_SCHEMAS)  # type: ignore[method-assign]
 

@@ -103,7 +103,6 @@ async def tip(request: Request, user: SignedIn, body: Annotated[Tip, Body()]) ->
         )
     except (InsufficientFunds, NotFound, ValueError) as exc:
         raise transfer_error(exc) from None
-    hub.cache.invalidate("leaderboards")
     return json_doc(request, done)
 
 

@@ -90,7 +90,6 @@ async def set_rule(
     require_role(user, "admin")
     hub = hub_of(request)
     await run_in_threadpool(hub.store.set_flag, name, body.model_dump())
-    hub.cache.invalidate("flags")
     return json_doc(request, {"name": name, **body.model_dump()})
 
 
@@ -111,5 +110,4 @@ async def set_cohorts(
         await run_in_threadpool(hub.store.set_cohorts, username, body.cohorts)
     except NotFound as exc:
         raise not_found(str(exc)) from None
-    hub.cache.invalidate("flags")
     return json_doc(request, {"username": username, "cohorts": body.cohorts})

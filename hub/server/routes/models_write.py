@@ -129,7 +129,6 @@ async def upload_model(request: Request, user: SignedIn) -> Response:
         _model_id, version_id = await run_in_threadpool(
             commit_upload, upload, lambda: hub.store.create_model(user.id, model)
         )
-        hub.cache.invalidate("leaderboards")
     except UploadRejected as exc:
         raise _rejected(exc) from None
     finally:
@@ -155,7 +154,6 @@ async def upload_version(model_id: ModelIdPath, request: Request, user: SignedIn
         version_id = await run_in_threadpool(
             commit_upload, upload, lambda: hub.store.add_version(model_id, version)
         )
-        hub.cache.invalidate("models")
     except UploadRejected as exc:
         raise _rejected(exc) from None
     except NotFound as exc:
@@ -223,7 +221,6 @@ async def edit_model(model_id: ModelIdPath, request: Request, user: SignedIn, bo
         await run_in_threadpool(hub.store.update_model, model_id, changes)
     except NotFound as exc:
         raise not_found(str(exc)) from None
-    hub.cache.invalidate("models")
     return json_doc(request, json.loads(hub.store.model_doc(model_id)))
 
 
@@ -240,6 +237,4 @@ def delete_model(model_id: ModelIdPath, request: Request, user: SignedIn) -> Res
         hub.store.delete_model(model_id)
     except NotFound as exc:
         raise not_found(str(exc)) from None
-    hub.cache.invalidate("models")
-    hub.cache.invalidate("leaderboards")
     return Response(status_code=204)

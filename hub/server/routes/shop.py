@@ -92,7 +92,6 @@ async def _equip(request: Request, user_id: int, item_id: int, equipped: bool) -
         await run_in_threadpool(hub.store.set_equipped, user_id, item_id, equipped)
     except NotFound as exc:
         raise not_found(str(exc)) from None
-    hub.cache.invalidate("models")  # model pages show their creator's cosmetics
     return json_doc(request, {"itemId": item_id, "equipped": equipped})
 
 
