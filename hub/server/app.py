@@ -18,10 +18,10 @@ from starlette.responses import JSONResponse
 
 from hub.server.auth import password_hasher
 from hub.server.cache import (
-    InvalidateOnWrite,
     LocalCache,
     RedisCache,
     RedisRateLimiter,
+    invalidate_all,
     redis_client,
     redis_prefix,
 )
@@ -123,6 +123,7 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
         redoc_url=None,
     )
     hub.features = FlagFeatures(hub.features, hub.flags_for)
+    hub.store.after_write.append(lambda: invalidate_all(hub.cache))
     app.state.hub = hub
     for module in (
         catalog,
@@ -144,7 +145,6 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
         leaderboards,
     ):
         app.include_router(module.router)
-    app.add_middleware(InvalidateOnWrite, cache=hub.cache)
     app.add_middleware(AuthRateLimitMiddleware, hub=hub, proxies=proxies)
     app.openapi = lambda: build_openapi(app, models_write.UPLOAD_SCHEMAS)  # type: ignore[method-assign]
 
@@ -187,8 +187,6 @@ async def _refresh_stats_forever(hub: HubServer) -> None:
         await asyncio.sleep(hub.config.stats_refresh_seconds)
         try:
             await run_in_threadpool(hub.store.refresh_stats)
-            hub.cache.invalidate("models")
-            hub.cache.invalidate("leaderboards")
         except Exception:  # keep serving; the next round retries
             log.exception("refreshing download stats failed")
 

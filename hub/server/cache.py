@@ -4,8 +4,9 @@ or in Redis (`--redis-url`) so that several server processes share both.
 Entries live in namespaces (`models`, `flags`, `leaderboards`); a write invalidates a whole
 namespace by bumping its generation number, which is part of every key, so no process can
 read an entry cached before the write (entries of older generations age out by their TTL).
-Values are JSON text. Which namespaces a write request changes is decided in one place,
-`namespaces_changed_by` (applied by `InvalidateOnWrite` to every successful write request).
+Values are JSON text. Every write transaction of the store invalidates every namespace once it
+has committed (`invalidate_all`, registered in `ServerStore.after_write`): one rule, right for
+writes from routes, background tasks and the store's own callers alike.
 """
 
 from __future__ import annotations
@@ -17,50 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+NAMESPACES = ("models", "leaderboards", "flags")
 
 
-def namespaces_changed_by(method: str, path: str) -> tuple[str, ...]:
-    """The cache namespaces a successful `method` request to `path` may have changed."""
-    if method not in WRITE_METHODS:
-        return ()
-    if path.startswith("/api/v1/admin/flags") or path.startswith("/api/v1/admin/users/"):
-        return ("flags",)
-    if path.startswith("/api/v1/buzz/") or path.startswith("/api/v1/auth/"):
-        return ("leaderboards",)  # tips and grants; accounts
-    # models, versions, reviews, comments, collections, equipped cosmetics, ...: what a model
-    # page or a leaderboard shows
-    return ("models", "leaderboards")
-
-
-class InvalidateOnWrite:
-    """ASGI middleware: after a write request answered below 400, invalidate the namespaces it
-    changed (so the next read, through any process sharing the cache, sees the write)."""
-
-    def __init__(self, app, cache: Cache) -> None:
-        self.app = app
-        self.cache = cache
-
-    async def __call__(self, scope, receive, send) -> None:
-        changed = (
-            namespaces_changed_by(scope.get("method", ""), scope.get("path", ""))
-            if scope["type"] == "http"
-            else ()
-        )
-        if not changed:
-            await self.app(scope, receive, send)
-            return
-        status = {"code": 500}
-
-        async def sending(message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-                if status["code"] < 400:  # before the client can read the answer and read again
-                    for namespace in changed:
-                        self.cache.invalidate(namespace)
-            await send(message)
-
-        await self.app(scope, receive, sending)
+def invalidate_all(cache: Cache) -> None:
+    """What every committed write of the store does (ServerStore.after_write)."""
+    for namespace in NAMESPACES:
+        cache.invalidate(namespace)
 
 
 class Cache(Protocol):

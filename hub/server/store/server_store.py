@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ class ServerStore:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.data_dir / DATABASE_NAME
         self._connections = ThreadConnections(self.db_path)
+        self.after_write: list[Callable[[], None]] = []
         sqlitedb.migrate(self._connections.get(), MIGRATIONS)
         # The community half of the facade (community_store.py), sharing these transactions.
         self.articles = ArticleStore(self)
@@ -70,8 +71,12 @@ class ServerStore:
     # -- transactions ----------------------------------------------------------------------------
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; once it has committed, the `after_write` callbacks run (the
+        server's cache invalidation)."""
         with sqlitedb.write(self._connections.get()) as conn:
             yield conn
+        for callback in self.after_write:
+            callback()
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
