@@ -1,6 +1,7 @@
 """Seed data for Buzz and the cosmetic shop: shop sections and items (one limited, one on a
-window), a starting grant for the first creators and some tips between them, so that a demo
-has balances, history, a Buzz leaderboard and things to buy."""
+window), a starting grant for the first creators, some tips between them, a few purchases
+(equipped), a cohort and a few favourites, so that a demo has balances, history, a Buzz
+leaderboard, cosmetics and things to buy."""
 
 from __future__ import annotations
 
@@ -51,4 +52,27 @@ def seed_buzz_and_shop(store: ServerStore, usernames: list[str], seed: int = 0) 
             continue
         store.tip(payer_user.id, payee, rng.randint(1, 20), f"seed:{seed}:{n}", "seeded tip")
         tips += 1
-    return {"shopItems": items, "buzzAccounts": len(people), "tips": tips}
+    bought = 0
+    catalog = [item for section in store.shop_catalog() for item in section["items"]]
+    for n, name in enumerate(people[:10]):  # a few owners, with their pick equipped
+        user = store.user_by_name(name)
+        if user is None or not catalog:
+            continue
+        item = catalog[n % len(catalog)]
+        try:
+            store.purchase(user.id, item["id"], f"seed:{seed}:buy")
+        except (ValueError, LookupError):  # sold out, owned already, not enough Buzz
+            continue
+        store.set_equipped(user.id, item["id"], True)
+        bought += 1
+    if people:
+        store.set_cohorts(people[0], ["beta"])  # a cohort a flag can name
+    last_model = store.max_ids()["models"]
+    for name in people[:20]:  # a few favourites, to show on model lists
+        user = store.user_by_name(name)
+        if user is not None and last_model:
+            try:
+                store.set_favorite(user.id, rng.randint(1, last_model), True)
+            except LookupError:  # a gap in the ids
+                continue
+    return {"shopItems": items, "buzzAccounts": len(people), "tips": tips, "purchases": bought}
