@@ -139,29 +139,18 @@ def _primary_only(model: dict) -> dict:
 @router.get(
     "/api/v1/models/{modelId}",
     operation_id="getModel",
-    openapi_extra=OPTIONAL_AUTH,
     responses=responses(400, 404, 422, ok=json_ok(api_schema.Model, "the model")),
 )
-def get_model(model_id: ModelIdPath, request: Request, user: Caller) -> Response:
-    """Read through the cache (namespace `models`, invalidated by every model write and by the
-    stats refresh); the creator carries the cosmetics they have equipped when the shop is on."""
+def get_model(model_id: ModelIdPath, request: Request) -> Response:
+    """Read through the cache (namespace `models`, invalidated by every committed store write).
+    The document is exactly the change feed's (mirrors compare them), so the creator's
+    cosmetics are on their profile (`GET /api/v1/users/{username}`), not in it."""
     hub = hub_of(request)
-    with_cosmetics = hub.flags_for(user).get("shop", False)
-
-    def load() -> str:
-        doc = hub.store.model_doc(model_id)
-        if not with_cosmetics:
-            return doc
-        owner = hub.store.model_owner(model_id)
-        cosmetics = hub.store.cosmetics_of([owner]).get(owner)
-        if not cosmetics:
-            return doc
-        model = json.loads(doc)
-        model.setdefault("creator", {})["cosmetics"] = cosmetics
-        return documents.dumps(model)
-
     try:
-        doc = hub.cache.get_or_load("models", f"{model_id}:{int(with_cosmetics)}", MODEL_CACHE_SECONDS, load)
+        # keyed by the change feed's position too: a write by any process (every model write
+        # appends to the feed) makes the next read miss, with or without Redis
+        key = f"{model_id}@{hub.store.feed_position()}"
+        doc = hub.cache.get_or_load("models", key, MODEL_CACHE_SECONDS, lambda: hub.store.model_doc(model_id))
     except NotFound as exc:
         raise not_found(str(exc)) from None
     return json_text(documents.absolutize(doc, origin_of(request)))

@@ -315,6 +315,11 @@ class ServerStore:
         with self.write() as conn:
             catalog_writes.delete_model(conn, model_id)
 
+    def feed_position(self) -> int:
+        """The change feed's last sequence number (every model write appends to the feed)."""
+        with self.read() as conn:
+            return change_feed.last_seq(conn)
+
     # -- change feed ---------------------------------------------------------------------------
     def changes_since(self, since: int, limit: int) -> tuple[list[Change], bool]:
         """Up to `limit` feed entries after `since`, in seq order, read from one snapshot."""
