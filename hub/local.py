@@ -28,13 +28,13 @@ from hub.jobs import BackgroundJob, BackgroundJobs, JobRunner, PermanentJobError
 from hub.localfiles import LocalModel, ScanReport, list_local_models, scan_models
 from hub.paths import HubPaths, default_data_dir
 from hub.search import IndexStore, ModelSearcher, SearchQuery, SearchResult
-from hub.store import community, index_queue
+from hub.store import community, index_queue, outbox
 from hub.store.articles import article_summaries, get_article
 from hub.store.catalog import get_model, model_summaries
 from hub.store.database import HubDatabase
 from hub.store.images import version_previews
 from hub.store.settings import API_KEY_SETTING, SERVER_SETTING, delete_setting, get_setting, set_setting
-from hub.sync import AccountRefused, AccountSync, CatalogSync, HubClient, SyncReport
+from hub.sync import AccountRefused, AccountSync, CatalogSync, HubClient, SyncReport, buzz_outbox
 
 SEARCH_DRAIN_LIMIT = 2000  # a search applies at most this many pending index updates first
 DEFAULT_DOWNLOAD_SERVER = "http://127.0.0.1"  # for relative download URLs when no server is known
@@ -174,8 +174,11 @@ class LocalHub:
         """One sync attempt: pull the feed page by page, then bring the index up to date."""
         with HubClient(payload["server"], retries=int(payload.get("retries", 4))) as client:
             previews = None if payload.get("no_previews") else self.paths.previews_dir
+            key = get_setting(self.db.conn, API_KEY_SETTING)
+            pushed = buzz_outbox.push_outbox(self.db, client.http, key) if key else buzz_outbox.PushReport()
             syncer = CatalogSync(self.db, client, previews, page_size=int(payload.get("page_size", 500)))
             report = syncer.run(on_page=self.progress.sync_page)
+            user_state = buzz_outbox.fetch_user_state(self.db, client.http, key)
         self.progress.sync_finished(report)
         account = self._sync_account(payload["server"], int(payload.get("retries", 4)))
         drained = self.index.catch_up(self.db)
@@ -187,7 +190,65 @@ class LocalHub:
             "cursor": report.cursor,
             "indexed": drained.rows,
             "seconds": round(report.seconds, 2),
+            "outbox_done": pushed.done,
+            "outbox_refused": pushed.refused,
+            "outbox_waiting": pushed.waiting,
+            "outbox_problems": pushed.problems,
+            "flags": user_state.get(buzz_outbox.FLAGS_SETTING, {}),
         }
+
+    # -- Buzz and the shop, offline (pushed by the next sync) ---------------------------------
+    def set_api_key(self, key: str) -> None:
+        """Remember the user's API key on the hub server (sent with outbox pushes)."""
+        with self.db.transaction() as conn:
+            set_setting(conn, API_KEY_SETTING, key)
+
+    def api_key(self) -> str | None:
+        return get_setting(self.db.conn, API_KEY_SETTING)
+
+    def queue_tip(self, to: str, amount: int, memo: str = "") -> int:
+        if amount < 1:
+            raise ValueError("amount: at least 1 Buzz")
+        if not to.strip():
+            raise ValueError("to: a username")
+        with self.db.transaction() as conn:
+            return outbox.add(conn, "tip", {"to": to.strip(), "amount": amount, "memo": memo})
+
+    def queue_purchase(self, item_id: int) -> int:
+        if item_id < 1:
+            raise ValueError("item: a shop item id")
+        with self.db.transaction() as conn:
+            return outbox.add(conn, "purchase", {"itemId": item_id})
+
+    def outbox_entries(self) -> list[outbox.OutboxEntry]:
+        return outbox.entries(self.db.conn)
+
+    def wallet(self) -> dict[str, Any]:
+        """The balance at the last sync and what the pending tips will spend."""
+        return {
+            "balance": buzz_outbox.saved(self.db, buzz_outbox.WALLET_SETTING),
+            "pendingTips": outbox.pending_spend(self.db.conn),
+        }
+
+    def flags(self) -> dict[str, bool]:
+        return buzz_outbox.saved(self.db, buzz_outbox.FLAGS_SETTING) or {}
+
+    def shop(self) -> list[dict[str, Any]] | None:
+        return buzz_outbox.saved(self.db, buzz_outbox.SHOP_SETTING)
+
+    def equip(self, item_id: int, equipped: bool, server: str | None = None) -> dict[str, Any]:
+        """Equip or unequip an owned item (online: it changes what others see now)."""
+        key = self.api_key()
+        if not key:
+            raise ValueError("--api-key: no API key remembered (give --api-key KEY once)")
+        with HubClient(self.server_url(server)) as client:
+            method = client.http.put if equipped else client.http.delete
+            response = method(
+                f"/api/v1/shop/items/{item_id}/equip", headers={"Authorization": f"Bearer {key}"}
+            )
+        if response.status_code != 200:
+            raise ValueError(f"the server refused: HTTP {response.status_code}: {response.text[:200]}")
+        return response.json()
 
     def _sync_account(self, server: str, retries: int) -> dict[str, Any]:
         """Pull the account's private feed when an API key is remembered; a refused key is
