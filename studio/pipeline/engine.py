@@ -23,6 +23,7 @@ from studio.config import StudioConfig
 from studio.history import HistoryStore
 from studio.hooks import GenerationHooks, NoHooks
 from studio.pipeline.infotext import encode_png, format_infotext, generation_parameters
+from studio.pipeline.interrupt import needs_fine_checks, stop_inside_steps
 from studio.pipeline.model_registry import SD_NATIVE_SIZE, ModelEntry, ModelRegistry, native_size
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
 from studio.progress import GenerationControl, StepInfo
@@ -216,7 +217,12 @@ class Engine:
                 subseeds = all_subseeds[first : first + request.batch_size]
                 self.hooks.process_batch(request, batch_index, seeds)
                 tick = time.perf_counter()
-                images = self._run_batch(loaded, vae, request, inputs, seeds, subseeds, batch_index, control)
+                images: list[Any] = []  # stays empty when a stop comes inside a step (see interrupt.py)
+                fine = needs_fine_checks(loaded.pipe, request.width, request.height, self.device.is_cpu)
+                with stop_inside_steps(control, loaded.pipe, vae and vae[1], fine=fine):
+                    images = self._run_batch(
+                        loaded, vae, request, inputs, seeds, subseeds, batch_index, control
+                    )
                 denoise += time.perf_counter() - tick
                 tick = time.perf_counter()
                 for i, image in enumerate(images):
