@@ -19,6 +19,7 @@ from typing import Any
 
 from studio.config import StudioConfig
 from studio.jobs import GENERATE, EventBus, JobQueue, JobService, RunnerRegistry, Worker
+from studio.jobs.worker import STOP_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,9 @@ class Services:
             except Exception:
                 log.exception("a script's app_started hook failed")
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop the worker (a running job ends `interrupted`, re-queueable) and close the databases."""
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop the worker: a running job ends `interrupted` (re-queueable); one still running
+        after `timeout` seconds is recorded so by the worker all the same."""
         if not self.started:
             return
         self.jobs.stop(timeout)

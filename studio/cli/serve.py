@@ -76,6 +76,24 @@ def leave_a_core_for_the_server(environ: Any = None) -> int | None:
     return None
 
 
+def make_server(config: Any, services: Any, app: Any, log_level: str) -> Any:
+    """The uvicorn server. On SIGINT / SIGTERM it interrupts the running job at once, so that a
+    caller waiting on it (the A1111 routes wait for their job) gets its answer before uvicorn
+    stops waiting for open connections (5 s) and the app's lifespan stops the services."""
+    import uvicorn
+
+    class StudioServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            services.jobs.begin_stop()
+
+    return StudioServer(
+        uvicorn.Config(
+            app, host=config.host, port=config.port, log_level=log_level, timeout_graceful_shutdown=5
+        )
+    )
+
+
 def _open_browser_when_up(server: Any, url: str) -> None:
     def wait_and_open() -> None:
         for _ in range(600):
@@ -113,8 +131,6 @@ def main(argv: Sequence[str]) -> int:
         print(f"atelier: {error}")
         return 2
 
-    import uvicorn
-
     from studio.app import build_services, create_app
 
     if config.listen and not config.api_auth:
@@ -129,11 +145,7 @@ def main(argv: Sequence[str]) -> int:
     services = build_services(config)
     try:
         app = create_app(services, manage_services=True)  # started/stopped by the app's lifespan
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app, host=config.host, port=config.port, log_level=args.log_level, timeout_graceful_shutdown=5
-            )
-        )
+        server = make_server(config, services, app, args.log_level)
         shown_host = "127.0.0.1" if config.host in ("127.0.0.1", "0.0.0.0") else config.host
         url = f"http://{shown_host}:{config.port}/"
         log.info("Atelier on %s (API docs at %sdocs)", url, url)
