@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from studio.config import StudioConfig
     from studio.history import HistoryStore
+    from studio.memory.estimate import CostVerdict
     from studio.request import GenerationRequest
 
 
@@ -111,4 +112,9 @@ class StudioEngine(EngineNames, Protocol):
     def check(self, request: GenerationRequest) -> tuple[GenerationRequest, object, object]:
         """The request with names resolved, checked against the engine before it is queued
         (RequestError naming the field); the other two items are the checkpoint and VAE entries."""
+        ...
+
+    def check_cost(self, request: GenerationRequest) -> CostVerdict:
+        """The `cost_check` policy's verdict on a request: its time and memory estimate and
+        warnings; raises CostRefused (a RequestError) when the policy refuses it."""
         ...

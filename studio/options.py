@@ -9,6 +9,10 @@ Only plain JSON values are stored. The ones Atelier acts on:
 - `CLIP_stop_at_last_layers`: the clip skip used by A1111-style requests;
 - `samples_save`: whether the UI saves what it makes into outputs.
 Any other key a client sets is stored and returned as given (A1111 clients round-trip them).
+
+`CONFIG_OPTIONS` are studio settings (`StudioConfig` fields), not stored here: the options API
+reads them from the live config and saves them into `config.json` as the Settings tab does
+(`save_config_options`), so there is one value of each.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlitedb import write
-from studio.config import StudioConfig
+from studio.config import ConfigError, StudioConfig, save_settings
 from studio.database import open_database
 from studio.request import RequestError
 
@@ -29,6 +33,22 @@ VAE = "sd_vae"
 CLIP_SKIP = "CLIP_stop_at_last_layers"
 SAMPLES_SAVE = "samples_save"
 MAX_OPTIONS = 500
+# the cost check before each generation (studio.memory.estimate)
+CONFIG_OPTIONS = ("cost_check", "max_job_seconds")
+
+
+def config_options(config: StudioConfig) -> dict[str, Any]:
+    """The config-backed options' current values."""
+    return {name: getattr(config, name) for name in CONFIG_OPTIONS}
+
+
+def save_config_options(config: StudioConfig, changes: Mapping[str, Any]) -> StudioConfig:
+    """Check `changes` (config-backed options only), save them into the config file and return
+    the new config; raises RequestError naming a bad key (nothing is saved then)."""
+    try:
+        return save_settings(config, changes)
+    except ConfigError as error:
+        raise RequestError(error.field, str(error).removeprefix(f"{error.field}: ")) from error
 
 
 def _check(key: str, value: Any) -> Any:
@@ -78,9 +98,13 @@ class Options:
     def get(self, key: str) -> Any:
         return self.all().get(key)
 
+    def check(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """`changes` checked (RequestError naming a bad key), nothing stored."""
+        return {str(key): _check(str(key), value) for key, value in changes.items()}
+
     def update(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Check and store `changes` in one transaction; raises RequestError naming a bad key."""
-        checked = {str(key): _check(str(key), value) for key, value in changes.items()}
+        checked = self.check(changes)
         with self._lock:
             count = self._db.execute("SELECT COUNT(*) FROM api_options").fetchone()[0]
             if count + len(checked) > MAX_OPTIONS:

@@ -97,7 +97,11 @@ def summarize(job_id: str, result: Any) -> tuple[dict[str, Any], list[NewImage]]
         "timings": dict(getattr(result, "timings", {}) or {}),
         "peak_memory_bytes": int(getattr(result, "peak_memory_bytes", 0) or 0),
         "interrupted": bool(getattr(result, "interrupted", False)),
+        "warnings": list(getattr(result, "warnings", []) or []),
     }
+    cost = getattr(result, "cost", None)
+    if cost is not None:
+        summary["cost"] = cost
     return summary, images
 
 

@@ -23,6 +23,7 @@ from studio.config import StudioConfig
 from studio.history import HistoryStore
 from studio.hooks import GenerationHooks, NoHooks
 from studio.infotext import encode_png, format_infotext, generation_parameters
+from studio.memory.estimate import CostPolicy, CostVerdict, JobShape
 from studio.pipeline.interrupt import needs_fine_checks, stop_inside_steps
 from studio.pipeline.model_registry import SD_NATIVE_SIZE, ModelEntry, ModelRegistry, native_size
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
@@ -78,6 +79,7 @@ class Engine:
         self._device: Any = None
         self._current: ModelEntry | None = None
         self._prompts = PromptEmbeddingCache()
+        self._costs: Any = None  # CostEstimator, made on the first cost check
 
     # -- choices ------------------------------------------------------------------------------
     @property
@@ -112,6 +114,24 @@ class Engine:
 
             self._cache = ModelCache(self.config.model_cache_size)
         return self._cache
+
+    # -- cost ----------------------------------------------------------------------------------
+    def check_cost(self, request: GenerationRequest) -> CostVerdict:
+        """The `cost_check` policy's verdict on `request`: its time and memory estimate and
+        warnings; raises CostRefused (a RequestError) when the policy refuses it."""
+        request, entry, _vae = self.check(request)
+        return self._cost_verdict(request, entry)
+
+    def _cost_verdict(self, request: GenerationRequest, entry: ModelEntry) -> CostVerdict:
+        if self._costs is None:
+            from studio.pipeline.cost_profile import CostEstimator
+
+            self._costs = CostEstimator(self.registry)
+        policy = CostPolicy(self.config.cost_check, self.config.max_job_seconds)
+        loaded = entry in self.cache
+        return self._costs.verdict(
+            JobShape.of(request), entry, self.device, policy, self.config.memory, loaded=loaded
+        )
 
     # -- model selection ----------------------------------------------------------------------
     @property
@@ -189,6 +209,7 @@ class Engine:
         started = time.perf_counter()
         request = self.hooks.before_process(request)
         request, entry, vae_entry = self.check(request)
+        cost = self._cost_verdict(request, entry)  # may refuse (CostRefused) before any work
         inputs = self._prepare_inputs(request)
         timings: dict[str, float] = {}
         tick = time.perf_counter()
@@ -204,7 +225,7 @@ class Engine:
         from studio.pipeline.seeds import image_seeds
 
         all_seeds, all_subseeds = image_seeds(seed, subseed, request.subseed_strength, request.image_count)
-        result = Result(request=request)
+        result = Result(request=request, warnings=cost.warnings, cost=cost.to_json())
         denoise = save = 0.0
         with torch.no_grad():
             for batch_index in range(request.n_iter):
@@ -224,6 +245,18 @@ class Engine:
                         loaded, vae, request, inputs, seeds, subseeds, batch_index, control
                     )
                 denoise += time.perf_counter() - tick
+                if (
+                    cost.estimate is not None
+                    and images
+                    and not (control.interrupted or control.skip_requested)
+                ):
+                    self._costs.learn(
+                        JobShape.of(request),
+                        entry,
+                        self.device,
+                        self.config.memory,
+                        time.perf_counter() - tick,
+                    )
                 tick = time.perf_counter()
                 for i, image in enumerate(images):
                     record = self._finish_image(
