@@ -248,6 +248,10 @@ class CostRefused(RequestError):
 
 
 def format_seconds(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds:.2f} s"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
@@ -272,14 +276,9 @@ def problems_of(estimate: CostEstimate, shape: JobShape, policy: CostPolicy) -> 
     )
     problems = []
     if estimate.seconds > policy.max_job_seconds:
-        step = (
-            format_seconds(estimate.step_seconds)
-            if estimate.step_seconds >= 1
-            else f"{estimate.step_seconds:.2f} s"
-        )
         problems.append(
             f"estimated {format_seconds(estimate.seconds)} for {what} on {estimate.device} "
-            f"(about {step} a step), over max_job_seconds={policy.max_job_seconds:g}; "
+            f"(about {format_seconds(estimate.step_seconds)} a step), over max_job_seconds={policy.max_job_seconds:g}; "
             "lower the size, steps or batch, or raise max_job_seconds."
         )
     available = estimate.available_bytes

@@ -134,3 +134,17 @@ def test_settings_are_checked_where_they_come_in() -> None:
         load_config(environ={"ATELIER_MAX_JOB_SECONDS": "0"})
     with pytest.raises(ValueError, match="cost_check"):
         CostPolicy("loud")
+
+
+def test_durations_and_sizes_read_well() -> None:
+    from studio.memory.estimate import format_bytes, format_seconds
+
+    assert [format_seconds(s) for s in (0.034, 4.26, 42, 1380, 7200, 1e6)] == [
+        "0.03 s",
+        "4.3 s",
+        "42 s",
+        "23 min",
+        "2.0 h",
+        "12 days",
+    ]
+    assert [format_bytes(b) for b in (5e3, 2.5e6, 31.2e9)] == ["5 kB", "2.5 MB", "31.2 GB"]
