@@ -84,13 +84,14 @@ class JobShape:
     strength: float = 1.0  # img2img runs steps x strength steps
 
     @classmethod
-    def of(cls, request: GenerationRequest) -> JobShape:
+    def of(cls, request: GenerationRequest, batch_size: int | None = None) -> JobShape:
+        """The shape of `request`, or of one run of `batch_size` of its images."""
         return cls(
             width=request.width,
             height=request.height,
             steps=request.steps,
-            batch_size=request.batch_size,
-            n_iter=request.n_iter,
+            batch_size=request.batch_size if batch_size is None else batch_size,
+            n_iter=request.n_iter if batch_size is None else 1,
             cfg=request.cfg_scale > 1.0,
             mode=request.mode,
             strength=1.0 if request.mode == "txt2img" else request.denoising_strength,
