@@ -78,7 +78,9 @@ def make_server(config: StudioConfig, services: Services, app: Any, log_level: s
     class StudioServer(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
             super().handle_exit(sig, frame)
-            services.jobs.begin_stop()
+            # on another thread: the signal may have come while this (main) thread held a lock
+            # begin_stop takes (a /progress answer reading the worker's state)
+            threading.Thread(target=services.jobs.begin_stop, name="atelier-stop", daemon=True).start()
 
     return StudioServer(
         uvicorn.Config(
