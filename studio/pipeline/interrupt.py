@@ -14,21 +14,29 @@ adds checks inside the step:
   up to float rounding. What stays whole are element-wise ops and norms (~3-5 s each on a
   2048x2048 latent on a loaded 2-core CPU, the documented 4096x4096 maximum of the tiny model).
 
-A stop (interrupt or skip) is first left to the step callback for `grace` seconds: a step that
-ends within it stops at its boundary as before, and the partial image is decoded and kept. Past
-the grace the running block or torch call raises `StepsStopped`; the context manager swallows
-it, so the unfinished batch gives no image while the images of earlier batches are kept.
+A stop (interrupt or skip) is first left to the step callback: for twice the last step's time
+(0.5 s at least, 3 s at most), and the decode of the partial image that follows gets three
+times the step's time from its start. A step that ends within that stops at its boundary as
+before, and the partial image is kept. Past it the running block or torch call raises
+`StepsStopped`; the context manager swallows it, so the unfinished batch gives no image while
+the images of earlier batches are kept.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from studio.progress import GenerationControl
 
+# How long a stop is left to the step boundary: twice the last denoiser call (three times for
+# the decode of the partial image that follows), at least GRACE_SECONDS, at most
+# LONGEST_GRACE_SECONDS. Short steps (even on a loaded machine) end at their boundary as
+# before and keep the partial image; a step longer than that is cut.
 GRACE_SECONDS = 0.5
+LONGEST_GRACE_SECONDS = 3.0
 # Fine checks (torch function mode) from this many latent pixels on (128x128: SD 1.x at
 # 1024x1024). Below it the block hooks suffice, and the mode's per-call cost (~15 us a call,
 # measured ~20% on a 64x64 tiny-model step) is not worth paying.
@@ -43,27 +51,58 @@ _SUB_BLOCK_LISTS = ("resnets", "attentions", "downsamplers", "upsamplers")
 
 
 class StepsStopped(Exception):
-    """Raised inside a pipeline call when a stop was asked for more than `grace` seconds ago."""
+    """Raised inside a pipeline call when a stop was asked for longer ago than it is allowed."""
 
 
 class StopCheck:
-    """Raises `StepsStopped` once the control's stop is older than `grace` seconds."""
+    """Raises `StepsStopped` once the control's stop has waited its allowance: counted from the
+    stop while denoising, from the start of the decode when the decode began after the stop."""
 
-    def __init__(self, control: GenerationControl, grace: float = GRACE_SECONDS) -> None:
+    def __init__(
+        self, control: GenerationControl, grace: float = GRACE_SECONDS, longest: float = LONGEST_GRACE_SECONDS
+    ) -> None:
         self.control = control
         self.grace = grace
+        self.longest = max(grace, longest)
         self.stopped = False
+        self.step_seconds = 0.0  # the last denoiser call's duration
+        self._call_started = time.monotonic()
+        self.decoding_since: float | None = None  # time.monotonic() when the VAE decode began
+
+    def allowance(self, steps: float) -> float:
+        return min(self.longest, max(self.grace, steps * self.step_seconds))
 
     def __call__(self) -> None:
         age = self.control.stop_age()
-        if age is not None and age >= self.grace:
+        if age is None:
+            return
+        if self.decoding_since is not None:
+            age = min(age, time.monotonic() - self.decoding_since)
+            if age >= self.allowance(3):
+                raise StepsStopped
+        elif age >= self.allowance(2):
             raise StepsStopped
+
+    # the phases, from hooks on the denoiser and the VAE decoder
+    def denoiser_starts(self) -> None:
+        self.decoding_since = None
+        self._call_started = time.monotonic()
+
+    def denoiser_ended(self) -> None:
+        self.step_seconds = time.monotonic() - self._call_started
+
+    def decode_starts(self) -> None:
+        self.decoding_since = time.monotonic()
+
+
+def _denoisers(pipe: Any) -> list[Any]:
+    return [getattr(pipe, name) for name in _DENOISER_ATTRIBUTES if getattr(pipe, name, None) is not None]
 
 
 def watched_blocks(pipe: Any, vae: Any = None) -> list[Any]:
     """The modules whose forward pre-hooks check for a stop: the denoiser's blocks (and their
     resnets / attentions / samplers) and the VAE encoder's and decoder's blocks."""
-    roots = [getattr(pipe, name) for name in _DENOISER_ATTRIBUTES if getattr(pipe, name, None) is not None]
+    roots = _denoisers(pipe)
     vae = vae if vae is not None else getattr(pipe, "vae", None)
     for part in ("encoder", "decoder"):
         if vae is not None and getattr(vae, part, None) is not None:
@@ -113,6 +152,12 @@ def stop_inside_steps(
         check()
 
     handles = [module.register_forward_pre_hook(hook) for module in watched_blocks(pipe, vae)]
+    for denoiser in _denoisers(pipe):
+        handles.append(denoiser.register_forward_pre_hook(lambda module, args: check.denoiser_starts()))
+        handles.append(denoiser.register_forward_hook(lambda module, args, out: check.denoiser_ended()))
+    decoder = getattr(vae if vae is not None else getattr(pipe, "vae", None), "decoder", None)
+    if decoder is not None:
+        handles.append(decoder.register_forward_pre_hook(lambda module, args: check.decode_starts()))
     try:
         with _fine_checks(check) if fine else contextlib.nullcontext():
             yield check

@@ -138,3 +138,24 @@ def test_chunked_conv2d_equals_one_call(
     assert banded.shape == whole.shape
     assert torch.allclose(banded, whole, atol=1e-5)
     assert len(calls) == -(-whole.shape[-2] // 4)
+
+
+def test_a_stop_waits_two_steps_then_a_decode_three_from_its_start() -> None:
+    control = GenerationControl()
+    check = StopCheck(control, grace=0.05, longest=1.0)
+    check.step_seconds = 0.1  # the last denoiser call
+    check()  # no stop asked: nothing
+    control.interrupt()
+    check()  # within two steps' time: left to the step boundary
+    time.sleep(0.25)
+    with pytest.raises(Exception) as raised:
+        check()
+    assert type(raised.value).__name__ == "StepsStopped"
+    check.decode_starts()  # the boundary came: the partial image's decode gets its own time
+    check()
+    time.sleep(0.35)
+    with pytest.raises(type(raised.value)):
+        check()
+    long_steps = StopCheck(control, grace=0.05, longest=0.2)
+    long_steps.step_seconds = 30.0
+    assert long_steps.allowance(2) == 0.2  # a long step is cut, not waited for
