@@ -95,11 +95,21 @@ def _safetensors_parameters(path: Path) -> int:
     )
 
 
+def _is_variant_beside_plain(path: Path) -> bool:
+    parts = path.name.split(".")
+    if len(parts) < 3:
+        return False
+    plain = path.with_name(".".join([parts[0], parts[-1]]))
+    return plain != path and plain.exists()
+
+
 def weights_bytes(entry: ModelEntry, itemsize: int) -> int:
     """The model's weights in memory at `itemsize` bytes a parameter (pickle files: their size)."""
     files = [entry.path] if entry.path.is_file() else sorted(entry.path.rglob("*"))
     total = 0
     for path in files:
+        if _is_variant_beside_plain(path):
+            continue  # diffusion_pytorch_model.fp16.safetensors beside the plain file: one set
         if path.suffix == ".safetensors":
             total += _safetensors_parameters(path) * itemsize
         elif path.suffix in (".bin", ".ckpt", ".pt", ".pth"):

@@ -118,3 +118,16 @@ def test_weights_of_a_single_file_come_from_its_header(tmp_path: Path) -> None:
     entry = ModelEntry("checkpoint", "model.safetensors", path, "0" * 64, "safetensors")
     assert weights_bytes(entry, 4) == (12 + 5) * 4
     assert weights_bytes(entry, 2) == (12 + 5) * 2
+
+
+def test_a_folder_counts_one_set_of_weights(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    unet = tmp_path / "tiny" / "unet"
+    unet.mkdir(parents=True)
+    save_file({"w": torch.zeros(10)}, str(unet / "diffusion_pytorch_model.safetensors"))
+    save_file(
+        {"w": torch.zeros(10, dtype=torch.float16)}, str(unet / "diffusion_pytorch_model.fp16.safetensors")
+    )
+    entry = ModelEntry("checkpoint", "tiny", tmp_path / "tiny", "0" * 64, "diffusers")
+    assert weights_bytes(entry, 4) == 40
