@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from studio.prompts.attention import PromptSyntaxError, parse_attention
-from studio.prompts.chunks import PromptChunk, SpecialTokens, chunk_prompt, empty_chunk
+from studio.prompts.chunks import CHUNK_LENGTH, PromptChunk, SpecialTokens, chunk_prompt, empty_chunk
 from studio.prompts.parse import parse_prompt
 from studio.prompts.schedule import ScheduledText, text_for_step
 from studio.request import RequestError
@@ -65,6 +65,7 @@ def special_tokens(tokenizer: Any) -> SpecialTokens:
         end=tokenizer.eos_token_id,
         pad=tokenizer.eos_token_id if pad is None else pad,
         comma=tokenizer.get_vocab().get(",</w>"),
+        chunk_length=min(CHUNK_LENGTH, int(tokenizer.model_max_length) - 2),
     )
 
 

@@ -433,12 +433,14 @@ class Engine:
         hooks = self.hooks
 
         def on_step_end(pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict) -> dict:
+            # Second-order samplers (Heun, DPM2) call back twice per step: count the user's steps.
+            order = max(1, int(getattr(pipeline.scheduler, "order", 1) or 1))
             info = StepInfo(
                 image_index=first_image,
                 image_count=request.image_count,
                 batch_index=batch_index,
-                step=step_index + 1,
-                steps=pipeline.num_timesteps,
+                step=-(-(step_index + 1) // order),
+                steps=-(-pipeline.num_timesteps // order),
                 latents=callback_kwargs.get("latents"),
             )
             control.report_step(info)

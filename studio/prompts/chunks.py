@@ -33,6 +33,9 @@ class SpecialTokens:
     end: int
     pad: int
     comma: int | None  # the id of ",</w>" where the vocabulary has one
+    # Tokens of text per chunk: 75 for CLIP (77 positions less start and end); fewer for a text
+    # encoder with fewer positions (the starter model's has 16, so 14).
+    chunk_length: int = CHUNK_LENGTH
 
 
 @dataclass
@@ -43,8 +46,8 @@ class PromptChunk:
 
 def empty_chunk(special: SpecialTokens) -> PromptChunk:
     """A chunk holding no text (start, then end tokens), as used to pad a batch."""
-    tokens = [special.start] + [special.end] * (CHUNK_LENGTH + 1)
-    return PromptChunk(_pad_after_end(tokens, special), [1.0] * (CHUNK_LENGTH + 2))
+    tokens = [special.start] + [special.end] * (special.chunk_length + 1)
+    return PromptChunk(_pad_after_end(tokens, special), [1.0] * (special.chunk_length + 2))
 
 
 def chunk_prompt(
@@ -52,6 +55,7 @@ def chunk_prompt(
 ) -> tuple[list[PromptChunk], int]:
     """The 77-token chunks of a parsed prompt, and its token count."""
     tokenized = tokenize([piece.text for piece in pieces])
+    length = special.chunk_length
     chunks: list[PromptChunk] = []
     chunk = PromptChunk()
     token_count = 0
@@ -59,8 +63,8 @@ def chunk_prompt(
 
     def close_chunk(is_last: bool = False) -> None:
         nonlocal chunk, token_count, last_comma
-        token_count += len(chunk.tokens) if is_last else CHUNK_LENGTH
-        missing = CHUNK_LENGTH - len(chunk.tokens)
+        token_count += len(chunk.tokens) if is_last else length
+        missing = length - len(chunk.tokens)
         tokens = [special.start, *chunk.tokens, *[special.end] * missing, special.end]
         weights = [1.0, *chunk.weights, *[1.0] * missing, 1.0]
         chunks.append(PromptChunk(_pad_after_end(tokens, special), weights))
@@ -75,7 +79,7 @@ def chunk_prompt(
             if token == special.comma:
                 last_comma = len(chunk.tokens)
             elif (
-                len(chunk.tokens) == CHUNK_LENGTH
+                len(chunk.tokens) == length
                 and last_comma != -1
                 and len(chunk.tokens) - last_comma <= COMMA_BACKTRACK
             ):
@@ -84,7 +88,7 @@ def chunk_prompt(
                 del chunk.tokens[last_comma + 1 :], chunk.weights[last_comma + 1 :]
                 close_chunk()
                 chunk.tokens, chunk.weights = moved_tokens, moved_weights
-            if len(chunk.tokens) == CHUNK_LENGTH:
+            if len(chunk.tokens) == length:
                 close_chunk()
             chunk.tokens.append(token)
             chunk.weights.append(piece.weight)
@@ -93,9 +97,9 @@ def chunk_prompt(
     return chunks, token_count
 
 
-def target_token_count(token_count: int) -> int:
+def target_token_count(token_count: int, chunk_length: int = CHUNK_LENGTH) -> int:
     """The chunk capacity a prompt of `token_count` tokens fills: 75, 150, ..."""
-    return math.ceil(max(token_count, 1) / CHUNK_LENGTH) * CHUNK_LENGTH
+    return math.ceil(max(token_count, 1) / chunk_length) * chunk_length
 
 
 def _pad_after_end(tokens: list[int], special: SpecialTokens) -> list[int]:

@@ -85,4 +85,4 @@ def count_tokens(
             except PromptSyntaxError:
                 pieces = [WeightedText(entry.text, 1.0)]
             count = max(count, chunk_prompt(pieces, tokenize, special)[1])
-    return TokenCount(count, target_token_count(count))
+    return TokenCount(count, target_token_count(count, special.chunk_length))

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
     from studio.config import StudioConfig
+    from studio.history import HistoryFilter
     from studio.network_cards import NetworkCard
     from studio.prompts.parse import TokenCount
     from studio.prompts.styles import PromptStyle
@@ -81,6 +82,10 @@ class ExtensionView:
     path: str
     enabled: bool
     error: str | None = None
+    source: str = ""
+    version: str = ""
+    commit: str = ""
+    shipped: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,10 @@ class UIBackend(Protocol):
 
     def schedule_types(self) -> list[str]: ...
 
+    def schedule_types_for(self, sampler_name: str) -> list[str]:
+        """The schedule types that apply to `sampler_name` (all of them for an unknown sampler)."""
+        ...
+
     def normalize_sampler(self, sampler_name: str, schedule: str) -> tuple[str, str]:
         """(sampler, schedule type) for an alias or an A1111 < 1.9 name ("DPM++ 2M Karras")."""
         ...
@@ -173,12 +182,34 @@ class UIBackend(Protocol):
 
     def extensions(self) -> list[ExtensionView]: ...
 
+    def manage_extension(self, operation: str, name: str) -> str:
+        """enable / disable / update / uninstall `name` now; a message saying what happened.
+        Raises ValueError with the reason when it cannot be done."""
+        ...
+
+    def install_extension(self, source: str, kind: str, *, local_allowed: bool) -> str:
+        """Install from a folder or .zip on the studio's machine (only when `local_allowed`) or a
+        git URL, enable and load it; a message. ValueError with the reason when it fails."""
+        ...
+
+    def install_extension_zip(self, data: bytes, filename: str) -> str:
+        """Install an uploaded .zip; a message. ValueError with the reason when it fails."""
+        ...
+
     def script_table(self) -> list[dict[str, str]]:
         """Every registered script: name, kind (selectable / alwayson), source, description."""
         ...
 
     # history
-    def history_page(self, offset: int, limit: int, query: str | None) -> tuple[list[HistoryItem], int]: ...
+    def history_page(
+        self, offset: int, limit: int, query: str | None, filters: HistoryFilter | None = None
+    ) -> tuple[list[HistoryItem], int]:
+        """A page of history (newest first) matching `query` (prompt or infotext) and `filters`."""
+        ...
+
+    def history_delete(self, item_id: int) -> bool:
+        """Delete the history row and its image file; False if there is no such item."""
+        ...
 
     def history_item(self, item_id: int) -> HistoryItem | None: ...
 

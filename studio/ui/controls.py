@@ -186,15 +186,35 @@ def build_parameters(backend: UIBackend, form: GenerationForm, *, img2img: bool 
             label="Sampling method",
             elem_id=f"{prefix}_sampler",
         )
+        sampler = _choice(defaults.sampler_name, samplers)
+        schedules = backend.schedule_types_for(sampler) if sampler else schedules
         f["scheduler"] = gr.Dropdown(
             schedules,
             value=_choice(defaults.scheduler, schedules),
             label="Schedule type",
             elem_id=f"{prefix}_scheduler",
+            # A value loaded with its sampler (PNG Info, a reload) may be outside the choices of
+            # the sampler shown before; the sampler's change then narrows the choices and keeps it.
+            allow_custom_value=True,
         )
         f["steps"] = gr.Slider(
             1, 150, value=defaults.steps, step=1, label="Sampling steps", elem_id=f"{prefix}_steps"
         )
+
+    def schedules_for(sampler_name: str | None, current: str | None) -> Any:
+        """Offer only the schedule types that apply to the chosen sampler; keep a valid choice."""
+        choices = backend.schedule_types_for(sampler_name or "")
+        return gr.update(
+            choices=choices, value=current if current in choices else _choice("Automatic", choices)
+        )
+
+    f["sampler_name"].change(
+        schedules_for,
+        [f["sampler_name"], f["scheduler"]],
+        f["scheduler"],
+        queue=False,
+        show_progress="hidden",
+    )
     with gr.Row(equal_height=True):
         with gr.Column(scale=4):
             f["width"] = gr.Slider(

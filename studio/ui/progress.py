@@ -61,7 +61,8 @@ def progress_html(view: JobView, prefix: str) -> str:
     fraction = 1.0 if view.finished else view.progress
     width = f"{fraction * 100:.1f}%"
     return (
-        f'<div class="atelier-progress" id="{prefix}_progress" data-state="{view.state}">'
+        f'<div class="atelier-progress" id="{prefix}_progress" data-state="{view.state}"'
+        f' data-progress="{fraction * 100:.0f}">'
         f'<div class="bar" style="width:{width}"></div>'
         f'<div class="text" id="{prefix}_progress_text">{text}</div></div>{warnings_html(view, prefix)}'
     )

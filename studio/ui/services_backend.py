@@ -25,6 +25,8 @@ from studio.prompts.styles import PromptStyle, infotext_styles
 from studio.request import GenerationRequest, ImageRecord
 from studio.scripts.base import Choices
 from studio.scripts.builtin.xyz.axes import axis_value_choices
+from studio.scripts.extensions.manifest import ExtensionError
+from studio.scripts.extensions.sources import looks_like_git
 from studio.ui.backend import (
     ExtensionView,
     HistoryItem,
@@ -37,7 +39,7 @@ from studio.ui.backend import (
 
 if TYPE_CHECKING:
     from studio.engine_view import StudioEngine
-    from studio.history import HistoryEntry
+    from studio.history import HistoryEntry, HistoryFilter
     from studio.jobs import JobEvent, JobService
     from studio.options import Options
     from studio.prompts.parse import TokenCount
@@ -79,6 +81,15 @@ class UIServices(Protocol):
 
     @property
     def options(self) -> Options: ...
+
+
+def jobs_ahead(queue: Any, job: Any) -> int:
+    """Jobs ahead of a queued `job`: those queued before it, and running ones other than itself.
+
+    `job` is a snapshot: a worker may have claimed it since, so it must not count itself.
+    """
+    running = [other for other in queue.list(states=["running"], limit=1000) if other.id != job.id]
+    return (job.position or 0) + len(running)
 
 
 class ServicesBackend:
@@ -153,9 +164,7 @@ class ServicesBackend:
             warnings = self._warnings.get(job_id, ())
         if job.result and job.result.get("warnings"):
             warnings = tuple(job.result["warnings"])
-        position = 0
-        if state == "queued":  # the jobs ahead: queued before this one, and the running ones
-            position = (job.position or 0) + self.jobs.queue.count(states=["running"])
+        position = jobs_ahead(self.jobs.queue, job) if state == "queued" else 0
         view = JobView(
             id=job.id,
             state=state,  # type: ignore[arg-type]
@@ -233,6 +242,13 @@ class ServicesBackend:
     def schedule_types(self) -> list[str]:
         return list(self.engine.schedule_types())
 
+    def schedule_types_for(self, sampler_name: str) -> list[str]:
+        samplers = self.engine.samplers
+        name, _ = samplers.normalize(sampler_name)
+        if name not in samplers.sampler_names():
+            return self.schedule_types()
+        return list(samplers.schedule_types_for(name))
+
     def normalize_sampler(self, sampler_name: str, schedule: str) -> tuple[str, str]:
         return self.engine.normalize_sampler(sampler_name, schedule)
 
@@ -283,9 +299,59 @@ class ServicesBackend:
 
     def extensions(self) -> list[ExtensionView]:
         return [
-            ExtensionView(name=info.name, path=info.path, enabled=info.enabled, error=info.error)
+            ExtensionView(
+                name=info.name,
+                path=info.path,
+                enabled=info.enabled,
+                error=info.error,
+                source=info.source or "",
+                version=str(info.version or ""),
+                commit=str(info.commit or "")[:10],
+                shipped=info.shipped,
+            )
             for info in self.services.extensions.list()
         ]
+
+    def manage_extension(self, operation: str, name: str) -> str:
+        manager = self.services.extensions
+        if operation not in ("enable", "disable", "update", "uninstall"):
+            raise ValueError(f"operation: expected enable, disable, update or uninstall, got {operation!r}")
+        try:
+            if operation == "uninstall":
+                manager.uninstall(name)
+                return f"Uninstalled {name}."
+            info = getattr(manager, operation)(name)
+        except ExtensionError as error:
+            raise ValueError(str(error)) from error
+        state = "error: " + info.error if info.error else ("enabled" if info.enabled else "disabled")
+        return (
+            f"{operation.capitalize()}d {name} ({state})."
+            if operation != "update"
+            else f"Updated {name} ({state})."
+        )
+
+    def install_extension(self, source: str, kind: str, *, local_allowed: bool) -> str:
+        source = (source or "").strip()
+        if not source:
+            raise ValueError("source: give a folder, a .zip path or a git URL")
+        local = kind in ("folder", "zip") or not looks_like_git(source) or source.startswith("file:")
+        if local and not local_allowed:
+            raise ValueError(
+                "source: a path on the studio's machine can be installed from that machine only; "
+                "upload a zip or give a git URL"
+            )
+        try:
+            info = self.services.extensions.install(source, kind=kind)
+        except ExtensionError as error:
+            raise ValueError(str(error)) from error
+        return f"Installed {info.name}" + (f" (error: {info.error})" if info.error else " and loaded it.")
+
+    def install_extension_zip(self, data: bytes, filename: str) -> str:
+        try:
+            info = self.services.extensions.install_zip_bytes(data, filename)
+        except ExtensionError as error:
+            raise ValueError(str(error)) from error
+        return f"Installed {info.name}" + (f" (error: {info.error})" if info.error else " and loaded it.")
 
     # --- history ---------------------------------------------------------------------------------
     @staticmethod
@@ -299,9 +365,15 @@ class ServicesBackend:
             infotext=entry.infotext,
         )
 
-    def history_page(self, offset: int, limit: int, query: str | None) -> tuple[list[HistoryItem], int]:
+    def history_page(
+        self, offset: int, limit: int, query: str | None, filters: HistoryFilter | None = None
+    ) -> tuple[list[HistoryItem], int]:
         history = self.engine.history
-        return [self._item(entry) for entry in history.list(offset, limit, query)], history.count(query)
+        entries = history.list(offset, limit, query, filters)
+        return [self._item(entry) for entry in entries], history.count(query, filters)
+
+    def history_delete(self, item_id: int) -> bool:
+        return self.engine.history.delete(item_id)
 
     def history_item(self, item_id: int) -> HistoryItem | None:
         entry = self.engine.history.get(item_id)

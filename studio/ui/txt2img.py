@@ -30,7 +30,7 @@ def build_txt2img_tab(backend: UIBackend, sessions: SessionJobs) -> Txt2ImgTab:
     build_prompt_row(form, [style.name for style in backend.styles()])
     networks = build_extra_networks(backend, PREFIX)
     styles_editor = build_styles_editor(backend, PREFIX)
-    with gr.Row():
+    with gr.Row(elem_classes="atelier-main"):
         with gr.Column(scale=5):
             build_parameters(backend, form)
             script_area = build_script_area(backend.scripts(PREFIX), PREFIX, backend.axis_value_choices)

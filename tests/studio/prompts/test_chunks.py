@@ -81,3 +81,13 @@ def test_a_pad_token_of_its_own_follows_the_first_end_token() -> None:
     chunks, _ = chunks_of("w10", special)
     assert chunks[0].tokens == [START, 10, END] + [PAD] * 74
     assert empty_chunk(special).tokens == [START, END] + [PAD] * 75
+
+
+def test_a_text_encoder_with_fewer_positions_gets_shorter_chunks() -> None:
+    # the starter model's text encoder has 16 positions: chunks of 14 tokens of text, wrapped to 16
+    short = SpecialTokens(start=START, end=END, pad=END, comma=COMMA, chunk_length=14)
+    chunks, count = chunks_of(words(20), short)
+    assert count == 20 and [len(chunk.tokens) for chunk in chunks] == [16, 16]
+    assert chunks[1].tokens == [START, *range(24, 30), *[END] * 9]
+    assert len(empty_chunk(short).tokens) == 16
+    assert target_token_count(20, 14) == 28

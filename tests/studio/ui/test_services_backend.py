@@ -116,6 +116,23 @@ def test_build_blocks_makes_the_page(backend):
     assert {"txt2img_generate", "img2img_generate", "history_gallery", "pnginfo_file", "settings_save"} <= ids
 
 
+def test_heun_progress_counts_the_steps_asked_for(backend):
+    request = GenerationRequest(prompt="a cat", steps=6, width=64, height=64, sampler_name="Heun")
+    views = follow(backend, backend.submit(request))
+    assert views[-1].state == "done"
+    running = [view for view in views if view.state == "running" and view.steps]
+    assert running and {view.steps for view in running} == {6}
+    assert max(view.step for view in running) <= 6
+
+
+def test_schedule_types_offered_per_sampler(backend):
+    everything = backend.schedule_types()
+    per_sampler = {name: backend.schedule_types_for(name) for name in backend.sampler_names()}
+    assert all(set(types) <= set(everything) and "Automatic" in types for types in per_sampler.values())
+    assert any(set(types) < set(everything) for types in per_sampler.values())
+    assert backend.schedule_types_for("no such sampler") == everything
+
+
 def test_the_cost_check_refuses_before_queueing_and_its_warnings_follow_the_job(backend):
     from studio.memory.estimate import CostRefused
 

@@ -50,3 +50,14 @@ def test_bad_settings_name_the_field(name, value):
     with pytest.raises(ConfigError) as error:
         settings_changes({**VALID, name: value})
     assert error.value.field == name
+
+
+def test_only_edited_settings_are_saved():
+    from studio.ui.settings import edited_changes
+
+    shown = {**VALID, "clip_skip": 3, "device": "cpu"}
+    edited = {**shown, "clip_skip": 3, "device": "auto"}  # the person changed only the device
+    assert edited_changes(shown, edited) == {"device": "auto"}
+    assert edited_changes(shown, shown) == {}
+    with pytest.raises(ConfigError):
+        edited_changes(shown, {**shown, "clip_skip": "two"})
