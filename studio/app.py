@@ -22,6 +22,7 @@ from studio.config import StudioConfig
 from studio.history import HistoryStore
 from studio.hub_service import StudioHub
 from studio.jobs import GENERATE, SELECT_MODEL, XYZ, EventBus, JobQueue, JobService, RunnerRegistry, Worker
+from studio.jobs.worker import STOP_TIMEOUT
 from studio.options import Options
 from studio.progress import GenerationControl
 from studio.request import RequestError
@@ -73,8 +74,9 @@ class Services:
         except Exception:
             log.exception("a script's app_started hook failed")
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop the worker (a running job ends `interrupted`, re-queueable) and close the databases."""
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop the worker: a running job ends `interrupted` (re-queueable); one still running
+        after `timeout` seconds is recorded so by the worker all the same."""
         if not self.started:
             return
         self.jobs.stop(timeout)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from studio.config import StudioConfig
     from studio.extras import ExtrasSettings
     from studio.history import HistoryStore
+    from studio.memory.estimate import CostVerdict
     from studio.prompts.expansion import PromptLibrary
     from studio.prompts.parse import TokenCount
     from studio.request import GenerationRequest
@@ -182,6 +183,11 @@ class StudioEngine(EngineNames, Protocol):
     def check(self, request: GenerationRequest) -> tuple[GenerationRequest, object, object]:
         """The request with names resolved, checked against the engine before it is queued
         (RequestError naming the field); the other two items are the checkpoint and VAE entries."""
+        ...
+
+    def check_cost(self, request: GenerationRequest) -> CostVerdict:
+        """The `cost_check` policy's verdict on a request: its time and memory estimate and
+        warnings; raises CostRefused (a RequestError) when the policy refuses it."""
         ...
 
     def count_tokens(

@@ -13,6 +13,10 @@ Only plain JSON values are stored. The ones Atelier acts on:
 - `infotext_styles`: what PNG Info does with styles found in an infotext's prompt (A1111's
   "Ignore", "Apply", "Discard", "Apply if any").
 Any other key a client sets is stored and returned as given (A1111 clients round-trip them).
+
+`CONFIG_OPTIONS` are studio settings (`StudioConfig` fields), not stored here: the options API
+reads them from the live config and saves them into `config.json` as the Settings tab does
+(`save_config_options`), so there is one value of each.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlitedb import write
-from studio.config import StudioConfig
+from studio.config import ConfigError, StudioConfig, save_settings
 from studio.database import open_database
 from studio.prompts.styles import INFOTEXT_STYLE_MODES
 from studio.request import SAMPLES_FORMATS, RequestError
@@ -37,6 +41,22 @@ SAMPLES_FORMAT = "samples_format"  # the saved files' format for A1111-style req
 # A1111's "Infotext: handle styles": what reading an infotext does with the styles in its prompt
 INFOTEXT_STYLES = "infotext_styles"
 MAX_OPTIONS = 500
+# the cost check before each generation (studio.memory.estimate)
+CONFIG_OPTIONS = ("cost_check", "max_job_seconds")
+
+
+def config_options(config: StudioConfig) -> dict[str, Any]:
+    """The config-backed options' current values."""
+    return {name: getattr(config, name) for name in CONFIG_OPTIONS}
+
+
+def save_config_options(config: StudioConfig, changes: Mapping[str, Any]) -> StudioConfig:
+    """Check `changes` (config-backed options only), save them into the config file and return
+    the new config; raises RequestError naming a bad key (nothing is saved then)."""
+    try:
+        return save_settings(config, changes)
+    except ConfigError as error:
+        raise RequestError(error.field, str(error).removeprefix(f"{error.field}: ")) from error
 
 
 def _check(key: str, value: Any) -> Any:
@@ -91,9 +111,13 @@ class Options:
     def get(self, key: str) -> Any:
         return self.all().get(key)
 
+    def check(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """`changes` checked (RequestError naming a bad key), nothing stored."""
+        return {str(key): _check(str(key), value) for key, value in changes.items()}
+
     def update(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Check and store `changes` in one transaction; raises RequestError naming a bad key."""
-        checked = {str(key): _check(str(key), value) for key, value in changes.items()}
+        checked = self.check(changes)
         with self._lock:
             count = self._db.execute("SELECT COUNT(*) FROM api_options").fetchone()[0]
             if count + len(checked) > MAX_OPTIONS:

@@ -281,6 +281,8 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
     peak_memory_bytes: int = 0
     interrupted: bool = False
+    warnings: list[str] = field(default_factory=list)  # e.g. the cost check's (studio.memory.estimate)
+    cost: dict[str, Any] | None = None  # the cost check: {"cost_check", "estimate", "warnings"}
 
     @property
     def seeds(self) -> list[int]:

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from studio import options as opt
-from studio.http.checks import check_request
+from studio.http.checks import check_cost, check_request
 from studio.http.controlnet import split_controlnet
 from studio.http.images import decode_image, encode_png_base64
 from studio.infotext import parse_infotext
@@ -279,11 +279,12 @@ class A1111Api:
         }
 
     async def generate(self, body: Txt2ImgBody) -> dict[str, Any]:
-        def build_and_submit() -> tuple[GenerationRequest, Job]:
+        def build_and_submit() -> tuple[GenerationRequest, Job, dict[str, Any]]:
             request = self.build_request(body)
-            return request, self.services.jobs.submit_request(request)
+            cost = check_cost(self.engine, request)  # CostRefused -> 422 with the estimate
+            return request, self.services.jobs.submit_request(request), cost.to_json()
 
-        request, job = await run_in_threadpool(build_and_submit)
+        request, job, cost = await run_in_threadpool(build_and_submit)
         job = await self.services.jobs.wait_async(job.id)
         if job.state == JobState.FAILED:
             raise HTTPException(
@@ -301,7 +302,15 @@ class A1111Api:
         if isinstance(body, Img2ImgBody) and not body.include_init_images:
             parameters["init_images"] = None
             parameters["mask"] = None
-        return {"images": images, "parameters": parameters, "info": json.dumps(self.info(request, job))}
+        info = self.info(request, job)
+        info["cost"] = (job.result or {}).get("cost", cost)
+        info["warnings"] = info["cost"]["warnings"]
+        return {
+            "images": images,
+            "parameters": parameters,
+            "info": json.dumps(info),
+            "warnings": info["warnings"],
+        }
 
     def progress(self, skip_current_image: bool) -> dict[str, Any]:
         snapshot = self.services.jobs.progress()
@@ -363,10 +372,15 @@ class A1111Api:
                     entry = None
         values[opt.MODEL] = entry.title if entry else model
         values["sd_checkpoint_hash"] = entry.sha256 if entry else None
+        values.update(opt.config_options(self.engine.config))
         return values
 
     def set_options(self, changes: dict[str, Any]) -> None:
         changes = dict(changes)
+        settings = {name: changes.pop(name) for name in opt.CONFIG_OPTIONS if name in changes}
+        if settings:  # studio settings: into config.json, and the engine reads them per request
+            self.services.options.check(changes)  # the other keys first: all or nothing
+            self.engine.config = opt.save_config_options(self.engine.config, settings)
         if changes.get(opt.MODEL):
             changes[opt.MODEL] = self._resolve_checkpoint(changes[opt.MODEL], opt.MODEL)
         if opt.VAE in changes:

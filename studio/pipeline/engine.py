@@ -25,7 +25,9 @@ from studio.config import StudioConfig
 from studio.history import HistoryStore
 from studio.hooks import GenerationHooks, NoHooks
 from studio.infotext import encode_png, format_infotext, generation_parameters
+from studio.memory.estimate import CostPolicy, CostVerdict, JobShape
 from studio.pipeline.controlnet.service import ControlNets
+from studio.pipeline.interrupt import needs_fine_checks, stop_inside_steps
 from studio.pipeline.model_registry import (
     SD_NATIVE_SIZE,
     ModelEntry,
@@ -97,6 +99,7 @@ class Engine:
         self.upscalers = Upscalers(
             lambda: self._registries.upscalers, config.models_path, lambda: self.config.allow_pickle
         )
+        self._costs: Any = None  # CostEstimator, made on the first cost check
 
     # -- choices ------------------------------------------------------------------------------
     @property
@@ -137,6 +140,24 @@ class Engine:
 
             self._cache = ModelCache(self.config.model_cache_size)
         return self._cache
+
+    # -- cost ----------------------------------------------------------------------------------
+    def check_cost(self, request: GenerationRequest) -> CostVerdict:
+        """The `cost_check` policy's verdict on `request`: its time and memory estimate and
+        warnings; raises CostRefused (a RequestError) when the policy refuses it."""
+        request, entry, _vae = self.check(request)
+        return self._cost_verdict(request, entry)
+
+    def _cost_verdict(self, request: GenerationRequest, entry: ModelEntry) -> CostVerdict:
+        if self._costs is None:
+            from studio.pipeline.cost_profile import CostEstimator
+
+            self._costs = CostEstimator(self.registry)
+        policy = CostPolicy(self.config.cost_check, self.config.max_job_seconds)
+        loaded = entry in self.cache
+        return self._costs.verdict(
+            JobShape.of(request), entry, self.device, policy, self.config.memory, loaded=loaded
+        )
 
     # -- model selection ----------------------------------------------------------------------
     @property
@@ -285,6 +306,7 @@ class Engine:
         started = time.perf_counter()
         request = self.hooks.before_process(request)
         request, entry, vae_entry = self.check(request)
+        cost = self._cost_verdict(request, entry)  # may refuse (CostRefused) before any work
         inputs = self._prepare_inputs(request)
         timings: dict[str, float] = {}
         tick = time.perf_counter()
@@ -303,7 +325,7 @@ class Engine:
         all_seeds, all_subseeds = image_seeds(seed, subseed, request.subseed_strength, request.image_count)
         # styles, then each image's choices and wildcards from its own seed
         prompts = self.prompt_library.expand(request, all_seeds)
-        result = Result(request=request)
+        result = Result(request=request, warnings=cost.warnings, cost=cost.to_json())
         denoise = save = 0.0
         with torch.no_grad(), self.controlnets.modes(inputs["controlnet"], request.cfg_scale):
             for batch_index in range(request.n_iter):
@@ -321,19 +343,31 @@ class Engine:
                     resolved = _with_prompts(request, image_prompt)
                     plan, networks = self._apply_networks(loaded, vae, resolved)
                     tick = time.perf_counter()
-                    images = self._run_batch(
-                        loaded,
-                        vae,
-                        resolved,
-                        inputs,
-                        seeds[start:end],
-                        subseeds[start:end],
-                        batch_index,
-                        control,
-                        networks,
-                        offset=start,
-                    )
+                    images: list[Any] = []  # stays empty when a stop comes inside a step (interrupt.py)
+                    fine = needs_fine_checks(loaded.pipe, request.width, request.height, self.device.is_cpu)
+                    with stop_inside_steps(control, loaded.pipe, vae and vae[1], fine=fine):
+                        images = self._run_batch(
+                            loaded,
+                            vae,
+                            resolved,
+                            inputs,
+                            seeds[start:end],
+                            subseeds[start:end],
+                            batch_index,
+                            control,
+                            networks,
+                            offset=start,
+                        )
                     denoise += time.perf_counter() - tick
+                    if (
+                        cost.estimate is not None
+                        and images
+                        and not (control.interrupted or control.skip_requested)
+                    ):
+                        shape = JobShape.of(request, batch_size=end - start)
+                        self._costs.learn(
+                            shape, entry, self.device, self.config.memory, time.perf_counter() - tick
+                        )
                     tick = time.perf_counter()
                     for i, image in enumerate(images, start):
                         record = self._finish_image(

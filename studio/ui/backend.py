@@ -45,6 +45,7 @@ class JobView:
     preview: Image | None = None
     images: tuple[ImageRecord, ...] = ()
     error: str | None = None
+    warnings: tuple[str, ...] = ()  # the cost check's (estimated too long, or short of memory)
 
     @property
     def finished(self) -> bool:

@@ -50,7 +50,9 @@ if TYPE_CHECKING:
 # Settings the running studio picks up at once (the UI puts save/clip skip in each request; the
 # engine reads the rest per request or at the next model load);
 # the others are used when the services are built, so they wait for a restart.
-LIVE_SETTINGS = frozenset({"samples_save", "clip_skip", "default_model", "allow_pickle", "memory"})
+LIVE_SETTINGS = frozenset(
+    {"samples_save", "clip_skip", "default_model", "allow_pickle", "memory", "cost_check", "max_job_seconds"}
+)
 
 
 @dataclass
@@ -97,6 +99,7 @@ class ServicesBackend:
         self._config: StudioConfig = services.config
         self._changed = threading.Condition()
         self._progress: dict[str, _Progress] = {}
+        self._warnings: dict[str, tuple[str, ...]] = {}  # job id -> the cost check's, until it ends
         self._device_label: str | None = None
         self._token = self.jobs.events.subscribe(self._on_event)
 
@@ -142,16 +145,26 @@ class ServicesBackend:
                 self._progress[event.job_id] = _Progress(dict(event.data), preview)
             elif event.final:
                 self._progress.pop(event.job_id, None)
+                self._warnings.pop(event.job_id, None)
             self._changed.notify_all()
 
     def submit(self, request: GenerationRequest) -> str:
-        return self.jobs.submit_request(request).id
+        """Queue the request after the cost check (CostRefused, a RequestError, when it refuses)."""
+        verdict = self.engine.check_cost(request)
+        job_id = self.jobs.submit_request(request).id
+        if verdict.warnings:
+            with self._changed:
+                self._warnings[job_id] = tuple(verdict.warnings)
+        return job_id
 
     def job(self, job_id: str) -> JobView:
         job = self.jobs.get(job_id)
         state = str(job.state)
         with self._changed:
             progress = self._progress.get(job_id)
+            warnings = self._warnings.get(job_id, ())
+        if job.result and job.result.get("warnings"):
+            warnings = tuple(job.result["warnings"])
         position = jobs_ahead(self.jobs.queue, job) if state == "queued" else 0
         view = JobView(
             id=job.id,
@@ -160,6 +173,7 @@ class ServicesBackend:
             started_at=job.started_at,
             finished_at=job.finished_at,
             error=job.error,
+            warnings=warnings,
         )
         if state == "running" and progress is not None:
             data = progress.data

@@ -1,4 +1,4 @@
-"""The Settings tab: paths, default model, output, device and memory options.
+"""The Settings tab: paths, default model, output, device, the cost check and memory options.
 
 Saved to the user's config file through the backend (`studio.config.save_settings`); the
 message after saving says which settings took effect at once and which wait for a restart.
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from studio.config import ConfigError
+from studio.config import COST_CHECK_MODES, ConfigError
 from studio.ui.backend import UIBackend
 
 if TYPE_CHECKING:
@@ -83,6 +83,11 @@ def settings_changes(values: dict[str, Any]) -> dict[str, Any]:
         except (TypeError, ValueError) as error:
             raise ConfigError(name, "expected a whole number") from error
     changes["allow_pickle"] = bool(values.get("allow_pickle"))
+    changes["cost_check"] = values.get("cost_check") or "warn"
+    try:
+        changes["max_job_seconds"] = float(values.get("max_job_seconds"))
+    except (TypeError, ValueError) as error:
+        raise ConfigError("max_job_seconds", "expected a number of seconds") from error
     memory_text = (values.get("memory") or "").strip() or "{}"
     try:
         memory = json.loads(memory_text)
@@ -147,6 +152,19 @@ def build_settings_tab(backend: UIBackend) -> SettingsTab:
                 value=config.allow_pickle,
                 label="Allow pickle checkpoints (.ckpt): they can run code",
                 elem_id="settings_allow_pickle",
+            )
+            widgets["cost_check"] = gr.Dropdown(
+                list(COST_CHECK_MODES),
+                value=config.cost_check,
+                label="Cost check: before a job runs, estimate its time and memory",
+                info="warn: run it and say so; refuse: do not queue it (off: no estimate)",
+                elem_id="settings_cost_check",
+            )
+            widgets["max_job_seconds"] = gr.Number(
+                value=config.max_job_seconds,
+                label="Longest job (seconds) before the cost check warns or refuses",
+                minimum=0.01,
+                elem_id="settings_max_job_seconds",
             )
             widgets["memory"] = gr.Code(
                 value=json.dumps(dict(config.memory), indent=2),

@@ -15,6 +15,8 @@ VALID = {
     "clip_skip": 2,
     "allow_pickle": True,
     "memory": '{"attention_slicing": {}}',
+    "cost_check": "refuse",
+    "max_job_seconds": 120,
 }
 
 
@@ -29,12 +31,20 @@ def test_settings_changes_from_widgets():
         "clip_skip": 2,
         "allow_pickle": True,
         "memory": {"attention_slicing": {}},
+        "cost_check": "refuse",
+        "max_job_seconds": 120.0,
     }
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("memory", "{not json"), ("memory", "[1, 2]"), ("model_cache_size", None), ("clip_skip", "two")],
+    [
+        ("memory", "{not json"),
+        ("memory", "[1, 2]"),
+        ("model_cache_size", None),
+        ("clip_skip", "two"),
+        ("max_job_seconds", None),
+    ],
 )
 def test_bad_settings_name_the_field(name, value):
     with pytest.raises(ConfigError) as error:
