@@ -62,9 +62,10 @@ class Family:
     default_sampler: str
     # request fields only this family honours (a non-default value elsewhere is an error)
     fields: frozenset[str] = frozenset()
-    # what the pipeline hands `scheduler.set_timesteps` besides the step count: a sampler
-    # whose scheduler cannot take these does not run with this family
-    timestep_kwargs: frozenset[str] = frozenset()
+    # flow-matching families whose pipelines hand the scheduler their own sigmas and shift run
+    # only with these samplers (tested); None: every sampler with a flow variant
+    flow_samplers: frozenset[str] | None = None
+    clip_skip: bool = True  # A1111's clip skip applies (its text encoders are CLIPs)
     lora: bool = True  # diffusers loads LoRA files into this family's pipelines
     memory: str = ""  # what it needs, for the docs and the model list
     refiner_family: str | None = None  # the family a `refiner_checkpoint` may be
@@ -103,6 +104,9 @@ _SD3_CLIP_G = Part(
 )
 _T5 = "T5-XXL text encoder (t5xxl_fp16.safetensors)"
 
+# Samplers whose flow variants are FlowMatch* schedulers: they take the sigmas and shift that
+# the Flux and Z-Image pipelines pass (DPM-Solver, UniPC, DEIS and Heun do not, or break).
+FLOW_MATCH_SAMPLERS = frozenset({"Euler", "Euler a", "LCM"})
 SDXL_FIELDS = frozenset({"original_width", "original_height", "crop_left", "crop_top", "refiner_checkpoint"})
 
 FAMILIES: dict[str, Family] = {
@@ -219,7 +223,8 @@ FAMILIES: dict[str, Family] = {
             default_cfg=1.0,
             default_sampler="Euler",
             fields=frozenset({"flow_shift", "distilled_cfg_scale"}),
-            timestep_kwargs=frozenset({"sigmas", "mu"}),
+            clip_skip=False,
+            flow_samplers=FLOW_MATCH_SAMPLERS,
             memory="transformer 11.9 B + T5-XXL 4.8 B parameters: 24 GB of weights in bf16 for the "
             "transformer alone plus 9.5 GB for T5 (kept on the CPU first); GPUs under 24 GB need offload",
         ),
@@ -249,7 +254,8 @@ FAMILIES: dict[str, Family] = {
             default_cfg=1.0,
             default_sampler="Euler",
             fields=frozenset({"flow_shift"}),
-            timestep_kwargs=frozenset({"sigmas", "mu"}),
+            flow_samplers=FLOW_MATCH_SAMPLERS,
+            clip_skip=False,
             memory="transformer 6.2 B + Qwen3-4B 4.0 B parameters: about 12 GB of weights in bf16 for the "
             "transformer plus 8 GB for the text encoder (16 GB GPUs work with the text encoder on the CPU)",
         ),
