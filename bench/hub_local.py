@@ -24,10 +24,10 @@ except ImportError:  # Windows
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from hub.catalog_generator.civitai_documents import STYLE, SUBJECTS, sample_model
 from hub.search import IndexStore, ModelSearcher, SearchQuery
 from hub.search.schema import plain_text
 from hub.store import HubDatabase
-from hub.store.sample import STYLE, SUBJECTS, sample_model
 from hub.sync.apply import apply_page
 
 PAGE = 1000

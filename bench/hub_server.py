@@ -34,11 +34,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hub.catalog_generator.catalog_rows import ADJECTIVES, NOUNS, STYLES  # noqa: E402
 from hub.server.enums import MODEL_SORTS  # noqa: E402
 from hub.server.hashing import hash_file  # noqa: E402
 from hub.server.records import NewBlob, NewFile, NewModel, NewVersion  # noqa: E402
-from hub.server.seed import ADJECTIVES, NOUNS, STYLES, seed_catalog  # noqa: E402
-from hub.server.store import Store  # noqa: E402
+from hub.server.seed import seed_catalog  # noqa: E402
+from hub.server.store import ServerStore  # noqa: E402
 from hub.server.uploads import blob_path  # noqa: E402
 
 CHUNK = 1024 * 1024
@@ -121,7 +122,7 @@ def add_big_file(data_dir: Path, megabytes: int) -> int:
     final = data_dir / blob_path(hashes.sha256)
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, final)
-    store = Store(data_dir)
+    store = ServerStore(data_dir)
     try:
         user = store.user_by_name("bench") or store.create_user("bench", None, "user")
         file = NewFile(
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         temp = tempfile.mkdtemp(prefix="hub-bench-")
         data_dir = Path(temp) / "hub"
     try:
-        existing = Store(data_dir)
+        existing = ServerStore(data_dir)
         have = existing.counts()["models"]
         existing.close()
         if have < models:
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         version_id = add_big_file(data_dir, args.download_mb)
-        store = Store(data_dir)
+        store = ServerStore(data_dir)
         hashes = store.sample_hashes(500)
         big = store.download_file(version_id)
         store.close()

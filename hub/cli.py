@@ -8,7 +8,8 @@
     hub reindex                  rebuild the search index from the mirror
     hub jobs [--run]             background jobs (and run the due ones)
 
-Every command takes --data-dir (default: the studio's data dir; hub data goes in <data-dir>/hub).
+Every command takes --data-dir (default: the studio's data dir; hub data goes in
+<data-dir>/hub-data).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from hub.download import DownloadError, DownloadEvent
 from hub.jobs import PermanentJobError
 from hub.local import LocalHub
+from hub.paths import HUB_FOLDER
 from hub.search import SORTS, SearchError, SearchQuery
 from hub.sync import FeedError, HubUnavailable, SyncReport
 
@@ -31,7 +33,10 @@ EXIT_UNAVAILABLE = 3
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--data-dir", type=Path, default=None, help="the studio's data dir (hub data in <data-dir>/hub)"
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"the studio's data dir (hub data in <data-dir>/{HUB_FOLDER})",
     )
     parser = argparse.ArgumentParser(
         prog="hub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -69,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--models-dir", type=Path)
     download.add_argument("--server", help="hub server URL for relative download URLs (default: remembered)")
     download.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.pt pickle files (unsafe)")
+    download.add_argument(
+        "--allow-dangerous",
+        action="store_true",
+        help="also allow a file the hub server's scan flagged as dangerous (it can run code when loaded)",
+    )
 
     scan = commands.add_parser("scan", parents=[common], help="hash local model files and link them")
     scan.add_argument("--models-dir", type=Path)
@@ -164,6 +174,11 @@ def cmd_sync(args: argparse.Namespace, hub: LocalHub) -> int:
         f"synced {result['items']} changes from {job.payload['server']} in {result['seconds']} s; "
         f"{result['previews']} previews; {result['indexed']} index updates"
     )
+    if result.get("previews_waiting"):
+        print(
+            f"hub: {result['previews_waiting']} previews could not be fetched yet; a later `hub sync` retries them",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -236,7 +251,9 @@ def cmd_show(args: argparse.Namespace, hub: LocalHub) -> int:
 
 # -- download -----------------------------------------------------------------------------------
 def cmd_download(args: argparse.Namespace, hub: LocalHub) -> int:
-    job_id = hub.enqueue_download(args.version_id, args.file_id, args.allow_pickle, args.server)
+    job_id = hub.enqueue_download(
+        args.version_id, args.file_id, args.allow_pickle, args.server, allow_dangerous=args.allow_dangerous
+    )
     try:
         job = hub.run_job(job_id)
     except KeyboardInterrupt:
@@ -246,7 +263,9 @@ def cmd_download(args: argparse.Namespace, hub: LocalHub) -> int:
         )
         return 130
     if job.status == "done":
-        print(f"saved {job.result['path']}")
+        for warning in job.result.get("warnings") or []:
+            print(f"hub: WARNING: {warning}", file=sys.stderr)
+        print(f"saved {job.result['path']}{'' if job.result.get('verified', True) else ' (UNVERIFIED)'}")
         return 0
     first_line = (job.last_error or "failed").splitlines()[0]
     print(f"hub: {first_line}", file=sys.stderr)

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from hub.download import Downloader, DownloadError, DownloadEvent, NotEnoughSpace, PickleRefused
+from hub.download import (
+    DangerousFileRefused,
+    Downloader,
+    DownloadError,
+    DownloadEvent,
+    NotEnoughSpace,
+    PickleRefused,
+)
 from hub.jobs import BackgroundJob, BackgroundJobs, JobRunner, PermanentJobError
 from hub.localfiles import LocalModel, ScanReport, list_local_models, scan_models
 from hub.paths import HubPaths, default_data_dir
@@ -156,6 +163,7 @@ class LocalHub:
             "items": report.items,
             "pages": report.pages,
             "previews": report.previews,
+            "previews_waiting": report.previews_waiting,
             "cursor": report.cursor,
             "indexed": drained.rows,
             "seconds": round(report.seconds, 2),
@@ -168,12 +176,16 @@ class LocalHub:
         file_id: int | None = None,
         allow_pickle: bool = False,
         server: str | None = None,
+        allow_dangerous: bool = False,
     ) -> int:
-        """Queue a download of a version's file (default: its primary file); returns the job id."""
+        """Queue a download of a version's file (default: its primary file); returns the job id.
+        `allow_pickle` admits pickle formats; `allow_dangerous` also admits a file the hub
+        server's scan flagged as dangerous (see docs/hub.md, Safety)."""
         payload = {
             "version_id": version_id,
             "file_id": file_id,
             "allow_pickle": allow_pickle,
+            "allow_dangerous": allow_dangerous,
             "server": server,
         }
         return self.jobs.enqueue("download", payload)
@@ -188,11 +200,12 @@ class LocalHub:
                 self.paths.partial_dir,
                 client.http,
                 allow_pickle=bool(payload.get("allow_pickle")),
+                allow_dangerous=bool(payload.get("allow_dangerous")),
                 on_event=self.progress.download_event,
             )
             try:
-                path = downloader.download(int(payload["version_id"]), payload.get("file_id"))
-            except (PickleRefused, NotEnoughSpace) as error:
+                result = downloader.download(int(payload["version_id"]), payload.get("file_id"))
+            except (PickleRefused, DangerousFileRefused, NotEnoughSpace) as error:
                 raise PermanentJobError(str(error)) from error
             except DownloadError as error:
                 if "not in the local mirror" in str(error) or "has no files" in str(error):
@@ -200,7 +213,7 @@ class LocalHub:
                 raise
             finally:
                 downloader.close()
-        return {"path": str(path)}
+        return {"path": str(result.path), "verified": result.verified, "warnings": result.warnings}
 
     # -- search and catalog -------------------------------------------------------------------
     def search(self, query: SearchQuery) -> SearchPage:

@@ -19,11 +19,11 @@ from starlette.responses import JSONResponse
 from hub.server.auth import password_hasher
 from hub.server.config import ServerConfig
 from hub.server.errors import ApiError
+from hub.server.hub_server import HubServer
 from hub.server.middleware import AuthRateLimitMiddleware
 from hub.server.ratelimit import RateLimiter
 from hub.server.routes import accounts, catalog, downloads, models_write, sync
-from hub.server.state import HubServer
-from hub.server.store import Store
+from hub.server.store import ServerStore
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
     config.tmp_dir.mkdir(parents=True, exist_ok=True)
     hub = HubServer(
         config=config,
-        store=Store(config.data_dir),
+        store=ServerStore(config.data_dir),
         hasher=password_hasher(),
         ip_limiter=RateLimiter(config.ip_rate_limit) if config.ip_rate_limit else None,
         key_limiter=RateLimiter(config.key_rate_limit) if config.key_rate_limit else None,

@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         parser = argparse.ArgumentParser(prog="hub.server refresh-stats")
         parser.add_argument("--data", required=True, type=Path)
         args = parser.parse_args(args_list[1:])
-        from hub.server.store import Store
+        from hub.server.store import ServerStore
 
-        store = Store(args.data)
+        store = ServerStore(args.data)
         try:
             print(f"refreshed {store.refresh_stats()} models")
         finally:

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.server.auth import key_hash, token_from
-from hub.server.state import HubServer
+from hub.server.hub_server import HubServer
 
 
 async def _send_error(send: Send, status: int, message: str, headers: dict[str, str] | None = None) -> None:

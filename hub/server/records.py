@@ -39,7 +39,10 @@ class NewMedia:
 
 
 @dataclass(frozen=True)
-class NewImage:
+class NewVersionImage:
+    """An image uploaded with a model version (shown in its gallery): the stored media, and the
+    nsfw level and generation parameters it is published with."""
+
     media: NewMedia
     nsfw_level: int = 1
     meta: dict[str, Any] | None = None
@@ -53,7 +56,7 @@ class NewVersion:
     base_model_type: str = "Standard"
     description: str | None = None
     trained_words: list[str] = field(default_factory=list)
-    images: list[NewImage] = field(default_factory=list)
+    images: list[NewVersionImage] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from hub.server.filecheck import (
 )
 from hub.server.hashing import HashingWriter
 from hub.server.media import media_from_png_bytes
-from hub.server.records import NewBlob, NewFile, NewImage, NewMedia, NewModel, NewVersion
+from hub.server.records import NewBlob, NewFile, NewMedia, NewModel, NewVersion, NewVersionImage
 
 COPY_CHUNK = 1024 * 1024
 
@@ -162,7 +162,7 @@ class StagedFile:
 @dataclass
 class StagedImage:
     data: bytes
-    new_image: NewImage
+    new_image: NewVersionImage
 
 
 @dataclass
@@ -277,7 +277,9 @@ def stage_image(config: ServerConfig, data: bytes, meta: ImageMetaIn) -> StagedI
     except (UnidentifiedImageError, OSError, SyntaxError):
         raise UploadRejected("images: not a readable image") from None
     media: NewMedia = media_from_png_bytes(png.getvalue())
-    return StagedImage(png.getvalue(), NewImage(media=media, nsfw_level=meta.nsfwLevel, meta=meta.meta))
+    return StagedImage(
+        png.getvalue(), NewVersionImage(media=media, nsfw_level=meta.nsfwLevel, meta=meta.meta)
+    )
 
 
 def stage_upload(

@@ -8,6 +8,7 @@ edit or reorder one that has shipped.
 from __future__ import annotations
 
 import sqlite3
+import time
 
 from sqlitedb import Migration
 
@@ -182,8 +183,40 @@ def _jobs(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX jobs_due ON jobs(status, run_at)")
 
 
+def _media_queue(db: sqlite3.Connection) -> None:
+    """The previews still to fetch, one row per URL. Seeded with every thumbnail a mirror made
+    before this queue existed is missing (a sync killed between a page and its previews, or
+    run with --no-previews), so the next `hub sync` fetches them."""
+    db.execute(
+        """CREATE TABLE media_queue (
+            url TEXT PRIMARY KEY,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            run_at REAL NOT NULL,
+            last_error TEXT,
+            enqueued_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX media_queue_due ON media_queue(run_at)")
+    now = time.time()
+    db.execute(
+        "INSERT OR IGNORE INTO media_queue (url, run_at, enqueued_at) "
+        "SELECT DISTINCT url, ?, ? FROM images WHERE position = 0 AND local_path IS NULL AND url != ''",
+        [now, now],
+    )
+
+
+def _download_checks(db: sqlite3.Connection) -> None:
+    """What a finished download was checked against: `verified` 1 when its SHA256 matched the
+    catalog's, 0 when the catalog had no hash (installed unverified); `warnings` the messages
+    shown to the user (one a line: unverified, flagged dangerous by the server's scan, renamed)."""
+    db.execute("ALTER TABLE downloads ADD COLUMN verified INTEGER")
+    db.execute("ALTER TABLE downloads ADD COLUMN warnings TEXT")
+
+
 MIGRATIONS: list[Migration] = [
     Migration("0001_catalog", _catalog),
     Migration("0002_local_state", _local),
     Migration("0003_jobs", _jobs),
+    Migration("0004_media_queue", _media_queue),
+    Migration("0005_download_checks", _download_checks),
 ]

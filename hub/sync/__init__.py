@@ -2,6 +2,7 @@
 
 from hub.sync.apply import FEED, FeedError, apply_page, saved_cursor
 from hub.sync.client import CatalogSync, HubClient, HubUnavailable, SyncReport
+from hub.sync.previews import PreviewFetcher, PreviewReport
 
 __all__ = [
     "FEED",
@@ -9,6 +10,8 @@ __all__ = [
     "FeedError",
     "HubClient",
     "HubUnavailable",
+    "PreviewFetcher",
+    "PreviewReport",
     "SyncReport",
     "apply_page",
     "saved_cursor",

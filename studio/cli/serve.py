@@ -7,16 +7,18 @@ Binds 127.0.0.1 unless --listen. Stops cleanly on Ctrl+C / SIGTERM: the running 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import threading
 import time
 import webbrowser
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from studio.config import ConfigError, load_config
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("atelier")
 
@@ -46,18 +48,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
-def _ensure_default_model(config: Any) -> None:
-    """Core's `ensure_default_model(config)` (builds the offline fallback model), if present."""
-    try:
-        module = importlib.import_module("studio.pipeline.engine")
-    except ImportError:
-        return
-    ensure = getattr(module, "ensure_default_model", None)
-    if ensure is not None:
-        ensure(config)
-
-
-def leave_a_core_for_the_server(environ: Any = None) -> int | None:
+def leave_a_core_for_the_server(environ: Mapping[str, str] | None = None) -> int | None:
     """Cap torch's CPU threads at (cores - 1) so the web server keeps a core while a job runs.
 
     With every core busy in torch's (OpenMP) thread pool, HTTP answers waited on the worker;
@@ -76,7 +67,7 @@ def leave_a_core_for_the_server(environ: Any = None) -> int | None:
     return None
 
 
-def _open_browser_when_up(server: Any, url: str) -> None:
+def _open_browser_when_up(server: uvicorn.Server, url: str) -> None:
     def wait_and_open() -> None:
         for _ in range(600):
             if server.started:
@@ -106,7 +97,7 @@ def main(argv: Sequence[str]) -> int:
     }
     try:
         config = load_config(cli)
-        from studio.api.security import parse_credentials
+        from studio.http.security import parse_credentials
 
         parse_credentials(config.api_auth)
     except (ConfigError, ValueError) as error:
@@ -115,7 +106,9 @@ def main(argv: Sequence[str]) -> int:
 
     import uvicorn
 
-    from studio.app import build_services, create_app
+    from studio.app import build_services
+    from studio.http.app import create_app
+    from studio.pipeline.engine import ensure_default_model
 
     if config.listen and not config.api_auth:
         log.warning("listening on all interfaces without --api-auth: anyone on the network can use the API")
@@ -125,7 +118,7 @@ def main(argv: Sequence[str]) -> int:
             "torch uses %d CPU thread(s), leaving a core for the server (set OMP_NUM_THREADS to change)",
             threads,
         )
-    _ensure_default_model(config)
+    ensure_default_model(config)  # the offline fallback model, when no model is installed
     services = build_services(config)
     try:
         app = create_app(services, manage_services=True)  # started/stopped by the app's lifespan

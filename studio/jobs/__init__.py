@@ -7,13 +7,15 @@
 
 from studio.jobs.events import AsyncSubscription, EventBus, ThreadSubscription
 from studio.jobs.queue import JobQueue, NewImage, StoredImage
-from studio.jobs.runners import GENERATE, JobKind, RunnerRegistry, UnknownKindError
+from studio.jobs.runners import JobKind, RunnerRegistry, UnknownKindError
 from studio.jobs.service import JobService
-from studio.jobs.types import EventType, Job, JobError, JobEvent, JobState
+from studio.jobs.types import GENERATE, SELECT_MODEL, XYZ, EventType, Job, JobError, JobEvent, JobState
 from studio.jobs.worker import ProgressSnapshot, Worker
 
 __all__ = [
     "GENERATE",
+    "SELECT_MODEL",
+    "XYZ",
     "AsyncSubscription",
     "EventBus",
     "EventType",

@@ -19,8 +19,6 @@ from typing import Any
 from studio.progress import GenerationControl
 from studio.request import GenerationRequest
 
-GENERATE = "generate"
-
 Runner = Callable[[Any, GenerationControl], Any]
 Decoder = Callable[[Mapping[str, Any]], Any]
 

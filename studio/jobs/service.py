@@ -16,8 +16,8 @@ from typing import Any
 
 from studio.jobs.events import EventBus
 from studio.jobs.queue import JobQueue
-from studio.jobs.runners import GENERATE, RunnerRegistry
-from studio.jobs.types import EventType, Job, JobEvent, JobState
+from studio.jobs.runners import RunnerRegistry
+from studio.jobs.types import GENERATE, EventType, Job, JobEvent, JobState
 from studio.jobs.worker import ProgressSnapshot, Worker
 from studio.request import GenerationRequest
 

@@ -7,6 +7,11 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+# The job kinds the studio registers (`studio.app.build_services`); scripts may register others.
+GENERATE = "generate"  # a GenerationRequest, run by the engine with the scripts' hooks
+SELECT_MODEL = "select-model"  # {"name": ...}: load a checkpoint on the worker, in queue order
+XYZ = "xyz"  # a GenerationRequest naming the X/Y/Z plot script, checked as one when submitted
+
 
 class JobState(enum.StrEnum):
     QUEUED = "queued"

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from studio.config import StudioConfig
 from studio.history import HistoryStore
 from studio.hooks import GenerationHooks, NoHooks
-from studio.pipeline.infotext import encode_png, format_infotext, generation_parameters
+from studio.infotext import encode_png, format_infotext, generation_parameters
 from studio.pipeline.model_registry import SD_NATIVE_SIZE, ModelEntry, ModelRegistry, native_size
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
 from studio.progress import GenerationControl, StepInfo

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from studio.scripts.params import Param, ParamSet
 
 if TYPE_CHECKING:
+    from studio.engine_view import EngineNames, ModelEntryView
     from studio.progress import GenerationControl
     from studio.request import GenerationRequest, Result
 
@@ -43,23 +44,19 @@ class Choices:
     vaes: tuple[str, ...] | None = None
 
     @classmethod
-    def from_engine(cls, engine: Any) -> Choices:
-        """Read the names from an `Engine` (sampler table, schedule types, model registry)."""
+    def from_engine(cls, engine: EngineNames) -> Choices:
+        """Read the names from the engine (sampler table, schedule types, model registry)."""
 
-        def titles_and_names(entries: Sequence[Any]) -> tuple[str, ...]:
-            names: list[str] = []
-            for entry in entries:
-                names.extend(
-                    str(getattr(entry, key)) for key in ("title", "name") if getattr(entry, key, None)
-                )
+        def titles_and_names(entries: Sequence[ModelEntryView]) -> tuple[str, ...]:
+            names = [value for entry in entries for value in (entry.title, entry.name) if value]
             return tuple(dict.fromkeys(names))
 
-        registry = getattr(engine, "registry", None)
+        registry = engine.registry
         return cls(
-            samplers=tuple(engine.sampler_names()) if hasattr(engine, "sampler_names") else None,
-            schedulers=tuple(engine.schedule_types()) if hasattr(engine, "schedule_types") else None,
-            checkpoints=titles_and_names(registry.checkpoints()) if registry is not None else None,
-            vaes=titles_and_names(registry.vaes()) if registry is not None else None,
+            samplers=tuple(engine.sampler_names()),
+            schedulers=tuple(engine.schedule_types()),
+            checkpoints=titles_and_names(registry.checkpoints()),
+            vaes=titles_and_names(registry.vaes()),
         )
 
 

@@ -127,6 +127,10 @@ class UIBackend(Protocol):
 
     def schedule_types(self) -> list[str]: ...
 
+    def device_names(self) -> list[str]:
+        """The device backends the Settings tab offers (built-ins and extensions')."""
+        ...
+
     def scripts(self, tab: str) -> list[ScriptControls]: ...
 
     def axis_value_choices(self, axis: str) -> list[str] | None:
@@ -149,13 +153,9 @@ class UIBackend(Protocol):
 
 
 def memory_in_use() -> str:
-    """Resident memory of this process, readable (e.g. '612 MB')."""
-    try:
-        import psutil
+    """Resident memory of this process, readable (e.g. '612 MB'). psutil comes with the `studio`
+    extra, as Gradio does, so it is there wherever the UI runs."""
+    import psutil
 
-        rss = psutil.Process().memory_info().rss
-    except ImportError:
-        import resource
-
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss = psutil.Process().memory_info().rss
     return f"{rss / 2**20:.0f} MB"

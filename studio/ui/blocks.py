@@ -15,6 +15,7 @@ import gradio as gr
 from gradio.processing_utils import save_bytes_to_cache
 from gradio.utils import get_upload_folder
 
+from studio.infotext import parse_infotext
 from studio.ui.assets import BOOT_JS
 from studio.ui.backend import UIBackend
 from studio.ui.controls import (
@@ -39,9 +40,7 @@ STATE_KEY = "atelier-ui-state-v1"
 
 
 def form_values_from_infotext(backend: UIBackend, text: str, *, keep_seed: bool = True) -> dict[str, Any]:
-    """Form values (only ones the pickers accept) from an infotext, via the pipeline's parser."""
-    from studio.pipeline.infotext import parse_infotext
-
+    """Form values (only ones the pickers accept) from an infotext, via the shared infotext parser."""
     if not text:
         return {}
     values = resolve_model(values_from_parameters(parse_infotext(text)), backend.checkpoints())

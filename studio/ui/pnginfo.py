@@ -9,6 +9,8 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
+from studio.infotext import parse_infotext, read_png_infotext
+
 
 @dataclass
 class PngInfoTab:
@@ -23,8 +25,6 @@ class PngInfoTab:
 
 def read_parameters(png: bytes) -> tuple[str, dict[str, Any]]:
     """The infotext of an image file and its parsed fields; ('', {}) when it has none."""
-    from studio.pipeline.infotext import parse_infotext, read_png_infotext
-
     text = read_png_infotext(png) or ""
     return text, (parse_infotext(text) if text else {})
 

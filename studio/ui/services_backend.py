@@ -14,12 +14,14 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PIL import Image
 
 from studio.config import StudioConfig, save_settings
 from studio.request import GenerationRequest, ImageRecord
+from studio.scripts.base import Choices
+from studio.scripts.builtin.xyz.axes import axis_value_choices
 from studio.ui.backend import (
     ExtensionView,
     HistoryItem,
@@ -29,6 +31,13 @@ from studio.ui.backend import (
     StatusView,
     memory_in_use,
 )
+
+if TYPE_CHECKING:
+    from studio.engine_view import StudioEngine
+    from studio.history import HistoryEntry
+    from studio.jobs import JobEvent, JobService
+    from studio.scripts.extensions.manager import ExtensionManager
+    from studio.scripts.manager import ScriptManager
 
 # Settings the running studio picks up at once (the UI puts save/clip skip in each request; the
 # engine reads the rest per request or at the next model load);
@@ -42,8 +51,28 @@ class _Progress:
     preview: bytes | None
 
 
+class UIServices(Protocol):
+    """What the UI needs of the composition root's services (`studio.app.Services` has it): it
+    reaches the engine through these, never by importing `studio.pipeline`."""
+
+    @property
+    def config(self) -> StudioConfig: ...
+
+    @property
+    def engine(self) -> StudioEngine: ...
+
+    @property
+    def jobs(self) -> JobService: ...
+
+    @property
+    def scripts(self) -> ScriptManager: ...
+
+    @property
+    def extensions(self) -> ExtensionManager: ...
+
+
 class ServicesBackend:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: UIServices) -> None:
         self.services = services
         self._config: StudioConfig = services.config
         self._changed = threading.Condition()
@@ -53,11 +82,11 @@ class ServicesBackend:
 
     # --- parts of the services ----------------------------------------------------------------
     @property
-    def jobs(self) -> Any:
+    def jobs(self) -> JobService:
         return self.services.jobs
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> StudioEngine:
         return self.services.engine
 
     # --- configuration ---------------------------------------------------------------------------
@@ -85,7 +114,7 @@ class ServicesBackend:
         )
 
     # --- jobs -------------------------------------------------------------------------------------
-    def _on_event(self, event: Any) -> None:
+    def _on_event(self, event: JobEvent) -> None:
         with self._changed:
             if event.type == "step":
                 old = self._progress.get(event.job_id)
@@ -161,6 +190,9 @@ class ServicesBackend:
     def checkpoints(self) -> list[str]:
         return [entry.title for entry in self.engine.registry.checkpoints()]
 
+    def device_names(self) -> list[str]:
+        return self.engine.device_names()
+
     def vaes(self) -> list[str]:
         return [entry.title for entry in self.engine.registry.vaes()]
 
@@ -176,14 +208,7 @@ class ServicesBackend:
     def schedule_types(self) -> list[str]:
         return list(self.engine.schedule_types())
 
-    def _script_manager(self) -> Any:
-        manager = getattr(self.services, "scripts", None)
-        return getattr(manager, "scripts", manager)  # a ScriptSystem holds the ScriptManager
-
     def script_table(self) -> list[dict[str, str]]:
-        manager = self._script_manager()
-        if manager is None:
-            return []
         return [
             {
                 "name": str(item.get("name", "")),
@@ -191,13 +216,11 @@ class ServicesBackend:
                 "source": str(item.get("source", "")),
                 "description": str(item.get("description", "")),
             }
-            for item in manager.describe()
+            for item in self.services.scripts.describe()
         ]
 
     def scripts(self, tab: str) -> list[ScriptControls]:
-        manager = self._script_manager()
-        if manager is None:
-            return []
+        manager = self.services.scripts
         controls = []
         for name in manager.names(kind="selectable"):
             script = manager.get(name)
@@ -208,24 +231,17 @@ class ServicesBackend:
         return controls
 
     def axis_value_choices(self, axis: str) -> list[str] | None:
-        from studio.scripts.base import Choices
-        from studio.scripts.builtin.xyz.axes import axis_value_choices
-
         return axis_value_choices(axis, Choices.from_engine(self.engine))
 
     def extensions(self) -> list[ExtensionView]:
-        system = getattr(self.services, "scripts", None)
-        manager = getattr(system, "extensions", None) or getattr(self.services, "extensions", None)
-        if manager is None:
-            return []
         return [
             ExtensionView(name=info.name, path=info.path, enabled=info.enabled, error=info.error)
-            for info in manager.list()
+            for info in self.services.extensions.list()
         ]
 
     # --- history ---------------------------------------------------------------------------------
     @staticmethod
-    def _item(entry: Any) -> HistoryItem:
+    def _item(entry: HistoryEntry) -> HistoryItem:
         return HistoryItem(
             id=entry.id,
             created_at=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.created_at)),

@@ -16,13 +16,6 @@ from studio.config import ConfigError
 from studio.ui.backend import UIBackend
 
 
-def device_choices() -> list[str]:
-    """`auto` and the device backends the studio knows (the registry's names)."""
-    from studio.devices.registry import backend_names
-
-    return ["auto", *backend_names()]
-
-
 @dataclass
 class SettingsTab:
     widgets: dict[str, gr.components.Component]
@@ -92,7 +85,7 @@ def build_settings_tab(backend: UIBackend) -> SettingsTab:
         with gr.Column():
             gr.Markdown("### Device and memory")
             widgets["device"] = gr.Dropdown(
-                device_choices(),
+                ["auto", *backend.device_names()],
                 value=config.device,
                 label="Device",
                 allow_custom_value=True,

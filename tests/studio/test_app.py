@@ -9,10 +9,11 @@ from pathlib import Path
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from studio.app import SELECT_MODEL, build_services, create_app
+from studio.app import build_services
 from studio.cli.serve import parse_args
 from studio.config import StudioConfig, load_config
-from studio.jobs import GENERATE, JobState
+from studio.http.app import create_app
+from studio.jobs import GENERATE, SELECT_MODEL, JobState
 from studio.request import GenerationRequest
 
 

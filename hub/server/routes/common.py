@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.server.documents import absolutize, dumps
-from hub.server.state import HubServer
+from hub.server.hub_server import HubServer
 from hub.server.store import User
 
 

@@ -13,8 +13,8 @@ from starlette.responses import Response
 from hub.server.auth import can_edit, require_user
 from hub.server.documents import standalone_version
 from hub.server.errors import ApiError, bad_request, not_found
+from hub.server.hub_server import HubServer
 from hub.server.routes.common import hub_of, json_doc, user_of
-from hub.server.state import HubServer
 from hub.server.store import NotFound, User
 from hub.server.uploads import (
     ModelMeta,

@@ -1,8 +1,8 @@
 import time
 
+from hub.catalog_generator import sample_model
 from hub.search import IndexDrainer, SearchQuery
 from hub.store.catalog import upsert_models
-from hub.store.sample import sample_model
 
 
 def wait_for(condition, timeout=20.0):

@@ -4,10 +4,10 @@ import textwrap
 
 import pytest
 
+from hub.catalog_generator import sample_model
 from hub.search import IndexStore, ModelSearcher, SearchQuery
 from hub.store import HubDatabase
 from hub.store.catalog import delete_model, upsert_models
-from hub.store.sample import sample_model
 
 
 def indexed_ids(searcher: ModelSearcher) -> set[int]:

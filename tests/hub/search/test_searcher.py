@@ -1,8 +1,8 @@
 import pytest
 
+from hub.catalog_generator import sample_model
 from hub.search import SearchError, SearchQuery
 from hub.store.catalog import upsert_models
-from hub.store.sample import sample_model
 
 
 def model(

@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from hub.catalog_generator import sample_model
 from hub.store import HubDatabase
 from hub.store.catalog import (
     CatalogError,
@@ -13,7 +14,6 @@ from hub.store.catalog import (
     upsert_models,
 )
 from hub.store.migrations import MIGRATIONS
-from hub.store.sample import sample_model
 
 
 def queue(store: HubDatabase) -> list[tuple]:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from hub.search import IndexStore, ModelSearcher, SearchQuery
-from hub.server.store import Store as ServerStore
+from hub.server.store import ServerStore
 from hub.store import HubDatabase
 from hub.store.catalog import get_model
 from hub.sync import CatalogSync, HubClient, HubUnavailable, saved_cursor

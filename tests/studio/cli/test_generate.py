@@ -10,7 +10,7 @@ from PIL import Image
 
 from studio.cli.generate import main
 from studio.config import PROJECT_ROOT, StudioConfig
-from studio.pipeline.infotext import parse_infotext, read_png_infotext
+from studio.infotext import parse_infotext, read_png_infotext
 
 
 def test_txt2img_then_img2img_from_the_command_line(

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from studio.infotext import parse_infotext, read_png_infotext
 from studio.pipeline.engine import Engine
-from studio.pipeline.infotext import parse_infotext, read_png_infotext
 from studio.progress import GenerationControl, StepInfo
 from studio.request import GenerationRequest, RequestError
 from tests.studio.pipeline.conftest import pixels

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from studio.infotext import parse_infotext
 from studio.pipeline.engine import Engine
-from studio.pipeline.infotext import parse_infotext
 from studio.progress import GenerationControl, StepInfo
 from studio.request import GenerationRequest, RequestError
 from tests.studio.pipeline.conftest import pixels, png_of

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from studio.config import StudioConfig
+from studio.infotext import parse_infotext
 from studio.pipeline.engine import Engine
-from studio.pipeline.infotext import parse_infotext
 from studio.pipeline.seeds import image_seeds, make_generators, make_noise, slerp
 from studio.progress import GenerationControl
 from studio.request import GenerationRequest

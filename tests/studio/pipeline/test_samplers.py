@@ -5,8 +5,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from studio.infotext import parse_infotext
 from studio.pipeline.engine import Engine
-from studio.pipeline.infotext import parse_infotext
 from studio.pipeline.samplers import BUILTIN_SAMPLERS, BUILTIN_SCHEDULE_TYPES, SamplerRegistry
 from studio.progress import GenerationControl
 from studio.request import GenerationRequest, RequestError

@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.studio.api.conftest import make_config, serve
+from tests.studio.http.conftest import make_config, serve
 from tests.studio.scripts.conftest import write_extension, zip_folder
 
 webuiapi = pytest.importorskip("webuiapi")

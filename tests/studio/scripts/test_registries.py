@@ -10,8 +10,8 @@ import pluggy
 import pytest
 
 from studio.config import StudioConfig
+from studio.infotext import parse_infotext
 from studio.pipeline.engine import Engine
-from studio.pipeline.infotext import parse_infotext
 from studio.progress import GenerationControl
 from studio.request import GenerationRequest, RequestError
 from studio.scripts import hookspecs

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from studio.pipeline.infotext import parse_infotext
+from studio.infotext import parse_infotext
 from studio.scripts.builtin.xyz.values import (
     ValueSyntaxError,
     join_list,

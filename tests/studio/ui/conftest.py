@@ -65,7 +65,8 @@ def ui_config(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) ->
 def studio(ui_config: StudioConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStudio]:
     import uvicorn
 
-    from studio.app import build_services, create_app
+    from studio.app import build_services
+    from studio.http.app import create_app
 
     gradio_temp = tmp_path_factory.mktemp("gradio")
     saved_env = {key: os.environ.get(key) for key in ("GRADIO_TEMP_DIR", "GRADIO_ANALYTICS_ENABLED")}

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from studio.pipeline.infotext import parse_infotext, read_png_infotext
+from studio.infotext import parse_infotext, read_png_infotext
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -39,7 +39,7 @@ def follow(
 
 @pytest.mark.slow
 def test_a_job_runs_to_images_with_infotext_and_history(backend):
-    from studio.pipeline.infotext import read_png_infotext
+    from studio.infotext import read_png_infotext
 
     request = GenerationRequest(prompt="a red circle", steps=3, width=64, height=64, seed=5)
     views = follow(backend, backend.submit(request))

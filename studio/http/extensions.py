@@ -10,7 +10,7 @@
     POST   /extensions/{name}/disable     disable and unload now
     POST   /extensions/{name}/update      git pull --ff-only, reload
     DELETE /extensions/{name}             uninstall (shipped extensions: 409)
-Routes that scripts add through the `api` hook are mounted by `studio.app.create_app` under
+Routes that scripts add through the `api` hook are mounted by `studio.http.app.create_app` under
 `/studio/v1/ext/<extension>` (`ScriptManager.call_api`).
 Errors answer `{"error": "..."}` with a fitting status.
 """
@@ -41,7 +41,7 @@ def _error(error: ExtensionError) -> JSONResponse:
     return JSONResponse({"error": str(error)}, status_code=error.status)
 
 
-def build_router(scripts: ScriptManager, extensions: ExtensionManager | None) -> APIRouter:
+def build_router(scripts: ScriptManager, extensions: ExtensionManager) -> APIRouter:
     router = APIRouter(prefix="/studio/v1", tags=["scripts"])
 
     @router.get("/scripts")
@@ -54,9 +54,6 @@ def build_router(scripts: ScriptManager, extensions: ExtensionManager | None) ->
             if described["name"].lower() == name.lower():
                 return described
         return JSONResponse({"error": f"no script named {name!r}"}, status_code=404)
-
-    if extensions is None:
-        return router
 
     @router.get("/extensions")
     def list_extensions() -> list[dict[str, Any]]:

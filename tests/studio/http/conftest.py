@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import uvicorn
 
-from studio.app import Services, build_services, create_app
+from studio.app import Services, build_services
 from studio.cli.serve import leave_a_core_for_the_server
 from studio.config import StudioConfig
+from studio.http.app import create_app
 from tests.helpers import make_studio_config
 
 

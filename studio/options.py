@@ -1,5 +1,8 @@
 """A1111-style settings ("options") that API clients read and write, kept in the studio database.
 
+A service of its own, with no HTTP in it: `/sdapi/v1/options` (`studio.http.a1111`) reads and
+writes it, and A1111-style requests take their default model, VAE and clip skip from it.
+
 Only plain JSON values are stored. The ones Atelier acts on:
 - `sd_model_checkpoint`: the model used when a request names none (a title, name or hash);
 - `sd_vae`: the VAE used when a request names none ("Automatic" = the model's own);

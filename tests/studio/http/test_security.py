@@ -10,7 +10,7 @@ import pytest
 import websockets.sync.client
 import webuiapi
 
-from studio.api.security import parse_credentials
+from studio.http.security import parse_credentials
 
 
 def test_parse_credentials() -> None:

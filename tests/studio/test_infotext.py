@@ -4,7 +4,7 @@ from dataclasses import replace
 
 from PIL import Image
 
-from studio.pipeline.infotext import (
+from studio.infotext import (
     encode_png,
     format_infotext,
     generation_parameters,

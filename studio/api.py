@@ -1,7 +1,7 @@
 """The stable surface for extensions: the one module third-party code imports.
 
-(The HTTP routes live in sibling modules of this package; this `__init__` only re-exports the
-public names extensions may rely on. A test pins them.)
+It only re-exports the public names extensions may rely on, and imports no web framework, UI
+toolkit, diffusers or torch (a test pins both). The studio's HTTP routes are `studio.http`.
 
     from studio.api import Script, Param, hookimpl
 

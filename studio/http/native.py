@@ -22,12 +22,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from studio.api.a1111 import check_request
+from studio.http.checks import check_request
 from studio.jobs import GENERATE, AsyncSubscription, Job, JobEvent, JobState
 from studio.request import GenerationRequest, RequestError
 
 if TYPE_CHECKING:
-    from studio.app import Services
+    from studio.http.services import HttpServices
 
 KEEPALIVE_SECONDS = 15.0
 MAX_PAGE = 500
@@ -65,7 +65,7 @@ async def _until_disconnect(websocket: WebSocket) -> None:
         pass
 
 
-def build_router(services: Services) -> APIRouter:
+def build_router(services: HttpServices) -> APIRouter:
     router = APIRouter(prefix="/studio/v1", tags=["Atelier jobs"])
     jobs = services.jobs
 

@@ -6,10 +6,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from studio.config import PROJECT_ROOT
+from studio.http.extensions import build_router
 from studio.scripts.builtin import builtin_scripts
 from studio.scripts.extensions import ExtensionManager
 from studio.scripts.manager import ScriptManager
-from studio.scripts.routes import build_router
 from tests.studio.scripts.conftest import write_extension, zip_folder
 
 

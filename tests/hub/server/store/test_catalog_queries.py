@@ -7,20 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from hub.server import store as store_module
 from hub.server.records import ModelQuery
-from hub.server.store import Store
+from hub.server.store import ServerStore
+from hub.server.store import catalog_queries as store_module
 from tests.hub.server.conftest import copy_catalog
 
 
 @pytest.fixture(scope="module")
 def store(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory):
-    opened = Store(copy_catalog(seeded_template, tmp_path_factory.mktemp("store") / "hub"))
+    opened = ServerStore(copy_catalog(seeded_template, tmp_path_factory.mktemp("store") / "hub"))
     yield opened
     opened.close()
 
 
-def _walk(store: Store, **filters) -> list[int]:
+def _walk(store: ServerStore, **filters) -> list[int]:
     ids: list[int] = []
     after = None
     while True:
@@ -41,7 +41,7 @@ def _walk(store: Store, **filters) -> list[int]:
         {"query": "zzzz", "sort": "Most Liked"},
     ],
 )
-def test_sorting_the_few_and_walking_the_index_agree(store: Store, monkeypatch, filters: dict) -> None:
+def test_sorting_the_few_and_walking_the_index_agree(store: ServerStore, monkeypatch, filters: dict) -> None:
     few = _walk(store, **filters)
     monkeypatch.setattr(store_module, "FEW_MATCHES", -1)  # force the index walk
     walked = _walk(store, **filters)
@@ -59,7 +59,7 @@ def test_sorting_the_few_and_walking_the_index_agree(store: Store, monkeypatch, 
         )
 
 
-def test_creators_and_tags_filter_by_a_literal_substring_and_count_the_matches(store: Store) -> None:
+def test_creators_and_tags_filter_by_a_literal_substring_and_count_the_matches(store: ServerStore) -> None:
     creators, creator_total = store.list_creators(limit=500, offset=0, query=None)
     tags, tag_total = store.list_tags(limit=500, offset=0, query=None)
     assert creators and tags and creator_total == len(creators) and tag_total == len(tags)

@@ -1,4 +1,5 @@
-"""A synthetic Civitai-shaped catalog (deterministic from a seed) for benchmarks and tests."""
+"""Civitai API JSON documents of a synthetic catalog (deterministic from a seed), the shape a
+mirror receives: for the local hub's benchmarks and tests."""
 
 from __future__ import annotations
 

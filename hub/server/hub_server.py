@@ -10,7 +10,7 @@ from argon2 import PasswordHasher
 
 from hub.server.config import ServerConfig
 from hub.server.ratelimit import RateLimiter
-from hub.server.store import Store, User
+from hub.server.store import ServerStore, User
 
 KEY_CACHE_SECONDS = 30.0
 
@@ -18,7 +18,7 @@ KEY_CACHE_SECONDS = 30.0
 @dataclass
 class HubServer:
     config: ServerConfig
-    store: Store
+    store: ServerStore
     hasher: PasswordHasher
     ip_limiter: RateLimiter | None
     key_limiter: RateLimiter | None

@@ -20,13 +20,17 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from studio.api import options as opt
-from studio.api.images import decode_image, encode_png_base64
-from studio.jobs import Job, JobState
-from studio.request import GenerationRequest, RequestError, validate
+from studio import options as opt
+from studio.http.checks import check_request
+from studio.http.images import decode_image, encode_png_base64
+from studio.infotext import parse_infotext
+from studio.jobs import GENERATE, SELECT_MODEL, Job, JobState
+from studio.request import GenerationRequest, RequestError
 
 if TYPE_CHECKING:
-    from studio.app import Services
+    from studio.engine_view import StudioEngine
+    from studio.http.services import HttpServices
+    from studio.scripts.manager import ScriptManager
 
 
 class Txt2ImgBody(BaseModel):
@@ -95,11 +99,11 @@ def _label_to_name(label: str) -> str:
 
 
 class A1111Api:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: HttpServices) -> None:
         self.services = services
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> StudioEngine:
         return self.services.engine
 
     # ---- request building ----------------------------------------------------------------
@@ -117,15 +121,7 @@ class A1111Api:
         return self.engine.registry.find("vae", name, field_name).title
 
     def _scripts(self, body: Txt2ImgBody) -> dict[str, dict[str, Any]]:
-        scripts = self.services.scripts
-        if scripts is not None and hasattr(scripts, "from_a1111"):
-            return scripts.from_a1111(body.script_name, body.script_args, body.alwayson_scripts)
-        if body.script_name:
-            raise RequestError("script_name", f"no such script {body.script_name!r}; no scripts are loaded")
-        if body.alwayson_scripts:
-            name = next(iter(body.alwayson_scripts))
-            raise RequestError("alwayson_scripts", f"no such script {name!r}; no scripts are loaded")
-        return {}
+        return self.services.scripts.from_a1111(body.script_name, body.script_args, body.alwayson_scripts)
 
     def build_request(self, body: Txt2ImgBody) -> GenerationRequest:
         """The A1111 payload as a validated GenerationRequest (RequestError naming the field)."""
@@ -282,7 +278,7 @@ class A1111Api:
         payload = job.payload
         mode = "img2img" if payload.get("init_images") else "txt2img"
         state.update(
-            job=mode if job.kind == "generate" else job.kind,
+            job=mode if job.kind == GENERATE else job.kind,
             job_count=snapshot.batches,
             job_timestamp=datetime.datetime.fromtimestamp(job.created_at).strftime("%Y%m%d%H%M%S"),
             job_no=step.batch_index if step else 0,
@@ -327,16 +323,7 @@ class A1111Api:
         self.services.options.update(changes)
         if changes.get(opt.MODEL):
             # load it on the worker, in queue order, as A1111 loads a model when it is set
-            self.services.jobs.submit("select-model", {"name": changes[opt.MODEL]})
-
-
-def check_request(engine: Any, request: GenerationRequest) -> GenerationRequest:
-    """Validate a request against the engine's names before it is queued (RequestError on a bad field)."""
-    if hasattr(engine, "check"):
-        checked, _entry, _vae = engine.check(request)
-        return checked
-    validate(request, samplers=engine.sampler_names(), schedulers=engine.schedule_types())
-    return request
+            self.services.jobs.submit(SELECT_MODEL, {"name": changes[opt.MODEL]})
 
 
 def memory_report() -> dict[str, Any]:
@@ -369,7 +356,7 @@ def memory_report() -> dict[str, Any]:
     return {"ram": ram, "process": process, "cuda": cuda}
 
 
-def build_router(services: Services) -> APIRouter:
+def build_router(services: HttpServices) -> APIRouter:
     api = A1111Api(services)
     router = APIRouter(prefix="/sdapi/v1", tags=["A1111-compatible"])
     engine = services.engine
@@ -504,8 +491,7 @@ def build_router(services: Services) -> APIRouter:
 
     @router.get("/script-info")
     def script_info() -> list[dict[str, Any]]:
-        scripts = services.scripts
-        return list(scripts.describe()) if scripts is not None and hasattr(scripts, "describe") else []
+        return list(services.scripts.describe())
 
     @router.get("/memory")
     def memory() -> dict[str, Any]:
@@ -514,9 +500,7 @@ def build_router(services: Services) -> APIRouter:
     return router
 
 
-def _script_names(scripts: Any) -> list[str]:
-    if scripts is None or not hasattr(scripts, "names"):
-        return []
+def _script_names(scripts: ScriptManager) -> list[str]:
     return [name.lower() for name in scripts.names()]
 
 
@@ -528,14 +512,7 @@ def read_png_info(data: bytes) -> dict[str, Any]:
     with Image.open(io.BytesIO(data)) as image:
         items = {key: value for key, value in image.info.items() if isinstance(value, str)}
     text = items.pop("parameters", None)
-    parameters: dict[str, Any] = {}
-    if text:
-        try:
-            from studio.pipeline.infotext import parse_infotext
-        except ImportError:  # the studio extra is not installed: text only
-            parse_infotext = None
-        if parse_infotext is not None:
-            parameters = dict(parse_infotext(text))
+    parameters: dict[str, Any] = dict(parse_infotext(text)) if text else {}
     return {"info": text or "", "items": items, "parameters": parameters}
 
 

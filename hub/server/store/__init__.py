@@ -1,0 +1,20 @@
+"""The hub server's storage: every SQL statement of the server lives in this package.
+
+A move to a server database (PostgreSQL) replaces this package and keeps `ServerStore`'s
+method signatures; nothing else in the server writes SQL.
+
+- `server_store`: `ServerStore`, the facade the server uses (connections, transactions).
+- `schema`: the migration list, applied when a store opens.
+- `accounts`, `catalog_queries`, `catalog_writes`, `downloads`, `change_feed`,
+  `model_documents`, `bulk_seed`: the statements, as functions of a connection.
+- `paging`: the filter and keyset page builder of the list queries.
+"""
+
+from hub.server.store.accounts import User
+from hub.server.store.bulk_seed import BULK_TABLES
+from hub.server.store.change_feed import Change
+from hub.server.store.errors import Conflict, NotFound
+from hub.server.store.paging import Page
+from hub.server.store.server_store import ServerStore
+
+__all__ = ["BULK_TABLES", "Change", "Conflict", "NotFound", "Page", "ServerStore", "User"]

@@ -1,0 +1,144 @@
+"""Bulk loading (the seed): prepared rows inserted in large batches, then the counts fixed once.
+
+Rows arrive in the column order of `BULK_TABLES`, documents already built, so loading does not
+rebuild a document per model; `finish_bulk` recounts what per-row writes would have kept up to
+date (creators' model counts, tag counts) and feeds the creators.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from hub.server.store.change_feed import append_change
+
+BULK_TABLES: dict[str, tuple[str, ...]] = {
+    "users": ("id", "username", "password_hash", "role", "image_sha", "created_at", "model_count"),
+    "models": (
+        "id",
+        "user_id",
+        "name",
+        "description",
+        "type",
+        "checkpoint_type",
+        "nsfw",
+        "nsfw_level",
+        "poi",
+        "minor",
+        "allow_no_credit",
+        "allow_commercial_use",
+        "allow_derivatives",
+        "allow_different_license",
+        "published_at",
+        "updated_at",
+        "download_count",
+        "thumbs_up_count",
+        "thumbs_down_count",
+        "comment_count",
+        "collected_count",
+        "tipped_amount_count",
+        "rating",
+        "rating_count",
+        "image_count",
+    ),
+    "model_docs": ("model_id", "doc"),
+    "model_tags": ("model_id", "tag"),
+    "model_base_models": ("model_id", "base_model"),
+    "models_fts": ("rowid", "name", "tags", "username"),
+    "versions": (
+        "id",
+        "model_id",
+        "position",
+        "name",
+        "description",
+        "base_model",
+        "base_model_type",
+        "trained_words",
+        "nsfw_level",
+        "created_at",
+        "updated_at",
+        "published_at",
+        "download_count",
+        "thumbs_up_count",
+        "thumbs_down_count",
+        "rating",
+        "rating_count",
+    ),
+    "blobs": ("sha256", "size", "crc32", "blake3", "autov1", "autov3", "path"),
+    "files": (
+        "id",
+        "version_id",
+        "name",
+        "type",
+        "format",
+        "fp",
+        "size_class",
+        "is_primary",
+        "sha256",
+        "pickle_scan_result",
+        "pickle_scan_message",
+        "virus_scan_result",
+        "scanned_at",
+        "created_at",
+    ),
+    "media": ("sha256", "path", "width", "height", "blurhash"),
+    "images": (
+        "id",
+        "version_id",
+        "model_id",
+        "user_id",
+        "media_sha",
+        "nsfw_level",
+        "meta",
+        "created_at",
+        "post_id",
+        "like_count",
+        "heart_count",
+        "laugh_count",
+        "cry_count",
+        "dislike_count",
+        "comment_count",
+        "collected_count",
+        "reaction_count",
+    ),
+}
+
+
+def max_ids(conn: sqlite3.Connection) -> dict[str, int]:
+    return {
+        t: conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {t}").fetchone()[0]
+        for t in ("users", "models", "versions", "files", "images")
+    }
+
+
+def bulk_insert(
+    conn: sqlite3.Connection, rows: dict[str, list[Sequence[Any]]], model_changes: Sequence[int]
+) -> None:
+    """Insert prepared rows (columns as in BULK_TABLES) and feed entries of `model_changes`."""
+    for table, columns in BULK_TABLES.items():
+        batch = rows.get(table)
+        if not batch:
+            continue
+        verb = "INSERT OR IGNORE" if table in ("blobs", "media") else "INSERT"
+        conn.executemany(
+            f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", batch
+        )
+    for model_id in model_changes:
+        append_change(conn, "model", str(model_id), "upsert")
+
+
+def recount_after_bulk(conn: sqlite3.Connection) -> None:
+    """Recount creators' models and tags, and feed the creators."""
+    conn.execute(
+        "UPDATE users SET model_count = (SELECT COUNT(*) FROM models WHERE models.user_id = users.id)"
+    )
+    conn.execute("DELETE FROM tags")
+    conn.execute("INSERT INTO tags (name, model_count) SELECT tag, COUNT(*) FROM model_tags GROUP BY tag")
+    for (username,) in conn.execute("SELECT username FROM users WHERE model_count > 0").fetchall():
+        append_change(conn, "creator", username, "upsert")
+
+
+def analyze(conn: sqlite3.Connection) -> None:
+    """Refresh the planner's statistics after a large load."""
+    conn.execute("ANALYZE")

@@ -1,0 +1,220 @@
+"""`ServerStore`: the one object the rest of the server uses for storage.
+
+SQLite in WAL mode under the data directory, migrated to this release's schema when opened.
+One connection per thread (closed by `close()`); reads run in a deferred transaction so that a
+multi-statement read sees one snapshot; writes run under `BEGIN IMMEDIATE` so the single
+writer lock is taken before anything is read. Each method below is one transaction around a
+function of the modules beside this one, which hold the SQL: this class decides transaction
+boundaries, they decide statements.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlitedb
+from hub.server import documents
+from hub.server.records import DownloadFile, ImageQuery, ModelQuery, NewModel, NewVersion
+from hub.server.store import (
+    accounts,
+    bulk_seed,
+    catalog_queries,
+    catalog_writes,
+    change_feed,
+    downloads,
+)
+from hub.server.store.accounts import User
+from hub.server.store.change_feed import Change
+from hub.server.store.connections import ThreadConnections
+from hub.server.store.paging import Page
+from hub.server.store.schema import MIGRATIONS
+
+DATABASE_NAME = "hub.db"
+
+
+class ServerStore:
+    """SQLite storage of one hub server data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.data_dir / DATABASE_NAME
+        self._connections = ThreadConnections(self.db_path)
+        sqlitedb.migrate(self._connections.get(), MIGRATIONS)
+
+    # -- transactions ----------------------------------------------------------------------------
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        with sqlitedb.write(self._connections.get()) as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        with sqlitedb.read(self._connections.get()) as conn:
+            yield conn
+
+    def close(self) -> None:
+        self._connections.close()
+
+    # -- users and keys ------------------------------------------------------------------------
+    def create_user(self, username: str, password_hash: str | None, role: str | None = None) -> User:
+        """Create an account; the first account of a server becomes its admin."""
+        now = documents.now_iso()
+        with self.write() as conn:
+            return accounts.create_user(conn, username, password_hash, role, now)
+
+    def user_by_name(self, username: str) -> User | None:
+        with self.read() as conn:
+            return accounts.user_by_name(conn, username)
+
+    def user_by_key_hash(self, key_hash: str) -> User | None:
+        with self.read() as conn:
+            return accounts.user_by_key_hash(conn, key_hash)
+
+    def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        with self.write() as conn:
+            accounts.set_password_hash(conn, user_id, password_hash)
+
+    def set_role(self, username: str, role: str) -> User:
+        with self.write() as conn:
+            return accounts.set_role(conn, username, role)
+
+    def lookup_users(self, ids: Sequence[int], prefix: str | None, limit: int = 50) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            return accounts.lookup_users(conn, ids, prefix, limit)
+
+    def add_api_key(self, user_id: int, key_hash: str, name: str) -> int:
+        now = documents.now_iso()
+        with self.write() as conn:
+            return accounts.add_api_key(conn, user_id, key_hash, name, now)
+
+    def list_api_keys(self, user_id: int) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            return accounts.list_api_keys(conn, user_id)
+
+    def delete_api_key(self, user_id: int, key_id: int) -> None:
+        with self.write() as conn:
+            accounts.delete_api_key(conn, user_id, key_id)
+
+    # -- catalog reads ---------------------------------------------------------------------------
+    def list_models(self, q: ModelQuery) -> Page:
+        with self.read() as conn:
+            return catalog_queries.list_models(conn, q)
+
+    def list_images(self, q: ImageQuery) -> Page:
+        with self.read() as conn:
+            return catalog_queries.list_images(conn, q)
+
+    def model_doc(self, model_id: int) -> str:
+        with self.read() as conn:
+            return catalog_queries.model_doc(conn, model_id)
+
+    def version_model_doc(self, version_id: int) -> str:
+        """The doc of the model that holds version `version_id`."""
+        with self.read() as conn:
+            return catalog_queries.version_model_doc(conn, version_id)
+
+    def versions_by_hashes(self, hashes: Sequence[str]) -> list[tuple[int, str]]:
+        """(version id, model doc) of the first file matching each (uppercase) hash, in order."""
+        with self.read() as conn:
+            return catalog_queries.versions_by_hashes(conn, hashes)
+
+    def list_creators(self, limit: int, offset: int, query: str | None) -> tuple[list[dict[str, Any]], int]:
+        with self.read() as conn:
+            return catalog_queries.list_creators(conn, limit, offset, query)
+
+    def list_tags(self, limit: int, offset: int, query: str | None) -> tuple[list[dict[str, Any]], int]:
+        with self.read() as conn:
+            return catalog_queries.list_tags(conn, limit, offset, query)
+
+    def model_owner(self, model_id: int) -> int:
+        with self.read() as conn:
+            return catalog_queries.model_owner(conn, model_id)
+
+    def counts(self) -> dict[str, int]:
+        with self.read() as conn:
+            return catalog_queries.counts(conn)
+
+    def sample_hashes(self, limit: int) -> list[str]:
+        with self.read() as conn:
+            return catalog_queries.sample_hashes(conn, limit)
+
+    # -- downloads and media -------------------------------------------------------------------
+    def download_file(
+        self,
+        version_id: int,
+        file_type: str | None = None,
+        file_format: str | None = None,
+        fp: str | None = None,
+        size_class: str | None = None,
+    ) -> DownloadFile:
+        """The file of a version a download asks for (primary first), with its blob's path."""
+        with self.read() as conn:
+            return downloads.download_file(conn, version_id, file_type, file_format, fp, size_class)
+
+    def media_path(self, sha256: str) -> str:
+        with self.read() as conn:
+            return downloads.media_path(conn, sha256)
+
+    def blob_exists(self, sha256: str) -> str | None:
+        """The stored path of the file with this SHA256, or None."""
+        with self.read() as conn:
+            return downloads.stored_blob_path(conn, sha256)
+
+    def record_download(self, version_id: int) -> None:
+        with self.write() as conn:
+            downloads.record_download(conn, version_id)
+
+    def refresh_stats(self) -> int:
+        """Fold pending download counts into versions and models; returns models touched."""
+        with self.write() as conn:
+            return downloads.refresh_stats(conn)
+
+    # -- catalog writes (each with its document rebuild and feed entries) -------------------------
+    def create_model(self, user_id: int, model: NewModel) -> tuple[int, int]:
+        """Create a model with its first version; returns (model id, version id)."""
+        now = documents.now_iso()
+        with self.write() as conn:
+            return catalog_writes.create_model(conn, user_id, model, now)
+
+    def add_version(self, model_id: int, version: NewVersion) -> int:
+        now = documents.now_iso()
+        with self.write() as conn:
+            return catalog_writes.add_version(conn, model_id, version, now)
+
+    def update_model(self, model_id: int, changes: dict[str, Any]) -> None:
+        """Edit name/description/nsfw/tags of a model."""
+        now = documents.now_iso()
+        with self.write() as conn:
+            catalog_writes.update_model(conn, model_id, changes, now)
+
+    def delete_model(self, model_id: int) -> None:
+        with self.write() as conn:
+            catalog_writes.delete_model(conn, model_id)
+
+    # -- change feed ---------------------------------------------------------------------------
+    def changes_since(self, since: int, limit: int) -> tuple[list[Change], bool]:
+        """Up to `limit` feed entries after `since`, in seq order, read from one snapshot."""
+        with self.read() as conn:
+            return change_feed.changes_since(conn, since, limit)
+
+    # -- bulk loading (seed) -------------------------------------------------------------------
+    def max_ids(self) -> dict[str, int]:
+        with self.read() as conn:
+            return bulk_seed.max_ids(conn)
+
+    def bulk_insert(self, rows: dict[str, list[Sequence[Any]]], model_changes: Sequence[int]) -> None:
+        """Insert prepared rows (columns as in BULK_TABLES) and feed entries in one transaction."""
+        with self.write() as conn:
+            bulk_seed.bulk_insert(conn, rows, model_changes)
+
+    def finish_bulk(self) -> None:
+        """After bulk loading: recount creators' models and tags, and feed the creators."""
+        with self.write() as conn:
+            bulk_seed.recount_after_bulk(conn)
+        with self.write() as conn:
+            bulk_seed.analyze(conn)

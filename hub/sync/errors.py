@@ -1,0 +1,6 @@
+"""The sync's error for a hub server that cannot be reached (shared by the feed client and
+the preview fetcher)."""
+
+
+class HubUnavailable(RuntimeError):
+    """The hub server cannot be reached (or keeps failing); nothing local was changed."""

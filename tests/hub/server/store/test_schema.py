@@ -1,0 +1,91 @@
+"""The server's schema migrations: an empty file gets them all; a database written by the
+release before migrations existed is adopted with its rows, and only records the first one."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from hub.server.store import ServerStore
+from hub.server.store.schema import INITIAL, MIGRATIONS
+from sqlitedb import applied_migrations, connect, migrate
+
+# The SCHEMA text of hub/server/store.py in the release before migrations, as it shipped.
+PREVIOUS_RELEASE_SCHEMA = Path(__file__).with_name("schema_before_migrations.sql")
+NAMES = [m.name for m in MIGRATIONS]
+
+
+def _schema(path: Path) -> list[tuple[str, str, str]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name != '_migrations' ORDER BY type, name"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def test_an_empty_data_directory_gets_every_migration_once(tmp_path: Path) -> None:
+    store = ServerStore(tmp_path / "hub")
+    try:
+        with store.read() as conn:
+            assert applied_migrations(conn) == NAMES
+            assert migrate(conn, MIGRATIONS) == []
+        admin = store.create_user("first", None)
+        assert admin.role == "admin"
+        assert store.counts()["users"] == 1
+    finally:
+        store.close()
+    reopened = ServerStore(tmp_path / "hub")
+    try:
+        assert reopened.user_by_name("first") == admin
+        with reopened.read() as conn:
+            assert applied_migrations(conn) == NAMES
+    finally:
+        reopened.close()
+
+
+def test_the_first_migration_is_the_previous_release_schema_unchanged() -> None:
+    assert INITIAL.strip() == PREVIOUS_RELEASE_SCHEMA.read_text().strip()
+
+
+def test_a_database_of_the_previous_release_is_adopted_with_its_rows(tmp_path: Path) -> None:
+    data_dir = tmp_path / "hub"
+    data_dir.mkdir()
+    db_path = data_dir / "hub.db"
+    old = sqlite3.connect(db_path)
+    old.executescript(PREVIOUS_RELEASE_SCHEMA.read_text())
+    old.execute(
+        "INSERT INTO users (id, username, role, created_at, model_count) "
+        "VALUES (1, 'oldadmin', 'admin', '2024-01-01T00:00:00.000Z', 1)"
+    )
+    old.execute(
+        "INSERT INTO models (id, user_id, name, type, published_at, updated_at) "
+        "VALUES (7, 1, 'Kept Model', 'LORA', '2024-01-02T00:00:00.000Z', '2024-01-02T00:00:00.000Z')"
+    )
+    old.execute("INSERT INTO model_docs (model_id, doc) VALUES (7, '{\"id\":7}')")
+    old.execute("INSERT INTO changes (entity, entity_id, action) VALUES ('model', '7', 'upsert')")
+    old.commit()
+    old.close()
+    before = _schema(db_path)
+
+    store = ServerStore(data_dir)
+    try:
+        with store.read() as conn:
+            assert applied_migrations(conn) == NAMES
+        user = store.user_by_name("oldadmin")
+        assert user is not None and user.id == 1 and user.role == "admin" and user.model_count == 1
+        assert store.model_doc(7) == '{"id":7}'
+        assert store.model_owner(7) == 1
+        changes, more = store.changes_since(0, 10)
+        assert [(c.entity, c.entity_id, c.action) for c in changes] == [("model", "7", "upsert")] and not more
+        # still writable, and the old admin still counts as the server's admin
+        assert store.create_user("newcomer", None).role == "user"
+    finally:
+        store.close()
+    assert _schema(db_path) == before
+    conn = connect(db_path)
+    try:
+        assert applied_migrations(conn) == NAMES
+    finally:
+        conn.close()
