@@ -109,7 +109,7 @@ class Engine:
         if self._cache is None:
             from studio.pipeline.loader import ModelCache
 
-            self._cache = ModelCache(self.config.model_cache_size)
+            self._cache = ModelCache(self.config.model_cache_size, companion_roots=self.registry.roots())
         return self._cache
 
     # -- model selection ----------------------------------------------------------------------
@@ -168,17 +168,12 @@ class Engine:
         if (sampler, schedule) != (request.sampler_name, request.scheduler):
             request = dataclasses.replace(request, sampler_name=sampler, scheduler=schedule)
         validate(request, samplers=self.sampler_names(), schedulers=self.schedule_types())
-        if request.scheduler not in self.samplers.schedule_types_for(request.sampler_name):
-            valid = ", ".join(self.samplers.schedule_types_for(request.sampler_name))
-            raise RequestError(
-                "scheduler",
-                f"schedule type {request.scheduler!r} does not apply to sampler {request.sampler_name!r}; "
-                f"choose one of: {valid}",
-            )
         entry = self.registry.find("checkpoint", request.model) if request.model else self._current
         if entry is None:
             entry = self._default_entry()
         vae = None if request.vae in NO_VAE else self.registry.find("vae", request.vae, "vae")
+        # the model's family decides its samplers, schedule types, sizes and fields
+        request = self._check_family(request, entry)
         return request, entry, vae
 
     def generate(self, request: GenerationRequest, control: GenerationControl | None = None) -> Result:
@@ -193,6 +188,11 @@ class Engine:
         tick = time.perf_counter()
         loaded = self._load(entry)
         vae = None if vae_entry is None else (vae_entry, loaded.vae(vae_entry, self.config.allow_pickle))
+        refiner = None
+        if request.refiner_checkpoint is not None:  # SDXL: the model that does the last steps
+            refiner = self._load(
+                self.registry.find("checkpoint", request.refiner_checkpoint, "refiner_checkpoint")
+            )
         if request.model is None and self._current is None:
             self._current = entry
         timings["load"] = time.perf_counter() - tick
@@ -216,7 +216,9 @@ class Engine:
                 subseeds = all_subseeds[first : first + request.batch_size]
                 self.hooks.process_batch(request, batch_index, seeds)
                 tick = time.perf_counter()
-                images = self._run_batch(loaded, vae, request, inputs, seeds, subseeds, batch_index, control)
+                images = self._run_batch(
+                    loaded, vae, request, inputs, seeds, subseeds, batch_index, control, refiner
+                )
                 denoise += time.perf_counter() - tick
                 tick = time.perf_counter()
                 for i, image in enumerate(images):
@@ -269,11 +271,12 @@ class Engine:
         subseeds: list[int],
         batch_index: int,
         control: GenerationControl,
+        refiner: Any = None,
     ) -> list[Any]:
         from PIL import Image
 
         from studio.pipeline.images import composite_inpaint
-        from studio.pipeline.seeds import make_generators, make_noise
+        from studio.pipeline.seeds import make_generators
 
         mode = request.mode
         count = len(seeds)
@@ -286,7 +289,7 @@ class Engine:
                 return [image.copy() for image in originals]
         pipe = loaded.pipeline(mode, vae)
         pipe.scheduler = self.samplers.make_scheduler(
-            request.sampler_name, request.scheduler, loaded.base_scheduler_config
+            request.sampler_name, request.scheduler, loaded.base_scheduler_config, request.flow_shift
         )
         clip_skip = request.clip_skip if request.clip_skip != 1 else self.config.clip_skip
         generators = make_generators(seeds)
@@ -310,26 +313,27 @@ class Engine:
 
         kwargs: dict[str, Any] = {
             # Embeddings of one prompt, repeated per image exactly like a plain diffusers call,
-            # and reused across batches, sweeps and repeated runs while they stay recent.
-            **self._prompts.pipeline_kwargs(pipe, request.prompt, request.negative_prompt, clip_skip),
+            # and reused across batches, sweeps and repeated runs while they stay recent
+            # (SD 1.x / 2.x; the other families' pipelines encode the text themselves).
+            **self._family_prompt_kwargs(loaded, pipe, request, clip_skip),
             "num_images_per_prompt": count,
             "num_inference_steps": request.steps,
             "guidance_scale": request.cfg_scale,
             "generator": generators,
             "callback_on_step_end": on_step_end,
+            **self._family_kwargs(loaded, pipe, request),
         }
         if mode == "txt2img":
-            unet_channels = pipe.unet.config.in_channels
-            factor = pipe.vae_scale_factor
-            shape = (unet_channels, request.height // factor, request.width // factor)
-            noise = make_noise(shape, generators, subseeds, request.subseed_strength, dtype=pipe.unet.dtype)
+            from studio.pipeline.families.runtime import txt2img_latents
+
+            noise = txt2img_latents(loaded.family, pipe, request, generators, subseeds)
             kwargs.update(
                 width=request.width, height=request.height, latents=noise.to(pipe._execution_device)
             )
-            return list(pipe(**kwargs).images)
+            return self._call_pipeline(pipe, kwargs, request, refiner, vae, control, clip_skip)
         if mode == "img2img":
             kwargs.update(image=originals, strength=request.denoising_strength)
-            return list(pipe(**kwargs).images)
+            return self._call_pipeline(pipe, kwargs, request, refiner, vae, control, clip_skip)
         mask = inputs["mask"]
         filled = [inputs["filled"][(first_image + i) % len(inputs["filled"])] for i in range(count)]
         strength = 1.0 if request.inpainting_fill == 2 else request.denoising_strength
@@ -351,7 +355,7 @@ class Engine:
             width=request.width,
             height=request.height,
         )
-        generated = list(pipe(**kwargs).images)
+        generated = self._call_pipeline(pipe, kwargs, request, refiner, vae, control, clip_skip)
         if box is not None:
             pasted = []
             for i, image in enumerate(generated):
@@ -362,6 +366,77 @@ class Engine:
                 pasted.append(canvas)
             generated = pasted
         return [composite_inpaint(image, originals[i], mask) for i, image in enumerate(generated)]
+
+    # -- model families (studio.pipeline.families): each family's checks and arguments --------
+    def _check_family(self, request: GenerationRequest, entry: ModelEntry) -> GenerationRequest:
+        """Refuse what the model's family cannot do; name the refiner by its title."""
+        from studio.pipeline.families import architecture_of, family_of, identify
+        from studio.pipeline.families.checks import check_refiner, check_request
+
+        name = identify(entry.path, entry.format)
+        family, architecture = family_of(name), architecture_of(name)
+        if family is None or architecture is None:
+            return request  # the loader says what it is and why it does not load
+        check_request(request, family, architecture, entry.model_name, self.samplers)
+        if request.refiner_checkpoint is not None:
+            refiner = self.registry.find("checkpoint", request.refiner_checkpoint, "refiner_checkpoint")
+            refiner_family = family_of(identify(refiner.path, refiner.format))
+            if refiner_family is None:
+                raise RequestError(
+                    "refiner_checkpoint", f"{refiner.model_name}: not a model Atelier can load"
+                )
+            check_refiner(family, refiner_family, refiner.model_name)
+            request = dataclasses.replace(request, refiner_checkpoint=refiner.title)
+        return request
+
+    def _family_prompt_kwargs(
+        self, loaded: Any, pipe: Any, request: GenerationRequest, clip_skip: int
+    ) -> dict:
+        from studio.pipeline.families.runtime import prompt_kwargs, uses_prompt_cache
+
+        if uses_prompt_cache(loaded.family):
+            return self._prompts.pipeline_kwargs(pipe, request.prompt, request.negative_prompt, clip_skip)
+        return prompt_kwargs(loaded.family, request, clip_skip)
+
+    def _family_kwargs(self, loaded: Any, pipe: Any, request: GenerationRequest) -> dict[str, Any]:
+        from studio.pipeline.families.runtime import family_kwargs
+
+        return family_kwargs(loaded.family, loaded.architecture, pipe, request)
+
+    def _call_pipeline(
+        self,
+        pipe: Any,
+        kwargs: dict[str, Any],
+        request: GenerationRequest,
+        refiner: Any,
+        vae: Any,
+        control: GenerationControl,
+        clip_skip: int,
+    ) -> list[Any]:
+        """Run the pipeline; with a refiner, hand it the last steps (A1111's refiner)."""
+        from studio.pipeline.families.runtime import call_pipeline, family_kwargs, prompt_kwargs
+
+        refiner_pipe = None
+        if refiner is not None:
+            refiner_pipe = refiner.pipeline("img2img" if request.mode == "txt2img" else request.mode, vae)
+            refiner_pipe.scheduler = self.samplers.make_scheduler(
+                request.sampler_name, request.scheduler, refiner.base_scheduler_config, request.flow_shift
+            )
+
+        def refiner_kwargs(pipeline: Any) -> dict[str, Any]:
+            return {
+                **prompt_kwargs(refiner.family, request, clip_skip),
+                **family_kwargs(refiner.family, refiner.architecture, pipeline, request),
+            }
+
+        return call_pipeline(
+            pipe,
+            kwargs,
+            refiner_pipe,
+            request,
+            refiner_kwargs,
+            lambda: control.interrupted or control.skip_requested,
+        )
 
     def _finish_image(
         self,

@@ -21,9 +21,10 @@ UNKNOWN = "unknown"
 
 def _folder_architecture(folder: Path) -> str:
     index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
-    family = PIPELINE_FAMILIES.get(index.get("_class_name", ""))
-    if family is None:
+    families = PIPELINE_FAMILIES.get(index.get("_class_name", ""))
+    if families is None:
         return UNKNOWN
+    family = families[0]
 
     def config(sub: str) -> dict:
         try:
@@ -52,18 +53,16 @@ def identify(path: Path, format: str) -> str:
     try:
         if format == "diffusers":
             return _folder_architecture(path)
-        if format != "safetensors":
-            return UNKNOWN  # a pickle file cannot be looked into without running it
         sibling = path.with_name(path.stem + ".config") / "model_index.json"
-        detected = detect_architecture(read_header(path).shapes)
+        # a pickle file cannot be looked into without running it: SD 1.x unless its config says
+        detected = detect_architecture(read_header(path).shapes) if format == "safetensors" else "sd15"
         if sibling.exists():
-            family = PIPELINE_FAMILIES.get(
-                json.loads(sibling.read_text(encoding="utf-8")).get("_class_name", "")
-            )
+            index = json.loads(sibling.read_text(encoding="utf-8"))
+            families = PIPELINE_FAMILIES.get(index.get("_class_name", ""))
             known = ARCHITECTURES.get(detected)
-            if family is not None and (known is None or known.family != family):
+            if families is not None and (known is None or known.family not in families):
                 # the config folder beside it names the family (see sources.config_folders)
-                return next(name for name, arch in ARCHITECTURES.items() if arch.family == family)
+                return next(name for name, arch in ARCHITECTURES.items() if arch.family == families[0])
         return detected
     except (OSError, ValueError, HeaderError):
         return UNKNOWN

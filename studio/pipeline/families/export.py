@@ -18,6 +18,7 @@ from typing import Any
 
 from studio.pipeline.families.flux_keys import flux_to_original
 from studio.pipeline.families.spec import (
+    ARCHITECTURES,
     CLIP,
     FLUX,
     MMDIT,
@@ -208,7 +209,12 @@ def _component(folder: Path, name: str) -> tuple[dict[str, Any], dict[str, Any]]
 
 def folder_family(folder: Path) -> Family:
     index = json.loads((Path(folder) / "model_index.json").read_text(encoding="utf-8"))
-    return family_named(PIPELINE_FAMILIES[index["_class_name"]])
+    from studio.pipeline.families import identify
+
+    architecture = ARCHITECTURES.get(identify(Path(folder), "diffusers"))
+    if architecture is None:
+        return family_named(PIPELINE_FAMILIES[index["_class_name"]][0])
+    return family_named(architecture.family)
 
 
 def _save(state: dict[str, Any], output: Path) -> Path:

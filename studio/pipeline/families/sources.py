@@ -105,14 +105,14 @@ def config_folders(path: Path, architecture: str) -> ConfigFolders:
     arch = ARCHITECTURES.get(architecture)
     if has_sibling:
         index = json.loads((sibling / "model_index.json").read_text(encoding="utf-8"))
-        family = PIPELINE_FAMILIES.get(index.get("_class_name", ""))
-        if family is None:
+        families = PIPELINE_FAMILIES.get(index.get("_class_name", ""))
+        if families is None:
             raise ModelLoadError(
                 f"{sibling.name}/model_index.json: pipeline {index.get('_class_name')!r} is not one Atelier "
                 f"runs ({', '.join(PIPELINE_FAMILIES)})"
             )
-        if arch is None or arch.family != family:
-            arch = next(a for a in ARCHITECTURES.values() if a.family == family)
+        if arch is None or arch.family not in families:
+            arch = next(a for a in ARCHITECTURES.values() if a.family == families[0])
     if arch is None:
         what = UNSUPPORTED.get(architecture)
         shipped_names = ", ".join(sorted(name for name, a in ARCHITECTURES.items() if a.shipped))

@@ -131,6 +131,28 @@ FAMILIES: dict[str, Family] = {
             memory="UNet 0.86 B parameters: about 2 GB in fp16, 4 GB with the text encoder and VAE in fp32",
         ),
         Family(
+            "sd2",
+            "SD 2.x",
+            {
+                "txt2img": "StableDiffusionPipeline",
+                "img2img": "StableDiffusionImg2ImgPipeline",
+                "inpaint": "StableDiffusionInpaintPipeline",
+            },
+            (
+                Part("unet", UNET, DENOISER_PREFIX, "UNet"),
+                _SD_VAE,
+                Part("text_encoder", OPEN_CLIP, "cond_stage_model.model.", "OpenCLIP ViT-H text encoder"),
+            ),
+            (Tokenizer("tokenizer", "clip", pad_token="!"),),
+            native_size=768,
+            flow=False,
+            size_multiple=8,
+            default_steps=20,
+            default_cfg=7.0,
+            default_sampler="Euler a",
+            memory="UNet 0.87 B parameters: about 2 GB in fp16",
+        ),
+        Family(
             "sdxl",
             "SDXL",
             {
@@ -266,7 +288,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     arch.name: arch
     for arch in (
         Architecture("sd15", "sd15", "SD 1.x"),
-        Architecture("sd2", "sd15", "SD 2.x", shipped=False),
+        Architecture("sd2", "sd2", "SD 2.x", shipped=False),
         Architecture("sd3-medium", "sd3", "SD 3 medium", shipped=False),
         Architecture("sdxl", "sdxl", "SDXL"),
         Architecture("sdxl-refiner", "sdxl-refiner", "SDXL refiner"),
@@ -285,14 +307,14 @@ UNSUPPORTED = {
     "flux2": "Flux.2",
 }
 
-# The family a diffusers folder's pipeline class belongs to.
-PIPELINE_FAMILIES = {
-    "StableDiffusionPipeline": "sd15",
-    "StableDiffusionXLPipeline": "sdxl",
-    "StableDiffusionXLImg2ImgPipeline": "sdxl-refiner",
-    "StableDiffusion3Pipeline": "sd3",
-    "FluxPipeline": "flux",
-    "ZImagePipeline": "z-image",
+# The families a diffusers folder's pipeline class may be (the first unless its configs say).
+PIPELINE_FAMILIES: dict[str, tuple[str, ...]] = {
+    "StableDiffusionPipeline": ("sd15", "sd2"),
+    "StableDiffusionXLPipeline": ("sdxl",),
+    "StableDiffusionXLImg2ImgPipeline": ("sdxl-refiner",),
+    "StableDiffusion3Pipeline": ("sd3",),
+    "FluxPipeline": ("flux",),
+    "ZImagePipeline": ("z-image",),
 }
 
 
