@@ -386,7 +386,7 @@ class Engine:
                     "refiner_checkpoint", f"{refiner.model_name}: not a model Atelier can load"
                 )
             check_refiner(family, refiner_family, refiner.model_name)
-            request = dataclasses.replace(request, refiner_checkpoint=refiner.title)
+            request = dataclasses.replace(request, refiner_checkpoint=refiner.short_title)
         return request
 
     def _family_prompt_kwargs(

@@ -63,6 +63,11 @@ class ModelEntry:
         return f"{self.name} [{self.hash10}]"
 
     @property
+    def short_title(self) -> str:
+        """A1111's short title (the name without extension): what infotext's `Refiner:` holds."""
+        return f"{self.model_name} [{self.hash10}]"
+
+    @property
     def model_name(self) -> str:
         """The name without extension, as A1111 writes it in `Model:` of the infotext."""
         return (
@@ -77,9 +82,14 @@ class ModelEntry:
 
     def matches(self, wanted: str) -> bool:
         wanted = wanted.strip()
-        return wanted in (self.title, self.name, self.model_name, self.hash10, self.sha256) or (
-            len(wanted) >= 8 and self.sha256.startswith(wanted.lower())
-        )
+        return wanted in (
+            self.title,
+            self.short_title,
+            self.name,
+            self.model_name,
+            self.hash10,
+            self.sha256,
+        ) or (len(wanted) >= 8 and self.sha256.startswith(wanted.lower()))
 
 
 @dataclass

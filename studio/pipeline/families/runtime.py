@@ -58,6 +58,9 @@ def family_kwargs(
 ) -> dict[str, Any]:
     """The arguments only this family takes (the engine has set guidance_scale to cfg_scale)."""
     kwargs: dict[str, Any] = {}
+    if {"width", "height"} <= set(inspect.signature(pipe.__call__).parameters):
+        # Flux's image-to-image otherwise works at its default size, not the image's
+        kwargs.update(width=request.width, height=request.height)
     if family.name in ("sdxl", "sdxl-refiner"):
         size = (request.height, request.width)
         kwargs["original_size"] = (
