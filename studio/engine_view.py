@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from studio.config import StudioConfig
@@ -40,6 +40,16 @@ class ModelEntryView(Protocol):
 
     @property
     def model_name(self) -> str: ...
+
+    @property
+    def architecture(self) -> str:
+        """Checkpoints: the architecture read from the file (flux-dev, sdxl ...)."""
+        ...
+
+    @property
+    def family(self) -> str:
+        """Checkpoints: the model family (sd15, sdxl, sd3, flux, z-image ...) or "unknown"."""
+        ...
 
     def matches(self, wanted: str) -> bool: ...
 
@@ -106,6 +116,11 @@ class StudioEngine(EngineNames, Protocol):
 
     def native_size(self) -> int:
         """The trained resolution of the current (or default) model."""
+        ...
+
+    def model_info(self, name: str | None = None) -> dict[str, Any]:
+        """A checkpoint's family, native size, samplers, schedule types, defaults and
+        family-only request fields (the current model when `name` is None)."""
         ...
 
     def check(self, request: GenerationRequest) -> tuple[GenerationRequest, object, object]:

@@ -227,6 +227,13 @@ def build_router(services: HttpServices) -> APIRouter:
             png, media_type="image/png", headers={"Cache-Control": "private, max-age=31536000, immutable"}
         )
 
+    @router.get("/models")
+    def models() -> list[dict[str, Any]]:
+        """Every checkpoint with its family, native size, the samplers and schedule types it
+        runs with, its defaults and the family-only request fields it honours."""
+        engine = services.engine
+        return [engine.model_info(entry.title) for entry in engine.registry.checkpoints()]
+
     @router.get("/status")
     def status() -> dict[str, Any]:
         snapshot = jobs.progress()

@@ -125,6 +125,11 @@ class UIBackend(Protocol):
 
     def sampler_names(self) -> list[str]: ...
 
+    def model_info(self, name: str | None) -> dict[str, Any]:
+        """A checkpoint's family, native size, samplers, schedule types, defaults and
+        family-only fields (the current model when `name` is None)."""
+        ...
+
     def schedule_types(self) -> list[str]: ...
 
     def device_names(self) -> list[str]:

@@ -205,6 +205,9 @@ class ServicesBackend:
     def sampler_names(self) -> list[str]:
         return list(self.engine.sampler_names())
 
+    def model_info(self, name: str | None) -> dict[str, Any]:
+        return self.engine.model_info(name)
+
     def schedule_types(self) -> list[str]:
         return list(self.engine.schedule_types())
 
