@@ -27,14 +27,14 @@ def check_request(
     """Raise RequestError for the first thing `request` asks that `family` cannot do."""
     what = f"{model_name} is {architecture.label}"
     if request.mode not in family.pipelines:
+        hint = (
+            "; give it an init image, or name it as refiner_checkpoint of an SDXL model"
+            if family.name == "sdxl-refiner"
+            else ""
+        )
         raise RequestError(
             "init_images",
-            f"{what}: it has no {request.mode} mode (it runs {', '.join(family.pipelines)}); "
-            + (
-                "give it an init image, or name it as refiner_checkpoint of an SDXL model"
-                if family.refiner_family is None and family.name == "sdxl-refiner"
-                else ""
-            ),
+            f"{what}: it has no {request.mode} mode (it runs {', '.join(family.pipelines)}){hint}",
         )
     for field, default in FAMILY_FIELD_DEFAULTS.items():
         if getattr(request, field) != default and field not in family.fields:

@@ -66,7 +66,6 @@ class Family:
     # only with these samplers (tested); None: every sampler with a flow variant
     flow_samplers: frozenset[str] | None = None
     clip_skip: bool = True  # A1111's clip skip applies (its text encoders are CLIPs)
-    lora: bool = True  # diffusers loads LoRA files into this family's pipelines
     memory: str = ""  # what it needs, for the docs and the model list
     refiner_family: str | None = None  # the family a `refiner_checkpoint` may be
 
@@ -128,7 +127,7 @@ FAMILIES: dict[str, Family] = {
             default_steps=20,
             default_cfg=7.0,
             default_sampler="Euler a",
-            memory="UNet 0.86 B parameters: about 2 GB in fp16, 4 GB with the text encoder and VAE in fp32",
+            memory="UNet 0.86 B + CLIP 0.12 B + VAE 0.08 B parameters: 2.1 GB of weights in fp16",
         ),
         Family(
             "sd2",
@@ -150,7 +149,7 @@ FAMILIES: dict[str, Family] = {
             default_steps=20,
             default_cfg=7.0,
             default_sampler="Euler a",
-            memory="UNet 0.87 B parameters: about 2 GB in fp16",
+            memory="UNet 0.87 B + OpenCLIP-H 0.35 B + VAE 0.08 B parameters: 2.6 GB of weights in fp16",
         ),
         Family(
             "sdxl",
@@ -169,7 +168,7 @@ FAMILIES: dict[str, Family] = {
             default_cfg=6.0,
             default_sampler="DPM++ 2M",
             fields=SDXL_FIELDS,
-            memory="UNet 2.6 B + text encoders 0.8 B parameters: about 7 GB in fp16 (8 GB GPUs work)",
+            memory="UNet 2.57 B + CLIPs 0.82 B + VAE 0.08 B parameters: 6.9 GB of weights in 16 bits",
             refiner_family="sdxl-refiner",
         ),
         Family(
@@ -195,7 +194,7 @@ FAMILIES: dict[str, Family] = {
             default_cfg=6.0,
             default_sampler="DPM++ 2M",
             fields=frozenset({"original_width", "original_height", "crop_left", "crop_top"}),
-            memory="UNet 2.3 B + text encoder 0.7 B parameters: about 6 GB in fp16",
+            memory="UNet 2.26 B + OpenCLIP bigG 0.69 B + VAE 0.08 B parameters: 6.1 GB of weights in 16 bits",
         ),
         Family(
             "sd3",
@@ -224,8 +223,8 @@ FAMILIES: dict[str, Family] = {
             default_cfg=4.5,
             default_sampler="Euler",
             fields=frozenset({"flow_shift", "skip_layer_guidance_scale"}),
-            memory="transformer 2.5 B (medium) or 8.1 B (large) + T5-XXL 4.8 B + CLIPs 0.8 B parameters: "
-            "large about 16 GB of weights in fp16 plus 9.5 GB for T5 (kept on the CPU first)",
+            memory="transformer 2.24 B (medium) or 8.06 B (large) + T5-XXL 4.76 B + CLIPs 0.82 B + VAE: "
+            "15.7 GB (medium) or 27.2 GB (large) of weights in bf16, T5 alone 9.5 GB",
         ),
         Family(
             "flux",
@@ -247,8 +246,8 @@ FAMILIES: dict[str, Family] = {
             fields=frozenset({"flow_shift", "distilled_cfg_scale"}),
             clip_skip=False,
             flow_samplers=FLOW_MATCH_SAMPLERS,
-            memory="transformer 11.9 B + T5-XXL 4.8 B parameters: 24 GB of weights in bf16 for the "
-            "transformer alone plus 9.5 GB for T5 (kept on the CPU first); GPUs under 24 GB need offload",
+            memory="transformer 11.9 B + T5-XXL 4.76 B + CLIP-L 0.12 B + VAE: 33.6 GB of weights in bf16 "
+            "(transformer 23.8 GB, T5 9.5 GB)",
         ),
         Family(
             "z-image",
@@ -278,8 +277,8 @@ FAMILIES: dict[str, Family] = {
             fields=frozenset({"flow_shift"}),
             flow_samplers=FLOW_MATCH_SAMPLERS,
             clip_skip=False,
-            memory="transformer 6.2 B + Qwen3-4B 4.0 B parameters: about 12 GB of weights in bf16 for the "
-            "transformer plus 8 GB for the text encoder (16 GB GPUs work with the text encoder on the CPU)",
+            memory="transformer 6.15 B + Qwen3-4B 4.02 B + VAE: 20.5 GB of weights in bf16 "
+            "(transformer 12.3 GB, text encoder 8.0 GB)",
         ),
     )
 }
