@@ -425,14 +425,14 @@ class Engine:
         from studio.pipeline.families import architecture_of, family_of, identify
         from studio.pipeline.families.checks import check_refiner, check_request
 
-        name = identify(entry.path, entry.format)
+        name = entry.architecture or identify(entry.path, entry.format)
         family, architecture = family_of(name), architecture_of(name)
         if family is None or architecture is None:
             return request  # the loader says what it is and why it does not load
         check_request(request, family, architecture, entry.model_name, self.samplers)
         if request.refiner_checkpoint is not None:
             refiner = self.registry.find("checkpoint", request.refiner_checkpoint, "refiner_checkpoint")
-            refiner_family = family_of(identify(refiner.path, refiner.format))
+            refiner_family = family_of(refiner.architecture or identify(refiner.path, refiner.format))
             if refiner_family is None:
                 raise RequestError(
                     "refiner_checkpoint", f"{refiner.model_name}: not a model Atelier can load"
