@@ -7,6 +7,8 @@
     hub scan                     hash local model files and link them to the catalog
     hub reindex                  rebuild the search index from the mirror
     hub jobs [--run]             background jobs (and run the due ones)
+    hub articles / article ID / collections / collection ID / notifications
+                                 the community half of the mirror, offline
 
 Every command takes --data-dir (default: the studio's data dir; hub data goes in
 <data-dir>/hub-data).
@@ -20,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from hub import cli_community
 from hub.download import DownloadError, DownloadEvent
 from hub.jobs import PermanentJobError
 from hub.local import LocalHub
@@ -48,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--page-size", type=int, default=500)
     sync.add_argument("--no-previews", action="store_true", help="do not download preview thumbnails")
     sync.add_argument("--retries", type=int, default=4, help="retries per request, with backoff (default 4)")
+    sync.add_argument(
+        "--api-key",
+        help="your account's API key on the hub server (remembered; '' forgets it): also syncs "
+        "your notifications and your own collections",
+    )
 
     search = commands.add_parser("search", parents=[common], help="search the local mirror")
     search.add_argument("query", nargs="?", default="")
@@ -62,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--page", type=int, default=1)
     search.add_argument("--limit", type=int, default=20)
     search.add_argument("--prefix", action="store_true", help="treat the last word as a prefix (as you type)")
+    search.add_argument(
+        "--kind",
+        choices=("model", "article", "all"),
+        default="model",
+        help="what to search (default: models)",
+    )
     search.add_argument("--json", action="store_true")
 
     show = commands.add_parser("show", parents=[common], help="show a mirrored model")
@@ -95,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--status", choices=("pending", "running", "done", "failed"))
     jobs.add_argument("--limit", type=int, default=30)
     jobs.add_argument("--run", action="store_true", help="run the jobs that are due now")
+    cli_community.add_commands(commands, common)
     return parser
 
 
@@ -155,7 +170,7 @@ class TerminalProgress:
 # -- sync ---------------------------------------------------------------------------------------
 def cmd_sync(args: argparse.Namespace, hub: LocalHub) -> int:
     job_id = hub.enqueue_sync(
-        args.server, args.page_size, previews=not args.no_previews, retries=args.retries
+        args.server, args.page_size, previews=not args.no_previews, retries=args.retries, api_key=args.api_key
     )
     job = hub.run_job(job_id)
     if job.status != "done":
@@ -179,6 +194,13 @@ def cmd_sync(args: argparse.Namespace, hub: LocalHub) -> int:
             f"hub: {result['previews_waiting']} previews could not be fetched yet; a later `hub sync` retries them",
             file=sys.stderr,
         )
+    if result.get("account"):
+        print(f"account {result['account']}: {result['account_items']} notification and collection changes")
+    if result.get("account_error"):
+        print(
+            f"hub: account not synced: {result['account_error']} (`hub sync --api-key KEY`)", file=sys.stderr
+        )
+        return 2
     return 0
 
 
@@ -195,6 +217,7 @@ def cmd_search(args: argparse.Namespace, hub: LocalHub) -> int:
         page=args.page,
         page_size=args.limit,
         as_you_type=args.prefix,
+        kind=None if args.kind == "all" else args.kind,
     )
     page = hub.search(query)
     if page.index_behind:
@@ -203,16 +226,26 @@ def cmd_search(args: argparse.Namespace, hub: LocalHub) -> int:
     if args.json:
         print(
             json.dumps(
-                {"total": result.total, "page": result.page, "fuzzy": result.fuzzy_used, "items": rows}
+                {
+                    "total": result.total,
+                    "page": result.page,
+                    "fuzzy": result.fuzzy_used,
+                    "facets": result.facets,
+                    "items": rows,
+                }
             )
         )
         return 0
     note = " (allowing one typo)" if result.fuzzy_used else ""
-    print(f"{result.total} models{note}")
+    counts = ", ".join(f"{n} {kind}s" for kind, n in result.facets.items())
+    print(f"{result.total} {'results' if args.kind == 'all' else args.kind + 's'}{note}  ({counts})")
     for row in rows:
-        print(
-            f"{row['id']:>8}  {row['type']:<16} {row['name'][:50]:<50} {row['downloads']:>9} dl  {row['rating']:.2f}"
-        )
+        if row["kind"] == "article":
+            print(f"{row['id']:>8}  {'article':<16} {row['title'][:50]:<50} {row['views']:>9} views")
+        else:
+            print(
+                f"{row['id']:>8}  {row['type']:<16} {row['name'][:50]:<50} {row['downloads']:>9} dl  {row['rating']:.2f}"
+            )
     return 0
 
 
@@ -291,7 +324,7 @@ def cmd_scan(args: argparse.Namespace, hub: LocalHub) -> int:
 def cmd_reindex(args: argparse.Namespace, hub: LocalHub) -> int:
     started = time.perf_counter()
     count = hub.reindex(procs=args.procs)
-    print(f"\rreindexed {count} models in {time.perf_counter() - started:.1f} s")
+    print(f"\rreindexed {count} documents (models and articles) in {time.perf_counter() - started:.1f} s")
     return 0
 
 
@@ -323,6 +356,7 @@ COMMANDS = {
     "scan": cmd_scan,
     "reindex": cmd_reindex,
     "jobs": cmd_jobs,
+    **cli_community.COMMANDS,
 }
 
 if __name__ == "__main__":

@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from studio.config import StudioConfig
     from studio.history import HistoryStore
+    from studio.prompts.expansion import PromptLibrary
+    from studio.prompts.parse import TokenCount
     from studio.request import GenerationRequest
+    from studio.sidecars import Sidecar
 
 
 class ModelEntryView(Protocol):
@@ -51,6 +54,21 @@ class ModelEntryView(Protocol):
         """Checkpoints: the model family (sd15, sdxl, sd3, flux, z-image ...) or "unknown"."""
         ...
 
+    @property
+    def a1111_model_name(self) -> str:
+        """A1111's `model_name`: the name without extension, folders joined by "_"."""
+        ...
+
+    @property
+    def short_name(self) -> str:
+        """The bare file name without extension (A1111's LoRA / embedding name)."""
+        ...
+
+    @property
+    def sidecar(self) -> Sidecar:
+        """What the files beside the model say: preview, trigger words, preferred weight."""
+        ...
+
     def matches(self, wanted: str) -> bool: ...
 
 
@@ -82,6 +100,14 @@ class EngineNames(Protocol):
 
     def schedule_types(self) -> list[str]: ...
 
+    def sampler_aliases(self, sampler_name: str) -> list[str]:
+        """The sampler's other names: A1111 aliases and the combined names of A1111 < 1.9."""
+        ...
+
+    def normalize_sampler(self, sampler_name: str, schedule: str = "Automatic") -> tuple[str, str]:
+        """(sampler, schedule type) for an alias or a combined name ("DPM++ 2M Karras")."""
+        ...
+
     def device_names(self) -> list[str]:
         """Device backends registered now: the built-ins and every enabled extension's."""
         ...
@@ -107,6 +133,11 @@ class StudioEngine(EngineNames, Protocol):
     def history(self) -> HistoryStore: ...
 
     @property
+    def prompt_library(self) -> PromptLibrary:
+        """The styles (styles.csv) and wildcards of the data dir, as the engine applies them."""
+        ...
+
+    @property
     def current_model(self) -> str | None:
         """The title of the loaded (or default) checkpoint; None when there is none."""
         ...
@@ -123,7 +154,22 @@ class StudioEngine(EngineNames, Protocol):
         family-only request fields (the current model when `name` is None)."""
         ...
 
+    def lora_listing(self) -> list[dict[str, Any]]:
+        """The installed LoRAs as A1111's `/sdapi/v1/loras` lists them (name, alias, path, metadata)."""
+        ...
+
+    def embedding_listing(self) -> dict[str, dict[str, Any]]:
+        """The embeddings as A1111's `/sdapi/v1/embeddings` lists them: `loaded` and `skipped`."""
+        ...
+
     def check(self, request: GenerationRequest) -> tuple[GenerationRequest, object, object]:
         """The request with names resolved, checked against the engine before it is queued
         (RequestError naming the field); the other two items are the checkpoint and VAE entries."""
+        ...
+
+    def count_tokens(
+        self, prompt: str, steps: int = 20, positive: bool = True, model: str | None = None
+    ) -> TokenCount:
+        """A1111's token counter (tokens of the longest text over the steps, and the 75-token
+        chunks they fill) with the tokenizer of `model`, default the current one."""
         ...

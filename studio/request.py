@@ -36,6 +36,8 @@ class RequestError(ValueError):
 class GenerationRequest:
     prompt: str = ""
     negative_prompt: str = ""
+    # A1111 prompt styles by name (styles.csv), applied in order before generation
+    styles: tuple[str, ...] = ()
     seed: int = -1
     subseed: int = -1
     subseed_strength: float = 0.0
@@ -91,6 +93,7 @@ class GenerationRequest:
         data["init_images"] = [base64.b64encode(image).decode("ascii") for image in self.init_images]
         data["mask"] = base64.b64encode(self.mask).decode("ascii") if self.mask is not None else None
         data["scripts"] = {name: dict(args) for name, args in self.scripts.items()}
+        data["styles"] = list(self.styles)
         return data
 
     @classmethod
@@ -106,7 +109,20 @@ class GenerationRequest:
             )
         if values.get("mask") is not None:
             values["mask"] = decode_base64(values["mask"], "mask")
+        if "styles" in values:
+            values["styles"] = _style_names(values["styles"])
         return cls(**values)
+
+
+def _style_names(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise RequestError("styles", f"expected a list of style names, got {value!r}")
+    bad = [item for item in value if not isinstance(item, str)]
+    if bad:
+        raise RequestError("styles", f"style names are strings, got {bad[0]!r}")
+    return tuple(value)
 
 
 def decode_base64(value: str | bytes, field_name: str) -> bytes:
@@ -207,6 +223,8 @@ def validate(
     _check_range("skip_layer_guidance_scale", request.skip_layer_guidance_scale, 0, 10)
     _check_range("denoising_strength", request.denoising_strength, 0, 1)
     _check_range("subseed_strength", request.subseed_strength, 0, 1)
+    if not isinstance(request.styles, tuple) or not all(isinstance(name, str) for name in request.styles):
+        raise RequestError("styles", "expected a tuple of style names")
     if request.mask is not None and not request.init_images:
         raise RequestError("mask", "a mask needs an init image (init_images is empty)")
     if samplers is not None:

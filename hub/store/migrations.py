@@ -213,10 +213,80 @@ def _download_checks(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE downloads ADD COLUMN warnings TEXT")
 
 
+def _community(db: sqlite3.Connection) -> None:
+    """The community half of the mirror: published articles (searched with the models, queued in
+    `index_queue` as entity 'article'), collections (public ones from the catalog feed; the
+    account's own, private ones too, from its private feed: `mine` = 1) and the account's
+    notifications. Article tags share the `tags` table with models."""
+    db.execute(
+        """CREATE TABLE articles (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            creator TEXT,
+            nsfw INTEGER NOT NULL DEFAULT 0,
+            view_count INTEGER NOT NULL DEFAULT 0,
+            collected_count INTEGER NOT NULL DEFAULT 0,
+            comment_count INTEGER NOT NULL DEFAULT 0,
+            published_at TEXT,
+            updated_at TEXT,
+            data TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX articles_creator ON articles(creator)")
+    db.execute(
+        """CREATE TABLE article_tags (
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            tag_id INTEGER NOT NULL REFERENCES tags(id),
+            PRIMARY KEY (article_id, tag_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX article_tags_tag ON article_tags(tag_id)")
+    db.execute(
+        """CREATE TABLE article_models (
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            model_id INTEGER NOT NULL,
+            PRIMARY KEY (article_id, model_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE collections (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            type TEXT NOT NULL,
+            read TEXT NOT NULL,
+            owner TEXT,
+            mine INTEGER NOT NULL DEFAULT 0,
+            item_count INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT,
+            data TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE collection_items (
+            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+            item_id INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            added_at TEXT,
+            PRIMARY KEY (collection_id, item_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY,
+            type TEXT NOT NULL,
+            category TEXT,
+            created_at TEXT,
+            read_at TEXT,
+            data TEXT NOT NULL
+        )"""
+    )
+
+
 MIGRATIONS: list[Migration] = [
     Migration("0001_catalog", _catalog),
     Migration("0002_local_state", _local),
     Migration("0003_jobs", _jobs),
     Migration("0004_media_queue", _media_queue),
     Migration("0005_download_checks", _download_checks),
+    Migration("0006_community_articles_collections_notifications", _community),
 ]

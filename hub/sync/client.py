@@ -20,7 +20,7 @@ import httpx
 from hub.jobs.backoff import backoff_delay
 from hub.store.database import HubDatabase
 from hub.sync.apply import FEED, FeedError, apply_page, saved_cursor
-from hub.sync.errors import HubUnavailable
+from hub.sync.errors import AccountRefused, HubUnavailable
 from hub.sync.previews import PreviewFetcher
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,10 @@ class HubClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         http: httpx.Client | None = None,
+        api_key: str | None = None,
     ) -> None:
-        """`transport` or a ready `http` client (e.g. Starlette's TestClient on the ASGI app)."""
+        """`transport` or a ready `http` client (e.g. Starlette's TestClient on the ASGI app);
+        `api_key` is sent with every request (the account's private feed needs it)."""
         self.server_url = server_url.rstrip("/")
         self.retries = retries
         self.backoff_base = backoff_base
@@ -61,6 +63,8 @@ class HubClient:
         self.http = http or httpx.Client(
             base_url=self.server_url, transport=transport, timeout=timeout, follow_redirects=True
         )
+        if api_key:
+            self.http.headers["Authorization"] = f"Bearer {api_key}"
 
     def close(self) -> None:
         self.http.close()
@@ -102,6 +106,32 @@ class HubClient:
         if not isinstance(body.get("items"), list):
             raise FeedError("changes.items: missing")
         return body
+
+    def feed_page(self, path: str, since: str | None, limit: int) -> dict[str, Any]:
+        """One page of a change feed (`/api/v1/sync/changes` or the account's `/api/v1/sync/mine`)."""
+        params: dict[str, Any] = {"limit": limit}
+        if since is not None:
+            params["since"] = since
+        response = self.get(path, params=params)
+        if response.status_code == 401:
+            raise AccountRefused(
+                f"GET {path}: the hub server refused the API key ({response.json().get('error', '')})"
+            )
+        if response.status_code != 200:
+            raise FeedError(f"GET {path}: HTTP {response.status_code}: {response.text[:200]}")
+        body = response.json()
+        if not isinstance(body.get("items"), list):
+            raise FeedError(f"{path}: items missing")
+        return body
+
+    def account_name(self) -> str:
+        """The username of the API key's account (`GET /api/v1/me`)."""
+        response = self.get("/api/v1/me")
+        if response.status_code == 401:
+            raise AccountRefused(f"the hub server refused the API key ({response.json().get('error', '')})")
+        if response.status_code != 200:
+            raise FeedError(f"GET /api/v1/me: HTTP {response.status_code}: {response.text[:200]}")
+        return str(response.json()["username"])
 
     def model_by_sha256(self, sha256: str) -> dict[str, Any] | None:
         """The full model object of the version that has a file with this hash, or None when the

@@ -4,3 +4,7 @@ the preview fetcher)."""
 
 class HubUnavailable(RuntimeError):
     """The hub server cannot be reached (or keeps failing); nothing local was changed."""
+
+
+class AccountRefused(Exception):
+    """The hub server refused the API key the local hub syncs its account with (401)."""

@@ -2,7 +2,9 @@
 
 One `Engine` per studio, built from the config by the composition root and driven by ONE
 worker thread at a time. `generate` validates the request, picks and loads the model (LRU
-cache), makes per-image noise from per-image seeds, runs the diffusers pipeline with a step
+cache), makes per-image noise from per-image seeds, applies the request's styles and makes each
+image's choices and wildcards from its seed (`studio.prompts.expansion`; images whose prompts
+differ run as separate passes of their batch), runs the diffusers pipeline with a step
 callback that reports progress and honours interrupt/skip, then writes PNGs with A1111
 infotext under outputs/ and records each image in the history. Samplers, device backends and
 memory strategies come from the studio's `Registries` (the built-ins and the extensions',
@@ -23,9 +25,18 @@ from studio.config import StudioConfig
 from studio.history import HistoryStore
 from studio.hooks import GenerationHooks, NoHooks
 from studio.infotext import encode_png, format_infotext, generation_parameters
-from studio.pipeline.model_registry import SD_NATIVE_SIZE, ModelEntry, ModelRegistry, native_size
+from studio.pipeline.model_registry import (
+    SD_NATIVE_SIZE,
+    ModelEntry,
+    ModelRegistry,
+    best_match,
+    native_size,
+)
+from studio.pipeline.networks.activation import AppliedNetworks, NetworkPlan, Networks
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
 from studio.progress import GenerationControl, StepInfo
+from studio.prompts.expansion import ImagePrompt, PromptLibrary
+from studio.prompts.parse import TokenCount, check_prompt, count_tokens
 from studio.request import MAX_SEED, GenerationRequest, ImageRecord, RequestError, Result, validate
 
 if TYPE_CHECKING:
@@ -77,6 +88,9 @@ class Engine:
         self._device: Any = None
         self._current: ModelEntry | None = None
         self._prompts = PromptEmbeddingCache()
+        self._tokenizers: dict[Path, Any] = {}  # checkpoint path -> its tokenizer (token counts)
+        self.prompt_library = PromptLibrary.for_config(config)  # styles, wildcards
+        self._networks = Networks(self.registry, lambda: self.config.allow_pickle)  # LoRAs, embeddings
 
     # -- choices ------------------------------------------------------------------------------
     @property
@@ -88,6 +102,12 @@ class Engine:
 
     def schedule_types(self) -> list[str]:
         return self.samplers.schedule_type_names()
+
+    def sampler_aliases(self, sampler_name: str) -> list[str]:
+        return self.samplers.aliases(sampler_name)
+
+    def normalize_sampler(self, sampler_name: str, schedule: str = "Automatic") -> tuple[str, str]:
+        return self.samplers.normalize(sampler_name, schedule)
 
     def device_names(self) -> list[str]:
         """The device backends `config.device` may name (besides `auto`)."""
@@ -121,10 +141,9 @@ class Engine:
     def _default_entry(self, required: bool = True) -> ModelEntry | None:
         checkpoints = self.registry.checkpoints()
         for wanted in (self.config.default_model, self.registry.get_state(LAST_MODEL_KEY)):
-            if wanted:
-                for entry in checkpoints:
-                    if entry.matches(wanted):
-                        return entry
+            entry = best_match(checkpoints, wanted) if wanted else None
+            if entry is not None:
+                return entry
         builtin = (self.config.builtin_models_path / STARTER_MODEL).resolve()
         for entry in checkpoints:
             if entry.path == builtin:
@@ -144,6 +163,19 @@ class Engine:
         entry = self._current or self._default_entry(required=False)
         return SD_NATIVE_SIZE if entry is None else native_size(entry)
 
+    def lora_listing(self) -> list[dict[str, Any]]:
+        """The installed LoRAs as A1111's `/sdapi/v1/loras` lists them (name, alias, path, metadata)."""
+        return self._networks.catalog.lora_listing()
+
+    def embedding_listing(self) -> dict[str, dict[str, Any]]:
+        """The embeddings as A1111's `/sdapi/v1/embeddings`: `loaded` (usable with the current
+        model) and `skipped`, each {name: {step, sd_checkpoint, sd_checkpoint_name, shape, vectors}}."""
+        from studio.pipeline.networks.catalog import text_encoder_width
+
+        entry = self._current or self._default_entry(required=False)
+        width = None if entry is None else text_encoder_width(entry)
+        return self._networks.catalog.embedding_listing(width, self.config.allow_pickle)
+
     def select_model(self, name: str) -> str:
         """Load the checkpoint (title, name or hash), make it current and remember it. Returns its title."""
         entry = self.registry.find("checkpoint", name)
@@ -151,6 +183,25 @@ class Engine:
         self._current = entry
         self.registry.set_state(LAST_MODEL_KEY, entry.title)
         return entry.title
+
+    def count_tokens(
+        self, prompt: str, steps: int = 20, positive: bool = True, model: str | None = None
+    ) -> TokenCount:
+        """A1111's token counter for `prompt` with the tokenizer of `model` (title, name or hash;
+        default: the current model). Reads the tokenizer files only, never the weights."""
+        from studio.pipeline.conditioning import load_tokenizer, special_tokens, tokenize_function
+
+        entry = self.registry.find("checkpoint", model) if model else (self._current or self._default_entry())
+        assert entry is not None
+        if entry.path not in self._tokenizers:
+            from studio.pipeline.loader import ModelLoadError
+
+            try:
+                self._tokenizers[entry.path] = load_tokenizer(entry)
+            except (ModelLoadError, OSError) as error:
+                raise RequestError("model", f"cannot read the tokenizer of {entry.title}: {error}") from error
+        tokenizer = self._tokenizers[entry.path]
+        return count_tokens(prompt, steps, tokenize_function(tokenizer), special_tokens(tokenizer), positive)
 
     def _load(self, entry: ModelEntry) -> Any:
         return self.cache.get(
@@ -168,12 +219,21 @@ class Engine:
         if (sampler, schedule) != (request.sampler_name, request.scheduler):
             request = dataclasses.replace(request, sampler_name=sampler, scheduler=schedule)
         validate(request, samplers=self.sampler_names(), schedulers=self.schedule_types())
+        self.prompt_library.check(request)
         entry = self.registry.find("checkpoint", request.model) if request.model else self._current
         if entry is None:
             entry = self._default_entry()
         vae = None if request.vae in NO_VAE else self.registry.find("vae", request.vae, "vae")
         # the model's family decides its samplers, schedule types, sizes and fields
         request = self._check_family(request, entry)
+        # LoRA tags and embeddings (the styles' too): installed, readable; those a wildcard
+        # brings are checked when its image's prompt is made
+        prompt, negative_prompt = self.prompt_library.styled(request)
+        check_prompt(prompt, negative_prompt, request.steps, request.cfg_scale)  # A1111 syntax
+        plan = self._networks.resolve(
+            dataclasses.replace(request, prompt=prompt, negative_prompt=negative_prompt, styles=())
+        )
+        self._check_family_prompts(entry, plan, request.steps)
         return request, entry, vae
 
     def generate(self, request: GenerationRequest, control: GenerationControl | None = None) -> Result:
@@ -203,6 +263,8 @@ class Engine:
         from studio.pipeline.seeds import image_seeds
 
         all_seeds, all_subseeds = image_seeds(seed, subseed, request.subseed_strength, request.image_count)
+        # styles, then each image's choices and wildcards from its own seed
+        prompts = self.prompt_library.expand(request, all_seeds)
         result = Result(request=request)
         denoise = save = 0.0
         with torch.no_grad():
@@ -215,18 +277,43 @@ class Engine:
                 seeds = all_seeds[first : first + request.batch_size]
                 subseeds = all_subseeds[first : first + request.batch_size]
                 self.hooks.process_batch(request, batch_index, seeds)
-                tick = time.perf_counter()
-                images = self._run_batch(
-                    loaded, vae, request, inputs, seeds, subseeds, batch_index, control, refiner
-                )
-                denoise += time.perf_counter() - tick
-                tick = time.perf_counter()
-                for i, image in enumerate(images):
-                    record = self._finish_image(
-                        request, entry, vae_entry, image, seeds[i], subseeds[i], timings
+                # images whose prompts came out the same run together (all of them, usually)
+                for start, end in _same_prompt_runs(prompts[first : first + len(seeds)]):
+                    image_prompt = prompts[first + start]
+                    resolved = _with_prompts(request, image_prompt)
+                    plan, networks = self._apply_networks(loaded, vae, resolved)
+                    tick = time.perf_counter()
+                    images = self._run_batch(
+                        loaded,
+                        vae,
+                        resolved,
+                        inputs,
+                        seeds[start:end],
+                        subseeds[start:end],
+                        batch_index,
+                        control,
+                        networks,
+                        offset=start,
+                        refiner=refiner,
                     )
-                    result.images.append(record)
-                save += time.perf_counter() - tick
+                    denoise += time.perf_counter() - tick
+                    tick = time.perf_counter()
+                    for i, image in enumerate(images, start):
+                        record = self._finish_image(
+                            resolved,
+                            entry,
+                            vae_entry,
+                            image,
+                            seeds[i],
+                            subseeds[i],
+                            timings,
+                            plan,
+                            extra=image_prompt.params,
+                        )
+                        result.images.append(record)
+                    save += time.perf_counter() - tick
+                    if control.interrupted or control.skip_requested:
+                        break  # a skip ends the whole batch, as it does unsplit
                 if control.interrupted:
                     result.interrupted = True
                     break
@@ -236,6 +323,21 @@ class Engine:
         result.timings = timings
         result.peak_memory_bytes = self._peak_memory()
         return self.hooks.postprocess(result)
+
+    def _apply_networks(
+        self, loaded: Any, vae: Any, request: GenerationRequest
+    ) -> tuple[NetworkPlan, AppliedNetworks]:
+        """Put the request's LoRAs and embeddings (and no others) on the model; the texts to
+        encode come back with the tags taken out and embedding names as their tokens."""
+        plan = self._networks.resolve(request)
+        from studio.pipeline.families.runtime import uses_prompt_cache
+
+        if not uses_prompt_cache(loaded.family):  # checked: no networks asked (see _check_family_prompts)
+            return plan, AppliedNetworks(plan.prompt, plan.negative_prompt, changed=False)
+        applied = self._networks.apply(loaded.pipeline(request.mode, vae), plan)
+        if applied.changed:  # the text encoder changed: embeddings cached before are stale
+            self._prompts = PromptEmbeddingCache()
+        return plan, applied
 
     def _prepare_inputs(self, request: GenerationRequest) -> dict[str, Any]:
         """Decode init images and mask up front so a bad image fails before any work."""
@@ -271,8 +373,11 @@ class Engine:
         subseeds: list[int],
         batch_index: int,
         control: GenerationControl,
+        networks: AppliedNetworks,
+        offset: int = 0,
         refiner: Any = None,
     ) -> list[Any]:
+        """Images of `seeds`, the images `offset`.. of batch `batch_index`."""
         from PIL import Image
 
         from studio.pipeline.images import composite_inpaint
@@ -280,10 +385,10 @@ class Engine:
 
         mode = request.mode
         count = len(seeds)
+        first_image = batch_index * request.batch_size + offset
         if mode != "txt2img":
             originals = [
-                inputs["init_images"][(batch_index * request.batch_size + i) % len(inputs["init_images"])]
-                for i in range(count)
+                inputs["init_images"][(first_image + i) % len(inputs["init_images"])] for i in range(count)
             ]
             if request.denoising_strength == 0:
                 return [image.copy() for image in originals]
@@ -292,8 +397,11 @@ class Engine:
             request.sampler_name, request.scheduler, loaded.base_scheduler_config, request.flow_shift
         )
         clip_skip = request.clip_skip if request.clip_skip != 1 else self.config.clip_skip
+        # Both prompts (network tags removed, embeddings as their tokens) parsed in A1111's
+        # prompt language and encoded; reused across batches, sweeps and runs while recent.
+        # (SD 1.x / 2.x: the other families' pipelines encode their plain text themselves.)
+        conditioning, request = self._family_conditioning(loaded, pipe, request, networks, clip_skip)
         generators = make_generators(seeds)
-        first_image = batch_index * request.batch_size
         hooks = self.hooks
 
         def on_step_end(pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict) -> dict:
@@ -309,13 +417,10 @@ class Engine:
             hooks.on_step(info, control)
             if control.interrupted or control.skip_requested:
                 pipeline._interrupt = True
-            return callback_kwargs
+            return conditioning.on_step_end(pipeline, step_index, callback_kwargs)  # prompt editing
 
         kwargs: dict[str, Any] = {
-            # Embeddings of one prompt, repeated per image exactly like a plain diffusers call,
-            # and reused across batches, sweeps and repeated runs while they stay recent
-            # (SD 1.x / 2.x; the other families' pipelines encode the text themselves).
-            **self._family_prompt_kwargs(loaded, pipe, request, clip_skip),
+            **conditioning.pipeline_kwargs(),  # repeated per image like a plain diffusers call
             "num_images_per_prompt": count,
             "num_inference_steps": request.steps,
             "guidance_scale": request.cfg_scale,
@@ -330,10 +435,12 @@ class Engine:
             kwargs.update(
                 width=request.width, height=request.height, latents=noise.to(pipe._execution_device)
             )
-            return self._call_pipeline(pipe, kwargs, request, refiner, vae, control, clip_skip)
+            with conditioning.unet_hooks(pipe):  # AND parts
+                return self._call_pipeline(pipe, kwargs, request, refiner, vae, control, clip_skip)
         if mode == "img2img":
             kwargs.update(image=originals, strength=request.denoising_strength)
-            return self._call_pipeline(pipe, kwargs, request, refiner, vae, control, clip_skip)
+            with conditioning.unet_hooks(pipe):
+                return self._call_pipeline(pipe, kwargs, request, refiner, vae, control, clip_skip)
         mask = inputs["mask"]
         filled = [inputs["filled"][(first_image + i) % len(inputs["filled"])] for i in range(count)]
         strength = 1.0 if request.inpainting_fill == 2 else request.denoising_strength
@@ -355,7 +462,8 @@ class Engine:
             width=request.width,
             height=request.height,
         )
-        generated = self._call_pipeline(pipe, kwargs, request, refiner, vae, control, clip_skip)
+        with conditioning.unet_hooks(pipe):
+            generated = self._call_pipeline(pipe, kwargs, request, refiner, vae, control, clip_skip)
         if box is not None:
             pasted = []
             for i, image in enumerate(generated):
@@ -438,17 +546,48 @@ class Engine:
                     "refiner_checkpoint", f"{refiner.model_name}: not a model Atelier can load"
                 )
             check_refiner(family, refiner_family, refiner.model_name)
-            request = dataclasses.replace(request, refiner_checkpoint=refiner.short_title)
+            # A1111 writes the refiner as "short_name [hash10]"
+            request = dataclasses.replace(
+                request, refiner_checkpoint=f"{refiner.short_name} [{refiner.hash10}]"
+            )
         return request
 
-    def _family_prompt_kwargs(
-        self, loaded: Any, pipe: Any, request: GenerationRequest, clip_skip: int
-    ) -> dict:
-        from studio.pipeline.families.runtime import prompt_kwargs, uses_prompt_cache
+    def _check_family_prompts(self, entry: ModelEntry, plan: NetworkPlan, steps: int) -> None:
+        """Families other than SD 1.x / 2.x take plain prompts, no LoRA or embedding (yet)."""
+        from studio.pipeline.families import family_of, identify
+        from studio.pipeline.families.checks import check_plain_prompts
+
+        family = family_of(entry.architecture or identify(entry.path, entry.format))
+        if family is not None:
+            check_plain_prompts(
+                family,
+                entry.model_name,
+                plan.prompt,
+                plan.negative_prompt,
+                steps,
+                plan.loras,
+                plan.embeddings,
+            )
+
+    def _family_conditioning(
+        self, loaded: Any, pipe: Any, request: GenerationRequest, networks: AppliedNetworks, clip_skip: int
+    ) -> tuple[Any, GenerationRequest]:
+        """SD 1.x / 2.x: the prompts parsed and encoded (cached); other families: their plain
+        text for the pipeline to encode, in the request the batch runs with."""
+        from studio.pipeline.families.checks import plain_prompt
+        from studio.pipeline.families.runtime import PlainConditioning, prompt_kwargs, uses_prompt_cache
 
         if uses_prompt_cache(loaded.family):
-            return self._prompts.pipeline_kwargs(pipe, request.prompt, request.negative_prompt, clip_skip)
-        return prompt_kwargs(loaded.family, request, clip_skip)
+            conditioning = self._prompts.conditioning(
+                pipe, networks.prompt, networks.negative_prompt, request.steps, clip_skip
+            )
+            return conditioning, request
+        plain = dataclasses.replace(
+            request,
+            prompt=plain_prompt(networks.prompt, request.steps, "prompt"),
+            negative_prompt=plain_prompt(networks.negative_prompt, request.steps, "negative_prompt"),
+        )
+        return PlainConditioning(prompt_kwargs(loaded.family, plain, clip_skip)), plain
 
     def _family_kwargs(self, loaded: Any, pipe: Any, request: GenerationRequest) -> dict[str, Any]:
         from studio.pipeline.families.runtime import family_kwargs
@@ -499,6 +638,8 @@ class Engine:
         seed: int,
         subseed: int,
         timings: dict[str, float],
+        networks: NetworkPlan,
+        extra: dict[str, Any] | None = None,
     ) -> ImageRecord:
         params = generation_parameters(
             request,
@@ -508,6 +649,7 @@ class Engine:
             model_hash=entry.hash10,
             vae_name=None if vae_entry is None else vae_entry.model_name,
             vae_hash=None if vae_entry is None else vae_entry.hash10,
+            extra={**networks.infotext, **(extra or {})},
         )
         infotext = format_infotext(request.prompt, request.negative_prompt, params)
         image, infotext = self.hooks.postprocess_image(request, image, infotext)
@@ -532,6 +674,27 @@ class Engine:
             return int(peak if sys.platform == "darwin" else peak * 1024)
         except ImportError:
             return 0
+
+
+def _same_prompt_runs(prompts: list[ImagePrompt]) -> list[tuple[int, int]]:
+    """(start, end) of each run of consecutive images with the same prompts."""
+    runs: list[tuple[int, int]] = []
+    start = 0
+    for index in range(1, len(prompts) + 1):
+        if index == len(prompts) or (prompts[index].prompt, prompts[index].negative_prompt) != (
+            prompts[start].prompt,
+            prompts[start].negative_prompt,
+        ):
+            runs.append((start, index))
+            start = index
+    return runs
+
+
+def _with_prompts(request: GenerationRequest, image_prompt: ImagePrompt) -> GenerationRequest:
+    """The request as the image was made: its final prompts, no styles left to apply."""
+    return dataclasses.replace(
+        request, prompt=image_prompt.prompt, negative_prompt=image_prompt.negative_prompt, styles=()
+    )
 
 
 def png_to_image(png: bytes) -> Any:

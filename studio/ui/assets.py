@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 
-CSS = """
+from studio.ui import prompt_tools_js
+
+CSS = (
+    prompt_tools_js.CSS
+    + """
 .atelier-status { font-size: 0.85em; opacity: 0.85; display: flex; gap: 1.5em; flex-wrap: wrap;
   padding: 0.25em 0.5em; }
 .atelier-status b { font-weight: 600; }
@@ -24,7 +28,11 @@ CSS = """
 .atelier-tool { max-width: 5.5em !important; min-width: 4.5em !important; padding: 0 0.4em !important;
   font-size: 0.85em !important; }
 .atelier-generate { min-height: 3.2em; font-size: 1.1em !important; }
+.atelier-token-counter-box { min-height: 0 !important; margin-top: -2.6em !important;
+  margin-right: 1.4em !important; z-index: 2; pointer-events: none; }
+.atelier-token-counter { display: block; text-align: right; font-size: 0.8em; opacity: 0.7; }
 """
+)
 
 _BOOT = """
 () => {
@@ -44,10 +52,11 @@ _BOOT = """
     if (document.activeElement) document.activeElement.dispatchEvent(new Event('input', {bubbles: true}));
     setTimeout(() => buttons[0].click(), 50);
   });
+%PROMPT_TOOLS%
 }
 """
 
-BOOT_JS = _BOOT.replace("%CSS%", json.dumps(CSS))
+BOOT_JS = _BOOT.replace("%CSS%", json.dumps(CSS)).replace("%PROMPT_TOOLS%", prompt_tools_js.JS)
 
 COPY_TEXT_JS = """
 (text) => {

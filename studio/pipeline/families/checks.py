@@ -7,9 +7,13 @@ model is an error, not ignored), clip skip, the size multiple, the sampler and s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from studio.pipeline.families import sampler_context
 from studio.pipeline.families.spec import FAMILIES, FAMILY_FIELD_DEFAULTS, Architecture, Family
 from studio.pipeline.samplers import SamplerRegistry
+from studio.prompts.attention import PromptSyntaxError, parse_attention
+from studio.prompts.parse import parse_prompt
 from studio.request import GenerationRequest, RequestError
 
 
@@ -77,3 +81,46 @@ def check_refiner(base: Family, refiner: Family, refiner_name: str) -> None:
             "refiner_checkpoint",
             f"{refiner_name} is {refiner.label}; an {base.label} model takes an SDXL refiner or SDXL model",
         )
+
+
+PLAIN_ONLY = (
+    "prompt weights, emphasis ( ) [ ], [from:to:when] editing, AND and BREAK work with SD 1.x / 2.x models "
+    "for now; {model} is {family}: write the prompt without them"
+)
+
+
+def plain_prompt(text: str, steps: int, field: str, model: str = "the model", family: str = "") -> str:
+    """The text a family whose pipeline encodes the prompt itself gets: the prompt as typed,
+    with escapes resolved. A1111 syntax it cannot honour is refused naming `field`."""
+    try:
+        parts = parse_prompt(text, steps, positive=field == "prompt")
+    except PromptSyntaxError as error:
+        raise RequestError(field, str(error)) from None
+    message = PLAIN_ONLY.format(model=model, family=family or "another family")
+    if len(parts) != 1 or parts[0].weight != 1.0 or len(parts[0].schedule) != 1:
+        raise RequestError(field, message)
+    pieces = parse_attention(parts[0].schedule[0].text)
+    if any(piece.weight != 1.0 for piece in pieces):
+        raise RequestError(field, message)
+    return "".join(piece.text for piece in pieces)
+
+
+def check_plain_prompts(
+    family: Family,
+    model: str,
+    prompt: str,
+    negative_prompt: str,
+    steps: int,
+    loras: Sequence[object],
+    embeddings: Sequence[object],
+) -> None:
+    """Families other than SD 1.x / 2.x take plain prompts and no LoRA or embedding (yet)."""
+    if family.name in ("sd15", "sd2"):
+        return
+    if loras or embeddings:
+        raise RequestError(
+            "prompt",
+            f"LoRA tags and embeddings apply to SD 1.x / 2.x models for now; {model} is {family.label}",
+        )
+    plain_prompt(prompt, steps, "prompt", model, family.label)
+    plain_prompt(negative_prompt, steps, "negative_prompt", model, family.label)

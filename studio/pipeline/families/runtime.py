@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from studio.pipeline.families.spec import Architecture, Family
@@ -35,6 +36,23 @@ REFINER_SHARED = (
     "width",
     "height",
 )
+
+
+class PlainConditioning:
+    """The prompts of a family whose pipeline encodes them itself: what the engine asks of a
+    `PromptConditioning`, with nothing to schedule or combine."""
+
+    def __init__(self, kwargs: dict[str, Any]) -> None:
+        self._kwargs = kwargs
+
+    def pipeline_kwargs(self) -> dict[str, Any]:
+        return dict(self._kwargs)
+
+    def on_step_end(self, pipeline: Any, step_index: int, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
+        return callback_kwargs
+
+    def unet_hooks(self, pipe: Any) -> AbstractContextManager[Any]:
+        return nullcontext()
 
 
 def uses_prompt_cache(family: Family) -> bool:

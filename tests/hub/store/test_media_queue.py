@@ -2,11 +2,11 @@
 
 import pytest
 
+from hub.catalog_generator import sample_model
 from hub.store import HubDatabase
 from hub.store.catalog import upsert_models
 from hub.store.images import link_thumbnail
 from hub.store.migrations import MIGRATIONS
-from hub.store.sample import sample_model
 from sqlitedb import connect, migrate, write
 
 

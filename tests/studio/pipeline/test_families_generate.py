@@ -181,6 +181,14 @@ def test_the_sdxl_refiner_takes_over_at_a_fraction_of_the_steps(engine: Engine) 
             "skip_layer_guidance_scale",
             "text-to-image only",
         ),
+        (
+            "flux",
+            {"prompt": "a (red:1.3) cat"},
+            "prompt",
+            "work with SD 1.x / 2.x models for now; flux is Flux.1",
+        ),
+        ("sdxl", {"prompt": "a cat AND a dog"}, "prompt", "AND and BREAK"),
+        ("z-image", {"negative_prompt": "[blue:red:0.5]"}, "negative_prompt", "editing"),
     ],
 )
 def test_what_a_family_cannot_do_is_refused_by_field(
@@ -201,6 +209,7 @@ def test_requests_every_family_accepts_pass_the_checks(engine: Engine) -> None:
     engine.check(replace(BASE, model="sd3", sampler_name="Heun"))
     engine.check(replace(BASE, model="sd3", sampler_name="DPM++ 2M"))
     engine.check(replace(BASE, model="flux", sampler_name="Euler", scheduler="Karras"))
+    engine.check(replace(BASE, model="flux", prompt="a cat \\(sitting\\)"))  # escapes are plain text
 
 
 @pytest.mark.slow
