@@ -478,55 +478,11 @@ class Engine:
     # -- model families (studio.pipeline.families): each family's checks and arguments --------
     def model_info(self, name: str | None = None) -> dict[str, Any]:
         """What the forms need to know of a checkpoint (the current or default one when `name`
-        is None), read from its keys or configs without loading it: its family, native size,
-        the samplers and schedule types it runs with, its defaults, the family-only request
-        fields it honours, and for SDXL the checkpoints it can take as refiner."""
-        from studio.pipeline.families import architecture_of, family_of, sampler_context
+        is None), without loading it: `studio.pipeline.families.describe_model`."""
+        from studio.pipeline.families.info import describe_model
 
         entry = self.registry.find("checkpoint", name) if name else (self._current or self._default_entry())
-        family, architecture = family_of(entry.architecture), architecture_of(entry.architecture)
-        if family is None or architecture is None:
-            return {
-                "title": entry.title,
-                "family": "unknown",
-                "family_label": entry.architecture,
-                "fields": [],
-            }
-        samplers = self.samplers.sampler_names(sampler_context(family))
-        schedules = list(
-            dict.fromkeys(
-                s for sampler in samplers for s in self.samplers.schedule_types_for(sampler, family.flow)
-            )
-        )
-        fields = sorted(
-            family.fields | ({"refiner_switch_at"} if "refiner_checkpoint" in family.fields else set())
-        )
-        if architecture.name == "flux-schnell":
-            fields.remove("distilled_cfg_scale")
-        refiners = [
-            other.title
-            for other in self.registry.checkpoints()
-            if family.refiner_family is not None and other.family in (family.refiner_family, family.name)
-        ]
-        return {
-            "title": entry.title,
-            "family": family.name,
-            "family_label": family.label,
-            "architecture": architecture.name,
-            "architecture_label": architecture.label,
-            "native_size": native_size(entry),
-            "samplers": samplers,
-            "schedule_types": schedules,
-            "defaults": {
-                "steps": int(architecture.defaults.get("default_steps", family.default_steps)),
-                "cfg_scale": float(architecture.defaults.get("default_cfg", family.default_cfg)),
-                "sampler_name": family.default_sampler,
-                "scheduler": "Automatic",
-            },
-            "fields": fields,
-            "refiners": refiners,
-            "memory": family.memory,
-        }
+        return describe_model(entry, self.registry.checkpoints(), self.samplers)
 
     def _check_family(self, request: GenerationRequest, entry: ModelEntry) -> GenerationRequest:
         """Refuse what the model's family cannot do; name the refiner by its title."""
