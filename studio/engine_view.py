@@ -47,6 +47,16 @@ class ModelEntryView(Protocol):
     def model_name(self) -> str: ...
 
     @property
+    def architecture(self) -> str:
+        """Checkpoints: the architecture read from the file (flux-dev, sdxl ...)."""
+        ...
+
+    @property
+    def family(self) -> str:
+        """Checkpoints: the model family (sd15, sdxl, sd3, flux, z-image ...) or "unknown"."""
+        ...
+
+    @property
     def a1111_model_name(self) -> str:
         """A1111's `model_name`: the name without extension, folders joined by "_"."""
         ...
@@ -159,6 +169,11 @@ class StudioEngine(EngineNames, Protocol):
 
     def native_size(self) -> int:
         """The trained resolution of the current (or default) model."""
+        ...
+
+    def model_info(self, name: str | None = None) -> dict[str, Any]:
+        """A checkpoint's family, native size, samplers, schedule types, defaults and
+        family-only request fields (the current model when `name` is None)."""
         ...
 
     def lora_listing(self) -> list[dict[str, Any]]:

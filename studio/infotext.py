@@ -89,6 +89,20 @@ def generation_parameters(
         if request.init_images or request.enable_hr
         else None,
         "Clip skip": None if request.clip_skip <= 1 else request.clip_skip,
+        # model families: written only when used
+        "Original size": (
+            f"{request.original_width or request.width}x{request.original_height or request.height}"
+            if request.original_width or request.original_height
+            else None
+        ),
+        "Crop top left": f"{request.crop_left}x{request.crop_top}"
+        if request.crop_left or request.crop_top
+        else None,
+        "Distilled CFG Scale": request.distilled_cfg_scale,
+        "Shift": request.flow_shift,
+        "Skip layer guidance scale": request.skip_layer_guidance_scale or None,
+        "Refiner": request.refiner_checkpoint,
+        "Refiner switch at": request.refiner_switch_at if request.refiner_checkpoint else None,
     }
     if request.mask is not None:
         params["Mask blur"] = request.mask_blur
@@ -180,6 +194,11 @@ def request_fields(parsed: Mapping[str, str]) -> dict[str, Any]:
         "Masked area padding": ("inpaint_full_res_padding", int),
         "Model": ("model", str),
         "VAE": ("vae", str),
+        "Distilled CFG Scale": ("distilled_cfg_scale", float),
+        "Shift": ("flow_shift", float),
+        "Skip layer guidance scale": ("skip_layer_guidance_scale", float),
+        "Refiner": ("refiner_checkpoint", str),
+        "Refiner switch at": ("refiner_switch_at", float),
     }
     for key, (name, kind) in simple.items():
         if key in parsed:
@@ -205,6 +224,12 @@ def request_fields(parsed: Mapping[str, str]) -> dict[str, Any]:
     if "Size-1" in parsed:
         fields["width"] = int(parsed["Size-1"])
         fields["height"] = int(parsed["Size-2"])
+    if "Original size-1" in parsed:
+        fields["original_width"] = int(parsed["Original size-1"])
+        fields["original_height"] = int(parsed["Original size-2"])
+    if "Crop top left-1" in parsed:
+        fields["crop_left"] = int(parsed["Crop top left-1"])
+        fields["crop_top"] = int(parsed["Crop top left-2"])
     if "Inpaint area" in parsed:
         fields["inpaint_full_res"] = parsed["Inpaint area"] == "Only masked"
     if "Mask mode" in parsed:

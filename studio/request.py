@@ -63,6 +63,17 @@ class GenerationRequest:
     clip_skip: int = 1
     model: str | None = None
     vae: str | None = None
+    # model families (docs/models.md): each honoured only by the families that have it; a
+    # non-default value with another family is an error, never ignored
+    original_width: int = 0  # SDXL size conditioning: the "original size" (0: the output size)
+    original_height: int = 0
+    crop_left: int = 0  # SDXL crop conditioning: the top-left corner of the crop
+    crop_top: int = 0
+    refiner_checkpoint: str | None = None  # SDXL: the model that does the last steps (A1111's)
+    refiner_switch_at: float = 0.8  # the fraction of the steps after which the refiner takes over
+    distilled_cfg_scale: float | None = None  # Flux.1 dev's guidance input (Forge's; None: 3.5)
+    flow_shift: float | None = None  # flow-matching models: the sampler's shift (None: the model's)
+    skip_layer_guidance_scale: float = 0.0  # SD 3.5: skip-layer guidance (0: off; ~2.8 for medium)
     # scripts by name: {"script name": {"param": value}}; never positional
     scripts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # ControlNet units, JSON-safe (`studio.controlnet.units.ControlNetUnit.to_json`), in order
@@ -219,6 +230,32 @@ def validate(
         _check_int(name, value)
         _check_range(name, value, low, high)
     _check_range("cfg_scale", request.cfg_scale, 0, 30)
+    for name, high in (
+        ("original_width", 4 * MAX_SIZE),
+        ("original_height", 4 * MAX_SIZE),
+        ("crop_left", MAX_SIZE),
+        ("crop_top", MAX_SIZE),
+    ):
+        value = getattr(request, name)
+        _check_int(name, value)
+        _check_range(name, value, 0, high)
+    _check_range("refiner_switch_at", request.refiner_switch_at, 0, 1)
+    if request.refiner_checkpoint is not None:
+        if not isinstance(request.refiner_checkpoint, str) or not request.refiner_checkpoint.strip():
+            raise RequestError(
+                "refiner_checkpoint", f"expected a model name, got {request.refiner_checkpoint!r}"
+            )
+        if not 0 < request.refiner_switch_at < 1:
+            raise RequestError(
+                "refiner_switch_at", f"{request.refiner_switch_at} must be between 0 and 1 (exclusive)"
+            )
+    if request.distilled_cfg_scale is not None:
+        _check_range("distilled_cfg_scale", request.distilled_cfg_scale, 0, 30)
+    if request.flow_shift is not None:
+        _check_range("flow_shift", request.flow_shift, 0, 20)
+        if request.flow_shift <= 0:
+            raise RequestError("flow_shift", f"{request.flow_shift} must be above 0")
+    _check_range("skip_layer_guidance_scale", request.skip_layer_guidance_scale, 0, 10)
     _check_range("denoising_strength", request.denoising_strength, 0, 1)
     _check_range("subseed_strength", request.subseed_strength, 0, 1)
     if not isinstance(request.styles, tuple) or not all(isinstance(name, str) for name in request.styles):

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from studio.scripts.manager import ScriptManager
 
 
+FORGE_DISTILLED_CFG = 3.5  # what Forge's API sends when the client did not choose
+
+
 class Txt2ImgBody(BaseModel):
     """A1111's StableDiffusionTxt2ImgProcessingAPI (the fields Atelier uses; others are accepted)."""
 
@@ -74,6 +77,16 @@ class Txt2ImgBody(BaseModel):
     hr_scheduler: str | None = None
     hr_prompt: str = ""
     hr_negative_prompt: str = ""
+    # A1111's SDXL refiner, Forge's Flux guidance, and Atelier's family fields (docs/models.md)
+    refiner_checkpoint: str | None = None
+    refiner_switch_at: float | None = None
+    distilled_cfg_scale: float | None = None
+    flow_shift: float | None = None
+    skip_layer_guidance_scale: float = 0.0
+    original_width: int = 0
+    original_height: int = 0
+    crop_left: int = 0
+    crop_top: int = 0
 
 
 class Img2ImgBody(Txt2ImgBody):
@@ -142,6 +155,34 @@ class A1111Api:
         others, controlnet_units = split_controlnet(body.alwayson_scripts or {})
         return self.services.scripts.from_a1111(body.script_name, body.script_args, others), controlnet_units
 
+    def _family_fields(self, body: Txt2ImgBody, model: str | None) -> dict[str, Any]:
+        """The model-family fields of the payload (A1111's refiner, Forge's distilled CFG,
+        Atelier's own). Forge clients send `distilled_cfg_scale` 3.5 with every request: that
+        default is dropped for models without Flux guidance; any other value goes on (and is
+        refused by name if the model cannot use it)."""
+        values: dict[str, Any] = {
+            name: getattr(body, name)
+            for name in (
+                "original_width",
+                "original_height",
+                "crop_left",
+                "crop_top",
+                "skip_layer_guidance_scale",
+            )
+        }
+        if body.refiner_checkpoint not in (None, "", "None"):
+            values["refiner_checkpoint"] = self._resolve_checkpoint(
+                body.refiner_checkpoint, "refiner_checkpoint"
+            )
+            values["refiner_switch_at"] = 0.8 if body.refiner_switch_at is None else body.refiner_switch_at
+        if body.flow_shift is not None:
+            values["flow_shift"] = body.flow_shift
+        if body.distilled_cfg_scale is not None:
+            fields = self.engine.model_info(model).get("fields", [])
+            if "distilled_cfg_scale" in fields or body.distilled_cfg_scale != FORGE_DISTILLED_CFG:
+                values["distilled_cfg_scale"] = body.distilled_cfg_scale
+        return values
+
     def build_request(self, body: Txt2ImgBody) -> GenerationRequest:
         """The A1111 payload as a validated GenerationRequest (RequestError naming the field)."""
         options = self.services.options.all()
@@ -181,6 +222,7 @@ class A1111Api:
             "samples_format": str(
                 override.get("samples_format", options.get("samples_format", "png"))
             ).lower(),
+            **self._family_fields(body, model),
         }
         if isinstance(body, Img2ImgBody):
             if not body.init_images:
@@ -485,6 +527,8 @@ def build_router(services: HttpServices) -> APIRouter:
                 "sha256": entry.sha256,
                 "filename": str(entry.path),
                 "config": None,
+                "family": entry.family,
+                "architecture": entry.architecture,
             }
             for entry in engine.registry.checkpoints()
         ]

@@ -243,6 +243,13 @@ def build_router(services: HttpServices) -> APIRouter:
             png, media_type="image/png", headers={"Cache-Control": "private, max-age=31536000, immutable"}
         )
 
+    @router.get("/models")
+    def models() -> list[dict[str, Any]]:
+        """Every checkpoint with its family, native size, the samplers and schedule types it
+        runs with, its defaults and the family-only request fields it honours."""
+        engine = services.engine
+        return [engine.model_info(entry.title) for entry in engine.registry.checkpoints()]
+
     @router.post("/tokenize")
     def tokenize(body: TokenizeBody) -> dict[str, Any]:
         """Tokens of the longest text each prompt stands for over the steps (extra-network tags

@@ -138,7 +138,7 @@ class Engine:
         if self._cache is None:
             from studio.pipeline.loader import ModelCache
 
-            self._cache = ModelCache(self.config.model_cache_size)
+            self._cache = ModelCache(self.config.model_cache_size, companion_roots=self.registry.roots())
         return self._cache
 
     # -- cost ----------------------------------------------------------------------------------
@@ -246,13 +246,6 @@ class Engine:
         if (sampler, schedule) != (request.sampler_name, request.scheduler):
             request = dataclasses.replace(request, sampler_name=sampler, scheduler=schedule)
         validate(request, samplers=self.sampler_names(), schedulers=self.schedule_types())
-        if request.scheduler not in self.samplers.schedule_types_for(request.sampler_name):
-            valid = ", ".join(self.samplers.schedule_types_for(request.sampler_name))
-            raise RequestError(
-                "scheduler",
-                f"schedule type {request.scheduler!r} does not apply to sampler {request.sampler_name!r}; "
-                f"choose one of: {valid}",
-            )
         self.prompt_library.check(request)
         self.controlnets.check(request)
         entry = self.registry.find("checkpoint", request.model) if request.model else self._current
@@ -261,13 +254,16 @@ class Engine:
         if request.enable_hr:
             request = self._check_hires(request, entry)
         vae = None if request.vae in NO_VAE else self.registry.find("vae", request.vae, "vae")
+        # the model's family decides its samplers, schedule types, sizes and fields
+        request = self._check_family(request, entry)
         # LoRA tags and embeddings (the styles' too): installed, readable; those a wildcard
         # brings are checked when its image's prompt is made
         prompt, negative_prompt = self.prompt_library.styled(request)
         check_prompt(prompt, negative_prompt, request.steps, request.cfg_scale)  # A1111 syntax
-        self._networks.resolve(
+        plan = self._networks.resolve(
             dataclasses.replace(request, prompt=prompt, negative_prompt=negative_prompt, styles=())
         )
+        self._check_family_prompts(entry, plan, request.steps)
         return request, entry, vae
 
     def _check_hires(self, request: GenerationRequest, entry: ModelEntry) -> GenerationRequest:
@@ -312,6 +308,11 @@ class Engine:
         tick = time.perf_counter()
         loaded = self._load(entry)
         vae = None if vae_entry is None else (vae_entry, loaded.vae(vae_entry, self.config.allow_pickle))
+        refiner = None
+        if request.refiner_checkpoint is not None:  # SDXL: the model that does the last steps
+            refiner = self._load(
+                self.registry.find("checkpoint", request.refiner_checkpoint, "refiner_checkpoint")
+            )
         if request.model is None and self._current is None:
             self._current = entry
         inputs["controlnet"] = self.controlnets.prepare(request, loaded.pipe.device, loaded.pipe.unet.dtype)
@@ -357,6 +358,7 @@ class Engine:
                             control,
                             networks,
                             offset=start,
+                            refiner=refiner,
                         )
                     denoise += time.perf_counter() - tick
                     if (
@@ -401,6 +403,10 @@ class Engine:
         """Put the request's LoRAs and embeddings (and no others) on the model; the texts to
         encode come back with the tags taken out and embedding names as their tokens."""
         plan = self._networks.resolve(request)
+        from studio.pipeline.families.runtime import uses_prompt_cache
+
+        if not uses_prompt_cache(loaded.family):  # checked: no networks asked (see _check_family_prompts)
+            return plan, AppliedNetworks(plan.prompt, plan.negative_prompt, changed=False)
         applied = self._networks.apply(loaded.pipeline(request.mode, vae), plan)
         if applied.changed:  # the text encoder changed: embeddings cached before are stale
             self._prompts = PromptEmbeddingCache()
@@ -442,12 +448,13 @@ class Engine:
         control: GenerationControl,
         networks: AppliedNetworks,
         offset: int = 0,
+        refiner: Any = None,
     ) -> list[Any]:
         """Images of `seeds`, the images `offset`.. of batch `batch_index`."""
         from PIL import Image
 
         from studio.pipeline.images import composite_inpaint
-        from studio.pipeline.seeds import make_generators, make_noise
+        from studio.pipeline.seeds import make_generators
 
         mode = request.mode
         count = len(seeds)
@@ -460,7 +467,7 @@ class Engine:
                 return [image.copy() for image in originals]
         pipe = loaded.pipeline(mode, vae)
         pipe.scheduler = self.samplers.make_scheduler(
-            request.sampler_name, request.scheduler, loaded.base_scheduler_config
+            request.sampler_name, request.scheduler, loaded.base_scheduler_config, request.flow_shift
         )
         if inputs.get("controlnet"):  # the ControlNet variant of the mode's pipeline, same modules
             from studio.pipeline.controlnet.units import controlnet_pipeline
@@ -469,9 +476,8 @@ class Engine:
         clip_skip = request.clip_skip if request.clip_skip != 1 else self.config.clip_skip
         # Both prompts (network tags removed, embeddings as their tokens) parsed in A1111's
         # prompt language and encoded; reused across batches, sweeps and runs while recent.
-        conditioning = self._prompts.conditioning(
-            pipe, networks.prompt, networks.negative_prompt, request.steps, clip_skip
-        )
+        # (SD 1.x / 2.x: the other families' pipelines encode their plain text themselves.)
+        conditioning, request = self._family_conditioning(loaded, pipe, request, networks, clip_skip)
         if inputs.get("controlnet") and conditioning.composable:
             raise RequestError("prompt", "AND (composable prompts) does not work with ControlNet units yet")
         generators = make_generators(seeds)
@@ -512,16 +518,16 @@ class Engine:
             "guidance_scale": request.cfg_scale,
             "generator": generators,
             "callback_on_step_end": on_step_end,
+            **self._family_kwargs(loaded, pipe, request),
         }
         if inputs.get("controlnet"):
             from studio.pipeline.controlnet.units import call_kwargs
 
             kwargs.update(call_kwargs(mode, inputs["controlnet"]))
         if mode == "txt2img":
-            unet_channels = pipe.unet.config.in_channels
-            factor = pipe.vae_scale_factor
-            shape = (unet_channels, request.height // factor, request.width // factor)
-            noise = make_noise(shape, generators, subseeds, request.subseed_strength, dtype=pipe.unet.dtype)
+            from studio.pipeline.families.runtime import txt2img_latents
+
+            noise = txt2img_latents(loaded.family, pipe, request, generators, subseeds)
             kwargs.update(
                 width=request.width, height=request.height, latents=noise.to(pipe._execution_device)
             )
@@ -530,11 +536,11 @@ class Engine:
                     loaded, vae, request, kwargs, seeds, networks, clip_skip, reporter, conditioning
                 )
             with conditioning.unet_hooks(pipe):  # AND parts
-                return list(pipe(**kwargs).images)
+                return self._call_pipeline(pipe, kwargs, request, refiner, vae, control, clip_skip)
         if mode == "img2img":
             kwargs.update(image=originals, strength=request.denoising_strength)
             with conditioning.unet_hooks(pipe):
-                return list(pipe(**kwargs).images)
+                return self._call_pipeline(pipe, kwargs, request, refiner, vae, control, clip_skip)
         mask = inputs["mask"]
         filled = [inputs["filled"][(first_image + i) % len(inputs["filled"])] for i in range(count)]
         strength = 1.0 if request.inpainting_fill == 2 else request.denoising_strength
@@ -557,7 +563,7 @@ class Engine:
             height=request.height,
         )
         with conditioning.unet_hooks(pipe):
-            generated = list(pipe(**kwargs).images)
+            generated = self._call_pipeline(pipe, kwargs, request, refiner, vae, control, clip_skip)
         if box is not None:
             pasted = []
             for i, image in enumerate(generated):
@@ -586,6 +592,116 @@ class Engine:
 
         passes = HiresPasses(self.samplers, self._prompts, self.upscalers, loaded, vae)
         return passes.run(request, kwargs, seeds, networks, clip_skip, reporter, conditioning)
+
+    # -- model families (studio.pipeline.families): each family's checks and arguments --------
+    def model_info(self, name: str | None = None) -> dict[str, Any]:
+        """What the forms need to know of a checkpoint (the current or default one when `name`
+        is None), without loading it: `studio.pipeline.families.describe_model`."""
+        from studio.pipeline.families.info import describe_model
+
+        entry = self.registry.find("checkpoint", name) if name else (self._current or self._default_entry())
+        return describe_model(entry, self.registry.checkpoints(), self.samplers)
+
+    def _check_family(self, request: GenerationRequest, entry: ModelEntry) -> GenerationRequest:
+        """Refuse what the model's family cannot do; name the refiner by its title."""
+        from studio.pipeline.families import architecture_of, family_of, identify
+        from studio.pipeline.families.checks import check_refiner, check_request
+
+        name = entry.architecture or identify(entry.path, entry.format)
+        family, architecture = family_of(name), architecture_of(name)
+        if family is None or architecture is None:
+            return request  # the loader says what it is and why it does not load
+        check_request(request, family, architecture, entry.model_name, self.samplers)
+        if request.refiner_checkpoint is not None:
+            refiner = self.registry.find("checkpoint", request.refiner_checkpoint, "refiner_checkpoint")
+            refiner_family = family_of(refiner.architecture or identify(refiner.path, refiner.format))
+            if refiner_family is None:
+                raise RequestError(
+                    "refiner_checkpoint", f"{refiner.model_name}: not a model Atelier can load"
+                )
+            check_refiner(family, refiner_family, refiner.model_name)
+            # A1111 writes the refiner as "short_name [hash10]"
+            request = dataclasses.replace(
+                request, refiner_checkpoint=f"{refiner.short_name} [{refiner.hash10}]"
+            )
+        return request
+
+    def _check_family_prompts(self, entry: ModelEntry, plan: NetworkPlan, steps: int) -> None:
+        """Families other than SD 1.x / 2.x take plain prompts, no LoRA or embedding (yet)."""
+        from studio.pipeline.families import family_of, identify
+        from studio.pipeline.families.checks import check_plain_prompts
+
+        family = family_of(entry.architecture or identify(entry.path, entry.format))
+        if family is not None:
+            check_plain_prompts(
+                family,
+                entry.model_name,
+                plan.prompt,
+                plan.negative_prompt,
+                steps,
+                plan.loras,
+                plan.embeddings,
+            )
+
+    def _family_conditioning(
+        self, loaded: Any, pipe: Any, request: GenerationRequest, networks: AppliedNetworks, clip_skip: int
+    ) -> tuple[Any, GenerationRequest]:
+        """SD 1.x / 2.x: the prompts parsed and encoded (cached); other families: their plain
+        text for the pipeline to encode, in the request the batch runs with."""
+        from studio.pipeline.families.checks import plain_prompt
+        from studio.pipeline.families.runtime import PlainConditioning, prompt_kwargs, uses_prompt_cache
+
+        if uses_prompt_cache(loaded.family):
+            conditioning = self._prompts.conditioning(
+                pipe, networks.prompt, networks.negative_prompt, request.steps, clip_skip
+            )
+            return conditioning, request
+        plain = dataclasses.replace(
+            request,
+            prompt=plain_prompt(networks.prompt, request.steps, "prompt"),
+            negative_prompt=plain_prompt(networks.negative_prompt, request.steps, "negative_prompt"),
+        )
+        return PlainConditioning(prompt_kwargs(loaded.family, plain, clip_skip)), plain
+
+    def _family_kwargs(self, loaded: Any, pipe: Any, request: GenerationRequest) -> dict[str, Any]:
+        from studio.pipeline.families.runtime import family_kwargs
+
+        return family_kwargs(loaded.family, loaded.architecture, pipe, request)
+
+    def _call_pipeline(
+        self,
+        pipe: Any,
+        kwargs: dict[str, Any],
+        request: GenerationRequest,
+        refiner: Any,
+        vae: Any,
+        control: GenerationControl,
+        clip_skip: int,
+    ) -> list[Any]:
+        """Run the pipeline; with a refiner, hand it the last steps (A1111's refiner)."""
+        from studio.pipeline.families.runtime import call_pipeline, family_kwargs, prompt_kwargs
+
+        refiner_pipe = None
+        if refiner is not None:
+            refiner_pipe = refiner.pipeline("img2img" if request.mode == "txt2img" else request.mode, vae)
+            refiner_pipe.scheduler = self.samplers.make_scheduler(
+                request.sampler_name, request.scheduler, refiner.base_scheduler_config, request.flow_shift
+            )
+
+        def refiner_kwargs(pipeline: Any) -> dict[str, Any]:
+            return {
+                **prompt_kwargs(refiner.family, request, clip_skip),
+                **family_kwargs(refiner.family, refiner.architecture, pipeline, request),
+            }
+
+        return call_pipeline(
+            pipe,
+            kwargs,
+            refiner_pipe,
+            request,
+            refiner_kwargs,
+            lambda: control.interrupted or control.skip_requested,
+        )
 
     def _finish_image(
         self,

@@ -1,64 +1,56 @@
 """Load pipelines from registry entries, keep the last few in an LRU cache, share components.
 
 Diffusers folders load with `from_pretrained(local_files_only=True)`; single `.safetensors`
-files with `from_single_file(config=<local config folder>)` so no hub call is ever made: a
-`<file stem>.config/` diffusers config folder next to the file wins, else the architecture is
-recognised from the state-dict keys and a config folder shipped in `studio/pipeline/configs/`
-is used. txt2img, img2img and inpaint pipelines are built from one set of modules
-(`from_pipe`), so switching mode loads nothing.
+files part by part through diffusers' single-file loaders with local configs
+(`studio.pipeline.families.assemble`), so no hub call is ever made: the architecture is
+recognised from the keys, a config folder shipped in `studio/pipeline/configs/` is used (a
+`<file stem>.config/` folder next to the file overrides it), and parts the file lacks come from
+the text encoder and VAE folders. txt2img, img2img and inpaint pipelines are built from one set
+of modules (`from_pipe`, with the family's class for each mode), so switching mode loads nothing.
 """
 
 from __future__ import annotations
 
 import gc
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from studio.devices.base import DeviceChoice
 from studio.memory import MemoryStrategy, apply_memory_options, moves_model_itself
+from studio.pipeline.families import family_of, identify
+from studio.pipeline.families.sources import CONFIGS_DIR, ModelLoadError, config_folders
+from studio.pipeline.families.spec import ARCHITECTURES, Architecture, Family
 from studio.pipeline.model_registry import ModelEntry, refuse_pickle
 
-CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
-
-
-class ModelLoadError(RuntimeError):
-    pass
+__all__ = [
+    "CONFIGS_DIR",
+    "LoadedModel",
+    "ModelCache",
+    "ModelLoadError",
+    "config_folder_for",
+    "detect_architecture",
+]
 
 
 def detect_architecture(path: Path) -> str:
-    """`sd15`, `sd2`, `sdxl` or `unknown` from a single-file checkpoint's keys."""
-    if path.suffix.lower() != ".safetensors":
-        return "sd15"
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as handle:
-        keys = list(handle.keys())
-    if any(key.startswith("conditioner.embedders.1") for key in keys):
-        return "sdxl"
-    if any(key.startswith("cond_stage_model.model.") for key in keys):
-        return "sd2"
-    if any(key.startswith("cond_stage_model.transformer.") for key in keys):
-        return "sd15"
-    return "unknown"
+    """The architecture of single file `path` (a `spec.ARCHITECTURES` name, or "unknown")."""
+    return identify(path, "safetensors" if path.suffix.lower() == ".safetensors" else "pickle")
 
 
 def config_folder_for(path: Path) -> Path:
-    """The local diffusers config folder used to load single file `path` offline."""
-    sibling = path.with_name(path.stem + ".config")
-    if (sibling / "model_index.json").exists() or (sibling / "config.json").exists():
-        return sibling
-    architecture = detect_architecture(path)
-    shipped = CONFIGS_DIR / architecture
-    if not (shipped / "model_index.json").exists():
-        raise ModelLoadError(
-            f"{path.name}: no offline config for architecture {architecture!r} (shipped: "
-            f"{', '.join(sorted(p.name for p in CONFIGS_DIR.iterdir() if p.is_dir()))}); put a diffusers "
-            f"config folder (model_index.json and component configs, no weights) next to it as {sibling.name}/"
-        )
-    return shipped
+    """The local config folder a single file loads with: its `<stem>.config/` folder, else the
+    one shipped for its architecture (ModelLoadError when there is neither)."""
+    folders = config_folders(path, detect_architecture(path))
+    root = (
+        folders.sibling
+        if folders.sibling is not None and (folders.sibling / "model_index.json").exists()
+        else folders.shipped
+    )
+    assert root is not None
+    return root
 
 
 def _pipeline_class(name: str) -> Any:
@@ -73,9 +65,11 @@ def load_pipeline(
     memory: dict[str, Any],
     allow_pickle: bool,
     memory_strategies: Mapping[str, MemoryStrategy] | None = None,
+    companion_roots: Sequence[Path] = (),
 ) -> Any:
     """The pipeline of `entry` on `device`, with the `memory` options applied from
-    `memory_strategies` (the studio's registry; the built-ins when None)."""
+    `memory_strategies` (the studio's registry; the built-ins when None). A single file's
+    missing parts are looked for in the text encoder and VAE folders of `companion_roots`."""
     import json
 
     refuse_pickle(entry, allow_pickle)
@@ -87,7 +81,11 @@ def load_pipeline(
             {"safety_checker": None, "requires_safety_checker": False} if "safety_checker" in index else {}
         )
         pipe = cls.from_pretrained(entry.path, local_files_only=True, dtype=dtype, **extra)
-    else:
+    elif entry.format == "safetensors":
+        from studio.pipeline.families.assemble import load_single_file
+
+        pipe, _ = load_single_file(entry.path, dtype, companion_roots)
+    else:  # a pickle file (allowed): diffusers reads it whole, with a local config folder
         config = config_folder_for(entry.path)
         index = json.loads((config / "model_index.json").read_text(encoding="utf-8"))
         cls = _pipeline_class(index["_class_name"])
@@ -139,28 +137,33 @@ class LoadedModel:
     """One checkpoint's modules, and the mode pipelines built on them (sharing the modules)."""
 
     entry: ModelEntry
-    pipe: Any  # the text-to-image pipeline as loaded
+    pipe: Any  # the pipeline as loaded (text-to-image; image-to-image for an SDXL refiner)
     device: DeviceChoice
     base_scheduler_config: dict[str, Any] = field(default_factory=dict)
+    architecture: Architecture = field(default_factory=lambda: ARCHITECTURES["sd15"])
     _modes: dict[tuple[str, str | None], Any] = field(default_factory=dict)
     _vaes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def family(self) -> Family:
+        family = family_of(self.architecture.name)
+        assert family is not None
+        return family
 
     def pipeline(self, mode: str, vae: tuple[ModelEntry, Any] | None = None) -> Any:
         """The pipeline for `mode` (txt2img | img2img | inpaint), optionally with another VAE."""
         key = (mode, None if vae is None else str(vae[0].path))
         if key not in self._modes:
-            from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
+            import diffusers
 
             base = self.pipe
             if vae is not None:
                 base = type(self.pipe)(**{**self.pipe.components, "vae": vae[1]})
                 base.set_progress_bar_config(disable=True)
-            if mode == "txt2img":
-                pipe = base
-            elif mode == "img2img":
-                pipe = AutoPipelineForImage2Image.from_pipe(base)
-            else:
-                pipe = AutoPipelineForInpainting.from_pipe(base)
+            name = self.family.pipelines.get(mode)
+            if name is None:
+                raise ModelLoadError(f"{self.entry.name} ({self.architecture.label}) has no {mode} mode")
+            pipe = base if type(base).__name__ == name else getattr(diffusers, name).from_pipe(base)
             pipe.set_progress_bar_config(disable=True)
             self._modes[key] = pipe
         return self._modes[key]
@@ -175,8 +178,11 @@ class LoadedModel:
 class ModelCache:
     """LRU cache of loaded models keyed by path; `capacity` models stay loaded."""
 
-    def __init__(self, capacity: int = 2) -> None:
+    def __init__(self, capacity: int = 2, companion_roots: Sequence[Path] = ()) -> None:
+        """`companion_roots`: the models folders whose text encoder and VAE folders fill the
+        parts a single file lacks."""
         self.capacity = max(1, capacity)
+        self.companion_roots = list(companion_roots)
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
         self.loads = 0
 
@@ -201,9 +207,14 @@ class ModelCache:
             return self._models[key]
         while len(self._models) >= self.capacity:
             self._evict()
-        pipe = load_pipeline(entry, device, memory, allow_pickle, memory_strategies)
+        name = identify(entry.path, entry.format)
+        architecture = ARCHITECTURES.get(name)
+        if architecture is None:  # say what it is before reading any weight
+            config_folders(entry.path, name)
+            raise ModelLoadError(f"{entry.name}: unknown architecture {name!r}")
+        pipe = load_pipeline(entry, device, memory, allow_pickle, memory_strategies, self.companion_roots)
         self.loads += 1
-        loaded = LoadedModel(entry, pipe, device, dict(pipe.scheduler.config))
+        loaded = LoadedModel(entry, pipe, device, dict(pipe.scheduler.config), architecture)
         self._models[key] = loaded
         return loaded
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from studio.config import StudioConfig
 from studio.database import ensure_migrated, transaction
+from studio.pipeline.families import family_of, identify
 from studio.request import RequestError
 from studio.sidecars import Sidecar, read_sidecars
 
@@ -49,6 +50,14 @@ class ModelEntry:
     addnet_sha256: str | None = None  # LoRA safetensors: SHA-256 of the data after the header
     # what the files beside it say (preview, trigger words, preferred weight), read on refresh
     sidecar: Sidecar = field(default_factory=Sidecar, compare=False)
+    # checkpoints: the architecture read from the keys or configs (studio.pipeline.families)
+    architecture: str = ""
+
+    @property
+    def family(self) -> str:
+        """The model family's name (sd15, sdxl, sd3, flux, z-image ...), or "unknown"."""
+        family = family_of(self.architecture)
+        return "unknown" if family is None else family.name
 
     @property
     def hash10(self) -> str:
@@ -142,8 +151,9 @@ class ModelRegistry:
                 seen_paths.add(resolved)
                 addnet = kind == "lora" and fmt == "safetensors"
                 sha, addnet_sha = self._hashes(resolved, addnet)
+                architecture = identify(resolved, fmt) if kind == "checkpoint" else ""
                 scan.entries[kind].append(
-                    ModelEntry(kind, name, resolved, sha, fmt, addnet_sha, read_sidecars(path))
+                    ModelEntry(kind, name, resolved, sha, fmt, addnet_sha, read_sidecars(path), architecture)
                 )
         for entries in scan.entries.values():
             entries.sort(key=lambda entry: entry.name.lower())
@@ -311,18 +321,25 @@ SD_NATIVE_SIZE = 512
 
 
 def native_size(entry: ModelEntry) -> int:
-    """The resolution a checkpoint was trained at: UNet sample size times the VAE's downscale,
-    read from a diffusers folder's configs (no weights loaded); 512 (SD 1.x) for single files."""
+    """The resolution a checkpoint was trained at: for a diffusers folder, UNet sample size times
+    the VAE's downscale (a transformer model's VAE sample size), read from its configs (no
+    weights loaded); for a single file, its family's (512 for SD 1.x, 1024 for SDXL, SD 3.5,
+    Flux and Z-Image)."""
     import json
 
+    family = family_of(entry.architecture)
+    default = SD_NATIVE_SIZE if family is None else family.native_size
     if entry.format != "diffusers":
-        return SD_NATIVE_SIZE
+        return default
     try:
-        unet = json.loads((entry.path / "unet" / "config.json").read_text(encoding="utf-8"))
         vae = json.loads((entry.path / "vae" / "config.json").read_text(encoding="utf-8"))
-        sample_size = unet["sample_size"]
-        factor = 2 ** (len(vae["block_out_channels"]) - 1)
+        if (entry.path / "unet" / "config.json").exists():
+            unet = json.loads((entry.path / "unet" / "config.json").read_text(encoding="utf-8"))
+            sample_size = unet["sample_size"]
+            factor = 2 ** (len(vae["block_out_channels"]) - 1)
+        else:
+            sample_size, factor = vae["sample_size"], 1
     except (OSError, ValueError, KeyError, TypeError):
-        return SD_NATIVE_SIZE
+        return default
     size = (sample_size[0] if isinstance(sample_size, list) else int(sample_size)) * factor
     return max(64, min(4096, size - size % 8))

@@ -6,6 +6,11 @@ dropdown) are config overrides applied on top, where the scheduler class support
 A `SamplerRegistry` holds the samplers and schedule types of one studio: the built-in ones
 (`BUILTIN_SAMPLERS`, `BUILTIN_SCHEDULE_TYPES`) and those of extensions, all added through the
 `register_samplers` hook (`studio.scripts.registries` builds it).
+
+Flow-matching models (SD 3.5, Flux, Z-Image) take other schedulers: a sampler offers them
+through its `flow` variant under the same name users know ("Euler", "DPM++ 2M" ...), the way
+Forge does. Whether a model is flow matching is read from its own scheduler config, and the
+model's shift (or the request's `flow_shift`) goes into whichever option that class names it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,18 @@ from studio.request import RequestError
 
 
 @dataclass(frozen=True)
+class FlowVariant:
+    """The scheduler a sampler runs with on a flow-matching model. `schedule_types` limits the
+    schedule types (None: all its class accepts); DPM-Solver, UniPC and DEIS compute Karras /
+    exponential / beta sigmas in a way that breaks flow sigmas, so their variants take only
+    "Automatic"."""
+
+    scheduler_class: str | type
+    options: Mapping[str, Any] = field(default_factory=dict)
+    schedule_types: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class SamplerSpec:
     name: str
     # an attribute name of the `diffusers` package, or a scheduler class (an extension's own)
@@ -27,6 +44,7 @@ class SamplerSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     requires: tuple[str, ...] = ()  # importable modules the scheduler needs (e.g. torchsde)
     aliases: tuple[str, ...] = ()
+    flow: FlowVariant | None = None  # None: not offered for flow-matching models
 
     def available(self) -> bool:
         return all(importlib.util.find_spec(module) is not None for module in self.requires)
@@ -42,6 +60,9 @@ class ScheduleType:
         return all(importlib.util.find_spec(module) is not None for module in self.requires)
 
 
+_FLOW_SIGMAS = {"use_flow_sigmas": True, "prediction_type": "flow_prediction"}
+_AUTOMATIC = ("Automatic",)
+
 # Names and aliases as A1111 1.9+ lists them (modules/sd_samplers_kdiffusion.py,
 # sd_samplers_timesteps.py, sd_samplers_lcm.py); "PNDM" is diffusers' name for PLMS.
 BUILTIN_SAMPLERS: tuple[SamplerSpec, ...] = (
@@ -50,12 +71,22 @@ BUILTIN_SAMPLERS: tuple[SamplerSpec, ...] = (
         "DPMSolverMultistepScheduler",
         {"algorithm_type": "dpmsolver++", "solver_order": 2},
         aliases=("k_dpmpp_2m",),
+        flow=FlowVariant(
+            "DPMSolverMultistepScheduler",
+            {"algorithm_type": "dpmsolver++", "solver_order": 2, **_FLOW_SIGMAS},
+            _AUTOMATIC,
+        ),
     ),
     SamplerSpec(
         "DPM++ 2M SDE",
         "DPMSolverMultistepScheduler",
         {"algorithm_type": "sde-dpmsolver++", "solver_order": 2},
         aliases=("k_dpmpp_2m_sde",),
+        flow=FlowVariant(
+            "DPMSolverMultistepScheduler",
+            {"algorithm_type": "sde-dpmsolver++", "solver_order": 2, **_FLOW_SIGMAS},
+            _AUTOMATIC,
+        ),
     ),
     SamplerSpec(
         "DPM++ 3M SDE",
@@ -76,10 +107,25 @@ BUILTIN_SAMPLERS: tuple[SamplerSpec, ...] = (
         {"algorithm_type": "dpmsolver++", "solver_order": 2},
         aliases=("k_dpmpp_2s_a",),
     ),
-    SamplerSpec("Euler a", "EulerAncestralDiscreteScheduler", aliases=("k_euler_a", "k_euler_ancestral")),
-    SamplerSpec("Euler", "EulerDiscreteScheduler", aliases=("k_euler",)),
+    SamplerSpec(
+        "Euler a",
+        "EulerAncestralDiscreteScheduler",
+        aliases=("k_euler_a", "k_euler_ancestral"),
+        flow=FlowVariant("FlowMatchEulerDiscreteScheduler", {"stochastic_sampling": True}),
+    ),
+    SamplerSpec(
+        "Euler",
+        "EulerDiscreteScheduler",
+        aliases=("k_euler",),
+        flow=FlowVariant("FlowMatchEulerDiscreteScheduler"),
+    ),
     SamplerSpec("LMS", "LMSDiscreteScheduler", requires=("scipy",), aliases=("k_lms",)),
-    SamplerSpec("Heun", "HeunDiscreteScheduler", aliases=("k_heun",)),
+    SamplerSpec(
+        "Heun",
+        "HeunDiscreteScheduler",
+        aliases=("k_heun",),
+        flow=FlowVariant("FlowMatchHeunDiscreteScheduler"),
+    ),
     SamplerSpec("DPM2", "KDPM2DiscreteScheduler", aliases=("k_dpm_2",)),
     SamplerSpec("DPM2 a", "KDPM2AncestralDiscreteScheduler", aliases=("k_dpm_2_a",)),
     SamplerSpec(
@@ -87,9 +133,16 @@ BUILTIN_SAMPLERS: tuple[SamplerSpec, ...] = (
     ),
     SamplerSpec("DDPM", "DDPMScheduler", {"clip_sample": False}),
     SamplerSpec("PLMS", "PNDMScheduler", {"skip_prk_steps": True}, aliases=("plms", "PNDM")),
-    SamplerSpec("UniPC", "UniPCMultistepScheduler", aliases=("unipc",)),
-    SamplerSpec("DEIS", "DEISMultistepScheduler"),
-    SamplerSpec("LCM", "LCMScheduler", aliases=("k_lcm",)),
+    SamplerSpec(
+        "UniPC",
+        "UniPCMultistepScheduler",
+        aliases=("unipc",),
+        flow=FlowVariant("UniPCMultistepScheduler", _FLOW_SIGMAS, _AUTOMATIC),
+    ),
+    SamplerSpec(
+        "DEIS", "DEISMultistepScheduler", flow=FlowVariant("DEISMultistepScheduler", _FLOW_SIGMAS, _AUTOMATIC)
+    ),
+    SamplerSpec("LCM", "LCMScheduler", aliases=("k_lcm",), flow=FlowVariant("FlowMatchLCMScheduler")),
     SamplerSpec("TCD", "TCDScheduler"),
 )
 BUILTIN_SCHEDULE_TYPES: tuple[ScheduleType, ...] = (
@@ -130,16 +183,42 @@ def schedule_type_spellings(label: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((label, label.lower().replace(" ", "_"), label.replace(" ", ""))))
 
 
-def _scheduler_class(spec: SamplerSpec) -> type:
-    if isinstance(spec.scheduler_class, type):
-        return spec.scheduler_class
+def _class_of(scheduler_class: str | type) -> type:
+    if isinstance(scheduler_class, type):
+        return scheduler_class
     import diffusers
 
-    return getattr(diffusers, spec.scheduler_class)
+    return getattr(diffusers, scheduler_class)
+
+
+def _scheduler_class(spec: SamplerSpec) -> type:
+    return _class_of(spec.scheduler_class)
 
 
 def _accepted_options(cls: type) -> set[str]:
     return set(inspect.signature(cls.__init__).parameters) - {"self"}
+
+
+def is_flow_config(config: Mapping[str, Any]) -> bool:
+    """Whether a model's scheduler config is a flow-matching one (SD 3.5, Flux, Z-Image ...)."""
+    return (
+        str(config.get("_class_name", "")).startswith("FlowMatch")
+        or config.get("prediction_type") == "flow_prediction"
+        or bool(config.get("use_flow_sigmas"))
+    )
+
+
+@dataclass(frozen=True)
+class SamplerContext:
+    """What a model needs of its samplers (from its family): flow-matching variants or not, and
+    for families whose pipelines drive the scheduler in their own way (Flux and Z-Image hand it
+    their own sigmas and shift), the samplers known to run with them."""
+
+    flow: bool = False
+    only: frozenset[str] | None = None
+
+
+DEFAULT_CONTEXT = SamplerContext()
 
 
 class SamplerRegistry:
@@ -176,9 +255,23 @@ class SamplerRegistry:
         """The schedule type registered as `name` (KeyError when there is none)."""
         return self._schedule_types[name]
 
-    def sampler_names(self) -> list[str]:
-        """The samplers that can run here (their `requires` are importable)."""
-        return [name for name, spec in self._samplers.items() if spec.available()]
+    def _variant(self, spec: SamplerSpec, flow: bool) -> tuple[type, Mapping[str, Any]] | None:
+        """The scheduler class and options of `spec` for a flow-matching model or not."""
+        if not flow:
+            return _scheduler_class(spec), spec.options
+        if spec.flow is None:
+            return None
+        return _class_of(spec.flow.scheduler_class), spec.flow.options
+
+    def sampler_names(self, context: SamplerContext = DEFAULT_CONTEXT) -> list[str]:
+        """The samplers that can run here (their `requires` are importable) for a model of
+        `context` (by default: a noise-prediction model, SD 1.x / SDXL)."""
+        names = []
+        for name, spec in self._samplers.items():
+            variant = self._variant(spec, context.flow) if spec.available() else None
+            if variant is not None and (context.only is None or name in context.only):
+                names.append(name)
+        return names
 
     def schedule_type_names(self) -> list[str]:
         return [name for name, schedule in self._schedule_types.items() if schedule.available()]
@@ -248,36 +341,69 @@ class SamplerRegistry:
         ]
         return [*spec.aliases, *legacy]
 
-    def schedule_types_for(self, sampler_name: str) -> list[str]:
+    def schedule_types_for(self, sampler_name: str, flow: bool = False) -> list[str]:
         """The schedule types the sampler's scheduler class can honour."""
-        accepted = _accepted_options(_scheduler_class(self._samplers[sampler_name]))
+        spec = self._samplers[sampler_name]
+        variant = self._variant(spec, flow)
+        if variant is None:
+            return []
+        accepted = _accepted_options(variant[0])
+        allowed = spec.flow.schedule_types if flow and spec.flow is not None else None
         return [
             name
             for name, schedule in self._schedule_types.items()
-            if schedule.available() and set(schedule.options) <= accepted
+            if schedule.available()
+            and set(schedule.options) <= accepted
+            and (allowed is None or name in allowed)
         ]
 
-    def make_scheduler(self, sampler_name: str, schedule: str, base_config: Mapping[str, Any]) -> Any:
-        """A configured diffusers scheduler for the model's `base_config` (its scheduler_config).
+    def make_scheduler(
+        self,
+        sampler_name: str,
+        schedule: str,
+        base_config: Mapping[str, Any],
+        flow_shift: float | None = None,
+        context: SamplerContext | None = None,
+    ) -> Any:
+        """A configured diffusers scheduler for the model's `base_config` (its scheduler_config);
+        a flow-matching model's gets the sampler's flow variant, with `flow_shift` (when given)
+        replacing the model's own shift. `context` (the model family's) limits the samplers.
 
         Raises RequestError naming `sampler_name` or `scheduler` with the valid choices.
         """
         sampler_name, schedule = self.normalize(sampler_name, schedule)
+        flow = is_flow_config(base_config)
+        context = SamplerContext(flow=flow, only=None if context is None else context.only)
         if sampler_name not in self._samplers or not self._samplers[sampler_name].available():
             raise RequestError(
                 "sampler_name",
-                f"unknown sampler {sampler_name!r}; choose one of: {', '.join(self.sampler_names())}",
+                f"unknown sampler {sampler_name!r}; choose one of: {', '.join(self.sampler_names(context))}",
             )
-        spec = self._samplers[sampler_name]
-        valid = self.schedule_types_for(sampler_name)
+        if sampler_name not in self.sampler_names(context):
+            kind = "this model" if context.only is not None or not flow else "flow-matching models"
+            raise RequestError(
+                "sampler_name",
+                f"sampler {sampler_name!r} does not run with {kind}; choose one of: "
+                f"{', '.join(self.sampler_names(context))}",
+            )
+        valid = self.schedule_types_for(sampler_name, flow)
         if schedule not in valid:
             raise RequestError(
                 "scheduler",
                 f"schedule type {schedule!r} does not apply to sampler {sampler_name!r}; choose one of: {', '.join(valid)}",
             )
-        cls = _scheduler_class(spec)
+        variant = self._variant(self._samplers[sampler_name], flow)
+        assert variant is not None
+        cls, options = variant
         accepted = _accepted_options(cls)
-        config = {k: v for k, v in dict(base_config).items() if not k.startswith("_") and k in accepted}
-        config.update({k: v for k, v in spec.options.items() if k in accepted})
+        base = {k: v for k, v in dict(base_config).items() if not k.startswith("_")}
+        config = {k: v for k, v in base.items() if k in accepted}
+        if flow and "shift" in base and "shift" not in accepted and "flow_shift" in accepted:
+            config["flow_shift"] = base["shift"]
+        config.update({k: v for k, v in options.items() if k in accepted})
         config.update(self._schedule_types[schedule].options)
+        if flow_shift is not None:
+            config["shift" if "shift" in accepted else "flow_shift"] = flow_shift
+            if "use_dynamic_shifting" in accepted:
+                config["use_dynamic_shifting"] = False
         return cls.from_config(config)

@@ -3,7 +3,7 @@ config-only folders.
 
 diffusers reads original single files (`from_single_file`) but has no writer; this is the
 reverse mapping for Stable Diffusion 1.x-style UNets (any number of levels and layers per
-block), AutoencoderKL and a CLIP text encoder, so a folder can be exported as one
+block; SDXL's added embedding too), AutoencoderKL and a CLIP text encoder, so a folder can be exported as one
 `.safetensors` that A1111 / ComfyUI / `from_single_file` load. `write_config_folder` copies a
 diffusers folder without its weights: what `from_single_file(config=...)` needs offline.
 """
@@ -31,6 +31,11 @@ _UNET_TOP = {
     "conv_norm_out.bias": "out.0.bias",
     "conv_out.weight": "out.2.weight",
     "conv_out.bias": "out.2.bias",
+    # SDXL's added (pooled text + size) embedding
+    "add_embedding.linear_1.weight": "label_emb.0.0.weight",
+    "add_embedding.linear_1.bias": "label_emb.0.0.bias",
+    "add_embedding.linear_2.weight": "label_emb.0.2.weight",
+    "add_embedding.linear_2.bias": "label_emb.0.2.bias",
 }
 _UNET_RESNET = [
     ("norm1", "in_layers.0"),

@@ -135,6 +135,11 @@ class UIBackend(Protocol):
 
     def sampler_names(self) -> list[str]: ...
 
+    def model_info(self, name: str | None) -> dict[str, Any]:
+        """A checkpoint's family, native size, samplers, schedule types, defaults and
+        family-only fields (the current model when `name` is None)."""
+        ...
+
     def count_tokens(self, prompt: str, steps: int, positive: bool, model: str | None) -> TokenCount:
         """A1111's token counter with `model`'s tokenizer (None: the current model)."""
         ...

@@ -15,11 +15,11 @@ import gradio as gr
 
 from studio.request import GenerationRequest
 from studio.ui.backend import UIBackend
+from studio.ui.model_family import CURRENT_MODEL, bind_model_change, build_family_controls, model_info
 from studio.ui.token_counter import build_token_counter, wire_token_counters
 
 AUTOMATIC_VAE = "Automatic"
 NO_VAE = "None"
-CURRENT_MODEL = "(current)"
 
 # Fields the form saves in the browser and restores after a reload (no images).
 PERSISTED_FIELDS = (
@@ -185,11 +185,12 @@ def build_prompt_row(form: GenerationForm, style_names: list[str]) -> None:
 def build_parameters(backend: UIBackend, form: GenerationForm, *, img2img: bool = False) -> None:
     """Model, sampler, size, batch, CFG, (denoising for img2img) and seed widgets."""
     prefix, f = form.prefix, form.fields
-    samplers = backend.sampler_names()
-    schedules = backend.schedule_types()
     size = backend.default_size()
     defaults = GenerationRequest(width=size, height=size)
     f["model"], f["vae"], _ = build_model_row(backend, prefix)
+    info = model_info(backend, f["model"].value)
+    samplers = info.get("samplers") or backend.sampler_names()
+    schedules = info.get("schedule_types") or backend.schedule_types()
     with gr.Row():
         f["sampler_name"] = gr.Dropdown(
             samplers,
@@ -245,6 +246,7 @@ def build_parameters(backend: UIBackend, form: GenerationForm, *, img2img: bool 
     f["cfg_scale"] = gr.Slider(
         0, 30, value=defaults.cfg_scale, step=0.5, label="CFG scale", elem_id=f"{prefix}_cfg_scale"
     )
+    family_label = build_family_controls(form, info)
     if img2img:
         f["denoising_strength"] = gr.Slider(
             0,
@@ -271,6 +273,7 @@ def build_parameters(backend: UIBackend, form: GenerationForm, *, img2img: bool 
         show_progress="hidden",
     )
     dice.click(lambda: -1, None, f["seed"], queue=False, show_progress="hidden")
+    bind_model_change(backend, form, family_label, info)
     wire_token_counters(backend, form, CURRENT_MODEL)
 
 
@@ -304,6 +307,15 @@ def values_from_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
         ("seed", "seed", int),
         ("denoising strength", "denoising_strength", float),
         ("batch size", "batch_size", int),
+        # model families (the widgets show when the model's family has them)
+        ("distilled cfg scale", "distilled_cfg_scale", float),
+        ("shift", "flow_shift", float),
+        ("skip layer guidance scale", "skip_layer_guidance_scale", float),
+        ("refiner switch at", "refiner_switch_at", float),
+        ("original size-1", "original_width", int),
+        ("original size-2", "original_height", int),
+        ("crop top left-1", "crop_left", int),
+        ("crop top left-2", "crop_top", int),
     ):
         value = number(key, kind)
         if value is not None:

@@ -27,6 +27,7 @@ from studio.request import ImageRecord, RequestError
 from studio.ui.assets import COPY_TEXT_JS
 from studio.ui.backend import JobView, UIBackend
 from studio.ui.controls import GenerationForm, request_from_values
+from studio.ui.model_family import request_values
 from studio.ui.progress import IDLE_HTML, message_html, progress_html
 
 POLL_SECONDS = 0.5
@@ -276,7 +277,7 @@ def generate_handler(
     def run(data: dict[Any, Any], request: gr.Request) -> Iterator[dict[Any, Any]]:
         try:
             extra = extra_fields(data) if extra_fields else {}
-            generation = request_from_values(form.values(data), **extra)
+            generation = request_from_values(request_values(backend, form.values(data)), **extra)
             job_id = backend.submit(generation)
         except (RequestError, ValueError, TypeError) as error:
             yield {panel.progress: message_html(prefix, f"Cannot generate: {error}", error=True)}

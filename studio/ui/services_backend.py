@@ -237,6 +237,9 @@ class ServicesBackend:
     def sampler_names(self) -> list[str]:
         return list(self.engine.sampler_names())
 
+    def model_info(self, name: str | None) -> dict[str, Any]:
+        return self.engine.model_info(name)
+
     def count_tokens(self, prompt: str, steps: int, positive: bool, model: str | None) -> TokenCount:
         return self.engine.count_tokens(prompt, steps, positive, model)
 

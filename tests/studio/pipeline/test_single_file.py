@@ -56,12 +56,16 @@ def test_engine_generates_from_a_single_file_like_the_folder(
     assert from_file.images[0].infotext.endswith("Model: tiny-single")
 
 
-def test_unknown_architecture_asks_for_a_config_folder(tmp_path: Path) -> None:
-    path = tmp_path / "xl.safetensors"
-    save_file({"conditioner.embedders.1.model.ln_final.weight": torch.zeros(2)}, str(path))
-    assert detect_architecture(path) == "sdxl"
-    with pytest.raises(ModelLoadError, match=r"xl\.config"):
+def test_an_architecture_without_shipped_configs_asks_for_a_config_folder(tmp_path: Path) -> None:
+    path = tmp_path / "v2.safetensors"
+    save_file({"cond_stage_model.model.ln_final.weight": torch.zeros(2)}, str(path))
+    assert detect_architecture(path) == "sd2"
+    with pytest.raises(ModelLoadError, match=r"v2\.config"):
         config_folder_for(path)
+    xl = tmp_path / "xl.safetensors"
+    save_file({"conditioner.embedders.1.model.ln_final.weight": torch.zeros(2)}, str(xl))
+    assert detect_architecture(xl) == "sdxl"
+    assert config_folder_for(xl) == CONFIGS_DIR / "sdxl"
 
 
 def test_shipped_sd15_config_is_a_complete_offline_sd15() -> None:
