@@ -315,7 +315,7 @@ class Engine:
             )
         if request.model is None and self._current is None:
             self._current = entry
-        inputs["controlnet"] = self.controlnets.prepare(request, loaded.pipe.device, loaded.pipe.unet.dtype)
+        inputs["controlnet"] = self.controlnets.prepare(request, loaded.pipe.device, loaded.pipe.dtype)
         timings["load"] = time.perf_counter() - tick
         if self.device.name == "cuda":
             torch.cuda.reset_peak_memory_stats()
