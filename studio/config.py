@@ -37,7 +37,8 @@ class StudioConfig:
     device: str = "auto"
     api_only: bool = False
     no_browser: bool = False
-    api_auth: str | None = None  # "user:pass[,user2:pass2]" enables HTTP Basic
+    api_auth: str | None = None  # "user:pass[,user2:pass2]": HTTP Basic on everything served
+    ui_auth: str | None = None  # the UI's own users (A1111's --gradio-auth); default: api_auth's
     cors_origins: tuple[str, ...] = ()
     max_body_mb: int = 64
     default_model: str | None = None
@@ -46,6 +47,11 @@ class StudioConfig:
     samples_save: bool = True
     clip_skip: int = 1
     memory: Mapping[str, Any] = field(default_factory=dict)  # strategy name -> options
+
+    @property
+    def auth_configured(self) -> bool:
+        """Whether the studio asks for credentials (then on every route, UI and API)."""
+        return bool(self.api_auth or self.ui_auth)
 
     @property
     def host(self) -> str:

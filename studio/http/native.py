@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,8 +24,9 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from studio.http.checks import check_request
+from studio.http.errors import COMMON_RESPONSES, CONFLICT, NOT_FOUND, StrictJsonRoute
 from studio.jobs import GENERATE, AsyncSubscription, Job, JobEvent, JobState
-from studio.request import GenerationRequest, RequestError
+from studio.request import GenerationRequest, Problems, RequestError
 
 if TYPE_CHECKING:
     from studio.http.services import HttpServices
@@ -66,15 +68,34 @@ async def _until_disconnect(websocket: WebSocket) -> None:
 
 
 def build_router(services: HttpServices) -> APIRouter:
-    router = APIRouter(prefix="/studio/v1", tags=["Atelier jobs"])
+    router = APIRouter(
+        prefix="/studio/v1", tags=["Atelier jobs"], route_class=StrictJsonRoute, responses=COMMON_RESPONSES
+    )
     jobs = services.jobs
 
+    def checked_generation(payload: dict[str, Any]) -> GenerationRequest:
+        """The payload as a checked request; RequestError naming every bad field: the ones its
+        JSON form gets wrong and, checked on what is left, the ones the engine refuses."""
+        problems = Problems()
+        try:
+            request = GenerationRequest.from_json(payload)
+        except RequestError as error:
+            problems.add(error)
+            bad = {re.split(r"[.\[]", field, maxsplit=1)[0] for field in problems.fields()}
+            if "init_images" in bad:
+                bad.add("mask")  # a mask alone is refused for want of images: said already
+            request = GenerationRequest.from_json({k: v for k, v in payload.items() if k not in bad})
+        with problems.check():
+            request = check_request(services.engine, request, skip=problems.fields())
+        problems.raise_any()
+        return request
+
     def check_and_submit(body: JobBody) -> Job:
-        """Check the payload, then store the job (RequestError names a bad field; nothing is stored)."""
+        """Check the payload, then store the job (RequestError names every bad field; nothing is
+        stored then)."""
         payload = body.payload
         if body.kind == GENERATE:
-            request = GenerationRequest.from_json(body.payload)
-            payload = check_request(services.engine, request).to_json()
+            payload = checked_generation(body.payload).to_json()
         try:
             return jobs.submit(body.kind, payload, priority=body.priority)
         except RequestError:
@@ -105,21 +126,21 @@ def build_router(services: HttpServices) -> APIRouter:
         total = services.queue.count(states=state, kind=kind)
         return {"items": [job_json(job) for job in items], "total": total, "offset": offset, "limit": limit}
 
-    @router.get("/jobs/{job_id}")
+    @router.get("/jobs/{job_id}", responses={404: NOT_FOUND})
     async def get_job(
         job_id: str, payload: Annotated[bool, Query(description="include the request payload")] = False
     ) -> JSONResponse:
         # polled by clients: two indexed SQLite reads, answered on the event loop
         return JSONResponse(job_json(jobs.get(job_id), include_payload=payload))
 
-    @router.delete("/jobs/{job_id}")
+    @router.delete("/jobs/{job_id}", responses={404: NOT_FOUND, 409: CONFLICT})
     def cancel_job(job_id: str) -> dict[str, Any]:
         job = jobs.cancel(job_id)
         data = job_json(job)
         data["cancel_requested"] = True
         return data
 
-    @router.post("/jobs/{job_id}/requeue", status_code=202)
+    @router.post("/jobs/{job_id}/requeue", status_code=202, responses={404: NOT_FOUND, 409: CONFLICT})
     def requeue_job(job_id: str) -> dict[str, Any]:
         return job_json(jobs.requeue(job_id))
 
@@ -146,7 +167,7 @@ def build_router(services: HttpServices) -> APIRouter:
         finally:
             subscription.close()
 
-    @router.get("/jobs/{job_id}/events", response_class=StreamingResponse)
+    @router.get("/jobs/{job_id}/events", response_class=StreamingResponse, responses={404: NOT_FOUND})
     async def job_events(job_id: str, request: Request) -> StreamingResponse:
         subscription = services.events.async_subscription(job_id)
         try:
@@ -216,7 +237,9 @@ def build_router(services: HttpServices) -> APIRouter:
         await socket_stream(websocket, None)
 
     @router.get(
-        "/images/{image_id}", response_class=Response, responses={200: {"content": {"image/png": {}}}}
+        "/images/{image_id}",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}}, 404: NOT_FOUND},
     )
     def get_image(image_id: str) -> Response:
         stored = services.queue.image(image_id)

@@ -11,11 +11,13 @@ memory strategies come from the studio's `Registries` (the built-ins and the ext
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import random
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,10 +25,11 @@ from studio.config import StudioConfig
 from studio.history import HistoryStore
 from studio.hooks import GenerationHooks, NoHooks
 from studio.infotext import encode_png, format_infotext, generation_parameters
+from studio.model_checks import check_model_file
 from studio.pipeline.model_registry import SD_NATIVE_SIZE, ModelEntry, ModelRegistry, native_size
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
 from studio.progress import GenerationControl, StepInfo
-from studio.request import MAX_SEED, GenerationRequest, ImageRecord, RequestError, Result, validate
+from studio.request import MAX_SEED, GenerationRequest, ImageRecord, Problems, RequestError, Result, validate
 
 if TYPE_CHECKING:
     from studio.pipeline.samplers import SamplerRegistry
@@ -40,6 +43,27 @@ NO_VAE = (None, "", "Automatic", "None")
 
 class NoModelError(RequestError):
     """No checkpoint exists at all (field `model`)."""
+
+
+class ModelFileError(RequestError):
+    """A model or VAE passed the checks before queueing but did not load (its weights do not fit
+    the architecture, a file changed on disk): field `model` or `vae`, naming the file and why."""
+
+
+@contextlib.contextmanager
+def _load_errors_name(entry: ModelEntry, field_name: str) -> Iterator[None]:
+    """Turn a failure to load `entry` into a ModelFileError naming it; running out of memory and
+    errors that already name a field pass through unchanged."""
+    try:
+        yield
+    except (RequestError, MemoryError):
+        raise
+    except Exception as error:
+        if type(error).__name__ == "OutOfMemoryError":
+            raise
+        raise ModelFileError(
+            field_name, f"{entry.name} could not be loaded ({type(error).__name__}: {error})"
+        ) from error
 
 
 def ensure_default_model(config: StudioConfig, registry: ModelRegistry | None = None) -> Path | None:
@@ -153,32 +177,55 @@ class Engine:
         return entry.title
 
     def _load(self, entry: ModelEntry) -> Any:
-        return self.cache.get(
-            entry,
-            self.device,
-            dict(self.config.memory),
-            self.config.allow_pickle,
-            self._registries.memory_strategies,
-        )
+        with _load_errors_name(entry, "model"):
+            return self.cache.get(
+                entry,
+                self.device,
+                dict(self.config.memory),
+                self.config.allow_pickle,
+                self._registries.memory_strategies,
+            )
 
     # -- generation ---------------------------------------------------------------------------
     def check(self, request: GenerationRequest) -> tuple[GenerationRequest, ModelEntry, ModelEntry | None]:
-        """Validate and resolve names; returns the normalized request, its model and VAE entries."""
-        sampler, schedule = self.samplers.normalize(request.sampler_name, request.scheduler)
-        if (sampler, schedule) != (request.sampler_name, request.scheduler):
-            request = dataclasses.replace(request, sampler_name=sampler, scheduler=schedule)
-        validate(request, samplers=self.sampler_names(), schedulers=self.schedule_types())
-        if request.scheduler not in self.samplers.schedule_types_for(request.sampler_name):
+        """Validate and resolve names; returns the normalized request, its model and VAE entries.
+
+        Every bad field is reported at once (RequestErrors); a model or VAE that cannot be used
+        (pickle without allow_pickle, missing, damaged header) is refused here, before queueing."""
+        if isinstance(request.sampler_name, str) and isinstance(request.scheduler, str):
+            sampler, schedule = self.samplers.normalize(request.sampler_name, request.scheduler)
+            if (sampler, schedule) != (request.sampler_name, request.scheduler):
+                request = dataclasses.replace(request, sampler_name=sampler, scheduler=schedule)
+        problems = Problems()
+        with problems.check():
+            validate(request, samplers=self.sampler_names(), schedulers=self.schedule_types())
+        bad = problems.fields()
+        if not bad & {
+            "sampler_name",
+            "scheduler",
+        } and request.scheduler not in self.samplers.schedule_types_for(request.sampler_name):
             valid = ", ".join(self.samplers.schedule_types_for(request.sampler_name))
-            raise RequestError(
-                "scheduler",
-                f"schedule type {request.scheduler!r} does not apply to sampler {request.sampler_name!r}; "
-                f"choose one of: {valid}",
+            problems.add(
+                RequestError(
+                    "scheduler",
+                    f"schedule type {request.scheduler!r} does not apply to sampler "
+                    f"{request.sampler_name!r}; choose one of: {valid}",
+                )
             )
-        entry = self.registry.find("checkpoint", request.model) if request.model else self._current
-        if entry is None:
-            entry = self._default_entry()
-        vae = None if request.vae in NO_VAE else self.registry.find("vae", request.vae, "vae")
+        entry = vae = None
+        with problems.check():
+            if "model" not in bad:
+                entry = self.registry.find("checkpoint", request.model) if request.model else self._current
+                entry = entry or self._default_entry()
+                check_model_file(
+                    entry, kind="checkpoint", allow_pickle=self.config.allow_pickle, field_name="model"
+                )
+        with problems.check():
+            if "vae" not in bad and request.vae not in NO_VAE:
+                vae = self.registry.find("vae", request.vae, "vae")
+                check_model_file(vae, kind="vae", allow_pickle=self.config.allow_pickle, field_name="vae")
+        problems.raise_any()
+        assert entry is not None
         return request, entry, vae
 
     def generate(self, request: GenerationRequest, control: GenerationControl | None = None) -> Result:
@@ -192,7 +239,10 @@ class Engine:
         timings: dict[str, float] = {}
         tick = time.perf_counter()
         loaded = self._load(entry)
-        vae = None if vae_entry is None else (vae_entry, loaded.vae(vae_entry, self.config.allow_pickle))
+        vae = None
+        if vae_entry is not None:
+            with _load_errors_name(vae_entry, "vae"):
+                vae = (vae_entry, loaded.vae(vae_entry, self.config.allow_pickle))
         if request.model is None and self._current is None:
             self._current = entry
         timings["load"] = time.perf_counter() - tick
