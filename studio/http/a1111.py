@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from studio import options as opt
 from studio.http.checks import check_request
-from studio.http.errors import COMMON_RESPONSES, StrictJsonRoute
+from studio.http.errors import COMMON_RESPONSES, GENERATION_FAILED, StrictJsonRoute
 from studio.http.images import decode_image, encode_png_base64
 from studio.infotext import parse_infotext
 from studio.jobs import GENERATE, SELECT_MODEL, Job, JobState
@@ -388,11 +388,11 @@ def build_router(services: HttpServices) -> APIRouter:
     )
     engine = services.engine
 
-    @router.post("/txt2img")
+    @router.post("/txt2img", responses={500: GENERATION_FAILED})
     async def txt2img(body: Txt2ImgBody) -> dict[str, Any]:
         return await api.generate(body)
 
-    @router.post("/img2img")
+    @router.post("/img2img", responses={500: GENERATION_FAILED})
     async def img2img(body: Img2ImgBody) -> dict[str, Any]:
         return await api.generate(body)
 

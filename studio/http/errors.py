@@ -71,9 +71,12 @@ GENERATION_FAILED = _described("the generation failed on the server (the job's e
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {401: UNAUTHORIZED, 413: TOO_LARGE, 422: INVALID}
 
 
-def field_loc(field: str) -> list[str | int]:
-    """`init_images[0]` -> ["body", "init_images", 0]; `override_settings.sd_vae` -> [..., "sd_vae"]."""
-    loc: list[str | int] = ["body"]
+def field_loc(field: str, within: tuple[str, ...] = ()) -> list[str | int]:
+    """`init_images[0]` -> ["body", "init_images", 0]; `override_settings.sd_vae` -> [..., "sd_vae"];
+    `within` names the body member the fields belong to (the job API's "payload")."""
+    if field in within:
+        within = ()  # the member itself is bad
+    loc: list[str | int] = ["body", *within]
     for part in field.split("."):
         name, *rest = _INDEX.split(part)
         if name:
@@ -109,9 +112,9 @@ def field_error(field: str, message: str) -> JSONResponse:
     return problems_response([(field, field_loc(field), message, "value_error")])
 
 
-def request_error_response(error: RequestError) -> JSONResponse:
+def request_error_response(error: RequestError, within: tuple[str, ...] = ()) -> JSONResponse:
     return problems_response(
-        (problem.field, field_loc(problem.field), problem.message, "value_error")
+        (problem.field, field_loc(problem.field, within), problem.message, "value_error")
         for problem in error.problems
     )
 

@@ -24,7 +24,13 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from studio.http.checks import check_request
-from studio.http.errors import COMMON_RESPONSES, CONFLICT, NOT_FOUND, StrictJsonRoute
+from studio.http.errors import (
+    COMMON_RESPONSES,
+    CONFLICT,
+    NOT_FOUND,
+    StrictJsonRoute,
+    request_error_response,
+)
 from studio.jobs import GENERATE, AsyncSubscription, Job, JobEvent, JobState
 from studio.request import GenerationRequest, Problems, RequestError
 
@@ -107,7 +113,11 @@ def build_router(services: HttpServices) -> APIRouter:
     async def submit(body: JobBody) -> JSONResponse:
         services.runners.get(body.kind)  # unknown kind -> 422 before any decoding
         # decoding, validation and the database write stay off the event loop
-        job = await run_in_threadpool(check_and_submit, body)
+        try:
+            job = await run_in_threadpool(check_and_submit, body)
+        except RequestError as error:
+            # the request's fields live in the body's `payload`: their `loc` says so
+            return request_error_response(error, within=("payload",))
         return JSONResponse(job_json(job), status_code=202)
 
     @router.get("/jobs")

@@ -25,7 +25,7 @@ from studio.config import StudioConfig
 from studio.history import HistoryStore
 from studio.hooks import GenerationHooks, NoHooks
 from studio.infotext import encode_png, format_infotext, generation_parameters
-from studio.model_checks import check_model_file
+from studio.model_checks import check_model_file, model_file_problem
 from studio.pipeline.model_registry import SD_NATIVE_SIZE, ModelEntry, ModelRegistry, native_size
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
 from studio.progress import GenerationControl, StepInfo
@@ -154,7 +154,8 @@ class Engine:
             if entry.path == builtin:
                 return entry
         if checkpoints:
-            return checkpoints[0]
+            # the first one that can be used: a broken or refused file is not made the default
+            return next((entry for entry in checkpoints if self._usable(entry)), checkpoints[0])
         if required:
             raise NoModelError(
                 "model",
@@ -162,6 +163,11 @@ class Engine:
                 "Diffusers/<folder>); add one or run ensure_default_model",
             )
         return None
+
+    def _usable(self, entry: ModelEntry) -> bool:
+        return (
+            model_file_problem(entry.path, kind="checkpoint", allow_pickle=self.config.allow_pickle) is None
+        )
 
     def native_size(self) -> int:
         """The trained resolution of the current (or default) model; forms start at this size."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from PIL import Image
 
 from studio.config import StudioConfig, save_settings
+from studio.options import resolve_model_option
 from studio.request import GenerationRequest, ImageRecord
 from studio.scripts.base import Choices
 from studio.scripts.builtin.xyz.axes import axis_value_choices
@@ -102,6 +103,13 @@ class ServicesBackend:
             return (None if value is None else str(value)) == (None if old is None else str(old))
 
         changed = {name: value for name, value in changes.items() if not same(name, value)}
+        if changed.get("default_model") or ("allow_pickle" in changed and self._config.default_model):
+            # checked against the registry before it is saved, as /sdapi/v1/options does
+            allow_pickle = bool(changed.get("allow_pickle", self._config.allow_pickle))
+            wanted = changed.get("default_model", self._config.default_model)
+            resolve_model_option(
+                self.engine.registry, "checkpoint", wanted, "default_model", allow_pickle=allow_pickle
+            )
         new_config = save_settings(self._config, changed)
         self._config = new_config
         if changed:
