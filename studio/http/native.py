@@ -31,7 +31,7 @@ from studio.http.errors import (
     StrictJsonRoute,
     request_error_response,
 )
-from studio.jobs import GENERATE, AsyncSubscription, Job, JobEvent, JobState
+from studio.jobs import GENERATE, XYZ, AsyncSubscription, Job, JobEvent, JobState
 from studio.request import GenerationRequest, Problems, RequestError
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def build_router(services: HttpServices) -> APIRouter:
         """Check the payload, then store the job (RequestError names every bad field; nothing is
         stored then)."""
         payload = body.payload
-        if body.kind == GENERATE:
+        if body.kind in (GENERATE, XYZ):  # both carry a GenerationRequest
             payload = checked_generation(body.payload).to_json()
         try:
             return jobs.submit(body.kind, payload, priority=body.priority)
