@@ -7,8 +7,11 @@
     hub scan                     hash local model files and link them to the catalog
     hub reindex                  rebuild the search index from the mirror
     hub jobs [--run]             background jobs (and run the due ones)
+    hub articles / article ID / collections / collection ID / notifications
+                                 the community half of the mirror, offline
 
-Every command takes --data-dir (default: the studio's data dir; hub data goes in <data-dir>/hub).
+Every command takes --data-dir (default: the studio's data dir; hub data goes in
+<data-dir>/hub-data).
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ import sys
 import time
 from pathlib import Path
 
+from hub import cli_community
 from hub.download import DownloadError, DownloadEvent
 from hub.jobs import PermanentJobError
 from hub.local import LocalHub
+from hub.paths import HUB_FOLDER
 from hub.search import SORTS, SearchError, SearchQuery
 from hub.sync import FeedError, HubUnavailable, SyncReport
 
@@ -31,7 +36,10 @@ EXIT_UNAVAILABLE = 3
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--data-dir", type=Path, default=None, help="the studio's data dir (hub data in <data-dir>/hub)"
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"the studio's data dir (hub data in <data-dir>/{HUB_FOLDER})",
     )
     parser = argparse.ArgumentParser(
         prog="hub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -43,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--page-size", type=int, default=500)
     sync.add_argument("--no-previews", action="store_true", help="do not download preview thumbnails")
     sync.add_argument("--retries", type=int, default=4, help="retries per request, with backoff (default 4)")
+    sync.add_argument(
+        "--api-key",
+        help="your account's API key on the hub server (remembered; '' forgets it): also syncs "
+        "your notifications and your own collections",
+    )
 
     search = commands.add_parser("search", parents=[common], help="search the local mirror")
     search.add_argument("query", nargs="?", default="")
@@ -57,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--page", type=int, default=1)
     search.add_argument("--limit", type=int, default=20)
     search.add_argument("--prefix", action="store_true", help="treat the last word as a prefix (as you type)")
+    search.add_argument(
+        "--kind",
+        choices=("model", "article", "all"),
+        default="model",
+        help="what to search (default: models)",
+    )
     search.add_argument("--json", action="store_true")
 
     show = commands.add_parser("show", parents=[common], help="show a mirrored model")
@@ -69,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--models-dir", type=Path)
     download.add_argument("--server", help="hub server URL for relative download URLs (default: remembered)")
     download.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.pt pickle files (unsafe)")
+    download.add_argument(
+        "--allow-dangerous",
+        action="store_true",
+        help="also allow a file the hub server's scan flagged as dangerous (it can run code when loaded)",
+    )
 
     scan = commands.add_parser("scan", parents=[common], help="hash local model files and link them")
     scan.add_argument("--models-dir", type=Path)
@@ -85,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--status", choices=("pending", "running", "done", "failed"))
     jobs.add_argument("--limit", type=int, default=30)
     jobs.add_argument("--run", action="store_true", help="run the jobs that are due now")
+    cli_community.add_commands(commands, common)
     return parser
 
 
@@ -145,7 +170,7 @@ class TerminalProgress:
 # -- sync ---------------------------------------------------------------------------------------
 def cmd_sync(args: argparse.Namespace, hub: LocalHub) -> int:
     job_id = hub.enqueue_sync(
-        args.server, args.page_size, previews=not args.no_previews, retries=args.retries
+        args.server, args.page_size, previews=not args.no_previews, retries=args.retries, api_key=args.api_key
     )
     job = hub.run_job(job_id)
     if job.status != "done":
@@ -164,6 +189,18 @@ def cmd_sync(args: argparse.Namespace, hub: LocalHub) -> int:
         f"synced {result['items']} changes from {job.payload['server']} in {result['seconds']} s; "
         f"{result['previews']} previews; {result['indexed']} index updates"
     )
+    if result.get("previews_waiting"):
+        print(
+            f"hub: {result['previews_waiting']} previews could not be fetched yet; a later `hub sync` retries them",
+            file=sys.stderr,
+        )
+    if result.get("account"):
+        print(f"account {result['account']}: {result['account_items']} notification and collection changes")
+    if result.get("account_error"):
+        print(
+            f"hub: account not synced: {result['account_error']} (`hub sync --api-key KEY`)", file=sys.stderr
+        )
+        return 2
     return 0
 
 
@@ -180,6 +217,7 @@ def cmd_search(args: argparse.Namespace, hub: LocalHub) -> int:
         page=args.page,
         page_size=args.limit,
         as_you_type=args.prefix,
+        kind=None if args.kind == "all" else args.kind,
     )
     page = hub.search(query)
     if page.index_behind:
@@ -188,16 +226,26 @@ def cmd_search(args: argparse.Namespace, hub: LocalHub) -> int:
     if args.json:
         print(
             json.dumps(
-                {"total": result.total, "page": result.page, "fuzzy": result.fuzzy_used, "items": rows}
+                {
+                    "total": result.total,
+                    "page": result.page,
+                    "fuzzy": result.fuzzy_used,
+                    "facets": result.facets,
+                    "items": rows,
+                }
             )
         )
         return 0
     note = " (allowing one typo)" if result.fuzzy_used else ""
-    print(f"{result.total} models{note}")
+    counts = ", ".join(f"{n} {kind}s" for kind, n in result.facets.items())
+    print(f"{result.total} {'results' if args.kind == 'all' else args.kind + 's'}{note}  ({counts})")
     for row in rows:
-        print(
-            f"{row['id']:>8}  {row['type']:<16} {row['name'][:50]:<50} {row['downloads']:>9} dl  {row['rating']:.2f}"
-        )
+        if row["kind"] == "article":
+            print(f"{row['id']:>8}  {'article':<16} {row['title'][:50]:<50} {row['views']:>9} views")
+        else:
+            print(
+                f"{row['id']:>8}  {row['type']:<16} {row['name'][:50]:<50} {row['downloads']:>9} dl  {row['rating']:.2f}"
+            )
     return 0
 
 
@@ -236,7 +284,9 @@ def cmd_show(args: argparse.Namespace, hub: LocalHub) -> int:
 
 # -- download -----------------------------------------------------------------------------------
 def cmd_download(args: argparse.Namespace, hub: LocalHub) -> int:
-    job_id = hub.enqueue_download(args.version_id, args.file_id, args.allow_pickle, args.server)
+    job_id = hub.enqueue_download(
+        args.version_id, args.file_id, args.allow_pickle, args.server, allow_dangerous=args.allow_dangerous
+    )
     try:
         job = hub.run_job(job_id)
     except KeyboardInterrupt:
@@ -246,7 +296,9 @@ def cmd_download(args: argparse.Namespace, hub: LocalHub) -> int:
         )
         return 130
     if job.status == "done":
-        print(f"saved {job.result['path']}")
+        for warning in job.result.get("warnings") or []:
+            print(f"hub: WARNING: {warning}", file=sys.stderr)
+        print(f"saved {job.result['path']}{'' if job.result.get('verified', True) else ' (UNVERIFIED)'}")
         return 0
     first_line = (job.last_error or "failed").splitlines()[0]
     print(f"hub: {first_line}", file=sys.stderr)
@@ -272,7 +324,7 @@ def cmd_scan(args: argparse.Namespace, hub: LocalHub) -> int:
 def cmd_reindex(args: argparse.Namespace, hub: LocalHub) -> int:
     started = time.perf_counter()
     count = hub.reindex(procs=args.procs)
-    print(f"\rreindexed {count} models in {time.perf_counter() - started:.1f} s")
+    print(f"\rreindexed {count} documents (models and articles) in {time.perf_counter() - started:.1f} s")
     return 0
 
 
@@ -304,6 +356,7 @@ COMMANDS = {
     "scan": cmd_scan,
     "reindex": cmd_reindex,
     "jobs": cmd_jobs,
+    **cli_community.COMMANDS,
 }
 
 if __name__ == "__main__":

@@ -15,17 +15,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from hub.download import Downloader, DownloadError, DownloadEvent, NotEnoughSpace, PickleRefused
+from hub.download import (
+    DangerousFileRefused,
+    Downloader,
+    DownloadError,
+    DownloadEvent,
+    NotEnoughSpace,
+    PickleRefused,
+)
 from hub.jobs import BackgroundJob, BackgroundJobs, JobRunner, PermanentJobError
 from hub.localfiles import LocalModel, ScanReport, list_local_models, scan_models
 from hub.paths import HubPaths, default_data_dir
 from hub.search import IndexStore, ModelSearcher, SearchQuery, SearchResult
-from hub.store import index_queue
+from hub.store import community, index_queue
+from hub.store.articles import article_summaries, get_article
 from hub.store.catalog import get_model, model_summaries
 from hub.store.database import HubDatabase
 from hub.store.images import version_previews
-from hub.store.settings import SERVER_SETTING, get_setting, set_setting
-from hub.sync import CatalogSync, HubClient, SyncReport
+from hub.store.settings import API_KEY_SETTING, SERVER_SETTING, delete_setting, get_setting, set_setting
+from hub.sync import AccountRefused, AccountSync, CatalogSync, HubClient, SyncReport
 
 SEARCH_DRAIN_LIMIT = 2000  # a search applies at most this many pending index updates first
 DEFAULT_DOWNLOAD_SERVER = "http://127.0.0.1"  # for relative download URLs when no server is known
@@ -62,7 +70,9 @@ class NoProgress:
 @dataclass
 class SearchPage:
     result: SearchResult
-    items: list[dict[str, Any]]  # the result's models, summarised (catalog.model_summaries)
+    # the result's models and articles, summarised (catalog.model_summaries,
+    # articles.article_summaries), each with its "kind"
+    items: list[dict[str, Any]]
     index_behind: int  # index updates still waiting (too many to apply before this search); 0 if none
 
 
@@ -135,12 +145,23 @@ class LocalHub:
 
     # -- sync ---------------------------------------------------------------------------------
     def enqueue_sync(
-        self, server: str | None = None, page_size: int = 500, previews: bool = True, retries: int = 4
+        self,
+        server: str | None = None,
+        page_size: int = 500,
+        previews: bool = True,
+        retries: int = 4,
+        api_key: str | None = None,
     ) -> int:
-        """Remember the server URL and queue a sync job from it; returns the job id."""
+        """Remember the server URL (and the account's API key: "" forgets it and the account's
+        data) and queue a sync job from it; returns the job id."""
         server = self.server_url(server)
         with self.db.transaction() as conn:
             set_setting(conn, SERVER_SETTING, server)
+            if api_key:
+                set_setting(conn, API_KEY_SETTING, api_key)
+            elif api_key == "":
+                delete_setting(conn, API_KEY_SETTING)
+                community.forget_account_data(conn)
         payload = {"server": server, "page_size": page_size, "no_previews": not previews, "retries": retries}
         return self.jobs.enqueue("sync", payload)
 
@@ -151,15 +172,30 @@ class LocalHub:
             syncer = CatalogSync(self.db, client, previews, page_size=int(payload.get("page_size", 500)))
             report = syncer.run(on_page=self.progress.sync_page)
         self.progress.sync_finished(report)
+        account = self._sync_account(payload["server"], int(payload.get("retries", 4)))
         drained = self.index.catch_up(self.db)
-        return {
+        return account | {
             "items": report.items,
             "pages": report.pages,
             "previews": report.previews,
+            "previews_waiting": report.previews_waiting,
             "cursor": report.cursor,
             "indexed": drained.rows,
             "seconds": round(report.seconds, 2),
         }
+
+    def _sync_account(self, server: str, retries: int) -> dict[str, Any]:
+        """Pull the account's private feed when an API key is remembered; a refused key is
+        reported in the result (the catalog is synced all the same)."""
+        key = get_setting(self.db.conn, API_KEY_SETTING)
+        if not key:
+            return {}
+        with HubClient(server, retries=retries, api_key=key) as client:
+            try:
+                report = AccountSync(self.db, client).run()
+            except AccountRefused as error:
+                return {"account_error": str(error)}
+        return {"account": report.account, "account_items": report.items}
 
     # -- downloads ----------------------------------------------------------------------------
     def enqueue_download(
@@ -168,12 +204,16 @@ class LocalHub:
         file_id: int | None = None,
         allow_pickle: bool = False,
         server: str | None = None,
+        allow_dangerous: bool = False,
     ) -> int:
-        """Queue a download of a version's file (default: its primary file); returns the job id."""
+        """Queue a download of a version's file (default: its primary file); returns the job id.
+        `allow_pickle` admits pickle formats; `allow_dangerous` also admits a file the hub
+        server's scan flagged as dangerous (see docs/hub.md, Safety)."""
         payload = {
             "version_id": version_id,
             "file_id": file_id,
             "allow_pickle": allow_pickle,
+            "allow_dangerous": allow_dangerous,
             "server": server,
         }
         return self.jobs.enqueue("download", payload)
@@ -188,11 +228,12 @@ class LocalHub:
                 self.paths.partial_dir,
                 client.http,
                 allow_pickle=bool(payload.get("allow_pickle")),
+                allow_dangerous=bool(payload.get("allow_dangerous")),
                 on_event=self.progress.download_event,
             )
             try:
-                path = downloader.download(int(payload["version_id"]), payload.get("file_id"))
-            except (PickleRefused, NotEnoughSpace) as error:
+                result = downloader.download(int(payload["version_id"]), payload.get("file_id"))
+            except (PickleRefused, DangerousFileRefused, NotEnoughSpace) as error:
                 raise PermanentJobError(str(error)) from error
             except DownloadError as error:
                 if "not in the local mirror" in str(error) or "has no files" in str(error):
@@ -200,7 +241,7 @@ class LocalHub:
                 raise
             finally:
                 downloader.close()
-        return {"path": str(path)}
+        return {"path": str(result.path), "verified": result.verified, "warnings": result.warnings}
 
     # -- search and catalog -------------------------------------------------------------------
     def search(self, query: SearchQuery) -> SearchPage:
@@ -214,7 +255,15 @@ class LocalHub:
             result = searcher.search(query)
         finally:
             searcher.close()
-        return SearchPage(result, model_summaries(self.db.conn, result.ids), waiting)
+        return SearchPage(result, self._summaries(result), waiting)
+
+    def _summaries(self, result: SearchResult) -> list[dict[str, Any]]:
+        model_ids = [i for i, k in zip(result.ids, result.kinds, strict=True) if k == "model"]
+        article_ids = [i for i, k in zip(result.ids, result.kinds, strict=True) if k == "article"]
+        found = {("model", m["id"]): m | {"kind": "model"} for m in model_summaries(self.db.conn, model_ids)}
+        for article in article_summaries(self.db.conn, article_ids):
+            found["article", article["id"]] = article | {"kind": "article"}
+        return [found[k, i] for i, k in zip(result.ids, result.kinds, strict=True) if (k, i) in found]
 
     def model_details(self, model_id: int) -> ModelDetails | None:
         """A mirrored model with its local files and previews; None when it is not mirrored."""
@@ -226,8 +275,38 @@ class LocalHub:
         previews = {version["id"]: version_previews(self.db.conn, version["id"]) for version in versions}
         return ModelDetails(model, local, previews)
 
+    # -- articles, collections, notifications (offline) ----------------------------------------
+    def article(self, article_id: int) -> dict[str, Any] | None:
+        """A mirrored article exactly as the hub server sent it (with its content), or None."""
+        return get_article(self.db.conn, article_id)
+
+    def model_names(self, ids: list[int]) -> dict[int, str]:
+        return community.names_of(self.db.conn, "Model", ids)
+
+    def collections(self, mine_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+        """Mirrored collections, newest first: public ones and the account's own ("mine")."""
+        return community.list_collections(self.db.conn, mine_only, limit)
+
+    def collection(self, collection_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """A mirrored collection and its items (with the name or title of those in the mirror)."""
+        found = community.get_collection(self.db.conn, collection_id)
+        if found is None:
+            return None
+        collection, items = found
+        names = (
+            community.names_of(self.db.conn, collection["type"], [i["id"] for i in items])
+            if collection["type"] in ("Model", "Article")
+            else {}
+        )
+        return collection, [i | {"name": names.get(i["id"])} for i in items]
+
+    def notifications(self, unread_only: bool = False, limit: int = 50) -> tuple[list[dict[str, Any]], int]:
+        """The account's notifications as of the last sync, newest first, and the unread count."""
+        return community.list_notifications(self.db.conn, unread_only, limit)
+
     def reindex(self, procs: int = 1) -> int:
-        """Rebuild the search index from the mirror (beside the live one); returns the models."""
+        """Rebuild the search index from the mirror (beside the live one); returns the documents
+        (models and articles)."""
         return self.index.rebuild(self.db, procs=procs, progress=self.progress.indexed)
 
     # -- local files --------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+HUB_FOLDER = "hub-data"  # the hub's folder inside the data dir (not `hub/`: the package's name)
 
 
 def default_data_dir() -> Path:
@@ -27,7 +28,7 @@ class HubPaths:
 
     @property
     def hub_dir(self) -> Path:
-        return self.data_dir / "hub-data"
+        return self.data_dir / HUB_FOLDER
 
     @property
     def database(self) -> Path:

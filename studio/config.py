@@ -70,6 +70,16 @@ class StudioConfig:
         return self.data_dir / "atelier.db"
 
     @property
+    def styles_file(self) -> Path:
+        """A1111's styles.csv (name, prompt, negative_prompt), in the data dir."""
+        return self.data_dir / "styles.csv"
+
+    @property
+    def wildcards_path(self) -> Path:
+        """Wildcard files (`__name__` in a prompt reads `name.txt` here), in the data dir."""
+        return self.data_dir / "wildcards"
+
+    @property
     def config_file(self) -> Path:
         return self.data_dir / CONFIG_FILE_NAME
 

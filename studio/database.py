@@ -68,6 +68,9 @@ CREATE TABLE IF NOT EXISTS api_options (key TEXT PRIMARY KEY, value TEXT NOT NUL
 
 MIGRATIONS: list[Migration] = [
     Migration("0001_initial", INITIAL),
+    # LoRA files' A1111 / kohya hash (SHA-256 of the safetensors data after the header), cached
+    # beside the file hash so `Lora hashes` in the infotext costs no read of the file
+    Migration("0002_model_hashes_addnet", "ALTER TABLE model_hashes ADD COLUMN addnet_sha256 TEXT;"),
 ]
 
 

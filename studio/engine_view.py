@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from studio.config import StudioConfig
     from studio.history import HistoryStore
+    from studio.prompts.expansion import PromptLibrary
     from studio.request import GenerationRequest
+    from studio.sidecars import Sidecar
 
 
 class ModelEntryView(Protocol):
@@ -40,6 +42,21 @@ class ModelEntryView(Protocol):
 
     @property
     def model_name(self) -> str: ...
+
+    @property
+    def a1111_model_name(self) -> str:
+        """A1111's `model_name`: the name without extension, folders joined by "_"."""
+        ...
+
+    @property
+    def short_name(self) -> str:
+        """The bare file name without extension (A1111's LoRA / embedding name)."""
+        ...
+
+    @property
+    def sidecar(self) -> Sidecar:
+        """What the files beside the model say: preview, trigger words, preferred weight."""
+        ...
 
     def matches(self, wanted: str) -> bool: ...
 
@@ -72,6 +89,14 @@ class EngineNames(Protocol):
 
     def schedule_types(self) -> list[str]: ...
 
+    def sampler_aliases(self, sampler_name: str) -> list[str]:
+        """The sampler's other names: A1111 aliases and the combined names of A1111 < 1.9."""
+        ...
+
+    def normalize_sampler(self, sampler_name: str, schedule: str = "Automatic") -> tuple[str, str]:
+        """(sampler, schedule type) for an alias or a combined name ("DPM++ 2M Karras")."""
+        ...
+
     def device_names(self) -> list[str]:
         """Device backends registered now: the built-ins and every enabled extension's."""
         ...
@@ -97,6 +122,11 @@ class StudioEngine(EngineNames, Protocol):
     def history(self) -> HistoryStore: ...
 
     @property
+    def prompt_library(self) -> PromptLibrary:
+        """The styles (styles.csv) and wildcards of the data dir, as the engine applies them."""
+        ...
+
+    @property
     def current_model(self) -> str | None:
         """The title of the loaded (or default) checkpoint; None when there is none."""
         ...
@@ -106,6 +136,14 @@ class StudioEngine(EngineNames, Protocol):
 
     def native_size(self) -> int:
         """The trained resolution of the current (or default) model."""
+        ...
+
+    def lora_listing(self) -> list[dict[str, Any]]:
+        """The installed LoRAs as A1111's `/sdapi/v1/loras` lists them (name, alias, path, metadata)."""
+        ...
+
+    def embedding_listing(self) -> dict[str, dict[str, Any]]:
+        """The embeddings as A1111's `/sdapi/v1/embeddings` lists them: `loaded` and `skipped`."""
         ...
 
     def check(self, request: GenerationRequest) -> tuple[GenerationRequest, object, object]:

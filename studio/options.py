@@ -11,7 +11,9 @@ The ones Atelier acts on:
 - `sd_model_checkpoint`: the model used when a request names none (a title, name or hash);
 - `sd_vae`: the VAE used when a request names none ("Automatic" = the model's own);
 - `CLIP_stop_at_last_layers`: the clip skip used by A1111-style requests;
-- `samples_save`: whether the UI saves what it makes into outputs.
+- `samples_save`: whether the UI saves what it makes into outputs;
+- `infotext_styles`: what PNG Info does with styles found in an infotext's prompt (A1111's
+  "Ignore", "Apply", "Discard", "Apply if any").
 Any other key a client sets is stored and returned as given (A1111 clients round-trip them).
 """
 
@@ -27,6 +29,7 @@ from sqlitedb import write
 from studio.config import StudioConfig
 from studio.database import open_database
 from studio.model_checks import check_model_file
+from studio.prompts.styles import INFOTEXT_STYLE_MODES
 from studio.request import Problems, RequestError, text_problem
 
 if TYPE_CHECKING:
@@ -36,6 +39,8 @@ MODEL = "sd_model_checkpoint"
 VAE = "sd_vae"
 CLIP_SKIP = "CLIP_stop_at_last_layers"
 SAMPLES_SAVE = "samples_save"
+# A1111's "Infotext: handle styles": what reading an infotext does with the styles in its prompt
+INFOTEXT_STYLES = "infotext_styles"
 MAX_OPTIONS = 500
 
 
@@ -73,6 +78,8 @@ def _check(key: str, value: Any) -> Any:
         return int(value)
     if key == SAMPLES_SAVE and not isinstance(value, bool):
         raise RequestError(key, f"expected true or false, got {value!r}")
+    if key == INFOTEXT_STYLES and value not in INFOTEXT_STYLE_MODES:
+        raise RequestError(key, f"expected one of {', '.join(INFOTEXT_STYLE_MODES)}, got {value!r}")
     if key in (MODEL, VAE) and not isinstance(value, str):
         raise RequestError(key, f"expected a string, got {value!r}")
     try:
@@ -98,6 +105,7 @@ class Options:
             VAE: "Automatic",
             CLIP_SKIP: self.config.clip_skip,
             SAMPLES_SAVE: self.config.samples_save,
+            INFOTEXT_STYLES: "Apply if any",
             "samples_format": "png",
             "outdir_samples": str(self.config.outputs_path),
         }

@@ -123,6 +123,8 @@ def check_text(field_name: str, value: object) -> str:
 class GenerationRequest:
     prompt: str = ""
     negative_prompt: str = ""
+    # A1111 prompt styles by name (styles.csv), applied in order before generation
+    styles: tuple[str, ...] = ()
     seed: int = -1
     subseed: int = -1
     subseed_strength: float = 0.0
@@ -167,6 +169,7 @@ class GenerationRequest:
         data["init_images"] = [base64.b64encode(image).decode("ascii") for image in self.init_images]
         data["mask"] = base64.b64encode(self.mask).decode("ascii") if self.mask is not None else None
         data["scripts"] = {name: dict(args) for name, args in self.scripts.items()}
+        data["styles"] = list(self.styles)
         return data
 
     @classmethod
@@ -195,6 +198,9 @@ class GenerationRequest:
         if values.get("mask") is not None:
             with problems.check():
                 values["mask"] = decode_base64(values["mask"], "mask")
+        if "styles" in values:
+            with problems.check():
+                values["styles"] = _style_names(values["styles"])
         scripts = values.get("scripts")
         if scripts is not None and not (
             isinstance(scripts, Mapping) and all(isinstance(args, Mapping) for args in scripts.values())
@@ -202,6 +208,17 @@ class GenerationRequest:
             problems.add(RequestError("scripts", 'expected an object {"script name": {"param": value}}'))
         problems.raise_any()
         return cls(**values)
+
+
+def _style_names(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise RequestError("styles", f"expected a list of style names, got {value!r}")
+    bad = [item for item in value if not isinstance(item, str)]
+    if bad:
+        raise RequestError("styles", f"style names are strings, got {bad[0]!r}")
+    return tuple(value)
 
 
 def decode_base64(value: str | bytes, field_name: str) -> bytes:
@@ -301,6 +318,12 @@ def validate(
             _check_range(name, getattr(request, name), low, high)
     if not isinstance(request.save_images, bool):
         problems.add(RequestError("save_images", f"expected true or false, got {request.save_images!r}"))
+    if not isinstance(request.styles, tuple) or not all(isinstance(name, str) for name in request.styles):
+        problems.add(RequestError("styles", "expected a tuple of style names"))
+    else:
+        for index, name in enumerate(request.styles):
+            with problems.check():
+                check_text(f"styles[{index}]", name)
     if request.mask is not None and not request.init_images:
         problems.add(RequestError("mask", "a mask needs an init image (init_images is empty)"))
     bad = problems.fields()

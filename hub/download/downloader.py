@@ -1,14 +1,20 @@
-"""Downloading one catalog file: Range resume, SHA256 check, atomic move, sidecar JSON.
+"""Downloading one catalog file: safety checks, Range resume, SHA256 check, no-clobber move,
+sidecar JSON.
 
-The partial file lives under the hub's own folder (`<data-dir>/hub/downloads/`), never in the
-models folder: the studio only ever sees a complete, verified file (moved with os.replace)."""
+The partial file lives under the hub's own folder (`<data-dir>/hub-data/downloads/`), never in
+the models folder: the studio only ever sees a complete, verified file, moved in without
+replacing anything (`install.py`: a name already taken by a different file gets a number).
+
+Refused before any byte is fetched: pickle formats unless `allow_pickle` (they can run code
+when loaded), and a file the hub server's scan flagged as dangerous (`pickleScanResult` or
+`virusScanResult` "Danger") unless also `allow_dangerous`. What the user should know about a
+download that went ahead (no hash to verify it, flagged dangerous, renamed, a pickle not
+scanned clean) is in `DownloadResult.warnings`, the `done` event and the `downloads` row."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
 import shutil
 import threading
 import time
@@ -20,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from hub.download.install import find_place, move_no_clobber, sha256_file, sidecar_path, write_sidecar
 from hub.jobs.backoff import backoff_delay
 from hub.store import downloads as download_rows
 from hub.store.catalog import find_version
@@ -58,6 +65,10 @@ class PickleRefused(DownloadError):
     pass
 
 
+class DangerousFileRefused(DownloadError):
+    """The hub server's scan flagged the file as dangerous; refused unless `allow_dangerous`."""
+
+
 class NotEnoughSpace(DownloadError):
     pass
 
@@ -80,6 +91,14 @@ class DownloadEvent:
     total_bytes: int | None = None
     path: str | None = None
     error: str | None = None
+    warnings: tuple[str, ...] = ()  # on `done`: see DownloadResult.warnings
+
+
+@dataclass
+class DownloadResult:
+    path: Path  # where the file is (a numbered name when the plain one held a different file)
+    verified: bool  # its SHA256 matched the catalog's (False: the catalog had none; unverified)
+    warnings: list[str] = field(default_factory=list)  # what the user should be told
 
 
 @dataclass
@@ -93,6 +112,8 @@ class DownloadPlan:
     destination: Path
     sidecar: dict[str, Any] = field(default_factory=dict)
     is_pickle: bool = False
+    pickle_scan: str | None = None  # the server's pickleScanResult: Success | Danger | Error | Pending
+    danger: str | None = None  # why the server's scan flagged the file dangerous; None if it did not
 
 
 def _safe_name(name: str) -> str:
@@ -110,6 +131,7 @@ class Downloader:
         partial_dir: Path,
         http: httpx.Client,
         allow_pickle: bool = False,
+        allow_dangerous: bool = False,
         max_concurrent: int = 2,
         retries: int = 4,
         backoff_base: float = 0.5,
@@ -124,6 +146,7 @@ class Downloader:
         self.partial_dir = Path(partial_dir)
         self.http = http
         self.allow_pickle = allow_pickle
+        self.allow_dangerous = allow_dangerous
         self.retries = retries
         self.backoff_base = backoff_base
         self.on_event = on_event
@@ -156,6 +179,12 @@ class Downloader:
         hashes = {k.lower(): v for k, v in (chosen.get("hashes") or {}).items()}
         url = chosen.get("downloadUrl") or version.get("downloadUrl") or f"/api/download/models/{version_id}"
         size_kb = chosen.get("sizeKB")
+        pickle_scan = chosen.get("pickleScanResult")
+        danger = None
+        if str(pickle_scan).lower() == "danger":
+            danger = f"pickle scan: {chosen.get('pickleScanMessage') or 'Danger'}"
+        elif str(chosen.get("virusScanResult")).lower() == "danger":
+            danger = f"virus scan: {chosen.get('virusScanMessage') or 'Danger'}"
         destination = self.models_dir / folder_for_type(str(model.get("type"))) / name
         sidecar = {
             "modelId": model.get("id"),
@@ -182,11 +211,13 @@ class Downloader:
             destination=destination,
             sidecar=sidecar,
             is_pickle=is_pickle,
+            pickle_scan=str(pickle_scan) if pickle_scan else None,
+            danger=danger,
         )
 
     # -- running ------------------------------------------------------------------------------
-    def submit(self, version_id: int, file_id: int | None = None) -> Future[Path]:
-        """Queue a download (at most `max_concurrent` run at once); returns a Future of the path."""
+    def submit(self, version_id: int, file_id: int | None = None) -> Future[DownloadResult]:
+        """Queue a download (at most `max_concurrent` run at once); returns a Future of its result."""
         with self._lock:
             self._cancels.setdefault(version_id, threading.Event()).clear()
         return self._pool.submit(self._run_in_thread, version_id, file_id)
@@ -195,29 +226,28 @@ class Downloader:
         with self._lock:
             self._cancels.setdefault(version_id, threading.Event()).set()
 
-    def _run_in_thread(self, version_id: int, file_id: int | None) -> Path:
+    def _run_in_thread(self, version_id: int, file_id: int | None) -> DownloadResult:
         db = HubDatabase(self.db_path)
         try:
             return self.download(version_id, file_id, db=db)
         finally:
             db.close()
 
-    def download(self, version_id: int, file_id: int | None = None, db: HubDatabase | None = None) -> Path:
+    def download(
+        self, version_id: int, file_id: int | None = None, db: HubDatabase | None = None
+    ) -> DownloadResult:
         """Download (or resume) one file of this version; `db`: this thread's connection."""
         db = db or self.db
         with self._lock:
             cancel = self._cancels.setdefault(version_id, threading.Event())
         plan = self.plan(version_id, file_id)
-        if plan.is_pickle and not self.allow_pickle:
-            raise PickleRefused(
-                f"{plan.file_name}: pickle formats can run code when loaded; refused (allow with --allow-pickle)"
-            )
+        warnings = self._check_safety(plan)
         download_id, partial = self._row_for(db, plan)
         self._emit(DownloadEvent("started", download_id, version_id, self._size(partial), plan.size_bytes))
+        hash_of = _cached_sha256()
         try:
-            if plan.destination.exists() and plan.sha256 and _sha256_file(plan.destination) == plan.sha256:
-                path = plan.destination
-            else:
+            path, already_there = find_place(plan.destination, plan.sha256, hash_of)
+            if not already_there:
                 self._check_space(plan, self._size(partial))
                 digest = self._fetch(db, download_id, plan, partial, cancel)
                 if plan.sha256 and digest != plan.sha256:
@@ -225,8 +255,17 @@ class Downloader:
                     raise HashMismatch(
                         f"{plan.file_name}: SHA256 {digest} does not match the catalog's {plan.sha256}; file discarded"
                     )
-                path = self._install(partial, plan.destination)
-            _write_json_atomic(plan.destination.with_suffix(".json"), plan.sidecar)
+                path, already_there = self._install(partial, plan.destination, digest, hash_of)
+                if not already_there and path != plan.destination:
+                    warnings.append(
+                        f"{plan.file_name}: that name in {plan.destination.parent} is taken by a file "
+                        f"this download did not write; kept it and saved this one as {path.name}"
+                    )
+            verified = plan.sha256 is not None
+            if write_sidecar(path, plan.sidecar | {"sha256Verified": verified}) is None:
+                warnings.append(
+                    f"{sidecar_path(path).name}: a file of that name is not a hub sidecar; left it alone"
+                )
         except DownloadCancelled:
             self._set(db, download_id, status="cancelled", done_bytes=self._size(partial))
             self._emit(
@@ -237,10 +276,57 @@ class Downloader:
             self._set(db, download_id, status="failed", error=str(error), done_bytes=self._size(partial))
             self._emit(DownloadEvent("failed", download_id, version_id, error=str(error)))
             raise
+        for warning in warnings:
+            log.warning("download of version %d: %s", version_id, warning)
         size = path.stat().st_size
-        self._set(db, download_id, status="done", done_bytes=size, total_bytes=size, error=None)
-        self._emit(DownloadEvent("done", download_id, version_id, size, size, path=str(path)))
-        return path
+        self._set(
+            db,
+            download_id,
+            status="done",
+            destination=str(path),
+            done_bytes=size,
+            total_bytes=size,
+            error=None,
+            verified=int(verified),
+            warnings="\n".join(warnings) or None,
+        )
+        self._emit(
+            DownloadEvent(
+                "done", download_id, version_id, size, size, path=str(path), warnings=tuple(warnings)
+            )
+        )
+        return DownloadResult(path, verified, warnings)
+
+    def _check_safety(self, plan: DownloadPlan) -> list[str]:
+        """Refuse what must not be downloaded without the user's say-so; returns the warnings
+        for what may be (shown to the user and recorded with the download)."""
+        if plan.is_pickle and not self.allow_pickle:
+            raise PickleRefused(
+                f"{plan.file_name}: pickle formats can run code when loaded; refused (allow with --allow-pickle)"
+            )
+        if plan.danger and not self.allow_dangerous:
+            raise DangerousFileRefused(
+                f"{plan.file_name}: the hub server's scan flagged this file as DANGEROUS ({plan.danger}); "
+                "refused. Loading it can run code on this machine; download it anyway only if you trust "
+                "its author, with --allow-dangerous"
+            )
+        warnings = []
+        if plan.danger:
+            warnings.append(
+                f"{plan.file_name}: DANGEROUS per the hub server's scan ({plan.danger}); "
+                "downloaded because --allow-dangerous was given"
+            )
+        elif plan.is_pickle and plan.pickle_scan != "Success":
+            warnings.append(
+                f"{plan.file_name}: a pickle file the hub server has not scanned clean "
+                f"(pickle scan: {plan.pickle_scan or 'none'}); it can run code when loaded"
+            )
+        if plan.sha256 is None:
+            warnings.append(
+                f"{plan.file_name}: the catalog has no SHA256 for this file; installed UNVERIFIED "
+                "(its bytes were not checked against the hub)"
+            )
+        return warnings
 
     def _row_for(self, db: HubDatabase, plan: DownloadPlan) -> tuple[int, Path]:
         found = download_rows.unfinished(db.conn, plan.version_id, plan.file_id)
@@ -351,16 +437,22 @@ class Downloader:
         return have + int(length) if length and length.isdigit() else None
 
     @staticmethod
-    def _install(partial: Path, destination: Path) -> Path:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(partial, destination)
-        except OSError:  # another filesystem: copy beside the target, then rename atomically
-            staging = destination.with_name(f".{destination.name}.incoming")
-            shutil.copyfile(partial, staging)
-            os.replace(staging, destination)
-            partial.unlink(missing_ok=True)
-        return destination
+    def _install(
+        partial: Path, destination: Path, digest: str, hash_of: Callable[[Path], str]
+    ) -> tuple[Path, bool]:
+        """Move the verified partial file to the first free name (see `install.py`); when a file
+        with the same content is already there, drop the partial file and use that one. Returns
+        (path, already there)."""
+        while True:
+            target, already_there = find_place(destination, digest, hash_of)
+            if already_there:
+                partial.unlink(missing_ok=True)
+                return target, True
+            try:
+                move_no_clobber(partial, target)
+            except FileExistsError:
+                continue  # the name was taken meanwhile: look again
+            return target, False
 
     def _emit(self, event: DownloadEvent) -> None:
         if self.on_event:
@@ -370,15 +462,16 @@ class Downloader:
                 log.exception("download event listener failed")
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest().upper()
+def _cached_sha256() -> Callable[[Path], str]:
+    """sha256_file, remembered by path, size and mtime for one download (a big file that merely
+    shares the name is hashed once, not before and again after the fetch)."""
+    seen: dict[tuple[Path, int, int], str] = {}
 
+    def hash_of(path: Path) -> str:
+        stat = path.stat()
+        key = (path, stat.st_size, stat.st_mtime_ns)
+        if key not in seen:
+            seen[key] = sha256_file(path)
+        return seen[key]
 
-def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False))
-    os.replace(tmp, path)
+    return hash_of

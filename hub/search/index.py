@@ -1,4 +1,4 @@
-"""The on-disk model index: generations (a rebuild writes a new one beside the live one and
+"""The on-disk catalog index (models and articles): generations (a rebuild writes a new one beside the live one and
 swaps a pointer file atomically), batched updates from the index queue, and the rebuild."""
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ from pathlib import Path
 from whoosh import index as whoosh_index
 from whoosh.util.filelock import FileLock
 
-from hub.search.schema import build_schema, documents_for, iter_all_documents
+from hub.search.schema import (
+    article_doc_id,
+    article_documents_for,
+    build_schema,
+    documents_for,
+    iter_all_documents,
+)
 from hub.store import index_queue
 from hub.store.database import HubDatabase
 
@@ -95,17 +101,23 @@ class IndexStore:
             if not rows:
                 return DrainReport()
             model_ids = sorted({int(r.entity_id) for r in rows if r.entity == "model"})
+            article_ids = sorted({int(r.entity_id) for r in rows if r.entity == "article"})
             with db.snapshot() as conn:
                 docs = documents_for(conn, model_ids)
+                article_docs = article_documents_for(conn, article_ids)
             ix = self.open()
             writer = ix.writer(limitmb=128)
             try:
-                for model_id in model_ids:
-                    doc = docs.get(model_id)
-                    if doc is None:
-                        writer.delete_by_term("id", str(model_id))
-                    else:
-                        writer.update_document(**doc)
+                for entity_ids, found, doc_id in (
+                    (model_ids, docs, str),
+                    (article_ids, article_docs, article_doc_id),
+                ):
+                    for entity_id in entity_ids:
+                        doc = found.get(entity_id)
+                        if doc is None:
+                            writer.delete_by_term("id", doc_id(entity_id))
+                        else:
+                            writer.update_document(**doc)
                 if before_commit is not None:  # fault injection point for crash tests
                     before_commit()
                 writer.commit(merge=False)
@@ -116,8 +128,9 @@ class IndexStore:
                 ix.close()
             with db.transaction() as conn:
                 index_queue.remove(conn, [r.seq for r in rows])
-            updated = len(docs)
-            return DrainReport(len(rows), updated, len(model_ids) - updated, time.perf_counter() - started)
+            updated = len(docs) + len(article_docs)
+            touched = len(model_ids) + len(article_ids)
+            return DrainReport(len(rows), updated, touched - updated, time.perf_counter() - started)
 
     def drain_all(self, db: HubDatabase, batch_size: int = 2000) -> DrainReport:
         total = DrainReport()

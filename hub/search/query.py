@@ -10,6 +10,7 @@ from itertools import islice, pairwise
 from hub.search.columnar import Clause
 
 SORTS = ("relevance", "downloads", "rating", "newest")
+KIND_CHOICES = ("model", "article")
 PREFIX_MAX_TERMS = 12  # a prefix expands to at most this many terms (the most frequent ones)
 PREFIX_SCAN_TERMS = 3000  # ... chosen among at most this many candidates
 FUZZY_MAX_TERMS = 6
@@ -33,8 +34,15 @@ class SearchQuery:
     page_size: int = 20
     as_you_type: bool = False  # the last word is still being typed: match it as a prefix
     fuzzy: bool = True  # when nothing matches, retry allowing one typo per word
+    # "model", "article", or None for both (one ranking). Type and base-model filters only
+    # models can pass; creator (an article's author), tags and nsfw apply to both.
+    kind: str | None = "model"
 
     def __post_init__(self) -> None:
+        if self.kind is not None and self.kind not in KIND_CHOICES:
+            raise SearchError(
+                f"kind: must be one of {', '.join(KIND_CHOICES)} (or none for both), got {self.kind!r}"
+            )
         if self.sort not in SORTS:
             raise SearchError(f"sort: must be one of {', '.join(SORTS)}, got {self.sort!r}")
         if self.page < 1:
@@ -45,12 +53,14 @@ class SearchQuery:
 
 @dataclass
 class SearchResult:
-    ids: list[int]
-    total: int
+    ids: list[int]  # the page's model (or article) ids, best first
+    total: int  # matches of the asked kind
     page: int
     page_size: int
     fuzzy_used: bool = False
     expanded: dict[str, list[str]] = field(default_factory=dict)
+    kinds: list[str] = field(default_factory=list)  # the kind of each of `ids`
+    facets: dict[str, int] = field(default_factory=dict)  # matches per kind, whatever kind was asked
 
 
 @dataclass(frozen=True)

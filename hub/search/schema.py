@@ -1,4 +1,9 @@
-"""The Whoosh schema of the model index, and how a catalog row becomes a document."""
+"""The Whoosh schema of the catalog index, and how a catalog row becomes a document.
+
+One index holds models and articles (the `kind` column: 0 model, 1 article), so one search
+ranks both and counts them per kind (the kind facet). A model's document id is its id
+(`"123"`), an article's `"article:123"`; both keep their own id in the `mid` column.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,14 @@ from whoosh.fields import COLUMN, ID, TEXT, FieldType, Schema
 from whoosh.formats import Existence
 
 from hub.search.analysis import WordAnalyzer
-from hub.store.search_rows import ModelText, model_ids_after, model_texts
+from hub.store.search_rows import (
+    ArticleText,
+    ModelText,
+    article_ids_after,
+    article_texts,
+    model_ids_after,
+    model_texts,
+)
 
 # Descriptions are long HTML; the first words carry the meaning and index time grows with every
 # word, so only this many description words are indexed (name, tags and trained words always are).
@@ -22,7 +34,8 @@ from hub.store.search_rows import ModelText, model_ids_after, model_texts
 DESCRIPTION_WORDS = 50
 RATING_SCALE = 1000  # NUMERIC(float, sortable=True) is broken in Whoosh: ratings are scaled ints
 
-SORTABLE_FIELDS = ("downloads", "rating", "newest")
+SORTABLE_FIELDS = ("downloads", "rating", "newest")  # an article's "downloads" are its views
+KINDS = ("model", "article")  # the `kind` column's values are positions in this tuple
 _TAGS = re.compile(r"<[^>]+>")
 
 
@@ -52,7 +65,8 @@ def build_schema() -> Schema:
         pairs=_with_lengths(FieldType(Existence(), WordAnalyzer() | BiWordFilter(sep=" "))),
         # Filters (type, base model, creator, tag, nsfw) are answered by SQLite, which has them
         # indexed anyway: as Whoosh terms they were ~15% of the index build.
-        mid=COLUMN(NumericColumn("q", default=0)),  # the model id, for numpy lookups
+        mid=COLUMN(NumericColumn("q", default=0)),  # the model's (or article's) id, for numpy lookups
+        kind=COLUMN(NumericColumn("B", default=0)),  # 0 model, 1 article (KINDS)
         # Sort keys are columns only: a sortable NUMERIC also indexes several terms per value,
         # which made every document ~40% slower to index and is never searched here.
         downloads=COLUMN(NumericColumn("q", default=0)),
@@ -82,15 +96,31 @@ def documents_for(conn: sqlite3.Connection, model_ids: Sequence[int]) -> dict[in
     return {model_id: _document(text) for model_id, text in model_texts(conn, model_ids).items()}
 
 
+def article_documents_for(conn: sqlite3.Connection, article_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Index documents for the given articles that exist in the mirror."""
+    return {
+        article_id: _article_document(text) for article_id, text in article_texts(conn, article_ids).items()
+    }
+
+
+def article_doc_id(article_id: int) -> str:
+    return f"article:{article_id}"
+
+
 def iter_all_documents(conn: sqlite3.Connection, batch: int = 5000) -> Iterator[dict[str, Any]]:
-    last = -1
-    while True:
-        ids = model_ids_after(conn, last, batch)
-        if not ids:
-            return
-        docs = documents_for(conn, ids)
-        yield from (docs[i] for i in ids if i in docs)
-        last = ids[-1]
+    """Every model's document, then every article's."""
+    for ids_after, documents in (
+        (model_ids_after, documents_for),
+        (article_ids_after, article_documents_for),
+    ):
+        last = -1
+        while True:
+            ids = ids_after(conn, last, batch)
+            if not ids:
+                break
+            docs = documents(conn, ids)
+            yield from (docs[i] for i in ids if i in docs)
+            last = ids[-1]
 
 
 def _document(text: ModelText) -> dict[str, Any]:
@@ -104,4 +134,20 @@ def _document(text: ModelText) -> dict[str, Any]:
         "downloads": int(text.downloads),
         "rating": round(float(text.rating) * RATING_SCALE),
         "newest": _epoch(text.published_at),
+        "kind": 0,
+    }
+
+
+def _article_document(text: ArticleText) -> dict[str, Any]:
+    title = " ".join([text.title, *text.tags])
+    return {
+        "id": article_doc_id(text.id),
+        "mid": text.id,
+        "name": title,
+        "content": plain_text(text.content),
+        "pairs": title,
+        "downloads": int(text.views),
+        "rating": 0,
+        "newest": _epoch(text.published_at),
+        "kind": 1,
     }

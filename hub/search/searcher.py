@@ -1,4 +1,5 @@
-"""One long-lived searcher over the model index, with the caches that make it fast at 100k.
+"""One long-lived searcher over the catalog index (models and articles), with the caches that
+make it fast at 100k.
 
 - The Whoosh index is opened once; after commits `refresh()` builds a reader that reuses the
   open segments (a fresh searcher costs ~100 ms at 100k, and Whoosh's own refresh keeps stale
@@ -6,8 +7,9 @@
 - Text is evaluated with numpy over cached postings (`columnar.py`): BM25F relevance, AND,
   prefix and typo expansions (capped), phrases as word pairs.
 - Filters (type, base model, creator, tag, nsfw) are answered by SQLite (the store has them
-  indexed) and turned into boolean masks over document numbers through the cached model-id
-  column, cached per filter combination until the next refresh.
+  indexed) and turned into boolean masks over document numbers through the cached id and kind
+  columns, cached per filter combination until the next refresh. The kind facet counts the
+  matches of each kind (`np.bincount` over the kind column) before the asked kind is kept.
 - Sorts (downloads, rating, newest) read cached numpy columns and pick a page with
   `argpartition`; deleted documents are a mask.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +30,9 @@ from whoosh.searching import Searcher
 from hub.search.columnar import SegmentView, Statistics, evaluate
 from hub.search.index import IndexStore
 from hub.search.query import SearchQuery, SearchResult, build_clauses, parse_text
-from hub.search.schema import SORTABLE_FIELDS, build_schema
+from hub.search.schema import KINDS, SORTABLE_FIELDS, build_schema
 from hub.store.database import HubDatabase
-from hub.store.search_rows import filtered_model_ids
+from hub.store.search_rows import filtered_article_ids, filtered_model_ids
 
 FILTER_CACHE_SIZE = 64
 
@@ -188,22 +191,32 @@ class ModelSearcher:
             (q.creator or "").lower(),
             tuple(sorted(t.lower() for t in q.tags)),
             q.nsfw,
+            q.kind,
         )
 
     def _filter_mask(self, q: SearchQuery) -> np.ndarray:
-        """Live documents that pass the filters (cached per combination until refresh)."""
+        """Live documents of the asked kind(s) that pass the filters (cached per combination
+        until refresh)."""
         key = self._filter_key(q)
         found = self._filters.get(key)
         if found is not None:
             self._filters.move_to_end(key)
             return found
-        types, bases, creator, tags, nsfw = key
-        if key == ((), (), "", (), None):
-            mask = self._live
-        else:
-            ids = filtered_model_ids(self._db.conn, types, bases, creator, tags, nsfw)
-            passing = np.fromiter(ids, dtype=np.int64, count=len(ids))
-            mask = self._live & np.isin(self._column("mid"), passing)
+        types, bases, creator, tags, nsfw, kind = key
+        kinds, ids = self._column("kind"), self._column("mid")
+        mask = np.zeros(self._size, dtype=bool)
+        if kind in (None, "model"):
+            part = self._live & (kinds == KINDS.index("model"))
+            if (types, bases, creator, tags, nsfw) != ((), (), "", (), None):
+                passing = filtered_model_ids(self._db.conn, types, bases, creator, tags, nsfw)
+                part &= np.isin(ids, np.fromiter(passing, dtype=np.int64, count=len(passing)))
+            mask |= part
+        if kind in (None, "article") and not types and not bases:  # only models have types
+            part = self._live & (kinds == KINDS.index("article"))
+            if (creator, tags, nsfw) != ("", (), None):
+                passing = filtered_article_ids(self._db.conn, creator, tags, nsfw)
+                part &= np.isin(ids, np.fromiter(passing, dtype=np.int64, count=len(passing)))
+            mask |= part
         self._filters[key] = mask
         if len(self._filters) > FILTER_CACHE_SIZE:
             self._filters.popitem(last=False)
@@ -226,7 +239,7 @@ class ModelSearcher:
             return result
 
     def _run(self, q: SearchQuery, clauses) -> SearchResult:
-        mask = self._filter_mask(q)
+        mask = self._filter_mask(replace(q, kind=None))  # every kind, for the facet counts
         if clauses is None:
             docnums = np.flatnonzero(mask)
             scores = None
@@ -234,13 +247,22 @@ class ModelSearcher:
             docnums, scores = evaluate(self._segments, clauses, self._stats)
             keep = mask[docnums]
             docnums, scores = docnums[keep], scores[keep]
+        kinds = self._column("kind")[docnums]
+        counts = np.bincount(kinds, minlength=len(KINDS))
+        facets = {name: int(counts[n]) for n, name in enumerate(KINDS)}
+        if q.kind is not None:
+            keep = kinds == KINDS.index(q.kind)
+            docnums = docnums[keep]
+            scores = scores[keep] if scores is not None else None
         if q.sort == "relevance" and scores is not None:
             keys = scores.astype(np.float64)
         else:
             keys = self._column(q.sort if q.sort in SORTABLE_FIELDS else "downloads")[docnums].astype(
                 np.float64
             )
-        return self._page(docnums, keys, q)
+        result = self._page(docnums, keys, q)
+        result.facets = facets
+        return result
 
     def _page(self, docnums: np.ndarray, keys: np.ndarray, q: SearchQuery) -> SearchResult:
         total = len(docnums)
@@ -251,4 +273,6 @@ class ModelSearcher:
         top = np.argpartition(-keys, end - 1)[:end] if end < total else np.arange(total)
         # ties: lower document number (older document) first, so pages are stable
         order = np.lexsort((docnums[top], -keys[top]))
-        return SearchResult(self._ids_of(docnums[top][order][start:end]), total, q.page, q.page_size)
+        chosen = docnums[top][order][start:end]
+        kinds = [KINDS[k] for k in self._column("kind")[chosen]]
+        return SearchResult(self._ids_of(chosen), total, q.page, q.page_size, kinds=kinds)

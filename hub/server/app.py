@@ -17,20 +17,45 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from hub.server.auth import password_hasher
+from hub.server.client_address import parse_proxies
 from hub.server.config import ServerConfig
-from hub.server.errors import ApiError
+from hub.server.errors import ApiError, describe_errors
+from hub.server.features import NOTIFICATIONS, StaticFeatures
 from hub.server.hub_server import HubServer
 from hub.server.middleware import AuthRateLimitMiddleware
+from hub.server.notify import JobWorker, SmtpMailer, default_registry
+from hub.server.openapi import build_openapi
+from hub.server.params import INT64_MAX, INT64_MIN, id_out_of_range
 from hub.server.ratelimit import RateLimiter
-from hub.server.routes import accounts, catalog, downloads, models_write, sync
+from hub.server.routes import (
+    accounts,
+    articles,
+    catalog,
+    collections,
+    downloads,
+    favorites,
+    images,
+    models_write,
+    notifications,
+    people,
+    reviews,
+    sync,
+    user_sync,
+)
 from hub.server.store import ServerStore
 
 log = logging.getLogger(__name__)
+DESCRIPTION = (
+    "Civitai-compatible API v1 (models, versions, hashes, images, creators, tags, downloads) plus "
+    "Atelier's own routes: accounts and API keys, uploads, edits, favourites and the change feed. "
+    'Errors are `{"error": "..."}` naming every bad parameter; see docs/hub-server.md.'
+)
 
 
 def create_app(data_dir: Path | str, config: ServerConfig | None = None, **options: Any) -> FastAPI:
     """Build the app for the data directory `data_dir`; `options` override ServerConfig fields."""
     config = replace(config or ServerConfig(data_dir=Path(data_dir)), data_dir=Path(data_dir), **options)
+    proxies = parse_proxies(config.trusted_proxies)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     config.tmp_dir.mkdir(parents=True, exist_ok=True)
     hub = HubServer(
@@ -39,27 +64,59 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
         hasher=password_hasher(),
         ip_limiter=RateLimiter(config.ip_rate_limit) if config.ip_rate_limit else None,
         key_limiter=RateLimiter(config.key_rate_limit) if config.key_rate_limit else None,
+        features=StaticFeatures(config.disabled_features),
+        registry=default_registry(),
     )
+    hub.worker = _worker(hub)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_refresh_stats_forever(hub)) if config.stats_refresh_seconds > 0 else None
+        tasks = []
+        if config.stats_refresh_seconds > 0:
+            tasks.append(asyncio.create_task(_refresh_stats_forever(hub)))
+        if (
+            hub.worker is not None
+            and config.job_poll_seconds > 0
+            and hub.features.enabled(NOTIFICATIONS, None)
+        ):
+            tasks.append(asyncio.create_task(_run_jobs_forever(hub, hub.worker)))
         try:
             yield
         finally:
-            if task:
+            hub.job_waker = None
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             hub.store.close()
 
     app = FastAPI(
-        title="Atelier hub server", version="1", lifespan=lifespan, docs_url="/api/docs", redoc_url=None
+        title="Atelier hub server",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
     )
     app.state.hub = hub
-    for module in (catalog, downloads, sync, accounts, models_write):
+    for module in (
+        catalog,
+        images,
+        people,
+        downloads,
+        sync,
+        accounts,
+        models_write,
+        favorites,
+        articles,
+        collections,
+        reviews,
+        notifications,
+        user_sync,
+    ):
         app.include_router(module.router)
-    app.add_middleware(AuthRateLimitMiddleware, hub=hub)
+    app.add_middleware(AuthRateLimitMiddleware, hub=hub, proxies=proxies)
+    app.openapi = lambda: build_openapi(app, models_write.UPLOAD_SCHEMAS)  # type: ignore[method-assign]
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -67,15 +124,32 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first["loc"][1:]) or "request"
-        return JSONResponse({"error": f"{where}: {first['msg']}"}, status_code=400)
+        errors = list(exc.errors())
+        ranges = [_id_out_of_range(e) for e in errors]
+        if errors and all(ranges):
+            return JSONResponse({"error": "; ".join(r.message for r in ranges if r)}, status_code=422)
+        return JSONResponse({"error": describe_errors(errors, located=True)}, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
     return app
+
+
+def _id_out_of_range(error: dict[str, Any]) -> ApiError | None:
+    """The 422 for an integer outside the database's id range (bounds set by params.py)."""
+    bound = (error.get("ctx") or {}).get("le", (error.get("ctx") or {}).get("ge"))
+    if error.get("type") not in ("less_than_equal", "greater_than_equal") or bound not in (
+        INT64_MAX,
+        INT64_MIN,
+    ):
+        return None
+    try:
+        value = int(error["input"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return id_out_of_range(str(error["loc"][-1]), value)
 
 
 async def _refresh_stats_forever(hub: HubServer) -> None:
@@ -85,3 +159,28 @@ async def _refresh_stats_forever(hub: HubServer) -> None:
             await run_in_threadpool(hub.store.refresh_stats)
         except Exception:  # keep serving; the next round retries
             log.exception("refreshing download stats failed")
+
+
+def _worker(hub: HubServer) -> JobWorker:
+    config = hub.config
+    mailer = None
+    if config.smtp_host:
+        mailer = SmtpMailer(
+            config.smtp_host,
+            config.smtp_port,
+            config.smtp_from,
+            config.smtp_username,
+            config.smtp_password,
+            config.smtp_starttls,
+        )
+    origin = config.public_url or "http://127.0.0.1:8765"
+    return JobWorker(hub.store, hub.store.jobs, hub.registry, mailer, origin=origin)
+
+
+async def _run_jobs_forever(hub: HubServer, worker: JobWorker) -> None:
+    """The in-process job worker: woken when a request queues a job, else every poll."""
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+    hub.job_waker = lambda: loop.call_soon_threadsafe(wake.set)
+    await run_in_threadpool(worker.start)
+    await worker.run_forever(hub.config.job_poll_seconds, wake, run_in_threadpool)

@@ -41,24 +41,41 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def token_from(authorization: str | None, query_token: str | None) -> str | None:
-    if authorization:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-    return query_token or None
+def presented_key(authorization: str | None, query_token: str | None) -> tuple[str | None, str | None]:
+    """(the API key a request presents, or None; why it presents none although it tried).
+
+    A key comes as `Authorization: Bearer KEY` or `?token=KEY` (as on Civitai). The reason is
+    "empty key" for `Bearer ` or `?token=`, "not a Bearer key" for another scheme, else None.
+    """
+    reason = None
+    if authorization is not None:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            reason = "not a Bearer key"
+        elif value.strip():
+            return value.strip(), None
+        else:
+            reason = "empty key"
+    if query_token:
+        return query_token, None
+    if query_token == "":
+        reason = reason or "empty key"
+    return None, reason
 
 
-def require_user(user: User | None) -> User:
+def require_user(user: User | None, anonymous_because: str | None = None) -> User:
+    """The caller, or a 401: this route needs an identity (`anonymous_because`: why there is none)."""
     if user is None:
+        why = f" ({anonymous_because})" if anonymous_because else ""
         raise ApiError(
-            401, "Unauthorized: this route needs an API key (Authorization: Bearer KEY or ?token=KEY)"
+            401,
+            f"Unauthorized{why}: this route needs an API key this server issued "
+            "(Authorization: Bearer KEY or ?token=KEY)",
         )
     return user
 
 
-def require_role(user: User | None, role: str) -> User:
-    user = require_user(user)
+def require_role(user: User, role: str) -> User:
     if ROLE_RANK[user.role] < ROLE_RANK[role]:
         raise ApiError(403, f"Forbidden: needs the {role} role")
     return user

@@ -1,14 +1,19 @@
 """Command line: `serve` (default) and `seed`. launch.py maps `hub-server ...` to `main(argv)`.
 
 python -m hub.server --data DIR [--host 127.0.0.1] [--port 8765] [--public-url URL] ...
-python -m hub.server seed --data DIR --models 1000 [--seed 0] [--unique-files 20000]
+python -m hub.server seed --data DIR --models 1000 [--seed 0] [--unique-files 20000] [--articles N]
 python -m hub.server refresh-stats --data DIR
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+from typing import Any
+
+from hub.server.client_address import parse_proxies
+from hub.server.features import COMMUNITY_FEATURES
 
 
 def _serve_parser(parser: argparse.ArgumentParser) -> None:
@@ -22,13 +27,69 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--key-rate-limit", default=1200, type=int, help="requests/minute per API key; 0 = off"
     )
-    parser.add_argument("--max-upload-mb", default=16 * 1024, type=int, help="largest upload in MiB")
+    parser.add_argument(
+        "--max-upload-mb", default=16 * 1024, type=int, help="largest upload in MiB (default 16384: 16 GiB)"
+    )
     parser.add_argument(
         "--stats-refresh", default=300.0, type=float, help="seconds between stats refreshes; 0 = off"
     )
-    parser.add_argument("--trust-forwarded", action="store_true", help="client IP from X-Forwarded-For")
+    parser.add_argument(
+        "--trust-forwarded",
+        default="",
+        type=_proxies,
+        metavar="PROXIES",
+        help="comma-separated IP addresses or networks of your reverse proxies: requests they deliver "
+        "are rate-limited by the client address in X-Forwarded-For (default: none; the header is ignored)",
+    )
     parser.add_argument("--accel-redirect", default=None, help="nginx internal location prefix for downloads")
+    parser.add_argument(
+        "--disable-feature",
+        action="append",
+        default=[],
+        choices=COMMUNITY_FEATURES,
+        help="switch a community feature off (its routes answer 404); repeatable",
+    )
+    parser.add_argument(
+        "--job-poll", default=1.0, type=float, help="seconds between job worker polls; 0 = no worker"
+    )
+    parser.add_argument(
+        "--smtp-host", default=None, help="SMTP server for email notifications (none: no email)"
+    )
+    parser.add_argument("--smtp-port", default=25, type=int)
+    parser.add_argument(
+        "--smtp-from", default="atelier-hub@localhost", help="sender address of notification emails"
+    )
+    parser.add_argument(
+        "--smtp-username",
+        default=None,
+        help="SMTP login (the password is read from $ATELIER_HUB_SMTP_PASSWORD)",
+    )
+    parser.add_argument(
+        "--smtp-starttls", action="store_true", help="upgrade the SMTP connection with STARTTLS"
+    )
     parser.add_argument("--log-level", default="info")
+
+
+def _proxies(value: str) -> tuple[str, ...]:
+    entries = tuple(e.strip() for e in value.split(",") if e.strip())
+    try:
+        parse_proxies(entries)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return entries
+
+
+def uvicorn_config(app: Any, **options: Any) -> Any:
+    """uvicorn's settings for the hub server (the CLI's, and the tests' servers').
+
+    uvicorn's own proxy-header handling is off: by default it takes the client address from
+    X-Forwarded-For for any request from 127.0.0.1, which would let anyone on the machine (or
+    behind a local proxy that passes the header through) pick their own rate-limit bucket. The
+    app decides itself, from `--trust-forwarded` (hub/server/client_address.py).
+    """
+    import uvicorn
+
+    return uvicorn.Config(app, proxy_headers=False, forwarded_allow_ips="", workers=1, **options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,10 +104,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(
             "--unique-files", default=20_000, type=int, help="distinct model files before reuse"
         )
+        parser.add_argument("--articles", default=None, type=int, help="articles (default: one per 4 models)")
+        parser.add_argument(
+            "--no-community", action="store_true", help="models only: no articles, follows, ..."
+        )
         args = parser.parse_args(args_list[1:])
         from hub.server.seed import main_seed
 
-        main_seed(args.data, args.models, args.seed, args.unique_files)
+        result = main_seed(args.data, args.models, args.seed, args.unique_files)
+        if not args.no_community:
+            import json
+
+            from hub.server.seed_community import seed_community
+
+            community = seed_community(args.data, seed=args.seed, articles=args.articles, progress=print)
+            print(json.dumps(result | {"community": community}))  # the last line sums the whole seed
         return 0
     if args_list and args_list[0] == "refresh-stats":
         parser = argparse.ArgumentParser(prog="hub.server refresh-stats")
@@ -78,8 +150,16 @@ def main(argv: list[str] | None = None) -> int:
         key_rate_limit=args.key_rate_limit or None,
         max_upload_bytes=args.max_upload_mb * 1024 * 1024,
         stats_refresh_seconds=args.stats_refresh,
-        trust_forwarded=args.trust_forwarded,
+        trusted_proxies=args.trust_forwarded,
         accel_redirect=args.accel_redirect,
+        disabled_features=frozenset(args.disable_feature),
+        job_poll_seconds=args.job_poll,
+        smtp_host=args.smtp_host,
+        smtp_port=args.smtp_port,
+        smtp_from=args.smtp_from,
+        smtp_username=args.smtp_username,
+        smtp_password=os.environ.get("ATELIER_HUB_SMTP_PASSWORD") if args.smtp_username else None,
+        smtp_starttls=args.smtp_starttls,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, workers=1)
+    uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level)).run()
     return 0

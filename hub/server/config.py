@@ -22,11 +22,24 @@ class ServerConfig:
     max_image_bytes: int = 16 * 1024 * 1024
     # How often download counts are folded into model stats (and the feed); 0 switches it off.
     stats_refresh_seconds: float = 300.0
-    # Take the client IP from X-Forwarded-For (only behind a proxy you control).
-    trust_forwarded: bool = False
+    # Proxies (IP addresses or networks) whose X-Forwarded-For names the client; from any other
+    # peer the header is ignored and the peer's address is the client's (see client_address.py).
+    trusted_proxies: tuple[str, ...] = ()
     # Behind nginx: answer downloads with `X-Accel-Redirect: <prefix>/<file path>` and let nginx
     # send the bytes (sendfile, Range) from an `internal` location aliased to the data directory.
     accel_redirect: str | None = None
+    # Community features switched off (404 on their routes): names in hub.server.features.
+    disabled_features: frozenset[str] = frozenset()
+    # The in-process job worker (notification events, emails, digests) polls this often;
+    # 0 switches it off (jobs then wait for a worker, e.g. `JobWorker.run_due()` in tests).
+    job_poll_seconds: float = 1.0
+    # The email channel (SMTP). Without a host, nobody can choose email notifications.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "atelier-hub@localhost"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
 
     @property
     def tmp_dir(self) -> Path:

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 # Compact separators: `absolutize` relies on them.
 DUMP_SEPARATORS = (",", ":")
-URL_KEYS = ("downloadUrl", "url", "image", "link")
+URL_KEYS = ("downloadUrl", "url", "image", "link", "coverImageUrl")
 
 AIR_ECOSYSTEMS = {
     "SD 1.4": "sd1",

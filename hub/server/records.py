@@ -94,6 +94,7 @@ class ModelQuery:
     after: tuple[Any, int] | None = None  # keyset position (sort value, id)
     offset: int | None = None  # page mode
     primary_file_only: bool = False
+    favorites_of: int | None = None  # only this account's favourite models
 
 
 @dataclass(frozen=True)

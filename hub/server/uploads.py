@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import nh3
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -29,6 +28,7 @@ from hub.server.enums import (
     MODEL_FILE_TYPES,
     MODEL_TYPES,
 )
+from hub.server.errors import describe_errors
 from hub.server.filecheck import (
     FileRejected,
     check_file_name,
@@ -39,6 +39,7 @@ from hub.server.filecheck import (
 from hub.server.hashing import HashingWriter
 from hub.server.media import media_from_png_bytes
 from hub.server.records import NewBlob, NewFile, NewMedia, NewModel, NewVersion, NewVersionImage
+from hub.server.text_fields import clean_html, plain_text, prompt_text, prompt_values
 
 COPY_CHUNK = 1024 * 1024
 
@@ -49,6 +50,22 @@ class UploadRejected(ValueError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+def display_name(value: str) -> str:
+    """A model's or version's name: plain text, trimmed, not empty."""
+    name = plain_text(value).strip()
+    if not name:
+        raise ValueError("empty once HTML tags are removed")
+    return name
+
+
+def tag_names(values: list[str]) -> list[str]:
+    tags = [plain_text(tag).strip() for tag in values]
+    for tag in tags:
+        if not 1 <= len(tag) <= 50:
+            raise ValueError("each tag must have 1 to 50 characters (HTML tags removed)")
+    return tags
 
 
 def _one_of(name: str, value: str | None, choices: tuple[str, ...]) -> str | None:
@@ -87,6 +104,11 @@ class ImageMetaIn(BaseModel):
     nsfwLevel: int = Field(1, ge=1, le=32)
     meta: dict[str, Any] | None = None
 
+    @field_validator("meta")
+    @classmethod
+    def _meta(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return prompt_values(v)
+
 
 class VersionMeta(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -97,6 +119,16 @@ class VersionMeta(BaseModel):
     trainedWords: list[str] = Field(default_factory=list, max_length=100)
     files: list[FileMeta] = Field(default_factory=list, max_length=16)
     images: list[ImageMetaIn] = Field(default_factory=list, max_length=32)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return display_name(v)
+
+    @field_validator("trainedWords")
+    @classmethod
+    def _words(cls, v: list[str]) -> list[str]:
+        return [prompt_text(w) for w in v]
 
     @field_validator("baseModel")
     @classmethod
@@ -119,6 +151,11 @@ class ModelMeta(BaseModel):
     checkpointType: str | None = None
     version: VersionMeta
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return display_name(v)
+
     @field_validator("type")
     @classmethod
     def _type(cls, v: str) -> str:
@@ -132,10 +169,7 @@ class ModelMeta(BaseModel):
     @field_validator("tags")
     @classmethod
     def _tags(cls, v: list[str]) -> list[str]:
-        for tag in v:
-            if not 1 <= len(tag.strip()) <= 50:
-                raise ValueError("each tag must have 1 to 50 characters")
-        return [t.strip() for t in v]
+        return tag_names(v)
 
 
 def parse_metadata(raw: str | None, kind: type[BaseModel]) -> Any:
@@ -144,13 +178,7 @@ def parse_metadata(raw: str | None, kind: type[BaseModel]) -> Any:
     try:
         return kind.model_validate_json(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "metadata"
-        raise UploadRejected(f"metadata.{where}: {first['msg']}") from None
-
-
-def clean_html(text: str | None) -> str | None:
-    return nh3.clean(text) if text else text
+        raise UploadRejected(describe_errors(exc.errors(), located=False, within="metadata")) from None
 
 
 @dataclass

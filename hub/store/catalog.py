@@ -1,5 +1,6 @@
 """Catalog writes and reads. Every write enqueues (entity, id, action) for the search index in
-the caller's transaction, so the index queue and the catalog never disagree after a commit.
+the caller's transaction, so the index queue and the catalog never disagree after a commit;
+an upsert likewise queues the thumbnails it references that have no local copy (`media_queue`).
 The reads a search makes (document text, filters) are `search_rows.py`.
 
 The functions take a `sqlite3.Connection` (from `HubDatabase.transaction()`); they never commit.
@@ -12,7 +13,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hub.store import images
+from hub.store import images, media_queue
 from hub.store.index_queue import enqueue
 
 MODEL_COLUMNS = (
@@ -154,6 +155,7 @@ def upsert_models(conn: sqlite3.Connection, models: Sequence[Mapping[str, Any]])
     conn.executemany(f"INSERT OR REPLACE INTO versions VALUES ({','.join('?' * 10)})", version_rows)
     conn.executemany(f"INSERT OR REPLACE INTO files VALUES ({','.join('?' * 17)})", file_rows)
     images.insert(conn, image_rows)
+    media_queue.enqueue(conn, images.thumbnails_to_queue(image_rows))
     enqueue(conn, "model", ids, "update")
 
 

@@ -1,5 +1,6 @@
 """The `images` table: each version's preview images, and the local copy of its thumbnail
-(the first image, fetched by the sync into `previews/`).
+(the first image, fetched by the sync into `previews/` through the media queue,
+`media_queue.py`).
 
 The functions take a `sqlite3.Connection` (from `HubDatabase.transaction()` or
 `HubDatabase.conn`); they never commit.
@@ -39,17 +40,26 @@ def version_previews(conn: sqlite3.Connection, version_id: int) -> list[str]:
     return [row[0] for row in rows]
 
 
-def missing_thumbnails(conn: sqlite3.Connection, model_ids: Sequence[int]) -> list[tuple[int, str]]:
-    """(version id, url) of these models' first images that have no local copy yet."""
-    return conn.execute(
-        "SELECT i.version_id, i.url FROM images i JOIN versions v ON v.id = i.version_id "
-        f"WHERE v.model_id IN ({','.join('?' * len(model_ids))}) AND i.position = 0 "
-        "AND i.local_path IS NULL AND i.url != ''",
-        list(model_ids),
-    ).fetchall()
+def thumbnails_to_queue(rows: Sequence[tuple]) -> set[str]:
+    """The URLs of these image rows (table order) that are thumbnails with no local copy: what
+    an upsert puts in the media queue, in its own transaction."""
+    return {row[2] for row in rows if row[1] == 0 and row[2] and row[7] is None}
 
 
-def set_thumbnail(conn: sqlite3.Connection, version_id: int, local_path: str) -> None:
-    conn.execute(
-        "UPDATE images SET local_path = ? WHERE version_id = ? AND position = 0", [local_path, version_id]
+def thumbnail_wanted(conn: sqlite3.Connection, url: str) -> bool:
+    """Whether some version's thumbnail is this URL and has no local copy yet (a queued URL
+    whose models were deleted or already linked is not fetched)."""
+    row = conn.execute(
+        "SELECT 1 FROM images WHERE url = ? AND position = 0 AND local_path IS NULL LIMIT 1", [url]
+    ).fetchone()
+    return row is not None
+
+
+def link_thumbnail(conn: sqlite3.Connection, url: str, local_path: str) -> int:
+    """Record the local copy of this thumbnail URL for every version that uses it; returns the
+    versions linked."""
+    cursor = conn.execute(
+        "UPDATE images SET local_path = ? WHERE url = ? AND position = 0 AND local_path IS NULL",
+        [local_path, url],
     )
+    return cursor.rowcount

@@ -8,6 +8,7 @@ edit or reorder one that has shipped.
 from __future__ import annotations
 
 import sqlite3
+import time
 
 from sqlitedb import Migration
 
@@ -182,8 +183,110 @@ def _jobs(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX jobs_due ON jobs(status, run_at)")
 
 
+def _media_queue(db: sqlite3.Connection) -> None:
+    """The previews still to fetch, one row per URL. Seeded with every thumbnail a mirror made
+    before this queue existed is missing (a sync killed between a page and its previews, or
+    run with --no-previews), so the next `hub sync` fetches them."""
+    db.execute(
+        """CREATE TABLE media_queue (
+            url TEXT PRIMARY KEY,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            run_at REAL NOT NULL,
+            last_error TEXT,
+            enqueued_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX media_queue_due ON media_queue(run_at)")
+    now = time.time()
+    db.execute(
+        "INSERT OR IGNORE INTO media_queue (url, run_at, enqueued_at) "
+        "SELECT DISTINCT url, ?, ? FROM images WHERE position = 0 AND local_path IS NULL AND url != ''",
+        [now, now],
+    )
+
+
+def _download_checks(db: sqlite3.Connection) -> None:
+    """What a finished download was checked against: `verified` 1 when its SHA256 matched the
+    catalog's, 0 when the catalog had no hash (installed unverified); `warnings` the messages
+    shown to the user (one a line: unverified, flagged dangerous by the server's scan, renamed)."""
+    db.execute("ALTER TABLE downloads ADD COLUMN verified INTEGER")
+    db.execute("ALTER TABLE downloads ADD COLUMN warnings TEXT")
+
+
+def _community(db: sqlite3.Connection) -> None:
+    """The community half of the mirror: published articles (searched with the models, queued in
+    `index_queue` as entity 'article'), collections (public ones from the catalog feed; the
+    account's own, private ones too, from its private feed: `mine` = 1) and the account's
+    notifications. Article tags share the `tags` table with models."""
+    db.execute(
+        """CREATE TABLE articles (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            creator TEXT,
+            nsfw INTEGER NOT NULL DEFAULT 0,
+            view_count INTEGER NOT NULL DEFAULT 0,
+            collected_count INTEGER NOT NULL DEFAULT 0,
+            comment_count INTEGER NOT NULL DEFAULT 0,
+            published_at TEXT,
+            updated_at TEXT,
+            data TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX articles_creator ON articles(creator)")
+    db.execute(
+        """CREATE TABLE article_tags (
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            tag_id INTEGER NOT NULL REFERENCES tags(id),
+            PRIMARY KEY (article_id, tag_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX article_tags_tag ON article_tags(tag_id)")
+    db.execute(
+        """CREATE TABLE article_models (
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            model_id INTEGER NOT NULL,
+            PRIMARY KEY (article_id, model_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE collections (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            type TEXT NOT NULL,
+            read TEXT NOT NULL,
+            owner TEXT,
+            mine INTEGER NOT NULL DEFAULT 0,
+            item_count INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT,
+            data TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE collection_items (
+            collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+            item_id INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            added_at TEXT,
+            PRIMARY KEY (collection_id, item_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY,
+            type TEXT NOT NULL,
+            category TEXT,
+            created_at TEXT,
+            read_at TEXT,
+            data TEXT NOT NULL
+        )"""
+    )
+
+
 MIGRATIONS: list[Migration] = [
     Migration("0001_catalog", _catalog),
     Migration("0002_local_state", _local),
     Migration("0003_jobs", _jobs),
+    Migration("0004_media_queue", _media_queue),
+    Migration("0005_download_checks", _download_checks),
+    Migration("0006_community_articles_collections_notifications", _community),
 ]

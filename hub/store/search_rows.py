@@ -1,5 +1,5 @@
-"""The catalog as the search reads it: each model's text and sort keys (for its index
-document, `hub/search/schema.py`) and the models passing the filters (the searcher answers
+"""The catalog as the search reads it: each model's and article's text and sort keys (for its
+index document, `hub/search/schema.py`) and the models and articles passing the filters (the searcher answers
 filters from SQLite, which has them indexed, rather than from Whoosh terms).
 
 The functions take a `sqlite3.Connection` (inside `HubDatabase.snapshot()` when several reads
@@ -104,4 +104,70 @@ def filtered_model_ids(
         where.append("nsfw = ?")
         params.append(1 if nsfw else 0)
     sql = "SELECT id FROM models" + (" WHERE " + " AND ".join(where) if where else "")
+    return [row[0] for row in conn.execute(sql, params)]
+
+
+class ArticleText(NamedTuple):
+    id: int
+    title: str
+    content: str  # HTML
+    views: int
+    published_at: str | None
+    tags: list[str]
+
+
+def article_texts(conn: sqlite3.Connection, article_ids: Sequence[int]) -> dict[int, ArticleText]:
+    """{id: text} of the given articles that exist in the mirror (missing ones are absent)."""
+    if not article_ids:
+        return {}
+    marks = ",".join("?" * len(article_ids))
+    ids = list(article_ids)
+    tags: dict[int, list[str]] = {}
+    for article_id, tag in conn.execute(
+        f"SELECT x.article_id, t.name FROM article_tags x JOIN tags t ON t.id = x.tag_id WHERE x.article_id IN ({marks})",
+        ids,
+    ):
+        tags.setdefault(article_id, []).append(tag)
+    return {
+        article_id: ArticleText(
+            article_id,
+            title,
+            json.loads(data).get("content") or "",
+            views,
+            published,
+            tags.get(article_id, []),
+        )
+        for article_id, title, data, views, published in conn.execute(
+            f"SELECT id, title, data, view_count, published_at FROM articles WHERE id IN ({marks})", ids
+        )
+    }
+
+
+def article_ids_after(conn: sqlite3.Connection, after: int, limit: int) -> list[int]:
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT id FROM articles WHERE id > ? ORDER BY id LIMIT ?", [after, limit]
+        ).fetchall()
+    ]
+
+
+def filtered_article_ids(
+    conn: sqlite3.Connection, creator: str | None = None, tags: Sequence[str] = (), nsfw: bool | None = None
+) -> list[int]:
+    """Ids of the articles passing the filters an article can meet (author, tags, nsfw)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if creator:
+        where.append("lower(creator) = ?")
+        params.append(creator.lower())
+    for tag in tags:
+        where.append(
+            "id IN (SELECT x.article_id FROM article_tags x JOIN tags t ON t.id = x.tag_id WHERE t.name = ?)"
+        )
+        params.append(tag.strip().lower())
+    if nsfw is not None:
+        where.append("nsfw = ?")
+        params.append(1 if nsfw else 0)
+    sql = "SELECT id FROM articles" + (" WHERE " + " AND ".join(where) if where else "")
     return [row[0] for row in conn.execute(sql, params)]

@@ -29,3 +29,8 @@ def advance(conn: sqlite3.Connection, feed: str, server_url: str, cursor: str | 
         "items_applied = sync_state.items_applied + excluded.items_applied, updated_at = excluded.updated_at",
         [feed, server_url, cursor, items, time.time()],
     )
+
+
+def forget(conn: sqlite3.Connection, feed: str) -> None:
+    """Start `feed` over (its next sync reads it from the beginning)."""
+    conn.execute("DELETE FROM sync_state WHERE feed = ?", [feed])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hub.store import sync_state
+from hub.store.articles import delete_articles, upsert_articles
 from hub.store.catalog import delete_creator, delete_models, upsert_creators, upsert_models
+from hub.store.community import delete_collection, upsert_collections
 from hub.store.database import HubDatabase
 
 FEED = "catalog"
@@ -56,6 +59,8 @@ def apply_page(
                     if model_id in model_upserts:
                         flush()
                     model_deletes.append(model_id)
+            elif entity in ("article", "collection"):
+                _apply_community(conn, position, entity, action, item)
             elif entity == "creator":
                 flush()
                 if action == "upsert":
@@ -77,3 +82,23 @@ def saved_cursor(db: HubDatabase, server_url: str, feed: str = FEED) -> str | No
     if found is None or found.server_url.rstrip("/") != server_url.rstrip("/"):
         return None
     return found.cursor
+
+
+def _apply_community(
+    conn: sqlite3.Connection, position: int, entity: str, action: str, item: Mapping[str, Any]
+) -> None:
+    """A published article (or its withdrawal) or a public collection from the catalog feed."""
+    entity_id = int(item["id"])
+    if action == "delete":
+        if entity == "article":
+            delete_articles(conn, [entity_id])
+        else:
+            delete_collection(conn, entity_id, mine=False)
+        return
+    data = item.get("data")
+    if not isinstance(data, Mapping):
+        raise FeedError(f"items[{position}].data: an {entity} object is required")
+    if entity == "article":
+        upsert_articles(conn, [data])
+    else:
+        upsert_collections(conn, [data], mine=False)

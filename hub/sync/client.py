@@ -2,11 +2,11 @@
 
 Each page is written with its cursor in one transaction, so a sync killed at any point resumes
 from the last committed page: nothing is skipped (the feed is ordered by commit) and nothing
-is doubled (items are upserts keyed by id)."""
+is doubled (items are upserts keyed by id). The page's thumbnails go into the media queue in
+that same transaction, so none is lost either (`previews.py`)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import time
@@ -18,24 +18,22 @@ from typing import Any
 import httpx
 
 from hub.jobs.backoff import backoff_delay
-from hub.store import images
 from hub.store.database import HubDatabase
 from hub.sync.apply import FEED, FeedError, apply_page, saved_cursor
+from hub.sync.errors import AccountRefused, HubUnavailable
+from hub.sync.previews import PreviewFetcher
 
 log = logging.getLogger(__name__)
 RETRY_STATUS = {429, 500, 502, 503, 504}
-
-
-class HubUnavailable(RuntimeError):
-    """The hub server cannot be reached (or keeps failing); nothing local was changed."""
 
 
 @dataclass
 class SyncReport:
     pages: int = 0
     items: int = 0
-    previews: int = 0
-    preview_failures: int = 0
+    previews: int = 0  # versions whose thumbnail was fetched (or found on disk) and linked
+    preview_failures: int = 0  # failed preview fetches (they stay queued, retried with backoff)
+    previews_waiting: int = 0  # previews still queued when the sync ended
     cursor: str | None = None
     seconds: float = 0.0
 
@@ -53,8 +51,10 @@ class HubClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         http: httpx.Client | None = None,
+        api_key: str | None = None,
     ) -> None:
-        """`transport` or a ready `http` client (e.g. Starlette's TestClient on the ASGI app)."""
+        """`transport` or a ready `http` client (e.g. Starlette's TestClient on the ASGI app);
+        `api_key` is sent with every request (the account's private feed needs it)."""
         self.server_url = server_url.rstrip("/")
         self.retries = retries
         self.backoff_base = backoff_base
@@ -63,6 +63,8 @@ class HubClient:
         self.http = http or httpx.Client(
             base_url=self.server_url, transport=transport, timeout=timeout, follow_redirects=True
         )
+        if api_key:
+            self.http.headers["Authorization"] = f"Bearer {api_key}"
 
     def close(self) -> None:
         self.http.close()
@@ -105,6 +107,32 @@ class HubClient:
             raise FeedError("changes.items: missing")
         return body
 
+    def feed_page(self, path: str, since: str | None, limit: int) -> dict[str, Any]:
+        """One page of a change feed (`/api/v1/sync/changes` or the account's `/api/v1/sync/mine`)."""
+        params: dict[str, Any] = {"limit": limit}
+        if since is not None:
+            params["since"] = since
+        response = self.get(path, params=params)
+        if response.status_code == 401:
+            raise AccountRefused(
+                f"GET {path}: the hub server refused the API key ({response.json().get('error', '')})"
+            )
+        if response.status_code != 200:
+            raise FeedError(f"GET {path}: HTTP {response.status_code}: {response.text[:200]}")
+        body = response.json()
+        if not isinstance(body.get("items"), list):
+            raise FeedError(f"{path}: items missing")
+        return body
+
+    def account_name(self) -> str:
+        """The username of the API key's account (`GET /api/v1/me`)."""
+        response = self.get("/api/v1/me")
+        if response.status_code == 401:
+            raise AccountRefused(f"the hub server refused the API key ({response.json().get('error', '')})")
+        if response.status_code != 200:
+            raise FeedError(f"GET /api/v1/me: HTTP {response.status_code}: {response.text[:200]}")
+        return str(response.json()["username"])
+
     def model_by_sha256(self, sha256: str) -> dict[str, Any] | None:
         """The full model object of the version that has a file with this hash, or None when the
         server does not know the hash (`hub scan --online`)."""
@@ -117,7 +145,8 @@ class HubClient:
 
 
 class CatalogSync:
-    """Pulls the change feed into the store, page by page, then fetches preview thumbnails."""
+    """Pulls the change feed into the store, page by page; after each page, fetches the preview
+    thumbnails waiting in the media queue (the page's own, and any an earlier sync left)."""
 
     def __init__(
         self,
@@ -129,7 +158,7 @@ class CatalogSync:
     ) -> None:
         self.db = db
         self.client = client
-        self.previews_dir = Path(previews_dir) if previews_dir else None
+        self.previews = PreviewFetcher(db, client, Path(previews_dir)) if previews_dir else None
         self.page_size = page_size
         self.feed = feed
 
@@ -149,54 +178,15 @@ class CatalogSync:
             report.items += len(items)
             cursor = next_cursor
             report.cursor = cursor
-            if self.previews_dir is not None:
-                model_ids = [
-                    int(i["id"]) for i in items if i.get("entity") == "model" and i.get("action") == "upsert"
-                ]
-                done, failed = self.fetch_previews(model_ids)
-                report.previews += done
-                report.preview_failures += failed
+            if self.previews is not None:
+                fetched = self.previews.drain()
+                report.previews += fetched.linked
+                report.preview_failures += fetched.failed
             if on_page:
                 on_page(report)
             if not page.get("hasMore") or not items:
                 break
+        if self.previews is not None:
+            report.previews_waiting = self.previews.waiting()
         report.seconds = time.perf_counter() - started
         return report
-
-    def fetch_previews(self, model_ids: list[int]) -> tuple[int, int]:
-        """Download the first image of each version of these models (the thumbnail)."""
-        if not model_ids or self.previews_dir is None:
-            return 0, 0
-        self.previews_dir.mkdir(parents=True, exist_ok=True)
-        done = failed = 0
-        for start in range(0, len(model_ids), 500):
-            chunk = model_ids[start : start + 500]
-            for version_id, url in images.missing_thumbnails(self.db.conn, chunk):
-                path = self._fetch_preview(url)
-                if path is None:
-                    failed += 1
-                    continue
-                done += 1
-                with self.db.transaction() as conn:
-                    images.set_thumbnail(conn, version_id, str(path))
-        return done, failed
-
-    def _fetch_preview(self, url: str) -> Path | None:
-        suffix = Path(httpx.URL(url).path).suffix.lower()
-        if suffix not in (".png", ".jpg", ".jpeg", ".webp", ".gif"):
-            suffix = ".img"
-        target = self.previews_dir / f"{hashlib.sha256(url.encode()).hexdigest()[:32]}{suffix}"
-        if target.exists():
-            return target
-        try:
-            response = self.client.get(url)
-        except HubUnavailable as error:
-            log.warning("preview %s: %s", url, error)
-            return None
-        if response.status_code != 200:
-            log.warning("preview %s: HTTP %d", url, response.status_code)
-            return None
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_bytes(response.content)
-        tmp.replace(target)
-        return target

@@ -3,6 +3,7 @@
     app.py         create_app(services): /sdapi/v1, /studio/v1, extension routes, the UI at /
     a1111.py       AUTOMATIC1111-compatible routes under /sdapi/v1
     native.py      Atelier's job API under /studio/v1
+    library.py     /studio/v1/styles (styles.csv) and /studio/v1/networks (Extra Networks cards)
     extensions.py  /studio/v1/scripts and /studio/v1/extensions (install, enable, update ...)
     checks.py      the check every generation request passes before it is queued
     security.py    HTTP Basic auth and the request body limit (ASGI middleware)

@@ -3,7 +3,7 @@
 Every generation is a job: `txt2img` / `img2img` queue a `GenerationRequest` and await the job
 without blocking the server, so `progress`, `options` and the rest answer while it runs.
 Responses keep A1111's shapes: `images` as base64 PNG, `parameters` as sent, `info` as a JSON
-string. Fields Atelier does not implement (hires fix, face restoration, styles, tiling ...)
+string. Fields Atelier does not implement (hires fix, face restoration, tiling ...)
 are accepted and ignored, as A1111 ignores unknown ones.
 """
 
@@ -26,6 +26,7 @@ from studio.http.errors import COMMON_RESPONSES, GENERATION_FAILED, StrictJsonRo
 from studio.http.images import decode_image, encode_png_base64
 from studio.infotext import parse_infotext
 from studio.jobs import GENERATE, SELECT_MODEL, Job, JobState
+from studio.prompts.styles import infotext_styles
 from studio.request import GenerationRequest, Problems, RequestError
 
 if TYPE_CHECKING:
@@ -95,6 +96,10 @@ def _match_name(value: str, choices: Iterable[str]) -> str:
     return value
 
 
+def _style_names(styles: list[str] | None) -> tuple[str, ...]:
+    return tuple(styles or ())
+
+
 def _label_to_name(label: str) -> str:
     return label.lower().replace(" ", "_")
 
@@ -134,14 +139,17 @@ class A1111Api:
         skip = {name for key, name in ((model_key, "model"), (vae_key, "vae")) if key in problems.fields()}
         clip_skip = override.get(opt.CLIP_SKIP, options.get(opt.CLIP_SKIP, 1))
         sampler = body.sampler_name or body.sampler_index or "Euler a"
+        # aliases ("k_euler_a"), other spellings, and "DPM++ 2M Karras" split as A1111 1.9+ does
+        sampler, scheduler = self.engine.normalize_sampler(sampler, body.scheduler or "Automatic")
         sampler = _match_name(sampler, self.engine.sampler_names())
-        scheduler = _match_name(body.scheduler or "Automatic", self.engine.schedule_types())
+        scheduler = _match_name(scheduler, self.engine.schedule_types())
         scripts: dict[str, dict[str, Any]] = {}
         with problems.check():
             scripts = self._scripts(body)
         values: dict[str, Any] = {
             "prompt": body.prompt,
             "negative_prompt": body.negative_prompt,
+            "styles": _style_names(body.styles),
             "seed": body.seed,
             "subseed": body.subseed,
             "subseed_strength": body.subseed_strength,
@@ -199,17 +207,25 @@ class A1111Api:
         seeds = [image.get("seed") for image in images] or [request.seed]
         subseeds = [image.get("subseed") for image in images] or [request.subseed]
         infotexts = [image.get("infotext") or "" for image in images]
+        # each image's own prompts (styles applied, wildcards chosen), as its infotext has them
+        parsed = [parse_infotext(text) for text in infotexts if text]
+        all_prompts = [p.get("Prompt", "") for p in parsed] or [request.prompt]
+        all_negative = [p.get("Negative prompt", "") for p in parsed] or [request.negative_prompt]
         model_name = model_hash = None
         wanted = request.model or self.engine.current_model
-        entry = next((e for e in self.engine.registry.checkpoints() if wanted and e.matches(wanted)), None)
+        entry = None
+        if wanted:
+            try:
+                entry = self.engine.registry.find("checkpoint", wanted)
+            except RequestError:
+                entry = None
         if entry is not None:
-            model_name, model_hash = entry.model_name, entry.hash10
-        count = max(len(images), 1)
+            model_name, model_hash = entry.short_name, entry.hash10
         return {
-            "prompt": request.prompt,
-            "all_prompts": [request.prompt] * count,
-            "negative_prompt": request.negative_prompt,
-            "all_negative_prompts": [request.negative_prompt] * count,
+            "prompt": all_prompts[0],
+            "all_prompts": all_prompts,
+            "negative_prompt": all_negative[0],
+            "all_negative_prompts": all_negative,
             "seed": seeds[0],
             "all_seeds": seeds,
             "subseed": subseeds[0],
@@ -234,7 +250,7 @@ class A1111Api:
             "extra_generation_params": {},
             "index_of_first_image": 0,
             "infotexts": infotexts,
-            "styles": [],
+            "styles": list(request.styles),
             "job_timestamp": datetime.datetime.fromtimestamp(job.created_at).strftime("%Y%m%d%H%M%S"),
             "clip_skip": request.clip_skip,
             "is_using_inpainting_conditioning": False,
@@ -327,12 +343,12 @@ class A1111Api:
         values = self.services.options.all()
         model = values.get(opt.MODEL)
         entry = None
-        checkpoints = self.engine.registry.checkpoints()
-        if model:
-            entry = next((e for e in checkpoints if e.matches(model)), None)
-        if entry is None:
-            current = self.engine.current_model
-            entry = next((e for e in checkpoints if current and e.matches(current)), None)
+        for wanted in (model, self.engine.current_model):
+            if entry is None and wanted:
+                try:
+                    entry = self.engine.registry.find("checkpoint", wanted)
+                except RequestError:
+                    entry = None
         values[opt.MODEL] = entry.title if entry else model
         values["sd_checkpoint_hash"] = entry.sha256 if entry else None
         return values
@@ -443,7 +459,7 @@ def build_router(services: HttpServices) -> APIRouter:
         return [
             {
                 "title": entry.title,
-                "model_name": entry.model_name,
+                "model_name": entry.a1111_model_name,
                 "hash": entry.hash10,
                 "sha256": entry.sha256,
                 "filename": str(entry.path),
@@ -458,7 +474,10 @@ def build_router(services: HttpServices) -> APIRouter:
 
     @router.get("/samplers")
     def samplers() -> list[dict[str, Any]]:
-        return [{"name": name, "aliases": [], "options": {}} for name in engine.sampler_names()]
+        return [
+            {"name": name, "aliases": engine.sampler_aliases(name), "options": {}}
+            for name in engine.sampler_names()
+        ]
 
     @router.get("/schedulers")
     def schedulers() -> list[dict[str, Any]]:
@@ -475,24 +494,15 @@ def build_router(services: HttpServices) -> APIRouter:
 
     @router.get("/loras")
     def loras() -> list[dict[str, Any]]:
-        return [
-            {"name": entry.model_name, "alias": entry.model_name, "path": str(entry.path), "metadata": {}}
-            for entry in engine.registry.loras()
-        ]
+        return engine.lora_listing()
 
     @router.get("/embeddings")
     def embeddings() -> dict[str, Any]:
-        loaded = {
-            entry.model_name: {
-                "step": None,
-                "sd_checkpoint": None,
-                "sd_checkpoint_name": None,
-                "shape": None,
-                "vectors": None,
-            }
-            for entry in engine.registry.embeddings()
-        }
-        return {"loaded": loaded, "skipped": {}}
+        return engine.embedding_listing()
+
+    @router.get("/prompt-styles")
+    def prompt_styles() -> list[dict[str, str]]:
+        return [style.to_json() for style in engine.prompt_library.styles.styles()]
 
     @router.post("/refresh-checkpoints")
     def refresh_checkpoints() -> None:
@@ -506,12 +516,23 @@ def build_router(services: HttpServices) -> APIRouter:
     def refresh_loras() -> None:
         engine.registry.refresh()
 
+    @router.post("/refresh-embeddings")
+    def refresh_embeddings() -> None:
+        engine.registry.refresh()
+
     @router.post("/png-info")
     def png_info(body: PngInfoBody) -> dict[str, Any]:
         if not body.image:
             raise RequestError("image", "an image is required")
         data = decode_image(body.image, "image")
-        return read_png_info(data)
+        info = read_png_info(data)
+        if info["parameters"]:
+            # as A1111's PNG Info: the styles found in the prompt come back as "Styles array"
+            mode = services.options.get(opt.INFOTEXT_STYLES)
+            info["parameters"] = infotext_styles(
+                info["parameters"], engine.prompt_library.styles.styles(), mode
+            )
+        return info
 
     @router.get("/scripts")
     def scripts() -> dict[str, list[str]]:

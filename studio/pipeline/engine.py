@@ -2,7 +2,9 @@
 
 One `Engine` per studio, built from the config by the composition root and driven by ONE
 worker thread at a time. `generate` validates the request, picks and loads the model (LRU
-cache), makes per-image noise from per-image seeds, runs the diffusers pipeline with a step
+cache), makes per-image noise from per-image seeds, applies the request's styles and makes each
+image's choices and wildcards from its seed (`studio.prompts.expansion`; images whose prompts
+differ run as separate passes of their batch), runs the diffusers pipeline with a step
 callback that reports progress and honours interrupt/skip, then writes PNGs with A1111
 infotext under outputs/ and records each image in the history. Samplers, device backends and
 memory strategies come from the studio's `Registries` (the built-ins and the extensions',
@@ -26,9 +28,17 @@ from studio.history import HistoryStore
 from studio.hooks import GenerationHooks, NoHooks
 from studio.infotext import encode_png, format_infotext, generation_parameters
 from studio.model_checks import check_model_file, model_file_problem
-from studio.pipeline.model_registry import SD_NATIVE_SIZE, ModelEntry, ModelRegistry, native_size
+from studio.pipeline.model_registry import (
+    SD_NATIVE_SIZE,
+    ModelEntry,
+    ModelRegistry,
+    best_match,
+    native_size,
+)
+from studio.pipeline.networks.activation import AppliedNetworks, NetworkPlan, Networks
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
 from studio.progress import GenerationControl, StepInfo
+from studio.prompts.expansion import ImagePrompt, PromptLibrary
 from studio.request import MAX_SEED, GenerationRequest, ImageRecord, Problems, RequestError, Result, validate
 
 if TYPE_CHECKING:
@@ -101,6 +111,8 @@ class Engine:
         self._device: Any = None
         self._current: ModelEntry | None = None
         self._prompts = PromptEmbeddingCache()
+        self.prompt_library = PromptLibrary.for_config(config)  # styles, wildcards
+        self._networks = Networks(self.registry, lambda: self.config.allow_pickle)  # LoRAs, embeddings
 
     # -- choices ------------------------------------------------------------------------------
     @property
@@ -112,6 +124,12 @@ class Engine:
 
     def schedule_types(self) -> list[str]:
         return self.samplers.schedule_type_names()
+
+    def sampler_aliases(self, sampler_name: str) -> list[str]:
+        return self.samplers.aliases(sampler_name)
+
+    def normalize_sampler(self, sampler_name: str, schedule: str = "Automatic") -> tuple[str, str]:
+        return self.samplers.normalize(sampler_name, schedule)
 
     def device_names(self) -> list[str]:
         """The device backends `config.device` may name (besides `auto`)."""
@@ -145,10 +163,9 @@ class Engine:
     def _default_entry(self, required: bool = True) -> ModelEntry | None:
         checkpoints = self.registry.checkpoints()
         for wanted in (self.config.default_model, self.registry.get_state(LAST_MODEL_KEY)):
-            if wanted:
-                for entry in checkpoints:
-                    if entry.matches(wanted):
-                        return entry
+            entry = best_match(checkpoints, wanted) if wanted else None
+            if entry is not None:
+                return entry
         builtin = (self.config.builtin_models_path / STARTER_MODEL).resolve()
         for entry in checkpoints:
             if entry.path == builtin:
@@ -173,6 +190,19 @@ class Engine:
         """The trained resolution of the current (or default) model; forms start at this size."""
         entry = self._current or self._default_entry(required=False)
         return SD_NATIVE_SIZE if entry is None else native_size(entry)
+
+    def lora_listing(self) -> list[dict[str, Any]]:
+        """The installed LoRAs as A1111's `/sdapi/v1/loras` lists them (name, alias, path, metadata)."""
+        return self._networks.catalog.lora_listing()
+
+    def embedding_listing(self) -> dict[str, dict[str, Any]]:
+        """The embeddings as A1111's `/sdapi/v1/embeddings`: `loaded` (usable with the current
+        model) and `skipped`, each {name: {step, sd_checkpoint, sd_checkpoint_name, shape, vectors}}."""
+        from studio.pipeline.networks.catalog import text_encoder_width
+
+        entry = self._current or self._default_entry(required=False)
+        width = None if entry is None else text_encoder_width(entry)
+        return self._networks.catalog.embedding_listing(width, self.config.allow_pickle)
 
     def select_model(self, name: str) -> str:
         """Load the checkpoint (title, name or hash), make it current and remember it. Returns its title."""
@@ -218,6 +248,9 @@ class Engine:
                     f"{request.sampler_name!r}; choose one of: {valid}",
                 )
             )
+        if not bad & {"prompt", "negative_prompt", "styles"}:
+            with problems.check():
+                self.prompt_library.check(request)
         entry = vae = None
         with problems.check():
             if "model" not in bad:
@@ -230,6 +263,14 @@ class Engine:
             if "vae" not in bad and request.vae not in NO_VAE:
                 vae = self.registry.find("vae", request.vae, "vae")
                 check_model_file(vae, kind="vae", allow_pickle=self.config.allow_pickle, field_name="vae")
+        if not problems.fields() & {"prompt", "negative_prompt", "styles"}:
+            # LoRA tags and embeddings (the styles' too): installed, readable; those a wildcard
+            # brings are checked when its image's prompt is made
+            with problems.check():
+                prompt, negative_prompt = self.prompt_library.styled(request)
+                self._networks.resolve(
+                    dataclasses.replace(request, prompt=prompt, negative_prompt=negative_prompt, styles=())
+                )
         problems.raise_any()
         assert entry is not None
         return request, entry, vae
@@ -259,6 +300,8 @@ class Engine:
         from studio.pipeline.seeds import image_seeds
 
         all_seeds, all_subseeds = image_seeds(seed, subseed, request.subseed_strength, request.image_count)
+        # styles, then each image's choices and wildcards from its own seed
+        prompts = self.prompt_library.expand(request, all_seeds)
         result = Result(request=request)
         denoise = save = 0.0
         with torch.no_grad():
@@ -271,16 +314,42 @@ class Engine:
                 seeds = all_seeds[first : first + request.batch_size]
                 subseeds = all_subseeds[first : first + request.batch_size]
                 self.hooks.process_batch(request, batch_index, seeds)
-                tick = time.perf_counter()
-                images = self._run_batch(loaded, vae, request, inputs, seeds, subseeds, batch_index, control)
-                denoise += time.perf_counter() - tick
-                tick = time.perf_counter()
-                for i, image in enumerate(images):
-                    record = self._finish_image(
-                        request, entry, vae_entry, image, seeds[i], subseeds[i], timings
+                # images whose prompts came out the same run together (all of them, usually)
+                for start, end in _same_prompt_runs(prompts[first : first + len(seeds)]):
+                    image_prompt = prompts[first + start]
+                    resolved = _with_prompts(request, image_prompt)
+                    plan, networks = self._apply_networks(loaded, vae, resolved)
+                    tick = time.perf_counter()
+                    images = self._run_batch(
+                        loaded,
+                        vae,
+                        resolved,
+                        inputs,
+                        seeds[start:end],
+                        subseeds[start:end],
+                        batch_index,
+                        control,
+                        networks,
+                        offset=start,
                     )
-                    result.images.append(record)
-                save += time.perf_counter() - tick
+                    denoise += time.perf_counter() - tick
+                    tick = time.perf_counter()
+                    for i, image in enumerate(images, start):
+                        record = self._finish_image(
+                            resolved,
+                            entry,
+                            vae_entry,
+                            image,
+                            seeds[i],
+                            subseeds[i],
+                            timings,
+                            plan,
+                            extra=image_prompt.params,
+                        )
+                        result.images.append(record)
+                    save += time.perf_counter() - tick
+                    if control.interrupted or control.skip_requested:
+                        break  # a skip ends the whole batch, as it does unsplit
                 if control.interrupted:
                     result.interrupted = True
                     break
@@ -290,6 +359,17 @@ class Engine:
         result.timings = timings
         result.peak_memory_bytes = self._peak_memory()
         return self.hooks.postprocess(result)
+
+    def _apply_networks(
+        self, loaded: Any, vae: Any, request: GenerationRequest
+    ) -> tuple[NetworkPlan, AppliedNetworks]:
+        """Put the request's LoRAs and embeddings (and no others) on the model; the texts to
+        encode come back with the tags taken out and embedding names as their tokens."""
+        plan = self._networks.resolve(request)
+        applied = self._networks.apply(loaded.pipeline(request.mode, vae), plan)
+        if applied.changed:  # the text encoder changed: embeddings cached before are stale
+            self._prompts = PromptEmbeddingCache()
+        return plan, applied
 
     def _prepare_inputs(self, request: GenerationRequest) -> dict[str, Any]:
         """Decode init images and mask up front so a bad image fails before any work."""
@@ -325,7 +405,10 @@ class Engine:
         subseeds: list[int],
         batch_index: int,
         control: GenerationControl,
+        networks: AppliedNetworks,
+        offset: int = 0,
     ) -> list[Any]:
+        """Images of `seeds`, the images `offset`.. of batch `batch_index`."""
         from PIL import Image
 
         from studio.pipeline.images import composite_inpaint
@@ -333,10 +416,10 @@ class Engine:
 
         mode = request.mode
         count = len(seeds)
+        first_image = batch_index * request.batch_size + offset
         if mode != "txt2img":
             originals = [
-                inputs["init_images"][(batch_index * request.batch_size + i) % len(inputs["init_images"])]
-                for i in range(count)
+                inputs["init_images"][(first_image + i) % len(inputs["init_images"])] for i in range(count)
             ]
             if request.denoising_strength == 0:
                 return [image.copy() for image in originals]
@@ -346,7 +429,6 @@ class Engine:
         )
         clip_skip = request.clip_skip if request.clip_skip != 1 else self.config.clip_skip
         generators = make_generators(seeds)
-        first_image = batch_index * request.batch_size
         hooks = self.hooks
 
         def on_step_end(pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict) -> dict:
@@ -367,7 +449,7 @@ class Engine:
         kwargs: dict[str, Any] = {
             # Embeddings of one prompt, repeated per image exactly like a plain diffusers call,
             # and reused across batches, sweeps and repeated runs while they stay recent.
-            **self._prompts.pipeline_kwargs(pipe, request.prompt, request.negative_prompt, clip_skip),
+            **self._prompts.pipeline_kwargs(pipe, networks.prompt, networks.negative_prompt, clip_skip),
             "num_images_per_prompt": count,
             "num_inference_steps": request.steps,
             "guidance_scale": request.cfg_scale,
@@ -428,6 +510,8 @@ class Engine:
         seed: int,
         subseed: int,
         timings: dict[str, float],
+        networks: NetworkPlan,
+        extra: dict[str, Any] | None = None,
     ) -> ImageRecord:
         params = generation_parameters(
             request,
@@ -437,6 +521,7 @@ class Engine:
             model_hash=entry.hash10,
             vae_name=None if vae_entry is None else vae_entry.model_name,
             vae_hash=None if vae_entry is None else vae_entry.hash10,
+            extra={**networks.infotext, **(extra or {})},
         )
         infotext = format_infotext(request.prompt, request.negative_prompt, params)
         image, infotext = self.hooks.postprocess_image(request, image, infotext)
@@ -461,6 +546,27 @@ class Engine:
             return int(peak if sys.platform == "darwin" else peak * 1024)
         except ImportError:
             return 0
+
+
+def _same_prompt_runs(prompts: list[ImagePrompt]) -> list[tuple[int, int]]:
+    """(start, end) of each run of consecutive images with the same prompts."""
+    runs: list[tuple[int, int]] = []
+    start = 0
+    for index in range(1, len(prompts) + 1):
+        if index == len(prompts) or (prompts[index].prompt, prompts[index].negative_prompt) != (
+            prompts[start].prompt,
+            prompts[start].negative_prompt,
+        ):
+            runs.append((start, index))
+            start = index
+    return runs
+
+
+def _with_prompts(request: GenerationRequest, image_prompt: ImagePrompt) -> GenerationRequest:
+    """The request as the image was made: its final prompts, no styles left to apply."""
+    return dataclasses.replace(
+        request, prompt=image_prompt.prompt, negative_prompt=image_prompt.negative_prompt, styles=()
+    )
 
 
 def png_to_image(png: bytes) -> Any:

@@ -10,7 +10,8 @@ Both `config.models_path` and `config.builtin_models_path` (the shipped starter)
 deduplicated by resolved path. Each entry's title is A1111's `name [hash10]`, hash10 being the
 first 10 hex digits of the SHA-256 of the file (for a folder: of its files, in path order).
 Hashes are cached in the studio database by path + size + mtime, so rescanning unchanged
-models reads no model bytes.
+models reads no model bytes. LoRA `.safetensors` files also get the hash A1111 writes in
+`Lora hashes` (kohya's "addnet" hash: SHA-256 of the file after its header), in the same read.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from studio.config import StudioConfig
 from studio.database import ensure_migrated, transaction
 from studio.request import RequestError
+from studio.sidecars import Sidecar, read_sidecars
 
 SAFE_SUFFIXES = (".safetensors",)
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
@@ -44,6 +46,9 @@ class ModelEntry:
     path: Path
     sha256: str
     format: str  # "diffusers" | "safetensors" | "pickle"
+    addnet_sha256: str | None = None  # LoRA safetensors: SHA-256 of the data after the header
+    # what the files beside it say (preview, trigger words, preferred weight), read on refresh
+    sidecar: Sidecar = field(default_factory=Sidecar, compare=False)
 
     @property
     def hash10(self) -> str:
@@ -63,14 +68,35 @@ class ModelEntry:
         )
 
     @property
+    def a1111_model_name(self) -> str:
+        """A1111's `model_name` (sd-models): the name without extension, folders joined by "_"."""
+        return self.model_name.replace("/", "_")
+
+    @property
+    def short_name(self) -> str:
+        """The bare file name without extension: how A1111 names LoRAs and embeddings
+        (`<lora:short_name:1>`) and what it writes as a checkpoint's `Model:`."""
+        return self.model_name.rsplit("/", 1)[-1]
+
+    @property
     def is_pickle(self) -> bool:
         return self.format == "pickle"
 
-    def matches(self, wanted: str) -> bool:
+    def match_strength(self, wanted: str) -> int:
+        """2: `wanted` is this entry's title, name, name without extension or hash; 1: one of
+        A1111's other names for it (a1111_model_name, short_name, "short_name [hash10]"),
+        which two entries in different folders may share; 0: no match."""
         wanted = wanted.strip()
-        return wanted in (self.title, self.name, self.model_name, self.hash10, self.sha256) or (
+        if wanted in (self.title, self.name, self.model_name, self.hash10, self.sha256) or (
             len(wanted) >= 8 and self.sha256.startswith(wanted.lower())
-        )
+        ):
+            return 2
+        if wanted in (self.a1111_model_name, self.short_name, f"{self.short_name} [{self.hash10}]"):
+            return 1
+        return 0
+
+    def matches(self, wanted: str) -> bool:
+        return self.match_strength(wanted) > 0
 
 
 @dataclass
@@ -114,7 +140,11 @@ class ModelRegistry:
                 if resolved in seen_paths:
                     continue
                 seen_paths.add(resolved)
-                scan.entries[kind].append(ModelEntry(kind, name, resolved, self._sha256(resolved), fmt))
+                addnet = kind == "lora" and fmt == "safetensors"
+                sha, addnet_sha = self._hashes(resolved, addnet)
+                scan.entries[kind].append(
+                    ModelEntry(kind, name, resolved, sha, fmt, addnet_sha, read_sidecars(path))
+                )
         for entries in scan.entries.values():
             entries.sort(key=lambda entry: entry.name.lower())
         self._scan = scan
@@ -139,7 +169,9 @@ class ModelRegistry:
                     yield "vae", config.parent, "diffusers", config.parent.relative_to(base).as_posix()
 
     # -- hashing ------------------------------------------------------------------------------
-    def _sha256(self, path: Path) -> str:
+    def _hashes(self, path: Path, addnet: bool = False) -> tuple[str, str | None]:
+        """The SHA-256 of `path` (a file, or a folder's files) and, when `addnet`, the SHA-256
+        of the file's data after its safetensors header (None when it has no valid header)."""
         files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
         stats = [f.stat() for f in files]
         size = sum(s.st_size for s in stats)
@@ -147,27 +179,42 @@ class ModelRegistry:
         key = str(path)
         with self._connect() as db:
             row = db.execute(
-                "SELECT size, mtime_ns, sha256 FROM model_hashes WHERE path = ?", (key,)
+                "SELECT size, mtime_ns, sha256, addnet_sha256 FROM model_hashes WHERE path = ?", (key,)
             ).fetchone()
-        if row is not None and row[0] == size and row[1] == mtime_ns:
+        if row is not None and row[0] == size and row[1] == mtime_ns and (not addnet or row[3] is not None):
             self.stats.cache_hits += 1
-            return row[2]
+            return row[2], (row[3] or None) if addnet else None
         digest = hashlib.sha256()
+        data_digest = hashlib.sha256() if addnet else None
+        data_offset = _safetensors_data_offset(path, size) if addnet else None
         for file in files:
             if len(files) > 1:
                 digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+            position = 0
             with file.open("rb") as handle:
                 while chunk := handle.read(CHUNK):
                     digest.update(chunk)
+                    if (
+                        data_digest is not None
+                        and data_offset is not None
+                        and position + len(chunk) > data_offset
+                    ):
+                        data_digest.update(chunk[max(0, data_offset - position) :])
+                    position += len(chunk)
             self.stats.files_hashed += 1
             self.stats.bytes_hashed += file.stat().st_size
         sha = digest.hexdigest()
+        # "" marks "hashed, but not a safetensors file" so it is not read again
+        addnet_sha = (
+            None if data_digest is None else (data_digest.hexdigest() if data_offset is not None else "")
+        )
         with self._connect() as db:
             db.execute(
-                "INSERT OR REPLACE INTO model_hashes (path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?)",
-                (key, size, mtime_ns, sha),
+                "INSERT OR REPLACE INTO model_hashes (path, size, mtime_ns, sha256, addnet_sha256) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (key, size, mtime_ns, sha, addnet_sha),
             )
-        return sha
+        return sha, addnet_sha or None
 
     # -- queries ------------------------------------------------------------------------------
     def entries(self, kind: str) -> list[ModelEntry]:
@@ -189,14 +236,15 @@ class ModelRegistry:
         return self.entries("embedding")
 
     def find(self, kind: str, wanted: str, field_name: str = "model") -> ModelEntry:
-        """The entry matching a title, name, name without extension, hash10 or sha256.
+        """The entry matching a title, name, name without extension, hash10 or sha256, or one of
+        A1111's names for it (see `ModelEntry.match_strength`).
 
         Raises RequestError naming `field_name` and the valid titles when nothing matches.
         """
         candidates = self.entries(kind)
-        for entry in candidates:
-            if entry.matches(wanted):
-                return entry
+        entry = best_match(candidates, wanted)
+        if entry is not None:
+            return entry
         titles = ", ".join(entry.title for entry in candidates) or "(none found)"
         raise RequestError(field_name, f"unknown {kind} {wanted!r}; choose one of: {titles}")
 
@@ -214,11 +262,35 @@ class ModelRegistry:
             db.execute("INSERT OR REPLACE INTO studio_state (key, value) VALUES (?, ?)", (key, value))
 
 
+def best_match(entries: Iterable[ModelEntry], wanted: str) -> ModelEntry | None:
+    """The first entry `wanted` names exactly (title, name, hash), else the first it names the
+    A1111 way (folders joined by "_", or the bare file name); None when none does."""
+    weak: ModelEntry | None = None
+    for entry in entries:
+        strength = entry.match_strength(wanted)
+        if strength == 2:
+            return entry
+        if strength == 1 and weak is None:
+            weak = entry
+    return weak
+
+
 def _files(folder: Path, suffixes: Iterable[str]) -> list[Path]:
     if not folder.is_dir():
         return []
     wanted = tuple(suffixes)
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in wanted)
+
+
+def _safetensors_data_offset(path: Path, size: int) -> int | None:
+    """Where a safetensors file's tensor data starts (8 + header length), or None when the
+    file does not start with a plausible safetensors header."""
+    with path.open("rb") as handle:
+        prefix = handle.read(9)
+    if len(prefix) < 9 or prefix[8:9] != b"{":
+        return None
+    offset = 8 + int.from_bytes(prefix[:8], "little")
+    return offset if offset <= size else None
 
 
 def _file_format(path: Path) -> str:

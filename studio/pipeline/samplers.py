@@ -42,36 +42,54 @@ class ScheduleType:
         return all(importlib.util.find_spec(module) is not None for module in self.requires)
 
 
+# Names and aliases as A1111 1.9+ lists them (modules/sd_samplers_kdiffusion.py,
+# sd_samplers_timesteps.py, sd_samplers_lcm.py); "PNDM" is diffusers' name for PLMS.
 BUILTIN_SAMPLERS: tuple[SamplerSpec, ...] = (
     SamplerSpec(
-        "DPM++ 2M", "DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}
+        "DPM++ 2M",
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "dpmsolver++", "solver_order": 2},
+        aliases=("k_dpmpp_2m",),
     ),
     SamplerSpec(
         "DPM++ 2M SDE",
         "DPMSolverMultistepScheduler",
         {"algorithm_type": "sde-dpmsolver++", "solver_order": 2},
+        aliases=("k_dpmpp_2m_sde",),
     ),
     SamplerSpec(
         "DPM++ 3M SDE",
         "DPMSolverMultistepScheduler",
         {"algorithm_type": "sde-dpmsolver++", "solver_order": 3},
+        aliases=("k_dpmpp_3m_sde",),
     ),
-    SamplerSpec("DPM++ SDE", "DPMSolverSDEScheduler", {}, requires=("torchsde",)),
     SamplerSpec(
-        "DPM++ 2S a", "DPMSolverSinglestepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}
+        "DPM++ 2M SDE Heun",
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "sde-dpmsolver++", "solver_order": 2, "solver_type": "heun"},
+        aliases=("k_dpmpp_2m_sde_heun",),
     ),
-    SamplerSpec("Euler a", "EulerAncestralDiscreteScheduler"),
-    SamplerSpec("Euler", "EulerDiscreteScheduler"),
-    SamplerSpec("LMS", "LMSDiscreteScheduler", requires=("scipy",)),
-    SamplerSpec("Heun", "HeunDiscreteScheduler"),
-    SamplerSpec("DPM2", "KDPM2DiscreteScheduler"),
-    SamplerSpec("DPM2 a", "KDPM2AncestralDiscreteScheduler"),
-    SamplerSpec("DDIM", "DDIMScheduler", {"set_alpha_to_one": False, "clip_sample": False}),
+    SamplerSpec("DPM++ SDE", "DPMSolverSDEScheduler", {}, requires=("torchsde",), aliases=("k_dpmpp_sde",)),
+    SamplerSpec(
+        "DPM++ 2S a",
+        "DPMSolverSinglestepScheduler",
+        {"algorithm_type": "dpmsolver++", "solver_order": 2},
+        aliases=("k_dpmpp_2s_a",),
+    ),
+    SamplerSpec("Euler a", "EulerAncestralDiscreteScheduler", aliases=("k_euler_a", "k_euler_ancestral")),
+    SamplerSpec("Euler", "EulerDiscreteScheduler", aliases=("k_euler",)),
+    SamplerSpec("LMS", "LMSDiscreteScheduler", requires=("scipy",), aliases=("k_lms",)),
+    SamplerSpec("Heun", "HeunDiscreteScheduler", aliases=("k_heun",)),
+    SamplerSpec("DPM2", "KDPM2DiscreteScheduler", aliases=("k_dpm_2",)),
+    SamplerSpec("DPM2 a", "KDPM2AncestralDiscreteScheduler", aliases=("k_dpm_2_a",)),
+    SamplerSpec(
+        "DDIM", "DDIMScheduler", {"set_alpha_to_one": False, "clip_sample": False}, aliases=("ddim",)
+    ),
     SamplerSpec("DDPM", "DDPMScheduler", {"clip_sample": False}),
-    SamplerSpec("PLMS", "PNDMScheduler", {"skip_prk_steps": True}, aliases=("PNDM",)),
-    SamplerSpec("UniPC", "UniPCMultistepScheduler"),
+    SamplerSpec("PLMS", "PNDMScheduler", {"skip_prk_steps": True}, aliases=("plms", "PNDM")),
+    SamplerSpec("UniPC", "UniPCMultistepScheduler", aliases=("unipc",)),
     SamplerSpec("DEIS", "DEISMultistepScheduler"),
-    SamplerSpec("LCM", "LCMScheduler"),
+    SamplerSpec("LCM", "LCMScheduler", aliases=("k_lcm",)),
     SamplerSpec("TCD", "TCDScheduler"),
 )
 BUILTIN_SCHEDULE_TYPES: tuple[ScheduleType, ...] = (
@@ -83,8 +101,33 @@ BUILTIN_SCHEDULE_TYPES: tuple[ScheduleType, ...] = (
     ScheduleType("SGM Uniform", {"timestep_spacing": "trailing"}),
 )
 
-# Old A1111 names carried the schedule in the sampler name ("DPM++ 2M Karras").
-_LEGACY_SUFFIXES = {" Karras": "Karras", " Exponential": "Exponential"}
+# A1111 before 1.9 carried the schedule in the sampler's name, each with an alias of its own
+# (modules/sd_samplers_kdiffusion.py of 1.8): name, alias -> sampler, schedule type.
+LEGACY_SAMPLERS: tuple[tuple[str, str, str, str], ...] = (
+    ("DPM++ 2M Karras", "k_dpmpp_2m_ka", "DPM++ 2M", "Karras"),
+    ("DPM++ SDE Karras", "k_dpmpp_sde_ka", "DPM++ SDE", "Karras"),
+    ("DPM++ 2M SDE Exponential", "k_dpmpp_2m_sde_exp", "DPM++ 2M SDE", "Exponential"),
+    ("DPM++ 2M SDE Karras", "k_dpmpp_2m_sde_ka", "DPM++ 2M SDE", "Karras"),
+    ("DPM++ 2M SDE Heun Karras", "k_dpmpp_2m_sde_heun_ka", "DPM++ 2M SDE Heun", "Karras"),
+    ("DPM++ 2M SDE Heun Exponential", "k_dpmpp_2m_sde_heun_exp", "DPM++ 2M SDE Heun", "Exponential"),
+    ("DPM++ 3M SDE Karras", "k_dpmpp_3m_sde_ka", "DPM++ 3M SDE", "Karras"),
+    ("DPM++ 3M SDE Exponential", "k_dpmpp_3m_sde_exp", "DPM++ 3M SDE", "Exponential"),
+    ("LMS Karras", "k_lms_ka", "LMS", "Karras"),
+    ("DPM2 Karras", "k_dpm_2_ka", "DPM2", "Karras"),
+    ("DPM2 a Karras", "k_dpm_2_a_ka", "DPM2 a", "Karras"),
+    ("DPM++ 2S a Karras", "k_dpmpp_2s_a_ka", "DPM++ 2S a", "Karras"),
+)
+
+
+def _fold(name: str) -> str:
+    """A name as A1111's lookups compare it: case, spaces and underscores do not count."""
+    return "".join(ch for ch in name.lower() if ch.isalnum() or ch in "+.")
+
+
+def schedule_type_spellings(label: str) -> tuple[str, ...]:
+    """A schedule type's label and A1111's other spellings of it: "SGM Uniform", "sgm_uniform",
+    "SGMUniform"."""
+    return tuple(dict.fromkeys((label, label.lower().replace(" ", "_"), label.replace(" ", ""))))
 
 
 def _scheduler_class(spec: SamplerSpec) -> type:
@@ -140,21 +183,70 @@ class SamplerRegistry:
     def schedule_type_names(self) -> list[str]:
         return [name for name, schedule in self._schedule_types.items() if schedule.available()]
 
-    def normalize(self, sampler_name: str, schedule: str = "Automatic") -> tuple[str, str]:
-        """Resolve aliases ("PNDM") and legacy combined names ("DPM++ 2M Karras") to (sampler, schedule)."""
+    def _sampler_named(self, name: str) -> str | None:
+        """The sampler a name or alias means, ignoring case and spacing ("k_euler_a", "euler a")."""
+        if name in self._samplers:
+            return name
+        wanted = _fold(name)
         for spec in self._samplers.values():
-            if sampler_name in spec.aliases:
-                return spec.name, schedule
-        if sampler_name not in self._samplers:
-            for suffix, legacy_schedule in _LEGACY_SUFFIXES.items():
-                base = sampler_name.removesuffix(suffix)
-                if (
-                    base != sampler_name
-                    and base in self._samplers
-                    and schedule in ("Automatic", legacy_schedule)
-                ):
-                    return base, legacy_schedule
+            if wanted in (_fold(spec.name), *map(_fold, spec.aliases)):
+                return spec.name
+        return None
+
+    def _schedule_named(self, name: str) -> str | None:
+        if name in self._schedule_types:
+            return name
+        wanted = _fold(name)
+        for label in self._schedule_types:
+            if wanted in map(_fold, schedule_type_spellings(label)):
+                return label
+        return None
+
+    def normalize(self, sampler_name: str, schedule: str = "Automatic") -> tuple[str, str]:
+        """(sampler, schedule type) for any name A1111 accepts or once did: aliases ("k_euler_a",
+        "PNDM"), other spellings ("euler a", "karras", "sgm_uniform"), and the combined names of
+        A1111 before 1.9 ("DPM++ 2M Karras", "k_dpmpp_2m_ka"), split as A1111 1.9+ splits them.
+
+        A combined name's schedule applies when `schedule` is Automatic or the same; a name
+        nothing matches comes back as it was, for the validation to name it."""
+        if not isinstance(sampler_name, str) or not isinstance(schedule, str):
+            return sampler_name, schedule
+        schedule = self._schedule_named(schedule) or schedule
+        sampler = self._sampler_named(sampler_name)
+        if sampler is not None:
+            return sampler, schedule
+        wanted = _fold(sampler_name)
+        split: tuple[str, str] | None = None
+        for legacy_name, alias, base, legacy_schedule in LEGACY_SAMPLERS:
+            if wanted in (_fold(legacy_name), _fold(alias)) and base in self._samplers:
+                split = (base, legacy_schedule)
+                break
+        if split is None:
+            for label in self._schedule_types:
+                for spelling in schedule_type_spellings(label):
+                    suffix = " " + spelling
+                    if sampler_name.lower().endswith(suffix.lower()):
+                        base = self._sampler_named(sampler_name[: -len(suffix)])
+                        if base is not None:
+                            split = (base, label)
+                            break
+                if split is not None:
+                    break
+        if split is not None and schedule in ("Automatic", split[1]):
+            return split
         return sampler_name, schedule
+
+    def aliases(self, sampler_name: str) -> list[str]:
+        """Every other name the sampler is known by: its aliases, then the A1111 < 1.9 combined
+        names and aliases that mean it with a schedule type (as `/sdapi/v1/samplers` lists them)."""
+        spec = self._samplers[sampler_name]
+        legacy = [
+            name
+            for legacy_name, alias, base, schedule in LEGACY_SAMPLERS
+            if base == spec.name and schedule in self._schedule_types
+            for name in (legacy_name, alias)
+        ]
+        return [*spec.aliases, *legacy]
 
     def schedule_types_for(self, sampler_name: str) -> list[str]:
         """The schedule types the sampler's scheduler class can honour."""

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 
-CSS = """
+from studio.ui import prompt_tools_js
+
+CSS = (
+    prompt_tools_js.CSS
+    + """
 .atelier-status { font-size: 0.85em; opacity: 0.85; display: flex; gap: 1.5em; flex-wrap: wrap;
   padding: 0.25em 0.5em; }
 .atelier-status b { font-weight: 600; }
@@ -25,6 +29,7 @@ CSS = """
   font-size: 0.85em !important; }
 .atelier-generate { min-height: 3.2em; font-size: 1.1em !important; }
 """
+)
 
 _BOOT = """
 () => {
@@ -44,10 +49,11 @@ _BOOT = """
     if (document.activeElement) document.activeElement.dispatchEvent(new Event('input', {bubbles: true}));
     setTimeout(() => buttons[0].click(), 50);
   });
+%PROMPT_TOOLS%
 }
 """
 
-BOOT_JS = _BOOT.replace("%CSS%", json.dumps(CSS))
+BOOT_JS = _BOOT.replace("%CSS%", json.dumps(CSS)).replace("%PROMPT_TOOLS%", prompt_tools_js.JS)
 
 COPY_TEXT_JS = """
 (text) => {

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
     from studio.config import StudioConfig
+    from studio.network_cards import NetworkCard
+    from studio.prompts.styles import PromptStyle
     from studio.request import GenerationRequest, ImageRecord
 
 JobState = Literal["queued", "running", "done", "failed", "interrupted", "cancelled"]
@@ -126,6 +128,32 @@ class UIBackend(Protocol):
     def sampler_names(self) -> list[str]: ...
 
     def schedule_types(self) -> list[str]: ...
+
+    def normalize_sampler(self, sampler_name: str, schedule: str) -> tuple[str, str]:
+        """(sampler, schedule type) for an alias or an A1111 < 1.9 name ("DPM++ 2M Karras")."""
+        ...
+
+    # prompt library
+    def styles(self) -> list[PromptStyle]: ...
+
+    def save_style(self, style: PromptStyle, replace: str | None = None) -> PromptStyle:
+        """Create or update (or rename `replace` to) the style; RequestError on a bad field."""
+        ...
+
+    def delete_style(self, name: str) -> None: ...
+
+    def import_styles(self, csv_text: str) -> list[str]:
+        """Merge an A1111 styles.csv; the names imported."""
+        ...
+
+    def infotext_styles(self, parsed: dict[str, Any]) -> dict[str, Any]:
+        """Parsed infotext with the styles found in its prompt taken off it ("Styles array"),
+        as the `infotext_styles` option says."""
+        ...
+
+    def network_cards(self, kind: str) -> list[NetworkCard]:
+        """Extra Networks cards: checkpoint, lora, embedding or wildcard."""
+        ...
 
     def device_names(self) -> list[str]:
         """The device backends the Settings tab offers (built-ins and extensions')."""

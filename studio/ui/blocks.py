@@ -34,6 +34,7 @@ from studio.ui.output import OutputPanel, SessionJobs, selected_image
 from studio.ui.pnginfo import build_pnginfo_tab
 from studio.ui.settings import build_settings_tab
 from studio.ui.status import build_status_line
+from studio.ui.styles import wire_styles_editors
 from studio.ui.txt2img import build_txt2img_tab
 
 STATE_KEY = "atelier-ui-state-v1"
@@ -43,7 +44,17 @@ def form_values_from_infotext(backend: UIBackend, text: str, *, keep_seed: bool 
     """Form values (only ones the pickers accept) from an infotext, via the shared infotext parser."""
     if not text:
         return {}
-    values = resolve_model(values_from_parameters(parse_infotext(text)), backend.checkpoints())
+    # styles found in the prompt come off it and into the Styles picker (A1111's PNG Info)
+    parsed = backend.infotext_styles(parse_infotext(text))
+    values = resolve_model(values_from_parameters(parsed), backend.checkpoints())
+    if values.get("sampler_name"):
+        # aliases and A1111 < 1.9 names ("DPM++ 2M Karras") split into sampler + schedule type
+        values["sampler_name"], values["scheduler"] = backend.normalize_sampler(
+            values["sampler_name"], values.get("scheduler", "Automatic")
+        )
+    if "styles" in values:
+        known = {style.name for style in backend.styles()}
+        values["styles"] = [name for name in values["styles"] if name in known]
     if values.get("sampler_name") not in backend.sampler_names():
         values.pop("sampler_name", None)
     if values.get("scheduler") not in backend.schedule_types():
@@ -61,11 +72,15 @@ def valid_restored(backend: UIBackend, saved: Mapping[str, Any]) -> dict[str, An
         "model": [CURRENT_MODEL, *backend.checkpoints()],
         "vae": [AUTOMATIC_VAE, NO_VAE, *backend.vaes()],
     }
-    return {
+    known_styles = {style.name for style in backend.styles()}
+    restored = {
         name: value
         for name, value in saved.items()
         if name in PERSISTED_FIELDS and value is not None and (name not in choices or value in choices[name])
     }
+    if "styles" in restored:
+        restored["styles"] = [name for name in restored["styles"] or [] if name in known_styles]
+    return restored
 
 
 def _persist(demo_state: gr.BrowserState, forms: list[GenerationForm]) -> None:
@@ -122,6 +137,7 @@ def build_ui(backend: UIBackend, *, title: str = "Atelier") -> gr.Blocks:
 
         forms = [txt2img.form, img2img.form]
         _persist(state, forms)
+        wire_styles_editors(backend, [txt2img.styles_editor, img2img.styles_editor], forms)
 
         restored = [w for form in forms for w in form.persisted]
 

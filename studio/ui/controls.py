@@ -24,6 +24,7 @@ CURRENT_MODEL = "(current)"
 PERSISTED_FIELDS = (
     "prompt",
     "negative_prompt",
+    "styles",
     "sampler_name",
     "scheduler",
     "steps",
@@ -81,6 +82,8 @@ def request_from_values(values: Mapping[str, Any], **extra: Any) -> GenerationRe
             data[name] = None if value in (None, "", CURRENT_MODEL) else value
         elif name == "vae":
             data[name] = None if value in (None, "", AUTOMATIC_VAE) else value
+        elif name == "styles":
+            data[name] = tuple(value or ())
         else:
             data[name] = value
     data.update(extra)
@@ -125,19 +128,24 @@ def build_model_row(backend: UIBackend, prefix: str) -> tuple[gr.Dropdown, gr.Dr
     return model, vae, refresh
 
 
-def build_prompt_row(form: GenerationForm) -> None:
-    """Prompt and negative prompt beside Generate / Interrupt / Skip (full page width)."""
+def build_prompt_row(form: GenerationForm, style_names: list[str]) -> None:
+    """Prompt and negative prompt beside Generate / Interrupt / Skip and the Styles picker (full
+    page width). Ctrl+Up/Down in a prompt box changes the weight of the selection (assets.py)."""
     prefix, f = form.prefix, form.fields
     with gr.Row():
         with gr.Column(scale=6):
             f["prompt"] = gr.Textbox(
                 label="Prompt",
                 lines=3,
-                placeholder="Prompt (Ctrl+Enter to generate)",
+                placeholder="Prompt (Ctrl+Enter to generate, Ctrl+Up/Down to weight the selection)",
                 elem_id=f"{prefix}_prompt",
+                elem_classes="atelier-prompt",
             )
             f["negative_prompt"] = gr.Textbox(
-                label="Negative prompt", lines=2, elem_id=f"{prefix}_negative_prompt"
+                label="Negative prompt",
+                lines=2,
+                elem_id=f"{prefix}_negative_prompt",
+                elem_classes="atelier-prompt",
             )
         with gr.Column(scale=2, min_width=220):
             form.generate = gr.Button(
@@ -149,6 +157,14 @@ def build_prompt_row(form: GenerationForm) -> None:
             with gr.Row():
                 form.interrupt = gr.Button("Interrupt", elem_id=f"{prefix}_interrupt", size="sm")
                 form.skip = gr.Button("Skip", elem_id=f"{prefix}_skip", size="sm")
+            f["styles"] = gr.Dropdown(
+                style_names,
+                value=[],
+                multiselect=True,
+                label="Styles",
+                info="applied on Generate, in this order",
+                elem_id=f"{prefix}_styles",
+            )
 
 
 def build_parameters(backend: UIBackend, form: GenerationForm, *, img2img: bool = False) -> None:
@@ -238,6 +254,8 @@ def values_from_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
 
     if "prompt" in lower:
         values["prompt"] = str(lower["prompt"])
+    if isinstance(lower.get("styles array"), list):  # found in the prompt (A1111's PNG Info key)
+        values["styles"] = [str(name) for name in lower["styles array"]]
     if "negative prompt" in lower:
         values["negative_prompt"] = str(lower["negative prompt"])
     if lower.get("sampler"):

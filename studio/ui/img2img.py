@@ -11,9 +11,11 @@ import gradio as gr
 from studio.request import RequestError
 from studio.ui.backend import UIBackend
 from studio.ui.controls import GenerationForm, build_parameters, build_prompt_row
+from studio.ui.extra_networks import ExtraNetworksPanel, build_extra_networks, connect_checkpoint_cards
 from studio.ui.images import mask_from_layers, png_bytes, uploaded_mask
 from studio.ui.output import OutputPanel, SessionJobs, build_output_panel, wire_generation
 from studio.ui.scripts_area import ScriptArea, build_script_area
+from studio.ui.styles import StylesEditor, build_styles_editor
 
 PREFIX = "img2img"
 MODE_IMG2IMG = "Image to image"
@@ -35,6 +37,8 @@ class Img2ImgTab:
     editor: gr.ImageEditor
     mask_source: gr.Radio
     mask_upload: gr.Image
+    networks: ExtraNetworksPanel
+    styles_editor: StylesEditor
 
 
 def image_fields(
@@ -78,7 +82,9 @@ def image_fields(
 
 def build_img2img_tab(backend: UIBackend, sessions: SessionJobs) -> Img2ImgTab:
     form = GenerationForm(prefix=PREFIX)
-    build_prompt_row(form)
+    build_prompt_row(form, [style.name for style in backend.styles()])
+    networks = build_extra_networks(backend, PREFIX)
+    styles_editor = build_styles_editor(backend, PREFIX)
     with gr.Row():
         with gr.Column(scale=5):
             mode = gr.Radio(
@@ -129,6 +135,7 @@ def build_img2img_tab(backend: UIBackend, sessions: SessionJobs) -> Img2ImgTab:
             script_area = build_script_area(backend.scripts(PREFIX), PREFIX, backend.axis_value_choices)
         with gr.Column(scale=4):
             output = build_output_panel(PREFIX)
+    connect_checkpoint_cards(networks, backend, form)
 
     mode.change(
         lambda m: gr.update(visible=m == MODE_INPAINT),
@@ -181,4 +188,6 @@ def build_img2img_tab(backend: UIBackend, sessions: SessionJobs) -> Img2ImgTab:
         editor=editor,
         mask_source=mask_source,
         mask_upload=mask_upload,
+        networks=networks,
+        styles_editor=styles_editor,
     )

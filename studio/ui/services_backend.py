@@ -18,8 +18,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from PIL import Image
 
+from studio import options as opt
 from studio.config import StudioConfig, save_settings
+from studio.network_cards import NetworkCard, cards_for
 from studio.options import resolve_model_option
+from studio.prompts.styles import PromptStyle, infotext_styles
 from studio.request import GenerationRequest, ImageRecord
 from studio.scripts.base import Choices
 from studio.scripts.builtin.xyz.axes import axis_value_choices
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
     from studio.engine_view import StudioEngine
     from studio.history import HistoryEntry
     from studio.jobs import JobEvent, JobService
+    from studio.options import Options
     from studio.scripts.extensions.manager import ExtensionManager
     from studio.scripts.manager import ScriptManager
 
@@ -70,6 +74,9 @@ class UIServices(Protocol):
 
     @property
     def extensions(self) -> ExtensionManager: ...
+
+    @property
+    def options(self) -> Options: ...
 
 
 class ServicesBackend:
@@ -215,6 +222,29 @@ class ServicesBackend:
 
     def schedule_types(self) -> list[str]:
         return list(self.engine.schedule_types())
+
+    def normalize_sampler(self, sampler_name: str, schedule: str) -> tuple[str, str]:
+        return self.engine.normalize_sampler(sampler_name, schedule)
+
+    # --- prompt library -------------------------------------------------------------------------
+    def styles(self) -> list[PromptStyle]:
+        return self.engine.prompt_library.styles.styles()
+
+    def save_style(self, style: PromptStyle, replace: str | None = None) -> PromptStyle:
+        return self.engine.prompt_library.styles.save(style, replace=replace)
+
+    def delete_style(self, name: str) -> None:
+        self.engine.prompt_library.styles.delete(name)
+
+    def import_styles(self, csv_text: str) -> list[str]:
+        return self.engine.prompt_library.styles.import_csv(csv_text)
+
+    def infotext_styles(self, parsed: dict[str, Any]) -> dict[str, Any]:
+        mode = self.services.options.get(opt.INFOTEXT_STYLES)
+        return infotext_styles(parsed, self.styles(), mode)
+
+    def network_cards(self, kind: str) -> list[NetworkCard]:
+        return cards_for(kind, self.engine.registry, self.engine.prompt_library.wildcards)
 
     def script_table(self) -> list[dict[str, str]]:
         return [

@@ -8,8 +8,10 @@ import gradio as gr
 
 from studio.ui.backend import UIBackend
 from studio.ui.controls import GenerationForm, build_parameters, build_prompt_row
+from studio.ui.extra_networks import ExtraNetworksPanel, build_extra_networks, connect_checkpoint_cards
 from studio.ui.output import OutputPanel, SessionJobs, build_output_panel, wire_generation
 from studio.ui.scripts_area import ScriptArea, build_script_area
+from studio.ui.styles import StylesEditor, build_styles_editor
 
 PREFIX = "txt2img"
 
@@ -19,17 +21,22 @@ class Txt2ImgTab:
     form: GenerationForm
     output: OutputPanel
     scripts: ScriptArea
+    networks: ExtraNetworksPanel
+    styles_editor: StylesEditor
 
 
 def build_txt2img_tab(backend: UIBackend, sessions: SessionJobs) -> Txt2ImgTab:
     form = GenerationForm(prefix=PREFIX)
-    build_prompt_row(form)
+    build_prompt_row(form, [style.name for style in backend.styles()])
+    networks = build_extra_networks(backend, PREFIX)
+    styles_editor = build_styles_editor(backend, PREFIX)
     with gr.Row():
         with gr.Column(scale=5):
             build_parameters(backend, form)
             script_area = build_script_area(backend.scripts(PREFIX), PREFIX, backend.axis_value_choices)
         with gr.Column(scale=4):
             output = build_output_panel(PREFIX)
+    connect_checkpoint_cards(networks, backend, form)
     wire_generation(
         backend,
         form,
@@ -42,4 +49,6 @@ def build_txt2img_tab(backend: UIBackend, sessions: SessionJobs) -> Txt2ImgTab:
             **script_area.request_fields(data),
         },
     )
-    return Txt2ImgTab(form=form, output=output, scripts=script_area)
+    return Txt2ImgTab(
+        form=form, output=output, scripts=script_area, networks=networks, styles_editor=styles_editor
+    )

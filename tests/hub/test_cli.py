@@ -43,7 +43,7 @@ def test_the_cli_end_to_end_against_a_real_server(tmp_path, live_server_factory,
     assert main(["scan", *data]) == 0
     assert "1 linked to the catalog" in capsys.readouterr().out
     assert main(["reindex", *data]) == 0
-    assert "reindexed 30 models" in capsys.readouterr().out
+    assert "reindexed 30 documents" in capsys.readouterr().out
     assert main(["jobs", *data]) == 0
     jobs = capsys.readouterr().out
     assert "done: 3" in jobs and "sync" in jobs and "download" in jobs

@@ -2,49 +2,79 @@
 
 from __future__ import annotations
 
-import json
 import re
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Body, Request
+from fastapi import Path as PathParam
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from hub.server.auth import hash_password, key_hash, new_api_key, require_role, require_user, verify_password
-from hub.server.enums import ROLES
-from hub.server.errors import ApiError, bad_request, not_found
-from hub.server.routes.common import hub_of, json_doc, user_of
+from hub.server import api_schema
+from hub.server.auth import hash_password, key_hash, new_api_key, require_role, verify_password
+from hub.server.errors import ApiError, not_found
+from hub.server.openapi import json_ok, responses
+from hub.server.params import KeyIdPath
+from hub.server.routes.common import SignedIn, hub_of, json_doc
 from hub.server.store import Conflict, NotFound
 
-router = APIRouter()
+router = APIRouter(tags=["accounts"])
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,39}$")
 
 
-async def _object_body(request: Request) -> dict:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise bad_request("body: not valid JSON") from None
-    if not isinstance(body, dict):
-        raise bad_request("body: expected a JSON object")
-    return body
+class Registration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(
+        description="3-40 letters, digits, '_', '.' or '-', starting with a letter or digit"
+    )
+    password: str = Field(description="8 to 1024 characters")
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str) -> str:
+        if not USERNAME.match(value):
+            raise ValueError("3-40 letters, digits, '_', '.' or '-', starting with a letter or digit")
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: str) -> str:
+        if not 8 <= len(value) <= 1024:
+            raise ValueError("8 to 1024 characters")
+        return value
 
 
-def _credentials(body: dict) -> tuple[str, str]:
-    username, password = body.get("username"), body.get("password")
-    if not isinstance(username, str) or not USERNAME.match(username):
-        raise bad_request("username: 3-40 letters, digits, '_', '.' or '-', starting with a letter or digit")
-    if not isinstance(password, str) or not 8 <= len(password) <= 1024:
-        raise bad_request("password: 8 to 1024 characters")
-    return username, password
+class Login(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str
+    password: str
+    keyName: str = Field("login", min_length=1, max_length=100, description="a name for the new key")
 
 
-@router.post("/api/v1/auth/register")
-async def register(request: Request) -> Response:
-    username, password = _credentials(await _object_body(request))
+class KeyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field("api", min_length=1, max_length=100)
+
+
+class RoleChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "moderator", "admin"]
+
+
+@router.post(
+    "/api/v1/auth/register",
+    operation_id="register",
+    status_code=201,
+    responses=responses(
+        400, 409, ok=json_ok(api_schema.Account, "the new account and its first API key", 201)
+    ),
+)
+async def register(request: Request, body: Registration) -> Response:
     hub = hub_of(request)
-    digest = await run_in_threadpool(hash_password, hub.hasher, password)
+    digest = await run_in_threadpool(hash_password, hub.hasher, body.password)
     try:
-        user = await run_in_threadpool(hub.store.create_user, username, digest)
+        user = await run_in_threadpool(hub.store.create_user, body.username, digest)
     except Conflict as exc:
         raise ApiError(409, str(exc)) from None
     key = new_api_key()
@@ -54,44 +84,52 @@ async def register(request: Request) -> Response:
     )
 
 
-@router.post("/api/v1/auth/login")
-async def login(request: Request) -> Response:
-    body = await _object_body(request)
-    username, password = body.get("username"), body.get("password")
-    if not isinstance(username, str) or not isinstance(password, str):
-        raise bad_request("username and password: required strings")
+@router.post(
+    "/api/v1/auth/login",
+    operation_id="login",
+    responses=responses(400, 401, ok=json_ok(api_schema.Account, "the account and a new API key")),
+)
+async def login(request: Request, body: Login) -> Response:
     hub = hub_of(request)
-    user = await run_in_threadpool(hub.store.user_by_name, username)
-    ok = await run_in_threadpool(verify_password, hub.hasher, user.password_hash if user else None, password)
+    user = await run_in_threadpool(hub.store.user_by_name, body.username)
+    stored = user.password_hash if user else None
+    ok = await run_in_threadpool(verify_password, hub.hasher, stored, body.password)
     if not user or not ok:
         raise ApiError(401, "Invalid username or password")
-    name = body.get("keyName") if isinstance(body.get("keyName"), str) else "login"
     key = new_api_key()
-    await run_in_threadpool(hub.store.add_api_key, user.id, key_hash(key), name[:100])
+    await run_in_threadpool(hub.store.add_api_key, user.id, key_hash(key), body.keyName)
     return json_doc(request, {"id": user.id, "username": user.username, "role": user.role, "apiKey": key})
 
 
-@router.get("/api/v1/auth/keys")
-def list_keys(request: Request) -> Response:
-    user = require_user(user_of(request))
+@router.get(
+    "/api/v1/auth/keys",
+    operation_id="listApiKeys",
+    responses=responses(401, ok=json_ok(api_schema.ApiKeyList, "the caller's keys (names, not secrets)")),
+)
+def list_keys(request: Request, user: SignedIn) -> Response:
     return json_doc(request, {"items": hub_of(request).store.list_api_keys(user.id)})
 
 
-@router.post("/api/v1/auth/keys")
-async def create_key(request: Request) -> Response:
-    user = require_user(user_of(request))
-    body = await _object_body(request)
-    name = body.get("name", "api")
-    if not isinstance(name, str) or not 1 <= len(name) <= 100:
-        raise bad_request("name: 1 to 100 characters")
+@router.post(
+    "/api/v1/auth/keys",
+    operation_id="createApiKey",
+    status_code=201,
+    responses=responses(400, 401, ok=json_ok(api_schema.NewApiKey, "the new key (shown once)", 201)),
+)
+async def create_key(request: Request, user: SignedIn, body: KeyRequest | None = None) -> Response:
+    name = (body or KeyRequest()).name
     key = new_api_key()
     key_id = await run_in_threadpool(hub_of(request).store.add_api_key, user.id, key_hash(key), name)
     return json_doc(request, {"id": key_id, "name": name, "apiKey": key}, 201)
 
 
-@router.delete("/api/v1/auth/keys/{key_id}")
-def delete_key(key_id: int, request: Request) -> Response:
-    user = require_user(user_of(request))
+@router.delete(
+    "/api/v1/auth/keys/{keyId}",
+    operation_id="deleteApiKey",
+    status_code=204,
+    responses=responses(400, 401, 404, 422, ok={204: {"description": "the key is revoked"}}),
+)
+def delete_key(key_id: KeyIdPath, request: Request, user: SignedIn) -> Response:
     hub = hub_of(request)
     try:
         hub.store.delete_api_key(user.id, key_id)
@@ -101,16 +139,22 @@ def delete_key(key_id: int, request: Request) -> Response:
     return Response(status_code=204)
 
 
-@router.put("/api/v1/users/{username}/role")
-async def set_role(username: str, request: Request) -> Response:
-    require_role(user_of(request), "admin")
-    role = (await _object_body(request)).get("role")
-    if role not in ROLES:
-        raise bad_request(f"role: must be one of {', '.join(ROLES)}")
+@router.put(
+    "/api/v1/users/{username}/role",
+    operation_id="setUserRole",
+    responses=responses(400, 401, 403, 404, ok=json_ok(api_schema.AccountRole, "the account's new role")),
+)
+async def set_role(
+    username: Annotated[str, PathParam(description="the account to change")],
+    request: Request,
+    user: SignedIn,
+    body: Annotated[RoleChange, Body()],
+) -> Response:
+    require_role(user, "admin")
     hub = hub_of(request)
     try:
-        user = await run_in_threadpool(hub.store.set_role, username, role)
+        changed = await run_in_threadpool(hub.store.set_role, username, body.role)
     except NotFound as exc:
         raise not_found(str(exc)) from None
     hub.forget_keys()
-    return json_doc(request, {"id": user.id, "username": user.username, "role": user.role})
+    return json_doc(request, {"id": changed.id, "username": changed.username, "role": changed.role})

@@ -5,8 +5,13 @@ method signatures; nothing else in the server writes SQL.
 
 - `server_store`: `ServerStore`, the facade the server uses (connections, transactions).
 - `schema`: the migration list, applied when a store opens.
-- `accounts`, `catalog_queries`, `catalog_writes`, `downloads`, `change_feed`,
+- `accounts`, `favorites`, `catalog_queries`, `catalog_writes`, `downloads`, `change_feed`,
   `model_documents`, `bulk_seed`: the statements, as functions of a connection.
+- `community_store`: the community half of the facade (`ServerStore.articles`, `.collections`,
+  `.reviews`, `.notifications`, `.jobs`) over `articles`, `collections`, `reviews` (and
+  comments), `notifications` (follows, preferences, fan-out), `user_feed` (each account's
+  private feed), `job_queue` (persisted background jobs and events) and `community_seed`;
+  their migrations are in `community_schema`.
 - `paging`: the filter and keyset page builder of the list queries.
 """
 

@@ -58,7 +58,7 @@ def list_models(conn: sqlite3.Connection, q: ModelQuery) -> Page:
         match = fts_query(q.query)
         if match is None:
             return Page([], None, 0)
-    # Few matches (a creator's models, a list of ids, a rare word or tag): fetch them and
+    # Few matches (a creator's models, a list of ids, favourites, a rare word or tag): fetch them and
     # sort. Many matches (a common word or tag can match half the catalog): walk the sort
     # index and check each row, which stops after `limit` matches.
     # A "+" before m.id keeps SQLite from driving the query from that list.
@@ -67,7 +67,7 @@ def list_models(conn: sqlite3.Connection, q: ModelQuery) -> Page:
     driver: str | None = None  # the tag or search list SQLite may start from
     tag_count, query_count = _match_counts(conn, match, q.tag)
     smallest = min(tag_count, query_count)
-    if q.username or q.ids:
+    if q.username or q.ids or q.favorites_of is not None:
         hint_order = True
     elif smallest <= FEW_MATCHES:
         hint_order = True
@@ -94,6 +94,8 @@ def list_models(conn: sqlite3.Connection, q: ModelQuery) -> Page:
         filters.add("m.user_id = (SELECT id FROM users WHERE username = ?)", q.username)
     if q.ids:
         filters.add(f"m.id IN ({placeholders(q.ids)})", *q.ids)
+    if q.favorites_of is not None:
+        filters.add("m.id IN (SELECT model_id FROM favorites WHERE user_id = ?)", q.favorites_of)
     if q.checkpoint_type:
         filters.add("m.checkpoint_type = ?", q.checkpoint_type)
     if q.published_after:

@@ -58,8 +58,26 @@ def changes_since(conn: sqlite3.Connection, since: int, limit: int) -> tuple[lis
         ).fetchall():
             creator = documents.creator_document(r["username"], r["image_sha"], r["model_count"])
             docs["creator", r["username"]] = documents.dumps(creator)
+    docs.update(community_feed_documents(conn, rows))
     out = [
         Change(r["seq"], r["entity"], r["entity_id"], r["action"], docs.get((r["entity"], r["entity_id"])))
         for r in rows
     ]
     return out, more
+
+
+def community_feed_documents(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> dict[tuple[str, str], str]:
+    """Data of the page's article and collection upserts (published articles with their content,
+    public collections with their item ids). Imported here: those modules append to this feed."""
+    from hub.server.store.articles import article_documents
+    from hub.server.store.collections import collection_documents
+
+    upserts = [r for r in rows if r["action"] == "upsert"]
+    article_ids = [int(r["entity_id"]) for r in upserts if r["entity"] == "article"]
+    collection_ids = [int(r["entity_id"]) for r in upserts if r["entity"] == "collection"]
+    out = {
+        ("article", str(k)): documents.dumps(v) for k, v in article_documents(conn, article_ids, True).items()
+    }
+    for k, v in collection_documents(conn, collection_ids, with_items=True).items():
+        out["collection", str(k)] = documents.dumps(v)
+    return out

@@ -11,6 +11,7 @@ migration then only records itself).
 
 from __future__ import annotations
 
+from hub.server.store import community_schema
 from sqlitedb import Migration
 
 INITIAL = """
@@ -184,6 +185,24 @@ CREATE TABLE IF NOT EXISTS changes (
 );
 """
 
+# Each account's favourite models (`GET /api/v1/models?favorites=true`); deleting a model or
+# an account removes its rows.
+FAVORITES = """
+CREATE TABLE favorites (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, model_id)
+) WITHOUT ROWID;
+CREATE INDEX favorites_model ON favorites(model_id);
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration("0001_initial", INITIAL),
+    Migration("0002_favorites", FAVORITES),
+    Migration("0003_open_change_feed", community_schema.open_change_feed),
+    Migration("0004_articles", community_schema.ARTICLES),
+    Migration("0005_collections", community_schema.COLLECTIONS),
+    Migration("0006_reviews_and_comments", community_schema.REVIEWS_AND_COMMENTS),
+    Migration("0007_follows_notifications_jobs", community_schema.NOTIFICATIONS),
 ]

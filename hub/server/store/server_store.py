@@ -11,6 +11,7 @@ boundaries, they decide statements.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,17 +19,28 @@ from typing import Any
 
 import sqlitedb
 from hub.server import documents
+from hub.server.event_names import MODEL_VERSION_PUBLISHED
 from hub.server.records import DownloadFile, ImageQuery, ModelQuery, NewModel, NewVersion
 from hub.server.store import (
     accounts,
+    articles,
     bulk_seed,
     catalog_queries,
     catalog_writes,
     change_feed,
     downloads,
+    favorites,
+    job_queue,
 )
 from hub.server.store.accounts import User
 from hub.server.store.change_feed import Change
+from hub.server.store.community_store import (
+    ArticleStore,
+    CollectionStore,
+    JobStore,
+    NotificationStore,
+    ReviewStore,
+)
 from hub.server.store.connections import ThreadConnections
 from hub.server.store.paging import Page
 from hub.server.store.schema import MIGRATIONS
@@ -45,6 +57,12 @@ class ServerStore:
         self.db_path = self.data_dir / DATABASE_NAME
         self._connections = ThreadConnections(self.db_path)
         sqlitedb.migrate(self._connections.get(), MIGRATIONS)
+        # The community half of the facade (community_store.py), sharing these transactions.
+        self.articles = ArticleStore(self)
+        self.collections = CollectionStore(self)
+        self.reviews = ReviewStore(self)
+        self.notifications = NotificationStore(self)
+        self.jobs = JobStore(self)
 
     # -- transactions ----------------------------------------------------------------------------
     @contextmanager
@@ -99,6 +117,12 @@ class ServerStore:
     def delete_api_key(self, user_id: int, key_id: int) -> None:
         with self.write() as conn:
             accounts.delete_api_key(conn, user_id, key_id)
+
+    # -- favourites -----------------------------------------------------------------------------
+    def set_favorite(self, user_id: int, model_id: int, favorite: bool) -> None:
+        now = documents.now_iso()
+        with self.write() as conn:
+            favorites.set_favorite(conn, user_id, model_id, favorite, now)
 
     # -- catalog reads ---------------------------------------------------------------------------
     def list_models(self, q: ModelQuery) -> Page:
@@ -170,8 +194,10 @@ class ServerStore:
             downloads.record_download(conn, version_id)
 
     def refresh_stats(self) -> int:
-        """Fold pending download counts into versions and models; returns models touched."""
+        """Fold pending download counts into versions and models, and pending article views into
+        articles; returns models touched."""
         with self.write() as conn:
+            articles.fold_views(conn)
             return downloads.refresh_stats(conn)
 
     # -- catalog writes (each with its document rebuild and feed entries) -------------------------
@@ -179,12 +205,18 @@ class ServerStore:
         """Create a model with its first version; returns (model id, version id)."""
         now = documents.now_iso()
         with self.write() as conn:
-            return catalog_writes.create_model(conn, user_id, model, now)
+            model_id, version_id = catalog_writes.create_model(conn, user_id, model, now)
+            _version_published(conn, model_id, version_id, user_id, new_model=True)
+            return model_id, version_id
 
     def add_version(self, model_id: int, version: NewVersion) -> int:
         now = documents.now_iso()
         with self.write() as conn:
-            return catalog_writes.add_version(conn, model_id, version, now)
+            version_id = catalog_writes.add_version(conn, model_id, version, now)
+            _version_published(
+                conn, model_id, version_id, catalog_queries.model_owner(conn, model_id), new_model=False
+            )
+            return version_id
 
     def update_model(self, model_id: int, changes: dict[str, Any]) -> None:
         """Edit name/description/nsfw/tags of a model."""
@@ -218,3 +250,11 @@ class ServerStore:
             bulk_seed.recount_after_bulk(conn)
         with self.write() as conn:
             bulk_seed.analyze(conn)
+
+
+def _version_published(
+    conn: sqlite3.Connection, model_id: int, version_id: int, creator_id: int, new_model: bool
+) -> None:
+    """Queue the event that notifies the followers of the model and of its creator."""
+    data = {"modelId": model_id, "versionId": version_id, "creatorId": creator_id, "isNewModel": new_model}
+    job_queue.emit_event(conn, MODEL_VERSION_PUBLISHED, data, f"version:{version_id}", time.time())

@@ -13,6 +13,7 @@ from hub.download import (
     NotEnoughSpace,
     PickleRefused,
     folder_for_type,
+    sidecar_path,
 )
 from hub.store.catalog import get_model, upsert_models
 from hub.sync import CatalogSync, HubClient
@@ -45,11 +46,11 @@ def test_download_lands_in_the_studio_folder_for_its_type_with_a_sidecar(hub, tm
     version_id, _kind, _, name = versions_where(store, "f.format = 'SafeTensor' AND m.type = 'LORA'")[0]
     events = []
     downloader = Downloader(store, models_dir, tmp_path / "partial", client.http, on_event=events.append)
-    path = downloader.download(version_id)
+    path = downloader.download(version_id).path
     assert path == models_dir / "Lora" / name
     expected = store.scalar("SELECT sha256 FROM files WHERE version_id = ? AND is_primary = 1", [version_id])
     assert hashlib.sha256(path.read_bytes()).hexdigest().upper() == expected
-    sidecar = json.loads(path.with_suffix(".json").read_text())
+    sidecar = json.loads(sidecar_path(path).read_text())
     assert sidecar["versionId"] == version_id and sidecar["type"] == "LORA"
     assert next(e.kind for e in events) == "started" and events[-1].kind == "done"
     assert store.scalar("SELECT status FROM downloads WHERE version_id = ?", [version_id]) == "done"
@@ -93,7 +94,7 @@ def test_an_interrupted_download_resumes_with_range(hub, tmp_path):
     events = []
     downloader.on_event = events.append
     downloader._cancels.clear()
-    path = downloader.download(version_id)
+    path = downloader.download(version_id).path
     assert events[0].kind == "started" and events[0].done_bytes == have  # resumed, not restarted
     expected = store.scalar("SELECT sha256 FROM files WHERE version_id = ? AND is_primary = 1", [version_id])
     assert hashlib.sha256(path.read_bytes()).hexdigest().upper() == expected
@@ -134,7 +135,7 @@ def test_pickle_files_are_refused_unless_allowed(hub, tmp_path):
         Downloader(store, models_dir, tmp_path / "p", client.http).download(version_id, file_id)
     assert model_files(models_dir) == []
     downloader = Downloader(store, models_dir, tmp_path / "p", client.http, allow_pickle=True)
-    path = downloader.download(version_id, file_id)
+    path = downloader.download(version_id, file_id).path
     assert path.exists()
 
 
@@ -171,7 +172,7 @@ def test_concurrency_is_limited_and_unknown_versions_are_clear_errors(hub, tmp_p
 
     downloader = Downloader(store, models_dir, tmp_path / "p", client.http, max_concurrent=2, on_event=track)
     futures = [downloader.submit(version_id) for version_id in ids]
-    paths = [future.result(timeout=60) for future in futures]
+    paths = [future.result(timeout=60).path for future in futures]
     downloader.close()
     assert all(p.exists() for p in paths) and peak[0] <= 2
     with pytest.raises(DownloadError, match="not in the local mirror"):

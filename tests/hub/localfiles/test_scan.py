@@ -15,7 +15,9 @@ def test_scan_hashes_once_links_known_files_and_forgets_removed_ones(store, tmp_
             "SELECT v.id FROM versions v JOIN models m ON m.id = v.model_id JOIN files f ON f.version_id = v.id "
             "WHERE m.type = 'LORA' AND f.is_primary = 1 AND f.format = 'SafeTensor' LIMIT 1"
         )
-        downloaded = Downloader(store, models_dir, tmp_path / "partial", client.http).download(version_id)
+        downloaded = (
+            Downloader(store, models_dir, tmp_path / "partial", client.http).download(version_id).path
+        )
     stranger = models_dir / "Stable-diffusion" / "mine.safetensors"
     stranger.parent.mkdir(parents=True)
     stranger.write_bytes(b"not in any catalog")
@@ -49,7 +51,7 @@ def test_unknown_hashes_are_looked_up_on_the_server(tmp_path, live_server_factor
         version_id = first.scalar(
             "SELECT version_id FROM files WHERE format = 'SafeTensor' AND is_primary = 1"
         )
-        path = Downloader(first, models_dir, tmp_path / "partial", client.http).download(version_id)
+        path = Downloader(first, models_dir, tmp_path / "partial", client.http).download(version_id).path
 
         def lookup(sha256):
             response = client.get(f"/api/v1/model-versions/by-hash/{sha256}")

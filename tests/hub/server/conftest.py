@@ -19,6 +19,7 @@ import uvicorn
 from safetensors.numpy import save as save_safetensors
 
 from hub.server.app import create_app
+from hub.server.cli import uvicorn_config
 from hub.server.seed import seed_catalog
 
 SEEDED_MODELS = 1000
@@ -26,12 +27,13 @@ SEEDED_MODELS = 1000
 
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
-    """Run `app` under uvicorn in a thread on a free 127.0.0.1 port; yields the base URL."""
+    """Run `app` under uvicorn (with the CLI's settings) in a thread on a free 127.0.0.1 port;
+    yields the base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn_config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -260,3 +260,27 @@ def test_auth_roles_and_rate_limits(tmp_path: Path) -> None:
         assert statuses == [200, 429, 429]
         limited = httpx.get(f"{hub.api}/enums")
         assert int(limited.headers["Retry-After"]) >= 1 and "Rate limit" in limited.json()["error"]
+
+
+def test_form_parts_are_checked_before_they_are_read_whole(tmp_path: Path) -> None:
+    with running_hub(tmp_path / "hub", max_image_bytes=1000) as hub:
+        key = register(hub.api, "former")
+        auth = {"Authorization": f"Bearer {key}"}
+        metadata = json.dumps(model_metadata())
+        good = ("x.safetensors", safetensors_bytes(), "application/octet-stream")
+        before_files, before_counts = data_snapshot(hub.data_dir), hub.store.counts()
+
+        def post(data: dict, files: list) -> httpx.Response:
+            return httpx.post(f"{hub.api}/models", headers=auth, data=data, files=files, timeout=60)
+
+        response = post({"metadata": metadata, "extra": "1"}, [("files", good)])
+        assert response.status_code == 400 and "unknown form fields extra" in response.json()["error"]
+        response = post({"metadata": metadata, "files": "not a file"}, [("files", good)])
+        assert response.status_code == 400 and response.json()["error"].startswith("files: ")
+        big_image = ("i.png", b"\x89PNG" + b"0" * 5000, "image/png")
+        response = post({"metadata": metadata}, [("files", good), ("images", big_image)])
+        assert response.status_code == 413 and response.json()["error"].startswith("images: ")
+        big_metadata = ("m.json", b" " * (1024 * 1024 + 1), "application/json")
+        response = post({}, [("metadata", big_metadata), ("files", good)])
+        assert response.status_code == 413 and response.json()["error"].startswith("metadata: ")
+        _assert_nothing_written(hub, before_files, before_counts)

@@ -37,6 +37,7 @@ def test_seed_then_serve(tmp_path: Path) -> None:
     assert seeded.returncode == 0, seeded.stderr
     summary = json.loads(seeded.stdout.strip().splitlines()[-1])
     assert summary["models"] == 60 and summary["files"] >= 60 and summary["images"] >= 60
+    assert summary["community"]["articles"] == 15 and summary["community"]["notifications"] > 0
     assert len(list((data / "files").rglob("*"))) >= 60
     port = _free_port()
     server = subprocess.Popen(

@@ -169,3 +169,37 @@ def test_no_model_at_all_is_a_request_error(tmp_path) -> None:
     with pytest.raises(RequestError, match="no model found") as error:
         engine.generate(BASE, GenerationControl())
     assert error.value.field == "model"
+
+
+def test_styles_apply_and_the_infotext_records_the_styled_prompt(engine: Engine) -> None:
+    from studio.prompts.styles import PromptStyle
+
+    engine.prompt_library.styles.save(PromptStyle("Photo", "photo of {prompt}, sharp", "blurry"))
+    result = engine.generate(replace(BASE, styles=("Photo",), negative_prompt="ugly"), GenerationControl())
+    parsed = parse_infotext(result.images[0].infotext)
+    assert parsed["Prompt"] == "photo of a red circle, sharp" and parsed["Negative prompt"] == "ugly, blurry"
+    assert "Styles" not in parsed and "Template" not in parsed  # A1111 writes the styled prompt only
+    with pytest.raises(RequestError) as error:
+        engine.generate(replace(BASE, styles=("Photo", "Nope")), GenerationControl())
+    assert error.value.field == "styles"
+
+
+def test_wildcards_are_chosen_per_image_seed(engine: Engine) -> None:
+    folder = engine.config.wildcards_path
+    folder.mkdir(parents=True)
+    (folder / "color.txt").write_text("red\ngreen\nblue\nyellow\nwhite\nblack\n", encoding="utf-8")
+    template = replace(BASE, prompt="a __color__ {cat|dog}", negative_prompt="{dark|}", batch_size=4, seed=10)
+    result = engine.generate(template, GenerationControl())
+    parsed = [parse_infotext(image.infotext) for image in result.images]
+    prompts = [p["Prompt"] for p in parsed]
+    assert len(set(prompts)) > 1 and all("__" not in p and "{" not in p for p in prompts)
+    assert all(
+        p["Template"] == "a __color__ {cat|dog}" and p["Negative Template"] == "{dark|}" for p in parsed
+    )
+    # the seed of any image gives its prompt (and its picture) again on its own
+    third = result.images[2]
+    again = engine.generate(replace(template, batch_size=1, seed=third.seed), GenerationControl())
+    assert parse_infotext(again.images[0].infotext)["Prompt"] == prompts[2]
+    assert np.abs(pixels(again.images[0].png) - pixels(third.png)).max() <= 2  # batched vs alone
+    with pytest.raises(RequestError, match="no wildcard __nope__"):
+        engine.generate(replace(BASE, prompt="a __nope__"), GenerationControl())

@@ -122,3 +122,54 @@ def test_native_size_reads_the_diffusers_configs(studio_config) -> None:
     assert native_size(single) == SD_NATIVE_SIZE
     broken = ModelEntry("checkpoint", "gone", starter / "missing", "0" * 64, "diffusers")
     assert native_size(broken) == SD_NATIVE_SIZE
+
+
+def test_a1111_names_for_models_in_folders(studio_config: StudioConfig) -> None:
+    models = studio_config.models_path
+    write(models / "Stable-diffusion" / "anime" / "model.safetensors", b"anime weights")
+    write(models / "Stable-diffusion" / "model.safetensors", b"root weights")
+    write(models / "Lora" / "styles" / "ink.safetensors", b"ink")
+    registry = ModelRegistry(studio_config)
+    nested = registry.find("checkpoint", "anime/model")
+    assert nested.a1111_model_name == "anime_model" and nested.short_name == "model"
+    # A1111's sd-models model_name, and its "short title" with the hash
+    assert registry.find("checkpoint", "anime_model") == nested
+    assert registry.find("checkpoint", f"model [{nested.hash10}]") == nested
+    # an exact name wins over another folder's bare file name
+    assert registry.find("checkpoint", "model").name == "model.safetensors"
+    # LoRAs by bare file name, as `<lora:ink:1>` names them
+    assert registry.find("lora", "ink").name == "styles/ink.safetensors"
+
+
+def test_entries_carry_their_sidecars(studio_config: StudioConfig) -> None:
+    lora = write(studio_config.models_path / "Lora" / "ink.safetensors", b"ink")
+    write(lora.with_suffix(".json"), b'{"activation text": "ink wash", "preferred weight": 0.7}')
+    write(lora.with_name("ink.preview.png"), b"png")
+    registry = ModelRegistry(studio_config)
+    entry = registry.find("lora", "ink")
+    assert entry.sidecar.trigger_words == "ink wash" and entry.sidecar.weight == 0.7
+    assert entry.sidecar.preview == lora.with_name("ink.preview.png")
+    write(lora.with_suffix(".json"), b'{"activation text": "sumi-e"}')
+    registry.refresh()  # sidecars are read again on refresh, as A1111's Refresh does
+    assert registry.find("lora", "ink").sidecar.trigger_words == "sumi-e"
+
+
+def test_lora_safetensors_get_the_a1111_addnet_hash_in_the_same_read(studio_config: StudioConfig) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    lora = studio_config.models_path / "Lora" / "style.safetensors"
+    save_file({"lora_unet_x.lora_down.weight": torch.ones(2, 3)}, str(lora), metadata={"ss_output_name": "s"})
+    write(studio_config.models_path / "Lora" / "broken.safetensors", b"not a safetensors file")
+    data = lora.read_bytes()
+    after_header = hashlib.sha256(data[8 + int.from_bytes(data[:8], "little") :]).hexdigest()
+    registry = ModelRegistry(studio_config)
+    entries = {entry.name: entry for entry in registry.loras()}
+    assert entries["style.safetensors"].addnet_sha256 == after_header
+    assert entries["style.safetensors"].sha256 == hashlib.sha256(data).hexdigest()
+    assert entries["broken.safetensors"].addnet_sha256 is None
+    fresh = ModelRegistry(studio_config)
+    fresh.refresh()
+    again = {entry.name: entry for entry in fresh.loras()}
+    assert again["style.safetensors"].addnet_sha256 == after_header
+    assert fresh.stats.files_hashed == 0  # both hashes come from the cache

@@ -81,3 +81,37 @@ def test_unsupported_schedule_for_sampler_is_refused(samplers: SamplerRegistry) 
     with pytest.raises(RequestError) as error:
         samplers.make_scheduler("Nope", "Automatic", {})
     assert error.value.field == "sampler_name"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (("k_euler_a", "Automatic"), ("Euler a", "Automatic")),
+        (("k_euler_ancestral", "Automatic"), ("Euler a", "Automatic")),
+        (("k_dpmpp_2m", "karras"), ("DPM++ 2M", "Karras")),
+        (("euler a", "sgm_uniform"), ("Euler a", "SGM Uniform")),
+        (("k_dpmpp_2m_ka", "Automatic"), ("DPM++ 2M", "Karras")),
+        (("DPM++ 2M SDE Exponential", "Automatic"), ("DPM++ 2M SDE", "Exponential")),
+        (("DPM++ 2M SDE Heun Karras", "Automatic"), ("DPM++ 2M SDE Heun", "Karras")),
+        (("DPM2 a Karras", "Karras"), ("DPM2 a", "Karras")),
+        (("k_lms_ka", "Automatic"), ("LMS", "Karras")),
+        # A1111 1.9+ splits any schedule type's name off the end
+        (("Euler SGMUniform", "Automatic"), ("Euler", "SGM Uniform")),
+        (("UniPC Uniform", "Automatic"), ("UniPC", "Uniform")),
+        # conflicting or unknown: left for the validation to name
+        (("DPM++ 2M Karras", "Exponential"), ("DPM++ 2M Karras", "Exponential")),
+        (("Nope Karras", "Automatic"), ("Nope Karras", "Automatic")),
+    ],
+)
+def test_a1111_aliases_and_combined_names(
+    samplers: SamplerRegistry, given: tuple[str, str], expected: tuple[str, str]
+) -> None:
+    assert samplers.normalize(*given) == expected
+
+
+def test_every_alias_and_legacy_name_resolves(samplers: SamplerRegistry) -> None:
+    for name in samplers.sampler_names():
+        for alias in samplers.aliases(name):
+            assert samplers.normalize(alias)[0] == name, alias
+    assert samplers.aliases("DPM++ 2M") == ["k_dpmpp_2m", "DPM++ 2M Karras", "k_dpmpp_2m_ka"]
+    assert samplers.aliases("Euler a") == ["k_euler_a", "k_euler_ancestral"]

@@ -95,3 +95,12 @@ def test_request_from_widget_values_coerces_types():
     )
     assert isinstance(request.steps, int) and isinstance(request.cfg_scale, float)
     assert request_from_values({"model": "tiny [abcdef0123]", "vae": "None"}).vae == "None"
+
+
+def test_styles_travel_from_the_picker_and_back_from_png_info():
+    request = request_from_values({"prompt": "a cat", "styles": ["Photo", "Warm"]})
+    assert request.styles == ("Photo", "Warm")
+    assert request_from_values({"styles": None}).styles == ()
+    values = values_from_parameters({"Prompt": "a cat", "Styles array": ["Photo"]})
+    assert values["styles"] == ["Photo"] and values["prompt"] == "a cat"
+    assert "styles" not in values_from_parameters({"Prompt": "a cat"})
