@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from studio.config import StudioConfig
     from studio.history import HistoryStore
     from studio.prompts.expansion import PromptLibrary
+    from studio.prompts.parse import TokenCount
     from studio.request import GenerationRequest
     from studio.sidecars import Sidecar
 
@@ -149,4 +150,11 @@ class StudioEngine(EngineNames, Protocol):
     def check(self, request: GenerationRequest) -> tuple[GenerationRequest, object, object]:
         """The request with names resolved, checked against the engine before it is queued
         (RequestError naming the field); the other two items are the checkpoint and VAE entries."""
+        ...
+
+    def count_tokens(
+        self, prompt: str, steps: int = 20, positive: bool = True, model: str | None = None
+    ) -> TokenCount:
+        """A1111's token counter (tokens of the longest text over the steps, and the 75-token
+        chunks they fill) with the tokenizer of `model`, default the current one."""
         ...

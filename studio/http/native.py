@@ -8,6 +8,8 @@ POST   /jobs/{id}/requeue       run an interrupted / failed / cancelled job agai
 GET    /jobs/{id}/events        Server-Sent Events until the job ends (also a WebSocket)
 GET    /events                  every job's events, SSE (also a WebSocket)
 GET    /images/{id}             a job's image as PNG
+POST   /tokenize                token counts of a prompt and a negative prompt (the counter
+                                under the prompt boxes)
 """
 
 from __future__ import annotations
@@ -45,6 +47,13 @@ class JobBody(BaseModel):
     kind: str = Field(GENERATE, description="job kind; 'generate' takes a GenerationRequest as payload")
     payload: dict[str, Any] = Field(default_factory=dict, description="the request of this kind, as JSON")
     priority: int = Field(0, ge=-100, le=100, description="higher runs first; FIFO within a priority")
+
+
+class TokenizeBody(BaseModel):
+    prompt: str = ""
+    negative_prompt: str = ""
+    steps: int = Field(20, ge=1, le=150, description="prompt editing can change the text per step")
+    model: str | None = Field(None, description="checkpoint title, name or hash; default the current one")
 
 
 def job_json(job: Job, *, include_payload: bool = False) -> dict[str, Any]:
@@ -259,6 +268,18 @@ def build_router(services: HttpServices) -> APIRouter:
         return Response(
             png, media_type="image/png", headers={"Cache-Control": "private, max-age=31536000, immutable"}
         )
+
+    @router.post("/tokenize")
+    def tokenize(body: TokenizeBody) -> dict[str, Any]:
+        """Tokens of the longest text each prompt stands for over the steps (extra-network tags
+        left out, AND parts each), and the 75-token chunks they fill: A1111's counter."""
+        counts = {}
+        for name, text in (("prompt", body.prompt), ("negative_prompt", body.negative_prompt)):
+            count = services.engine.count_tokens(
+                text, body.steps, positive=name == "prompt", model=body.model
+            )
+            counts[name] = {"tokens": count.tokens, "capacity": count.capacity}
+        return counts
 
     @router.get("/status")
     def status() -> dict[str, Any]:

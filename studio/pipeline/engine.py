@@ -39,6 +39,7 @@ from studio.pipeline.networks.activation import AppliedNetworks, NetworkPlan, Ne
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
 from studio.progress import GenerationControl, StepInfo
 from studio.prompts.expansion import ImagePrompt, PromptLibrary
+from studio.prompts.parse import TokenCount, check_prompt, count_tokens
 from studio.request import MAX_SEED, GenerationRequest, ImageRecord, Problems, RequestError, Result, validate
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ class Engine:
         self._device: Any = None
         self._current: ModelEntry | None = None
         self._prompts = PromptEmbeddingCache()
+        self._tokenizers: dict[Path, Any] = {}  # checkpoint path -> its tokenizer (token counts)
         self.prompt_library = PromptLibrary.for_config(config)  # styles, wildcards
         self._networks = Networks(self.registry, lambda: self.config.allow_pickle)  # LoRAs, embeddings
 
@@ -212,6 +214,25 @@ class Engine:
         self.registry.set_state(LAST_MODEL_KEY, entry.title)
         return entry.title
 
+    def count_tokens(
+        self, prompt: str, steps: int = 20, positive: bool = True, model: str | None = None
+    ) -> TokenCount:
+        """A1111's token counter for `prompt` with the tokenizer of `model` (title, name or hash;
+        default: the current model). Reads the tokenizer files only, never the weights."""
+        from studio.pipeline.conditioning import load_tokenizer, special_tokens, tokenize_function
+
+        entry = self.registry.find("checkpoint", model) if model else (self._current or self._default_entry())
+        assert entry is not None
+        if entry.path not in self._tokenizers:
+            from studio.pipeline.loader import ModelLoadError
+
+            try:
+                self._tokenizers[entry.path] = load_tokenizer(entry)
+            except (ModelLoadError, OSError) as error:
+                raise RequestError("model", f"cannot read the tokenizer of {entry.title}: {error}") from error
+        tokenizer = self._tokenizers[entry.path]
+        return count_tokens(prompt, steps, tokenize_function(tokenizer), special_tokens(tokenizer), positive)
+
     def _load(self, entry: ModelEntry) -> Any:
         with _load_errors_name(entry, "model"):
             return self.cache.get(
@@ -263,11 +284,12 @@ class Engine:
             if "vae" not in bad and request.vae not in NO_VAE:
                 vae = self.registry.find("vae", request.vae, "vae")
                 check_model_file(vae, kind="vae", allow_pickle=self.config.allow_pickle, field_name="vae")
-        if not problems.fields() & {"prompt", "negative_prompt", "styles"}:
+        if not problems.fields() & {"prompt", "negative_prompt", "styles", "steps", "cfg_scale"}:
             # LoRA tags and embeddings (the styles' too): installed, readable; those a wildcard
             # brings are checked when its image's prompt is made
             with problems.check():
                 prompt, negative_prompt = self.prompt_library.styled(request)
+                check_prompt(prompt, negative_prompt, request.steps, request.cfg_scale)  # A1111 syntax
                 self._networks.resolve(
                     dataclasses.replace(request, prompt=prompt, negative_prompt=negative_prompt, styles=())
                 )
@@ -428,6 +450,11 @@ class Engine:
             request.sampler_name, request.scheduler, loaded.base_scheduler_config
         )
         clip_skip = request.clip_skip if request.clip_skip != 1 else self.config.clip_skip
+        # Both prompts (network tags removed, embeddings as their tokens) parsed in A1111's
+        # prompt language and encoded; reused across batches, sweeps and runs while recent.
+        conditioning = self._prompts.conditioning(
+            pipe, networks.prompt, networks.negative_prompt, request.steps, clip_skip
+        )
         generators = make_generators(seeds)
         hooks = self.hooks
 
@@ -444,12 +471,10 @@ class Engine:
             hooks.on_step(info, control)
             if control.interrupted or control.skip_requested:
                 pipeline._interrupt = True
-            return callback_kwargs
+            return conditioning.on_step_end(pipeline, step_index, callback_kwargs)  # prompt editing
 
         kwargs: dict[str, Any] = {
-            # Embeddings of one prompt, repeated per image exactly like a plain diffusers call,
-            # and reused across batches, sweeps and repeated runs while they stay recent.
-            **self._prompts.pipeline_kwargs(pipe, networks.prompt, networks.negative_prompt, clip_skip),
+            **conditioning.pipeline_kwargs(),  # repeated per image like a plain diffusers call
             "num_images_per_prompt": count,
             "num_inference_steps": request.steps,
             "guidance_scale": request.cfg_scale,
@@ -464,10 +489,12 @@ class Engine:
             kwargs.update(
                 width=request.width, height=request.height, latents=noise.to(pipe._execution_device)
             )
-            return list(pipe(**kwargs).images)
+            with conditioning.unet_hooks(pipe):  # AND parts
+                return list(pipe(**kwargs).images)
         if mode == "img2img":
             kwargs.update(image=originals, strength=request.denoising_strength)
-            return list(pipe(**kwargs).images)
+            with conditioning.unet_hooks(pipe):
+                return list(pipe(**kwargs).images)
         mask = inputs["mask"]
         filled = [inputs["filled"][(first_image + i) % len(inputs["filled"])] for i in range(count)]
         strength = 1.0 if request.inpainting_fill == 2 else request.denoising_strength
@@ -489,7 +516,8 @@ class Engine:
             width=request.width,
             height=request.height,
         )
-        generated = list(pipe(**kwargs).images)
+        with conditioning.unet_hooks(pipe):
+            generated = list(pipe(**kwargs).images)
         if box is not None:
             pasted = []
             for i, image in enumerate(generated):

@@ -28,6 +28,9 @@ CSS = (
 .atelier-tool { max-width: 5.5em !important; min-width: 4.5em !important; padding: 0 0.4em !important;
   font-size: 0.85em !important; }
 .atelier-generate { min-height: 3.2em; font-size: 1.1em !important; }
+.atelier-token-counter-box { min-height: 0 !important; margin-top: -2.6em !important;
+  margin-right: 1.4em !important; z-index: 2; pointer-events: none; }
+.atelier-token-counter { display: block; text-align: right; font-size: 0.8em; opacity: 0.7; }
 """
 )
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from studio.config import StudioConfig
     from studio.network_cards import NetworkCard
+    from studio.prompts.parse import TokenCount
     from studio.prompts.styles import PromptStyle
     from studio.request import GenerationRequest, ImageRecord
 
@@ -126,6 +127,10 @@ class UIBackend(Protocol):
         ...
 
     def sampler_names(self) -> list[str]: ...
+
+    def count_tokens(self, prompt: str, steps: int, positive: bool, model: str | None) -> TokenCount:
+        """A1111's token counter with `model`'s tokenizer (None: the current model)."""
+        ...
 
     def schedule_types(self) -> list[str]: ...
 

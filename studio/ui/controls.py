@@ -15,6 +15,7 @@ import gradio as gr
 
 from studio.request import GenerationRequest
 from studio.ui.backend import UIBackend
+from studio.ui.token_counter import build_token_counter, wire_token_counters
 
 AUTOMATIC_VAE = "Automatic"
 NO_VAE = "None"
@@ -50,6 +51,7 @@ class GenerationForm:
     interrupt: gr.Button | None = None
     skip: gr.Button | None = None
     reuse_seed: gr.Button | None = None
+    token_counters: dict[str, gr.HTML] = field(default_factory=dict)  # under each prompt box
 
     @property
     def inputs(self) -> set[gr.components.Component]:
@@ -141,12 +143,14 @@ def build_prompt_row(form: GenerationForm, style_names: list[str]) -> None:
                 elem_id=f"{prefix}_prompt",
                 elem_classes="atelier-prompt",
             )
+            build_token_counter(form, "prompt")
             f["negative_prompt"] = gr.Textbox(
                 label="Negative prompt",
                 lines=2,
                 elem_id=f"{prefix}_negative_prompt",
                 elem_classes="atelier-prompt",
             )
+            build_token_counter(form, "negative_prompt")
         with gr.Column(scale=2, min_width=220):
             form.generate = gr.Button(
                 "Generate",
@@ -236,6 +240,7 @@ def build_parameters(backend: UIBackend, form: GenerationForm, *, img2img: bool 
         show_progress="hidden",
     )
     dice.click(lambda: -1, None, f["seed"], queue=False, show_progress="hidden")
+    wire_token_counters(backend, form, CURRENT_MODEL)
 
 
 def values_from_parameters(params: Mapping[str, Any]) -> dict[str, Any]:

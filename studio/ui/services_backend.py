@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from studio.history import HistoryEntry
     from studio.jobs import JobEvent, JobService
     from studio.options import Options
+    from studio.prompts.parse import TokenCount
     from studio.scripts.extensions.manager import ExtensionManager
     from studio.scripts.manager import ScriptManager
 
@@ -219,6 +220,9 @@ class ServicesBackend:
 
     def sampler_names(self) -> list[str]:
         return list(self.engine.sampler_names())
+
+    def count_tokens(self, prompt: str, steps: int, positive: bool, model: str | None) -> TokenCount:
+        return self.engine.count_tokens(prompt, steps, positive, model)
 
     def schedule_types(self) -> list[str]:
         return list(self.engine.schedule_types())

@@ -21,7 +21,7 @@ def test_embeddings_equal_diffusers_own_encoding(tiny_model_dir: Path) -> None:
     cache = PromptEmbeddingCache()
     with torch.no_grad():
         theirs, their_negative = pipe.encode_prompt("a red circle", "cpu", 1, True, negative_prompt=None)
-        ours = cache.pipeline_kwargs(pipe, "a red circle", "", clip_skip=1)
+        ours = cache.conditioning(pipe, "a red circle", "", steps=20, clip_skip=1).pipeline_kwargs()
     assert torch.equal(ours["prompt_embeds"], theirs)
     assert torch.equal(ours["negative_prompt_embeds"], their_negative)
 
