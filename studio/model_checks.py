@@ -13,14 +13,17 @@ that cannot load is a 422 naming the field and the reason, never a failed job la
 - a file or folder the registry listed but that is gone since is "missing".
 
 What a header cannot tell (weights of another architecture, say) shows when the model loads:
-the engine reports that as a RequestError naming the model too (`studio.pipeline.engine`).
+the engine wraps loading in `load_errors_named`, so that is a RequestError naming the model
+too (the job fails with it; the synchronous A1111 routes answer 422).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -130,3 +133,24 @@ def check_model_file(entry: ModelEntryView, *, kind: str, allow_pickle: bool, fi
     problem = model_file_problem(Path(entry.path), kind=kind, allow_pickle=allow_pickle)
     if problem is not None:
         raise RequestError(field_name, f"{entry.name}: {problem}")
+
+
+class ModelFileError(RequestError):
+    """A model or VAE passed the checks before queueing but did not load (its weights do not fit
+    the architecture, a file changed on disk): field `model` or `vae`, naming the file and why."""
+
+
+@contextlib.contextmanager
+def load_errors_named(entry: ModelEntryView, field_name: str) -> Iterator[None]:
+    """Turn a failure to load `entry` into a ModelFileError naming it; running out of memory and
+    errors that already name a field pass through unchanged."""
+    try:
+        yield
+    except (RequestError, MemoryError):
+        raise
+    except Exception as error:
+        if type(error).__name__ == "OutOfMemoryError":
+            raise
+        raise ModelFileError(
+            field_name, f"{entry.name} could not be loaded ({type(error).__name__}: {error})"
+        ) from error

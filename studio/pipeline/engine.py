@@ -13,13 +13,11 @@ memory strategies come from the studio's `Registries` (the built-ins and the ext
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import io
 import random
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +25,7 @@ from studio.config import StudioConfig
 from studio.history import HistoryStore
 from studio.hooks import GenerationHooks, NoHooks
 from studio.infotext import encode_png, format_infotext, generation_parameters
-from studio.model_checks import check_model_file, model_file_problem
+from studio.model_checks import check_model_file, load_errors_named, model_file_problem
 from studio.pipeline.model_registry import (
     SD_NATIVE_SIZE,
     ModelEntry,
@@ -54,27 +52,6 @@ NO_VAE = (None, "", "Automatic", "None")
 
 class NoModelError(RequestError):
     """No checkpoint exists at all (field `model`)."""
-
-
-class ModelFileError(RequestError):
-    """A model or VAE passed the checks before queueing but did not load (its weights do not fit
-    the architecture, a file changed on disk): field `model` or `vae`, naming the file and why."""
-
-
-@contextlib.contextmanager
-def _load_errors_name(entry: ModelEntry, field_name: str) -> Iterator[None]:
-    """Turn a failure to load `entry` into a ModelFileError naming it; running out of memory and
-    errors that already name a field pass through unchanged."""
-    try:
-        yield
-    except (RequestError, MemoryError):
-        raise
-    except Exception as error:
-        if type(error).__name__ == "OutOfMemoryError":
-            raise
-        raise ModelFileError(
-            field_name, f"{entry.name} could not be loaded ({type(error).__name__}: {error})"
-        ) from error
 
 
 def ensure_default_model(config: StudioConfig, registry: ModelRegistry | None = None) -> Path | None:
@@ -234,7 +211,7 @@ class Engine:
         return count_tokens(prompt, steps, tokenize_function(tokenizer), special_tokens(tokenizer), positive)
 
     def _load(self, entry: ModelEntry) -> Any:
-        with _load_errors_name(entry, "model"):
+        with load_errors_named(entry, "model"):
             return self.cache.get(
                 entry,
                 self.device,
@@ -310,7 +287,7 @@ class Engine:
         loaded = self._load(entry)
         vae = None
         if vae_entry is not None:
-            with _load_errors_name(vae_entry, "vae"):
+            with load_errors_named(vae_entry, "vae"):
                 vae = (vae_entry, loaded.vae(vae_entry, self.config.allow_pickle))
         if request.model is None and self._current is None:
             self._current = entry
