@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 KEEPALIVE_SECONDS = 15.0
 MAX_PAGE = 500
+MAX_OFFSET = 2**63 - 1  # SQLite's largest integer (found by the fuzz test: larger ones were a 500)
 
 
 class JobBody(BaseModel):
@@ -135,7 +136,7 @@ def build_router(services: HttpServices) -> APIRouter:
             list[JobState] | None, Query(description="only jobs in these states (repeatable)")
         ] = None,
         kind: Annotated[str | None, Query()] = None,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         order: Annotated[str, Query(pattern="^(newest|oldest)$")] = "newest",
     ) -> dict[str, Any]:

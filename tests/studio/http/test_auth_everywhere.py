@@ -145,7 +145,7 @@ def test_with_credentials_the_ui_and_the_api_answer(guarded: LiveServer) -> None
 
 
 def test_ui_auth_users_get_the_ui_and_api_users_the_api(tmp_path, tiny_model_dir, gradio_temp) -> None:
-    server = start(tmp_path, tiny_model_dir, api_auth="api:api-pw", ui_auth="ui:ui-pw")
+    server = start(tmp_path, tiny_model_dir, api_auth="api:api-pw", ui_auth="ui:ui-pw", max_body_mb=1)
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             assert client.get("/", auth=UI_USER).status_code == 200
@@ -155,6 +155,12 @@ def test_ui_auth_users_get_the_ui_and_api_users_the_api(tmp_path, tiny_model_dir
             assert client.get("/sdapi/v1/samplers", auth=API_USER).status_code == 200
             assert client.get("/sdapi/v1/samplers", auth=UI_USER).status_code == 401
             assert client.get("/studio/v1/jobs", auth=None).status_code == 401
+            # Gradio's uploads are held to the same size limit as API bodies
+            small = client.post("/gradio_api/upload", auth=UI_USER, files={"files": ("a.bin", b"x" * 1000)})
+            assert small.status_code == 200, small.text
+            big = b"x" * (1024 * 1024 + 100)
+            too_big = client.post("/gradio_api/upload", auth=UI_USER, files={"files": ("b.bin", big)})
+            assert too_big.status_code == 413, too_big.text
             flags = client.get("/sdapi/v1/cmd-flags", auth=API_USER).json()
             assert flags["api_auth"] == flags["ui_auth"] == flags["gradio_auth"] == "********"
     finally:

@@ -112,9 +112,9 @@ def test_a_pickle_checkpoint_is_refused_at_submit_on_both_apis(faulty: LiveServe
     )
     assert "--allow-pickle" in a1111["override_settings.sd_model_checkpoint"]
     native = problems(client.post("/studio/v1/jobs", json={"payload": {**SMALL, "model": "pickled.ckpt"}}))
-    assert "pickled.ckpt" in native["model"] and "--allow-pickle" in native["model"]
+    assert "pickled.ckpt" in native["payload.model"] and "--allow-pickle" in native["payload.model"]
     vae = problems(client.post("/studio/v1/jobs", json={"payload": {**SMALL, "vae": "old.pt"}}))
-    assert "--allow-pickle" in vae["vae"]
+    assert "--allow-pickle" in vae["payload.vae"]
     assert faulty.services.queue.count() == jobs_before  # refused before anything was queued
 
 
