@@ -26,6 +26,7 @@ from studio.history import HistoryStore
 from studio.hooks import GenerationHooks, NoHooks
 from studio.infotext import encode_png, format_infotext, generation_parameters
 from studio.memory.estimate import CostPolicy, CostVerdict, JobShape
+from studio.model_checks import check_model_file, load_errors_named, model_file_problem
 from studio.pipeline.controlnet.service import ControlNets
 from studio.pipeline.interrupt import needs_fine_checks, stop_inside_steps
 from studio.pipeline.model_registry import (
@@ -41,7 +42,7 @@ from studio.pipeline.upscalers.service import Upscalers
 from studio.progress import GenerationControl, StepInfo
 from studio.prompts.expansion import ImagePrompt, PromptLibrary
 from studio.prompts.parse import TokenCount, check_prompt, count_tokens
-from studio.request import MAX_SEED, GenerationRequest, ImageRecord, RequestError, Result, validate
+from studio.request import MAX_SEED, GenerationRequest, ImageRecord, Problems, RequestError, Result, validate
 
 if TYPE_CHECKING:
     from studio.pipeline.samplers import SamplerRegistry
@@ -176,7 +177,8 @@ class Engine:
             if entry.path == builtin:
                 return entry
         if checkpoints:
-            return checkpoints[0]
+            # the first one that can be used: a broken or refused file is not made the default
+            return next((entry for entry in checkpoints if self._usable(entry)), checkpoints[0])
         if required:
             raise NoModelError(
                 "model",
@@ -184,6 +186,11 @@ class Engine:
                 "Diffusers/<folder>); add one or run ensure_default_model",
             )
         return None
+
+    def _usable(self, entry: ModelEntry) -> bool:
+        return (
+            model_file_problem(entry.path, kind="checkpoint", allow_pickle=self.config.allow_pickle) is None
+        )
 
     def native_size(self) -> int:
         """The trained resolution of the current (or default) model; forms start at this size."""
@@ -230,40 +237,69 @@ class Engine:
         tokenizer = self._tokenizers[entry.path]
         return count_tokens(prompt, steps, tokenize_function(tokenizer), special_tokens(tokenizer), positive)
 
-    def _load(self, entry: ModelEntry) -> Any:
-        return self.cache.get(
-            entry,
-            self.device,
-            dict(self.config.memory),
-            self.config.allow_pickle,
-            self._registries.memory_strategies,
-        )
+    def _load(self, entry: ModelEntry, field_name: str = "model") -> Any:
+        with load_errors_named(entry, field_name):
+            return self.cache.get(
+                entry,
+                self.device,
+                dict(self.config.memory),
+                self.config.allow_pickle,
+                self._registries.memory_strategies,
+            )
 
     # -- generation ---------------------------------------------------------------------------
     def check(self, request: GenerationRequest) -> tuple[GenerationRequest, ModelEntry, ModelEntry | None]:
-        """Validate and resolve names; returns the normalized request, its model and VAE entries."""
-        sampler, schedule = self.samplers.normalize(request.sampler_name, request.scheduler)
-        if (sampler, schedule) != (request.sampler_name, request.scheduler):
-            request = dataclasses.replace(request, sampler_name=sampler, scheduler=schedule)
-        validate(request, samplers=self.sampler_names(), schedulers=self.schedule_types())
-        self.prompt_library.check(request)
-        self.controlnets.check(request)
-        entry = self.registry.find("checkpoint", request.model) if request.model else self._current
-        if entry is None:
-            entry = self._default_entry()
-        if request.enable_hr:
-            request = self._check_hires(request, entry)
-        vae = None if request.vae in NO_VAE else self.registry.find("vae", request.vae, "vae")
-        # the model's family decides its samplers, schedule types, sizes and fields
-        request = self._check_family(request, entry)
-        # LoRA tags and embeddings (the styles' too): installed, readable; those a wildcard
-        # brings are checked when its image's prompt is made
-        prompt, negative_prompt = self.prompt_library.styled(request)
-        check_prompt(prompt, negative_prompt, request.steps, request.cfg_scale)  # A1111 syntax
-        plan = self._networks.resolve(
-            dataclasses.replace(request, prompt=prompt, negative_prompt=negative_prompt, styles=())
-        )
-        self._check_family_prompts(entry, plan, request.steps)
+        """Validate and resolve names; returns the normalized request, its model and VAE entries.
+
+        Every bad field is reported at once (RequestErrors); a model or VAE that cannot be used
+        (pickle without allow_pickle, missing, damaged header) is refused here, before queueing.
+        The model's family decides its samplers, schedule types, sizes and fields."""
+        if isinstance(request.sampler_name, str) and isinstance(request.scheduler, str):
+            sampler, schedule = self.samplers.normalize(request.sampler_name, request.scheduler)
+            if (sampler, schedule) != (request.sampler_name, request.scheduler):
+                request = dataclasses.replace(request, sampler_name=sampler, scheduler=schedule)
+        problems = Problems()
+        with problems.check():
+            validate(request, samplers=self.sampler_names(), schedulers=self.schedule_types())
+        bad = problems.fields()
+        if not bad & {"prompt", "negative_prompt", "styles"}:
+            with problems.check():
+                self.prompt_library.check(request)
+        if "controlnet_units" not in bad:
+            with problems.check():
+                self.controlnets.check(request)
+        entry = vae = None
+        with problems.check():
+            if "model" not in bad:
+                entry = self.registry.find("checkpoint", request.model) if request.model else self._current
+                entry = entry or self._default_entry()
+                check_model_file(
+                    entry, kind="checkpoint", allow_pickle=self.config.allow_pickle, field_name="model"
+                )
+        with problems.check():
+            if "vae" not in bad and request.vae not in NO_VAE:
+                vae = self.registry.find("vae", request.vae, "vae")
+                check_model_file(vae, kind="vae", allow_pickle=self.config.allow_pickle, field_name="vae")
+        if entry is not None and request.enable_hr and not _hires_fields(problems.fields()):
+            with problems.check():
+                request = self._check_hires(request, entry)
+        if entry is not None and not problems:
+            # the family's checks assume the fields it reads are valid: they run on a clean request
+            with problems.check():
+                request = self._check_family(request, entry)
+        if not problems.fields() & {"prompt", "negative_prompt", "styles", "steps", "cfg_scale"}:
+            # LoRA tags and embeddings (the styles' too): installed, readable; those a wildcard
+            # brings are checked when its image's prompt is made
+            with problems.check():
+                prompt, negative_prompt = self.prompt_library.styled(request)
+                check_prompt(prompt, negative_prompt, request.steps, request.cfg_scale)  # A1111 syntax
+                plan = self._networks.resolve(
+                    dataclasses.replace(request, prompt=prompt, negative_prompt=negative_prompt, styles=())
+                )
+                if entry is not None:
+                    self._check_family_prompts(entry, plan, request.steps)
+        problems.raise_any()
+        assert entry is not None
         return request, entry, vae
 
     def _check_hires(self, request: GenerationRequest, entry: ModelEntry) -> GenerationRequest:
@@ -307,12 +343,14 @@ class Engine:
         timings: dict[str, float] = {}
         tick = time.perf_counter()
         loaded = self._load(entry)
-        vae = None if vae_entry is None else (vae_entry, loaded.vae(vae_entry, self.config.allow_pickle))
+        vae = None
+        if vae_entry is not None:
+            with load_errors_named(vae_entry, "vae"):
+                vae = (vae_entry, loaded.vae(vae_entry, self.config.allow_pickle))
         refiner = None
         if request.refiner_checkpoint is not None:  # SDXL: the model that does the last steps
-            refiner = self._load(
-                self.registry.find("checkpoint", request.refiner_checkpoint, "refiner_checkpoint")
-            )
+            refiner_entry = self.registry.find("checkpoint", request.refiner_checkpoint, "refiner_checkpoint")
+            refiner = self._load(refiner_entry, "refiner_checkpoint")
         if request.model is None and self._current is None:
             self._current = entry
         inputs["controlnet"] = self.controlnets.prepare(request, loaded.pipe.device, loaded.pipe.dtype)
@@ -753,6 +791,11 @@ class Engine:
             return int(peak if sys.platform == "darwin" else peak * 1024)
         except ImportError:
             return 0
+
+
+def _hires_fields(fields: set[str]) -> bool:
+    """Whether any of `fields` is one of hires fix's (its own checks assume them valid)."""
+    return any(name == "enable_hr" or name.startswith("hr_") for name in fields)
 
 
 def _same_prompt_runs(prompts: list[ImagePrompt]) -> list[tuple[int, int]]:
