@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import datetime
 import json
-import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from studio import options as opt
+from studio.http.a1111_info import memory_report, read_png_info
+from studio.http.a1111_payloads import Img2ImgBody, PngInfoBody, Txt2ImgBody
 from studio.http.checks import check_cost, check_request
 from studio.http.controlnet import split_controlnet
 from studio.http.errors import COMMON_RESPONSES, GENERATION_FAILED, StrictJsonRoute
@@ -37,74 +37,6 @@ if TYPE_CHECKING:
 
 
 FORGE_DISTILLED_CFG = 3.5  # what Forge's API sends when the client did not choose
-
-
-class Txt2ImgBody(BaseModel):
-    """A1111's StableDiffusionTxt2ImgProcessingAPI (the fields Atelier uses; others are accepted)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    prompt: str = ""
-    negative_prompt: str = ""
-    styles: list[str] | None = None
-    seed: int = -1
-    subseed: int = -1
-    subseed_strength: float = 0.0
-    sampler_name: str | None = None
-    sampler_index: str | None = None
-    scheduler: str | None = None
-    batch_size: int = 1
-    n_iter: int = 1
-    steps: int = 50
-    cfg_scale: float = 7.0
-    width: int = 512
-    height: int = 512
-    denoising_strength: float | None = None
-    override_settings: dict[str, Any] | None = None
-    override_settings_restore_afterwards: bool = True
-    script_name: str | None = None
-    script_args: list[Any] = Field(default_factory=list)
-    alwayson_scripts: dict[str, Any] = Field(default_factory=dict)
-    send_images: bool = True
-    save_images: bool = False
-    enable_hr: bool = False
-    hr_scale: float = 2.0
-    hr_upscaler: str | None = None
-    hr_second_pass_steps: int = 0
-    hr_resize_x: int = 0
-    hr_resize_y: int = 0
-    hr_checkpoint_name: str | None = None
-    hr_sampler_name: str | None = None
-    hr_scheduler: str | None = None
-    hr_prompt: str = ""
-    hr_negative_prompt: str = ""
-    # A1111's SDXL refiner, Forge's Flux guidance, and Atelier's family fields (docs/models.md)
-    refiner_checkpoint: str | None = None
-    refiner_switch_at: float | None = None
-    distilled_cfg_scale: float | None = None
-    flow_shift: float | None = None
-    skip_layer_guidance_scale: float = 0.0
-    original_width: int = 0
-    original_height: int = 0
-    crop_left: int = 0
-    crop_top: int = 0
-
-
-class Img2ImgBody(Txt2ImgBody):
-    init_images: list[Any] | None = None
-    resize_mode: int = 0
-    denoising_strength: float | None = 0.75
-    mask: Any | None = None
-    mask_blur: int | None = None
-    inpainting_fill: int = 0
-    inpaint_full_res: bool | int = True
-    inpaint_full_res_padding: int = 0
-    inpainting_mask_invert: int = 0
-    include_init_images: bool = False
-
-
-class PngInfoBody(BaseModel):
-    image: Any = ""
 
 
 def _normalized(name: str) -> str:
@@ -465,36 +397,6 @@ class A1111Api:
             self.services.jobs.submit(SELECT_MODEL, {"name": stored[opt.MODEL]})
 
 
-def memory_report() -> dict[str, Any]:
-    import psutil
-
-    memory = psutil.virtual_memory()
-    ram = {"free": memory.available, "used": memory.total - memory.available, "total": memory.total}
-    process = {"rss": psutil.Process().memory_info().rss}
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        free, total = torch.cuda.mem_get_info()
-        stats = torch.cuda.memory_stats()
-        cuda: dict[str, Any] = {
-            "system": {"free": free, "used": total - free, "total": total},
-            "active": {
-                "current": stats.get("active_bytes.all.current", 0),
-                "peak": stats.get("active_bytes.all.peak", 0),
-            },
-            "allocated": {
-                "current": stats.get("allocated_bytes.all.current", 0),
-                "peak": stats.get("allocated_bytes.all.peak", 0),
-            },
-            "reserved": {
-                "current": stats.get("reserved_bytes.all.current", 0),
-                "peak": stats.get("reserved_bytes.all.peak", 0),
-            },
-        }
-    else:
-        cuda = {"error": "no CUDA device in use"}
-    return {"ram": ram, "process": process, "cuda": cuda}
-
-
 def build_router(services: HttpServices) -> APIRouter:
     api = A1111Api(services)
     router = APIRouter(
@@ -655,21 +557,6 @@ def build_router(services: HttpServices) -> APIRouter:
 
 def _script_names(scripts: ScriptManager) -> list[str]:
     return [name.lower() for name in scripts.names()]
-
-
-def read_png_info(data: bytes) -> dict[str, Any]:
-    import io
-
-    from PIL import Image
-
-    from studio.infotext import read_exif_infotext
-
-    with Image.open(io.BytesIO(data)) as image:
-        items = {key: value for key, value in image.info.items() if isinstance(value, str)}
-        exif_text = read_exif_infotext(image)
-    text = items.pop("parameters", None) or exif_text
-    parameters: dict[str, Any] = dict(parse_infotext(text)) if text else {}
-    return {"info": text or "", "items": items, "parameters": parameters}
 
 
 __all__ = ["A1111Api", "Img2ImgBody", "Txt2ImgBody", "build_router"]

@@ -28,6 +28,12 @@ from studio.infotext import encode_png, format_infotext, generation_parameters
 from studio.memory.estimate import CostPolicy, CostVerdict, JobShape
 from studio.model_checks import check_model_file, load_errors_named, model_file_problem
 from studio.pipeline.controlnet.service import ControlNets
+from studio.pipeline.families.engine_steps import (
+    call_with_refiner,
+    check_family,
+    check_family_prompts,
+    family_conditioning,
+)
 from studio.pipeline.interrupt import needs_fine_checks, stop_inside_steps
 from studio.pipeline.model_registry import (
     SD_NATIVE_SIZE,
@@ -286,7 +292,7 @@ class Engine:
         if entry is not None and not problems:
             # the family's checks assume the fields it reads are valid: they run on a clean request
             with problems.check():
-                request = self._check_family(request, entry)
+                request = check_family(request, entry, self.registry, self.samplers)
         if not problems.fields() & {"prompt", "negative_prompt", "styles", "steps", "cfg_scale"}:
             # LoRA tags and embeddings (the styles' too): installed, readable; those a wildcard
             # brings are checked when its image's prompt is made
@@ -297,7 +303,7 @@ class Engine:
                     dataclasses.replace(request, prompt=prompt, negative_prompt=negative_prompt, styles=())
                 )
                 if entry is not None:
-                    self._check_family_prompts(entry, plan, request.steps)
+                    check_family_prompts(entry, plan, request.steps)
         problems.raise_any()
         assert entry is not None
         return request, entry, vae
@@ -443,7 +449,7 @@ class Engine:
         plan = self._networks.resolve(request)
         from studio.pipeline.families.runtime import uses_prompt_cache
 
-        if not uses_prompt_cache(loaded.family):  # checked: no networks asked (see _check_family_prompts)
+        if not uses_prompt_cache(loaded.family):  # checked: no networks asked (see check_family_prompts)
             return plan, AppliedNetworks(plan.prompt, plan.negative_prompt, changed=False)
         applied = self._networks.apply(loaded.pipeline(request.mode, vae), plan)
         if applied.changed:  # the text encoder changed: embeddings cached before are stale
@@ -515,7 +521,7 @@ class Engine:
         # Both prompts (network tags removed, embeddings as their tokens) parsed in A1111's
         # prompt language and encoded; reused across batches, sweeps and runs while recent.
         # (SD 1.x / 2.x: the other families' pipelines encode their plain text themselves.)
-        conditioning, request = self._family_conditioning(loaded, pipe, request, networks, clip_skip)
+        conditioning, request = family_conditioning(self._prompts, loaded, pipe, request, networks, clip_skip)
         if inputs.get("controlnet") and conditioning.composable:
             raise RequestError("prompt", "AND (composable prompts) does not work with ControlNet units yet")
         generators = make_generators(seeds)
@@ -574,11 +580,15 @@ class Engine:
                     loaded, vae, request, kwargs, seeds, networks, clip_skip, reporter, conditioning
                 )
             with conditioning.unet_hooks(pipe):  # AND parts
-                return self._call_pipeline(pipe, kwargs, request, refiner, vae, control, clip_skip)
+                return call_with_refiner(
+                    self.samplers, pipe, kwargs, request, refiner, vae, control, clip_skip
+                )
         if mode == "img2img":
             kwargs.update(image=originals, strength=request.denoising_strength)
             with conditioning.unet_hooks(pipe):
-                return self._call_pipeline(pipe, kwargs, request, refiner, vae, control, clip_skip)
+                return call_with_refiner(
+                    self.samplers, pipe, kwargs, request, refiner, vae, control, clip_skip
+                )
         mask = inputs["mask"]
         filled = [inputs["filled"][(first_image + i) % len(inputs["filled"])] for i in range(count)]
         strength = 1.0 if request.inpainting_fill == 2 else request.denoising_strength
@@ -601,7 +611,9 @@ class Engine:
             height=request.height,
         )
         with conditioning.unet_hooks(pipe):
-            generated = self._call_pipeline(pipe, kwargs, request, refiner, vae, control, clip_skip)
+            generated = call_with_refiner(
+                self.samplers, pipe, kwargs, request, refiner, vae, control, clip_skip
+            )
         if box is not None:
             pasted = []
             for i, image in enumerate(generated):
@@ -640,106 +652,10 @@ class Engine:
         entry = self.registry.find("checkpoint", name) if name else (self._current or self._default_entry())
         return describe_model(entry, self.registry.checkpoints(), self.samplers)
 
-    def _check_family(self, request: GenerationRequest, entry: ModelEntry) -> GenerationRequest:
-        """Refuse what the model's family cannot do; name the refiner by its title."""
-        from studio.pipeline.families import architecture_of, family_of, identify
-        from studio.pipeline.families.checks import check_refiner, check_request
-
-        name = entry.architecture or identify(entry.path, entry.format)
-        family, architecture = family_of(name), architecture_of(name)
-        if family is None or architecture is None:
-            return request  # the loader says what it is and why it does not load
-        check_request(request, family, architecture, entry.model_name, self.samplers)
-        if request.refiner_checkpoint is not None:
-            refiner = self.registry.find("checkpoint", request.refiner_checkpoint, "refiner_checkpoint")
-            refiner_family = family_of(refiner.architecture or identify(refiner.path, refiner.format))
-            if refiner_family is None:
-                raise RequestError(
-                    "refiner_checkpoint", f"{refiner.model_name}: not a model Atelier can load"
-                )
-            check_refiner(family, refiner_family, refiner.model_name)
-            # A1111 writes the refiner as "short_name [hash10]"
-            request = dataclasses.replace(
-                request, refiner_checkpoint=f"{refiner.short_name} [{refiner.hash10}]"
-            )
-        return request
-
-    def _check_family_prompts(self, entry: ModelEntry, plan: NetworkPlan, steps: int) -> None:
-        """Families other than SD 1.x / 2.x take plain prompts, no LoRA or embedding (yet)."""
-        from studio.pipeline.families import family_of, identify
-        from studio.pipeline.families.checks import check_plain_prompts
-
-        family = family_of(entry.architecture or identify(entry.path, entry.format))
-        if family is not None:
-            check_plain_prompts(
-                family,
-                entry.model_name,
-                plan.prompt,
-                plan.negative_prompt,
-                steps,
-                plan.loras,
-                plan.embeddings,
-            )
-
-    def _family_conditioning(
-        self, loaded: Any, pipe: Any, request: GenerationRequest, networks: AppliedNetworks, clip_skip: int
-    ) -> tuple[Any, GenerationRequest]:
-        """SD 1.x / 2.x: the prompts parsed and encoded (cached); other families: their plain
-        text for the pipeline to encode, in the request the batch runs with."""
-        from studio.pipeline.families.checks import plain_prompt
-        from studio.pipeline.families.runtime import PlainConditioning, prompt_kwargs, uses_prompt_cache
-
-        if uses_prompt_cache(loaded.family):
-            conditioning = self._prompts.conditioning(
-                pipe, networks.prompt, networks.negative_prompt, request.steps, clip_skip
-            )
-            return conditioning, request
-        plain = dataclasses.replace(
-            request,
-            prompt=plain_prompt(networks.prompt, request.steps, "prompt"),
-            negative_prompt=plain_prompt(networks.negative_prompt, request.steps, "negative_prompt"),
-        )
-        return PlainConditioning(prompt_kwargs(loaded.family, plain, clip_skip)), plain
-
     def _family_kwargs(self, loaded: Any, pipe: Any, request: GenerationRequest) -> dict[str, Any]:
         from studio.pipeline.families.runtime import family_kwargs
 
         return family_kwargs(loaded.family, loaded.architecture, pipe, request)
-
-    def _call_pipeline(
-        self,
-        pipe: Any,
-        kwargs: dict[str, Any],
-        request: GenerationRequest,
-        refiner: Any,
-        vae: Any,
-        control: GenerationControl,
-        clip_skip: int,
-    ) -> list[Any]:
-        """Run the pipeline; with a refiner, hand it the last steps (A1111's refiner)."""
-        from studio.pipeline.families.runtime import call_pipeline, family_kwargs, prompt_kwargs
-
-        refiner_pipe = None
-        if refiner is not None:
-            refiner_pipe = refiner.pipeline("img2img" if request.mode == "txt2img" else request.mode, vae)
-            refiner_pipe.scheduler = self.samplers.make_scheduler(
-                request.sampler_name, request.scheduler, refiner.base_scheduler_config, request.flow_shift
-            )
-
-        def refiner_kwargs(pipeline: Any) -> dict[str, Any]:
-            return {
-                **prompt_kwargs(refiner.family, request, clip_skip),
-                **family_kwargs(refiner.family, refiner.architecture, pipeline, request),
-            }
-
-        return call_pipeline(
-            pipe,
-            kwargs,
-            refiner_pipe,
-            request,
-            refiner_kwargs,
-            lambda: control.interrupted or control.skip_requested,
-        )
 
     def _finish_image(
         self,
