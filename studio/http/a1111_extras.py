@@ -106,7 +106,10 @@ def build_router(services: HttpServices) -> APIRouter:
     def hypernetworks() -> list[dict[str, Any]]:
         return []
 
-    @router.post("/interrogate")
+    @router.post(
+        "/interrogate",
+        responses={501: {"description": "no captioning model (CLIP interrogator, DeepBooru) is installed"}},
+    )
     def interrogate() -> None:
         raise HTTPException(
             status_code=501,
