@@ -50,6 +50,8 @@ def settings_values(config: StudioConfig) -> dict[str, Any]:
         "device": config.device,
         "model_cache_size": config.model_cache_size,
         "allow_pickle": config.allow_pickle,
+        "cost_check": config.cost_check,
+        "max_job_seconds": config.max_job_seconds,
         "memory": json.dumps(dict(config.memory), indent=2),
     }
 
