@@ -87,6 +87,16 @@ def extras_to_install(
     return tuple(sorted(have | set(extras)))
 
 
+def no_deps_requirements(extras: tuple[str, ...] | list[str]) -> list[str]:
+    """Requirements of `extras` that pyproject's [tool.atelier.no-deps] says to install without
+    their declared dependencies (a declared torchvision would break this torch)."""
+    import tomllib
+
+    table = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    no_deps = table.get("tool", {}).get("atelier", {}).get("no-deps", {})
+    return [requirement for extra in extras for requirement in no_deps.get(extra, [])]
+
+
 def ensure_installed(folder: Path, extras: tuple[str, ...]) -> None:
     """Create the venv and install the project with `extras`, unless the venv already has them."""
     python = venv_python(folder)
@@ -105,6 +115,9 @@ def ensure_installed(folder: Path, extras: tuple[str, ...]) -> None:
     target = f"{ROOT}[{','.join(todo)}]" if todo else str(ROOT)
     print(f"Installing Atelier ({', '.join(todo) or 'base'}) ...", flush=True)
     subprocess.run([*pip, "-e", target], check=True)
+    no_deps = no_deps_requirements(todo)
+    if no_deps:
+        subprocess.run([*pip, "--no-deps", *no_deps], check=True)
     stamp = {"pyproject_sha256": digest, "extras": list(todo)}
     (folder / STAMP_NAME).write_text(json.dumps(stamp), encoding="utf-8")
 

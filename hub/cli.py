@@ -9,6 +9,9 @@
     hub jobs [--run]             background jobs (and run the due ones)
     hub articles / article ID / collections / collection ID / notifications
                                  the community half of the mirror, offline
+    hub wallet | tip | shop | buy | equip | outbox | flags
+                                 Buzz and the cosmetic shop; tips and purchases are queued
+                                 offline and sent by the next sync (hub/cli_buzz.py)
 
 Every command takes --data-dir (default: the studio's data dir; hub data goes in
 <data-dir>/hub-data).
@@ -22,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from hub import cli_community
+from hub import cli_buzz, cli_community
 from hub.download import DownloadError, DownloadEvent
 from hub.jobs import PermanentJobError
 from hub.local import LocalHub
@@ -110,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--limit", type=int, default=30)
     jobs.add_argument("--run", action="store_true", help="run the jobs that are due now")
     cli_community.add_commands(commands, common)
+    cli_buzz.add_parsers(commands, common)
     return parser
 
 
@@ -189,6 +193,13 @@ def cmd_sync(args: argparse.Namespace, hub: LocalHub) -> int:
         f"synced {result['items']} changes from {job.payload['server']} in {result['seconds']} s; "
         f"{result['previews']} previews; {result['indexed']} index updates"
     )
+    if result.get("outbox_done") or result.get("outbox_refused") or result.get("outbox_waiting"):
+        print(
+            f"outbox: {result['outbox_done']} sent, {result['outbox_refused']} refused by the server, "
+            f"{result['outbox_waiting']} still pending (see `hub outbox`)"
+        )
+    for problem in result.get("outbox_problems", []):
+        print(f"hub: {problem}", file=sys.stderr)
     if result.get("previews_waiting"):
         print(
             f"hub: {result['previews_waiting']} previews could not be fetched yet; a later `hub sync` retries them",
@@ -357,6 +368,7 @@ COMMANDS = {
     "reindex": cmd_reindex,
     "jobs": cmd_jobs,
     **cli_community.COMMANDS,
+    **cli_buzz.COMMANDS,
 }
 
 if __name__ == "__main__":

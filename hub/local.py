@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from hub.download import (
     DangerousFileRefused,
+    DownloadCancelled,
     Downloader,
     DownloadError,
     DownloadEvent,
@@ -27,13 +28,13 @@ from hub.jobs import BackgroundJob, BackgroundJobs, JobRunner, PermanentJobError
 from hub.localfiles import LocalModel, ScanReport, list_local_models, scan_models
 from hub.paths import HubPaths, default_data_dir
 from hub.search import IndexStore, ModelSearcher, SearchQuery, SearchResult
-from hub.store import community, index_queue
+from hub.store import community, index_queue, outbox
 from hub.store.articles import article_summaries, get_article
 from hub.store.catalog import get_model, model_summaries
 from hub.store.database import HubDatabase
 from hub.store.images import version_previews
 from hub.store.settings import API_KEY_SETTING, SERVER_SETTING, delete_setting, get_setting, set_setting
-from hub.sync import AccountRefused, AccountSync, CatalogSync, HubClient, SyncReport
+from hub.sync import AccountRefused, AccountSync, CatalogSync, HubClient, SyncReport, buzz_outbox
 
 SEARCH_DRAIN_LIMIT = 2000  # a search applies at most this many pending index updates first
 DEFAULT_DOWNLOAD_SERVER = "http://127.0.0.1"  # for relative download URLs when no server is known
@@ -86,13 +87,17 @@ class ModelDetails:
 class LocalHub:
     """One local hub: its paths, its database connection (one thread), its index and jobs."""
 
-    def __init__(self, paths: HubPaths, progress: HubProgress | None = None) -> None:
+    def __init__(
+        self, paths: HubPaths, progress: HubProgress | None = None, download_chunk: int | None = None
+    ) -> None:
         self.paths = paths
+        self.download_chunk = download_chunk  # bytes per read and progress step (None: the default)
         self.progress: HubProgress = progress or NoProgress()
         self.db = HubDatabase(paths.database)
         self.jobs = BackgroundJobs(self.db)
         self.runner = JobRunner(self.jobs, {"sync": self._sync_job, "download": self._download_job})
         self._index: IndexStore | None = None
+        self._downloader: Downloader | None = None  # the one a running download job uses
 
     @classmethod
     def open(
@@ -169,8 +174,11 @@ class LocalHub:
         """One sync attempt: pull the feed page by page, then bring the index up to date."""
         with HubClient(payload["server"], retries=int(payload.get("retries", 4))) as client:
             previews = None if payload.get("no_previews") else self.paths.previews_dir
+            key = get_setting(self.db.conn, API_KEY_SETTING)
+            pushed = buzz_outbox.push_outbox(self.db, client.http, key) if key else buzz_outbox.PushReport()
             syncer = CatalogSync(self.db, client, previews, page_size=int(payload.get("page_size", 500)))
             report = syncer.run(on_page=self.progress.sync_page)
+            user_state = buzz_outbox.fetch_user_state(self.db, client.http, key)
         self.progress.sync_finished(report)
         account = self._sync_account(payload["server"], int(payload.get("retries", 4)))
         drained = self.index.catch_up(self.db)
@@ -182,7 +190,65 @@ class LocalHub:
             "cursor": report.cursor,
             "indexed": drained.rows,
             "seconds": round(report.seconds, 2),
+            "outbox_done": pushed.done,
+            "outbox_refused": pushed.refused,
+            "outbox_waiting": pushed.waiting,
+            "outbox_problems": pushed.problems,
+            "flags": user_state.get(buzz_outbox.FLAGS_SETTING, {}),
         }
+
+    # -- Buzz and the shop, offline (pushed by the next sync) ---------------------------------
+    def set_api_key(self, key: str) -> None:
+        """Remember the user's API key on the hub server (sent with outbox pushes)."""
+        with self.db.transaction() as conn:
+            set_setting(conn, API_KEY_SETTING, key)
+
+    def api_key(self) -> str | None:
+        return get_setting(self.db.conn, API_KEY_SETTING)
+
+    def queue_tip(self, to: str, amount: int, memo: str = "") -> int:
+        if amount < 1:
+            raise ValueError("amount: at least 1 Buzz")
+        if not to.strip():
+            raise ValueError("to: a username")
+        with self.db.transaction() as conn:
+            return outbox.add(conn, "tip", {"to": to.strip(), "amount": amount, "memo": memo})
+
+    def queue_purchase(self, item_id: int) -> int:
+        if item_id < 1:
+            raise ValueError("item: a shop item id")
+        with self.db.transaction() as conn:
+            return outbox.add(conn, "purchase", {"itemId": item_id})
+
+    def outbox_entries(self) -> list[outbox.OutboxEntry]:
+        return outbox.entries(self.db.conn)
+
+    def wallet(self) -> dict[str, Any]:
+        """The balance at the last sync and what the pending tips will spend."""
+        return {
+            "balance": buzz_outbox.saved(self.db, buzz_outbox.WALLET_SETTING),
+            "pendingTips": outbox.pending_spend(self.db.conn),
+        }
+
+    def flags(self) -> dict[str, bool]:
+        return buzz_outbox.saved(self.db, buzz_outbox.FLAGS_SETTING) or {}
+
+    def shop(self) -> list[dict[str, Any]] | None:
+        return buzz_outbox.saved(self.db, buzz_outbox.SHOP_SETTING)
+
+    def equip(self, item_id: int, equipped: bool, server: str | None = None) -> dict[str, Any]:
+        """Equip or unequip an owned item (online: it changes what others see now)."""
+        key = self.api_key()
+        if not key:
+            raise ValueError("--api-key: no API key remembered (give --api-key KEY once)")
+        with HubClient(self.server_url(server)) as client:
+            method = client.http.put if equipped else client.http.delete
+            response = method(
+                f"/api/v1/shop/items/{item_id}/equip", headers={"Authorization": f"Bearer {key}"}
+            )
+        if response.status_code != 200:
+            raise ValueError(f"the server refused: HTTP {response.status_code}: {response.text[:200]}")
+        return response.json()
 
     def _sync_account(self, server: str, retries: int) -> dict[str, Any]:
         """Pull the account's private feed when an API key is remembered; a refused key is
@@ -218,6 +284,16 @@ class LocalHub:
         }
         return self.jobs.enqueue("download", payload)
 
+    def stop_download(self, version_id: int) -> bool:
+        """Stop this version's running download (from another thread): its job fails for good
+        with "cancelled" and the partial file stays, so a later download resumes it. Returns
+        whether a download was running."""
+        downloader = self._downloader
+        if downloader is None:
+            return False
+        downloader.cancel(version_id)
+        return True
+
     def _download_job(self, payload: dict[str, Any]) -> dict[str, Any]:
         """One download attempt (a job: transient failures are retried later and resume)."""
         server = payload.get("server") or get_setting(self.db.conn, SERVER_SETTING) or DEFAULT_DOWNLOAD_SERVER
@@ -230,16 +306,19 @@ class LocalHub:
                 allow_pickle=bool(payload.get("allow_pickle")),
                 allow_dangerous=bool(payload.get("allow_dangerous")),
                 on_event=self.progress.download_event,
+                **({"chunk_size": self.download_chunk} if self.download_chunk else {}),
             )
+            self._downloader = downloader
             try:
                 result = downloader.download(int(payload["version_id"]), payload.get("file_id"))
-            except (PickleRefused, DangerousFileRefused, NotEnoughSpace) as error:
+            except (PickleRefused, DangerousFileRefused, NotEnoughSpace, DownloadCancelled) as error:
                 raise PermanentJobError(str(error)) from error
             except DownloadError as error:
                 if "not in the local mirror" in str(error) or "has no files" in str(error):
                     raise PermanentJobError(str(error)) from error
                 raise
             finally:
+                self._downloader = None
                 downloader.close()
         return {"path": str(result.path), "verified": result.verified, "warnings": result.warnings}
 

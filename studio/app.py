@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from studio.config import StudioConfig
 from studio.history import HistoryStore
+from studio.hub_service import StudioHub
 from studio.jobs import GENERATE, SELECT_MODEL, XYZ, EventBus, JobQueue, JobService, RunnerRegistry, Worker
+from studio.jobs.worker import STOP_TIMEOUT
 from studio.options import Options
 from studio.progress import GenerationControl
 from studio.request import RequestError
@@ -48,6 +50,7 @@ class Services:
     options: Options
     scripts: ScriptManager
     extensions: ExtensionManager
+    hub: StudioHub | None = None  # the local hub behind the Hub tab (studio/hub_service.py)
     started: bool = field(default=False, init=False)
 
     @property
@@ -63,17 +66,22 @@ class Services:
             log.warning(
                 "%d job(s) were running when the studio stopped; marked interrupted", len(interrupted)
             )
+        if self.hub is not None:
+            self.hub.start()
         self.started = True
         try:
             self.scripts.app_started(self)
         except Exception:
             log.exception("a script's app_started hook failed")
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop the worker (a running job ends `interrupted`, re-queueable) and close the databases."""
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop the worker: a running job ends `interrupted` (re-queueable); one still running
+        after `timeout` seconds is recorded so by the worker all the same."""
         if not self.started:
             return
         self.jobs.stop(timeout)
+        if self.hub is not None:
+            self.hub.stop()
         self.started = False
 
     def close(self) -> None:
@@ -125,8 +133,9 @@ def build_services(
     worker = Worker(queue, events, runners, name=str(config.device))
     jobs = JobService(queue, events, runners, [worker])
     options = Options(config.database_path, config)
+    hub = StudioHub(config.data_dir, config.models_path, on_files_changed=engine.registry.refresh)
     return Services(
-        config, engine, queue, events, runners, worker, jobs, options, scripts, script_system.extensions
+        config, engine, queue, events, runners, worker, jobs, options, scripts, script_system.extensions, hub
     )
 
 

@@ -46,6 +46,10 @@ class StudioConfig:
     samples_save: bool = True
     clip_skip: int = 1
     memory: Mapping[str, Any] = field(default_factory=dict)  # strategy name -> options
+    # The cost check before each generation (studio.memory.estimate): off | warn | refuse a job
+    # estimated to take over max_job_seconds or to need more memory than the device has free.
+    cost_check: str = "warn"
+    max_job_seconds: float = 300.0
 
     @property
     def host(self) -> str:
@@ -113,6 +117,10 @@ def _coerce(name: str, value: Any) -> Any:
             return bool(value)
         if kind == "int":
             return int(value)
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError(f"expected a number, got {value!r}")
+            return float(value)
         if kind.startswith("tuple"):
             items = value.split(",") if isinstance(value, str) else value
             return tuple(str(item).strip() for item in items if str(item).strip())
@@ -126,11 +134,23 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
+COST_CHECK_MODES = ("off", "warn", "refuse")
+
+
+def _check(name: str, value: Any) -> Any:
+    """Settings with a range or a fixed set of values."""
+    if name == "cost_check" and value not in COST_CHECK_MODES:
+        raise ConfigError(name, f"expected one of {', '.join(COST_CHECK_MODES)}, got {value!r}")
+    if name == "max_job_seconds" and not value > 0:
+        raise ConfigError(name, f"expected a number of seconds > 0, got {value!r}")
+    return value
+
+
 def _layer(values: Mapping[str, Any], source: str) -> dict[str, Any]:
     unknown = sorted(set(values) - set(_FIELDS))
     if unknown:
         raise ConfigError(unknown[0], f"unknown setting in {source}; known: {', '.join(sorted(_FIELDS))}")
-    return {name: _coerce(name, value) for name, value in values.items()}
+    return {name: _check(name, _coerce(name, value)) for name, value in values.items()}
 
 
 def _environment(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from studio.config import StudioConfig
+    from studio.extras import ExtrasSettings
     from studio.history import HistoryStore
+    from studio.memory.estimate import CostVerdict
     from studio.prompts.expansion import PromptLibrary
     from studio.prompts.parse import TokenCount
     from studio.request import GenerationRequest
@@ -123,6 +125,26 @@ class DeviceView(Protocol):
     def dtype(self) -> object: ...
 
 
+class UpscalersView(Protocol):
+    """The studio's upscalers (`studio.pipeline.upscalers.service.Upscalers`)."""
+
+    def pixel_names(self) -> list[str]: ...
+
+    def latent_names(self) -> list[str]: ...
+
+    def names(self) -> list[str]: ...
+
+    def listing(self) -> list[dict[str, Any]]: ...
+
+    def realesrgan_listing(self) -> list[dict[str, Any]]: ...
+
+    def face_restorers(self) -> list[dict[str, Any]]: ...
+
+    def extras(self, data: bytes, settings: ExtrasSettings) -> tuple[bytes, str]:
+        """One image through Extras: PNG bytes (infotext kept) and the postprocessing text."""
+        ...
+
+
 class StudioEngine(EngineNames, Protocol):
     """What the front ends (HTTP routes, UI) read of the engine; generation itself goes through
     the job queue. `config` is replaced when the UI saves settings the engine reads per request."""
@@ -162,9 +184,25 @@ class StudioEngine(EngineNames, Protocol):
         """The embeddings as A1111's `/sdapi/v1/embeddings` lists them: `loaded` and `skipped`."""
         ...
 
+    @property
+    def upscalers(self) -> UpscalersView: ...
+
+    def unload_models(self) -> None:
+        """Free the loaded checkpoints and upscalers."""
+        ...
+
+    def reload_model(self) -> str | None:
+        """Load the current (or default) checkpoint again; its title."""
+        ...
+
     def check(self, request: GenerationRequest) -> tuple[GenerationRequest, object, object]:
         """The request with names resolved, checked against the engine before it is queued
         (RequestError naming the field); the other two items are the checkpoint and VAE entries."""
+        ...
+
+    def check_cost(self, request: GenerationRequest) -> CostVerdict:
+        """The `cost_check` policy's verdict on a request: its time and memory estimate and
+        warnings; raises CostRefused (a RequestError) when the policy refuses it."""
         ...
 
     def count_tokens(

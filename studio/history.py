@@ -89,18 +89,14 @@ class HistoryStore:
             ).fetchone()
         return None if row is None else self._entry(row)
 
-    @staticmethod
-    def _where(query: str | None) -> tuple[str, tuple]:
-        if not query:
-            return "", ()
-        escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return " WHERE prompt LIKE ? ESCAPE '\\'", (f"%{escaped}%",)
-
-    def list(self, offset: int = 0, limit: int = 50, query: str | None = None) -> list[HistoryEntry]:
-        """Newest first; `query` matches a substring of the prompt (case-insensitive for ASCII)."""
+    def list(
+        self, offset: int = 0, limit: int = 50, query: str | None = None, filters: HistoryFilter | None = None
+    ) -> list[HistoryEntry]:
+        """Newest first; `query` matches a substring of the prompt or of the infotext (sampler,
+        seed, model ...; case-insensitive for ASCII); `filters` narrow by model, mode and date."""
         if offset < 0 or limit < 0:
             raise ValueError("offset and limit must be >= 0")
-        where, args = self._where(query)
+        where, args = _where(query, filters)
         with self._connect() as db:
             rows = db.execute(
                 "SELECT id, created_at, prompt, request, seed, path, infotext, timings FROM history"
@@ -109,7 +105,69 @@ class HistoryStore:
             ).fetchall()
         return [self._entry(row) for row in rows]
 
-    def count(self, query: str | None = None) -> int:
-        where, args = self._where(query)
+    def count(self, query: str | None = None, filters: HistoryFilter | None = None) -> int:
+        where, args = _where(query, filters)
         with self._connect() as db:
             return int(db.execute(f"SELECT COUNT(*) FROM history{where}", args).fetchone()[0])
+
+    def delete(self, entry_id: int) -> bool:
+        """Delete the row and its image file (if it is still there); False if there is no such row."""
+        entry = self.get(entry_id)
+        if entry is None:
+            return False
+        if entry.path:
+            Path(entry.path).unlink(missing_ok=True)
+        with self._connect() as db:
+            db.execute("DELETE FROM history WHERE id = ?", (entry_id,))
+        return True
+
+
+MODES = ("txt2img", "img2img", "inpaint")
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """Narrow the history: `model` as the infotext names it, `mode` one of MODES, and
+    `since` / `until` as Unix times (`until` exclusive). None = no limit."""
+
+    model: str | None = None
+    mode: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode is not None and self.mode not in MODES:
+            raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {self.mode!r}")
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+_MODE_SQL = {
+    "txt2img": "json_array_length(request, '$.init_images') = 0",
+    "img2img": "json_array_length(request, '$.init_images') > 0 AND json_extract(request, '$.mask') IS NULL",
+    "inpaint": "json_extract(request, '$.mask') IS NOT NULL",
+}
+
+
+def _where(query: str | None, filters: HistoryFilter | None) -> tuple[str, tuple]:
+    clauses: list[str] = []
+    args: list[Any] = []
+    if query:
+        clauses.append("(prompt LIKE ? ESCAPE '\\' OR infotext LIKE ? ESCAPE '\\')")
+        args += [_like(query), _like(query)]
+    filters = filters or HistoryFilter()
+    if filters.model:
+        # "Model: tiny" ends the infotext's parameter line or is followed by a comma.
+        clauses.append("(infotext LIKE ? ESCAPE '\\' OR infotext LIKE ? ESCAPE '\\')")
+        args += [_like(f"Model: {filters.model},"), _like(f"Model: {filters.model}")[:-1]]
+    if filters.mode:
+        clauses.append(f"({_MODE_SQL[filters.mode]})")
+    if filters.since is not None:
+        clauses.append("created_at >= ?")
+        args.append(filters.since)
+    if filters.until is not None:
+        clauses.append("created_at < ?")
+        args.append(filters.until)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", tuple(args)

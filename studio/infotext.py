@@ -85,7 +85,9 @@ def generation_parameters(
         "VAE": vae_name,
         "Variation seed": None if request.subseed_strength == 0 else subseed,
         "Variation seed strength": None if request.subseed_strength == 0 else request.subseed_strength,
-        "Denoising strength": request.denoising_strength if request.init_images else None,
+        "Denoising strength": request.denoising_strength
+        if request.init_images or request.enable_hr
+        else None,
         "Clip skip": None if request.clip_skip <= 1 else request.clip_skip,
         # model families: written only when used
         "Original size": (
@@ -110,8 +112,34 @@ def generation_parameters(
         if request.inpainting_mask_invert:
             params["Mask mode"] = "Inpaint not masked"
         params["Masked content"] = MASKED_CONTENT[request.inpainting_fill]
+    params.update(hires_parameters(request))
     params.update(extra or {})
     params["Version"] = version
+    return params
+
+
+def hires_parameters(request: GenerationRequest) -> dict[str, Any]:
+    """The `Hires ...` keys A1111's txt2img writes (in its order), empty without hires fix."""
+    if not request.enable_hr:
+        return {}
+    params: dict[str, Any] = {}
+    if request.hr_checkpoint_name:
+        params["Hires checkpoint"] = request.hr_checkpoint_name
+    if request.hr_sampler_name and request.hr_sampler_name != request.sampler_name:
+        params["Hires sampler"] = request.hr_sampler_name
+    if request.hr_scheduler and request.hr_scheduler != request.scheduler:
+        params["Hires schedule type"] = request.hr_scheduler
+    if request.hr_resize_x == 0 and request.hr_resize_y == 0:
+        params["Hires upscale"] = request.hr_scale
+    else:
+        params["Hires resize"] = f"{request.hr_resize_x}x{request.hr_resize_y}"
+    if request.hr_second_pass_steps:
+        params["Hires steps"] = request.hr_second_pass_steps
+    params["Hires upscaler"] = request.hr_upscaler
+    if request.hr_prompt and request.hr_prompt != request.prompt:
+        params["Hires prompt"] = request.hr_prompt
+    if request.hr_negative_prompt and request.hr_negative_prompt != request.negative_prompt:
+        params["Hires negative prompt"] = request.hr_negative_prompt
     return params
 
 
@@ -175,6 +203,24 @@ def request_fields(parsed: Mapping[str, str]) -> dict[str, Any]:
     for key, (name, kind) in simple.items():
         if key in parsed:
             fields[name] = kind(parsed[key])
+    hires = {
+        "Hires upscale": ("hr_scale", float),
+        "Hires steps": ("hr_second_pass_steps", int),
+        "Hires upscaler": ("hr_upscaler", str),
+        "Hires sampler": ("hr_sampler_name", str),
+        "Hires schedule type": ("hr_scheduler", str),
+        "Hires prompt": ("hr_prompt", str),
+        "Hires negative prompt": ("hr_negative_prompt", str),
+        "Hires checkpoint": ("hr_checkpoint_name", str),
+    }
+    for key, (name, kind) in hires.items():
+        if key in parsed:
+            fields[name] = kind(parsed[key])
+            fields["enable_hr"] = True
+    if "Hires resize-1" in parsed:
+        fields["hr_resize_x"] = int(parsed["Hires resize-1"])
+        fields["hr_resize_y"] = int(parsed["Hires resize-2"])
+        fields["enable_hr"] = True
     if "Size-1" in parsed:
         fields["width"] = int(parsed["Size-1"])
         fields["height"] = int(parsed["Size-2"])
@@ -194,14 +240,70 @@ def request_fields(parsed: Mapping[str, str]) -> dict[str, Any]:
 
 
 def read_png_infotext(png_bytes: bytes) -> str | None:
-    """The `parameters` text chunk of a PNG (or other PIL-readable image), or None."""
+    """The `parameters` text chunk of a PNG, or the EXIF UserComment of a JPEG / WebP, or None."""
     from PIL import Image
 
     with Image.open(io.BytesIO(png_bytes)) as image:
         text = image.info.get("parameters")
         if text is None and hasattr(image, "text"):
             text = image.text.get("parameters")
+        if text is None:
+            text = read_exif_infotext(image)  # JPEG / WebP as A1111 saves them
     return text if isinstance(text, str) else None
+
+
+EXIF_IFD = 0x8769
+USER_COMMENT = 0x9286
+UNICODE_PREFIX = b"UNICODE\x00"
+ASCII_PREFIX = b"ASCII\x00\x00\x00"
+
+
+def user_comment_bytes(text: str) -> bytes:
+    """EXIF UserComment as A1111 writes it (piexif's "unicode": a UNICODE prefix, UTF-16-BE)."""
+    return UNICODE_PREFIX + text.encode("utf_16_be")
+
+
+def decode_user_comment(data: bytes | str) -> str:
+    """The text of an EXIF UserComment (UNICODE, ASCII or undeclared UTF-8)."""
+    if isinstance(data, str):
+        return data
+    if data.startswith(UNICODE_PREFIX):
+        body = data[len(UNICODE_PREFIX) :]
+        # piexif writes big-endian; a few writers use little-endian with a BOM
+        if body.startswith(b"\xff\xfe"):
+            return body.decode("utf_16_le", errors="ignore").lstrip("\ufeff")
+        return body.decode("utf_16_be", errors="ignore")
+    if data.startswith(ASCII_PREFIX):
+        return data[len(ASCII_PREFIX) :].decode("ascii", errors="ignore")
+    return data.rstrip(b"\x00").decode("utf8", errors="ignore")
+
+
+def read_exif_infotext(image) -> str | None:
+    """The infotext a JPEG or WebP keeps in its EXIF UserComment (how A1111 saves them), or None."""
+    comment = image.getexif().get_ifd(EXIF_IFD).get(USER_COMMENT)
+    if not comment:
+        return None
+    text = decode_user_comment(comment).strip("\x00")
+    return text or None
+
+
+def encode_image(image, infotext: str | None, image_format: str = "png", quality: int = 80) -> bytes:
+    """The image in `image_format` (png, jpg/jpeg, webp) with the infotext as A1111 stores it:
+    a PNG `parameters` chunk, or the EXIF UserComment for JPEG and WebP."""
+    fmt = image_format.lower()
+    if fmt == "png":
+        return encode_png(image, infotext)
+    if fmt not in ("jpg", "jpeg", "webp"):
+        raise ValueError(f"unsupported image format {image_format!r}; use png, jpg or webp")
+    from PIL import Image
+
+    exif = Image.Exif()
+    if infotext:
+        exif.get_ifd(EXIF_IFD)[USER_COMMENT] = user_comment_bytes(infotext)
+    buffer = io.BytesIO()
+    picture = image.convert("RGB") if fmt != "webp" else image
+    picture.save(buffer, format="JPEG" if fmt in ("jpg", "jpeg") else "WEBP", quality=quality, exif=exif)
+    return buffer.getvalue()
 
 
 def encode_png(image, infotext: str | None) -> bytes:

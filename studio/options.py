@@ -8,9 +8,15 @@ Only plain JSON values are stored. The ones Atelier acts on:
 - `sd_vae`: the VAE used when a request names none ("Automatic" = the model's own);
 - `CLIP_stop_at_last_layers`: the clip skip used by A1111-style requests;
 - `samples_save`: whether the UI saves what it makes into outputs;
+- `samples_format`: png, jpg or webp, the format A1111-style requests save in (jpg and webp
+  keep the infotext in the EXIF UserComment);
 - `infotext_styles`: what PNG Info does with styles found in an infotext's prompt (A1111's
   "Ignore", "Apply", "Discard", "Apply if any").
 Any other key a client sets is stored and returned as given (A1111 clients round-trip them).
+
+`CONFIG_OPTIONS` are studio settings (`StudioConfig` fields), not stored here: the options API
+reads them from the live config and saves them into `config.json` as the Settings tab does
+(`save_config_options`), so there is one value of each.
 """
 
 from __future__ import annotations
@@ -22,18 +28,35 @@ from pathlib import Path
 from typing import Any
 
 from sqlitedb import write
-from studio.config import StudioConfig
+from studio.config import ConfigError, StudioConfig, save_settings
 from studio.database import open_database
 from studio.prompts.styles import INFOTEXT_STYLE_MODES
-from studio.request import RequestError
+from studio.request import SAMPLES_FORMATS, RequestError
 
 MODEL = "sd_model_checkpoint"
 VAE = "sd_vae"
 CLIP_SKIP = "CLIP_stop_at_last_layers"
 SAMPLES_SAVE = "samples_save"
+SAMPLES_FORMAT = "samples_format"  # the saved files' format for A1111-style requests
 # A1111's "Infotext: handle styles": what reading an infotext does with the styles in its prompt
 INFOTEXT_STYLES = "infotext_styles"
 MAX_OPTIONS = 500
+# the cost check before each generation (studio.memory.estimate)
+CONFIG_OPTIONS = ("cost_check", "max_job_seconds")
+
+
+def config_options(config: StudioConfig) -> dict[str, Any]:
+    """The config-backed options' current values."""
+    return {name: getattr(config, name) for name in CONFIG_OPTIONS}
+
+
+def save_config_options(config: StudioConfig, changes: Mapping[str, Any]) -> StudioConfig:
+    """Check `changes` (config-backed options only), save them into the config file and return
+    the new config; raises RequestError naming a bad key (nothing is saved then)."""
+    try:
+        return save_settings(config, changes)
+    except ConfigError as error:
+        raise RequestError(error.field, str(error).removeprefix(f"{error.field}: ")) from error
 
 
 def _check(key: str, value: Any) -> Any:
@@ -45,6 +68,8 @@ def _check(key: str, value: Any) -> Any:
         raise RequestError(key, f"expected true or false, got {value!r}")
     if key == INFOTEXT_STYLES and value not in INFOTEXT_STYLE_MODES:
         raise RequestError(key, f"expected one of {', '.join(INFOTEXT_STYLE_MODES)}, got {value!r}")
+    if key == SAMPLES_FORMAT and (not isinstance(value, str) or value.lower() not in SAMPLES_FORMATS):
+        raise RequestError(key, f"expected one of {', '.join(SAMPLES_FORMATS)}, got {value!r}")
     if key in (MODEL, VAE) and not isinstance(value, str):
         raise RequestError(key, f"expected a string, got {value!r}")
     try:
@@ -86,9 +111,13 @@ class Options:
     def get(self, key: str) -> Any:
         return self.all().get(key)
 
+    def check(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """`changes` checked (RequestError naming a bad key), nothing stored."""
+        return {str(key): _check(str(key), value) for key, value in changes.items()}
+
     def update(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Check and store `changes` in one transaction; raises RequestError naming a bad key."""
-        checked = {str(key): _check(str(key), value) for key, value in changes.items()}
+        checked = self.check(changes)
         with self._lock:
             count = self._db.execute("SELECT COUNT(*) FROM api_options").fetchone()[0]
             if count + len(checked) > MAX_OPTIONS:

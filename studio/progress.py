@@ -9,6 +9,7 @@ No torch import: `latents` is whatever the pipeline passes (a tensor), read by o
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,14 +35,29 @@ class GenerationControl:
         self._on_step = on_step
         self._interrupt = threading.Event()
         self._skip = threading.Event()
+        self._stop_asked_at: float | None = None  # time.monotonic() of the first interrupt/skip
 
     def interrupt(self) -> None:
-        """Stop after the current step; images made so far are kept."""
+        """Stop after the current step (or inside it, when it runs long); images made so far
+        are kept."""
+        self._note_stop()
         self._interrupt.set()
 
     def skip(self) -> None:
         """Stop the current batch after this step and go on with the next one."""
+        self._note_stop()
         self._skip.set()
+
+    def _note_stop(self) -> None:
+        if self._stop_asked_at is None:
+            self._stop_asked_at = time.monotonic()
+
+    def stop_age(self) -> float | None:
+        """Seconds since an interrupt or a not yet taken skip was asked for; None when neither."""
+        asked = self._stop_asked_at
+        if asked is None or not (self._interrupt.is_set() or self._skip.is_set()):
+            return None
+        return time.monotonic() - asked
 
     @property
     def interrupted(self) -> bool:
@@ -55,6 +71,8 @@ class GenerationControl:
         """True once per skip() call: the generator consumes the flag when it starts a new batch."""
         if self._skip.is_set():
             self._skip.clear()
+            if not self._interrupt.is_set():
+                self._stop_asked_at = None
             return True
         return False
 

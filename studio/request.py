@@ -21,6 +21,7 @@ MAX_BATCH_SIZE = 64
 MAX_N_ITER = 100
 # Seeds are 32-bit like A1111's (it draws from 0..2**32-1 when -1 is given).
 MAX_SEED = 2**32 - 1
+SAMPLES_FORMATS = ("png", "jpg", "jpeg", "webp")
 
 
 class RequestError(ValueError):
@@ -75,7 +76,38 @@ class GenerationRequest:
     skip_layer_guidance_scale: float = 0.0  # SD 3.5: skip-layer guidance (0: off; ~2.8 for medium)
     # scripts by name: {"script name": {"param": value}}; never positional
     scripts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # ControlNet units, JSON-safe (`studio.controlnet.units.ControlNetUnit.to_json`), in order
+    controlnet_units: tuple[Mapping[str, Any], ...] = ()
     save_images: bool = True
+    # hires fix (txt2img): a second img2img pass at hr_scale x the size (or hr_resize_x/y),
+    # `denoising_strength` strong; upscaler by name (a pixel or a latent one). Empty
+    # hr_prompt / hr_negative_prompt and None sampler/scheduler/checkpoint mean "the same".
+    enable_hr: bool = False
+    hr_scale: float = 2.0
+    hr_resize_x: int = 0
+    hr_resize_y: int = 0
+    hr_upscaler: str = "Latent"
+    hr_second_pass_steps: int = 0
+    hr_prompt: str = ""
+    hr_negative_prompt: str = ""
+    hr_sampler_name: str | None = None
+    hr_scheduler: str | None = None
+    hr_checkpoint_name: str | None = None
+    # the saved file's format (A1111's `samples_format`): png, jpg or webp; jpg and webp keep
+    # the infotext in their EXIF UserComment, as A1111 writes them
+    samples_format: str = "png"
+
+    @property
+    def hires_size(self) -> tuple[int, int]:
+        """(width, height) of the hires pass, as A1111 computes it (multiples of 8; one resize
+        side 0 keeps the aspect ratio)."""
+        if self.hr_resize_x == 0 and self.hr_resize_y == 0:
+            return int(self.width * self.hr_scale) // 8 * 8, int(self.height * self.hr_scale) // 8 * 8
+        if self.hr_resize_y == 0:
+            return self.hr_resize_x, self.hr_resize_x * self.height // self.width // 8 * 8
+        if self.hr_resize_x == 0:
+            return self.hr_resize_y * self.width // self.height // 8 * 8, self.hr_resize_y
+        return self.hr_resize_x, self.hr_resize_y
 
     @property
     def mode(self) -> Mode:
@@ -94,6 +126,7 @@ class GenerationRequest:
         data["mask"] = base64.b64encode(self.mask).decode("ascii") if self.mask is not None else None
         data["scripts"] = {name: dict(args) for name, args in self.scripts.items()}
         data["styles"] = list(self.styles)
+        data["controlnet_units"] = [dict(unit) for unit in self.controlnet_units]
         return data
 
     @classmethod
@@ -111,6 +144,8 @@ class GenerationRequest:
             values["mask"] = decode_base64(values["mask"], "mask")
         if "styles" in values:
             values["styles"] = _style_names(values["styles"])
+        if "controlnet_units" in values:
+            values["controlnet_units"] = tuple(dict(unit) for unit in values["controlnet_units"] or ())
         return cls(**values)
 
 
@@ -227,6 +262,9 @@ def validate(
         raise RequestError("styles", "expected a tuple of style names")
     if request.mask is not None and not request.init_images:
         raise RequestError("mask", "a mask needs an init image (init_images is empty)")
+    if request.enable_hr:
+        _validate_hires(request)
+    _check_choice("samples_format", request.samples_format, SAMPLES_FORMATS)
     if samplers is not None:
         _check_choice("sampler_name", request.sampler_name, samplers)
     if schedulers is not None:
@@ -236,6 +274,29 @@ def validate(
     if vaes is not None and request.vae not in (None, "Automatic", "None"):
         _check_choice("vae", request.vae, vaes)
     return request
+
+
+def _validate_hires(request: GenerationRequest) -> None:
+    if request.init_images:
+        raise RequestError("enable_hr", "hires fix applies to txt2img only (init_images is set)")
+    _check_range("hr_scale", request.hr_scale, 1, 8)
+    for name in ("hr_resize_x", "hr_resize_y"):
+        value = getattr(request, name)
+        _check_int(name, value)
+        _check_range(name, value, 0, MAX_SIZE)
+        if value % 8:
+            raise RequestError(name, f"{value} is not a multiple of 8")
+    _check_int("hr_second_pass_steps", request.hr_second_pass_steps)
+    _check_range("hr_second_pass_steps", request.hr_second_pass_steps, 0, 150)
+    width, height = request.hires_size
+    for name, value in (("hr_resize_x", width), ("hr_resize_y", height)):
+        if not MIN_SIZE <= value <= MAX_SIZE:
+            raise RequestError(
+                name, f"the hires size {width}x{height} is out of range {MIN_SIZE}..{MAX_SIZE}"
+            )
+    for name in ("hr_upscaler", "hr_prompt", "hr_negative_prompt"):
+        if not isinstance(getattr(request, name), str):
+            raise RequestError(name, "expected a string")
 
 
 @dataclass
@@ -257,6 +318,8 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
     peak_memory_bytes: int = 0
     interrupted: bool = False
+    warnings: list[str] = field(default_factory=list)  # e.g. the cost check's (studio.memory.estimate)
+    cost: dict[str, Any] | None = None  # the cost check: {"cost_check", "estimate", "warnings"}
 
     @property
     def seeds(self) -> list[int]:

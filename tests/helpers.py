@@ -14,7 +14,8 @@ MODEL_FOLDERS = ("Stable-diffusion", "Diffusers", "Lora", "VAE", "embeddings")
 def make_studio_config(root: Path, tiny_model_dir: Path | None = None, **changes: Any) -> StudioConfig:
     """A StudioConfig on `root/data` with the A1111 model folders, the tiny model (when given) in
     `models/Diffusers/tiny`, and an empty built-in models folder so the repository's shipped
-    starter model does not show up unless a test asks for it (`builtin_models_dir=...`)."""
+    starter model does not show up unless a test asks for it (`builtin_models_dir=...`), and the
+    cost check off unless a test asks for it (`cost_check="warn"`)."""
     data_dir = root / "data"
     models = data_dir / "models"
     for sub in MODEL_FOLDERS:
@@ -23,6 +24,13 @@ def make_studio_config(root: Path, tiny_model_dir: Path | None = None, **changes
         shutil.copytree(tiny_model_dir, models / "Diffusers" / "tiny")
     builtin = root / "builtin-models"
     builtin.mkdir(exist_ok=True)
-    values: dict[str, Any] = {"data_dir": data_dir, "builtin_models_dir": builtin, "model_cache_size": 2}
+    # cost_check off: the estimate's replay and calibration (~1 s per engine) would add up over
+    # the suite; the cost check's own tests turn it on.
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "builtin_models_dir": builtin,
+        "model_cache_size": 2,
+        "cost_check": "off",
+    }
     values.update(changes)
     return StudioConfig(**values)

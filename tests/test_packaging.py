@@ -30,3 +30,12 @@ def test_the_hub_needs_no_studio_packages():
 def test_every_top_level_package_is_shipped():
     include = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
     assert {"studio*", "hub*", "sqlitedb*"} <= set(include)
+
+
+def test_no_requirement_pulls_torchvision_and_spandrel_installs_without_its_deps():
+    # spandrel declares torchvision; the torchvision pip resolves for torch 2.13.0 fails at import
+    # and breaks transformers, so spandrel is installed by launch.py with --no-deps instead.
+    for extra, requirements in PYPROJECT["project"]["optional-dependencies"].items():
+        assert not names(requirements) & {"torchvision", "spandrel"}, extra
+    assert launch.no_deps_requirements(("studio", "dev")) == ["spandrel>=0.4,<1"]
+    assert launch.no_deps_requirements(()) == []

@@ -17,9 +17,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from hub.server.auth import password_hasher
+from hub.server.cache import (
+    LocalCache,
+    RedisCache,
+    RedisRateLimiter,
+    invalidate_all,
+    redis_client,
+    redis_prefix,
+)
 from hub.server.client_address import parse_proxies
 from hub.server.config import ServerConfig
 from hub.server.errors import ApiError, describe_errors
+from hub.server.feature_flags import FlagFeatures
 from hub.server.features import NOTIFICATIONS, StaticFeatures
 from hub.server.hub_server import HubServer
 from hub.server.middleware import AuthRateLimitMiddleware
@@ -30,15 +39,19 @@ from hub.server.ratelimit import RateLimiter
 from hub.server.routes import (
     accounts,
     articles,
+    buzz,
     catalog,
     collections,
     downloads,
     favorites,
+    flags,
     images,
+    leaderboards,
     models_write,
     notifications,
     people,
     reviews,
+    shop,
     sync,
     user_sync,
 )
@@ -47,7 +60,8 @@ from hub.server.store import ServerStore
 log = logging.getLogger(__name__)
 DESCRIPTION = (
     "Civitai-compatible API v1 (models, versions, hashes, images, creators, tags, downloads) plus "
-    "Atelier's own routes: accounts and API keys, uploads, edits, favourites and the change feed. "
+    "Atelier's own routes: accounts and API keys, uploads, edits, favourites, the change feed, "
+    "Buzz, the cosmetic shop, feature flags and leaderboards. "
     'Errors are `{"error": "..."}` naming every bad parameter; see docs/hub-server.md.'
 )
 
@@ -58,12 +72,22 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
     proxies = parse_proxies(config.trusted_proxies)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     config.tmp_dir.mkdir(parents=True, exist_ok=True)
+    redis = redis_client(config.redis_url) if config.redis_url else None
+
+    def limiter(per_minute: int | None) -> Any:
+        if not per_minute:
+            return None
+        if redis is None:
+            return RateLimiter(per_minute)
+        return RedisRateLimiter(redis, per_minute, prefix=f"{redis_prefix(config.data_dir)}:rate")
+
     hub = HubServer(
         config=config,
         store=ServerStore(config.data_dir),
         hasher=password_hasher(),
-        ip_limiter=RateLimiter(config.ip_rate_limit) if config.ip_rate_limit else None,
-        key_limiter=RateLimiter(config.key_rate_limit) if config.key_rate_limit else None,
+        ip_limiter=limiter(config.ip_rate_limit),
+        key_limiter=limiter(config.key_rate_limit),
+        cache=RedisCache(redis, redis_prefix(config.data_dir)) if redis is not None else LocalCache(),
         features=StaticFeatures(config.disabled_features),
         registry=default_registry(),
     )
@@ -98,6 +122,8 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
         docs_url="/api/docs",
         redoc_url=None,
     )
+    hub.features = FlagFeatures(hub.features, hub.flags_for)
+    hub.store.after_write.append(lambda: invalidate_all(hub.cache))
     app.state.hub = hub
     for module in (
         catalog,
@@ -113,6 +139,10 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
         reviews,
         notifications,
         user_sync,
+        buzz,
+        shop,
+        flags,
+        leaderboards,
     ):
         app.include_router(module.router)
     app.add_middleware(AuthRateLimitMiddleware, hub=hub, proxies=proxies)

@@ -41,6 +41,11 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
         help="comma-separated IP addresses or networks of your reverse proxies: requests they deliver "
         "are rate-limited by the client address in X-Forwarded-For (default: none; the header is ignored)",
     )
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="Redis (redis://host:port/db) for the cache and rate limits shared by several server processes",
+    )
     parser.add_argument("--accel-redirect", default=None, help="nginx internal location prefix for downloads")
     parser.add_argument(
         "--disable-feature",
@@ -151,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         max_upload_bytes=args.max_upload_mb * 1024 * 1024,
         stats_refresh_seconds=args.stats_refresh,
         trusted_proxies=args.trust_forwarded,
+        redis_url=args.redis_url,
         accel_redirect=args.accel_redirect,
         disabled_features=frozenset(args.disable_feature),
         job_poll_seconds=args.job_poll,

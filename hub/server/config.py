@@ -40,6 +40,9 @@ class ServerConfig:
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
+    # Redis (redis://host:port/db): the cache and the rate limits shared by every server process
+    # given the same URL; None keeps both in this process.
+    redis_url: str | None = None
 
     @property
     def tmp_dir(self) -> Path:

@@ -7,3 +7,5 @@ MODEL_VERSION_PUBLISHED = "model-version-published"  # a new model or version by
 REVIEW_RECEIVED = "review-received"  # a review of one of your models
 COMMENT_RECEIVED = "comment-received"  # a comment on one of your models
 ARTICLE_PUBLISHED = "article-published"  # an article by someone you follow
+BUZZ_RECEIVED = "buzz-received"  # a tip to you
+PURCHASE_DONE = "purchase-done"  # your purchase in the cosmetic shop went through

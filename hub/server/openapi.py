@@ -23,9 +23,10 @@ from hub.server.api_schema import ErrorBody
 ERROR_DESCRIPTIONS = {
     400: "Bad input: the message names every bad parameter or field",
     401: "This route needs an API key this server issued (an unknown or empty key counts as none)",
+    402: "Not enough Buzz: the message says how much is needed and available",
     403: "The caller's role may not do this",
     404: "Not found",
-    409: "Conflict (a taken username)",
+    409: "Conflict (a taken username, a shop item already owned, sold out or not on sale now)",
     411: "An upload without Content-Length",
     413: "An upload over the server's size limit",
     416: "A Range past the end of the file (Content-Range: bytes */SIZE)",

@@ -38,6 +38,7 @@ from hub.server.filecheck import scan_pickle
 from hub.server.hashing import FileHashes, hash_bytes
 from hub.server.media import generate_preview, media_from_png_bytes
 from hub.server.records import NewMedia
+from hub.server.seed_buzz import seed_buzz_and_shop
 from hub.server.store import BULK_TABLES, ServerStore
 from hub.server.uploads import blob_path
 
@@ -211,7 +212,7 @@ def seed_catalog(
             if progress:
                 progress(f"seeded {batch_start + count}/{models} models")
         store.finish_bulk()
-        counts = store.counts()
+        counts = store.counts() | seed_buzz_and_shop(store, [u["username"] for u in catalog.users], seed)
     finally:
         store.close()
     return {

@@ -282,6 +282,28 @@ def _community(db: sqlite3.Connection) -> None:
     )
 
 
+def _outbox(db: sqlite3.Connection) -> None:
+    """Tips and purchases made offline, pushed to the hub server on sync in id order. Each
+    carries the idempotency key it is sent with, so a push repeated after a crash is applied
+    once. `state`: pending (not accepted yet), done (`result`: the server's answer), refused
+    (`error`: why, e.g. insufficient Buzz or sold out; never retried)."""
+    db.execute(
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('tip', 'purchase')),
+            payload TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'refused')),
+            result TEXT,
+            error TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            pushed_at REAL
+        )"""
+    )
+    db.execute("CREATE INDEX outbox_pending ON outbox(state, id)")
+
+
 MIGRATIONS: list[Migration] = [
     Migration("0001_catalog", _catalog),
     Migration("0002_local_state", _local),
@@ -289,4 +311,5 @@ MIGRATIONS: list[Migration] = [
     Migration("0004_media_queue", _media_queue),
     Migration("0005_download_checks", _download_checks),
     Migration("0006_community_articles_collections_notifications", _community),
+    Migration("0007_outbox", _outbox),
 ]

@@ -124,6 +124,8 @@ def main(argv: list[str]) -> int:
     if args.no_save and args.output is None:
         request = replace(request, save_images=False)
     try:
+        for warning in engine.check_cost(request).warnings:  # before the wait, not after it
+            print(f"warning: {warning}", file=sys.stderr)
         result = engine.generate(request, GenerationControl())
     except RequestError as error:
         print(f"error: {error}", file=sys.stderr)

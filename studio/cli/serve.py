@@ -13,12 +13,14 @@ import threading
 import time
 import webbrowser
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from studio.config import ConfigError, load_config
+from studio.config import ConfigError, StudioConfig, load_config
 
 if TYPE_CHECKING:
     import uvicorn
+
+    from studio.app import Services
 
 log = logging.getLogger("atelier")
 
@@ -67,6 +69,26 @@ def leave_a_core_for_the_server(environ: Mapping[str, str] | None = None) -> int
     return None
 
 
+def make_server(config: StudioConfig, services: Services, app: Any, log_level: str) -> uvicorn.Server:
+    """The uvicorn server. On SIGINT / SIGTERM it interrupts the running job at once, so that a
+    caller waiting on it (the A1111 routes wait for their job) gets its answer before uvicorn
+    stops waiting for open connections (5 s) and the app's lifespan stops the services."""
+    import uvicorn
+
+    class StudioServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            # on another thread: the signal may have come while this (main) thread held a lock
+            # begin_stop takes (a /progress answer reading the worker's state)
+            threading.Thread(target=services.jobs.begin_stop, name="atelier-stop", daemon=True).start()
+
+    return StudioServer(
+        uvicorn.Config(
+            app, host=config.host, port=config.port, log_level=log_level, timeout_graceful_shutdown=5
+        )
+    )
+
+
 def _open_browser_when_up(server: uvicorn.Server, url: str) -> None:
     def wait_and_open() -> None:
         for _ in range(600):
@@ -104,8 +126,6 @@ def main(argv: Sequence[str]) -> int:
         print(f"atelier: {error}")
         return 2
 
-    import uvicorn
-
     from studio.app import build_services
     from studio.http.app import create_app
     from studio.pipeline.engine import ensure_default_model
@@ -122,11 +142,7 @@ def main(argv: Sequence[str]) -> int:
     services = build_services(config)
     try:
         app = create_app(services, manage_services=True)  # started/stopped by the app's lifespan
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app, host=config.host, port=config.port, log_level=args.log_level, timeout_graceful_shutdown=5
-            )
-        )
+        server = make_server(config, services, app, args.log_level)
         shown_host = "127.0.0.1" if config.host in ("127.0.0.1", "0.0.0.0") else config.host
         url = f"http://{shown_host}:{config.port}/"
         log.info("Atelier on %s (API docs at %sdocs)", url, url)

@@ -3,8 +3,8 @@
 Every generation is a job: `txt2img` / `img2img` queue a `GenerationRequest` and await the job
 without blocking the server, so `progress`, `options` and the rest answer while it runs.
 Responses keep A1111's shapes: `images` as base64 PNG, `parameters` as sent, `info` as a JSON
-string. Fields Atelier does not implement (hires fix, face restoration, tiling ...)
-are accepted and ignored, as A1111 ignores unknown ones.
+string. Hires fix fields map onto the request; the rest of A1111's routes (upscalers, Extras,
+module lists) are in `studio.http.a1111_extras`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from studio import options as opt
-from studio.http.checks import check_request
+from studio.http.checks import check_cost, check_request
+from studio.http.controlnet import split_controlnet
 from studio.http.images import decode_image, encode_png_base64
 from studio.infotext import parse_infotext
 from studio.jobs import GENERATE, SELECT_MODEL, Job, JobState
@@ -65,6 +66,17 @@ class Txt2ImgBody(BaseModel):
     alwayson_scripts: dict[str, Any] = Field(default_factory=dict)
     send_images: bool = True
     save_images: bool = False
+    enable_hr: bool = False
+    hr_scale: float = 2.0
+    hr_upscaler: str | None = None
+    hr_second_pass_steps: int = 0
+    hr_resize_x: int = 0
+    hr_resize_y: int = 0
+    hr_checkpoint_name: str | None = None
+    hr_sampler_name: str | None = None
+    hr_scheduler: str | None = None
+    hr_prompt: str = ""
+    hr_negative_prompt: str = ""
     # A1111's SDXL refiner, Forge's Flux guidance, and Atelier's family fields (docs/models.md)
     refiner_checkpoint: str | None = None
     refiner_switch_at: float | None = None
@@ -138,8 +150,10 @@ class A1111Api:
             return "None"
         return self.engine.registry.find("vae", name, field_name).title
 
-    def _scripts(self, body: Txt2ImgBody) -> dict[str, dict[str, Any]]:
-        return self.services.scripts.from_a1111(body.script_name, body.script_args, body.alwayson_scripts)
+    def _scripts(self, body: Txt2ImgBody) -> tuple[dict[str, dict[str, Any]], tuple[dict[str, Any], ...]]:
+        """The request's scripts, and its ControlNet units (`alwayson_scripts.controlnet`)."""
+        others, controlnet_units = split_controlnet(body.alwayson_scripts or {})
+        return self.services.scripts.from_a1111(body.script_name, body.script_args, others), controlnet_units
 
     def _family_fields(self, body: Txt2ImgBody, model: str | None) -> dict[str, Any]:
         """The model-family fields of the payload (A1111's refiner, Forge's distilled CFG,
@@ -183,6 +197,7 @@ class A1111Api:
         sampler, scheduler = self.engine.normalize_sampler(sampler, body.scheduler or "Automatic")
         sampler = _match_name(sampler, self.engine.sampler_names())
         scheduler = _match_name(scheduler, self.engine.schedule_types())
+        scripts, controlnet_units = self._scripts(body)
         values: dict[str, Any] = {
             "prompt": body.prompt,
             "negative_prompt": body.negative_prompt,
@@ -201,8 +216,12 @@ class A1111Api:
             "clip_skip": int(clip_skip) if isinstance(clip_skip, int | float) else clip_skip,
             "model": model,
             "vae": vae,
-            "scripts": self._scripts(body),
+            "scripts": scripts,
+            "controlnet_units": controlnet_units,
             "save_images": bool(body.save_images),
+            "samples_format": str(
+                override.get("samples_format", options.get("samples_format", "png"))
+            ).lower(),
             **self._family_fields(body, model),
         }
         if isinstance(body, Img2ImgBody):
@@ -220,6 +239,21 @@ class A1111Api:
             values["inpaint_full_res"] = bool(body.inpaint_full_res)
             values["inpaint_full_res_padding"] = body.inpaint_full_res_padding
             values["inpainting_mask_invert"] = body.inpainting_mask_invert
+        elif body.enable_hr:
+            values.update(
+                enable_hr=True,
+                hr_scale=body.hr_scale,
+                hr_upscaler=body.hr_upscaler or "Latent",
+                hr_second_pass_steps=body.hr_second_pass_steps,
+                hr_resize_x=body.hr_resize_x,
+                hr_resize_y=body.hr_resize_y,
+                hr_checkpoint_name=body.hr_checkpoint_name,
+                hr_sampler_name=body.hr_sampler_name,
+                hr_scheduler=body.hr_scheduler,
+                hr_prompt=body.hr_prompt,
+                hr_negative_prompt=body.hr_negative_prompt,
+                denoising_strength=0.7 if body.denoising_strength is None else body.denoising_strength,
+            )
         request = GenerationRequest(**values)
         return check_request(self.engine, request)
 
@@ -270,7 +304,9 @@ class A1111Api:
             "sd_vae_hash": None,
             "seed_resize_from_w": -1,
             "seed_resize_from_h": -1,
-            "denoising_strength": request.denoising_strength if request.init_images else None,
+            "denoising_strength": request.denoising_strength
+            if request.init_images or request.enable_hr
+            else None,
             "extra_generation_params": {},
             "index_of_first_image": 0,
             "infotexts": infotexts,
@@ -285,11 +321,12 @@ class A1111Api:
         }
 
     async def generate(self, body: Txt2ImgBody) -> dict[str, Any]:
-        def build_and_submit() -> tuple[GenerationRequest, Job]:
+        def build_and_submit() -> tuple[GenerationRequest, Job, dict[str, Any]]:
             request = self.build_request(body)
-            return request, self.services.jobs.submit_request(request)
+            cost = check_cost(self.engine, request)  # CostRefused -> 422 with the estimate
+            return request, self.services.jobs.submit_request(request), cost.to_json()
 
-        request, job = await run_in_threadpool(build_and_submit)
+        request, job, cost = await run_in_threadpool(build_and_submit)
         job = await self.services.jobs.wait_async(job.id)
         if job.state == JobState.FAILED:
             raise HTTPException(
@@ -307,7 +344,15 @@ class A1111Api:
         if isinstance(body, Img2ImgBody) and not body.include_init_images:
             parameters["init_images"] = None
             parameters["mask"] = None
-        return {"images": images, "parameters": parameters, "info": json.dumps(self.info(request, job))}
+        info = self.info(request, job)
+        info["cost"] = (job.result or {}).get("cost", cost)
+        info["warnings"] = info["cost"]["warnings"]
+        return {
+            "images": images,
+            "parameters": parameters,
+            "info": json.dumps(info),
+            "warnings": info["warnings"],
+        }
 
     def progress(self, skip_current_image: bool) -> dict[str, Any]:
         snapshot = self.services.jobs.progress()
@@ -369,10 +414,15 @@ class A1111Api:
                     entry = None
         values[opt.MODEL] = entry.title if entry else model
         values["sd_checkpoint_hash"] = entry.sha256 if entry else None
+        values.update(opt.config_options(self.engine.config))
         return values
 
     def set_options(self, changes: dict[str, Any]) -> None:
         changes = dict(changes)
+        settings = {name: changes.pop(name) for name in opt.CONFIG_OPTIONS if name in changes}
+        if settings:  # studio settings: into config.json, and the engine reads them per request
+            self.services.options.check(changes)  # the other keys first: all or nothing
+            self.engine.config = opt.save_config_options(self.engine.config, settings)
         if changes.get(opt.MODEL):
             changes[opt.MODEL] = self._resolve_checkpoint(changes[opt.MODEL], opt.MODEL)
         if opt.VAE in changes:
@@ -574,9 +624,12 @@ def read_png_info(data: bytes) -> dict[str, Any]:
 
     from PIL import Image
 
+    from studio.infotext import read_exif_infotext
+
     with Image.open(io.BytesIO(data)) as image:
         items = {key: value for key, value in image.info.items() if isinstance(value, str)}
-    text = items.pop("parameters", None)
+        exif_text = read_exif_infotext(image)
+    text = items.pop("parameters", None) or exif_text
     parameters: dict[str, Any] = dict(parse_infotext(text)) if text else {}
     return {"info": text or "", "items": items, "parameters": parameters}
 

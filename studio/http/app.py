@@ -26,7 +26,7 @@ def create_app(services: HttpServices, *, manage_services: bool = False) -> Fast
     from fastapi import APIRouter, FastAPI
     from fastapi.middleware.cors import CORSMiddleware
 
-    from studio.http import a1111, library, native, networks
+    from studio.http import a1111, a1111_extras, controlnet, hub, library, native, networks
     from studio.http.errors import install_error_handlers
     from studio.http.extensions import build_router as build_extensions_router
     from studio.http.security import BasicAuthMiddleware, BodyLimitMiddleware, parse_credentials
@@ -52,6 +52,7 @@ def create_app(services: HttpServices, *, manage_services: bool = False) -> Fast
     app.state.services = services
     install_error_handlers(app)
     app.include_router(a1111.build_router(services))
+    app.include_router(a1111_extras.build_router(services))
     native_router = native.build_router(services)
     extension_routers: dict[str, APIRouter] = {}
 
@@ -65,7 +66,9 @@ def create_app(services: HttpServices, *, manage_services: bool = False) -> Fast
         native_router.include_router(router)
     app.include_router(native_router)
     app.include_router(networks.build_router(services))
+    app.include_router(controlnet.build_router(services))
     app.include_router(library.build_router(services))
+    app.include_router(hub.build_router(services))
     app.include_router(build_extensions_router(services.scripts, services.extensions))
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_mb * 1024 * 1024)

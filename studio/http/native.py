@@ -24,7 +24,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from studio.http.checks import check_request
+from studio.http.checks import check_cost, check_request
 from studio.jobs import GENERATE, AsyncSubscription, Job, JobEvent, JobState
 from studio.request import GenerationRequest, RequestError
 
@@ -78,25 +78,32 @@ def build_router(services: HttpServices) -> APIRouter:
     router = APIRouter(prefix="/studio/v1", tags=["Atelier jobs"])
     jobs = services.jobs
 
-    def check_and_submit(body: JobBody) -> Job:
-        """Check the payload, then store the job (RequestError names a bad field; nothing is stored)."""
+    def check_and_submit(body: JobBody) -> dict[str, Any]:
+        """Check the payload (and a generation's cost), then store the job (RequestError names a
+        bad field, CostRefused gives the estimate; nothing is stored). The job's JSON, with the
+        cost check's estimate and warnings for a generation."""
         payload = body.payload
+        cost = None
         if body.kind == GENERATE:
-            request = GenerationRequest.from_json(body.payload)
-            payload = check_request(services.engine, request).to_json()
+            request = check_request(services.engine, GenerationRequest.from_json(body.payload))
+            cost = check_cost(services.engine, request)
+            payload = request.to_json()
         try:
-            return jobs.submit(body.kind, payload, priority=body.priority)
+            job = jobs.submit(body.kind, payload, priority=body.priority)
         except RequestError:
             raise
         except (ValueError, TypeError) as error:  # another kind's decoder refused the payload
             raise RequestError("payload", str(error)) from error
+        data = job_json(job)
+        if cost is not None:
+            data.update(cost=cost.to_json(), warnings=cost.warnings)
+        return data
 
     @router.post("/jobs", status_code=202)
     async def submit(body: JobBody) -> JSONResponse:
         services.runners.get(body.kind)  # unknown kind -> 422 before any decoding
-        # decoding, validation and the database write stay off the event loop
-        job = await run_in_threadpool(check_and_submit, body)
-        return JSONResponse(job_json(job), status_code=202)
+        # decoding, validation, the cost estimate and the database write stay off the event loop
+        return JSONResponse(await run_in_threadpool(check_and_submit, body), status_code=202)
 
     @router.get("/jobs")
     def list_jobs(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from studio.config import StudioConfig
     from studio.engine_view import StudioEngine
+    from studio.hub_service import StudioHub
     from studio.jobs import EventBus, JobQueue, JobService, RunnerRegistry
     from studio.options import Options
     from studio.scripts.extensions.manager import ExtensionManager
@@ -45,6 +46,9 @@ class HttpServices(Protocol):
 
     @property
     def extensions(self) -> ExtensionManager: ...
+
+    @property
+    def hub(self) -> StudioHub | None: ...
 
     def start(self) -> None:
         """Recover interrupted jobs and start the worker (the app's lifespan, with `serve`)."""

@@ -18,7 +18,7 @@ from studio.jobs.events import EventBus
 from studio.jobs.queue import JobQueue
 from studio.jobs.runners import RunnerRegistry
 from studio.jobs.types import GENERATE, EventType, Job, JobEvent, JobState
-from studio.jobs.worker import ProgressSnapshot, Worker
+from studio.jobs.worker import STOP_TIMEOUT, ProgressSnapshot, Worker
 from studio.request import GenerationRequest
 
 
@@ -41,7 +41,14 @@ class JobService:
             worker.start()
         return interrupted
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def begin_stop(self) -> None:
+        """Stop taking jobs and interrupt running ones, without waiting (on a shutdown signal)."""
+        for worker in self.workers:
+            worker.begin_stop()
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop the workers; a job still running after `timeout` s is recorded `interrupted`."""
+        self.begin_stop()
         for worker in self.workers:
             worker.stop(timeout)
 

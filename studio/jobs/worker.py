@@ -6,6 +6,10 @@ whose step observer publishes `step` events (progress, ETA, and a cheap latent p
 - the runner returned -> `done` (or `cancelled` when the user interrupted it: the images made
   so far are kept in the result; `interrupted` when the studio is shutting down);
 - the runner raised -> `failed` with the error.
+
+Stopping (`stop`, on shutdown) interrupts the running job and waits `STOP_TIMEOUT` seconds for
+it; a job still running then (stuck in one long uninterruptible call) is recorded `interrupted`
+by `stop` itself, so a clean shutdown never leaves a job `running` in the database.
 """
 
 from __future__ import annotations
@@ -26,6 +30,12 @@ from studio.progress import GenerationControl, StepInfo
 from studio.request import GenerationRequest, RequestError
 
 log = logging.getLogger(__name__)
+
+STOP_TIMEOUT = 5.0  # seconds `stop` waits for the running job to end before recording it interrupted
+ABANDONED = (
+    "the studio stopped while this job was running (it did not end within {timeout:g} s of the "
+    "interrupt); re-queue it to run it again"
+)
 
 
 @dataclass
@@ -87,7 +97,11 @@ def summarize(job_id: str, result: Any) -> tuple[dict[str, Any], list[NewImage]]
         "timings": dict(getattr(result, "timings", {}) or {}),
         "peak_memory_bytes": int(getattr(result, "peak_memory_bytes", 0) or 0),
         "interrupted": bool(getattr(result, "interrupted", False)),
+        "warnings": list(getattr(result, "warnings", []) or []),
     }
+    cost = getattr(result, "cost", None)
+    if cost is not None:
+        summary["cost"] = cost
     return summary, images
 
 
@@ -119,28 +133,64 @@ class Worker:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._current: RunningJob | None = None
+        self._claimed: Job | None = None  # the job taken from the queue, from claim to its record
+        self._abandoned: set[str] = set()  # ids `stop` recorded interrupted while they still ran
+        self._stop_asked_at: float | None = None  # time.monotonic() of the first stop request
 
     # ---- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._loop, name=f"atelier-{self.name}", daemon=True)
+        # A fresh event per loop: a thread `stop` gave up on keeps its own (set) one and ends
+        # after its stuck call instead of running on beside the new loop.
+        self._stopping = threading.Event()
+        self._stop_asked_at = None
+        self._thread = threading.Thread(
+            target=self._loop, args=(self._stopping,), name=f"atelier-{self.name}", daemon=True
+        )
         self._thread.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop taking jobs; interrupt the running one (it ends `interrupted`, re-queueable)."""
+    def begin_stop(self) -> None:
+        """Stop taking jobs and interrupt the running one, without waiting (a signal handler's part)."""
+        if self._stop_asked_at is None:
+            self._stop_asked_at = time.monotonic()
         self._stopping.set()
         self._wake.set()
         with self._lock:
             if self._current is not None:
                 self._current.control.interrupt()
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop taking jobs; interrupt the running one (it ends `interrupted`, re-queueable). If it
+        has not ended `timeout` seconds after the first stop request it is recorded `interrupted`
+        here and left to die with the process (the thread is a daemon)."""
+        self.begin_stop()
         if self._thread is not None:
-            self._thread.join(timeout)
+            # counted from the first stop request (the signal), not from this call
+            asked = self._stop_asked_at if self._stop_asked_at is not None else time.monotonic()
+            self._thread.join(max(0.0, asked + timeout - time.monotonic()))
             if self._thread.is_alive():
-                log.warning("worker %s did not stop within %.0f s", self.name, timeout)
+                log.warning("worker %s did not stop within %g s", self.name, timeout)
+                self._record_abandoned(timeout)
             self._thread = None
+
+    def _record_abandoned(self, timeout: float) -> None:
+        with self._lock:
+            job = self._claimed
+            if job is None:
+                return
+            self._abandoned.add(job.id)
+        try:
+            finished = self.queue.finish(
+                job.id, JobState.INTERRUPTED, error=ABANDONED.format(timeout=timeout)
+            )
+        except Exception:
+            log.exception("could not record job %s as interrupted", job.id)
+            return
+        self._publish(
+            EventType.INTERRUPTED, finished, {"state": str(JobState.INTERRUPTED), "error": finished.error}
+        )
 
     @property
     def alive(self) -> bool:
@@ -195,8 +245,8 @@ class Worker:
 
     # ---- the loop ------------------------------------------------------------------------
 
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
+    def _loop(self, stopping: threading.Event) -> None:
+        while not stopping.is_set():
             try:
                 job = self.queue.claim(self.name)
             except Exception:
@@ -206,7 +256,14 @@ class Worker:
                 self._wake.wait(self.poll_interval)
                 self._wake.clear()
                 continue
-            self._execute(job)
+            with self._lock:
+                self._claimed = job
+            try:
+                self._execute(job)
+            finally:
+                with self._lock:
+                    if self._claimed is job:
+                        self._claimed = None
 
     def _publish(self, kind: EventType, job: Job, data: dict[str, Any] | None = None, **extra: Any) -> None:
         self.events.publish(JobEvent(type=kind, job_id=job.id, kind=job.kind, data=data or {}, **extra))
@@ -229,11 +286,17 @@ class Worker:
             if not isinstance(error, RequestError):
                 log.exception("job %s (%s) failed", job.id, job.kind)
             with self._lock:
-                self._current = None
+                if self._current is running:
+                    self._current = None
+                if job.id in self._abandoned:
+                    return
             self._fail(job, error)
             return
         with self._lock:
-            self._current = None
+            if self._current is running:
+                self._current = None
+            if job.id in self._abandoned:
+                return  # `stop` already recorded it interrupted
         if control.interrupted and self._stopping.is_set() and not running.user_interrupted:
             state, event = JobState.INTERRUPTED, EventType.INTERRUPTED
         elif control.interrupted:

@@ -25,6 +25,9 @@ from studio.config import StudioConfig
 from studio.history import HistoryStore
 from studio.hooks import GenerationHooks, NoHooks
 from studio.infotext import encode_png, format_infotext, generation_parameters
+from studio.memory.estimate import CostPolicy, CostVerdict, JobShape
+from studio.pipeline.controlnet.service import ControlNets
+from studio.pipeline.interrupt import needs_fine_checks, stop_inside_steps
 from studio.pipeline.model_registry import (
     SD_NATIVE_SIZE,
     ModelEntry,
@@ -34,6 +37,7 @@ from studio.pipeline.model_registry import (
 )
 from studio.pipeline.networks.activation import AppliedNetworks, NetworkPlan, Networks
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
+from studio.pipeline.upscalers.service import Upscalers
 from studio.progress import GenerationControl, StepInfo
 from studio.prompts.expansion import ImagePrompt, PromptLibrary
 from studio.prompts.parse import TokenCount, check_prompt, count_tokens
@@ -91,6 +95,11 @@ class Engine:
         self._tokenizers: dict[Path, Any] = {}  # checkpoint path -> its tokenizer (token counts)
         self.prompt_library = PromptLibrary.for_config(config)  # styles, wildcards
         self._networks = Networks(self.registry, lambda: self.config.allow_pickle)  # LoRAs, embeddings
+        self.controlnets = ControlNets(config.models_path, config.allow_pickle)
+        self.upscalers = Upscalers(
+            lambda: self._registries.upscalers, config.models_path, lambda: self.config.allow_pickle
+        )
+        self._costs: Any = None  # CostEstimator, made on the first cost check
 
     # -- choices ------------------------------------------------------------------------------
     @property
@@ -131,6 +140,24 @@ class Engine:
 
             self._cache = ModelCache(self.config.model_cache_size, companion_roots=self.registry.roots())
         return self._cache
+
+    # -- cost ----------------------------------------------------------------------------------
+    def check_cost(self, request: GenerationRequest) -> CostVerdict:
+        """The `cost_check` policy's verdict on `request`: its time and memory estimate and
+        warnings; raises CostRefused (a RequestError) when the policy refuses it."""
+        request, entry, _vae = self.check(request)
+        return self._cost_verdict(request, entry)
+
+    def _cost_verdict(self, request: GenerationRequest, entry: ModelEntry) -> CostVerdict:
+        if self._costs is None:
+            from studio.pipeline.cost_profile import CostEstimator
+
+            self._costs = CostEstimator(self.registry)
+        policy = CostPolicy(self.config.cost_check, self.config.max_job_seconds)
+        loaded = entry in self.cache
+        return self._costs.verdict(
+            JobShape.of(request), entry, self.device, policy, self.config.memory, loaded=loaded
+        )
 
     # -- model selection ----------------------------------------------------------------------
     @property
@@ -220,9 +247,12 @@ class Engine:
             request = dataclasses.replace(request, sampler_name=sampler, scheduler=schedule)
         validate(request, samplers=self.sampler_names(), schedulers=self.schedule_types())
         self.prompt_library.check(request)
+        self.controlnets.check(request)
         entry = self.registry.find("checkpoint", request.model) if request.model else self._current
         if entry is None:
             entry = self._default_entry()
+        if request.enable_hr:
+            request = self._check_hires(request, entry)
         vae = None if request.vae in NO_VAE else self.registry.find("vae", request.vae, "vae")
         # the model's family decides its samplers, schedule types, sizes and fields
         request = self._check_family(request, entry)
@@ -236,6 +266,35 @@ class Engine:
         self._check_family_prompts(entry, plan, request.steps)
         return request, entry, vae
 
+    def _check_hires(self, request: GenerationRequest, entry: ModelEntry) -> GenerationRequest:
+        from studio.pipeline.hires import resolve_hires
+
+        def same_model(name: str) -> bool:
+            try:
+                return self.registry.find("checkpoint", name, "hr_checkpoint_name").path == entry.path
+            except RequestError:
+                return False
+
+        return resolve_hires(request, self.samplers, self.upscalers.names(), same_model)
+
+    def unload_models(self) -> None:
+        """Free the loaded checkpoints and upscalers (A1111's unload-checkpoint)."""
+        if self._cache is not None:
+            self._cache.clear()
+        self.upscalers.unload()
+        self._prompts = PromptEmbeddingCache()
+        import gc
+
+        gc.collect()
+
+    def reload_model(self) -> str | None:
+        """Load the current (or default) checkpoint again (A1111's reload-checkpoint)."""
+        entry = self._current or self._default_entry(required=False)
+        if entry is None:
+            return None
+        self._load(entry)
+        return entry.title
+
     def generate(self, request: GenerationRequest, control: GenerationControl | None = None) -> Result:
         import torch
 
@@ -243,6 +302,7 @@ class Engine:
         started = time.perf_counter()
         request = self.hooks.before_process(request)
         request, entry, vae_entry = self.check(request)
+        cost = self._cost_verdict(request, entry)  # may refuse (CostRefused) before any work
         inputs = self._prepare_inputs(request)
         timings: dict[str, float] = {}
         tick = time.perf_counter()
@@ -255,6 +315,10 @@ class Engine:
             )
         if request.model is None and self._current is None:
             self._current = entry
+        denoiser = (
+            getattr(loaded.pipe, "unet", None) or loaded.pipe.transformer
+        )  # SD 3.5 / Flux: a transformer
+        inputs["controlnet"] = self.controlnets.prepare(request, loaded.pipe.device, denoiser.dtype)
         timings["load"] = time.perf_counter() - tick
         if self.device.name == "cuda":
             torch.cuda.reset_peak_memory_stats()
@@ -265,9 +329,9 @@ class Engine:
         all_seeds, all_subseeds = image_seeds(seed, subseed, request.subseed_strength, request.image_count)
         # styles, then each image's choices and wildcards from its own seed
         prompts = self.prompt_library.expand(request, all_seeds)
-        result = Result(request=request)
+        result = Result(request=request, warnings=cost.warnings, cost=cost.to_json())
         denoise = save = 0.0
-        with torch.no_grad():
+        with torch.no_grad(), self.controlnets.modes(inputs["controlnet"], request.cfg_scale):
             for batch_index in range(request.n_iter):
                 control.take_skip()
                 if control.interrupted:
@@ -283,20 +347,32 @@ class Engine:
                     resolved = _with_prompts(request, image_prompt)
                     plan, networks = self._apply_networks(loaded, vae, resolved)
                     tick = time.perf_counter()
-                    images = self._run_batch(
-                        loaded,
-                        vae,
-                        resolved,
-                        inputs,
-                        seeds[start:end],
-                        subseeds[start:end],
-                        batch_index,
-                        control,
-                        networks,
-                        offset=start,
-                        refiner=refiner,
-                    )
+                    images: list[Any] = []  # stays empty when a stop comes inside a step (interrupt.py)
+                    fine = needs_fine_checks(loaded.pipe, request.width, request.height, self.device.is_cpu)
+                    with stop_inside_steps(control, loaded.pipe, vae and vae[1], fine=fine):
+                        images = self._run_batch(
+                            loaded,
+                            vae,
+                            resolved,
+                            inputs,
+                            seeds[start:end],
+                            subseeds[start:end],
+                            batch_index,
+                            control,
+                            networks,
+                            offset=start,
+                            refiner=refiner,
+                        )
                     denoise += time.perf_counter() - tick
+                    if (
+                        cost.estimate is not None
+                        and images
+                        and not (control.interrupted or control.skip_requested)
+                    ):
+                        shape = JobShape.of(request, batch_size=end - start)
+                        self._costs.learn(
+                            shape, entry, self.device, self.config.memory, time.perf_counter() - tick
+                        )
                     tick = time.perf_counter()
                     for i, image in enumerate(images, start):
                         record = self._finish_image(
@@ -308,7 +384,7 @@ class Engine:
                             subseeds[i],
                             timings,
                             plan,
-                            extra=image_prompt.params,
+                            extra={**image_prompt.params, **self.controlnets.infotext(inputs["controlnet"])},
                         )
                         result.images.append(record)
                     save += time.perf_counter() - tick
@@ -396,28 +472,47 @@ class Engine:
         pipe.scheduler = self.samplers.make_scheduler(
             request.sampler_name, request.scheduler, loaded.base_scheduler_config, request.flow_shift
         )
+        if inputs.get("controlnet"):  # the ControlNet variant of the mode's pipeline, same modules
+            from studio.pipeline.controlnet.units import controlnet_pipeline
+
+            pipe = controlnet_pipeline(pipe, mode, inputs["controlnet"])
         clip_skip = request.clip_skip if request.clip_skip != 1 else self.config.clip_skip
         # Both prompts (network tags removed, embeddings as their tokens) parsed in A1111's
         # prompt language and encoded; reused across batches, sweeps and runs while recent.
         # (SD 1.x / 2.x: the other families' pipelines encode their plain text themselves.)
         conditioning, request = self._family_conditioning(loaded, pipe, request, networks, clip_skip)
+        if inputs.get("controlnet") and conditioning.composable:
+            raise RequestError("prompt", "AND (composable prompts) does not work with ControlNet units yet")
         generators = make_generators(seeds)
         hooks = self.hooks
+        from studio.pipeline.hires import denoise_steps
 
-        def on_step_end(pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict) -> dict:
-            info = StepInfo(
-                image_index=first_image,
-                image_count=request.image_count,
-                batch_index=batch_index,
-                step=step_index + 1,
-                steps=pipeline.num_timesteps,
-                latents=callback_kwargs.get("latents"),
-            )
-            control.report_step(info)
-            hooks.on_step(info, control)
-            if control.interrupted or control.skip_requested:
-                pipeline._interrupt = True
-            return conditioning.on_step_end(pipeline, step_index, callback_kwargs)  # prompt editing
+        hires_steps = denoise_steps(request) if request.enable_hr else 0
+
+        def reporter(offset: int, more: int, prompts: Any) -> Any:
+            """The step callback; progress counts `offset` steps done before and `more` after;
+            `prompts` (the pass's conditioning) switches embeddings for prompt editing."""
+
+            def on_step_end(pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict) -> dict:
+                # Second-order samplers (Heun, DPM2) call back twice per step: count the user's steps.
+                order = max(1, int(getattr(pipeline.scheduler, "order", 1) or 1))
+                info = StepInfo(
+                    image_index=first_image,
+                    image_count=request.image_count,
+                    batch_index=batch_index,
+                    step=offset + -(-(step_index + 1) // order),
+                    steps=offset + -(-pipeline.num_timesteps // order) + more,
+                    latents=callback_kwargs.get("latents"),
+                )
+                control.report_step(info)
+                hooks.on_step(info, control)
+                if control.interrupted or control.skip_requested:
+                    pipeline._interrupt = True
+                return prompts.on_step_end(pipeline, step_index, callback_kwargs)  # prompt editing
+
+            return on_step_end
+
+        on_step_end = reporter(0, hires_steps, conditioning)
 
         kwargs: dict[str, Any] = {
             **conditioning.pipeline_kwargs(),  # repeated per image like a plain diffusers call
@@ -428,6 +523,10 @@ class Engine:
             "callback_on_step_end": on_step_end,
             **self._family_kwargs(loaded, pipe, request),
         }
+        if inputs.get("controlnet"):
+            from studio.pipeline.controlnet.units import call_kwargs
+
+            kwargs.update(call_kwargs(mode, inputs["controlnet"]))
         if mode == "txt2img":
             from studio.pipeline.families.runtime import txt2img_latents
 
@@ -435,6 +534,10 @@ class Engine:
             kwargs.update(
                 width=request.width, height=request.height, latents=noise.to(pipe._execution_device)
             )
+            if request.enable_hr:
+                return self._hires_pass(
+                    loaded, vae, request, kwargs, seeds, networks, clip_skip, reporter, conditioning
+                )
             with conditioning.unet_hooks(pipe):  # AND parts
                 return self._call_pipeline(pipe, kwargs, request, refiner, vae, control, clip_skip)
         if mode == "img2img":
@@ -585,6 +688,24 @@ class Engine:
             lambda: control.interrupted or control.skip_requested,
         )
 
+    def _hires_pass(
+        self,
+        loaded: Any,
+        vae: Any,
+        request: GenerationRequest,
+        kwargs: dict[str, Any],
+        seeds: list[int],
+        networks: AppliedNetworks,
+        clip_skip: int,
+        reporter: Any,
+        conditioning: Any,
+    ) -> list[Any]:
+        """The first pass (latents kept for a latent upscaler), then hires fix's second pass."""
+        from studio.pipeline.hires import HiresPasses
+
+        passes = HiresPasses(self.samplers, self._prompts, self.upscalers, loaded, vae)
+        return passes.run(request, kwargs, seeds, networks, clip_skip, reporter, conditioning)
+
     def _finish_image(
         self,
         request: GenerationRequest,
@@ -614,7 +735,12 @@ class Engine:
         if request.save_images and self.config.samples_save:
             from studio.pipeline.outputs import save_image
 
-            path = str(save_image(self.config.outputs_path, request.mode, seed, png))
+            data, suffix = png, "png"
+            if request.samples_format != "png":
+                from studio.infotext import encode_image
+
+                data, suffix = encode_image(image, infotext, request.samples_format), request.samples_format
+            path = str(save_image(self.config.outputs_path, request.mode, seed, data, suffix=suffix))
             self.history.add(request, seed=seed, path=path, infotext=infotext, timings=dict(timings))
         return ImageRecord(png=png, seed=seed, subseed=subseed, infotext=infotext, path=path)
 

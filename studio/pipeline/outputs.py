@@ -34,13 +34,16 @@ def write_atomic(path: Path, data: bytes) -> None:
     os.replace(name, path)
 
 
-def save_image(outputs_root: Path, mode: str, seed: int, png: bytes, today: dt.date | None = None) -> Path:
-    """Write `png` as the next numbered file for `mode` and return its path (never overwrites)."""
+def save_image(
+    outputs_root: Path, mode: str, seed: int, png: bytes, today: dt.date | None = None, suffix: str = "png"
+) -> Path:
+    """Write `png` (or the encoded image of format `suffix`) as the next numbered file for
+    `mode` and return its path (never overwrites)."""
     folder = output_folder(outputs_root, mode, today)
     folder.mkdir(parents=True, exist_ok=True)
     number = next_number(folder)
     while True:
-        path = folder / f"{number:05d}-{seed}.png"
+        path = folder / f"{number:05d}-{seed}.{suffix}"
         if not path.exists():
             write_atomic(path, png)
             return path

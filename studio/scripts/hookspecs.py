@@ -36,7 +36,10 @@ is registered or removed, each time on fresh registries; built-ins first, then l
       `device(torch, index)` and `preferred_dtype(torch)` (`studio.devices.DeviceBackend`).
 - register_memory_strategies(registry) -> None
       `registry.add(MemoryStrategy(name, apply, description))`.
-The built-in samplers, devices and memory strategies are registered through these same hooks
+- register_upscalers(registry) -> None
+      `registry.add(PixelUpscaler(name, upscale, scale))` (`upscale(image, width, height)`),
+      `registry.add_latent_mode(name, torch_mode, antialias)`.
+The built-in samplers, upscalers, devices and memory strategies are registered through these same hooks
 (`studio.scripts.registries.BuiltinRegistrations`). A name already taken is refused.
 """
 
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     from studio.devices.registry import DeviceRegistry
     from studio.memory.strategies import MemoryStrategyRegistry
     from studio.pipeline.samplers import SamplerRegistry
+    from studio.pipeline.upscalers.registry import UpscalerRegistry
     from studio.progress import GenerationControl, StepInfo
     from studio.request import GenerationRequest, Result
     from studio.scripts.params import Param
@@ -130,3 +134,8 @@ def register_devices(registry: DeviceRegistry) -> None:
 @hookspec
 def register_memory_strategies(registry: MemoryStrategyRegistry) -> None:
     """Add memory strategies to `registry` (a `MemoryStrategyRegistry`)."""
+
+
+@hookspec
+def register_upscalers(registry: UpscalerRegistry) -> None:
+    """Add pixel upscalers and latent upscale modes to `registry` (an `UpscalerRegistry`)."""

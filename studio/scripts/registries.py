@@ -1,4 +1,4 @@
-"""The registries extensions can extend (samplers, device backends, memory strategies), filled
+"""The registries extensions can extend (samplers, upscalers, device backends, memory strategies), filled
 through the registration hooks of `studio.scripts.hookspecs`.
 
 There is no module-level registry: `build_registries(plugin_manager)` makes fresh ones and
@@ -15,13 +15,14 @@ line `generate`, tests): a plugin manager holding only the built-ins.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import pluggy
 
 from studio.devices.registry import DeviceRegistry, builtin_backends
 from studio.memory.strategies import MemoryStrategyRegistry, builtin_strategies
 from studio.pipeline.samplers import BUILTIN_SAMPLERS, BUILTIN_SCHEDULE_TYPES, SamplerRegistry
+from studio.pipeline.upscalers.registry import UpscalerRegistry, register_builtin_upscalers
 from studio.scripts import hookspecs
 from studio.scripts.hookspecs import hookimpl, in_load_order
 
@@ -40,6 +41,7 @@ class Registries:
     samplers: SamplerRegistry
     devices: DeviceRegistry
     memory_strategies: MemoryStrategyRegistry
+    upscalers: UpscalerRegistry = field(default_factory=UpscalerRegistry)
 
     def refill(self, fresh: Registries) -> None:
         """Take `fresh`'s registries (each attribute is replaced whole, never edited in place,
@@ -58,6 +60,10 @@ class BuiltinRegistrations:
             registry.add(spec)
         for schedule in BUILTIN_SCHEDULE_TYPES:
             registry.add_schedule_type(schedule)
+
+    @hookimpl
+    def register_upscalers(self, registry: UpscalerRegistry) -> None:
+        register_builtin_upscalers(registry)
 
     @hookimpl
     def register_devices(self, registry: DeviceRegistry) -> None:
@@ -79,6 +85,7 @@ def build_registries(plugin_manager: pluggy.PluginManager) -> Registries:
         ("register_samplers", registries.samplers),
         ("register_devices", registries.devices),
         ("register_memory_strategies", registries.memory_strategies),
+        ("register_upscalers", registries.upscalers),
     ):
         for impl in in_load_order(getattr(plugin_manager.hook, hook_name).get_hookimpls()):
             impl.function(**{name: registry for name in impl.argnames})

@@ -25,16 +25,23 @@ CSS = (
   font-size: 0.85em; white-space: nowrap; }
 .atelier-progress-idle { min-height: 1.6em; font-size: 0.85em; opacity: 0.7; }
 .atelier-error { color: var(--error-text-color, #c00); }
+.atelier-warnings { margin: 0.3em 0 0 0; padding-left: 1.2em; font-size: 0.85em;
+  color: var(--color-accent, #b60); }
 .atelier-tool { max-width: 5.5em !important; min-width: 4.5em !important; padding: 0 0.4em !important;
   font-size: 0.85em !important; }
 .atelier-generate { min-height: 3.2em; font-size: 1.1em !important; }
 .atelier-token-counter-box { min-height: 0 !important; margin-top: -2.6em !important;
   margin-right: 1.4em !important; z-index: 2; pointer-events: none; }
 .atelier-token-counter { display: block; text-align: right; font-size: 0.8em; opacity: 0.7; }
+/* Narrow screens (phones): the output column comes first, right under Generate. */
+@media (max-width: 768px) {
+  .atelier-main { flex-direction: column-reverse !important; }
+  .atelier-main > div { min-width: 100% !important; }
+}
 """
 )
 
-_BOOT = """
+_BOOT = r"""
 () => {
   if (window.__atelierBooted) return;
   window.__atelierBooted = true;
@@ -52,6 +59,39 @@ _BOOT = """
     if (document.activeElement) document.activeElement.dispatchEvent(new Event('input', {bubbles: true}));
     setTimeout(() => buttons[0].click(), 50);
   });
+  // The tab's title carries the progress ("[45%] Atelier"); a finished job may notify.
+  let baseTitle = document.title.replace(/^\[[^\]]*\] /, '');
+  let following = false;
+  const notify = () => {
+    document.body.dataset.notified = String(Number(document.body.dataset.notified || 0) + 1);
+    try {
+      const audio = new (window.AudioContext || window.webkitAudioContext)();
+      const tone = audio.createOscillator();
+      const gain = audio.createGain();
+      gain.gain.value = 0.1;
+      tone.frequency.value = 880;
+      tone.connect(gain).connect(audio.destination);
+      tone.start();
+      tone.stop(audio.currentTime + 0.25);
+    } catch (error) { /* no audio output: the notification is enough */ }
+    if (window.Notification && Notification.permission === 'granted' && document.hidden) {
+      new Notification(baseTitle, {body: 'Generation finished'});
+    }
+  };
+  setInterval(() => {
+    const active = document.querySelector(
+      '.atelier-progress[data-state=running], .atelier-progress[data-state=queued]');
+    if (active) {
+      if (!following) baseTitle = document.title.replace(/^\[[^\]]*\] /, '');
+      following = true;
+      const label = active.dataset.state === 'queued' ? 'Queued' : `${active.dataset.progress || 0}%`;
+      document.title = `[${label}] ${baseTitle}`;
+    } else if (following) {
+      following = false;
+      document.title = baseTitle;
+      if (localStorage.getItem('atelier-notify') === '1') notify();
+    }
+  }, 300);
 %PROMPT_TOOLS%
 }
 """

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
     from studio.config import StudioConfig
+    from studio.extras import ExtrasSettings
+    from studio.history import HistoryFilter
     from studio.network_cards import NetworkCard
     from studio.prompts.parse import TokenCount
     from studio.prompts.styles import PromptStyle
@@ -43,6 +45,7 @@ class JobView:
     preview: Image | None = None
     images: tuple[ImageRecord, ...] = ()
     error: str | None = None
+    warnings: tuple[str, ...] = ()  # the cost check's (estimated too long, or short of memory)
 
     @property
     def finished(self) -> bool:
@@ -80,6 +83,10 @@ class ExtensionView:
     path: str
     enabled: bool
     error: str | None = None
+    source: str = ""
+    version: str = ""
+    commit: str = ""
+    shipped: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,19 @@ class UIBackend(Protocol):
 
     def schedule_types(self) -> list[str]: ...
 
+    def upscaler_names(self) -> list[str]:
+        """Hires fix's upscalers: the latent modes, then None, Lanczos, Nearest and model files."""
+        ...
+
+    def extras(self, data: bytes, settings: ExtrasSettings) -> tuple[bytes, str]:
+        """One image through Extras: PNG bytes (infotext kept) and the postprocessing text."""
+        ...
+
+    def schedule_types_for(self, sampler_name: str, model: str | None = None) -> list[str]:
+        """The schedule types that apply to `sampler_name` (all of them for an unknown sampler)
+        with the checkpoint `model` (a title; "(current)" or None: the current model)."""
+        ...
+
     def normalize_sampler(self, sampler_name: str, schedule: str) -> tuple[str, str]:
         """(sampler, schedule type) for an alias or an A1111 < 1.9 name ("DPM++ 2M Karras")."""
         ...
@@ -177,12 +197,34 @@ class UIBackend(Protocol):
 
     def extensions(self) -> list[ExtensionView]: ...
 
+    def manage_extension(self, operation: str, name: str) -> str:
+        """enable / disable / update / uninstall `name` now; a message saying what happened.
+        Raises ValueError with the reason when it cannot be done."""
+        ...
+
+    def install_extension(self, source: str, kind: str, *, local_allowed: bool) -> str:
+        """Install from a folder or .zip on the studio's machine (only when `local_allowed`) or a
+        git URL, enable and load it; a message. ValueError with the reason when it fails."""
+        ...
+
+    def install_extension_zip(self, data: bytes, filename: str) -> str:
+        """Install an uploaded .zip; a message. ValueError with the reason when it fails."""
+        ...
+
     def script_table(self) -> list[dict[str, str]]:
         """Every registered script: name, kind (selectable / alwayson), source, description."""
         ...
 
     # history
-    def history_page(self, offset: int, limit: int, query: str | None) -> tuple[list[HistoryItem], int]: ...
+    def history_page(
+        self, offset: int, limit: int, query: str | None, filters: HistoryFilter | None = None
+    ) -> tuple[list[HistoryItem], int]:
+        """A page of history (newest first) matching `query` (prompt or infotext) and `filters`."""
+        ...
+
+    def history_delete(self, item_id: int) -> bool:
+        """Delete the history row and its image file; False if there is no such item."""
+        ...
 
     def history_item(self, item_id: int) -> HistoryItem | None: ...
 

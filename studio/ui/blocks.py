@@ -28,11 +28,13 @@ from studio.ui.controls import (
     values_from_parameters,
 )
 from studio.ui.extensions import build_extensions_tab
+from studio.ui.extras import build_extras_tab
 from studio.ui.history import build_history_tab
+from studio.ui.hub_tab import HUB_JS, build_hub_tab
 from studio.ui.img2img import MODE_IMG2IMG, MODE_INPAINT, build_img2img_tab
-from studio.ui.output import OutputPanel, SessionJobs, selected_image
+from studio.ui.output import OutputPanel, SessionJobs, job_key, reattach_handler, selected_image
 from studio.ui.pnginfo import build_pnginfo_tab
-from studio.ui.settings import build_settings_tab
+from studio.ui.settings import NOTIFY_LOAD_JS, build_settings_tab
 from studio.ui.status import build_status_line
 from studio.ui.styles import wire_styles_editors
 from studio.ui.txt2img import build_txt2img_tab
@@ -126,14 +128,18 @@ def build_ui(backend: UIBackend, *, title: str = "Atelier") -> gr.Blocks:
                 txt2img = build_txt2img_tab(backend, sessions)
             with gr.Tab("Image to image", id="img2img", elem_id="tab_img2img"):
                 img2img = build_img2img_tab(backend, sessions)
+            with gr.Tab("Extras", id="extras", elem_id="tab_extras"):
+                build_extras_tab(backend)
             with gr.Tab("History", id="history", elem_id="tab_history") as history_item:
                 history = build_history_tab(backend)
             with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
                 pnginfo = build_pnginfo_tab()
+            with gr.Tab("Hub", id="hub", elem_id="tab_hub"):
+                build_hub_tab()
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
-                build_settings_tab(backend)
+                settings = build_settings_tab(backend)
             with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):
-                build_extensions_tab(backend.extensions(), backend.script_table())
+                extensions = build_extensions_tab(backend)
 
         forms = [txt2img.form, img2img.form]
         _persist(state, forms)
@@ -150,6 +156,30 @@ def build_ui(backend: UIBackend, *, title: str = "Atelier") -> gr.Blocks:
             return updates
 
         demo.load(None, None, None, js=BOOT_JS)
+        demo.load(None, None, None, js=HUB_JS)
+        # Settings: the form shows what is in effect now, not what was in effect at startup.
+        fill, fill_inputs, fill_outputs = settings.refresh
+        demo.load(fill, fill_inputs, fill_outputs, show_progress="hidden")
+        demo.load(None, None, settings.notify, js=NOTIFY_LOAD_JS)
+        # Extensions: always the current state (also after changes made through the API).
+        demo.load(*extensions.refresh, show_progress="hidden")
+        # Scripts: a script unloaded since the page was built (extension disabled) loses its controls.
+        for prefix, area in (("txt2img", txt2img.scripts), ("img2img", img2img.scripts)):
+
+            def sync(prefix: str = prefix, area: Any = area) -> list[Any]:
+                return area.sync([script.name for script in backend.scripts(prefix)])
+
+            demo.load(sync, None, area.sync_outputs, show_progress="hidden")
+        # A reload during a job follows it again: progress, preview, result, Interrupt and Skip.
+        for panel in (txt2img.output, img2img.output):
+            demo.load(
+                reattach_handler(backend, panel, sessions),
+                panel.job_id,
+                panel.outputs,
+                js=f"() => [localStorage.getItem({job_key(panel.prefix)!r}) || '']",
+                concurrency_limit=None,
+                show_progress="hidden",
+            )
         # The saved form comes back from the server; until it has, typing could be overwritten.
         # `body[data-restored]` tells a waiting client (the browser tests) the form is settled.
         demo.load(restore, state, restored, show_progress="hidden").then(

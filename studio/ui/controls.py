@@ -74,11 +74,22 @@ def request_from_values(values: Mapping[str, Any], **extra: Any) -> GenerationRe
     """A GenerationRequest from form values (widget types coerced: sliders give floats)."""
     data: dict[str, Any] = {}
     for name, value in values.items():
-        if name in ("steps", "width", "height", "n_iter", "batch_size", "clip_skip", "mask_blur"):
+        if name in (
+            "steps",
+            "width",
+            "height",
+            "n_iter",
+            "batch_size",
+            "clip_skip",
+            "mask_blur",
+            "hr_second_pass_steps",
+            "hr_resize_x",
+            "hr_resize_y",
+        ):
             data[name] = int(value)
         elif name == "seed":
             data[name] = int(value) if value not in (None, "") else -1
-        elif name in ("cfg_scale", "denoising_strength"):
+        elif name in ("cfg_scale", "denoising_strength", "hr_scale"):
             data[name] = float(value)
         elif name == "model":
             data[name] = None if value in (None, "", CURRENT_MODEL) else value
@@ -187,15 +198,36 @@ def build_parameters(backend: UIBackend, form: GenerationForm, *, img2img: bool 
             label="Sampling method",
             elem_id=f"{prefix}_sampler",
         )
+        sampler = _choice(defaults.sampler_name, samplers)
+        schedules = backend.schedule_types_for(sampler, f["model"].value) if sampler else schedules
         f["scheduler"] = gr.Dropdown(
             schedules,
             value=_choice(defaults.scheduler, schedules),
             label="Schedule type",
             elem_id=f"{prefix}_scheduler",
+            # A value loaded with its sampler (PNG Info, a reload) may be outside the choices of
+            # the sampler shown before; the sampler's change then narrows the choices and keeps it.
+            allow_custom_value=True,
         )
         f["steps"] = gr.Slider(
             1, 150, value=defaults.steps, step=1, label="Sampling steps", elem_id=f"{prefix}_steps"
         )
+
+    def schedules_for(sampler_name: str | None, current: str | None, model: str | None) -> Any:
+        """Offer only the schedule types that apply to the chosen sampler (with the picked
+        model: a flow-matching model's samplers take fewer); keep a valid choice."""
+        choices = backend.schedule_types_for(sampler_name or "", model)
+        return gr.update(
+            choices=choices, value=current if current in choices else _choice("Automatic", choices)
+        )
+
+    f["sampler_name"].change(
+        schedules_for,
+        [f["sampler_name"], f["scheduler"], f["model"]],
+        f["scheduler"],
+        queue=False,
+        show_progress="hidden",
+    )
     with gr.Row(equal_height=True):
         with gr.Column(scale=4):
             f["width"] = gr.Slider(
@@ -298,10 +330,28 @@ def values_from_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
             width = height = None
     if width and height:
         values["width"], values["height"] = width, height
+    values.update(hires_values(params))
     if lower.get("model"):
         values["model_name"] = str(lower["model"])
     if lower.get("model hash"):
         values["model_hash"] = str(lower["model hash"])
+    return values
+
+
+def hires_values(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The Hires. fix controls' values from parsed infotext (A1111's keys); an infotext without
+    Hires keys turns hires fix off, as A1111's paste does. Unreadable numbers are skipped."""
+    from studio.infotext import request_fields
+
+    keys = ("Hires upscale", "Hires steps", "Hires upscaler", "Hires resize-1", "Hires resize-2")
+    hires = {key: str(params[key]) for key in keys if key in params}
+    try:
+        fields = request_fields(hires)
+    except ValueError:
+        fields = {}
+    names = ("hr_scale", "hr_second_pass_steps", "hr_upscaler", "hr_resize_x", "hr_resize_y")
+    values: dict[str, Any] = {name: fields[name] for name in names if name in fields}
+    values["enable_hr"] = bool(fields.get("enable_hr"))
     return values
 
 

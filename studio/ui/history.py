@@ -1,8 +1,11 @@
-"""The History tab: every image in the history database, paged, searchable by prompt."""
+"""The History tab: every image in the history database, paged, searched (prompt and infotext),
+filtered by model / mode / date, and deleted (file and row, after a confirmation)."""
 
 from __future__ import annotations
 
 import math
+import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +14,10 @@ import gradio as gr
 from gradio.processing_utils import save_bytes_to_cache
 from gradio.utils import get_upload_folder
 
+from studio.history import MODES, HistoryFilter
 from studio.ui.backend import HistoryItem, UIBackend
+
+ALL_MODES = "All"
 
 PAGE_SIZE = 24
 
@@ -44,17 +50,52 @@ def page_count(total: int) -> int:
     return max(1, math.ceil(total / PAGE_SIZE))
 
 
+def history_filter(model: str | None, mode: str | None, since: str | None) -> HistoryFilter:
+    """The filter from the widgets; ValueError naming every bad field."""
+    errors, start = [], None
+    since = (since or "").strip()
+    if since:
+        try:
+            start = time.mktime(time.strptime(since, "%Y-%m-%d"))
+        except ValueError:
+            errors.append(f"since: expected a date as YYYY-MM-DD, got {since!r}")
+    if mode not in (None, "", ALL_MODES, *MODES):
+        errors.append(f"mode: expected one of {ALL_MODES}, {', '.join(MODES)}, got {mode!r}")
+    if errors:
+        raise ValueError("; ".join(errors))
+    return HistoryFilter(
+        model=(model or "").strip() or None,
+        mode=None if mode in (None, "", ALL_MODES) else mode,
+        since=start,
+    )
+
+
+def model_names(titles: list[str]) -> list[str]:
+    """Checkpoint titles ("tiny [e8e2d9d64d]") as the infotext names them ("tiny")."""
+    return sorted({re.sub(r" \[[0-9a-f]+\]$", "", title) for title in titles})
+
+
 def build_history_tab(backend: UIBackend) -> HistoryTab:
     with gr.Row(equal_height=True):
         search = gr.Textbox(
-            label="Search prompts",
-            placeholder="words in the prompt, Enter to search",
+            label="Search",
+            placeholder="part of the prompt or of the parameters (Heun, a seed, a model), Enter to search",
             elem_id="history_search",
             scale=4,
         )
         search_button = gr.Button("Search", size="sm", elem_id="history_search_button", scale=0, min_width=90)
         previous = gr.Button("◀ Previous", size="sm", elem_id="history_previous", scale=0, min_width=110)
         following = gr.Button("Next ▶", size="sm", elem_id="history_next", scale=0, min_width=90)
+    with gr.Row(equal_height=True):
+        model = gr.Dropdown(
+            ["", *model_names(backend.checkpoints())],
+            value="",
+            label="Model",
+            allow_custom_value=True,
+            elem_id="history_model",
+        )
+        mode = gr.Dropdown([ALL_MODES, *MODES], value=ALL_MODES, label="Mode", elem_id="history_mode")
+        since = gr.Textbox(label="Since (YYYY-MM-DD)", elem_id="history_since")
     page_label = gr.Markdown("", elem_id="history_page_label")
     page = gr.State(0)
     with gr.Row():
@@ -80,15 +121,27 @@ def build_history_tab(backend: UIBackend) -> HistoryTab:
                     "Load parameters into txt2img", variant="primary", elem_id="history_load_parameters"
                 )
                 send_img2img = gr.Button("Send to img2img", elem_id="history_send_img2img")
+                delete = gr.Button("Delete", variant="stop", elem_id="history_delete")
+            with gr.Row(visible=False) as confirm_row:
+                confirm = gr.Button(
+                    "Yes, delete the image and its file", variant="stop", elem_id="history_delete_confirm"
+                )
+                cancel = gr.Button("Keep it", elem_id="history_delete_cancel")
     items = gr.State([])
     selected = gr.State(-1)
 
-    def show(query: str, page_number: int) -> tuple[Any, ...]:
+    def show(
+        query: str, page_number: int, model_name: str = "", mode_name: str = ALL_MODES, since_text: str = ""
+    ) -> tuple[Any, ...]:
         query = (query or "").strip() or None
-        entries, total = backend.history_page(page_number * PAGE_SIZE, PAGE_SIZE, query)
+        try:
+            filters = history_filter(model_name, mode_name, since_text)
+        except ValueError as error:
+            return [], [], 0, f"**Cannot filter** — {error}", "", -1
+        entries, total = backend.history_page(page_number * PAGE_SIZE, PAGE_SIZE, query, filters)
         pages = page_count(total)
         if page_number >= pages and total:
-            return show(query or "", pages - 1)
+            return show(query or "", pages - 1, model_name, mode_name, since_text)
         shown, rows = [], []
         for item in entries:
             thumbnail = _thumbnail(item)
@@ -101,10 +154,47 @@ def build_history_tab(backend: UIBackend) -> HistoryTab:
         return shown, rows, page_number, label, first, 0 if rows else -1
 
     outputs = [gallery, items, page, page_label, infotext, selected]
-    search_button.click(lambda q: show(q, 0), search, outputs, show_progress="hidden")
-    search.submit(lambda q: show(q, 0), search, outputs, show_progress="hidden")
-    previous.click(lambda q, p: show(q, max(0, p - 1)), [search, page], outputs, show_progress="hidden")
-    following.click(lambda q, p: show(q, p + 1), [search, page], outputs, show_progress="hidden")
+    criteria = [model, mode, since]
+    first_page = lambda q, *c: show(q, 0, *c)  # noqa: E731
+    search_button.click(first_page, [search, *criteria], outputs, show_progress="hidden")
+    search.submit(first_page, [search, *criteria], outputs, show_progress="hidden")
+    gr.on(
+        [model.change, mode.change, since.submit],
+        first_page,
+        [search, *criteria],
+        outputs,
+        show_progress="hidden",
+    )
+    previous.click(
+        lambda q, p, *c: show(q, max(0, p - 1), *c),
+        [search, page, *criteria],
+        outputs,
+        show_progress="hidden",
+    )
+    following.click(
+        lambda q, p, *c: show(q, p + 1, *c), [search, page, *criteria], outputs, show_progress="hidden"
+    )
+
+    # Delete asks first; the confirmation names nothing else and can be taken back.
+    delete.click(
+        lambda rows, index: gr.update(visible=0 <= index < len(rows)),
+        [items, selected],
+        confirm_row,
+        show_progress="hidden",
+    )
+    cancel.click(lambda: gr.update(visible=False), None, confirm_row, show_progress="hidden")
+
+    def on_confirm(rows: list[dict[str, Any]], index: int, query: str, page_number: int, *chosen: Any) -> Any:
+        if 0 <= index < len(rows):
+            backend.history_delete(int(rows[index]["id"]))
+        return (*show(query, page_number, *chosen), gr.update(visible=False))
+
+    confirm.click(
+        on_confirm,
+        [items, selected, search, page, *criteria],
+        [*outputs, confirm_row],
+        show_progress="hidden",
+    )
 
     def on_select(rows: list[dict[str, Any]], evt: gr.SelectData) -> tuple[int, str]:
         index = evt.index if isinstance(evt.index, int) else -1
@@ -121,5 +211,5 @@ def build_history_tab(backend: UIBackend) -> HistoryTab:
         infotext=infotext,
         load_parameters=load_parameters,
         send_img2img=send_img2img,
-        refresh=(show, [search, page], outputs),
+        refresh=(show, [search, page, *criteria], outputs),
     )

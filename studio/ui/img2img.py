@@ -10,6 +10,7 @@ import gradio as gr
 
 from studio.request import RequestError
 from studio.ui.backend import UIBackend
+from studio.ui.controlnet import build_controlnet_area
 from studio.ui.controls import GenerationForm, build_parameters, build_prompt_row
 from studio.ui.extra_networks import ExtraNetworksPanel, build_extra_networks, connect_checkpoint_cards
 from studio.ui.images import mask_from_layers, png_bytes, uploaded_mask
@@ -20,6 +21,11 @@ from studio.ui.styles import StylesEditor, build_styles_editor
 PREFIX = "img2img"
 MODE_IMG2IMG = "Image to image"
 MODE_INPAINT = "Inpaint"
+EDITOR_LABELS = {
+    MODE_IMG2IMG: "Image (drop or paste a picture)",
+    MODE_INPAINT: "Image (paint over it: the painted area is inpainted)",
+}
+MASK_BRUSH = ("#ffffff", 0.5)  # (colour, opacity): any paint, however faint, is part of the mask
 MASK_SKETCH = "Sketch on the image"
 MASK_UPLOAD = "Upload a mask"
 # GenerationRequest.inpainting_fill values, A1111's order
@@ -85,20 +91,21 @@ def build_img2img_tab(backend: UIBackend, sessions: SessionJobs) -> Img2ImgTab:
     build_prompt_row(form, [style.name for style in backend.styles()])
     networks = build_extra_networks(backend, PREFIX)
     styles_editor = build_styles_editor(backend, PREFIX)
-    with gr.Row():
+    with gr.Row(elem_classes="atelier-main"):
         with gr.Column(scale=5):
             mode = gr.Radio(
                 [MODE_IMG2IMG, MODE_INPAINT], value=MODE_IMG2IMG, label="Mode", elem_id="img2img_mode"
             )
             editor = gr.ImageEditor(
-                label="Image (paint on it to sketch the inpaint mask)",
+                label=EDITOR_LABELS[MODE_IMG2IMG],
                 type="pil",
                 image_mode="RGBA",
                 sources=("upload", "clipboard"),
                 elem_id="img2img_image",
                 height=420,
                 layers=False,
-                brush=gr.Brush(colors=["#ffffff"], color_mode="fixed", default_size=24),
+                # Translucent, as A1111's: the picture stays visible under the mask being painted.
+                brush=gr.Brush(colors=[MASK_BRUSH], color_mode="fixed", default_size=24),
             )
             with gr.Group(visible=False) as inpaint_group:
                 mask_source = gr.Radio(
@@ -132,15 +139,16 @@ def build_img2img_tab(backend: UIBackend, sessions: SessionJobs) -> Img2ImgTab:
                     elem_id="img2img_inpaint_area",
                 )
             build_parameters(backend, form, img2img=True)
+            controlnet = build_controlnet_area(backend.config, PREFIX)
             script_area = build_script_area(backend.scripts(PREFIX), PREFIX, backend.axis_value_choices)
         with gr.Column(scale=4):
             output = build_output_panel(PREFIX)
     connect_checkpoint_cards(networks, backend, form)
 
     mode.change(
-        lambda m: gr.update(visible=m == MODE_INPAINT),
+        lambda m: (gr.update(visible=m == MODE_INPAINT), gr.update(label=EDITOR_LABELS[m])),
         mode,
-        inpaint_group,
+        [inpaint_group, editor],
         queue=False,
         show_progress="hidden",
     )
@@ -170,6 +178,7 @@ def build_img2img_tab(backend: UIBackend, sessions: SessionJobs) -> Img2ImgTab:
             "clip_skip": backend.config.clip_skip,
             **fields,
             **script_area.request_fields(data),
+            **controlnet.request_fields(data),
         }
 
     wire_generation(
@@ -177,7 +186,7 @@ def build_img2img_tab(backend: UIBackend, sessions: SessionJobs) -> Img2ImgTab:
         form,
         output,
         sessions,
-        extra_inputs=set(image_widgets) | script_area.inputs,
+        extra_inputs=set(image_widgets) | script_area.inputs | controlnet.inputs,
         extra_fields=extra_fields,
     )
     return Img2ImgTab(

@@ -8,6 +8,8 @@ what serialises the work).
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -20,6 +22,7 @@ import gradio as gr
 from gradio.processing_utils import save_bytes_to_cache
 from gradio.utils import get_upload_folder
 
+from studio.jobs import JobError
 from studio.request import ImageRecord, RequestError
 from studio.ui.assets import COPY_TEXT_JS
 from studio.ui.backend import JobView, UIBackend
@@ -66,6 +69,20 @@ class OutputPanel:
     reuse_seed: gr.Button
     copy_parameters: gr.Button
     message: gr.Markdown
+    job_id: gr.Textbox  # hidden: the job this page follows, mirrored into the browser's localStorage
+
+    @property
+    def outputs(self) -> list[Any]:
+        """What following a job updates (Generate, and reattaching after a reload)."""
+        return [
+            self.progress,
+            self.preview,
+            self.gallery,
+            self.images,
+            self.selected,
+            self.infotext,
+            self.job_id,
+        ]
 
 
 def image_file(record: ImageRecord, index: int) -> str:
@@ -92,7 +109,7 @@ def build_output_panel(prefix: str) -> OutputPanel:
         label="Output",
         elem_id=f"{prefix}_gallery",
         columns=2,
-        height=480,
+        height="auto",  # a fixed height cropped the bottom of a square image in the preview
         object_fit="contain",
         interactive=False,
         format="png",
@@ -111,6 +128,7 @@ def build_output_panel(prefix: str) -> OutputPanel:
         buttons=["copy"],
     )
     message = gr.Markdown("", elem_id=f"{prefix}_message")
+    job_id = gr.Textbox("", visible=False, elem_id=f"{prefix}_job_id")
     panel = OutputPanel(
         prefix=prefix,
         progress=progress,
@@ -125,6 +143,11 @@ def build_output_panel(prefix: str) -> OutputPanel:
         reuse_seed=reuse_seed,
         copy_parameters=copy_parameters,
         message=message,
+        job_id=job_id,
+    )
+    # The followed job's id survives a reload in localStorage; cleared when its result is shown.
+    job_id.change(
+        None, job_id, None, js=f"(id) => {{ localStorage.setItem({job_key(prefix)!r}, id || ''); }}"
     )
 
     def on_select(images: list[dict[str, Any]], evt: gr.SelectData) -> tuple[int, str]:
@@ -144,20 +167,38 @@ def selected_image(images: list[dict[str, Any]], selected: int) -> dict[str, Any
     return images[selected] if 0 <= selected < len(images) else images[0]
 
 
-def open_folder(path: Path) -> str:
-    """Open `path` in the desktop's file manager; the message says what happened."""
+def open_folder(path: Path, environ: Mapping[str, str] | None = None) -> str:
+    """Open `path` in the desktop's file manager; the message says what happened.
+
+    On Linux a server without a display (no DISPLAY / WAYLAND_DISPLAY) has no file manager to
+    show: say so instead of claiming success. The child is reaped by a waiting thread.
+    """
+    environ = os.environ if environ is None else environ
     path.mkdir(parents=True, exist_ok=True)
     if sys.platform == "win32":
         command = ["explorer", str(path)]
     elif sys.platform == "darwin":
         command = ["open", str(path)]
     else:
-        command = ["xdg-open", str(path)]
+        if not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY")):
+            return f"The server has no desktop display to open a folder on; outputs are in `{path}`"
+        opener = shutil.which("xdg-open", path=environ.get("PATH"))
+        if opener is None:
+            return f"No file manager launcher (xdg-open) on the server; outputs are in `{path}`"
+        command = [opener, str(path)]
     try:
-        subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    except OSError:
-        return f"Could not open a file manager; outputs are in `{path}`"
-    return f"Opened `{path}`"
+        child = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(environ)
+        )
+    except OSError as error:
+        return f"Could not open a file manager ({error}); outputs are in `{path}`"
+    threading.Thread(target=child.wait, name="open-folder-reaper", daemon=True).start()
+    return f"Asked the file manager to open `{path}`"
+
+
+def job_key(prefix: str) -> str:
+    """The localStorage key that keeps the id of the job a tab's page follows."""
+    return f"atelier-job-{prefix}"
 
 
 def follow(backend: UIBackend, job_id: str) -> Iterator[JobView]:
@@ -166,6 +207,61 @@ def follow(backend: UIBackend, job_id: str) -> Iterator[JobView]:
     while not view.finished:
         view = backend.wait(job_id, timeout=POLL_SECONDS)
         yield view
+
+
+def stream_job(
+    backend: UIBackend, panel: OutputPanel, sessions: SessionJobs, session: str, job_id: str
+) -> Iterator[dict[Any, Any]]:
+    """Follow `job_id` into the panel: progress and preview, then the images and their infotext.
+
+    While it streams, Interrupt and Skip of this session reach the job. The last update clears
+    the job id (and so the browser's copy): the result has been shown.
+    """
+    prefix = panel.prefix
+    sessions.set(session, prefix, job_id)
+    try:
+        view = None
+        for view in follow(backend, job_id):
+            update: dict[Any, Any] = {panel.progress: progress_html(view, prefix)}
+            if view.preview is not None and not view.finished:
+                update[panel.preview] = gr.update(value=view.preview, visible=True)
+            yield update
+    finally:
+        sessions.clear(session, prefix, job_id)
+    assert view is not None
+    entries, images = gallery_entries(list(view.images))
+    yield {
+        panel.progress: progress_html(view, prefix),
+        panel.preview: gr.update(value=None, visible=False),
+        panel.gallery: entries,
+        panel.images: images,
+        panel.selected: 0,
+        panel.infotext: images[0]["infotext"] if images else "",
+        panel.job_id: "",
+    }
+
+
+def reattach_handler(
+    backend: UIBackend, panel: OutputPanel, sessions: SessionJobs
+) -> Callable[..., Iterator[dict[Any, Any]]]:
+    """At page load: follow again the job the page had started before a reload (A1111 1.6+).
+
+    Its id comes from the browser's localStorage; a job that finished meanwhile shows its result.
+    """
+
+    def reattach(job_id: str | None, request: gr.Request) -> Iterator[dict[Any, Any]]:
+        job_id = (job_id or "").strip()
+        if not job_id:
+            return
+        try:
+            backend.job(job_id)
+        except JobError:  # an unknown (or pruned) job: forget it
+            yield {panel.job_id: ""}
+            return
+        yield {panel.job_id: job_id}
+        yield from stream_job(backend, panel, sessions, request.session_hash or "", job_id)
+
+    return reattach
 
 
 def generate_handler(
@@ -186,27 +282,8 @@ def generate_handler(
         except (RequestError, ValueError, TypeError) as error:
             yield {panel.progress: message_html(prefix, f"Cannot generate: {error}", error=True)}
             return
-        session = request.session_hash or ""
-        sessions.set(session, prefix, job_id)
-        try:
-            view = None
-            for view in follow(backend, job_id):
-                update: dict[Any, Any] = {panel.progress: progress_html(view, prefix)}
-                if view.preview is not None and not view.finished:
-                    update[panel.preview] = gr.update(value=view.preview, visible=True)
-                yield update
-        finally:
-            sessions.clear(session, prefix, job_id)
-        assert view is not None
-        entries, images = gallery_entries(list(view.images))
-        yield {
-            panel.progress: progress_html(view, prefix),
-            panel.preview: gr.update(value=None, visible=False),
-            panel.gallery: entries,
-            panel.images: images,
-            panel.selected: 0,
-            panel.infotext: images[0]["infotext"] if images else "",
-        }
+        yield {panel.job_id: job_id}
+        yield from stream_job(backend, panel, sessions, request.session_hash or "", job_id)
 
     return run
 
@@ -221,11 +298,10 @@ def wire_generation(
 ) -> None:
     """Generate / Interrupt / Skip / reuse-seed events of one tab."""
     assert form.generate and form.interrupt and form.skip and form.reuse_seed
-    outputs = [panel.progress, panel.preview, panel.gallery, panel.images, panel.selected, panel.infotext]
     form.generate.click(
         generate_handler(backend, form, panel, sessions, extra_fields),
         inputs=form.inputs | (extra_inputs or set()),
-        outputs=outputs,
+        outputs=panel.outputs,
         concurrency_limit=None,
         show_progress="hidden",
     )

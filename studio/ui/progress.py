@@ -43,19 +43,28 @@ def progress_text(view: JobView) -> str:
     return f"Failed: {view.error or 'unknown error'}"
 
 
+def warnings_html(view: JobView, prefix: str) -> str:
+    """The cost check's warnings under the bar (empty when there are none)."""
+    if not view.warnings:
+        return ""
+    items = "".join(f"<li>{html.escape(warning)}</li>" for warning in view.warnings)
+    return f'<ul class="atelier-warnings" id="{prefix}_warnings">{items}</ul>'
+
+
 def progress_html(view: JobView, prefix: str) -> str:
     text = html.escape(progress_text(view))
     if view.state == "failed":
         return (
             f'<div class="atelier-progress-idle atelier-error" id="{prefix}_progress" data-state="failed">'
-            f'<span id="{prefix}_progress_text">{text}</span></div>'
+            f'<span id="{prefix}_progress_text">{text}</span>{warnings_html(view, prefix)}</div>'
         )
     fraction = 1.0 if view.finished else view.progress
     width = f"{fraction * 100:.1f}%"
     return (
-        f'<div class="atelier-progress" id="{prefix}_progress" data-state="{view.state}">'
+        f'<div class="atelier-progress" id="{prefix}_progress" data-state="{view.state}"'
+        f' data-progress="{fraction * 100:.0f}">'
         f'<div class="bar" style="width:{width}"></div>'
-        f'<div class="text" id="{prefix}_progress_text">{text}</div></div>'
+        f'<div class="text" id="{prefix}_progress_text">{text}</div></div>{warnings_html(view, prefix)}'
     )
 
 

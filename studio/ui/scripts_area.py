@@ -31,6 +31,26 @@ class ScriptArea:
     selectable: dict[str, tuple[Sequence[Any], dict[str, Any]]] = field(default_factory=dict)
     # script name -> (enable checkbox, params, {parameter name -> widget})
     alwayson: dict[str, tuple[gr.Checkbox, Sequence[Any], dict[str, Any]]] = field(default_factory=dict)
+    # always-on script name -> its accordion (hidden while the script is not registered)
+    accordions: dict[str, gr.Accordion] = field(default_factory=dict)
+
+    @property
+    def sync_outputs(self) -> list[Any]:
+        """What `sync` updates: the picker, then each always-on script's accordion and checkbox."""
+        widgets: list[Any] = [self.picker]
+        for name, accordion in self.accordions.items():
+            widgets += [accordion, self.alwayson[name][0]]
+        return widgets
+
+    def sync(self, registered: Sequence[str]) -> list[Any]:
+        """Updates that show only the scripts registered now (an extension disabled since the
+        page was built loses its controls; a hidden always-on script is not enabled)."""
+        names = [name for name in self.selectable if name in registered]
+        updates: list[Any] = [gr.update(choices=[NO_SCRIPT, *names])]
+        for name in self.accordions:
+            shown = name in registered
+            updates += [gr.update(visible=shown), gr.update() if shown else gr.update(value=False)]
+        return updates
 
     @property
     def inputs(self) -> set[Any]:
@@ -113,8 +133,9 @@ def build_script_area(
             show_progress="hidden",
         )
     for index, script in enumerate(s for s in scripts if not s.selectable):
-        with gr.Accordion(script.name, open=False, elem_id=f"{prefix}_alwayson{index}"):
+        with gr.Accordion(script.name, open=False, elem_id=f"{prefix}_alwayson{index}") as accordion:
             enable = gr.Checkbox(False, label="Enable", elem_id=f"{prefix}_alwayson{index}_enable")
             controls = _controls(script.params, f"{prefix}_alwayson{index}")
+        area.accordions[script.name] = accordion
         area.alwayson[script.name] = (enable, script.params, controls)
     return area

@@ -22,9 +22,11 @@ from studio import options as opt
 from studio.config import StudioConfig, save_settings
 from studio.network_cards import NetworkCard, cards_for
 from studio.prompts.styles import PromptStyle, infotext_styles
-from studio.request import GenerationRequest, ImageRecord
+from studio.request import GenerationRequest, ImageRecord, RequestError
 from studio.scripts.base import Choices
 from studio.scripts.builtin.xyz.axes import axis_value_choices
+from studio.scripts.extensions.manifest import ExtensionError
+from studio.scripts.extensions.sources import looks_like_git
 from studio.ui.backend import (
     ExtensionView,
     HistoryItem,
@@ -37,7 +39,8 @@ from studio.ui.backend import (
 
 if TYPE_CHECKING:
     from studio.engine_view import StudioEngine
-    from studio.history import HistoryEntry
+    from studio.extras import ExtrasSettings
+    from studio.history import HistoryEntry, HistoryFilter
     from studio.jobs import JobEvent, JobService
     from studio.options import Options
     from studio.prompts.parse import TokenCount
@@ -47,7 +50,9 @@ if TYPE_CHECKING:
 # Settings the running studio picks up at once (the UI puts save/clip skip in each request; the
 # engine reads the rest per request or at the next model load);
 # the others are used when the services are built, so they wait for a restart.
-LIVE_SETTINGS = frozenset({"samples_save", "clip_skip", "default_model", "allow_pickle", "memory"})
+LIVE_SETTINGS = frozenset(
+    {"samples_save", "clip_skip", "default_model", "allow_pickle", "memory", "cost_check", "max_job_seconds"}
+)
 
 
 @dataclass
@@ -79,12 +84,22 @@ class UIServices(Protocol):
     def options(self) -> Options: ...
 
 
+def jobs_ahead(queue: Any, job: Any) -> int:
+    """Jobs ahead of a queued `job`: those queued before it, and running ones other than itself.
+
+    `job` is a snapshot: a worker may have claimed it since, so it must not count itself.
+    """
+    running = [other for other in queue.list(states=["running"], limit=1000) if other.id != job.id]
+    return (job.position or 0) + len(running)
+
+
 class ServicesBackend:
     def __init__(self, services: UIServices) -> None:
         self.services = services
         self._config: StudioConfig = services.config
         self._changed = threading.Condition()
         self._progress: dict[str, _Progress] = {}
+        self._warnings: dict[str, tuple[str, ...]] = {}  # job id -> the cost check's, until it ends
         self._device_label: str | None = None
         self._token = self.jobs.events.subscribe(self._on_event)
 
@@ -130,19 +145,27 @@ class ServicesBackend:
                 self._progress[event.job_id] = _Progress(dict(event.data), preview)
             elif event.final:
                 self._progress.pop(event.job_id, None)
+                self._warnings.pop(event.job_id, None)
             self._changed.notify_all()
 
     def submit(self, request: GenerationRequest) -> str:
-        return self.jobs.submit_request(request).id
+        """Queue the request after the cost check (CostRefused, a RequestError, when it refuses)."""
+        verdict = self.engine.check_cost(request)
+        job_id = self.jobs.submit_request(request).id
+        if verdict.warnings:
+            with self._changed:
+                self._warnings[job_id] = tuple(verdict.warnings)
+        return job_id
 
     def job(self, job_id: str) -> JobView:
         job = self.jobs.get(job_id)
         state = str(job.state)
         with self._changed:
             progress = self._progress.get(job_id)
-        position = 0
-        if state == "queued":  # the jobs ahead: queued before this one, and the running ones
-            position = (job.position or 0) + self.jobs.queue.count(states=["running"])
+            warnings = self._warnings.get(job_id, ())
+        if job.result and job.result.get("warnings"):
+            warnings = tuple(job.result["warnings"])
+        position = jobs_ahead(self.jobs.queue, job) if state == "queued" else 0
         view = JobView(
             id=job.id,
             state=state,  # type: ignore[arg-type]
@@ -150,6 +173,7 @@ class ServicesBackend:
             started_at=job.started_at,
             finished_at=job.finished_at,
             error=job.error,
+            warnings=warnings,
         )
         if state == "running" and progress is not None:
             data = progress.data
@@ -222,6 +246,25 @@ class ServicesBackend:
     def schedule_types(self) -> list[str]:
         return list(self.engine.schedule_types())
 
+    def upscaler_names(self) -> list[str]:
+        return self.engine.upscalers.names()
+
+    def extras(self, data: bytes, settings: ExtrasSettings) -> tuple[bytes, str]:
+        return self.engine.upscalers.extras(data, settings)
+
+    def schedule_types_for(self, sampler_name: str, model: str | None = None) -> list[str]:
+        samplers = self.engine.samplers
+        name, _ = samplers.normalize(sampler_name)
+        if name not in samplers.sampler_names():
+            return self.schedule_types()
+        try:
+            flow = bool(
+                self.engine.model_info(None if model in (None, "", "(current)") else model).get("flow")
+            )
+        except RequestError:  # no such model (any more): the plain samplers' types
+            flow = False
+        return list(samplers.schedule_types_for(name, flow)) or self.schedule_types()
+
     def normalize_sampler(self, sampler_name: str, schedule: str) -> tuple[str, str]:
         return self.engine.normalize_sampler(sampler_name, schedule)
 
@@ -272,9 +315,59 @@ class ServicesBackend:
 
     def extensions(self) -> list[ExtensionView]:
         return [
-            ExtensionView(name=info.name, path=info.path, enabled=info.enabled, error=info.error)
+            ExtensionView(
+                name=info.name,
+                path=info.path,
+                enabled=info.enabled,
+                error=info.error,
+                source=info.source or "",
+                version=str(info.version or ""),
+                commit=str(info.commit or "")[:10],
+                shipped=info.shipped,
+            )
             for info in self.services.extensions.list()
         ]
+
+    def manage_extension(self, operation: str, name: str) -> str:
+        manager = self.services.extensions
+        if operation not in ("enable", "disable", "update", "uninstall"):
+            raise ValueError(f"operation: expected enable, disable, update or uninstall, got {operation!r}")
+        try:
+            if operation == "uninstall":
+                manager.uninstall(name)
+                return f"Uninstalled {name}."
+            info = getattr(manager, operation)(name)
+        except ExtensionError as error:
+            raise ValueError(str(error)) from error
+        state = "error: " + info.error if info.error else ("enabled" if info.enabled else "disabled")
+        return (
+            f"{operation.capitalize()}d {name} ({state})."
+            if operation != "update"
+            else f"Updated {name} ({state})."
+        )
+
+    def install_extension(self, source: str, kind: str, *, local_allowed: bool) -> str:
+        source = (source or "").strip()
+        if not source:
+            raise ValueError("source: give a folder, a .zip path or a git URL")
+        local = kind in ("folder", "zip") or not looks_like_git(source) or source.startswith("file:")
+        if local and not local_allowed:
+            raise ValueError(
+                "source: a path on the studio's machine can be installed from that machine only; "
+                "upload a zip or give a git URL"
+            )
+        try:
+            info = self.services.extensions.install(source, kind=kind)
+        except ExtensionError as error:
+            raise ValueError(str(error)) from error
+        return f"Installed {info.name}" + (f" (error: {info.error})" if info.error else " and loaded it.")
+
+    def install_extension_zip(self, data: bytes, filename: str) -> str:
+        try:
+            info = self.services.extensions.install_zip_bytes(data, filename)
+        except ExtensionError as error:
+            raise ValueError(str(error)) from error
+        return f"Installed {info.name}" + (f" (error: {info.error})" if info.error else " and loaded it.")
 
     # --- history ---------------------------------------------------------------------------------
     @staticmethod
@@ -288,9 +381,15 @@ class ServicesBackend:
             infotext=entry.infotext,
         )
 
-    def history_page(self, offset: int, limit: int, query: str | None) -> tuple[list[HistoryItem], int]:
+    def history_page(
+        self, offset: int, limit: int, query: str | None, filters: HistoryFilter | None = None
+    ) -> tuple[list[HistoryItem], int]:
         history = self.engine.history
-        return [self._item(entry) for entry in history.list(offset, limit, query)], history.count(query)
+        entries = history.list(offset, limit, query, filters)
+        return [self._item(entry) for entry in entries], history.count(query, filters)
+
+    def history_delete(self, item_id: int) -> bool:
+        return self.engine.history.delete(item_id)
 
     def history_item(self, item_id: int) -> HistoryItem | None:
         entry = self.engine.history.get(item_id)

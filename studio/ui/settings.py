@@ -1,4 +1,4 @@
-"""The Settings tab: paths, default model, output, device and memory options.
+"""The Settings tab: paths, default model, output, device, the cost check and memory options.
 
 Saved to the user's config file through the backend (`studio.config.save_settings`); the
 message after saving says which settings took effect at once and which wait for a restart.
@@ -7,13 +7,25 @@ message after saving says which settings took effect at once and which wait for 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from studio.config import ConfigError
+from studio.config import COST_CHECK_MODES, ConfigError
 from studio.ui.backend import UIBackend
+
+if TYPE_CHECKING:
+    from studio.config import StudioConfig
+
+
+# The notify-when-done choice belongs to the browser: saved in its localStorage at once.
+NOTIFY_CHANGE_JS = """(on) => {
+  localStorage.setItem('atelier-notify', on ? '1' : '0');
+  if (on && window.Notification && Notification.permission === 'default') Notification.requestPermission();
+}"""
+NOTIFY_LOAD_JS = "() => localStorage.getItem('atelier-notify') === '1'"
 
 
 @dataclass
@@ -21,6 +33,38 @@ class SettingsTab:
     widgets: dict[str, gr.components.Component]
     save: gr.Button
     message: gr.Markdown
+    notify: gr.Checkbox  # kept in the browser (localStorage), not in the config file
+    shown: gr.State  # the values the form was filled with (what was in effect then)
+    # (function, inputs, outputs): fill the form with what is in effect; run at page load
+    refresh: tuple[Callable[[], list[Any]], list[Any], list[Any]]
+
+
+def settings_values(config: StudioConfig) -> dict[str, Any]:
+    """Widget name -> value for what `config` has in effect (the inverse of `settings_changes`)."""
+    return {
+        "models_dir": str(config.models_dir or ""),
+        "outputs_dir": str(config.outputs_dir or ""),
+        "default_model": config.default_model or "",
+        "samples_save": config.samples_save,
+        "clip_skip": config.clip_skip,
+        "device": config.device,
+        "model_cache_size": config.model_cache_size,
+        "allow_pickle": config.allow_pickle,
+        "memory": json.dumps(dict(config.memory), indent=2),
+    }
+
+
+def edited_changes(shown: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The changes for the widgets the person edited since the form was filled (`shown`).
+
+    A widget left as shown is not saved, so a stale form never writes over a newer save.
+    Raises ConfigError naming a bad field (of every field: a bad value anywhere is reported).
+    """
+    changes = settings_changes(values)
+    if not shown:
+        return changes
+    before = settings_changes({**values, **shown})
+    return {name: value for name, value in changes.items() if before.get(name) != value}
 
 
 def settings_changes(values: dict[str, Any]) -> dict[str, Any]:
@@ -39,6 +83,11 @@ def settings_changes(values: dict[str, Any]) -> dict[str, Any]:
         except (TypeError, ValueError) as error:
             raise ConfigError(name, "expected a whole number") from error
     changes["allow_pickle"] = bool(values.get("allow_pickle"))
+    changes["cost_check"] = values.get("cost_check") or "warn"
+    try:
+        changes["max_job_seconds"] = float(values.get("max_job_seconds"))
+    except (TypeError, ValueError) as error:
+        raise ConfigError("max_job_seconds", "expected a number of seconds") from error
     memory_text = (values.get("memory") or "").strip() or "{}"
     try:
         memory = json.loads(memory_text)
@@ -104,28 +153,62 @@ def build_settings_tab(backend: UIBackend) -> SettingsTab:
                 label="Allow pickle checkpoints (.ckpt): they can run code",
                 elem_id="settings_allow_pickle",
             )
+            widgets["cost_check"] = gr.Dropdown(
+                list(COST_CHECK_MODES),
+                value=config.cost_check,
+                label="Cost check: before a job runs, estimate its time and memory",
+                info="warn: run it and say so; refuse: do not queue it (off: no estimate)",
+                elem_id="settings_cost_check",
+            )
+            widgets["max_job_seconds"] = gr.Number(
+                value=config.max_job_seconds,
+                label="Longest job (seconds) before the cost check warns or refuses",
+                minimum=0.01,
+                elem_id="settings_max_job_seconds",
+            )
             widgets["memory"] = gr.Code(
                 value=json.dumps(dict(config.memory), indent=2),
                 language="json",
                 label="Memory strategies (name -> options)",
                 elem_id="settings_memory",
             )
+    gr.Markdown("### This browser")
+    notify = gr.Checkbox(
+        value=False,
+        label="Sound (and a notification when the tab is hidden) when a generation finishes",
+        elem_id="settings_notify",
+    )
+    notify.change(None, notify, None, js=NOTIFY_CHANGE_JS)
     save = gr.Button("Save settings", variant="primary", elem_id="settings_save")
     message = gr.Markdown("", elem_id="settings_message")
     names = list(widgets)
+    shown = gr.State(settings_values(config))
 
-    def on_save(*values: Any) -> str:
+    def on_save(before: dict[str, Any], *values: Any) -> tuple[str, dict[str, Any]]:
         try:
-            changes = settings_changes(dict(zip(names, values, strict=True)))
+            changes = edited_changes(before, dict(zip(names, values, strict=True)))
             saved = backend.save_settings(changes)
         except (ConfigError, ValueError) as error:
-            return f"**Not saved** — {error}"
-        lines = ["**Saved.**"]
+            return f"**Not saved** — {error}", before
+        lines = ["**Saved.**"] if saved.applied or saved.on_restart else ["Nothing changed."]
         if saved.applied:
             lines.append(f"In effect now: {', '.join(saved.applied)}.")
         if saved.on_restart:
             lines.append(f"After a restart: {', '.join(saved.on_restart)}.")
-        return " ".join(lines)
+        return " ".join(lines), settings_values(saved.config)
 
-    save.click(on_save, [widgets[name] for name in names], message, show_progress="hidden")
-    return SettingsTab(widgets=widgets, save=save, message=message)
+    save.click(on_save, [shown, *(widgets[name] for name in names)], [message, shown], show_progress="hidden")
+
+    def fill() -> list[Any]:
+        values = settings_values(backend.config)
+        choices = {"default_model": ["", *backend.checkpoints()]}
+        updates = [
+            gr.update(value=values[name], choices=choices[name]) if name in choices else values[name]
+            for name in names
+        ]
+        return [*updates, values]
+
+    refresh = (fill, [], [*(widgets[name] for name in names), shown])
+    return SettingsTab(
+        widgets=widgets, save=save, message=message, notify=notify, shown=shown, refresh=refresh
+    )

@@ -34,3 +34,43 @@ def test_persists_in_the_studio_database(tmp_path: Path) -> None:
     assert HistoryStore(db).count() == 1
     with sqlite3.connect(db) as connection:
         assert connection.execute("SELECT seed FROM history").fetchone() == (3,)
+
+
+def test_search_infotext_fields_filters_and_delete(tmp_path: Path) -> None:
+    from studio.history import HistoryFilter
+
+    store = HistoryStore(tmp_path / "atelier.db")
+    made = tmp_path / "made.png"
+    made.write_bytes(b"png")
+    txt = store.add(
+        GenerationRequest(prompt="a lighthouse"),
+        seed=4242,
+        path=str(made),
+        infotext="a lighthouse\nSteps: 4, Sampler: Heun, Seed: 4242, Model: tiny",
+        created_at=1_000,
+    )
+    img = store.add(
+        GenerationRequest(prompt="a harbour", init_images=(b"img",)),
+        seed=7,
+        path=None,
+        infotext="a harbour\nSteps: 4, Sampler: Euler a, Seed: 7, Model: other, Denoising strength: 0.5",
+        created_at=2_000,
+    )
+    inpaint = store.add(
+        GenerationRequest(prompt="a boat", init_images=(b"img",), mask=b"mask"),
+        seed=8,
+        path=None,
+        infotext="a boat\nSteps: 4, Sampler: Heun, Seed: 8, Model: tiny, Mask blur: 4",
+        created_at=3_000,
+    )
+    ids = lambda query=None, **kw: [e.id for e in store.list(query=query, filters=HistoryFilter(**kw))]  # noqa: E731
+    assert ids("ighthou") == [txt]  # a substring of the prompt
+    assert ids("heun") == [inpaint, txt] and ids("4242") == [txt] and ids("Model: other") == [img]
+    assert ids(model="tiny") == [inpaint, txt] and ids(model="tin") == []
+    assert ids(mode="txt2img") == [txt] and ids(mode="img2img") == [img] and ids(mode="inpaint") == [inpaint]
+    assert ids(since=1_500) == [inpaint, img] and ids(since=1_500, until=2_500) == [img]
+    assert store.count("heun", HistoryFilter(mode="inpaint")) == 1
+
+    assert store.delete(txt) and not made.exists() and store.get(txt) is None
+    assert not store.delete(txt)
+    assert store.count() == 2

@@ -14,8 +14,10 @@ from typing import Any
 
 from hub.server.event_names import (
     ARTICLE_PUBLISHED,
+    BUZZ_RECEIVED,
     COMMENT_RECEIVED,
     MODEL_VERSION_PUBLISHED,
+    PURCHASE_DONE,
     REVIEW_RECEIVED,
 )
 from hub.server.store import NotFound, ServerStore
@@ -170,6 +172,46 @@ def _article_published(store: ServerStore, data: dict[str, Any]) -> FanOut | Non
     )
 
 
+def _buzz_received(store: ServerStore, data: dict[str, Any]) -> FanOut:
+    to_id, from_id, amount = int(data["toUserId"]), int(data["fromUserId"]), int(data["amount"])
+    users, _ = store.notifications.names([from_id])
+    sender = users.get(from_id, "someone")
+    return FanOut(
+        recipients="one-user",
+        params={"user": to_id},
+        exclude_user=from_id,
+        type=BUZZ_RECEIVED,
+        category="Buzz",
+        event_key=f"{BUZZ_RECEIVED}:{data['transactionId']}",
+        details={
+            "message": f"{sender} tipped you {amount} Buzz",
+            "url": "/api/v1/buzz/transactions",
+            "amount": amount,
+            "transactionId": data["transactionId"],
+            "actor": {"id": from_id, "username": sender},
+        },
+        default=IN_APP_ONLY,
+    )
+
+
+def _purchase_done(store: ServerStore, data: dict[str, Any]) -> FanOut:
+    return FanOut(
+        recipients="one-user",
+        params={"user": int(data["userId"])},
+        exclude_user=None,
+        type=PURCHASE_DONE,
+        category="Buzz",
+        event_key=f"{PURCHASE_DONE}:{data['transactionId']}",
+        details={
+            "message": f"You bought {data['itemName']} for {data['price']} Buzz",
+            "url": "/api/v1/shop/owned",
+            "itemId": data["itemId"],
+            "transactionId": data["transactionId"],
+        },
+        default=IN_APP_ONLY,
+    )
+
+
 def default_registry() -> EventRegistry:
     """The event types of the community features built so far."""
     registry = EventRegistry()
@@ -197,6 +239,14 @@ def default_registry() -> EventRegistry:
             "someone you follow published an article",
             IN_APP_ONLY,
             _article_published,
+        ),
+        EventType(BUZZ_RECEIVED, "Buzz", "someone tipped you Buzz", IN_APP_ONLY, _buzz_received),
+        EventType(
+            PURCHASE_DONE,
+            "Buzz",
+            "your purchase in the cosmetic shop went through",
+            IN_APP_ONLY,
+            _purchase_done,
         ),
     ):
         registry.register(event)

@@ -53,6 +53,8 @@ from hub.server.routes.paging import (
 )
 from hub.server.store import NotFound
 
+MODEL_CACHE_SECONDS = 60.0
+
 router = APIRouter(tags=["catalog"])
 HashPath = Annotated[
     str, PathParam(alias="hash", description="SHA256, AutoV1, AutoV2, AutoV3, CRC32 or BLAKE3 (any case)")
@@ -140,8 +142,15 @@ def _primary_only(model: dict) -> dict:
     responses=responses(400, 404, 422, ok=json_ok(api_schema.Model, "the model")),
 )
 def get_model(model_id: ModelIdPath, request: Request) -> Response:
+    """Read through the cache (namespace `models`, invalidated by every committed store write).
+    The document is exactly the change feed's (mirrors compare them), so the creator's
+    cosmetics are on their profile (`GET /api/v1/users/{username}`), not in it."""
+    hub = hub_of(request)
     try:
-        doc = hub_of(request).store.model_doc(model_id)
+        # keyed by the change feed's position too: a write by any process (every model write
+        # appends to the feed) makes the next read miss, with or without Redis
+        key = f"{model_id}@{hub.store.feed_position()}"
+        doc = hub.cache.get_or_load("models", key, MODEL_CACHE_SECONDS, lambda: hub.store.model_doc(model_id))
     except NotFound as exc:
         raise not_found(str(exc)) from None
     return json_text(documents.absolutize(doc, origin_of(request)))

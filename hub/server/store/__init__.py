@@ -12,6 +12,9 @@ method signatures; nothing else in the server writes SQL.
   comments), `notifications` (follows, preferences, fan-out), `user_feed` (each account's
   private feed), `job_queue` (persisted background jobs and events) and `community_seed`;
   their migrations are in `community_schema`.
+- `buzz` (the double-entry ledger, rewards), `buzz_events` (its notification events), `shop`
+  (the cosmetic shop), `flags` (feature flags and cohorts): behind `ServerStore`'s Buzz, shop
+  and flag methods; migrations `0008_buzz` to `0010_feature_flags` in `schema`.
 - `paging`: the filter and keyset page builder of the list queries.
 """
 

@@ -246,3 +246,13 @@ def counts(conn: sqlite3.Connection) -> dict[str, int]:
 def sample_hashes(conn: sqlite3.Connection, limit: int) -> list[str]:
     rows = conn.execute("SELECT sha256 FROM blobs ORDER BY random() LIMIT ?", (limit,)).fetchall()
     return [r[0] for r in rows]
+
+
+def download_leaderboard(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
+    """Creators by the downloads of their models, most first."""
+    rows = conn.execute(
+        "SELECT u.username, SUM(m.download_count) AS downloads FROM models m JOIN users u ON u.id = m.user_id "
+        "GROUP BY u.id ORDER BY downloads DESC, u.username LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [{"username": r["username"], "downloadCount": r["downloads"]} for r in rows]

@@ -81,3 +81,7 @@ def community_feed_documents(conn: sqlite3.Connection, rows: list[sqlite3.Row]) 
     for k, v in collection_documents(conn, collection_ids, with_items=True).items():
         out["collection", str(k)] = documents.dumps(v)
     return out
+
+
+def last_seq(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0])

@@ -15,6 +15,7 @@ from typing import Any
 
 from hub.server import community_documents
 from hub.server.event_names import COMMENT_RECEIVED, REVIEW_RECEIVED
+from hub.server.store import buzz
 from hub.server.store.articles import article_changed
 from hub.server.store.errors import NotFound
 from hub.server.store.job_queue import emit_event
@@ -88,6 +89,7 @@ def upsert_review(
             "recommended": recommended,
         }
         emit_event(conn, REVIEW_RECEIVED, data, f"review:{review_id}", clock)
+        buzz.reward(conn, user_id, "review", f"version-{version_id}", now)  # once per version reviewed
         return review_id, True
     conn.execute(
         "UPDATE reviews SET recommended = ?, details = ?, updated_at = ? WHERE id = ?",

@@ -197,6 +197,92 @@ CREATE TABLE favorites (
 CREATE INDEX favorites_model ON favorites(model_id);
 """
 
+# Buzz: a double-entry ledger. Every transaction's entries sum to zero (checked when written and
+# by the tests over all rows); an account's balance is the sum of its entries, kept in
+# `buzz_accounts.balance` by the same transaction. User accounts never go negative (conditional
+# debit, CHECK as backstop); the system accounts (rewards, grants, shop) mint and absorb Buzz.
+# `idempotency_key` is UNIQUE: a transfer repeated with its key returns the first result.
+BUZZ = """
+CREATE TABLE buzz_accounts (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER UNIQUE REFERENCES users(id) ON DELETE CASCADE,
+    system_name TEXT UNIQUE,
+    balance INTEGER NOT NULL DEFAULT 0,
+    CHECK ((user_id IS NULL) <> (system_name IS NULL)),
+    CHECK (system_name IS NOT NULL OR balance >= 0)
+);
+INSERT INTO buzz_accounts (system_name) VALUES ('rewards'), ('grants'), ('shop');
+CREATE TABLE buzz_transactions (
+    id INTEGER PRIMARY KEY,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL CHECK (kind IN ('tip', 'grant', 'reward', 'purchase')),
+    amount INTEGER NOT NULL CHECK (amount > 0),
+    from_account INTEGER NOT NULL REFERENCES buzz_accounts(id),
+    to_account INTEGER NOT NULL REFERENCES buzz_accounts(id),
+    memo TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    CHECK (from_account <> to_account)
+);
+CREATE TABLE buzz_entries (
+    id INTEGER PRIMARY KEY,
+    transaction_id INTEGER NOT NULL REFERENCES buzz_transactions(id),
+    account_id INTEGER NOT NULL REFERENCES buzz_accounts(id),
+    amount INTEGER NOT NULL CHECK (amount <> 0)
+);
+CREATE INDEX buzz_entries_account ON buzz_entries(account_id, transaction_id);
+CREATE INDEX buzz_entries_transaction ON buzz_entries(transaction_id);
+"""
+
+# The cosmetic shop: sections, items with an optional limited quantity (`sold` never passes it)
+# and availability window, who owns what and what they have equipped.
+SHOP = """
+CREATE TABLE shop_sections (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    position INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE shop_items (
+    id INTEGER PRIMARY KEY,
+    section_id INTEGER NOT NULL REFERENCES shop_sections(id),
+    kind TEXT NOT NULL CHECK (kind IN ('badge', 'decoration', 'name_color')),
+    name TEXT NOT NULL,
+    value TEXT NOT NULL DEFAULT '',
+    price INTEGER NOT NULL CHECK (price > 0),
+    quantity INTEGER CHECK (quantity IS NULL OR quantity >= 0),
+    sold INTEGER NOT NULL DEFAULT 0 CHECK (quantity IS NULL OR sold <= quantity),
+    available_from TEXT,
+    available_until TEXT
+);
+CREATE TABLE shop_owned (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    item_id INTEGER NOT NULL REFERENCES shop_items(id),
+    transaction_id INTEGER NOT NULL REFERENCES buzz_transactions(id),
+    equipped INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, item_id)
+) WITHOUT ROWID;
+"""
+
+# Feature flags: on for the users, roles and cohorts named, and for a stable `percent` of the
+# others (hash of flag name and user id). Every community feature starts on for everyone.
+FLAGS = """
+CREATE TABLE feature_flags (
+    name TEXT PRIMARY KEY,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    users TEXT NOT NULL DEFAULT '[]',
+    roles TEXT NOT NULL DEFAULT '[]',
+    cohorts TEXT NOT NULL DEFAULT '[]',
+    percent INTEGER NOT NULL DEFAULT 0 CHECK (percent BETWEEN 0 AND 100),
+    updated_at TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE user_cohorts (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    cohort TEXT NOT NULL,
+    PRIMARY KEY (user_id, cohort)
+) WITHOUT ROWID;
+INSERT INTO feature_flags (name, enabled, percent) VALUES ('buzz', 1, 100), ('shop', 1, 100),
+    ('articles', 1, 100), ('collections', 1, 100), ('reviews', 1, 100), ('notifications', 1, 100);
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration("0001_initial", INITIAL),
     Migration("0002_favorites", FAVORITES),
@@ -205,4 +291,7 @@ MIGRATIONS: list[Migration] = [
     Migration("0005_collections", community_schema.COLLECTIONS),
     Migration("0006_reviews_and_comments", community_schema.REVIEWS_AND_COMMENTS),
     Migration("0007_follows_notifications_jobs", community_schema.NOTIFICATIONS),
+    Migration("0008_buzz", BUZZ),
+    Migration("0009_shop", SHOP),
+    Migration("0010_feature_flags", FLAGS),
 ]

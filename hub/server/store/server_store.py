@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,12 +25,15 @@ from hub.server.store import (
     accounts,
     articles,
     bulk_seed,
+    buzz,
     catalog_queries,
     catalog_writes,
     change_feed,
     downloads,
     favorites,
+    flags,
     job_queue,
+    shop,
 )
 from hub.server.store.accounts import User
 from hub.server.store.change_feed import Change
@@ -56,6 +59,7 @@ class ServerStore:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.data_dir / DATABASE_NAME
         self._connections = ThreadConnections(self.db_path)
+        self.after_write: list[Callable[[], None]] = []
         sqlitedb.migrate(self._connections.get(), MIGRATIONS)
         # The community half of the facade (community_store.py), sharing these transactions.
         self.articles = ArticleStore(self)
@@ -67,8 +71,12 @@ class ServerStore:
     # -- transactions ----------------------------------------------------------------------------
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; once it has committed, the `after_write` callbacks run (the
+        server's cache invalidation)."""
         with sqlitedb.write(self._connections.get()) as conn:
             yield conn
+        for callback in self.after_write:
+            callback()
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -124,6 +132,80 @@ class ServerStore:
         with self.write() as conn:
             favorites.set_favorite(conn, user_id, model_id, favorite, now)
 
+    # -- Buzz, shop, flags (SQL in buzz.py, shop.py, flags.py) ----------------------------------
+    def buzz_balance(self, user_id: int) -> int:
+        with self.read() as conn:
+            return buzz.balance(conn, user_id)
+
+    def buzz_history(self, user_id: int, limit: int, before: int | None) -> list[dict[str, Any]]:
+        with self.write() as conn:  # opens the account on first use
+            return buzz.history(conn, user_id, limit, before)
+
+    def tip(self, user_id: int, to_username: str, amount: int, key: str, memo: str) -> dict[str, Any]:
+        with self.write() as conn:
+            return buzz.tip(conn, user_id, to_username, amount, key, memo, documents.now_iso())
+
+    def grant_buzz(self, to_username: str, amount: int, key: str, memo: str) -> dict[str, Any]:
+        with self.write() as conn:
+            return buzz.grant(conn, to_username, amount, key, memo, documents.now_iso())
+
+    def reward(self, user_id: int, name: str, reference: str = "") -> dict[str, Any]:
+        """Pay reward `name` (buzz.REWARDS) once per (user, reference)."""
+        with self.write() as conn:
+            return buzz.reward(conn, user_id, name, reference, documents.now_iso())
+
+    def ledger_problems(self) -> list[str]:
+        with self.read() as conn:
+            return buzz.ledger_problems(conn)
+
+    def buzz_leaderboard(self, limit: int) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            return buzz.leaderboard(conn, limit)
+
+    def add_shop_section(self, name: str, position: int = 0) -> int:
+        with self.write() as conn:
+            return shop.add_section(conn, name, position)
+
+    def add_shop_item(self, section_id: int, item: dict[str, Any]) -> int:
+        with self.write() as conn:
+            return shop.add_item(conn, section_id, item)
+
+    def shop_catalog(self) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            return shop.catalog(conn, documents.now_iso())
+
+    def purchase(self, user_id: int, item_id: int, key: str) -> dict[str, Any]:
+        with self.write() as conn:
+            return shop.purchase(conn, user_id, item_id, key, documents.now_iso())
+
+    def owned_items(self, user_id: int) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            return shop.owned(conn, user_id)
+
+    def set_equipped(self, user_id: int, item_id: int, equipped: bool) -> None:
+        with self.write() as conn:
+            shop.set_equipped(conn, user_id, item_id, equipped)
+
+    def cosmetics_of(self, user_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        with self.read() as conn:
+            return shop.cosmetics_of(conn, list(user_ids))
+
+    def feature_flags(self) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            return flags.all_flags(conn)
+
+    def set_flag(self, name: str, rule: dict[str, Any]) -> None:
+        with self.write() as conn:
+            flags.set_flag(conn, name, rule, documents.now_iso())
+
+    def cohorts_of(self, user_id: int) -> list[str]:
+        with self.read() as conn:
+            return flags.cohorts_of(conn, user_id)
+
+    def set_cohorts(self, username: str, cohorts: list[str]) -> None:
+        with self.write() as conn:
+            flags.set_cohorts(conn, username, cohorts)
+
     # -- catalog reads ---------------------------------------------------------------------------
     def list_models(self, q: ModelQuery) -> Page:
         with self.read() as conn:
@@ -154,6 +236,10 @@ class ServerStore:
     def list_tags(self, limit: int, offset: int, query: str | None) -> tuple[list[dict[str, Any]], int]:
         with self.read() as conn:
             return catalog_queries.list_tags(conn, limit, offset, query)
+
+    def download_leaderboard(self, limit: int) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            return catalog_queries.download_leaderboard(conn, limit)
 
     def model_owner(self, model_id: int) -> int:
         with self.read() as conn:
@@ -207,6 +293,7 @@ class ServerStore:
         with self.write() as conn:
             model_id, version_id = catalog_writes.create_model(conn, user_id, model, now)
             _version_published(conn, model_id, version_id, user_id, new_model=True)
+            buzz.reward(conn, user_id, "first_upload", "", now)  # paid once: the key is fixed
             return model_id, version_id
 
     def add_version(self, model_id: int, version: NewVersion) -> int:
@@ -227,6 +314,11 @@ class ServerStore:
     def delete_model(self, model_id: int) -> None:
         with self.write() as conn:
             catalog_writes.delete_model(conn, model_id)
+
+    def feed_position(self) -> int:
+        """The change feed's last sequence number (every model write appends to the feed)."""
+        with self.read() as conn:
+            return change_feed.last_seq(conn)
 
     # -- change feed ---------------------------------------------------------------------------
     def changes_since(self, since: int, limit: int) -> tuple[list[Change], bool]:

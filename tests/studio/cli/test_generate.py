@@ -54,6 +54,20 @@ def test_bad_request_exits_2_naming_the_field(studio_config: StudioConfig, capsy
     assert "width" in capsys.readouterr().err
 
 
+def test_the_cost_check_refuses_from_the_command_line(
+    studio_config: StudioConfig, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATELIER_COST_CHECK", "refuse")
+    monkeypatch.setenv("ATELIER_MAX_JOB_SECONDS", "30")
+    code = main(
+        ["x", "--data-dir", str(studio_config.data_dir), "--width", "512", "--height", "512", "--steps", "50"]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "cost_check: estimated" in err and "max_job_seconds=30" in err
+    assert not (studio_config.data_dir / "outputs").exists()
+
+
 @pytest.mark.slow
 def test_through_launch_py_on_a_fresh_data_dir(tmp_path: Path) -> None:
     """A data dir with no model at all: the tiny model is built, so a fresh launch works offline."""

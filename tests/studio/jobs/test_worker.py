@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from studio.jobs import EventType, JobService, JobState
 from studio.request import GenerationRequest
@@ -97,3 +98,27 @@ def test_stop_leaves_the_running_job_interrupted_and_requeue_runs_it_again(
     job_service.start()
     again = job_service.wait(job.id, timeout=20)
     assert again.state == JobState.DONE and again.attempts == 2 and runner.runs == ["slow", "slow"]
+
+
+def test_stop_records_a_job_stuck_in_one_long_call_interrupted_within_the_timeout(
+    job_service: JobService, runner: PaintRunner
+) -> None:
+    """A runner inside one call that cannot look at the interrupt (one huge torch op) no longer
+    leaves its job `running` after a clean stop: `stop` records it interrupted itself."""
+    release = threading.Event()
+    runner.gate = release  # the first step waits (up to 10 s) without looking at the interrupt
+    job = job_service.submit_request(_request("stuck", steps=3))
+    seen = []
+    job_service.events.subscribe(seen.append)
+    job_service.start()
+    assert runner.started.wait(10)
+    started = time.monotonic()
+    job_service.stop(timeout=0.5)
+    assert time.monotonic() - started < 2.0
+    stopped = job_service.get(job.id)
+    assert stopped.state == JobState.INTERRUPTED and "re-queue" in stopped.error
+    assert [event.type for event in seen if event.job_id == job.id][-1] == EventType.INTERRUPTED
+    release.set()  # the stuck call ends later: the worker must not record it a second time
+    time.sleep(0.3)
+    assert job_service.get(job.id).state == JobState.INTERRUPTED
+    assert job_service.requeue(job.id).state == JobState.QUEUED

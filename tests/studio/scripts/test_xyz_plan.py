@@ -79,8 +79,9 @@ def test_a1111_axis_indexes_map_to_names():
     assert A1111_TXT2IMG[4] == "Steps" and find_axis(4).name == "Steps"
     assert find_axis(A1111_TXT2IMG.index("Sampler")).name == "Sampler"
     assert find_axis("cfg scale").name == "CFG Scale"
-    with pytest.raises(KeyError, match="unknown axis 'Hires steps'"):
-        find_axis(5)
+    assert find_axis(5).name == "Hires steps"  # A1111's index 5, a hires fix axis
+    with pytest.raises(KeyError, match="unknown axis 'Image CFG Scale'"):
+        find_axis("Image CFG Scale")
     with pytest.raises(RequestError, match="x_type"):
         XYZPlot().resolve_args({"x_type": "Eta"})
 

@@ -6,6 +6,7 @@ Screenshots of every tab land in the artifacts folder (see conftest).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import time
@@ -334,3 +335,42 @@ def test_form_survives_a_reload_and_other_tabs_render(browser, studio, artifacts
     assert "X/Y/Z plot" in page.text_content("#scripts_table")
     shot(page, artifacts_dir, "extensions")
     page.context.close()
+
+
+def save_cost_check(page: Any, studio: Any, mode: str, seconds: float) -> None:
+    page.click("#tab_settings-button")
+    choose(page, "settings_cost_check", mode)
+    set_number(page, "settings_max_job_seconds", seconds)
+    page.click("#settings_save")
+    deadline = time.monotonic() + 60
+    while studio.services.engine.config.cost_check != mode:  # the save applies it at once
+        assert time.monotonic() < deadline, page.text_content("#settings_message")
+        page.wait_for_timeout(100)
+    page.wait_for_function(
+        "() => (document.querySelector('#settings_message')?.textContent || '').includes('In effect now: cost_check')"
+    )
+    page.click("#tab_txt2img-button")
+
+
+def test_cost_check_from_settings_refuses_then_warns(browser, studio, artifacts_dir):
+    page = open_page(browser, studio.url)
+    try:
+        save_cost_check(page, studio, "refuse", 60)
+        assert json.loads(studio.config.config_file.read_text())["cost_check"] == "refuse"
+        small_settings(page, steps=50, size=512)  # an A1111 client's default: minutes on a CPU
+        page.fill("#txt2img_prompt textarea", "a red circle")
+        start_generation(page, "txt2img")
+        assert wait_state(page, "txt2img", ("failed",)) == "failed"
+        text = progress_text(page)
+        assert text.startswith("Cannot generate: cost_check: estimated") and "max_job_seconds=60" in text
+        shot(page, artifacts_dir, "txt2img-cost-refused")
+
+        save_cost_check(page, studio, "warn", 0.01)
+        small_settings(page, steps=2)
+        start_generation(page, "txt2img")
+        assert wait_finished(page) == "done"
+        assert "max_job_seconds=0.01" in page.text_content("#txt2img_warnings")
+        shot(page, artifacts_dir, "txt2img-cost-warned")
+    finally:  # the other tests share this studio
+        studio.services.engine.config = dataclasses.replace(studio.services.engine.config, cost_check="off")
+        page.context.close()

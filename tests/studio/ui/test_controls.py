@@ -38,12 +38,13 @@ def test_values_from_a1111_parameters():
         "height": 96,
         "model_name": "tiny",
         "model_hash": "0123456789",
+        "enable_hr": False,  # no Hires keys: hires fix off
     }
 
 
 def test_values_take_size_text_and_skip_bad_numbers():
     values = values_from_parameters({"prompt": "x", "size": "128x256", "Steps": "many", "CFG scale": ""})
-    assert values == {"prompt": "x", "width": 128, "height": 256}
+    assert values == {"prompt": "x", "width": 128, "height": 256, "enable_hr": False}
 
 
 @pytest.mark.parametrize(

@@ -33,3 +33,13 @@ def test_final_states():
 def test_format_duration():
     assert format_duration(4.4) == "4s"
     assert format_duration(61) == "1m 01s"
+
+
+def test_cost_check_warnings_show_under_the_bar_escaped():
+    warned = JobView("j", "running", warnings=("estimated 2 h for 512x512 <50 steps>",))
+    page = progress_html(warned, "txt2img")
+    assert (
+        '<ul class="atelier-warnings" id="txt2img_warnings"><li>estimated 2 h for 512x512 &lt;50 steps&gt;'
+        in page
+    )
+    assert "atelier-warnings" not in progress_html(JobView("j", "running"), "txt2img")

@@ -114,3 +114,38 @@ def test_build_blocks_makes_the_page(backend):
     assert isinstance(blocks, gr.Blocks)
     ids = {block.elem_id for block in blocks.blocks.values() if getattr(block, "elem_id", None)}
     assert {"txt2img_generate", "img2img_generate", "history_gallery", "pnginfo_file", "settings_save"} <= ids
+
+
+def test_heun_progress_counts_the_steps_asked_for(backend):
+    request = GenerationRequest(prompt="a cat", steps=6, width=64, height=64, sampler_name="Heun")
+    views = follow(backend, backend.submit(request))
+    assert views[-1].state == "done"
+    running = [view for view in views if view.state == "running" and view.steps]
+    assert running and {view.steps for view in running} == {6}
+    assert max(view.step for view in running) <= 6
+
+
+def test_schedule_types_offered_per_sampler(backend):
+    everything = backend.schedule_types()
+    per_sampler = {name: backend.schedule_types_for(name) for name in backend.sampler_names()}
+    assert all(set(types) <= set(everything) and "Automatic" in types for types in per_sampler.values())
+    assert any(set(types) < set(everything) for types in per_sampler.values())
+    assert backend.schedule_types_for("no such sampler") == everything
+
+
+def test_the_cost_check_refuses_before_queueing_and_its_warnings_follow_the_job(backend):
+    from studio.memory.estimate import CostRefused
+
+    backend.save_settings({"cost_check": "refuse", "max_job_seconds": 60})
+    a1111_default = GenerationRequest(prompt="a red circle", width=512, height=512, steps=50)
+    with pytest.raises(CostRefused, match="max_job_seconds=60"):
+        backend.submit(a1111_default)
+    assert backend.jobs.queue.count() == 0
+
+    saved = backend.save_settings({"cost_check": "warn", "max_job_seconds": 0.01})
+    assert set(saved.applied) == {"cost_check", "max_job_seconds"}
+    job_id = backend.submit(GenerationRequest(prompt="a red circle", steps=2, width=64, height=64, seed=1))
+    first = backend.job(job_id)
+    assert len(first.warnings) == 1 and "max_job_seconds=0.01" in first.warnings[0]
+    last = follow(backend, job_id)[-1]
+    assert last.state == "done" and "max_job_seconds=0.01" in last.warnings[0]

@@ -145,6 +145,17 @@ AXES: tuple[Axis, ...] = (
         _field("denoising_strength"),
         aliases=("Denoising strength", "denoising_strength"),
     ),
+    # hires fix axes (they change the second pass when the request has enable_hr on)
+    Axis("Hires upscale", parse_floats, _field("hr_scale"), aliases=("hr_scale",)),
+    Axis("Hires steps", parse_ints, _field("hr_second_pass_steps"), aliases=("hr_second_pass_steps",)),
+    Axis("Hires upscaler", parse_strings, _field("hr_upscaler"), aliases=("hr_upscaler",)),
+    Axis(
+        "Hires sampler",
+        parse_strings,
+        _field("hr_sampler_name"),
+        choices=lambda c: c.samplers,
+        aliases=("hr_sampler_name",),
+    ),
     Axis("VAE", parse_strings, _field("vae"), cost=0.7, choices=_vae_choices),
     Axis("Width", parse_ints, _field("width")),
     Axis("Height", parse_ints, _field("height")),

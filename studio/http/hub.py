@@ -1,0 +1,172 @@
+"""The local hub under /studio/v1/hub: what the Hub tab asks (it never talks to the hub server).
+
+GET  /hub/search?q=&kind=&types=&base_models=&tags=&creator=&nsfw=&sort=&page=&page_size=
+                                     a page of the mirror: {total, page, items, facets, took_ms}
+GET  /hub/models/{id}                a mirrored model with localPreviews and each file's onDisk
+GET  /hub/articles/{id}              a mirrored article (its content as the server sanitized it)
+GET  /hub/notifications              the account's notifications as of the last sync
+GET  /hub/previews/{path}            a preview image cached at sync (served offline)
+POST /hub/downloads                  {"versionId", "fileId"?}: queue a download -> {"job"}
+GET  /hub/downloads                  the download queue with bytes done / total and outcome
+POST /hub/downloads/{versionId}/pause | /resume | /cancel
+GET  /hub/local                      the files in models/, linked to the catalog by hash or not
+POST /hub/scan                       hash the files in models/ and link them (then list them)
+POST /hub/sync                       {"server"?, "apiKey"?}: remember them and queue a sync
+GET  /hub/sync                       server, last sync time, the newest sync job, its progress
+
+Bad input is a 422 naming the fields; an id the mirror lacks is a 404.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.search import SearchError, SearchQuery
+from studio.request import RequestError
+
+if TYPE_CHECKING:
+    from studio.http.services import HttpServices
+    from studio.hub_service import StudioHub
+
+
+class DownloadBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    versionId: int = Field(ge=1)
+    fileId: int | None = Field(default=None, ge=1)
+
+
+class SyncBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    server: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    apiKey: str | None = None
+
+
+def _split(values: list[str]) -> tuple[str, ...]:
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
+def build_router(services: HttpServices) -> APIRouter:
+    router = APIRouter(prefix="/studio/v1/hub", tags=["Atelier hub"])
+
+    def hub() -> StudioHub:
+        if services.hub is None:
+            raise HTTPException(503, "this studio has no local hub")
+        return services.hub
+
+    @router.get("/search")
+    def search(
+        q: str = "",
+        kind: Literal["model", "article", "all"] = "model",
+        types: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI reads the default)
+        base_models: Annotated[list[str], Query()] = [],  # noqa: B006
+        tags: Annotated[list[str], Query()] = [],  # noqa: B006
+        creator: str = "",
+        nsfw: Literal["any", "hide", "only"] = "hide",
+        sort: Literal["relevance", "downloads", "rating", "newest"] = "relevance",
+        page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=200)] = 20,
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            query = SearchQuery(
+                text=q,
+                types=_split(types),
+                base_models=_split(base_models),
+                tags=_split(tags),
+                creator=creator.strip() or None,
+                nsfw={"any": None, "hide": False, "only": True}[nsfw],
+                sort=sort,
+                page=page,
+                page_size=page_size,
+                as_you_type=True,
+                kind=None if kind == "all" else kind,
+            )
+        except SearchError as error:
+            field, _, message = str(error).partition(": ")
+            raise RequestError(field, message) from error
+        found = hub().search(query)
+        return {
+            "total": found.result.total,
+            "page": found.result.page,
+            "pageSize": found.result.page_size,
+            "items": found.items,
+            "facets": found.result.facets,
+            "fuzzy": found.result.fuzzy_used,
+            "indexBehind": found.index_behind,
+            "tookMs": round((time.perf_counter() - started) * 1000, 2),
+        }
+
+    @router.get("/models/{model_id}")
+    def model(model_id: int) -> dict[str, Any]:
+        found = hub().model(model_id)
+        if found is None:
+            raise HTTPException(404, f"model {model_id} is not in the local mirror (sync first)")
+        return found
+
+    @router.get("/articles/{article_id}")
+    def article(article_id: int) -> dict[str, Any]:
+        found = hub().article(article_id)
+        if found is None:
+            raise HTTPException(404, f"article {article_id} is not in the local mirror")
+        return found
+
+    @router.get("/notifications")
+    def notifications() -> dict[str, Any]:
+        return hub().notifications()
+
+    @router.get("/previews/{name:path}")
+    def preview(name: str) -> FileResponse:
+        path = hub().preview_file(name)
+        if path is None:
+            raise HTTPException(404, "no such preview")
+        return FileResponse(path, headers={"Cache-Control": "max-age=86400"})
+
+    @router.post("/downloads")
+    def download(body: DownloadBody) -> dict[str, int]:
+        try:
+            return {"job": hub().download(body.versionId, body.fileId)}
+        except KeyError as error:
+            raise RequestError("versionId", f"version {body.versionId} is not in the local mirror") from error
+
+    @router.get("/downloads")
+    def downloads() -> list[dict[str, Any]]:
+        return hub().downloads()
+
+    @router.post("/downloads/{version_id}/{action}")
+    def control(version_id: int, action: Literal["pause", "resume", "cancel"]) -> dict[str, Any]:
+        if action == "pause":
+            return {"stopped": hub().pause(version_id)}
+        if action == "cancel":
+            return {"stopped": hub().cancel(version_id)}
+        try:
+            return {"job": hub().download(version_id)}
+        except KeyError as error:
+            raise RequestError("versionId", f"version {version_id} is not in the local mirror") from error
+
+    @router.get("/local")
+    def local() -> list[dict[str, Any]]:
+        return hub().local_files()
+
+    @router.post("/scan")
+    def scan() -> dict[str, Any]:
+        return hub().scan()
+
+    @router.post("/sync")
+    def sync(body: SyncBody) -> dict[str, int]:
+        try:
+            return {"job": hub().sync(body.server, body.apiKey)}
+        except ValueError as error:
+            raise RequestError("server", "no hub server given and none remembered") from error
+
+    @router.get("/sync")
+    def sync_status() -> dict[str, Any]:
+        return hub().sync_status()
+
+    return router
