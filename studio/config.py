@@ -37,7 +37,8 @@ class StudioConfig:
     device: str = "auto"
     api_only: bool = False
     no_browser: bool = False
-    api_auth: str | None = None  # "user:pass[,user2:pass2]" enables HTTP Basic
+    api_auth: str | None = None  # "user:pass[,user2:pass2]": HTTP Basic on everything served
+    ui_auth: str | None = None  # the UI's own users (A1111's --gradio-auth); default: api_auth's
     cors_origins: tuple[str, ...] = ()
     max_body_mb: int = 64
     default_model: str | None = None
@@ -50,6 +51,11 @@ class StudioConfig:
     # estimated to take over max_job_seconds or to need more memory than the device has free.
     cost_check: str = "warn"
     max_job_seconds: float = 300.0
+
+    @property
+    def auth_configured(self) -> bool:
+        """Whether the studio asks for credentials (then on every route, UI and API)."""
+        return bool(self.api_auth or self.ui_auth)
 
     @property
     def host(self) -> str:

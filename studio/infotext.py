@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -299,20 +300,36 @@ def encode_image(image, infotext: str | None, image_format: str = "png", quality
 
     exif = Image.Exif()
     if infotext:
-        exif.get_ifd(EXIF_IFD)[USER_COMMENT] = user_comment_bytes(infotext)
+        exif.get_ifd(EXIF_IFD)[USER_COMMENT] = user_comment_bytes(
+            png_safe_text(infotext)
+        )  # no raw surrogates
     buffer = io.BytesIO()
     picture = image.convert("RGB") if fmt != "webp" else image
     picture.save(buffer, format="JPEG" if fmt in ("jpg", "jpeg") else "WEBP", quality=quality, exif=exif)
     return buffer.getvalue()
 
 
+def png_safe_text(text: str) -> str:
+    """`text` as it may go into a PNG text chunk: control characters other than tab, newline and
+    carriage return, and lone surrogates (not Unicode, no UTF-8 form), are written as visible
+    escapes (`\\x00`, `\\ud800`), never raw. Requests refuse them earlier; this is the last guard."""
+
+    def safe(char: str) -> str:
+        code = ord(char)
+        if 0xD800 <= code <= 0xDFFF or (char not in "\t\n\r" and unicodedata.category(char) == "Cc"):
+            return char.encode("unicode_escape", "backslashreplace").decode("ascii")
+        return char
+
+    return "".join(safe(char) for char in text)
+
+
 def encode_png(image, infotext: str | None) -> bytes:
-    """PNG bytes of a PIL image with the infotext as the `parameters` iTXt chunk."""
+    """PNG bytes of a PIL image with the infotext as the `parameters` text chunk (`png_safe_text`)."""
     from PIL.PngImagePlugin import PngInfo
 
     info = PngInfo()
     if infotext:
-        info.add_text("parameters", infotext)
+        info.add_text("parameters", png_safe_text(infotext))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()

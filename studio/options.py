@@ -3,7 +3,11 @@
 A service of its own, with no HTTP in it: `/sdapi/v1/options` (`studio.http.a1111`) reads and
 writes it, and A1111-style requests take their default model, VAE and clip skip from it.
 
-Only plain JSON values are stored. The ones Atelier acts on:
+Only plain JSON values are stored, and nothing is stored unless every change is good: one 422
+names every bad key. The model and VAE are checked against the model registry before they are
+saved (`update(..., models=...)`): an unknown name, a missing or damaged file, or a pickle file
+while `allow_pickle` is off is refused with the reason, so a bad default never reaches a job.
+The ones Atelier acts on:
 - `sd_model_checkpoint`: the model used when a request names none (a title, name or hash);
 - `sd_vae`: the VAE used when a request names none ("Automatic" = the model's own);
 - `CLIP_stop_at_last_layers`: the clip skip used by A1111-style requests;
@@ -25,13 +29,17 @@ import json
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlitedb import write
 from studio.config import ConfigError, StudioConfig, save_settings
 from studio.database import open_database
+from studio.model_checks import check_model_file
 from studio.prompts.styles import INFOTEXT_STYLE_MODES
-from studio.request import SAMPLES_FORMATS, RequestError
+from studio.request import SAMPLES_FORMATS, Problems, RequestError, text_problem
+
+if TYPE_CHECKING:
+    from studio.engine_view import ModelCatalog
 
 MODEL = "sd_model_checkpoint"
 VAE = "sd_vae"
@@ -59,7 +67,34 @@ def save_config_options(config: StudioConfig, changes: Mapping[str, Any]) -> Stu
         raise RequestError(error.field, str(error).removeprefix(f"{error.field}: ")) from error
 
 
+AUTOMATIC_VAE = ("", "Automatic", "automatic")
+NO_VAE = ("None", "none")
+
+
+def resolve_model_option(
+    catalog: ModelCatalog, kind: str, value: Any, field_name: str, *, allow_pickle: bool
+) -> str | None:
+    """The registry title of the checkpoint or VAE `value` names, checked to be usable (not
+    missing, not damaged, not a refused pickle); None for no choice ("" / None; for a VAE also
+    "Automatic"), "None" for a VAE switched off. RequestError naming `field_name` otherwise."""
+    if value is None or value == "" or (kind == "vae" and value in AUTOMATIC_VAE):
+        return None
+    if not isinstance(value, str):
+        raise RequestError(field_name, f"expected a string, got {value!r}")
+    if kind == "vae" and value in NO_VAE:
+        return "None"
+    problem = text_problem(value)
+    if problem is not None:
+        raise RequestError(field_name, problem)
+    entry = catalog.find(kind, value, field_name)
+    check_model_file(entry, kind=kind, allow_pickle=allow_pickle, field_name=field_name)
+    return entry.title
+
+
 def _check(key: str, value: Any) -> Any:
+    problem = text_problem(key)
+    if problem is not None:
+        raise RequestError("options", f"bad option name {key!r}: {problem}")
     if key == CLIP_SKIP:
         if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= int(value) <= 12:
             raise RequestError(key, f"expected an integer 1..12, got {value!r}")
@@ -111,13 +146,43 @@ class Options:
     def get(self, key: str) -> Any:
         return self.all().get(key)
 
-    def check(self, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """`changes` checked (RequestError naming a bad key), nothing stored."""
-        return {str(key): _check(str(key), value) for key, value in changes.items()}
+    def check(
+        self,
+        changes: Mapping[str, Any],
+        *,
+        models: ModelCatalog | None = None,
+        allow_pickle: bool = False,
+    ) -> dict[str, Any]:
+        """`changes` checked (RequestError naming every bad key), nothing stored. With `models`,
+        the model and VAE are resolved to their titles and checked usable
+        (`resolve_model_option`)."""
+        problems = Problems()
+        checked: dict[str, Any] = {}
+        for key, value in changes.items():
+            with problems.check():
+                checked[str(key)] = _check(str(key), value)
+        if models is not None:
+            for key, kind in ((MODEL, "checkpoint"), (VAE, "vae")):
+                if key in checked:
+                    with problems.check():
+                        title = resolve_model_option(
+                            models, kind, checked[key], key, allow_pickle=allow_pickle
+                        )
+                        checked[key] = "Automatic" if kind == "vae" and title is None else (title or "")
+        problems.raise_any()
+        return checked
 
-    def update(self, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """Check and store `changes` in one transaction; raises RequestError naming a bad key."""
-        checked = self.check(changes)
+    def update(
+        self,
+        changes: Mapping[str, Any],
+        *,
+        models: ModelCatalog | None = None,
+        allow_pickle: bool = False,
+    ) -> dict[str, Any]:
+        """Check and store `changes` in one transaction; raises RequestError naming every bad key
+        (nothing is stored then). With `models`, the model and VAE are resolved to their titles
+        and checked usable (`resolve_model_option`) before anything is saved."""
+        checked = self.check(changes, models=models, allow_pickle=allow_pickle)
         with self._lock:
             count = self._db.execute("SELECT COUNT(*) FROM api_options").fetchone()[0]
             if count + len(checked) > MAX_OPTIONS:

@@ -9,8 +9,10 @@ serialises to JSON for the persistent job queue and back without loss.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,6 +33,91 @@ class RequestError(ValueError):
         super().__init__(f"{field_name}: {message}")
         self.field = field_name
         self.message = message
+
+    @property
+    def problems(self) -> list[RequestError]:
+        """Every bad field this error reports (one here; several for `RequestErrors`)."""
+        return [self]
+
+
+class RequestErrors(RequestError):
+    """Several fields are bad at once. `field` and `message` are the first one's, so code that
+    names one field still works; `problems` lists them all, in the order they were found."""
+
+    def __init__(self, problems: Iterable[RequestError]) -> None:
+        found = [single for problem in problems for single in problem.problems]
+        if not found:
+            raise ValueError("RequestErrors needs at least one problem")
+        super().__init__(found[0].field, found[0].message)
+        self.args = ("; ".join(str(problem) for problem in found),)
+        self._problems = found
+
+    @property
+    def problems(self) -> list[RequestError]:
+        return list(self._problems)
+
+
+class Problems:
+    """Collects the RequestErrors of several checks, so one answer names every bad field.
+
+    problems = Problems()
+    with problems.check():
+        validate_width(...)
+    with problems.check():
+        validate_steps(...)
+    problems.raise_any()          # RequestError (one) or RequestErrors (several)
+    """
+
+    def __init__(self) -> None:
+        self.found: list[RequestError] = []
+
+    @contextlib.contextmanager
+    def check(self) -> Iterator[None]:
+        try:
+            yield
+        except RequestError as error:
+            self.add(error)
+
+    def add(self, error: RequestError) -> None:
+        known = {(problem.field, problem.message) for problem in self.found}
+        for problem in error.problems:
+            if (problem.field, problem.message) not in known:
+                self.found.append(problem)
+
+    def fields(self) -> set[str]:
+        return {problem.field for problem in self.found}
+
+    def __bool__(self) -> bool:
+        return bool(self.found)
+
+    def raise_any(self) -> None:
+        if len(self.found) == 1:
+            raise self.found[0]
+        if self.found:
+            raise RequestErrors(self.found)
+
+
+def text_problem(value: object) -> str | None:
+    """Why `value` is not acceptable as text, or None: it must be a str of valid Unicode (no lone
+    surrogates) without control characters other than tab, newline and carriage return."""
+    if not isinstance(value, str):
+        return f"expected a string, got {type(value).__name__}"
+    for index, char in enumerate(value):
+        code = ord(char)
+        if 0xD800 <= code <= 0xDFFF:
+            return f"contains a lone surrogate (U+{code:04X}) at position {index}: not valid Unicode text"
+        if char not in "\t\n\r" and unicodedata.category(char) == "Cc":
+            return f"contains the control character U+{code:04X} at position {index}"
+    return None
+
+
+def check_text(field_name: str, value: object) -> str:
+    """`value` if it is acceptable text (see `text_problem`), else RequestError naming the field."""
+    problem = text_problem(value)
+    if problem is not None:
+        raise RequestError(field_name, problem)
+    assert isinstance(value, str)
+    return value
 
 
 @dataclass(frozen=True)
@@ -131,21 +218,45 @@ class GenerationRequest:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> GenerationRequest:
+        """The request from its JSON form; RequestError (or RequestErrors) naming every bad field:
+        unknown fields, bad base64 images, and values of the wrong JSON type."""
+        if not isinstance(data, Mapping):
+            raise RequestError("payload", f"expected an object, got {type(data).__name__}")
+        problems = Problems()
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise RequestError(unknown[0], f"unknown field; valid fields are {', '.join(sorted(known))}")
-        values = dict(data)
-        if "init_images" in values:
-            values["init_images"] = tuple(
-                decode_base64(item, f"init_images[{i}]") for i, item in enumerate(values["init_images"] or ())
+        for name in sorted(set(data) - known, key=str):
+            problems.add(
+                RequestError(str(name), f"unknown field; valid fields are {', '.join(sorted(known))}")
             )
+        values = {key: value for key, value in data.items() if key in known}
+        if "init_images" in values:
+            images = values["init_images"] or ()
+            if not isinstance(images, list | tuple):
+                problems.add(RequestError("init_images", "expected a list of base64 images"))
+                images = ()
+            decoded = []
+            for i, item in enumerate(images):
+                with problems.check():
+                    decoded.append(decode_base64(item, f"init_images[{i}]"))
+            values["init_images"] = tuple(decoded)
         if values.get("mask") is not None:
-            values["mask"] = decode_base64(values["mask"], "mask")
+            with problems.check():
+                values["mask"] = decode_base64(values["mask"], "mask")
         if "styles" in values:
-            values["styles"] = _style_names(values["styles"])
+            with problems.check():
+                values["styles"] = _style_names(values["styles"])
         if "controlnet_units" in values:
-            values["controlnet_units"] = tuple(dict(unit) for unit in values["controlnet_units"] or ())
+            units = values["controlnet_units"] or ()
+            if not isinstance(units, list | tuple) or not all(isinstance(unit, Mapping) for unit in units):
+                problems.add(RequestError("controlnet_units", "expected a list of ControlNet unit objects"))
+                units = ()
+            values["controlnet_units"] = tuple(dict(unit) for unit in units)
+        scripts = values.get("scripts")
+        if scripts is not None and not (
+            isinstance(scripts, Mapping) and all(isinstance(args, Mapping) for args in scripts.values())
+        ):
+            problems.add(RequestError("scripts", 'expected an object {"script name": {"param": value}}'))
+        problems.raise_any()
         return cls(**values)
 
 
@@ -191,6 +302,37 @@ def _check_choice(name: str, value: str, choices: Iterable[str]) -> None:
         raise RequestError(name, f"unknown value {value!r}; choose one of: {', '.join(options)}")
 
 
+def _check_size(name: str, value: object) -> None:
+    _check_int(name, value)
+    assert isinstance(value, int)
+    _check_range(name, value, MIN_SIZE, MAX_SIZE)
+    if value % 8:
+        raise RequestError(name, f"{value} is not a multiple of 8")
+
+
+def _check_int_range(name: str, value: object, low: int, high: int) -> None:
+    _check_int(name, value)
+    assert isinstance(value, int)
+    _check_range(name, value, low, high)
+
+
+INT_RANGES = (
+    ("steps", 1, 150),
+    ("batch_size", 1, MAX_BATCH_SIZE),
+    ("n_iter", 1, MAX_N_ITER),
+    ("clip_skip", 1, 12),
+    ("mask_blur", 0, 64),
+    ("inpainting_fill", 0, 3),
+    ("inpaint_full_res_padding", 0, 256),
+    ("inpainting_mask_invert", 0, 1),
+    ("seed", -1, MAX_SEED),
+    ("subseed", -1, MAX_SEED),
+)
+FLOAT_RANGES = (("cfg_scale", 0, 30), ("denoising_strength", 0, 1), ("subseed_strength", 0, 1))
+TEXT_FIELDS = ("prompt", "negative_prompt", "sampler_name", "scheduler")
+OPTIONAL_TEXT_FIELDS = ("model", "vae")
+
+
 def validate(
     request: GenerationRequest,
     *,
@@ -199,80 +341,94 @@ def validate(
     models: Iterable[str] | None = None,
     vaes: Iterable[str] | None = None,
 ) -> GenerationRequest:
-    """Check every field; raise RequestError naming the first bad one. Returns the request.
+    """Check every field; raise RequestError naming the bad one (RequestErrors when several are
+    bad, naming each). Returns the request.
 
     Name checks run only for the registries passed in, so this module stays torch-free and the
-    caller decides which names are valid (sampler table, scanned models, VAEs).
+    caller decides which names are valid (sampler table, scanned models, VAEs). Text fields must
+    be valid Unicode without control characters (`text_problem`): such text is refused here, never
+    written into a PNG or the database.
     """
-    if not isinstance(request.prompt, str):
-        raise RequestError("prompt", "expected a string")
-    if not isinstance(request.negative_prompt, str):
-        raise RequestError("negative_prompt", "expected a string")
+    problems = Problems()
+    for name in TEXT_FIELDS:
+        with problems.check():
+            check_text(name, getattr(request, name))
+    for name in OPTIONAL_TEXT_FIELDS:
+        if getattr(request, name) is not None:
+            with problems.check():
+                check_text(name, getattr(request, name))
     for name in ("width", "height"):
-        value = getattr(request, name)
-        _check_int(name, value)
-        _check_range(name, value, MIN_SIZE, MAX_SIZE)
-        if value % 8:
-            raise RequestError(name, f"{value} is not a multiple of 8")
-    for name, low, high in (
-        ("steps", 1, 150),
-        ("batch_size", 1, MAX_BATCH_SIZE),
-        ("n_iter", 1, MAX_N_ITER),
-        ("clip_skip", 1, 12),
-        ("mask_blur", 0, 64),
-        ("inpainting_fill", 0, 3),
-        ("inpaint_full_res_padding", 0, 256),
-        ("inpainting_mask_invert", 0, 1),
-        ("seed", -1, MAX_SEED),
-        ("subseed", -1, MAX_SEED),
-    ):
-        value = getattr(request, name)
-        _check_int(name, value)
-        _check_range(name, value, low, high)
-    _check_range("cfg_scale", request.cfg_scale, 0, 30)
+        with problems.check():
+            _check_size(name, getattr(request, name))
+    for name, low, high in INT_RANGES:
+        with problems.check():
+            _check_int_range(name, getattr(request, name), low, high)
+    for name, low, high in FLOAT_RANGES:
+        with problems.check():
+            _check_range(name, getattr(request, name), low, high)
     for name, high in (
         ("original_width", 4 * MAX_SIZE),
         ("original_height", 4 * MAX_SIZE),
         ("crop_left", MAX_SIZE),
         ("crop_top", MAX_SIZE),
     ):
-        value = getattr(request, name)
-        _check_int(name, value)
-        _check_range(name, value, 0, high)
-    _check_range("refiner_switch_at", request.refiner_switch_at, 0, 1)
-    if request.refiner_checkpoint is not None:
-        if not isinstance(request.refiner_checkpoint, str) or not request.refiner_checkpoint.strip():
-            raise RequestError(
-                "refiner_checkpoint", f"expected a model name, got {request.refiner_checkpoint!r}"
-            )
-        if not 0 < request.refiner_switch_at < 1:
+        with problems.check():
+            _check_int_range(name, getattr(request, name), 0, high)
+    with problems.check():
+        _check_range("refiner_switch_at", request.refiner_switch_at, 0, 1)
+        if request.refiner_checkpoint is not None and not 0 < request.refiner_switch_at < 1:
             raise RequestError(
                 "refiner_switch_at", f"{request.refiner_switch_at} must be between 0 and 1 (exclusive)"
             )
+    if request.refiner_checkpoint is not None:
+        if not isinstance(request.refiner_checkpoint, str) or not request.refiner_checkpoint.strip():
+            problems.add(
+                RequestError(
+                    "refiner_checkpoint", f"expected a model name, got {request.refiner_checkpoint!r}"
+                )
+            )
+        else:
+            with problems.check():
+                check_text("refiner_checkpoint", request.refiner_checkpoint)
     if request.distilled_cfg_scale is not None:
-        _check_range("distilled_cfg_scale", request.distilled_cfg_scale, 0, 30)
+        with problems.check():
+            _check_range("distilled_cfg_scale", request.distilled_cfg_scale, 0, 30)
     if request.flow_shift is not None:
-        _check_range("flow_shift", request.flow_shift, 0, 20)
-        if request.flow_shift <= 0:
-            raise RequestError("flow_shift", f"{request.flow_shift} must be above 0")
-    _check_range("skip_layer_guidance_scale", request.skip_layer_guidance_scale, 0, 10)
-    _check_range("denoising_strength", request.denoising_strength, 0, 1)
-    _check_range("subseed_strength", request.subseed_strength, 0, 1)
+        with problems.check():
+            _check_range("flow_shift", request.flow_shift, 0, 20)
+            if request.flow_shift <= 0:
+                raise RequestError("flow_shift", f"{request.flow_shift} must be above 0")
+    with problems.check():
+        _check_range("skip_layer_guidance_scale", request.skip_layer_guidance_scale, 0, 10)
+    if not isinstance(request.save_images, bool):
+        problems.add(RequestError("save_images", f"expected true or false, got {request.save_images!r}"))
     if not isinstance(request.styles, tuple) or not all(isinstance(name, str) for name in request.styles):
-        raise RequestError("styles", "expected a tuple of style names")
+        problems.add(RequestError("styles", "expected a tuple of style names"))
+    else:
+        for index, name in enumerate(request.styles):
+            with problems.check():
+                check_text(f"styles[{index}]", name)
     if request.mask is not None and not request.init_images:
-        raise RequestError("mask", "a mask needs an init image (init_images is empty)")
+        problems.add(RequestError("mask", "a mask needs an init image (init_images is empty)"))
     if request.enable_hr:
-        _validate_hires(request)
-    _check_choice("samples_format", request.samples_format, SAMPLES_FORMATS)
-    if samplers is not None:
-        _check_choice("sampler_name", request.sampler_name, samplers)
-    if schedulers is not None:
-        _check_choice("scheduler", request.scheduler, schedulers)
-    if models is not None and request.model is not None:
-        _check_choice("model", request.model, models)
-    if vaes is not None and request.vae not in (None, "Automatic", "None"):
-        _check_choice("vae", request.vae, vaes)
+        with problems.check():
+            _validate_hires(request)
+    with problems.check():
+        _check_choice("samples_format", request.samples_format, SAMPLES_FORMATS)
+    bad = problems.fields()
+    if samplers is not None and "sampler_name" not in bad:
+        with problems.check():
+            _check_choice("sampler_name", request.sampler_name, samplers)
+    if schedulers is not None and "scheduler" not in bad:
+        with problems.check():
+            _check_choice("scheduler", request.scheduler, schedulers)
+    if models is not None and request.model is not None and "model" not in bad:
+        with problems.check():
+            _check_choice("model", request.model, models)
+    if vaes is not None and request.vae not in (None, "Automatic", "None") and "vae" not in bad:
+        with problems.check():
+            _check_choice("vae", request.vae, vaes)
+    problems.raise_any()
     return request
 
 

@@ -36,7 +36,22 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--device", help="device backend: auto, cpu, cuda, mps, ... (default auto)")
     parser.add_argument("--no-browser", action="store_true", default=None, help="do not open a browser tab")
     parser.add_argument("--api-only", action="store_true", default=None, help="serve the API without the UI")
-    parser.add_argument("--api-auth", help="HTTP Basic credentials for the API: user:pass[,user2:pass2]")
+    parser.add_argument(
+        "--api-auth",
+        help="HTTP Basic users for the API, user:pass[,user2:pass2]; they also guard the UI unless "
+        "--ui-auth is given (with either, every route asks for a login)",
+    )
+    parser.add_argument(
+        "--ui-auth",
+        help="HTTP Basic users for the UI and its Gradio routes (A1111's --gradio-auth); default: "
+        "the --api-auth users",
+    )
+    parser.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="with --listen, serve without any login: whoever reaches the port can generate, change "
+        "settings and install extensions (run code) on this machine",
+    )
     parser.add_argument(
         "--cors-origins", help="comma-separated origins allowed to call the API from a browser"
     )
@@ -48,6 +63,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     return parser.parse_args(list(argv))
+
+
+def listen_refusal(config: StudioConfig, *, insecure_no_auth: bool) -> str | None:
+    """Why `serve` will not start, or None: listening on the network without a login gives anyone
+    who reaches the port this machine (extensions are code), so it takes --insecure-no-auth."""
+    if config.listen and not config.auth_configured and not insecure_no_auth:
+        return (
+            "--listen serves every network interface: set --api-auth user:password (and optionally "
+            "--ui-auth) so the UI and the API ask for a login, or pass --insecure-no-auth if this "
+            "network is yours alone"
+        )
+    return None
 
 
 def leave_a_core_for_the_server(environ: Mapping[str, str] | None = None) -> int | None:
@@ -114,24 +141,30 @@ def main(argv: Sequence[str]) -> int:
         "no_browser": args.no_browser,
         "api_only": args.api_only,
         "api_auth": args.api_auth,
+        "ui_auth": args.ui_auth,
         "cors_origins": args.cors_origins,
         "allow_pickle": args.allow_pickle,
     }
     try:
         config = load_config(cli)
-        from studio.http.security import parse_credentials
+        from studio.http.security import auth_users
 
-        parse_credentials(config.api_auth)
+        auth_users(config.api_auth, config.ui_auth)
     except (ConfigError, ValueError) as error:
         print(f"atelier: {error}")
+        return 2
+    refusal = listen_refusal(config, insecure_no_auth=args.insecure_no_auth)
+    if refusal:
+        print(f"atelier: {refusal}")
         return 2
 
     from studio.app import build_services
     from studio.http.app import create_app
     from studio.pipeline.engine import ensure_default_model
 
-    if config.listen and not config.api_auth:
-        log.warning("listening on all interfaces without --api-auth: anyone on the network can use the API")
+    if config.listen and not config.auth_configured:
+        log.warning("listening on all interfaces without a login (--insecure-no-auth): anyone on the network "
+                    "can use the studio and run code on this machine")  # fmt: skip
     threads = leave_a_core_for_the_server()
     if threads:
         log.info(

@@ -11,23 +11,24 @@ from __future__ import annotations
 
 import datetime
 import json
-import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from studio import options as opt
+from studio.http.a1111_info import memory_report, read_png_info
+from studio.http.a1111_payloads import Img2ImgBody, PngInfoBody, Txt2ImgBody
 from studio.http.checks import check_cost, check_request
 from studio.http.controlnet import split_controlnet
+from studio.http.errors import COMMON_RESPONSES, GENERATION_FAILED, StrictJsonRoute
 from studio.http.images import decode_image, encode_png_base64
 from studio.infotext import parse_infotext
 from studio.jobs import GENERATE, SELECT_MODEL, Job, JobState
 from studio.prompts.styles import infotext_styles
-from studio.request import GenerationRequest, RequestError
+from studio.request import GenerationRequest, Problems, RequestError
 
 if TYPE_CHECKING:
     from studio.engine_view import StudioEngine
@@ -36,74 +37,6 @@ if TYPE_CHECKING:
 
 
 FORGE_DISTILLED_CFG = 3.5  # what Forge's API sends when the client did not choose
-
-
-class Txt2ImgBody(BaseModel):
-    """A1111's StableDiffusionTxt2ImgProcessingAPI (the fields Atelier uses; others are accepted)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    prompt: str = ""
-    negative_prompt: str = ""
-    styles: list[str] | None = None
-    seed: int = -1
-    subseed: int = -1
-    subseed_strength: float = 0.0
-    sampler_name: str | None = None
-    sampler_index: str | None = None
-    scheduler: str | None = None
-    batch_size: int = 1
-    n_iter: int = 1
-    steps: int = 50
-    cfg_scale: float = 7.0
-    width: int = 512
-    height: int = 512
-    denoising_strength: float | None = None
-    override_settings: dict[str, Any] | None = None
-    override_settings_restore_afterwards: bool = True
-    script_name: str | None = None
-    script_args: list[Any] = Field(default_factory=list)
-    alwayson_scripts: dict[str, Any] = Field(default_factory=dict)
-    send_images: bool = True
-    save_images: bool = False
-    enable_hr: bool = False
-    hr_scale: float = 2.0
-    hr_upscaler: str | None = None
-    hr_second_pass_steps: int = 0
-    hr_resize_x: int = 0
-    hr_resize_y: int = 0
-    hr_checkpoint_name: str | None = None
-    hr_sampler_name: str | None = None
-    hr_scheduler: str | None = None
-    hr_prompt: str = ""
-    hr_negative_prompt: str = ""
-    # A1111's SDXL refiner, Forge's Flux guidance, and Atelier's family fields (docs/models.md)
-    refiner_checkpoint: str | None = None
-    refiner_switch_at: float | None = None
-    distilled_cfg_scale: float | None = None
-    flow_shift: float | None = None
-    skip_layer_guidance_scale: float = 0.0
-    original_width: int = 0
-    original_height: int = 0
-    crop_left: int = 0
-    crop_top: int = 0
-
-
-class Img2ImgBody(Txt2ImgBody):
-    init_images: list[Any] | None = None
-    resize_mode: int = 0
-    denoising_strength: float | None = 0.75
-    mask: Any | None = None
-    mask_blur: int | None = None
-    inpainting_fill: int = 0
-    inpaint_full_res: bool | int = True
-    inpaint_full_res_padding: int = 0
-    inpainting_mask_invert: int = 0
-    include_init_images: bool = False
-
-
-class PngInfoBody(BaseModel):
-    image: Any = ""
 
 
 def _normalized(name: str) -> str:
@@ -138,17 +71,10 @@ class A1111Api:
 
     # ---- request building ----------------------------------------------------------------
 
-    def _resolve_checkpoint(self, name: str | None, field_name: str) -> str | None:
-        if not name:
-            return None
-        return self.engine.registry.find("checkpoint", name, field_name).title
-
-    def _resolve_vae(self, name: str | None, field_name: str) -> str | None:
-        if name in (None, "", "Automatic", "automatic"):
-            return None
-        if name in ("None", "none"):
-            return "None"
-        return self.engine.registry.find("vae", name, field_name).title
+    def _resolve(self, kind: str, name: str | None, field_name: str) -> str | None:
+        return opt.resolve_model_option(
+            self.engine.registry, kind, name, field_name, allow_pickle=self.engine.config.allow_pickle
+        )
 
     def _scripts(self, body: Txt2ImgBody) -> tuple[dict[str, dict[str, Any]], tuple[dict[str, Any], ...]]:
         """The request's scripts, and its ControlNet units (`alwayson_scripts.controlnet`)."""
@@ -171,8 +97,8 @@ class A1111Api:
             )
         }
         if body.refiner_checkpoint not in (None, "", "None"):
-            values["refiner_checkpoint"] = self._resolve_checkpoint(
-                body.refiner_checkpoint, "refiner_checkpoint"
+            values["refiner_checkpoint"] = self._resolve(
+                "checkpoint", body.refiner_checkpoint, "refiner_checkpoint"
             )
             values["refiner_switch_at"] = 0.8 if body.refiner_switch_at is None else body.refiner_switch_at
         if body.flow_shift is not None:
@@ -184,20 +110,33 @@ class A1111Api:
         return values
 
     def build_request(self, body: Txt2ImgBody) -> GenerationRequest:
-        """The A1111 payload as a validated GenerationRequest (RequestError naming the field)."""
+        """The A1111 payload as a validated GenerationRequest; RequestError naming the bad field
+        (RequestErrors naming every one when several are bad)."""
+        problems = Problems()
         options = self.services.options.all()
         override = body.override_settings or {}
         model_key = "override_settings.sd_model_checkpoint" if opt.MODEL in override else opt.MODEL
         vae_key = "override_settings.sd_vae" if opt.VAE in override else opt.VAE
-        model = self._resolve_checkpoint(override.get(opt.MODEL, options.get(opt.MODEL)), model_key)
-        vae = self._resolve_vae(override.get(opt.VAE, options.get(opt.VAE)), vae_key)
+        model = vae = None
+        with problems.check():
+            model = self._resolve("checkpoint", override.get(opt.MODEL, options.get(opt.MODEL)), model_key)
+        with problems.check():
+            vae = self._resolve("vae", override.get(opt.VAE, options.get(opt.VAE)), vae_key)
+        # a bad model or VAE is reported under the A1111 option's name, not again as `model`
+        skip = {name for key, name in ((model_key, "model"), (vae_key, "vae")) if key in problems.fields()}
         clip_skip = override.get(opt.CLIP_SKIP, options.get(opt.CLIP_SKIP, 1))
         sampler = body.sampler_name or body.sampler_index or "Euler a"
         # aliases ("k_euler_a"), other spellings, and "DPM++ 2M Karras" split as A1111 1.9+ does
         sampler, scheduler = self.engine.normalize_sampler(sampler, body.scheduler or "Automatic")
         sampler = _match_name(sampler, self.engine.sampler_names())
         scheduler = _match_name(scheduler, self.engine.schedule_types())
-        scripts, controlnet_units = self._scripts(body)
+        scripts: dict[str, dict[str, Any]] = {}
+        controlnet_units: tuple[dict[str, Any], ...] = ()
+        with problems.check():
+            scripts, controlnet_units = self._scripts(body)
+        family: dict[str, Any] = {}
+        with problems.check():
+            family = self._family_fields(body, model)
         values: dict[str, Any] = {
             "prompt": body.prompt,
             "negative_prompt": body.negative_prompt,
@@ -222,40 +161,58 @@ class A1111Api:
             "samples_format": str(
                 override.get("samples_format", options.get("samples_format", "png"))
             ).lower(),
-            **self._family_fields(body, model),
+            **family,
         }
         if isinstance(body, Img2ImgBody):
-            if not body.init_images:
-                raise RequestError("init_images", "img2img needs at least one init image")
-            values["init_images"] = tuple(
-                decode_image(image, f"init_images[{index}]") for index, image in enumerate(body.init_images)
-            )
-            values["mask"] = decode_image(body.mask, "mask") if body.mask else None
-            values["denoising_strength"] = (
-                0.75 if body.denoising_strength is None else body.denoising_strength
-            )
-            values["mask_blur"] = 4 if body.mask_blur is None else body.mask_blur
-            values["inpainting_fill"] = body.inpainting_fill
-            values["inpaint_full_res"] = bool(body.inpaint_full_res)
-            values["inpaint_full_res_padding"] = body.inpaint_full_res_padding
-            values["inpainting_mask_invert"] = body.inpainting_mask_invert
+            values.update(self._img2img_values(body, problems))
         elif body.enable_hr:
-            values.update(
-                enable_hr=True,
-                hr_scale=body.hr_scale,
-                hr_upscaler=body.hr_upscaler or "Latent",
-                hr_second_pass_steps=body.hr_second_pass_steps,
-                hr_resize_x=body.hr_resize_x,
-                hr_resize_y=body.hr_resize_y,
-                hr_checkpoint_name=body.hr_checkpoint_name,
-                hr_sampler_name=body.hr_sampler_name,
-                hr_scheduler=body.hr_scheduler,
-                hr_prompt=body.hr_prompt,
-                hr_negative_prompt=body.hr_negative_prompt,
-                denoising_strength=0.7 if body.denoising_strength is None else body.denoising_strength,
-            )
+            values.update(self._hires_values(body))
         request = GenerationRequest(**values)
-        return check_request(self.engine, request)
+        with problems.check():
+            # the engine's checks name the rest; a field already reported is not checked twice
+            request = check_request(self.engine, request, skip=problems.fields() | skip)
+        problems.raise_any()
+        return request
+
+    def _img2img_values(self, body: Img2ImgBody, problems: Problems) -> dict[str, Any]:
+        images: list[bytes] = []
+        if not body.init_images:
+            problems.add(RequestError("init_images", "img2img needs at least one init image"))
+        for index, image in enumerate(body.init_images or ()):
+            with problems.check():
+                images.append(decode_image(image, f"init_images[{index}]"))
+        mask = None
+        if body.mask:
+            with problems.check():
+                mask = decode_image(body.mask, "mask")
+        return {
+            # with a bad image, checking the rest goes on with a stand-in (the bad one is reported)
+            "init_images": tuple(images) or (b"",),
+            "mask": mask,
+            "denoising_strength": 0.75 if body.denoising_strength is None else body.denoising_strength,
+            "mask_blur": 4 if body.mask_blur is None else body.mask_blur,
+            "inpainting_fill": body.inpainting_fill,
+            "inpaint_full_res": bool(body.inpaint_full_res),
+            "inpaint_full_res_padding": body.inpaint_full_res_padding,
+            "inpainting_mask_invert": body.inpainting_mask_invert,
+        }
+
+    def _hires_values(self, body: Txt2ImgBody) -> dict[str, Any]:
+        """A1111's hires fix fields (txt2img only); the request's checks name a bad one."""
+        return {
+            "enable_hr": True,
+            "hr_scale": body.hr_scale,
+            "hr_upscaler": body.hr_upscaler or "Latent",
+            "hr_second_pass_steps": body.hr_second_pass_steps,
+            "hr_resize_x": body.hr_resize_x,
+            "hr_resize_y": body.hr_resize_y,
+            "hr_checkpoint_name": body.hr_checkpoint_name,
+            "hr_sampler_name": body.hr_sampler_name,
+            "hr_scheduler": body.hr_scheduler,
+            "hr_prompt": body.hr_prompt,
+            "hr_negative_prompt": body.hr_negative_prompt,
+            "denoising_strength": 0.7 if body.denoising_strength is None else body.denoising_strength,
+        }
 
     # ---- responses -----------------------------------------------------------------------
 
@@ -329,6 +286,12 @@ class A1111Api:
         request, job, cost = await run_in_threadpool(build_and_submit)
         job = await self.services.jobs.wait_async(job.id)
         if job.state == JobState.FAILED:
+            failed_field = (job.result or {}).get("error_field")
+            if failed_field:
+                # the request named something that turned out unusable at run time (a model
+                # whose file does not load): the client's to fix, so 4xx naming it and why
+                message = (job.error or "").removeprefix(f"{failed_field}: ")
+                raise RequestError(str(failed_field), message)
             raise HTTPException(
                 status_code=500, detail={"error": "GenerationError", "job_id": job.id, "errors": job.error}
             )
@@ -418,62 +381,37 @@ class A1111Api:
         return values
 
     def set_options(self, changes: dict[str, Any]) -> None:
+        """Store the changes, every one checked first (the model and VAE against the registry:
+        a missing, damaged or refused file is a 422 naming the option; nothing is saved then).
+        Studio settings (`opt.CONFIG_OPTIONS`) go into config.json instead."""
         changes = dict(changes)
+        models, allow_pickle = self.engine.registry, self.engine.config.allow_pickle
         settings = {name: changes.pop(name) for name in opt.CONFIG_OPTIONS if name in changes}
         if settings:  # studio settings: into config.json, and the engine reads them per request
-            self.services.options.check(changes)  # the other keys first: all or nothing
+            # the other keys first: all or nothing
+            self.services.options.check(changes, models=models, allow_pickle=allow_pickle)
             self.engine.config = opt.save_config_options(self.engine.config, settings)
-        if changes.get(opt.MODEL):
-            changes[opt.MODEL] = self._resolve_checkpoint(changes[opt.MODEL], opt.MODEL)
-        if opt.VAE in changes:
-            vae = self._resolve_vae(changes[opt.VAE], opt.VAE)
-            changes[opt.VAE] = "Automatic" if vae is None else vae
-        self.services.options.update(changes)
+        stored = self.services.options.update(changes, models=models, allow_pickle=allow_pickle)
         if changes.get(opt.MODEL):
             # load it on the worker, in queue order, as A1111 loads a model when it is set
-            self.services.jobs.submit(SELECT_MODEL, {"name": changes[opt.MODEL]})
-
-
-def memory_report() -> dict[str, Any]:
-    import psutil
-
-    memory = psutil.virtual_memory()
-    ram = {"free": memory.available, "used": memory.total - memory.available, "total": memory.total}
-    process = {"rss": psutil.Process().memory_info().rss}
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        free, total = torch.cuda.mem_get_info()
-        stats = torch.cuda.memory_stats()
-        cuda: dict[str, Any] = {
-            "system": {"free": free, "used": total - free, "total": total},
-            "active": {
-                "current": stats.get("active_bytes.all.current", 0),
-                "peak": stats.get("active_bytes.all.peak", 0),
-            },
-            "allocated": {
-                "current": stats.get("allocated_bytes.all.current", 0),
-                "peak": stats.get("allocated_bytes.all.peak", 0),
-            },
-            "reserved": {
-                "current": stats.get("reserved_bytes.all.current", 0),
-                "peak": stats.get("reserved_bytes.all.peak", 0),
-            },
-        }
-    else:
-        cuda = {"error": "no CUDA device in use"}
-    return {"ram": ram, "process": process, "cuda": cuda}
+            self.services.jobs.submit(SELECT_MODEL, {"name": stored[opt.MODEL]})
 
 
 def build_router(services: HttpServices) -> APIRouter:
     api = A1111Api(services)
-    router = APIRouter(prefix="/sdapi/v1", tags=["A1111-compatible"])
+    router = APIRouter(
+        prefix="/sdapi/v1",
+        tags=["A1111-compatible"],
+        route_class=StrictJsonRoute,
+        responses=COMMON_RESPONSES,
+    )
     engine = services.engine
 
-    @router.post("/txt2img")
+    @router.post("/txt2img", responses={500: GENERATION_FAILED})
     async def txt2img(body: Txt2ImgBody) -> dict[str, Any]:
         return await api.generate(body)
 
-    @router.post("/img2img")
+    @router.post("/img2img", responses={500: GENERATION_FAILED})
     async def img2img(body: Img2ImgBody) -> dict[str, Any]:
         return await api.generate(body)
 
@@ -505,6 +443,8 @@ def build_router(services: HttpServices) -> APIRouter:
         config = services.config
         flags = config.to_json()
         flags["api_auth"] = "********" if config.api_auth else None
+        flags["ui_auth"] = "********" if config.ui_auth else None
+        flags["gradio_auth"] = flags["ui_auth"]
         flags.update(
             api=True,
             nowebui=config.api_only,
@@ -617,21 +557,6 @@ def build_router(services: HttpServices) -> APIRouter:
 
 def _script_names(scripts: ScriptManager) -> list[str]:
     return [name.lower() for name in scripts.names()]
-
-
-def read_png_info(data: bytes) -> dict[str, Any]:
-    import io
-
-    from PIL import Image
-
-    from studio.infotext import read_exif_infotext
-
-    with Image.open(io.BytesIO(data)) as image:
-        items = {key: value for key, value in image.info.items() if isinstance(value, str)}
-        exif_text = read_exif_infotext(image)
-    text = items.pop("parameters", None) or exif_text
-    parameters: dict[str, Any] = dict(parse_infotext(text)) if text else {}
-    return {"info": text or "", "items": items, "parameters": parameters}
 
 
 __all__ = ["A1111Api", "Img2ImgBody", "Txt2ImgBody", "build_router"]

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from studio.extras import ExtrasSettings
+from studio.http.errors import COMMON_RESPONSES, StrictJsonRoute
 from studio.http.images import decode_image, encode_png_base64
 from studio.request import RequestError
 
@@ -72,7 +73,12 @@ def _html_info(text: str) -> str:
 
 
 def build_router(services: HttpServices) -> APIRouter:
-    router = APIRouter(prefix="/sdapi/v1", tags=["A1111-compatible"])
+    router = APIRouter(
+        prefix="/sdapi/v1",
+        tags=["A1111-compatible"],
+        route_class=StrictJsonRoute,
+        responses=COMMON_RESPONSES,
+    )
     engine = services.engine
 
     @router.get("/upscalers")
@@ -100,7 +106,10 @@ def build_router(services: HttpServices) -> APIRouter:
     def hypernetworks() -> list[dict[str, Any]]:
         return []
 
-    @router.post("/interrogate")
+    @router.post(
+        "/interrogate",
+        responses={501: {"description": "no captioning model (CLIP interrogator, DeepBooru) is installed"}},
+    )
     def interrogate() -> None:
         raise HTTPException(
             status_code=501,

@@ -29,7 +29,7 @@ def create_app(services: HttpServices, *, manage_services: bool = False) -> Fast
     from studio.http import a1111, a1111_extras, controlnet, hub, library, native, networks
     from studio.http.errors import install_error_handlers
     from studio.http.extensions import build_router as build_extensions_router
-    from studio.http.security import BasicAuthMiddleware, BodyLimitMiddleware, parse_credentials
+    from studio.http.security import BasicAuthMiddleware, BodyLimitMiddleware, auth_users
 
     config = services.config
     lifespan = None
@@ -72,9 +72,10 @@ def create_app(services: HttpServices, *, manage_services: bool = False) -> Fast
     app.include_router(build_extensions_router(services.scripts, services.extensions))
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_mb * 1024 * 1024)
-    credentials = parse_credentials(config.api_auth)
-    if credentials:
-        app.add_middleware(BasicAuthMiddleware, credentials=credentials)
+    api_users, ui_users = auth_users(config.api_auth, config.ui_auth)
+    if api_users:
+        # around the whole app: the API, the UI mounted below and every Gradio route alike
+        app.add_middleware(BasicAuthMiddleware, api_users=api_users, ui_users=ui_users)
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -98,4 +99,6 @@ def mount_ui(app: FastAPI, services: HttpServices) -> None:
 
     from studio.ui import build_blocks
 
-    gr.mount_gradio_app(app, build_blocks(services), path="/")
+    # no Gradio `auth`: the app's BasicAuthMiddleware covers every route Gradio serves
+    max_bytes = services.config.max_body_mb * 1024 * 1024
+    gr.mount_gradio_app(app, build_blocks(services), path="/", max_file_size=max_bytes)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from studio.controlnet import models as controlnet_models
 from studio.controlnet import preprocessors
 from studio.controlnet.units import parse_units
+from studio.http.errors import COMMON_RESPONSES, StrictJsonRoute
 from studio.http.images import decode_image, encode_png_base64
 from studio.http.services import HttpServices
 from studio.request import RequestError
@@ -87,7 +88,12 @@ def model_titles(services: HttpServices) -> list[str]:
 
 
 def build_router(services: HttpServices) -> APIRouter:
-    router = APIRouter(prefix="/controlnet", tags=["controlnet"])
+    router = APIRouter(
+        prefix="/controlnet",
+        tags=["controlnet"],
+        route_class=StrictJsonRoute,
+        responses=COMMON_RESPONSES,
+    )
 
     @router.get("/version")
     def version() -> dict[str, Any]:

@@ -27,6 +27,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.search import SearchError, SearchQuery
+from studio.http.errors import COMMON_RESPONSES, NOT_FOUND, StrictJsonRoute
 from studio.request import RequestError
 
 if TYPE_CHECKING:
@@ -53,7 +54,12 @@ def _split(values: list[str]) -> tuple[str, ...]:
 
 
 def build_router(services: HttpServices) -> APIRouter:
-    router = APIRouter(prefix="/studio/v1/hub", tags=["Atelier hub"])
+    router = APIRouter(
+        prefix="/studio/v1/hub",
+        tags=["Atelier hub"],
+        route_class=StrictJsonRoute,
+        responses=COMMON_RESPONSES,
+    )
 
     def hub() -> StudioHub:
         if services.hub is None:
@@ -103,14 +109,14 @@ def build_router(services: HttpServices) -> APIRouter:
             "tookMs": round((time.perf_counter() - started) * 1000, 2),
         }
 
-    @router.get("/models/{model_id}")
+    @router.get("/models/{model_id}", responses={404: NOT_FOUND})
     def model(model_id: int) -> dict[str, Any]:
         found = hub().model(model_id)
         if found is None:
             raise HTTPException(404, f"model {model_id} is not in the local mirror (sync first)")
         return found
 
-    @router.get("/articles/{article_id}")
+    @router.get("/articles/{article_id}", responses={404: NOT_FOUND})
     def article(article_id: int) -> dict[str, Any]:
         found = hub().article(article_id)
         if found is None:
@@ -121,7 +127,7 @@ def build_router(services: HttpServices) -> APIRouter:
     def notifications() -> dict[str, Any]:
         return hub().notifications()
 
-    @router.get("/previews/{name:path}")
+    @router.get("/previews/{name:path}", responses={404: NOT_FOUND})
     def preview(name: str) -> FileResponse:
         path = hub().preview_file(name)
         if path is None:
@@ -139,7 +145,7 @@ def build_router(services: HttpServices) -> APIRouter:
     def downloads() -> list[dict[str, Any]]:
         return hub().downloads()
 
-    @router.post("/downloads/{version_id}/{action}")
+    @router.post("/downloads/{version_id}/{action}", responses={404: NOT_FOUND})
     def control(version_id: int, action: Literal["pause", "resume", "cancel"]) -> dict[str, Any]:
         if action == "pause":
             return {"stopped": hub().pause(version_id)}

@@ -19,6 +19,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict
 
+from studio.http.errors import COMMON_RESPONSES, NOT_FOUND, StrictJsonRoute
 from studio.network_cards import KINDS, NetworkCard, cards_for, find_card
 from studio.prompts.styles import PromptStyle
 from studio.request import RequestError
@@ -50,7 +51,12 @@ def cards_of(services: HttpServices, kind: str) -> list[NetworkCard]:
 
 
 def build_router(services: HttpServices) -> APIRouter:
-    router = APIRouter(prefix="/studio/v1", tags=["Atelier prompt library"])
+    router = APIRouter(
+        prefix="/studio/v1",
+        tags=["Atelier prompt library"],
+        route_class=StrictJsonRoute,
+        responses=COMMON_RESPONSES,
+    )
 
     def styles() -> Any:
         return services.engine.prompt_library.styles
@@ -73,7 +79,7 @@ def build_router(services: HttpServices) -> APIRouter:
         names = styles().import_csv(text)
         return {"imported": names, "styles": [style.to_json() for style in styles().styles()]}
 
-    @router.get("/styles/{name:path}")
+    @router.get("/styles/{name:path}", responses={404: NOT_FOUND})
     def get_style(name: str) -> dict[str, str]:
         try:
             return styles().get(name).to_json()
@@ -88,7 +94,7 @@ def build_router(services: HttpServices) -> APIRouter:
         style = PromptStyle(new_name, body.prompt, body.negative_prompt)
         return library.save(style, replace=name if exists else None).to_json()
 
-    @router.delete("/styles/{name:path}")
+    @router.delete("/styles/{name:path}", responses={404: NOT_FOUND})
     def delete_style(name: str) -> dict[str, Any]:
         library = styles()
         if name not in library.names():
@@ -110,7 +116,7 @@ def build_router(services: HttpServices) -> APIRouter:
             items.append(item)
         return {"kind": kind, "items": items}
 
-    @router.get("/networks/{kind}/preview", response_class=FileResponse)
+    @router.get("/networks/{kind}/preview", response_class=FileResponse, responses={404: NOT_FOUND})
     def preview(kind: str, name: Annotated[str, Query()]) -> FileResponse:
         card = find_card(cards_of(services, kind), name)
         if card is None or card.preview is None or not card.preview.is_file():

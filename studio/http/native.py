@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -25,14 +26,23 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from studio.http.checks import check_cost, check_request
-from studio.jobs import GENERATE, AsyncSubscription, Job, JobEvent, JobState
-from studio.request import GenerationRequest, RequestError
+from studio.http.errors import (
+    COMMON_RESPONSES,
+    CONFLICT,
+    NOT_FOUND,
+    StrictJsonRoute,
+    request_error_response,
+)
+from studio.jobs import GENERATE, XYZ, AsyncSubscription, Job, JobEvent, JobState
+from studio.memory.estimate import CostRefused
+from studio.request import GenerationRequest, Problems, RequestError
 
 if TYPE_CHECKING:
     from studio.http.services import HttpServices
 
 KEEPALIVE_SECONDS = 15.0
 MAX_PAGE = 500
+MAX_OFFSET = 2**63 - 1  # SQLite's largest integer (found by the fuzz test: larger ones were a 500)
 
 
 class JobBody(BaseModel):
@@ -75,18 +85,38 @@ async def _until_disconnect(websocket: WebSocket) -> None:
 
 
 def build_router(services: HttpServices) -> APIRouter:
-    router = APIRouter(prefix="/studio/v1", tags=["Atelier jobs"])
+    router = APIRouter(
+        prefix="/studio/v1", tags=["Atelier jobs"], route_class=StrictJsonRoute, responses=COMMON_RESPONSES
+    )
     jobs = services.jobs
 
+    def checked_generation(payload: dict[str, Any]) -> GenerationRequest:
+        """The payload as a checked request; RequestError naming every bad field: the ones its
+        JSON form gets wrong and, checked on what is left, the ones the engine refuses."""
+        problems = Problems()
+        try:
+            request = GenerationRequest.from_json(payload)
+        except RequestError as error:
+            problems.add(error)
+            bad = {re.split(r"[.\[]", field, maxsplit=1)[0] for field in problems.fields()}
+            if "init_images" in bad:
+                bad.add("mask")  # a mask alone is refused for want of images: said already
+            request = GenerationRequest.from_json({k: v for k, v in payload.items() if k not in bad})
+        with problems.check():
+            request = check_request(services.engine, request, skip=problems.fields())
+        problems.raise_any()
+        return request
+
     def check_and_submit(body: JobBody) -> dict[str, Any]:
-        """Check the payload (and a generation's cost), then store the job (RequestError names a
-        bad field, CostRefused gives the estimate; nothing is stored). The job's JSON, with the
-        cost check's estimate and warnings for a generation."""
+        """Check the payload (and a generation's cost), then store the job (RequestError names
+        every bad field, CostRefused gives the estimate; nothing is stored then). The job's JSON,
+        with the cost check's estimate and warnings for a generation."""
         payload = body.payload
         cost = None
-        if body.kind == GENERATE:
-            request = check_request(services.engine, GenerationRequest.from_json(body.payload))
-            cost = check_cost(services.engine, request)
+        if body.kind in (GENERATE, XYZ):  # both carry a GenerationRequest
+            request = checked_generation(body.payload)
+            if body.kind == GENERATE:
+                cost = check_cost(services.engine, request)
             payload = request.to_json()
         try:
             job = jobs.submit(body.kind, payload, priority=body.priority)
@@ -103,7 +133,14 @@ def build_router(services: HttpServices) -> APIRouter:
     async def submit(body: JobBody) -> JSONResponse:
         services.runners.get(body.kind)  # unknown kind -> 422 before any decoding
         # decoding, validation, the cost estimate and the database write stay off the event loop
-        return JSONResponse(await run_in_threadpool(check_and_submit, body), status_code=202)
+        try:
+            data = await run_in_threadpool(check_and_submit, body)
+        except CostRefused:
+            raise  # its own handler answers, with the estimate
+        except RequestError as error:
+            # the request's fields live in the body's `payload`: their `loc` says so
+            return request_error_response(error, within=("payload",))
+        return JSONResponse(data, status_code=202)
 
     @router.get("/jobs")
     def list_jobs(
@@ -111,7 +148,7 @@ def build_router(services: HttpServices) -> APIRouter:
             list[JobState] | None, Query(description="only jobs in these states (repeatable)")
         ] = None,
         kind: Annotated[str | None, Query()] = None,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         order: Annotated[str, Query(pattern="^(newest|oldest)$")] = "newest",
     ) -> dict[str, Any]:
@@ -121,21 +158,21 @@ def build_router(services: HttpServices) -> APIRouter:
         total = services.queue.count(states=state, kind=kind)
         return {"items": [job_json(job) for job in items], "total": total, "offset": offset, "limit": limit}
 
-    @router.get("/jobs/{job_id}")
+    @router.get("/jobs/{job_id}", responses={404: NOT_FOUND})
     async def get_job(
         job_id: str, payload: Annotated[bool, Query(description="include the request payload")] = False
     ) -> JSONResponse:
         # polled by clients: two indexed SQLite reads, answered on the event loop
         return JSONResponse(job_json(jobs.get(job_id), include_payload=payload))
 
-    @router.delete("/jobs/{job_id}")
+    @router.delete("/jobs/{job_id}", responses={404: NOT_FOUND, 409: CONFLICT})
     def cancel_job(job_id: str) -> dict[str, Any]:
         job = jobs.cancel(job_id)
         data = job_json(job)
         data["cancel_requested"] = True
         return data
 
-    @router.post("/jobs/{job_id}/requeue", status_code=202)
+    @router.post("/jobs/{job_id}/requeue", status_code=202, responses={404: NOT_FOUND, 409: CONFLICT})
     def requeue_job(job_id: str) -> dict[str, Any]:
         return job_json(jobs.requeue(job_id))
 
@@ -162,7 +199,7 @@ def build_router(services: HttpServices) -> APIRouter:
         finally:
             subscription.close()
 
-    @router.get("/jobs/{job_id}/events", response_class=StreamingResponse)
+    @router.get("/jobs/{job_id}/events", response_class=StreamingResponse, responses={404: NOT_FOUND})
     async def job_events(job_id: str, request: Request) -> StreamingResponse:
         subscription = services.events.async_subscription(job_id)
         try:
@@ -232,7 +269,9 @@ def build_router(services: HttpServices) -> APIRouter:
         await socket_stream(websocket, None)
 
     @router.get(
-        "/images/{image_id}", response_class=Response, responses={200: {"content": {"image/png": {}}}}
+        "/images/{image_id}",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}}, 404: NOT_FOUND},
     )
     def get_image(image_id: str) -> Response:
         stored = services.queue.image(image_id)

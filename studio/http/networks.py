@@ -15,12 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 
+from studio.http.errors import COMMON_RESPONSES, StrictJsonRoute
+
 if TYPE_CHECKING:
     from studio.http.services import HttpServices
 
 
 def build_router(services: HttpServices) -> APIRouter:
-    router = APIRouter(prefix="/studio/v1", tags=["Atelier LoRAs and embeddings"])
+    router = APIRouter(
+        prefix="/studio/v1",
+        tags=["Atelier LoRAs and embeddings"],
+        route_class=StrictJsonRoute,
+        responses=COMMON_RESPONSES,
+    )
     engine = services.engine
 
     @router.get("/loras")

@@ -1,6 +1,13 @@
-"""HTTP-level guards for the API routes: HTTP Basic auth (A1111's `--api-auth`) and a request
-body size limit. Both are plain ASGI middleware limited to the API path prefixes, so they cover
-HTTP and WebSocket routes alike and leave the Gradio UI alone."""
+"""HTTP-level guards: HTTP Basic auth over EVERYTHING the studio serves, and a body size limit.
+
+Authentication is one plain ASGI middleware around the whole app (`create_app` adds it before
+the UI is mounted), so it covers the API routes, the Gradio page and every Gradio route (its
+queue, uploads, files, SSE streams), WebSockets, /docs and /openapi.json alike, and a route added
+later is covered without anyone remembering to. FastAPI dependencies would not reach the routes
+of the mounted Gradio app. The API paths (/sdapi/, /studio/) take the `--api-auth` users, every
+other path the `--ui-auth` users (A1111's `--gradio-auth`); either list stands in for the other
+when only one is given. The body limit applies to the API paths; Gradio's uploads have their
+own limit (`max_file_size`, set from the same setting in `mount_ui`)."""
 
 from __future__ import annotations
 
@@ -66,44 +73,68 @@ async def _send_json(
     await send({"type": "http.response.body", "body": data})
 
 
+def auth_users(api_auth: str | None, ui_auth: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """(API users, UI users) from the two settings; each list stands in for the other when only
+    one is set, so nothing is left open once either is. Raises ValueError on a bad entry."""
+    api_users = parse_credentials(api_auth)
+    ui_users = parse_credentials(ui_auth) if ui_auth else {}
+    if ui_auth and not ui_users:
+        raise ValueError("ui_auth: expected user:password")
+    return api_users or ui_users, ui_users or api_users
+
+
+def _check(header: bytes | None, users: dict[str, str]) -> bool:
+    if not header or not header.lower().startswith(b"basic "):
+        return False
+    try:
+        user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return False
+    ok = False
+    for known_user, known_password in users.items():
+        # compare every pair so the time taken says nothing about which part was wrong
+        same = secrets.compare_digest(user.encode(), known_user.encode()) & secrets.compare_digest(
+            password.encode(), known_password.encode()
+        )
+        ok = ok or same
+    return ok
+
+
 class BasicAuthMiddleware:
+    """HTTP Basic on every HTTP and WebSocket request: `api_users` for the API paths, `ui_users`
+    for all others. 401 with a `WWW-Authenticate` challenge (browsers then ask for a login);
+    a WebSocket handshake without credentials is refused (HTTP 403)."""
+
     def __init__(
-        self, app: ASGIApp, credentials: dict[str, str], prefixes: Iterable[str] = API_PREFIXES
+        self,
+        app: ASGIApp,
+        api_users: dict[str, str],
+        ui_users: dict[str, str],
+        prefixes: Iterable[str] = API_PREFIXES,
     ) -> None:
+        if not api_users or not ui_users:
+            raise ValueError("BasicAuthMiddleware needs users for the API and for the UI")
         self.app = app
-        self.credentials = credentials
+        self.api_users = api_users
+        self.ui_users = ui_users
         self.prefixes = tuple(prefixes)
 
-    def authorized(self, header: bytes | None) -> bool:
-        if not header or not header.lower().startswith(b"basic "):
-            return False
-        try:
-            user, _, password = (
-                base64.b64decode(header[6:].strip(), validate=True).decode("utf-8").partition(":")
-            )
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            return False
-        ok = False
-        for known_user, known_password in self.credentials.items():
-            # compare every pair so the time taken says nothing about which part was wrong
-            same = secrets.compare_digest(user.encode(), known_user.encode()) & secrets.compare_digest(
-                password.encode(), known_password.encode()
-            )
-            ok = ok or same
-        return ok
+    def authorized(self, scope: Scope) -> bool:
+        users = self.api_users if _is_api(scope, self.prefixes) else self.ui_users
+        return _check(_header(scope, b"authorization"), users)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or not _is_api(scope, self.prefixes):
-            await self.app(scope, receive, send)
-            return
-        if self.authorized(_header(scope, b"authorization")):
+        if scope["type"] not in ("http", "websocket") or self.authorized(scope):
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008, "reason": "authentication required"})
             return
         await _send_json(
-            send, 401, {"detail": "Incorrect username or password"}, ((b"www-authenticate", b"Basic"),)
+            send,
+            401,
+            {"detail": "Incorrect username or password"},
+            ((b"www-authenticate", b'Basic realm="Atelier", charset="UTF-8"'),),
         )
 
 

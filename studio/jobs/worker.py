@@ -317,8 +317,10 @@ class Worker:
         data: dict[str, Any] = {"state": str(JobState.FAILED), "error": message}
         if isinstance(error, RequestError):
             data["field"] = error.field
+        # the bad field is kept with the job, so a synchronous route can answer 4xx naming it
+        result = {"error_field": error.field} if isinstance(error, RequestError) else None
         try:
-            self.queue.finish(job.id, JobState.FAILED, error=message)
+            self.queue.finish(job.id, JobState.FAILED, error=message, result=result)
         except Exception:
             log.exception("could not record the failure of job %s", job.id)
         self._publish(EventType.FAILED, job, data)

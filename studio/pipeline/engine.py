@@ -26,7 +26,14 @@ from studio.history import HistoryStore
 from studio.hooks import GenerationHooks, NoHooks
 from studio.infotext import encode_png, format_infotext, generation_parameters
 from studio.memory.estimate import CostPolicy, CostVerdict, JobShape
+from studio.model_checks import check_model_file, load_errors_named, model_file_problem
 from studio.pipeline.controlnet.service import ControlNets
+from studio.pipeline.families.engine_steps import (
+    call_with_refiner,
+    check_family,
+    check_family_prompts,
+    family_conditioning,
+)
 from studio.pipeline.interrupt import needs_fine_checks, stop_inside_steps
 from studio.pipeline.model_registry import (
     SD_NATIVE_SIZE,
@@ -41,7 +48,7 @@ from studio.pipeline.upscalers.service import Upscalers
 from studio.progress import GenerationControl, StepInfo
 from studio.prompts.expansion import ImagePrompt, PromptLibrary
 from studio.prompts.parse import TokenCount, check_prompt, count_tokens
-from studio.request import MAX_SEED, GenerationRequest, ImageRecord, RequestError, Result, validate
+from studio.request import MAX_SEED, GenerationRequest, ImageRecord, Problems, RequestError, Result, validate
 
 if TYPE_CHECKING:
     from studio.pipeline.samplers import SamplerRegistry
@@ -176,7 +183,8 @@ class Engine:
             if entry.path == builtin:
                 return entry
         if checkpoints:
-            return checkpoints[0]
+            # the first one that can be used: a broken or refused file is not made the default
+            return next((entry for entry in checkpoints if self._usable(entry)), checkpoints[0])
         if required:
             raise NoModelError(
                 "model",
@@ -184,6 +192,11 @@ class Engine:
                 "Diffusers/<folder>); add one or run ensure_default_model",
             )
         return None
+
+    def _usable(self, entry: ModelEntry) -> bool:
+        return (
+            model_file_problem(entry.path, kind="checkpoint", allow_pickle=self.config.allow_pickle) is None
+        )
 
     def native_size(self) -> int:
         """The trained resolution of the current (or default) model; forms start at this size."""
@@ -230,40 +243,69 @@ class Engine:
         tokenizer = self._tokenizers[entry.path]
         return count_tokens(prompt, steps, tokenize_function(tokenizer), special_tokens(tokenizer), positive)
 
-    def _load(self, entry: ModelEntry) -> Any:
-        return self.cache.get(
-            entry,
-            self.device,
-            dict(self.config.memory),
-            self.config.allow_pickle,
-            self._registries.memory_strategies,
-        )
+    def _load(self, entry: ModelEntry, field_name: str = "model") -> Any:
+        with load_errors_named(entry, field_name):
+            return self.cache.get(
+                entry,
+                self.device,
+                dict(self.config.memory),
+                self.config.allow_pickle,
+                self._registries.memory_strategies,
+            )
 
     # -- generation ---------------------------------------------------------------------------
     def check(self, request: GenerationRequest) -> tuple[GenerationRequest, ModelEntry, ModelEntry | None]:
-        """Validate and resolve names; returns the normalized request, its model and VAE entries."""
-        sampler, schedule = self.samplers.normalize(request.sampler_name, request.scheduler)
-        if (sampler, schedule) != (request.sampler_name, request.scheduler):
-            request = dataclasses.replace(request, sampler_name=sampler, scheduler=schedule)
-        validate(request, samplers=self.sampler_names(), schedulers=self.schedule_types())
-        self.prompt_library.check(request)
-        self.controlnets.check(request)
-        entry = self.registry.find("checkpoint", request.model) if request.model else self._current
-        if entry is None:
-            entry = self._default_entry()
-        if request.enable_hr:
-            request = self._check_hires(request, entry)
-        vae = None if request.vae in NO_VAE else self.registry.find("vae", request.vae, "vae")
-        # the model's family decides its samplers, schedule types, sizes and fields
-        request = self._check_family(request, entry)
-        # LoRA tags and embeddings (the styles' too): installed, readable; those a wildcard
-        # brings are checked when its image's prompt is made
-        prompt, negative_prompt = self.prompt_library.styled(request)
-        check_prompt(prompt, negative_prompt, request.steps, request.cfg_scale)  # A1111 syntax
-        plan = self._networks.resolve(
-            dataclasses.replace(request, prompt=prompt, negative_prompt=negative_prompt, styles=())
-        )
-        self._check_family_prompts(entry, plan, request.steps)
+        """Validate and resolve names; returns the normalized request, its model and VAE entries.
+
+        Every bad field is reported at once (RequestErrors); a model or VAE that cannot be used
+        (pickle without allow_pickle, missing, damaged header) is refused here, before queueing.
+        The model's family decides its samplers, schedule types, sizes and fields."""
+        if isinstance(request.sampler_name, str) and isinstance(request.scheduler, str):
+            sampler, schedule = self.samplers.normalize(request.sampler_name, request.scheduler)
+            if (sampler, schedule) != (request.sampler_name, request.scheduler):
+                request = dataclasses.replace(request, sampler_name=sampler, scheduler=schedule)
+        problems = Problems()
+        with problems.check():
+            validate(request, samplers=self.sampler_names(), schedulers=self.schedule_types())
+        bad = problems.fields()
+        if not bad & {"prompt", "negative_prompt", "styles"}:
+            with problems.check():
+                self.prompt_library.check(request)
+        if "controlnet_units" not in bad:
+            with problems.check():
+                self.controlnets.check(request)
+        entry = vae = None
+        with problems.check():
+            if "model" not in bad:
+                entry = self.registry.find("checkpoint", request.model) if request.model else self._current
+                entry = entry or self._default_entry()
+                check_model_file(
+                    entry, kind="checkpoint", allow_pickle=self.config.allow_pickle, field_name="model"
+                )
+        with problems.check():
+            if "vae" not in bad and request.vae not in NO_VAE:
+                vae = self.registry.find("vae", request.vae, "vae")
+                check_model_file(vae, kind="vae", allow_pickle=self.config.allow_pickle, field_name="vae")
+        if entry is not None and request.enable_hr and not _hires_fields(problems.fields()):
+            with problems.check():
+                request = self._check_hires(request, entry)
+        if entry is not None and not problems:
+            # the family's checks assume the fields it reads are valid: they run on a clean request
+            with problems.check():
+                request = check_family(request, entry, self.registry, self.samplers)
+        if not problems.fields() & {"prompt", "negative_prompt", "styles", "steps", "cfg_scale"}:
+            # LoRA tags and embeddings (the styles' too): installed, readable; those a wildcard
+            # brings are checked when its image's prompt is made
+            with problems.check():
+                prompt, negative_prompt = self.prompt_library.styled(request)
+                check_prompt(prompt, negative_prompt, request.steps, request.cfg_scale)  # A1111 syntax
+                plan = self._networks.resolve(
+                    dataclasses.replace(request, prompt=prompt, negative_prompt=negative_prompt, styles=())
+                )
+                if entry is not None:
+                    check_family_prompts(entry, plan, request.steps)
+        problems.raise_any()
+        assert entry is not None
         return request, entry, vae
 
     def _check_hires(self, request: GenerationRequest, entry: ModelEntry) -> GenerationRequest:
@@ -307,18 +349,17 @@ class Engine:
         timings: dict[str, float] = {}
         tick = time.perf_counter()
         loaded = self._load(entry)
-        vae = None if vae_entry is None else (vae_entry, loaded.vae(vae_entry, self.config.allow_pickle))
+        vae = None
+        if vae_entry is not None:
+            with load_errors_named(vae_entry, "vae"):
+                vae = (vae_entry, loaded.vae(vae_entry, self.config.allow_pickle))
         refiner = None
         if request.refiner_checkpoint is not None:  # SDXL: the model that does the last steps
-            refiner = self._load(
-                self.registry.find("checkpoint", request.refiner_checkpoint, "refiner_checkpoint")
-            )
+            refiner_entry = self.registry.find("checkpoint", request.refiner_checkpoint, "refiner_checkpoint")
+            refiner = self._load(refiner_entry, "refiner_checkpoint")
         if request.model is None and self._current is None:
             self._current = entry
-        denoiser = (
-            getattr(loaded.pipe, "unet", None) or loaded.pipe.transformer
-        )  # SD 3.5 / Flux: a transformer
-        inputs["controlnet"] = self.controlnets.prepare(request, loaded.pipe.device, denoiser.dtype)
+        inputs["controlnet"] = self.controlnets.prepare(request, loaded.pipe.device, loaded.pipe.dtype)
         timings["load"] = time.perf_counter() - tick
         if self.device.name == "cuda":
             torch.cuda.reset_peak_memory_stats()
@@ -408,7 +449,7 @@ class Engine:
         plan = self._networks.resolve(request)
         from studio.pipeline.families.runtime import uses_prompt_cache
 
-        if not uses_prompt_cache(loaded.family):  # checked: no networks asked (see _check_family_prompts)
+        if not uses_prompt_cache(loaded.family):  # checked: no networks asked (see check_family_prompts)
             return plan, AppliedNetworks(plan.prompt, plan.negative_prompt, changed=False)
         applied = self._networks.apply(loaded.pipeline(request.mode, vae), plan)
         if applied.changed:  # the text encoder changed: embeddings cached before are stale
@@ -480,7 +521,7 @@ class Engine:
         # Both prompts (network tags removed, embeddings as their tokens) parsed in A1111's
         # prompt language and encoded; reused across batches, sweeps and runs while recent.
         # (SD 1.x / 2.x: the other families' pipelines encode their plain text themselves.)
-        conditioning, request = self._family_conditioning(loaded, pipe, request, networks, clip_skip)
+        conditioning, request = family_conditioning(self._prompts, loaded, pipe, request, networks, clip_skip)
         if inputs.get("controlnet") and conditioning.composable:
             raise RequestError("prompt", "AND (composable prompts) does not work with ControlNet units yet")
         generators = make_generators(seeds)
@@ -539,11 +580,15 @@ class Engine:
                     loaded, vae, request, kwargs, seeds, networks, clip_skip, reporter, conditioning
                 )
             with conditioning.unet_hooks(pipe):  # AND parts
-                return self._call_pipeline(pipe, kwargs, request, refiner, vae, control, clip_skip)
+                return call_with_refiner(
+                    self.samplers, pipe, kwargs, request, refiner, vae, control, clip_skip
+                )
         if mode == "img2img":
             kwargs.update(image=originals, strength=request.denoising_strength)
             with conditioning.unet_hooks(pipe):
-                return self._call_pipeline(pipe, kwargs, request, refiner, vae, control, clip_skip)
+                return call_with_refiner(
+                    self.samplers, pipe, kwargs, request, refiner, vae, control, clip_skip
+                )
         mask = inputs["mask"]
         filled = [inputs["filled"][(first_image + i) % len(inputs["filled"])] for i in range(count)]
         strength = 1.0 if request.inpainting_fill == 2 else request.denoising_strength
@@ -566,7 +611,9 @@ class Engine:
             height=request.height,
         )
         with conditioning.unet_hooks(pipe):
-            generated = self._call_pipeline(pipe, kwargs, request, refiner, vae, control, clip_skip)
+            generated = call_with_refiner(
+                self.samplers, pipe, kwargs, request, refiner, vae, control, clip_skip
+            )
         if box is not None:
             pasted = []
             for i, image in enumerate(generated):
@@ -577,116 +624,6 @@ class Engine:
                 pasted.append(canvas)
             generated = pasted
         return [composite_inpaint(image, originals[i], mask) for i, image in enumerate(generated)]
-
-    # -- model families (studio.pipeline.families): each family's checks and arguments --------
-    def model_info(self, name: str | None = None) -> dict[str, Any]:
-        """What the forms need to know of a checkpoint (the current or default one when `name`
-        is None), without loading it: `studio.pipeline.families.describe_model`."""
-        from studio.pipeline.families.info import describe_model
-
-        entry = self.registry.find("checkpoint", name) if name else (self._current or self._default_entry())
-        return describe_model(entry, self.registry.checkpoints(), self.samplers)
-
-    def _check_family(self, request: GenerationRequest, entry: ModelEntry) -> GenerationRequest:
-        """Refuse what the model's family cannot do; name the refiner by its title."""
-        from studio.pipeline.families import architecture_of, family_of, identify
-        from studio.pipeline.families.checks import check_refiner, check_request
-
-        name = entry.architecture or identify(entry.path, entry.format)
-        family, architecture = family_of(name), architecture_of(name)
-        if family is None or architecture is None:
-            return request  # the loader says what it is and why it does not load
-        check_request(request, family, architecture, entry.model_name, self.samplers)
-        if request.refiner_checkpoint is not None:
-            refiner = self.registry.find("checkpoint", request.refiner_checkpoint, "refiner_checkpoint")
-            refiner_family = family_of(refiner.architecture or identify(refiner.path, refiner.format))
-            if refiner_family is None:
-                raise RequestError(
-                    "refiner_checkpoint", f"{refiner.model_name}: not a model Atelier can load"
-                )
-            check_refiner(family, refiner_family, refiner.model_name)
-            # A1111 writes the refiner as "short_name [hash10]"
-            request = dataclasses.replace(
-                request, refiner_checkpoint=f"{refiner.short_name} [{refiner.hash10}]"
-            )
-        return request
-
-    def _check_family_prompts(self, entry: ModelEntry, plan: NetworkPlan, steps: int) -> None:
-        """Families other than SD 1.x / 2.x take plain prompts, no LoRA or embedding (yet)."""
-        from studio.pipeline.families import family_of, identify
-        from studio.pipeline.families.checks import check_plain_prompts
-
-        family = family_of(entry.architecture or identify(entry.path, entry.format))
-        if family is not None:
-            check_plain_prompts(
-                family,
-                entry.model_name,
-                plan.prompt,
-                plan.negative_prompt,
-                steps,
-                plan.loras,
-                plan.embeddings,
-            )
-
-    def _family_conditioning(
-        self, loaded: Any, pipe: Any, request: GenerationRequest, networks: AppliedNetworks, clip_skip: int
-    ) -> tuple[Any, GenerationRequest]:
-        """SD 1.x / 2.x: the prompts parsed and encoded (cached); other families: their plain
-        text for the pipeline to encode, in the request the batch runs with."""
-        from studio.pipeline.families.checks import plain_prompt
-        from studio.pipeline.families.runtime import PlainConditioning, prompt_kwargs, uses_prompt_cache
-
-        if uses_prompt_cache(loaded.family):
-            conditioning = self._prompts.conditioning(
-                pipe, networks.prompt, networks.negative_prompt, request.steps, clip_skip
-            )
-            return conditioning, request
-        plain = dataclasses.replace(
-            request,
-            prompt=plain_prompt(networks.prompt, request.steps, "prompt"),
-            negative_prompt=plain_prompt(networks.negative_prompt, request.steps, "negative_prompt"),
-        )
-        return PlainConditioning(prompt_kwargs(loaded.family, plain, clip_skip)), plain
-
-    def _family_kwargs(self, loaded: Any, pipe: Any, request: GenerationRequest) -> dict[str, Any]:
-        from studio.pipeline.families.runtime import family_kwargs
-
-        return family_kwargs(loaded.family, loaded.architecture, pipe, request)
-
-    def _call_pipeline(
-        self,
-        pipe: Any,
-        kwargs: dict[str, Any],
-        request: GenerationRequest,
-        refiner: Any,
-        vae: Any,
-        control: GenerationControl,
-        clip_skip: int,
-    ) -> list[Any]:
-        """Run the pipeline; with a refiner, hand it the last steps (A1111's refiner)."""
-        from studio.pipeline.families.runtime import call_pipeline, family_kwargs, prompt_kwargs
-
-        refiner_pipe = None
-        if refiner is not None:
-            refiner_pipe = refiner.pipeline("img2img" if request.mode == "txt2img" else request.mode, vae)
-            refiner_pipe.scheduler = self.samplers.make_scheduler(
-                request.sampler_name, request.scheduler, refiner.base_scheduler_config, request.flow_shift
-            )
-
-        def refiner_kwargs(pipeline: Any) -> dict[str, Any]:
-            return {
-                **prompt_kwargs(refiner.family, request, clip_skip),
-                **family_kwargs(refiner.family, refiner.architecture, pipeline, request),
-            }
-
-        return call_pipeline(
-            pipe,
-            kwargs,
-            refiner_pipe,
-            request,
-            refiner_kwargs,
-            lambda: control.interrupted or control.skip_requested,
-        )
 
     def _hires_pass(
         self,
@@ -705,6 +642,20 @@ class Engine:
 
         passes = HiresPasses(self.samplers, self._prompts, self.upscalers, loaded, vae)
         return passes.run(request, kwargs, seeds, networks, clip_skip, reporter, conditioning)
+
+    # -- model families (studio.pipeline.families): each family's checks and arguments --------
+    def model_info(self, name: str | None = None) -> dict[str, Any]:
+        """What the forms need to know of a checkpoint (the current or default one when `name`
+        is None), without loading it: `studio.pipeline.families.describe_model`."""
+        from studio.pipeline.families.info import describe_model
+
+        entry = self.registry.find("checkpoint", name) if name else (self._current or self._default_entry())
+        return describe_model(entry, self.registry.checkpoints(), self.samplers)
+
+    def _family_kwargs(self, loaded: Any, pipe: Any, request: GenerationRequest) -> dict[str, Any]:
+        from studio.pipeline.families.runtime import family_kwargs
+
+        return family_kwargs(loaded.family, loaded.architecture, pipe, request)
 
     def _finish_image(
         self,
@@ -756,6 +707,11 @@ class Engine:
             return int(peak if sys.platform == "darwin" else peak * 1024)
         except ImportError:
             return 0
+
+
+def _hires_fields(fields: set[str]) -> bool:
+    """Whether any of `fields` is one of hires fix's (its own checks assume them valid)."""
+    return any(name == "enable_hr" or name.startswith("hr_") for name in fields)
 
 
 def _same_prompt_runs(prompts: list[ImagePrompt]) -> list[tuple[int, int]]:

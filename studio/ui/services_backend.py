@@ -21,12 +21,12 @@ from PIL import Image
 from studio import options as opt
 from studio.config import StudioConfig, save_settings
 from studio.network_cards import NetworkCard, cards_for
+from studio.options import resolve_model_option
 from studio.prompts.styles import PromptStyle, infotext_styles
 from studio.request import GenerationRequest, ImageRecord, RequestError
 from studio.scripts.base import Choices
 from studio.scripts.builtin.xyz.axes import axis_value_choices
 from studio.scripts.extensions.manifest import ExtensionError
-from studio.scripts.extensions.sources import looks_like_git
 from studio.ui.backend import (
     ExtensionView,
     HistoryItem,
@@ -125,6 +125,13 @@ class ServicesBackend:
             return (None if value is None else str(value)) == (None if old is None else str(old))
 
         changed = {name: value for name, value in changes.items() if not same(name, value)}
+        if changed.get("default_model") or ("allow_pickle" in changed and self._config.default_model):
+            # checked against the registry before it is saved, as /sdapi/v1/options does
+            allow_pickle = bool(changed.get("allow_pickle", self._config.allow_pickle))
+            wanted = changed.get("default_model", self._config.default_model)
+            resolve_model_option(
+                self.engine.registry, "checkpoint", wanted, "default_model", allow_pickle=allow_pickle
+            )
         new_config = save_settings(self._config, changed)
         self._config = new_config
         if changed:
@@ -350,14 +357,10 @@ class ServicesBackend:
         source = (source or "").strip()
         if not source:
             raise ValueError("source: give a folder, a .zip path or a git URL")
-        local = kind in ("folder", "zip") or not looks_like_git(source) or source.startswith("file:")
-        if local and not local_allowed:
-            raise ValueError(
-                "source: a path on the studio's machine can be installed from that machine only; "
-                "upload a zip or give a git URL"
-            )
         try:
-            info = self.services.extensions.install(source, kind=kind)
+            # the manager parses the source (remote git URL or a path here) and refuses a path
+            # for a client on another machine
+            info = self.services.extensions.install(source, kind=kind, local_client=local_allowed)
         except ExtensionError as error:
             raise ValueError(str(error)) from error
         return f"Installed {info.name}" + (f" (error: {info.error})" if info.error else " and loaded it.")

@@ -42,8 +42,7 @@ class PlainConditioning:
     """The prompts of a family whose pipeline encodes them itself: what the engine asks of a
     `PromptConditioning`, with nothing to schedule or combine."""
 
-    composable = False  # no AND parts
-    scheduled = False  # no prompt editing
+    composable = False  # AND is SD 1.x / 2.x conditioning only
 
     def __init__(self, kwargs: dict[str, Any]) -> None:
         self._kwargs = kwargs

@@ -294,34 +294,39 @@ class ExtensionManager:
 
     # -- management ---------------------------------------------------------------------------
 
-    def install(self, source: str, *, kind: str = "auto") -> ExtensionInfo:
+    def install(self, source: str, *, kind: str = "auto", local_client: bool = True) -> ExtensionInfo:
         """Install from a folder, a .zip or a git URL (`kind`: auto, folder, zip, git), enable
-        it and load it. The files are staged first and moved into place only when complete."""
-        if kind == "auto":
-            path = Path(source).expanduser()
-            if sources.looks_like_git(source):
-                kind = "git"
-            elif path.is_file() and path.suffix.lower() == ".zip":
-                kind = "zip"
-            elif path.is_dir():
-                kind = "git" if (path / ".git").exists() else "folder"
-            else:
-                raise ExtensionError(f"{source!r} is not a folder, a .zip file or a git URL", 404)
-        if kind not in ("folder", "zip", "git"):
-            raise ExtensionError(f"unknown install kind {kind!r}; use folder, zip or git")
+        it and load it. The files are staged first and moved into place only when complete.
+
+        What the source is comes from parsing it (`sources.parse_source`): remote git URLs
+        (https, ssh) from anyone, paths on this machine only for a `local_client` (else 403)."""
+        parsed = sources.parse_source(source, kind)
+        if not parsed.remote and not local_client:
+            raise ExtensionError(
+                "installing from a path on the studio's machine is allowed from that machine only; "
+                "upload a zip or give an https:// or ssh git URL",
+                403,
+            )
+        path = None
+        if parsed.remote:
+            kind = "git"
+        else:
+            kind, path = sources.local_source(parsed)
         with self._lock:
             self.install_dir.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.install_dir))
             try:
                 target = staging / "extension"
                 if kind == "git":
-                    sources.git_clone(source, target)
+                    where = parsed if path is None else sources.InstallSource("git", str(path), remote=False)
+                    sources.git_clone(where, target)
                 else:
+                    assert path is not None
                     target.mkdir()
                     if kind == "zip":
-                        sources.extract_zip(Path(source), target)
+                        sources.extract_zip(path, target)
                     else:
-                        sources.copy_folder(Path(source).expanduser(), target)
+                        sources.copy_folder(path, target)
                 manifest = read_manifest(target) if (target / "extension.toml").exists() else None
                 name = check_name(manifest.name if manifest else _default_name(source))
                 destination = self.install_dir / name
@@ -330,7 +335,9 @@ class ExtensionManager:
                 os.replace(target, destination)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
-            self._update_state(name, enabled=True, source=f"{kind}:{source}", installed_at=_now())
+            self._update_state(
+                name, enabled=True, source=f"{kind}:{source}", remote=parsed.remote, installed_at=_now()
+            )
             self._load(self.get(name))
             return self.get(name)
 
@@ -374,7 +381,8 @@ class ExtensionManager:
         """`git pull --ff-only` and reload when it is enabled."""
         with self._lock:
             info = self.get(name)
-            commit = sources.git_pull(Path(info.path))
+            remote = bool(self._read_state().get(name, {}).get("remote", False))
+            commit = sources.git_pull(Path(info.path), remote=remote)
             self._update_state(name, updated_at=_now(), commit=commit)
             if info.enabled:
                 self._unload(name)

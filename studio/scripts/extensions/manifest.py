@@ -23,9 +23,10 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 class ExtensionError(ValueError):
-    """An extension operation failed; `status` is the HTTP status the API answers with."""
+    """An extension operation failed; `status` is the HTTP status the API answers with (422:
+    what was given cannot be installed)."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 422) -> None:
         super().__init__(message)
         self.status = status
 

@@ -90,3 +90,53 @@ def test_a_remote_client_cannot_install_from_a_path_on_the_studio_machine(tmp_pa
             assert refused.status_code == 403, body
         assert remote.get("/studio/v1/extensions").json()[0]["name"] == "caption-stamp"
         assert len(remote.get("/studio/v1/extensions").json()) == 1
+
+
+@pytest.fixture
+def remote_client(tmp_path):
+    """A client that is not on the studio's machine (TEST-NET address)."""
+    with TestClient(make_app(tmp_path), client=("203.0.113.7", 50000)) as test_client:
+        yield test_client
+
+
+def test_a_remote_client_gets_403_for_every_local_source(tmp_path, remote_client):
+    """Issue #20.2: `{"source": "/tmp/repo.git"}` from elsewhere was cloned and its code ran."""
+    from tests.studio.scripts.conftest import git
+
+    marker = tmp_path / "ran"
+    repo = write_extension(tmp_path / "repo.git", "evil", "x")
+    (repo / "scripts" / "main.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "evil")
+    (tmp_path / "link.git").symlink_to(repo)
+    for body in (
+        {"source": str(repo)},
+        {"source": str(repo), "kind": "git"},
+        {"source": f"file://{repo}"},
+        {"source": str(tmp_path / "link.git")},
+        {"source": "repo.git"},
+        {"source": "../repo.git"},
+    ):
+        response = remote_client.post("/studio/v1/extensions/install", json=body)
+        assert response.status_code == 403, (body, response.text)
+    for body in (
+        {"source": "ext::sh -c touch% /tmp/pwned"},
+        {"source": "--upload-pack=touch /tmp/pwned"},
+        {"source": "http://example.org/repo.git"},
+    ):
+        response = remote_client.post("/studio/v1/extensions/install", json=body)
+        assert response.status_code in (403, 422), (body, response.text)
+    assert not marker.exists()
+    assert [item["name"] for item in remote_client.get("/studio/v1/extensions").json()] == ["caption-stamp"]
+
+
+def test_the_local_machine_may_install_a_local_repo(tmp_path, client):
+    from tests.studio.scripts.conftest import git
+
+    repo = write_extension(tmp_path / "repo.git", "local-git", "x")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "first")
+    response = client.post("/studio/v1/extensions/install", json={"source": str(repo)})
+    assert response.status_code == 200 and response.json()["source"].startswith("git:")

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 
+from studio.infotext import encode_png
 from studio.progress import GenerationControl, StepInfo
 from studio.request import GenerationRequest, ImageRecord, Result
 from studio.scripts.base import Choices, RunContext, Script
@@ -231,11 +231,7 @@ class XYZPlot(Script):
 
 
 def _png(image: Image.Image, infotext: str) -> bytes:
-    info = PngInfo()
-    info.add_text("parameters", infotext)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info)
-    return buffer.getvalue()
+    return encode_png(image, infotext)
 
 
 def _save(path: Path, data: bytes) -> str:
