@@ -154,8 +154,9 @@ class UIBackend(Protocol):
         """One image through Extras: PNG bytes (infotext kept) and the postprocessing text."""
         ...
 
-    def schedule_types_for(self, sampler_name: str) -> list[str]:
-        """The schedule types that apply to `sampler_name` (all of them for an unknown sampler)."""
+    def schedule_types_for(self, sampler_name: str, model: str | None = None) -> list[str]:
+        """The schedule types that apply to `sampler_name` (all of them for an unknown sampler)
+        with the checkpoint `model` (a title; "(current)" or None: the current model)."""
         ...
 
     def normalize_sampler(self, sampler_name: str, schedule: str) -> tuple[str, str]:

@@ -199,7 +199,7 @@ def build_parameters(backend: UIBackend, form: GenerationForm, *, img2img: bool 
             elem_id=f"{prefix}_sampler",
         )
         sampler = _choice(defaults.sampler_name, samplers)
-        schedules = backend.schedule_types_for(sampler) if sampler else schedules
+        schedules = backend.schedule_types_for(sampler, f["model"].value) if sampler else schedules
         f["scheduler"] = gr.Dropdown(
             schedules,
             value=_choice(defaults.scheduler, schedules),
@@ -213,16 +213,17 @@ def build_parameters(backend: UIBackend, form: GenerationForm, *, img2img: bool 
             1, 150, value=defaults.steps, step=1, label="Sampling steps", elem_id=f"{prefix}_steps"
         )
 
-    def schedules_for(sampler_name: str | None, current: str | None) -> Any:
-        """Offer only the schedule types that apply to the chosen sampler; keep a valid choice."""
-        choices = backend.schedule_types_for(sampler_name or "")
+    def schedules_for(sampler_name: str | None, current: str | None, model: str | None) -> Any:
+        """Offer only the schedule types that apply to the chosen sampler (with the picked
+        model: a flow-matching model's samplers take fewer); keep a valid choice."""
+        choices = backend.schedule_types_for(sampler_name or "", model)
         return gr.update(
             choices=choices, value=current if current in choices else _choice("Automatic", choices)
         )
 
     f["sampler_name"].change(
         schedules_for,
-        [f["sampler_name"], f["scheduler"]],
+        [f["sampler_name"], f["scheduler"], f["model"]],
         f["scheduler"],
         queue=False,
         show_progress="hidden",

@@ -23,7 +23,7 @@ from studio.config import StudioConfig, save_settings
 from studio.network_cards import NetworkCard, cards_for
 from studio.options import resolve_model_option
 from studio.prompts.styles import PromptStyle, infotext_styles
-from studio.request import GenerationRequest, ImageRecord
+from studio.request import GenerationRequest, ImageRecord, RequestError
 from studio.scripts.base import Choices
 from studio.scripts.builtin.xyz.axes import axis_value_choices
 from studio.scripts.extensions.manifest import ExtensionError
@@ -259,12 +259,18 @@ class ServicesBackend:
     def extras(self, data: bytes, settings: ExtrasSettings) -> tuple[bytes, str]:
         return self.engine.upscalers.extras(data, settings)
 
-    def schedule_types_for(self, sampler_name: str) -> list[str]:
+    def schedule_types_for(self, sampler_name: str, model: str | None = None) -> list[str]:
         samplers = self.engine.samplers
         name, _ = samplers.normalize(sampler_name)
         if name not in samplers.sampler_names():
             return self.schedule_types()
-        return list(samplers.schedule_types_for(name))
+        try:
+            flow = bool(
+                self.engine.model_info(None if model in (None, "", "(current)") else model).get("flow")
+            )
+        except RequestError:  # no such model (any more): the plain samplers' types
+            flow = False
+        return list(samplers.schedule_types_for(name, flow)) or self.schedule_types()
 
     def normalize_sampler(self, sampler_name: str, schedule: str) -> tuple[str, str]:
         return self.engine.normalize_sampler(sampler_name, schedule)

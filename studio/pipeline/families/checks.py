@@ -49,6 +49,13 @@ def check_request(
         )
     if request.clip_skip > 1 and not family.clip_skip:
         raise RequestError("clip_skip", f"{what}, whose text encoder is not CLIP: clip skip does not apply")
+    if family.name not in ("sd15", "sd2"):
+        if request.enable_hr:
+            raise RequestError("enable_hr", f"hires fix runs with SD 1.x / 2.x models for now; {what}")
+        if request.controlnet_units:
+            raise RequestError(
+                "controlnet_units", f"ControlNet runs with SD 1.x / 2.x models for now; {what}"
+            )
     if request.skip_layer_guidance_scale and request.mode != "txt2img":
         raise RequestError("skip_layer_guidance_scale", "skip-layer guidance runs in text-to-image only")
     for name in ("width", "height"):

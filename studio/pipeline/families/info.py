@@ -42,6 +42,7 @@ def describe_model(
         "title": entry.title,
         "family": family.name,
         "family_label": family.label,
+        "flow": family.flow,
         "architecture": architecture.name,
         "architecture_label": architecture.label,
         "native_size": native_size(entry),

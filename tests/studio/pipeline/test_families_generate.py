@@ -189,6 +189,7 @@ def test_the_sdxl_refiner_takes_over_at_a_fraction_of_the_steps(engine: Engine) 
         ),
         ("sdxl", {"prompt": "a cat AND a dog"}, "prompt", "AND and BREAK"),
         ("z-image", {"negative_prompt": "[blue:red:0.5]"}, "negative_prompt", "editing"),
+        ("flux", {"enable_hr": True}, "enable_hr", "hires fix runs with SD 1.x / 2.x models for now"),
     ],
 )
 def test_what_a_family_cannot_do_is_refused_by_field(

@@ -45,8 +45,14 @@ def ui_config(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) ->
 def options(page: Any, elem_id: str) -> list[str]:
     box = page.locator(f"#{elem_id} input").first
     box.click()
-    items = page.locator("ul[role=listbox] li").all_text_contents()
+    listed = page.locator("ul[role=listbox]:visible li")  # the open dropdown's, not a closed one's
+    listed.first.wait_for()
+    items = listed.all_text_contents()
     box.press("Escape")
+    page.locator("#txt2img_model_family").click()  # away from the dropdown: it closes
+    page.wait_for_function(
+        "() => ![...document.querySelectorAll('ul[role=listbox]')].some((list) => list.offsetParent !== null)"
+    )
     return [item.replace("✓", "").strip() for item in items]
 
 
@@ -69,6 +75,11 @@ def test_picking_a_flux_model_changes_samplers_size_and_fields(
     assert not page.locator("#txt2img_refiner").is_visible()
     assert options(page, "txt2img_sampler") == ["Euler a", "Euler", "LCM"]
     assert page.locator("#txt2img_sampler input").input_value() == "Euler"
+    # the schedule types of Euler's flow-matching variant (Uniform and SGM Uniform do not apply)
+    assert options(page, "txt2img_scheduler") == studio.services.engine.samplers.schedule_types_for(
+        "Euler", True
+    )
+    assert "SGM Uniform" not in options(page, "txt2img_scheduler")
     assert page.locator("#txt2img_width input[type=number]").first.input_value() == "64"  # its native size
     assert page.locator("#txt2img_cfg_scale input[type=number]").first.input_value() == "1"
     set_number(page, "txt2img_steps", 2)
