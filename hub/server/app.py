@@ -12,11 +12,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from hub.server.auth import password_hasher
+from hub.server.background import BackgroundThreads
 from hub.server.cache import (
     LocalCache,
     RedisCache,
@@ -95,23 +95,29 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Background work runs on threads of its own, drained before the store closes: a
+        # cancelled await does not stop its thread, and closing a connection a thread is
+        # still using crashes the process inside SQLite.
+        background = BackgroundThreads()
         tasks = []
         if config.stats_refresh_seconds > 0:
-            tasks.append(asyncio.create_task(_refresh_stats_forever(hub)))
+            tasks.append(asyncio.create_task(_refresh_stats_forever(hub, background)))
         if (
             hub.worker is not None
             and config.job_poll_seconds > 0
             and hub.features.enabled(NOTIFICATIONS, None)
         ):
-            tasks.append(asyncio.create_task(_run_jobs_forever(hub, hub.worker)))
+            tasks.append(asyncio.create_task(_run_jobs_forever(hub, hub.worker, background)))
         try:
             yield
         finally:
             hub.job_waker = None
+            background.stopping.set()
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await asyncio.to_thread(background.drain)
             hub.store.close()
 
     app = FastAPI(
@@ -182,11 +188,11 @@ def _id_out_of_range(error: dict[str, Any]) -> ApiError | None:
     return id_out_of_range(str(error["loc"][-1]), value)
 
 
-async def _refresh_stats_forever(hub: HubServer) -> None:
+async def _refresh_stats_forever(hub: HubServer, background: BackgroundThreads) -> None:
     while True:
         await asyncio.sleep(hub.config.stats_refresh_seconds)
         try:
-            await run_in_threadpool(hub.store.refresh_stats)
+            await background.run(hub.store.refresh_stats)
         except Exception:  # keep serving; the next round retries
             log.exception("refreshing download stats failed")
 
@@ -207,10 +213,11 @@ def _worker(hub: HubServer) -> JobWorker:
     return JobWorker(hub.store, hub.store.jobs, hub.registry, mailer, origin=origin)
 
 
-async def _run_jobs_forever(hub: HubServer, worker: JobWorker) -> None:
-    """The in-process job worker: woken when a request queues a job, else every poll."""
+async def _run_jobs_forever(hub: HubServer, worker: JobWorker, background: BackgroundThreads) -> None:
+    """The in-process job worker: woken when a request queues a job, else every poll. It
+    stops between two jobs once the server is stopping."""
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
     hub.job_waker = lambda: loop.call_soon_threadsafe(wake.set)
-    await run_in_threadpool(worker.start)
-    await worker.run_forever(hub.config.job_poll_seconds, wake, run_in_threadpool)
+    await background.run(worker.start)
+    await worker.run_forever(hub.config.job_poll_seconds, wake, background.run, background.stopping.is_set)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -99,10 +100,13 @@ class JobWorker:
             self.queue.finish(job.id, self.clock())
         return job
 
-    def run_due(self, now: float | None = None, limit: int = 10_000) -> list[Job]:
-        """Run due jobs until none is left (or `limit`); returns them in the order run."""
+    def run_due(
+        self, now: float | None = None, limit: int = 10_000, stop: Callable[[], bool] = lambda: False
+    ) -> list[Job]:
+        """Run due jobs until none is left (or `limit`, or `stop()` says so between two jobs);
+        returns them in the order run."""
         ran = []
-        while len(ran) < limit:
+        while len(ran) < limit and not stop():
             job = self.run_one(now)
             if job is None:
                 break
@@ -119,11 +123,18 @@ class JobWorker:
         slot = (int(now // self.digest_every) + 1) * self.digest_every
         self.queue.enqueue(DIGEST_JOB, {}, run_at=slot, dedupe_key=f"digest:{int(slot)}")
 
-    async def run_forever(self, poll: float, wake: asyncio.Event, run_in_thread: Callable) -> None:
-        """Run due jobs whenever woken (a request queued one) or every `poll` seconds."""
+    async def run_forever(
+        self,
+        poll: float,
+        wake: asyncio.Event,
+        run_in_thread: Callable[[Callable[[], Any]], Awaitable[Any]],
+        stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Run due jobs whenever woken (a request queued one) or every `poll` seconds; a batch
+        ends early between two jobs once `stop()` is true."""
         while True:
             try:
-                await run_in_thread(self.run_due)
+                await run_in_thread(functools.partial(self.run_due, stop=stop))
             except Exception:  # a broken queue read: keep the server up, try again later
                 log.exception("the job worker failed; retrying in %.1f s", poll)
             with contextlib.suppress(TimeoutError):
