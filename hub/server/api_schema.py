@@ -121,9 +121,24 @@ class ModelStats(Doc):
     tippedAmountCount: int
 
 
+class Cosmetic(Doc):
+    id: int
+    name: str
+    value: str
+
+
+class Cosmetics(Doc):
+    """What a user has equipped from the shop, by kind ({} for none)."""
+
+    badge: Cosmetic | None = None
+    nameColor: Cosmetic | None = None
+    decoration: Cosmetic | None = None
+
+
 class ModelCreator(Doc):
     username: str
     image: str | None
+    cosmetics: Cosmetics | None = None
 
 
 class Model(Doc):
@@ -277,11 +292,12 @@ class UserLookup(Doc):
 
 
 class Change(Doc):
-    """One entry of the change feed: `data` is the model document (entity "model") or the
-    creator document (entity "creator"), null for a delete."""
+    """One entry of the change feed: `data` is the entity's document (a model, a creator, a
+    published article, a public collection, a review, a comment, or a user's equipped
+    cosmetics: `{"username", "cosmetics"}`), null for a delete."""
 
     seq: int
-    entity: Literal["model", "creator"]
+    entity: Literal["model", "creator", "article", "collection", "review", "comment", "cosmetics"]
     id: int | str
     action: Literal["upsert", "delete"]
     data: dict[str, Any] | None

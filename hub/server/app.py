@@ -52,6 +52,7 @@ from hub.server.routes import (
     people,
     reviews,
     shop,
+    shop_admin,
     sync,
     user_sync,
 )
@@ -147,6 +148,7 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
         user_sync,
         buzz,
         shop,
+        shop_admin,
         flags,
         leaderboards,
     ):

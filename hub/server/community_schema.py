@@ -39,6 +39,20 @@ class ShopSection(Doc):
     items: list[ShopItem]
 
 
+class ShopSectionRef(Doc):
+    id: int
+    name: str
+
+
+class AdminShopItem(ShopItem):
+    sectionId: int
+    sold: int
+    value: str
+    quantity: int | None
+    availableFrom: str | None
+    availableUntil: str | None
+
+
 class ShopCatalog(Doc):
     sections: list[ShopSection]
 
@@ -79,7 +93,7 @@ class Cohorts(Doc):
 
 class Profile(Doc):
     username: str
-    cosmetics: dict
+    cosmetics: dict  # as `api_schema.Cosmetics`
 
 
 class Leaderboard(Doc):

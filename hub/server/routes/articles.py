@@ -25,6 +25,7 @@ from hub.server.routes.community_http import (
     read_object,
     responses,
 )
+from hub.server.routes.cosmetics import texts_with_cosmetics, with_cosmetics
 from hub.server.store import NotFound, User
 from hub.server.store.articles import ARTICLE_SORT_COLUMNS, ArticleFields, ArticleQuery
 from hub.server.uploads import ImageMetaIn, UploadRejected, stage_image
@@ -134,7 +135,8 @@ def list_articles(
     )
     page = hub_of(request).store.articles.list(q)
     next_cursor = f"{page.last_key[0]}|{page.last_key[1]}" if page.last_key else None
-    return list_response(request, page.docs, cursor_metadata(request, next_cursor))
+    docs = texts_with_cosmetics(request, page.docs)
+    return list_response(request, docs, cursor_metadata(request, next_cursor))
 
 
 @router.get(
@@ -151,7 +153,15 @@ def my_articles(
     user = require_user(user_of(request))
     items, total = hub_of(request).store.articles.of_user(user.id, limit, (page - 1) * limit)
     metadata = {"totalItems": total, "currentPage": page, "pageSize": limit, "totalPages": -(-total // limit)}
+    with_cosmetics(request, items)
     return json_doc(request, {"items": items, "metadata": metadata})
+
+
+def _article_response(request: Request, article_id: int, status: int = 200) -> Response:
+    """The article as its author sees it (drafts included), cosmetics next to the name."""
+    doc = hub_of(request).store.articles.document(article_id)
+    with_cosmetics(request, [doc])
+    return json_doc(request, doc, status)
 
 
 def _visible(hub: HubServer, article_id: int, user: User | None) -> dict[str, Any]:
@@ -176,6 +186,7 @@ def get_article(article_id: ArticleId, request: Request) -> Response:
     doc = _visible(hub, article_id, user_of(request))
     if doc["status"] == "Published":
         hub.store.articles.record_view(article_id)
+    with_cosmetics(request, [doc])
     return json_doc(request, doc)
 
 
@@ -238,7 +249,7 @@ async def create_article(request: Request) -> Response:
         article_id = await run_in_threadpool(hub.store.articles.create, user.id, fields)
     except NotFound as exc:
         raise _not_found_as_400(exc) from None
-    return json_doc(request, hub.store.articles.document(article_id), 201)
+    return _article_response(request, article_id, 201)
 
 
 @router.patch(
@@ -257,7 +268,7 @@ async def update_article(article_id: ArticleId, request: Request) -> Response:
         await run_in_threadpool(hub.store.articles.update, article_id, fields)
     except NotFound as exc:
         raise _not_found_as_400(exc) from None
-    return json_doc(request, hub.store.articles.document(article_id))
+    return _article_response(request, article_id)
 
 
 def _set_published(request: Request, article_id: int, published: bool) -> Response:
@@ -266,7 +277,7 @@ def _set_published(request: Request, article_id: int, published: bool) -> Respon
     _owned(hub, user, article_id)
     hub.store.articles.set_published(article_id, published)
     hub.wake_jobs()
-    return json_doc(request, hub.store.articles.document(article_id))
+    return _article_response(request, article_id)
 
 
 @router.post(
@@ -338,7 +349,7 @@ async def set_cover(
         partial.write_bytes(staged.data)
         os.replace(partial, target)
     await run_in_threadpool(hub.store.articles.set_cover, article_id, media, nsfw_level)
-    return json_doc(request, hub.store.articles.document(article_id))
+    return _article_response(request, article_id)
 
 
 @router.delete(

@@ -44,6 +44,7 @@ from hub.server.routes.common import (
     list_response,
     origin_of,
 )
+from hub.server.routes.cosmetics import with_cosmetics
 from hub.server.routes.paging import (
     MAX_PAGED_ITEMS,
     TOO_MANY_PAGES,
@@ -143,8 +144,8 @@ def _primary_only(model: dict) -> dict:
 )
 def get_model(model_id: ModelIdPath, request: Request) -> Response:
     """Read through the cache (namespace `models`, invalidated by every committed store write).
-    The document is exactly the change feed's (mirrors compare them), so the creator's
-    cosmetics are on their profile (`GET /api/v1/users/{username}`), not in it."""
+    The cached document is exactly the change feed's (mirrors compare them); the creator's
+    cosmetics are added on the way out (`routes/cosmetics.py`), as the feed carries them apart."""
     hub = hub_of(request)
     try:
         # keyed by the change feed's position too: a write by any process (every model write
@@ -153,7 +154,9 @@ def get_model(model_id: ModelIdPath, request: Request) -> Response:
         doc = hub.cache.get_or_load("models", key, MODEL_CACHE_SECONDS, lambda: hub.store.model_doc(model_id))
     except NotFound as exc:
         raise not_found(str(exc)) from None
-    return json_text(documents.absolutize(doc, origin_of(request)))
+    model = json.loads(doc)
+    with_cosmetics(request, [model])
+    return json_text(documents.absolutize(documents.dumps(model), origin_of(request)))
 
 
 def _version_response(request: Request, version_id: int, model_doc: str) -> Response:

@@ -25,6 +25,7 @@ from hub.server.routes.community_http import (
     read_object,
     responses,
 )
+from hub.server.routes.cosmetics import texts_with_cosmetics, with_cosmetics
 from hub.server.store import Conflict, NotFound, User
 from hub.server.store.collections import COLLECTION_TYPES, CollectionQuery
 
@@ -74,8 +75,16 @@ def list_collections(
     )
     page = hub_of(request).store.collections.list(q)
     return list_response(
-        request, page.docs, cursor_metadata(request, page.last_key[1] if page.last_key else None)
+        request,
+        texts_with_cosmetics(request, page.docs),
+        cursor_metadata(request, page.last_key[1] if page.last_key else None),
     )
+
+
+def _collection_response(request: Request, collection_id: int, status: int = 200) -> Response:
+    doc = hub_of(request).store.collections.document(collection_id)
+    with_cosmetics(request, [doc])
+    return json_doc(request, doc, status)
 
 
 def _readable(hub: HubServer, collection_id: int, user: User | None) -> int:
@@ -105,7 +114,7 @@ def _owned(hub: HubServer, user: User, collection_id: int) -> None:
 def get_collection(collection_id: CollectionId, request: Request) -> Response:
     hub = hub_of(request)
     _readable(hub, collection_id, user_of(request))
-    return json_doc(request, hub.store.collections.document(collection_id))
+    return _collection_response(request, collection_id)
 
 
 @router.get(
@@ -123,6 +132,7 @@ def list_items(
     hub = hub_of(request)
     _readable(hub, collection_id, user_of(request))
     items, next_cursor = hub.store.collections.items(collection_id, limit, cursor)
+    with_cosmetics(request, items)
     return json_doc(request, {"items": items, "metadata": cursor_metadata(request, next_cursor)})
 
 
@@ -168,7 +178,7 @@ async def create_collection(request: Request) -> Response:
         )
     except Conflict as exc:
         raise ApiError(409, str(exc)) from None
-    return json_doc(request, hub.store.collections.document(collection_id), 201)
+    return _collection_response(request, collection_id, 201)
 
 
 @router.patch(
@@ -187,7 +197,7 @@ async def update_collection(collection_id: CollectionId, request: Request) -> Re
         await run_in_threadpool(hub.store.collections.update, collection_id, fields)
     except Conflict as exc:
         raise ApiError(409, str(exc)) from None
-    return json_doc(request, hub.store.collections.document(collection_id))
+    return _collection_response(request, collection_id)
 
 
 @router.delete(
@@ -235,7 +245,7 @@ async def add_item(collection_id: CollectionId, request: Request) -> Response:
         added = await run_in_threadpool(hub.store.collections.add_item, collection_id, item_id)
     except NotFound as exc:
         raise bad_request(str(exc)) from None
-    return json_doc(request, hub.store.collections.document(collection_id), 201 if added else 200)
+    return _collection_response(request, collection_id, 201 if added else 200)
 
 
 @router.delete(

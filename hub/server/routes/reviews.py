@@ -25,6 +25,7 @@ from hub.server.routes.community_http import (
     read_object,
     responses,
 )
+from hub.server.routes.cosmetics import with_cosmetics
 from hub.server.store import NotFound
 
 router = APIRouter(
@@ -61,6 +62,7 @@ def list_reviews(
         items, total = hub_of(request).store.reviews.list(version_id, limit, (page - 1) * limit)
     except NotFound as exc:
         raise not_found(str(exc)) from None
+    with_cosmetics(request, items)
     return json_doc(request, _page(items, total, page, limit))
 
 
@@ -94,6 +96,7 @@ async def put_review(version_id: VersionId, request: Request) -> Response:
     html = safe_html(details, "markdown") if details else ""
     doc, created = await run_in_threadpool(hub.store.reviews.upsert, version_id, user.id, recommended, html)
     hub.wake_jobs()
+    await run_in_threadpool(with_cosmetics, request, [doc])
     return json_doc(request, doc, 201 if created else 200)
 
 
@@ -120,6 +123,7 @@ def _list_comments(request: Request, entity_type: str, entity_id: int, limit: in
         )
     except NotFound as exc:
         raise not_found(str(exc)) from None
+    with_cosmetics(request, items)
     return json_doc(request, _page(items, total, page, limit))
 
 
@@ -138,6 +142,7 @@ async def _add_comment(request: Request, entity_type: str, entity_id: int) -> Re
     except NotFound as exc:
         raise not_found(str(exc)) from None
     hub.wake_jobs()
+    await run_in_threadpool(with_cosmetics, request, [doc])
     return json_doc(request, doc, 201)
 
 

@@ -51,8 +51,14 @@ def changes(
 
 
 # Community entities leave the feed while their feature is switched off.
-FEATURE_OF = {"article": features.ARTICLES, "collection": features.COLLECTIONS}
-NUMERIC_IDS = {"model", "article", "collection", "notification"}
+FEATURE_OF = {
+    "article": features.ARTICLES,
+    "collection": features.COLLECTIONS,
+    "review": features.REVIEWS,
+    "comment": features.REVIEWS,
+    "cosmetics": "shop",  # a feature flag, not a `--disable-feature` name
+}
+NUMERIC_IDS = {"model", "article", "collection", "notification", "review", "comment"}
 
 
 def _shown(gate: features.FeatureGate, change: Change, user: User | None) -> bool:

@@ -67,10 +67,13 @@ def changes_since(conn: sqlite3.Connection, since: int, limit: int) -> tuple[lis
 
 
 def community_feed_documents(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> dict[tuple[str, str], str]:
-    """Data of the page's article and collection upserts (published articles with their content,
-    public collections with their item ids). Imported here: those modules append to this feed."""
+    """Data of the page's community upserts (published articles with their content, public
+    collections with their item ids, reviews, comments, users' equipped cosmetics). Imported
+    here: those modules append to this feed."""
     from hub.server.store.articles import article_documents
     from hub.server.store.collections import collection_documents
+    from hub.server.store.reviews import comment_documents, review_documents
+    from hub.server.store.shop import cosmetics_documents
 
     upserts = [r for r in rows if r["action"] == "upsert"]
     article_ids = [int(r["entity_id"]) for r in upserts if r["entity"] == "article"]
@@ -80,6 +83,13 @@ def community_feed_documents(conn: sqlite3.Connection, rows: list[sqlite3.Row]) 
     }
     for k, v in collection_documents(conn, collection_ids, with_items=True).items():
         out["collection", str(k)] = documents.dumps(v)
+    for entity, build in (("review", review_documents), ("comment", comment_documents)):
+        ids = [int(r["entity_id"]) for r in upserts if r["entity"] == entity]
+        for k, v in build(conn, ids).items():
+            out[entity, str(k)] = documents.dumps(v)
+    names = [r["entity_id"] for r in upserts if r["entity"] == "cosmetics"]
+    for name, doc in cosmetics_documents(conn, names).items():
+        out["cosmetics", name] = documents.dumps(doc)
     return out
 
 

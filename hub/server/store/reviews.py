@@ -17,9 +17,11 @@ from hub.server import community_documents
 from hub.server.event_names import COMMENT_RECEIVED, REVIEW_RECEIVED
 from hub.server.store import buzz
 from hub.server.store.articles import article_changed
+from hub.server.store.change_feed import append_change
 from hub.server.store.errors import NotFound
 from hub.server.store.job_queue import emit_event
 from hub.server.store.model_documents import rebuild_model
+from hub.server.store.sql_text import chunks, placeholders
 
 RATING_SCALE = 5.0
 
@@ -90,6 +92,7 @@ def upsert_review(
         }
         emit_event(conn, REVIEW_RECEIVED, data, f"review:{review_id}", clock)
         buzz.reward(conn, user_id, "review", f"version-{version_id}", now)  # once per version reviewed
+        append_change(conn, "review", str(review_id), "upsert")
         return review_id, True
     conn.execute(
         "UPDATE reviews SET recommended = ?, details = ?, updated_at = ? WHERE id = ?",
@@ -98,6 +101,7 @@ def upsert_review(
     if bool(old["recommended"]) != recommended:
         swing = 1 if recommended else -1
         _count(conn, version_id, model_id, swing, -swing)
+    append_change(conn, "review", str(old["id"]), "upsert")
     return old["id"], False
 
 
@@ -109,6 +113,7 @@ def delete_review(conn: sqlite3.Connection, version_id: int, user_id: int) -> No
     if row is None:
         raise NotFound(f"You have no review of model version {version_id}")
     conn.execute("DELETE FROM reviews WHERE id = ?", (row["id"],))
+    append_change(conn, "review", str(row["id"]), "delete")
     up = int(row["recommended"])
     _count(conn, version_id, row["model_id"], -up, -(1 - up))
 
@@ -178,6 +183,7 @@ def add_comment(
     )
     comment_id = int(cur.lastrowid or 0)
     _count_comments(conn, entity_type, entity_id, +1)
+    append_change(conn, "comment", str(comment_id), "upsert")
     if entity_type == "model":
         data = {"commentId": comment_id, "modelId": entity_id, "creatorId": owner_id, "authorId": user_id}
         emit_event(conn, COMMENT_RECEIVED, data, f"comment:{comment_id}", clock)
@@ -189,6 +195,7 @@ def delete_comment(conn: sqlite3.Connection, comment_id: int) -> None:
     if row is None:
         raise NotFound(f"No comment with id {comment_id}")
     conn.execute("DELETE FROM comments WHERE id = ?", (comment_id,))
+    append_change(conn, "comment", str(comment_id), "delete")
     _count_comments(conn, row["entity_type"], row["entity_id"], -1)
 
 
@@ -222,3 +229,29 @@ def list_comments(
         (entity_type, entity_id, limit, offset),
     ).fetchall()
     return [community_documents.comment_document(dict(r)) for r in rows], total
+
+
+def review_documents(conn: sqlite3.Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The change feed's data of "review" entries, by id (those that still exist)."""
+    out: dict[int, dict[str, Any]] = {}
+    for chunk in chunks(ids):
+        for r in conn.execute(
+            f"SELECT r.*, u.username FROM reviews r JOIN users u ON u.id = r.user_id "
+            f"WHERE r.id IN ({placeholders(chunk)})",
+            chunk,
+        ).fetchall():
+            out[r["id"]] = community_documents.review_document(dict(r))
+    return out
+
+
+def comment_documents(conn: sqlite3.Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The change feed's data of "comment" entries, by id (those that still exist)."""
+    out: dict[int, dict[str, Any]] = {}
+    for chunk in chunks(ids):
+        for r in conn.execute(
+            f"SELECT c.*, u.username FROM comments c JOIN users u ON u.id = c.user_id "
+            f"WHERE c.id IN ({placeholders(chunk)})",
+            chunk,
+        ).fetchall():
+            out[r["id"]] = community_documents.comment_document(dict(r))
+    return out

@@ -190,6 +190,27 @@ class ServerStore:
         with self.read() as conn:
             return shop.cosmetics_of(conn, list(user_ids))
 
+    def cosmetics_by_name(self, usernames: Sequence[str]) -> dict[str, dict[str, Any]]:
+        with self.read() as conn:
+            return shop.cosmetics_by_name(conn, list(usernames))
+
+    def shop_section_exists(self, section_id: int) -> bool:
+        with self.read() as conn:
+            return shop.section_exists(conn, section_id)
+
+    def shop_item(self, item_id: int) -> dict[str, Any]:
+        with self.read() as conn:
+            return shop.item_document(conn, item_id)
+
+    def create_shop_item(self, section_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+        with self.write() as conn:
+            return shop.item_document(conn, shop.add_item(conn, section_id, fields))
+
+    def update_shop_item(self, item_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        with self.write() as conn:
+            shop.update_item(conn, item_id, changes)
+            return shop.item_document(conn, item_id)
+
     def feature_flags(self) -> list[dict[str, Any]]:
         with self.read() as conn:
             return flags.all_flags(conn)

@@ -11,7 +11,9 @@ import sqlite3
 from typing import Any
 
 from hub.server.store import buzz, buzz_events
+from hub.server.store.change_feed import append_change
 from hub.server.store.errors import Conflict, NotFound
+from hub.server.store.sql_text import chunks, placeholders
 
 KINDS = ("badge", "decoration", "name_color")
 
@@ -159,18 +161,52 @@ def set_equipped(conn: sqlite3.Connection, user_id: int, item_id: int, equipped:
         "UPDATE shop_owned SET equipped = ? WHERE user_id = ? AND item_id = ?",
         (int(equipped), user_id, item_id),
     )
+    cosmetics_changed(conn, [user_id])
+
+
+def cosmetics_changed(conn: sqlite3.Connection, user_ids: list[int]) -> None:
+    """Put these users' equipped cosmetics on the change feed (entity "cosmetics", id the
+    username), so mirrors show the new badge or colour next to every name they hold."""
+    for chunk in chunks(user_ids):
+        for (username,) in conn.execute(
+            f"SELECT username FROM users WHERE id IN ({placeholders(chunk)})", chunk
+        ).fetchall():
+            append_change(conn, "cosmetics", username, "upsert")
+
+
+def cosmetics_documents(conn: sqlite3.Connection, usernames: list[str]) -> dict[str, dict[str, Any]]:
+    """The change feed's data of "cosmetics" entries: `{"username", "cosmetics"}` by username."""
+    return {
+        name: {"username": name, "cosmetics": worn}
+        for name, worn in cosmetics_by_name(conn, usernames).items()
+    }
+
+
+def cosmetics_by_name(conn: sqlite3.Connection, usernames: list[str]) -> dict[str, dict[str, Any]]:
+    """`cosmetics_of` keyed by username, for every existing account of `usernames` ({} when
+    they wear nothing)."""
+    ids: dict[int, str] = {}
+    for chunk in chunks(list(usernames)):
+        for r in conn.execute(
+            f"SELECT id, username FROM users WHERE username IN ({placeholders(chunk)})", chunk
+        ).fetchall():
+            ids[r[0]] = r[1]
+    worn = cosmetics_of(conn, list(ids))
+    return {name: worn.get(user_id, {}) for user_id, name in ids.items()}
 
 
 def cosmetics_of(conn: sqlite3.Connection, user_ids: list[int]) -> dict[int, dict[str, Any]]:
     """What each user has equipped: {user id: {"badge": {...}, "nameColor": "#..", ...}}."""
     if not user_ids:
         return {}
-    marks = ",".join("?" * len(user_ids))
-    rows = conn.execute(
-        f"SELECT o.user_id, i.id, i.kind, i.name, i.value FROM shop_owned o JOIN shop_items i ON i.id = o.item_id "
-        f"WHERE o.equipped = 1 AND o.user_id IN ({marks}) ORDER BY i.id",
-        list(user_ids),
-    ).fetchall()
+    rows = []
+    for chunk in chunks(list(user_ids)):
+        rows += conn.execute(
+            f"SELECT o.user_id, i.id, i.kind, i.name, i.value FROM shop_owned o "
+            f"JOIN shop_items i ON i.id = o.item_id "
+            f"WHERE o.equipped = 1 AND o.user_id IN ({placeholders(chunk)}) ORDER BY i.id",
+            chunk,
+        ).fetchall()
     out: dict[int, dict[str, Any]] = {}
     names = {"badge": "badge", "decoration": "decoration", "name_color": "nameColor"}
     for r in rows:
@@ -180,3 +216,55 @@ def cosmetics_of(conn: sqlite3.Connection, user_ids: list[int]) -> dict[int, dic
             "value": r["value"],
         }
     return out
+
+
+# -- the admin's edits ----------------------------------------------------------------------------
+ITEM_COLUMNS = {
+    "sectionId": "section_id",
+    "kind": "kind",
+    "name": "name",
+    "value": "value",
+    "price": "price",
+    "quantity": "quantity",
+    "availableFrom": "available_from",
+    "availableUntil": "available_until",
+}
+
+
+def section_exists(conn: sqlite3.Connection, section_id: int) -> bool:
+    return conn.execute("SELECT 1 FROM shop_sections WHERE id = ?", (section_id,)).fetchone() is not None
+
+
+def item_row(conn: sqlite3.Connection, item_id: int) -> sqlite3.Row:
+    row = conn.execute("SELECT * FROM shop_items WHERE id = ?", (item_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"No shop item with id {item_id}")
+    return row
+
+
+def item_document(conn: sqlite3.Connection, item_id: int) -> dict[str, Any]:
+    """An item as the admin sees it: the shop's fields, its section, and units sold."""
+    row = item_row(conn, item_id)
+    return {**_item_json(row), "sectionId": row["section_id"], "sold": row["sold"]}
+
+
+def update_item(conn: sqlite3.Connection, item_id: int, changes: dict[str, Any]) -> None:
+    """Apply the admin's `changes` (API field names, already checked); the owners who wear the
+    item get a feed entry, since its name or value shows next to their names."""
+    row = item_row(conn, item_id)
+    if not changes:
+        return
+    quantity = changes.get("quantity", row["quantity"])
+    if quantity is not None and quantity < row["sold"]:
+        raise Conflict(f"quantity: {row['sold']} already sold, so at least {row['sold']}")
+    if changes.get("kind", row["kind"]) != row["kind"] and row["sold"] > 0:
+        raise Conflict(f"kind: cannot change once sold ({row['sold']} sold)")
+    sets = ", ".join(f"{ITEM_COLUMNS[k]} = ?" for k in changes)
+    conn.execute(f"UPDATE shop_items SET {sets} WHERE id = ?", (*changes.values(), item_id))
+    wearers = [
+        r[0]
+        for r in conn.execute(
+            "SELECT user_id FROM shop_owned WHERE item_id = ? AND equipped = 1", (item_id,)
+        ).fetchall()
+    ]
+    cosmetics_changed(conn, wearers)
