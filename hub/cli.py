@@ -270,7 +270,7 @@ def cmd_show(args: argparse.Namespace, hub: LocalHub) -> int:
         print(json.dumps(model, indent=2))
         return 0
     stats = model.get("stats") or {}
-    print(f"{model['name']}  [{model['type']}]  by {(model.get('creator') or {}).get('username')}")
+    print(f"{model['name']}  [{model['type']}]  by {cli_community.name_with_cosmetics(model.get('creator'))}")
     print(
         f"  id {model['id']}  downloads {stats.get('downloadCount', 0)}  rating {stats.get('rating', 0)}"
         f"  nsfw {bool(model.get('nsfw'))}  tags: {', '.join(model.get('tags') or [])}"

@@ -2,10 +2,15 @@
 account's notifications. `hub/cli.py` registers them; they print, `LocalHub` does the work.
 
     hub articles [QUERY] [--tag T] [--creator NAME] [--sort relevance|newest|views]
-    hub article ID               the article's text, tags and linked models
+    hub article ID [--comments]  the article's text, tags, linked models, cover (and comments)
+    hub reviews MODEL_ID [--version V]   a model's reviews and its thumbs up / down
+    hub comments (--model ID | --article ID)
     hub collections [--mine]     public collections and the account's own
     hub collection ID            a collection's items
     hub notifications [--unread] the account's notifications as of the last sync
+
+Every user name is shown with what they wear from the hub's shop, e.g.
+`inkmaster (name colour Teal #2a9d8f, badge Gold)`.
 """
 
 from __future__ import annotations
@@ -44,6 +49,23 @@ def add_commands(commands: argparse._SubParsersAction, common: argparse.Argument
     article.add_argument("article_id", type=int)
     article.add_argument("--json", action="store_true", help="the article object as the server sent it")
     article.add_argument("--width", type=int, default=88, help="wrap the text at this width")
+    article.add_argument("--comments", action="store_true", help="also print the comments")
+
+    reviews = commands.add_parser("reviews", parents=[common], help="a mirrored model's reviews")
+    reviews.add_argument("model_id", type=int)
+    reviews.add_argument("--version", type=int, help="only this version's reviews")
+    reviews.add_argument("--limit", type=int, default=50)
+    reviews.add_argument("--json", action="store_true")
+
+    comments = commands.add_parser(
+        "comments", parents=[common], help="mirrored comments on a model or article"
+    )
+    on = comments.add_mutually_exclusive_group(required=True)
+    on.add_argument("--model", type=int, dest="model_id")
+    on.add_argument("--article", type=int, dest="article_id")
+    comments.add_argument("--limit", type=int, default=100)
+    comments.add_argument("--width", type=int, default=88)
+    comments.add_argument("--json", action="store_true")
 
     collections = commands.add_parser("collections", parents=[common], help="list mirrored collections")
     collections.add_argument("--mine", action="store_true", help="only the account's own (private ones too)")
@@ -124,6 +146,22 @@ def html_to_text(html: str, width: int = 88) -> str:
     return parser.text(width)
 
 
+COSMETIC_LABELS = (("nameColor", "name colour"), ("badge", "badge"), ("decoration", "decoration"))
+
+
+def name_with_cosmetics(person: dict[str, Any] | None) -> str:
+    """A user's name and what they wear: `inkmaster (name colour Teal #2a9d8f, badge Gold)`."""
+    person = person or {}
+    name = person.get("username") or "-"
+    worn = person.get("cosmetics") or {}
+    parts = []
+    for key, label in COSMETIC_LABELS:
+        item = worn.get(key)
+        if isinstance(item, dict):
+            parts.append(" ".join(str(p) for p in (label, item.get("name"), item.get("value")) if p))
+    return f"{name} ({', '.join(parts)})" if parts else name
+
+
 def cmd_articles(args: argparse.Namespace, hub: LocalHub) -> int:
     query = SearchQuery(
         text=args.query,
@@ -147,11 +185,11 @@ def cmd_articles(args: argparse.Namespace, hub: LocalHub) -> int:
         return 0
     note = " (allowing one typo)" if result.fuzzy_used else ""
     print(f"{result.total} articles{note}")
+    worn = hub.cosmetics([row["creator"] for row in page.items if row["creator"]])
     for row in page.items:
         date = (row["publishedAt"] or "")[:10]
-        print(
-            f"{row['id']:>8}  {row['title'][:56]:<56} {row['creator'] or '-':<18} {date}  {row['views']:>7} views"
-        )
+        author = name_with_cosmetics({"username": row["creator"], "cosmetics": worn.get(row["creator"])})
+        print(f"{row['id']:>8}  {row['title'][:56]:<56} {author:<18} {date}  {row['views']:>7} views")
     return 0
 
 
@@ -163,9 +201,15 @@ def cmd_article(args: argparse.Namespace, hub: LocalHub) -> int:
     if args.json:
         print(json.dumps(article, indent=2))
         return 0
-    user = (article.get("user") or {}).get("username") or "-"
     print(article["title"])
-    print(f"by {user}, published {(article.get('publishedAt') or '')[:10]}")
+    print(
+        f"by {name_with_cosmetics(article.get('user'))}, published {(article.get('publishedAt') or '')[:10]}"
+    )
+    cover = hub.article_cover(args.article_id)
+    if cover:
+        print(f"cover: {cover}")
+    elif article.get("coverImage"):
+        print("cover: not fetched yet (the next `hub sync` fetches it)")
     tags = ", ".join(t.get("name", "") for t in article.get("tags") or [])
     if tags:
         print(f"tags: {tags}")
@@ -175,6 +219,41 @@ def cmd_article(args: argparse.Namespace, hub: LocalHub) -> int:
         print("models: " + ", ".join(f"{names.get(m['id'], m.get('name'))} ({m['id']})" for m in models))
     print()
     print(html_to_text(article.get("content") or "", args.width), end="")
+    if args.comments:
+        _print_comments(hub.comments("article", args.article_id), args.width)
+    return 0
+
+
+def _print_comments(rows: list[dict[str, Any]], width: int) -> None:
+    print(f"\n{len(rows)} comments")
+    for c in rows:
+        print(f"- {name_with_cosmetics(c.get('user'))}, {(c.get('createdAt') or '')[:10]}:")
+        print(textwrap.indent(html_to_text(c.get("content") or "", width - 2), "  "), end="")
+
+
+def cmd_reviews(args: argparse.Namespace, hub: LocalHub) -> int:
+    rows, up, down = hub.reviews(args.model_id, args.version, args.limit)
+    if args.json:
+        print(json.dumps({"thumbsUp": up, "thumbsDown": down, "items": rows}))
+        return 0
+    print(f"{up} thumbs up, {down} thumbs down")
+    for r in rows:
+        thumb = "up  " if r.get("recommended") else "down"
+        details = " ".join(html_to_text(r.get("details") or "", 10_000).split())
+        print(
+            f"  {thumb} {name_with_cosmetics(r.get('user'))}  version {r.get('modelVersionId')}"
+            f"  {(r.get('createdAt') or '')[:10]}{'  ' + details if details else ''}"
+        )
+    return 0
+
+
+def cmd_comments(args: argparse.Namespace, hub: LocalHub) -> int:
+    entity = ("model", args.model_id) if args.model_id is not None else ("article", args.article_id)
+    rows = hub.comments(*entity, limit=args.limit)
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    _print_comments(rows, args.width)
     return 0
 
 
@@ -185,7 +264,7 @@ def cmd_collections(args: argparse.Namespace, hub: LocalHub) -> int:
         return 0
     print(f"{len(rows)} collections")
     for c in rows:
-        owner = (c.get("user") or {}).get("username") or "-"
+        owner = name_with_cosmetics(c.get("user"))
         flag = "mine, " if c["mine"] else ""
         print(
             f"{c['id']:>8}  {c['name'][:40]:<40} {c['type']:<8} {c['itemCount']:>5} items  by {owner} ({flag}{c['read'].lower()})"
@@ -202,7 +281,7 @@ def cmd_collection(args: argparse.Namespace, hub: LocalHub) -> int:
     if args.json:
         print(json.dumps(collection | {"items": items}))
         return 0
-    owner = (collection.get("user") or {}).get("username") or "-"
+    owner = name_with_cosmetics(collection.get("user"))
     print(f"{collection['name']}  [{collection['type']}, {collection['read']}]  by {owner}")
     if collection.get("description"):
         print(f"  {collection['description']}")
@@ -233,5 +312,7 @@ COMMANDS = {
     "article": cmd_article,
     "collections": cmd_collections,
     "collection": cmd_collection,
+    "reviews": cmd_reviews,
+    "comments": cmd_comments,
     "notifications": cmd_notifications,
 }

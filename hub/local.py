@@ -28,8 +28,8 @@ from hub.jobs import BackgroundJob, BackgroundJobs, JobRunner, PermanentJobError
 from hub.localfiles import LocalModel, ScanReport, list_local_models, scan_models
 from hub.paths import HubPaths, default_data_dir
 from hub.search import IndexStore, ModelSearcher, SearchQuery, SearchResult
-from hub.store import community, index_queue, outbox
-from hub.store.articles import article_summaries, get_article
+from hub.store import community, cosmetics, index_queue, outbox, reviews_comments
+from hub.store.articles import article_summaries, cover_path, get_article
 from hub.store.catalog import get_model, model_summaries
 from hub.store.database import HubDatabase
 from hub.store.images import version_previews
@@ -352,19 +352,49 @@ class LocalHub:
         local = {m.version_id: m.path for m in list_local_models(self.db) if m.version_id}
         versions = model.get("modelVersions") or []
         previews = {version["id"]: version_previews(self.db.conn, version["id"]) for version in versions}
+        cosmetics.with_cosmetics(self.db.conn, [model])
         return ModelDetails(model, local, previews)
 
     # -- articles, collections, notifications (offline) ----------------------------------------
     def article(self, article_id: int) -> dict[str, Any] | None:
-        """A mirrored article exactly as the hub server sent it (with its content), or None."""
-        return get_article(self.db.conn, article_id)
+        """A mirrored article as the hub server sent it (with its content, its author's
+        cosmetics as of the last sync), or None."""
+        found = get_article(self.db.conn, article_id)
+        if found is not None:
+            cosmetics.with_cosmetics(self.db.conn, [found])
+        return found
+
+    def article_cover(self, article_id: int) -> str | None:
+        """The local copy of an article's cover image (None: no cover, or not fetched yet)."""
+        return cover_path(self.db.conn, article_id)
+
+    def reviews(
+        self, model_id: int, version_id: int | None = None, limit: int = 50
+    ) -> tuple[list[dict[str, Any]], int, int]:
+        """A model's (or one version's) mirrored reviews, newest first, with the reviewers'
+        cosmetics, and the thumbs up and down over all of them."""
+        found, up, down = reviews_comments.list_reviews(self.db.conn, model_id, version_id, limit)
+        cosmetics.with_cosmetics(self.db.conn, found)
+        return found, up, down
+
+    def cosmetics(self, usernames: list[str]) -> dict[str, dict[str, Any]]:
+        """What these users wear from the hub's shop, as of the last sync (by username)."""
+        return cosmetics.cosmetics_by_name(self.db.conn, usernames)
+
+    def comments(self, entity_type: str, entity_id: int, limit: int = 100) -> list[dict[str, Any]]:
+        """The mirrored comments on a model or an article ("model" / "article"), oldest first."""
+        found = reviews_comments.list_comments(self.db.conn, entity_type, entity_id, limit)
+        cosmetics.with_cosmetics(self.db.conn, found)
+        return found
 
     def model_names(self, ids: list[int]) -> dict[int, str]:
         return community.names_of(self.db.conn, "Model", ids)
 
     def collections(self, mine_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
         """Mirrored collections, newest first: public ones and the account's own ("mine")."""
-        return community.list_collections(self.db.conn, mine_only, limit)
+        found = community.list_collections(self.db.conn, mine_only, limit)
+        cosmetics.with_cosmetics(self.db.conn, found)
+        return found
 
     def collection(self, collection_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         """A mirrored collection and its items (with the name or title of those in the mirror)."""
@@ -372,6 +402,7 @@ class LocalHub:
         if found is None:
             return None
         collection, items = found
+        cosmetics.with_cosmetics(self.db.conn, [collection])
         names = (
             community.names_of(self.db.conn, collection["type"], [i["id"] for i in items])
             if collection["type"] in ("Model", "Article")

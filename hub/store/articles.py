@@ -1,6 +1,8 @@
 """Mirrored articles (published ones: the catalog feed deletes an article taken back to draft).
 Every write queues `('article', id)` for the search index in the caller's transaction, as the
-catalog does for models. Functions of a connection; they never commit."""
+catalog does for models, and queues a cover image not on disk yet in the media queue (fetched
+with the model previews; `cover_path` is its local copy, kept while the cover URL is the same).
+Functions of a connection; they never commit."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hub.store import media_queue
 from hub.store.catalog import CatalogError
 from hub.store.index_queue import enqueue
 
@@ -28,7 +31,14 @@ def _row(data: Mapping[str, Any]) -> tuple:
         data.get("publishedAt"),
         data.get("updatedAt"),
         json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+        cover_url(data),
     )
+
+
+def cover_url(data: Mapping[str, Any]) -> str | None:
+    cover = data.get("coverImage")
+    url = cover.get("url") if isinstance(cover, Mapping) else None
+    return url if isinstance(url, str) and url else None
 
 
 def upsert_articles(conn: sqlite3.Connection, articles: Sequence[Mapping[str, Any]]) -> None:
@@ -42,11 +52,23 @@ def upsert_articles(conn: sqlite3.Connection, articles: Sequence[Mapping[str, An
     conn.execute(f"DELETE FROM article_models WHERE article_id IN ({marks})", ids)
     conn.executemany(
         "INSERT INTO articles (id, title, creator, nsfw, view_count, collected_count, comment_count, published_at, "
-        "updated_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET title = excluded.title, "
-        "creator = excluded.creator, nsfw = excluded.nsfw, view_count = excluded.view_count, "
+        "updated_at, data, cover_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+        "title = excluded.title, creator = excluded.creator, nsfw = excluded.nsfw, view_count = excluded.view_count, "
         "collected_count = excluded.collected_count, comment_count = excluded.comment_count, "
-        "published_at = excluded.published_at, updated_at = excluded.updated_at, data = excluded.data",
+        "published_at = excluded.published_at, updated_at = excluded.updated_at, data = excluded.data, "
+        "cover_path = CASE WHEN cover_url IS excluded.cover_url THEN cover_path END, cover_url = excluded.cover_url",
         rows,
+    )
+    media_queue.enqueue(
+        conn,
+        [
+            r[0]
+            for r in conn.execute(
+                f"SELECT cover_url FROM articles WHERE id IN ({marks}) AND cover_url IS NOT NULL "
+                "AND cover_path IS NULL",
+                ids,
+            ).fetchall()
+        ],
     )
     tag_rows, model_rows = [], []
     for article_id, article in zip(ids, articles, strict=True):
@@ -78,6 +100,12 @@ def get_article(conn: sqlite3.Connection, article_id: int) -> dict[str, Any] | N
     """The mirrored article object, exactly as the hub server sent it."""
     row = conn.execute("SELECT data FROM articles WHERE id = ?", [article_id]).fetchone()
     return json.loads(row[0]) if row else None
+
+
+def cover_path(conn: sqlite3.Connection, article_id: int) -> str | None:
+    """Where the article's cover image is on disk (None: no cover, or not fetched yet)."""
+    row = conn.execute("SELECT cover_path FROM articles WHERE id = ?", [article_id]).fetchone()
+    return row[0] if row else None
 
 
 def article_summaries(conn: sqlite3.Connection, ids: Sequence[int]) -> list[dict[str, Any]]:

@@ -47,19 +47,25 @@ def thumbnails_to_queue(rows: Sequence[tuple]) -> set[str]:
 
 
 def thumbnail_wanted(conn: sqlite3.Connection, url: str) -> bool:
-    """Whether some version's thumbnail is this URL and has no local copy yet (a queued URL
-    whose models were deleted or already linked is not fetched)."""
+    """Whether some version's thumbnail or some article's cover is this URL and has no local
+    copy yet (a queued URL whose models or articles were deleted or already linked is not
+    fetched)."""
     row = conn.execute(
-        "SELECT 1 FROM images WHERE url = ? AND position = 0 AND local_path IS NULL LIMIT 1", [url]
+        "SELECT 1 FROM images WHERE url = ? AND position = 0 AND local_path IS NULL UNION ALL "
+        "SELECT 1 FROM articles WHERE cover_url = ? AND cover_path IS NULL LIMIT 1",
+        [url, url],
     ).fetchone()
     return row is not None
 
 
 def link_thumbnail(conn: sqlite3.Connection, url: str, local_path: str) -> int:
-    """Record the local copy of this thumbnail URL for every version that uses it; returns the
-    versions linked."""
+    """Record the local copy of this thumbnail URL for every version that uses it, and of this
+    cover URL for every article; returns the versions and articles linked."""
     cursor = conn.execute(
         "UPDATE images SET local_path = ? WHERE url = ? AND position = 0 AND local_path IS NULL",
         [local_path, url],
     )
-    return cursor.rowcount
+    covers = conn.execute(
+        "UPDATE articles SET cover_path = ? WHERE cover_url = ? AND cover_path IS NULL", [local_path, url]
+    )
+    return cursor.rowcount + covers.rowcount

@@ -304,6 +304,44 @@ def _outbox(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX outbox_pending ON outbox(state, id)")
 
 
+def _reviews_comments_cosmetics(db: sqlite3.Connection) -> None:
+    """Reviews and comments from the catalog feed (read offline beside the models and articles
+    they are about), the cosmetics each user has equipped (shown next to their name wherever
+    the mirror shows it), and the local copy of each article's cover image."""
+    db.execute(
+        """CREATE TABLE reviews (
+            id INTEGER PRIMARY KEY,
+            model_id INTEGER NOT NULL,
+            version_id INTEGER NOT NULL,
+            username TEXT,
+            recommended INTEGER NOT NULL,
+            created_at TEXT,
+            data TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX reviews_model ON reviews(model_id, version_id, id)")
+    db.execute(
+        """CREATE TABLE comments (
+            id INTEGER PRIMARY KEY,
+            entity_type TEXT NOT NULL CHECK (entity_type IN ('model', 'article')),
+            entity_id INTEGER NOT NULL,
+            username TEXT,
+            created_at TEXT,
+            data TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX comments_entity ON comments(entity_type, entity_id, id)")
+    db.execute(
+        """CREATE TABLE user_cosmetics (
+            username TEXT PRIMARY KEY,
+            data TEXT NOT NULL
+        ) WITHOUT ROWID"""
+    )
+    db.execute("ALTER TABLE articles ADD COLUMN cover_url TEXT")
+    db.execute("ALTER TABLE articles ADD COLUMN cover_path TEXT")
+    db.execute("CREATE INDEX articles_cover ON articles(cover_url)")
+
+
 MIGRATIONS: list[Migration] = [
     Migration("0001_catalog", _catalog),
     Migration("0002_local_state", _local),
@@ -312,4 +350,5 @@ MIGRATIONS: list[Migration] = [
     Migration("0005_download_checks", _download_checks),
     Migration("0006_community_articles_collections_notifications", _community),
     Migration("0007_outbox", _outbox),
+    Migration("0008_reviews_comments_cosmetics", _reviews_comments_cosmetics),
 ]

@@ -6,10 +6,11 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hub.store import sync_state
+from hub.store import reviews_comments, sync_state
 from hub.store.articles import delete_articles, upsert_articles
 from hub.store.catalog import delete_creator, delete_models, upsert_creators, upsert_models
 from hub.store.community import delete_collection, upsert_collections
+from hub.store.cosmetics import set_cosmetics
 from hub.store.database import HubDatabase
 
 FEED = "catalog"
@@ -40,6 +41,7 @@ def apply_page(
                 model_upserts.clear()
             if model_deletes:
                 delete_models(conn, list(model_deletes))
+                reviews_comments.forget_models(conn, model_deletes)
                 model_deletes.clear()
 
         for position, item in enumerate(sorted(items, key=lambda i: int(i.get("seq", 0)))):
@@ -59,7 +61,7 @@ def apply_page(
                     if model_id in model_upserts:
                         flush()
                     model_deletes.append(model_id)
-            elif entity in ("article", "collection"):
+            elif entity in ("article", "collection", "review", "comment", "cosmetics"):
                 _apply_community(conn, position, entity, action, item)
             elif entity == "creator":
                 flush()
@@ -87,18 +89,29 @@ def saved_cursor(db: HubDatabase, server_url: str, feed: str = FEED) -> str | No
 def _apply_community(
     conn: sqlite3.Connection, position: int, entity: str, action: str, item: Mapping[str, Any]
 ) -> None:
-    """A published article (or its withdrawal) or a public collection from the catalog feed."""
-    entity_id = int(item["id"])
+    """A published article (or its withdrawal), a public collection, a review, a comment, or
+    what a user has equipped (id: the username) from the catalog feed."""
     if action == "delete":
+        entity_id = int(item["id"])
         if entity == "article":
             delete_articles(conn, [entity_id])
-        else:
+        elif entity == "collection":
             delete_collection(conn, entity_id, mine=False)
+        elif entity == "review":
+            reviews_comments.delete_review(conn, entity_id)
+        elif entity == "comment":
+            reviews_comments.delete_comment(conn, entity_id)
         return
     data = item.get("data")
     if not isinstance(data, Mapping):
         raise FeedError(f"items[{position}].data: an {entity} object is required")
     if entity == "article":
         upsert_articles(conn, [data])
-    else:
+    elif entity == "collection":
         upsert_collections(conn, [data], mine=False)
+    elif entity == "review":
+        reviews_comments.upsert_review(conn, data)
+    elif entity == "comment":
+        reviews_comments.upsert_comment(conn, data)
+    else:
+        set_cosmetics(conn, data)
