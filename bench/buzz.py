@@ -4,6 +4,11 @@ user below zero).
 
     python bench/buzz.py                       # 200 users, 16 client threads, 10 s
     python bench/buzz.py --users 50 --threads 8 --seconds 5
+    python bench/buzz.py --users 10000 --ledger-entries 1000000   # the issue's ledger size
+
+`--ledger-entries N` first writes N/2 balanced past transfers between those users (two entries
+each; `ServerStore.bulk_ledger_history`), so the tips run against a ledger of that size, and
+the closing consistency check reads all of it (its time is reported as `ledgerCheckSeconds`).
 
 `tips_per_second` is the function bench/community.py calls for its "concurrent tips per
 second" figure. The server runs as its own process with rate limits off; clients are threads
@@ -41,9 +46,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def tips_per_second(data_dir: Path, users: int = 200, threads: int = 16, seconds: float = 10.0) -> dict:
-    """Seed `users` accounts with 1,000 Buzz each in `data_dir`, serve it, tip between random
-    pairs from `threads` clients for `seconds`; returns the figures and the ledger check."""
+def tips_per_second(
+    data_dir: Path, users: int = 200, threads: int = 16, seconds: float = 10.0, ledger_entries: int = 0
+) -> dict:
+    """Seed `users` accounts with 1,000 Buzz each in `data_dir` (and `ledger_entries` entries
+    of past transfers), serve it, tip between random pairs from `threads` clients for
+    `seconds`; returns the figures and the ledger check."""
     store = ServerStore(data_dir)
     keys = []
     for n in range(users):
@@ -52,6 +60,9 @@ def tips_per_second(data_dir: Path, users: int = 200, threads: int = 16, seconds
         keys.append((name, f"atl_bench_{name}"))
         store.add_api_key(user.id, key_hash(keys[-1][1]), "bench")
         store.grant_buzz(name, 1000, f"bench-start:{name}", "bench")
+    history_started = time.monotonic()
+    written = store.bulk_ledger_history(ledger_entries // 2) if ledger_entries else 0
+    history_seconds = time.monotonic() - history_started
     store.close()
     port = _free_port()
     server = subprocess.Popen(
@@ -119,7 +130,10 @@ def tips_per_second(data_dir: Path, users: int = 200, threads: int = 16, seconds
         server.wait(timeout=30)
     store = ServerStore(data_dir)
     try:
+        check_started = time.monotonic()
         problems = store.ledger_problems()
+        check_seconds = time.monotonic() - check_started
+        entries = store.ledger_entry_count()
     finally:
         store.close()
     answered = counts["accepted"] + counts["refused"]
@@ -128,6 +142,10 @@ def tips_per_second(data_dir: Path, users: int = 200, threads: int = 16, seconds
         "tipsPerSecond": round(counts["accepted"] / elapsed, 1),
         "answersPerSecond": round(answered / elapsed, 1),
         "ledgerProblems": problems,
+        "historyEntries": written,
+        "historySeconds": round(history_seconds, 1),
+        "ledgerEntries": entries,
+        "ledgerCheckSeconds": round(check_seconds, 2),
     }
 
 
@@ -138,9 +156,12 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--ledger-entries", type=int, default=0, help="past entries written first")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        result = tips_per_second(Path(folder) / "hub", args.users, args.threads, args.seconds)
+        result = tips_per_second(
+            Path(folder) / "hub", args.users, args.threads, args.seconds, args.ledger_entries
+        )
     print(json.dumps(result))
     return 0 if not result["ledgerProblems"] and not result["errors"] else 1
 

@@ -7,6 +7,7 @@ date (creators' model counts, tag counts) and feeds the creators.
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -142,3 +143,51 @@ def recount_after_bulk(conn: sqlite3.Connection) -> None:
 def analyze(conn: sqlite3.Connection) -> None:
     """Refresh the planner's statistics after a large load."""
     conn.execute("ANALYZE")
+
+
+def bulk_ledger_history(conn: sqlite3.Connection, transactions: int, seed: int, now: str) -> int:
+    """Append `transactions` balanced past transfers between the user accounts (tips, and a grant
+    from the `grants` account whenever a payer could not pay), two entries each, in batches,
+    and set every balance touched to what its entries sum to; returns the entries written. For
+    the benchmarks: a large ledger the invariants still hold on (`buzz.ledger_problems`)."""
+    rng = random.Random(seed)
+    accounts = [r[0] for r in conn.execute("SELECT id FROM buzz_accounts WHERE user_id IS NOT NULL")]
+    if len(accounts) < 2:
+        raise ValueError("bulk ledger history needs at least two user accounts")
+    grants = conn.execute("SELECT id FROM buzz_accounts WHERE system_name = 'grants'").fetchone()[0]
+    balance = dict(conn.execute("SELECT id, balance FROM buzz_accounts").fetchall())
+    next_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM buzz_transactions").fetchone()[0] + 1
+    batch_tx: list[tuple] = []
+    batch_entries: list[tuple] = []
+
+    def flush() -> None:
+        conn.executemany(
+            "INSERT INTO buzz_transactions (id, idempotency_key, kind, amount, from_account, to_account, "
+            "memo, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            batch_tx,
+        )
+        conn.executemany(
+            "INSERT INTO buzz_entries (transaction_id, account_id, amount) VALUES (?, ?, ?)", batch_entries
+        )
+        batch_tx.clear()
+        batch_entries.clear()
+
+    for n in range(transactions):
+        payer, payee = rng.sample(accounts, 2)
+        amount = rng.randint(1, 50)
+        kind = "tip"
+        if balance[payer] < amount:
+            payer, kind, amount = grants, "grant", 500
+        balance[payer] -= amount
+        balance[payee] += amount
+        tx_id = next_id + n
+        batch_tx.append((tx_id, f"bulk-history:{seed}:{tx_id}", kind, amount, payer, payee, "history", now))
+        batch_entries += [(tx_id, payer, -amount), (tx_id, payee, amount)]
+        if len(batch_tx) >= 20_000:
+            flush()
+    if batch_tx:
+        flush()
+    conn.executemany(
+        "UPDATE buzz_accounts SET balance = ? WHERE id = ?", [(b, a) for a, b in balance.items()]
+    )
+    return 2 * transactions

@@ -229,6 +229,10 @@ def ledger_problems(conn: sqlite3.Connection) -> list[str]:
     return problems
 
 
+def entry_count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM buzz_entries").fetchone()[0])
+
+
 def leaderboard(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
     """Creators by Buzz received (tips), most first."""
     rows = conn.execute(

@@ -154,6 +154,15 @@ class ServerStore:
         with self.write() as conn:
             return buzz.reward(conn, user_id, name, reference, documents.now_iso())
 
+    def bulk_ledger_history(self, transactions: int, seed: int = 0) -> int:
+        """Benchmarks only: `bulk_seed.bulk_ledger_history` in one transaction."""
+        with self.write() as conn:
+            return bulk_seed.bulk_ledger_history(conn, transactions, seed, documents.now_iso())
+
+    def ledger_entry_count(self) -> int:
+        with self.read() as conn:
+            return buzz.entry_count(conn)
+
     def ledger_problems(self) -> list[str]:
         with self.read() as conn:
             return buzz.ledger_problems(conn)

@@ -104,3 +104,25 @@ def test_fifty_concurrent_spenders_never_overdraw(empty_hub: RunningHub) -> None
     assert all("insufficient Buzz" in a.json()["error"] for a in answers if a.status_code == 402)
     assert _balance(empty_hub, alice) == 0
     assert empty_hub.store.ledger_problems() == []
+
+
+def test_bulk_ledger_history_keeps_the_invariants(tmp_path) -> None:
+    """The benchmarks' large ledger (bench/buzz.py --ledger-entries) is a consistent one:
+    balanced transactions, balances equal to their entries, nobody below zero; then a real
+    transfer on top of it is still checked."""
+    from hub.server.store import ServerStore
+
+    store = ServerStore(tmp_path / "hub")
+    try:
+        ids = []
+        for name in ("ann", "bob", "cy"):
+            ids.append(store.create_user(name, None).id)
+            store.grant_buzz(name, 30, f"start-{name}", "start")
+        before = store.ledger_entry_count()
+        assert store.bulk_ledger_history(2_000, seed=1) == 4_000
+        assert store.ledger_entry_count() == before + 4_000
+        assert store.ledger_problems() == []
+        balances = [store.buzz_balance(user_id) for user_id in ids]
+        assert sum(balances) > 90 and min(balances) >= 0
+    finally:
+        store.close()
