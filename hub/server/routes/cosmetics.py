@@ -1,12 +1,15 @@
-"""Cosmetics next to user names: every community response that shows a user (an article's
-author, a reviewer, a commenter, a collection's owner, a model's creator) carries what that
-user has equipped from the shop, as `user.cosmetics` (or `creator.cosmetics`):
+"""Cosmetics next to user names: every response that shows a user (an article's author, a
+reviewer, a commenter, a collection's owner, a model's creator; the people of the creator
+leaderboards) carries what that user has equipped from the shop, as
+`user.cosmetics` (or `creator.cosmetics`, or `cosmetics` on a listed person):
 `{"badge": {"id", "name", "value"}, "nameColor": {...}, "decoration": {...}}`, `{}` for none,
 the shape of the profile's `cosmetics`.
 
 Added on the way out, per request, not stored in the documents: the change feed carries each
 user's cosmetics as its own entry (entity "cosmetics"), so an equip shows next to every name at
-once. While the `shop` flag is off for the caller, every `cosmetics` is `{}`.
+once. While the `shop` flag is off for the caller, every `cosmetics` is `{}`. Lists sent as
+stored documents (`GET /api/v1/models`, `/api/v1/creators`, equal to the feed's documents) do
+not carry them.
 """
 
 from __future__ import annotations
@@ -35,7 +38,11 @@ def _people(docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def with_cosmetics(request: Request, docs: Iterable[dict[str, Any]]) -> None:
     """Set `cosmetics` on the `user` / `creator` object of each of `docs` (in place)."""
-    people = _people(docs)
+    people_with_cosmetics(request, _people(docs))
+
+
+def people_with_cosmetics(request: Request, people: list[dict[str, Any]]) -> None:
+    """Set `cosmetics` on each of `people` (objects with a `username`), in place."""
     if not people:
         return
     hub = hub_of(request)

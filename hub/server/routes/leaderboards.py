@@ -14,6 +14,7 @@ from starlette.responses import Response
 from hub.server import community_schema as schema
 from hub.server.openapi import json_ok, responses
 from hub.server.routes.common import OPTIONAL_AUTH, Caller, hub_of, json_doc
+from hub.server.routes.cosmetics import people_with_cosmetics
 
 router = APIRouter(tags=["leaderboards"])
 LEADERBOARD_CACHE_SECONDS = 60.0
@@ -44,4 +45,6 @@ async def creators(
     text = await run_in_threadpool(
         hub.cache.get_or_load, "leaderboards", f"{by}:{limit}", LEADERBOARD_CACHE_SECONDS, load
     )
-    return json_doc(request, {"by": by, "items": json.loads(text)})
+    items = json.loads(text)
+    await run_in_threadpool(people_with_cosmetics, request, items)
+    return json_doc(request, {"by": by, "items": items})

@@ -101,6 +101,9 @@ def test_cosmetics_shown_next_to_every_name(community: Community) -> None:
     items = community.anonymous.get(f"/collections/{made['id']}/items").json()["items"]
     assert items[0]["creator"]["cosmetics"] == expected
 
+    board = community.anonymous.get("/leaderboards/creators", params={"by": "downloads"}).json()["items"]
+    assert next(p for p in board if p["username"] == creator.username)["cosmetics"] == expected
+
     # the reader wears nothing: an empty set, not a missing key; the creator's comment shows it
     review = reader.http.put(f"/model-versions/{community.version_id}/review", json={"recommended": True})
     assert review.json()["user"]["cosmetics"] == {}
