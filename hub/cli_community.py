@@ -231,7 +231,16 @@ def _print_comments(rows: list[dict[str, Any]], width: int) -> None:
         print(textwrap.indent(html_to_text(c.get("content") or "", width - 2), "  "), end="")
 
 
+def _mirrored(hub: LocalHub, entity_type: str, entity_id: int) -> bool:
+    known = hub.model_names([entity_id]) if entity_type == "model" else hub.article(entity_id)
+    if not known:
+        print(f"hub: {entity_type} {entity_id} is not in the local mirror", file=sys.stderr)
+    return bool(known)
+
+
 def cmd_reviews(args: argparse.Namespace, hub: LocalHub) -> int:
+    if not _mirrored(hub, "model", args.model_id):
+        return 1
     rows, up, down = hub.reviews(args.model_id, args.version, args.limit)
     if args.json:
         print(json.dumps({"thumbsUp": up, "thumbsDown": down, "items": rows}))
@@ -249,6 +258,8 @@ def cmd_reviews(args: argparse.Namespace, hub: LocalHub) -> int:
 
 def cmd_comments(args: argparse.Namespace, hub: LocalHub) -> int:
     entity = ("model", args.model_id) if args.model_id is not None else ("article", args.article_id)
+    if not _mirrored(hub, *entity):
+        return 1
     rows = hub.comments(*entity, limit=args.limit)
     if args.json:
         print(json.dumps(rows))

@@ -97,6 +97,8 @@ def test_reviews_comments_cosmetics_and_covers_offline(tmp_path: Path, capsys) -
     assert main(["reviews", str(facts["model"]), *mirror]) == 0
     assert "down quietreader" in capsys.readouterr().out
 
+    assert main(["reviews", "999999", *mirror]) == 1
+    assert "model 999999 is not in the local mirror" in capsys.readouterr().err
     assert main(["comments", "--model", str(facts["model"]), "--json", *mirror]) == 0
     assert [c["id"] for c in json.loads(capsys.readouterr().out)] == [c["id"] for c in on_model["items"]]
     assert main(["article", str(article["id"]), "--comments", *mirror]) == 0
