@@ -340,6 +340,14 @@ def _reviews_comments_cosmetics(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE articles ADD COLUMN cover_url TEXT")
     db.execute("ALTER TABLE articles ADD COLUMN cover_path TEXT")
     db.execute("CREATE INDEX articles_cover ON articles(cover_url)")
+    # covers of the articles mirrored before: queued, so the next sync fetches them
+    db.execute("UPDATE articles SET cover_url = json_extract(data, '$.coverImage.url')")
+    now = time.time()
+    db.execute(
+        "INSERT OR IGNORE INTO media_queue (url, run_at, enqueued_at) "
+        "SELECT DISTINCT cover_url, ?, ? FROM articles WHERE cover_url IS NOT NULL",
+        [now, now],
+    )
 
 
 MIGRATIONS: list[Migration] = [

@@ -283,6 +283,16 @@ INSERT INTO feature_flags (name, enabled, percent) VALUES ('buzz', 1, 100), ('sh
     ('articles', 1, 100), ('collections', 1, 100), ('reviews', 1, 100), ('notifications', 1, 100);
 """
 
+# Reviews, comments and users' equipped cosmetics joined the change feed: one upsert entry for
+# each already there, so mirrors that synced before (their cursor is older) receive them too.
+FEED_REVIEWS_COMMENTS_COSMETICS = """
+INSERT INTO changes (entity, entity_id, action) SELECT 'review', CAST(id AS TEXT), 'upsert' FROM reviews ORDER BY id;
+INSERT INTO changes (entity, entity_id, action) SELECT 'comment', CAST(id AS TEXT), 'upsert' FROM comments ORDER BY id;
+INSERT INTO changes (entity, entity_id, action)
+    SELECT DISTINCT 'cosmetics', u.username, 'upsert' FROM shop_owned o JOIN users u ON u.id = o.user_id
+    WHERE o.equipped = 1 ORDER BY u.username;
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration("0001_initial", INITIAL),
     Migration("0002_favorites", FAVORITES),
@@ -294,4 +304,5 @@ MIGRATIONS: list[Migration] = [
     Migration("0008_buzz", BUZZ),
     Migration("0009_shop", SHOP),
     Migration("0010_feature_flags", FLAGS),
+    Migration("0011_feed_reviews_comments_cosmetics", FEED_REVIEWS_COMMENTS_COSMETICS),
 ]

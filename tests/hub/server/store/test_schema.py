@@ -98,3 +98,42 @@ def test_a_database_of_the_previous_release_is_adopted_with_its_rows(tmp_path: P
         assert applied_migrations(conn) == NAMES
     finally:
         conn.close()
+
+
+def test_reviews_comments_and_cosmetics_from_before_the_feed_carried_them_are_fed(tmp_path: Path) -> None:
+    """0011 gives every existing review, comment and dressed user a feed entry after the
+    others, so a mirror whose cursor predates the upgrade receives them on its next sync."""
+    from hub.server.seed import seed_catalog
+    from hub.server.seed_community import CommunitySizes, seed_community
+
+    data = tmp_path / "hub"
+    seed_catalog(data, 20, seed=1, unique_files=5)
+    seed_community(
+        data,
+        seed=1,
+        sizes=CommunitySizes(articles=4, readers=4, collections=1, reviews=6, comments=6, events=2),
+    )
+    store = ServerStore(data)
+    try:
+        with store.write() as conn:  # the database as the release before 0011 left it
+            conn.execute("DELETE FROM changes WHERE entity IN ('review', 'comment', 'cosmetics')")
+            conn.execute("DELETE FROM _migrations WHERE name = '0011_feed_reviews_comments_cosmetics'")
+            before = conn.execute("SELECT MAX(seq) FROM changes").fetchone()[0]
+            expected = {
+                "review": conn.execute("SELECT COUNT(*) FROM reviews").fetchone()[0],
+                "comment": conn.execute("SELECT COUNT(*) FROM comments").fetchone()[0],
+                "cosmetics": conn.execute(
+                    "SELECT COUNT(DISTINCT user_id) FROM shop_owned WHERE equipped = 1"
+                ).fetchone()[0],
+            }
+    finally:
+        store.close()
+    assert min(expected.values()) > 0
+    store = ServerStore(data)  # migrates
+    try:
+        items, _more = store.changes_since(before, 1000)
+    finally:
+        store.close()
+    counts = {entity: sum(1 for c in items if c.entity == entity) for entity in expected}
+    assert counts == expected
+    assert all(c.data for c in items)
