@@ -34,7 +34,16 @@ from hub.store.catalog import get_model, model_summaries
 from hub.store.database import HubDatabase
 from hub.store.images import version_previews
 from hub.store.settings import API_KEY_SETTING, SERVER_SETTING, delete_setting, get_setting, set_setting
-from hub.sync import AccountRefused, AccountSync, CatalogSync, HubClient, SyncReport, buzz_outbox
+from hub.sync import (
+    AccountRefused,
+    AccountSync,
+    CatalogSync,
+    FeedError,
+    HubClient,
+    HubUnavailable,
+    SyncReport,
+    buzz_outbox,
+)
 
 SEARCH_DRAIN_LIMIT = 2000  # a search applies at most this many pending index updates first
 DEFAULT_DOWNLOAD_SERVER = "http://127.0.0.1"  # for relative download URLs when no server is known
@@ -95,7 +104,9 @@ class LocalHub:
         self.progress: HubProgress = progress or NoProgress()
         self.db = HubDatabase(paths.database)
         self.jobs = BackgroundJobs(self.db)
-        self.runner = JobRunner(self.jobs, {"sync": self._sync_job, "download": self._download_job})
+        self.runner = JobRunner(
+            self.jobs, {"sync": self._sync_job, "download": self._download_job, "scan": self._scan_job}
+        )
         self._index: IndexStore | None = None
         self._downloader: Downloader | None = None  # the one a running download job uses
 
@@ -391,15 +402,38 @@ class LocalHub:
     # -- local files --------------------------------------------------------------------------
     def scan(self, online: bool = False) -> ScanReport:
         """Hash the model files, link them to the catalog (asking the remembered server about
-        unknown hashes when `online`), then bring the index up to date."""
+        the unknown hashes, in batches, when `online`: a server that cannot be reached is noted
+        in the report and the files are linked from the mirror alone), then bring the index up
+        to date."""
         client = HubClient(self.server_url(), retries=1) if online else None
+        problems: list[str] = []
+
+        def lookup(hashes: list[str]) -> dict[str, dict[str, Any]]:
+            assert client is not None
+            try:
+                return client.models_by_sha256(hashes)
+            except (HubUnavailable, FeedError) as error:
+                problems.append(str(error))
+                return {}
+
         try:
-            report = scan_models(self.db, self.paths.models_dir, client.model_by_sha256 if client else None)
+            report = scan_models(self.db, self.paths.models_dir, lookup if client else None)
         finally:
             if client:
                 client.close()
+        report.online_error = problems[0] if problems else None
         self.index.drain_all(self.db)
         return report
+
+    def enqueue_scan(self, online: bool = False) -> int | None:
+        """Queue a scan of the models folder (None when one is already waiting)."""
+        if any(job.kind == "scan" for job in self.jobs.list(status="pending", limit=200)):
+            return None
+        return self.jobs.enqueue("scan", {"online": online})
+
+    def _scan_job(self, payload: dict[str, Any]) -> dict[str, Any]:
+        online = bool(payload.get("online")) and get_setting(self.db.conn, SERVER_SETTING) is not None
+        return dict(self.scan(online=online).__dict__)
 
     def local_models(self) -> list[LocalModel]:
         return list_local_models(self.db)
