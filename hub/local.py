@@ -171,15 +171,24 @@ class LocalHub:
         """Remember the server URL (and the account's API key: "" forgets it and the account's
         data) and queue a sync job from it; returns the job id."""
         server = self.server_url(server)
+        self.remember_account(server, api_key)
+        payload = {"server": server, "page_size": page_size, "no_previews": not previews, "retries": retries}
+        return self.jobs.enqueue("sync", payload)
+
+    def remember_account(self, server: str | None = None, api_key: str | None = None) -> None:
+        """Remember the server URL and the account's API key; None keeps what is remembered, ""
+        forgets it (forgetting the key also forgets the account's data; a key of another account
+        is found out, and the old account's data dropped, by the next sync)."""
         with self.db.transaction() as conn:
-            set_setting(conn, SERVER_SETTING, server)
+            if server:
+                set_setting(conn, SERVER_SETTING, server.rstrip("/"))
+            elif server == "":
+                delete_setting(conn, SERVER_SETTING)
             if api_key:
                 set_setting(conn, API_KEY_SETTING, api_key)
             elif api_key == "":
                 delete_setting(conn, API_KEY_SETTING)
                 community.forget_account_data(conn)
-        payload = {"server": server, "page_size": page_size, "no_previews": not previews, "retries": retries}
-        return self.jobs.enqueue("sync", payload)
 
     def _sync_job(self, payload: dict[str, Any]) -> dict[str, Any]:
         """One sync attempt: pull the feed page by page, then bring the index up to date."""
@@ -235,11 +244,23 @@ class LocalHub:
         return outbox.entries(self.db.conn)
 
     def wallet(self) -> dict[str, Any]:
-        """The balance at the last sync and what the pending tips will spend."""
+        """The balance and latest transactions at the last sync, and what the pending tips will
+        spend."""
         return {
             "balance": buzz_outbox.saved(self.db, buzz_outbox.WALLET_SETTING),
             "pendingTips": outbox.pending_spend(self.db.conn),
+            "history": buzz_outbox.saved(self.db, buzz_outbox.HISTORY_SETTING) or [],
         }
+
+    def owned(self) -> list[dict[str, Any]]:
+        """The account's cosmetics as of the last sync."""
+        return buzz_outbox.saved(self.db, buzz_outbox.OWNED_SETTING) or []
+
+    def retry_outbox(self, entry_id: int) -> bool:
+        """Put a refused outbox entry back to pending (the next sync sends it); False when there
+        is no such entry or it is done."""
+        with self.db.transaction() as conn:
+            return outbox.retry(conn, entry_id)
 
     def flags(self) -> dict[str, bool]:
         return buzz_outbox.saved(self.db, buzz_outbox.FLAGS_SETTING) or {}
