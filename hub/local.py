@@ -11,6 +11,7 @@ database (creating it), and the index folder is opened the first time something 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -280,6 +281,15 @@ class LocalHub:
             )
         if response.status_code != 200:
             raise ValueError(f"the server refused: HTTP {response.status_code}: {response.text[:200]}")
+        owned = self.owned()  # the synced copy follows at once (one item of a kind equipped)
+        kind = next((item["kind"] for item in owned if item["id"] == item_id), None)
+        for item in owned:
+            if item["id"] == item_id:
+                item["equipped"] = equipped
+            elif equipped and item["kind"] == kind:
+                item["equipped"] = False
+        with self.db.transaction() as conn:
+            set_setting(conn, buzz_outbox.OWNED_SETTING, json.dumps(owned))
         return response.json()
 
     def _sync_account(self, server: str, retries: int) -> dict[str, Any]:

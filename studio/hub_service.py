@@ -335,13 +335,14 @@ class StudioHub:
         with self._lock:
             conn = self._local().db.conn
             server = get_setting(conn, SERVER_SETTING)
-            has_key = bool(get_setting(conn, API_KEY_SETTING))
+            key = get_setting(conn, API_KEY_SETTING)
         jobs = [j for j in self._jobs(None, 100) if j.kind == "sync"]
         done = [j for j in jobs if j.status == "done"]
         last = jobs[0] if jobs else None
         return {
             "server": server,
-            "hasApiKey": has_key,
+            "hasApiKey": bool(key),
+            "apiKey": masked(key),
             "lastSync": done[0].updated_at if done else None,
             "job": {"id": last.id, "status": last.status, "error": _first_line(last.last_error)}
             if last

@@ -209,20 +209,26 @@ def build_settings_tab(backend: UIBackend) -> SettingsTab:
     names = list(widgets)
     shown = gr.State(settings_values(config))
 
-    def on_save(before: dict[str, Any], *values: Any) -> tuple[str, dict[str, Any]]:
+    def on_save(before: dict[str, Any], *values: Any) -> tuple[str, dict[str, Any], Any]:
         try:
             changes = edited_changes(before, dict(zip(names, values, strict=True)))
             saved = backend.save_settings(changes)
         except (ConfigError, ValueError) as error:
-            return f"**Not saved** — {error}", before
+            return f"**Not saved** — {error}", before, gr.update()
         lines = ["**Saved.**"] if saved.applied or saved.on_restart else ["Nothing changed."]
         if saved.applied:
             lines.append(f"In effect now: {', '.join(saved.applied)}.")
         if saved.on_restart:
             lines.append(f"After a restart: {', '.join(saved.on_restart)}.")
-        return " ".join(lines), settings_values(saved.config)
+        now = settings_values(saved.config)
+        return " ".join(lines), now, now["hub_api_key"]  # the key shown masked at once
 
-    save.click(on_save, [shown, *(widgets[name] for name in names)], [message, shown], show_progress="hidden")
+    save.click(
+        on_save,
+        [shown, *(widgets[name] for name in names)],
+        [message, shown, widgets["hub_api_key"]],
+        show_progress="hidden",
+    )
 
     def fill() -> list[Any]:
         values = settings_values(backend.config)
