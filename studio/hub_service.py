@@ -400,12 +400,15 @@ class StudioHub:
 
     def outbox(self) -> list[dict[str, Any]]:
         with self._lock:
-            entries = self._local().outbox_entries()
+            hub = self._local()
+            entries = hub.outbox_entries()
+            names = {item["id"]: item["name"] for section in hub.shop() or [] for item in section["items"]}
         return [
             {
                 "id": e.id,
                 "kind": e.kind,
                 "payload": e.payload,
+                "itemName": names.get(e.payload.get("itemId")) if e.kind == "purchase" else None,
                 "state": e.state,
                 "error": e.error,
                 "attempts": e.attempts,

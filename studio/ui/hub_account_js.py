@@ -117,7 +117,7 @@ HUB_ACCOUNT_JS = """
     async function showOutbox() {
       try {
         const entries = await api('/outbox');
-        const what = (e) => e.kind === 'tip' ? `Tip ${e.payload.amount} Buzz to ${e.payload.to}` : `Buy shop item ${e.payload.itemId}`;
+        const what = (e) => e.kind === 'tip' ? `Tip ${e.payload.amount} Buzz to ${e.payload.to}` : `Buy ${e.itemName || 'shop item ' + e.payload.itemId}`;
         box.innerHTML = `<div id="hub_outbox"><p class="hub-meta">Actions made here wait in the outbox and are sent,
           once each, by the next sync.</p>${entries.length ? `<table><tr><th>#</th><th>Action</th><th>State</th><th>Tries</th><th></th></tr>
           ${entries.map((e) => `<tr class="hub-outbox-entry" data-entry="${e.id}" data-state="${e.state}"><td>${e.id}</td>
@@ -126,6 +126,7 @@ HUB_ACCOUNT_JS = """
             <td>${e.attempts}</td><td>${e.state === 'done' ? '' : `<button class="hub-retry" data-entry="${e.id}">${
               e.state === 'refused' ? 'Retry' : 'Send now'}</button>`}</td></tr>`).join('')}</table>`
           : '<p class="hub-meta">Nothing waiting.</p>'}<div id="hub_outbox_message"></div></div>`;
+        pollStatus();  // the button's pending count follows
       } catch (error) { fail(error); }
     }
 
@@ -139,6 +140,12 @@ HUB_ACCOUNT_JS = """
       } catch (error) { fail(error); }
     }
 
+    state.synced.push(() => {  // an open panel shows what the sync brought
+      if ($('hub_outbox')) showOutbox();
+      else if ($('hub_wallet')) showWallet();
+      else if ($('hub_shop')) showShop();
+      else if ($('hub_notifications')) showNotifications();
+    });
     $('hub_wallet_button').onclick = showWallet;
     $('hub_shop_button').onclick = showShop;
     $('hub_outbox_button').onclick = showOutbox;

@@ -71,7 +71,7 @@ HUB_JS = (
     }));
     return doc.body.innerHTML;
   };
-  const state = {page: 1, total: 0, pageSize: 20, seq: 0, model: null};
+  const state = {page: 1, total: 0, pageSize: 20, seq: 0, model: null, synced: []};  // synced: run after each sync
 
   function init(root) {
     root.dataset.ready = '1';
@@ -173,6 +173,7 @@ HUB_JS = (
       showLocal(scanned.files);
     };
     initAccount();
+    state.synced.push(search);  // what the sync brought shows at once
     search();
     refreshSync();
     refreshDownloads();
@@ -271,6 +272,8 @@ HUB_JS = (
     else if (job && job.error)
       text = `<span class="hub-offline">Offline: the hub server cannot be reached; browsing the local mirror.</span> ` + text;
     box.innerHTML = text;
+    if (state.lastSync !== undefined && status.lastSync !== state.lastSync) state.synced.forEach((f) => f());
+    state.lastSync = status.lastSync;
   }
 
   function showLocal(files) {

@@ -45,12 +45,15 @@ def hub_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runni
 
 
 def sync_in_hub_tab(page: Any) -> None:
-    """Click "Sync now" and wait until the sync it queued is done."""
-    page.evaluate("() => { document.querySelector('#hub_sync_status').textContent = ''; }")
+    """Click "Sync now" and wait until the sync it queued is done (a newer "Last sync")."""
+    before = page.inner_text("#hub_sync_status")
     page.click("#hub_sync")
     page.wait_for_function(
-        "() => /Last sync: (?!never)/.test(document.querySelector('#hub_sync_status').textContent)"
-        " && !document.querySelector('#hub_sync_status').textContent.includes('Syncing')",
+        """(before) => {
+          const text = document.querySelector('#hub_sync_status').textContent;
+          return /Last sync: (?!never)/.test(text) && !text.includes('Syncing') && text !== before;
+        }""",
+        arg=before,
         timeout=120_000,
     )
 
@@ -113,6 +116,7 @@ def test_account_in_settings_wallet_shop_outbox_and_fresh_model_lists(
     page.wait_for_selector(".hub-shop-item:has-text('Teal') .hub-queued")
     page.wait_for_selector("#hub_outbox_button:has-text('2 pending')")
     assert outbox_states(page) == {"Tip": "pending", "Buy": "pending"}
+    assert "Buy Teal" in page.inner_text("#hub_outbox")
     shot(page, artifacts_dir, "hub-account-2-outbox-pending")
 
     sync_in_hub_tab(page)
@@ -122,7 +126,6 @@ def test_account_in_settings_wallet_shop_outbox_and_fresh_model_lists(
 
     grant(hub, keys, "alice", 200, "c")
     page.click(".hub-outbox-entry[data-state=refused] button.hub-retry")
-    page.wait_for_selector("#hub_outbox_message:has-text('Sending')")
     wait_for(lambda: outbox_states(page) == {"Tip": "done", "Buy": "done"}, timeout=60)
     page.click("#hub_shop_button")
     page.wait_for_selector(".hub-owned-item:has-text('Teal')")
