@@ -359,13 +359,12 @@ class StudioHub:
         return new_config
 
     def use_account(self, values: dict[str, str | None]) -> None:
-        """Hand the server and key (config field names; None or "" forgets one) to the local hub."""
-        server = values.get("hub_server", "-")
-        api_key = values.get("hub_api_key", "-")
+        """Hand the server and key (config field names) to the local hub: a field left out is
+        kept, None or "" forgets it."""
+        server = values.get("hub_server") or "" if "hub_server" in values else None
+        api_key = values.get("hub_api_key") or "" if "hub_api_key" in values else None
         with self._lock:
-            self._local().remember_account(
-                None if server == "-" else server or "", None if api_key == "-" else api_key or ""
-            )
+            self._local().remember_account(server, api_key)
 
     def account(self) -> dict[str, Any]:
         """The server and the key as they may be shown (the key masked, never in full)."""

@@ -139,6 +139,11 @@ def test_account_wallet_shop_outbox_and_badge(live: LiveServer, hub_server: Any)
     assert equipped.status_code == 200 and equipped.json()["equipped"] is True
     assert httpx.post(f"{base}/outbox/{states['tip']['id']}/retry").status_code == 404  # done
 
+    forgotten = httpx.put(f"{base}/account", json={"apiKey": None})  # the server is kept
+    assert forgotten.json() == {"server": hub.url, "apiKey": None, "hasApiKey": False}
+    assert json.loads(live.services.config.config_file.read_text())["hub_api_key"] is None
+    assert httpx.get(f"{base}/status").json()["unread"] == 0  # the account's data went with it
+
 
 def test_bad_account_wallet_and_shop_input_names_every_field(live: LiveServer) -> None:
     base = f"{live.url}/studio/v1/hub"
