@@ -190,6 +190,12 @@ class LocalHub:
             elif api_key == "":
                 delete_setting(conn, API_KEY_SETTING)
                 community.forget_account_data(conn)
+                for name in (
+                    buzz_outbox.WALLET_SETTING,
+                    buzz_outbox.HISTORY_SETTING,
+                    buzz_outbox.OWNED_SETTING,
+                ):
+                    delete_setting(conn, name)  # the account's wallet and cosmetics go too
 
     def _sync_job(self, payload: dict[str, Any]) -> dict[str, Any]:
         """One sync attempt: pull the feed page by page, then bring the index up to date."""

@@ -143,6 +143,8 @@ def test_account_wallet_shop_outbox_and_badge(live: LiveServer, hub_server: Any)
     assert forgotten.json() == {"server": hub.url, "apiKey": None, "hasApiKey": False}
     assert json.loads(live.services.config.config_file.read_text())["hub_api_key"] is None
     assert httpx.get(f"{base}/status").json()["unread"] == 0  # the account's data went with it
+    assert httpx.get(f"{base}/wallet").json()["balance"] is None
+    assert httpx.get(f"{base}/shop").json()["owned"] == []
 
 
 def test_bad_account_wallet_and_shop_input_names_every_field(live: LiveServer) -> None:
