@@ -64,6 +64,7 @@ def finished_downloads(base: str, count: int) -> list[dict[str, Any]] | None:
 
 
 def outbox_states(page: Any) -> dict[str, str]:
+    page.evaluate("() => { document.querySelector('#hub_account').innerHTML = ''; }")  # no stale rows
     page.click("#hub_outbox_button")
     page.wait_for_selector("#hub_outbox")
     rows = page.locator(".hub-outbox-entry")
