@@ -326,6 +326,8 @@ def cmd_scan(args: argparse.Namespace, hub: LocalHub) -> int:
         f"{report.files} model files ({report.hashed} hashed, {report.cached} cached); "
         f"{report.linked} linked to the catalog ({report.found_online} found online); {report.removed} gone"
     )
+    if report.online_error:
+        print(f"  the hub server was not asked: {report.online_error}", file=sys.stderr)
     for model in hub.local_models():
         label = f"{model.model_name} / {model.version_name}" if model.model_id else "(not in the catalog)"
         print(f"  {model.folder}/{Path(model.path).name}: {label}")

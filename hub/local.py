@@ -11,6 +11,7 @@ database (creating it), and the index folder is opened the first time something 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,7 +35,16 @@ from hub.store.catalog import get_model, model_summaries
 from hub.store.database import HubDatabase
 from hub.store.images import version_previews
 from hub.store.settings import API_KEY_SETTING, SERVER_SETTING, delete_setting, get_setting, set_setting
-from hub.sync import AccountRefused, AccountSync, CatalogSync, HubClient, SyncReport, buzz_outbox
+from hub.sync import (
+    AccountRefused,
+    AccountSync,
+    CatalogSync,
+    FeedError,
+    HubClient,
+    HubUnavailable,
+    SyncReport,
+    buzz_outbox,
+)
 
 SEARCH_DRAIN_LIMIT = 2000  # a search applies at most this many pending index updates first
 DEFAULT_DOWNLOAD_SERVER = "http://127.0.0.1"  # for relative download URLs when no server is known
@@ -95,7 +105,9 @@ class LocalHub:
         self.progress: HubProgress = progress or NoProgress()
         self.db = HubDatabase(paths.database)
         self.jobs = BackgroundJobs(self.db)
-        self.runner = JobRunner(self.jobs, {"sync": self._sync_job, "download": self._download_job})
+        self.runner = JobRunner(
+            self.jobs, {"sync": self._sync_job, "download": self._download_job, "scan": self._scan_job}
+        )
         self._index: IndexStore | None = None
         self._downloader: Downloader | None = None  # the one a running download job uses
 
@@ -160,15 +172,30 @@ class LocalHub:
         """Remember the server URL (and the account's API key: "" forgets it and the account's
         data) and queue a sync job from it; returns the job id."""
         server = self.server_url(server)
+        self.remember_account(server, api_key)
+        payload = {"server": server, "page_size": page_size, "no_previews": not previews, "retries": retries}
+        return self.jobs.enqueue("sync", payload)
+
+    def remember_account(self, server: str | None = None, api_key: str | None = None) -> None:
+        """Remember the server URL and the account's API key; None keeps what is remembered, ""
+        forgets it (forgetting the key also forgets the account's data; a key of another account
+        is found out, and the old account's data dropped, by the next sync)."""
         with self.db.transaction() as conn:
-            set_setting(conn, SERVER_SETTING, server)
+            if server:
+                set_setting(conn, SERVER_SETTING, server.rstrip("/"))
+            elif server == "":
+                delete_setting(conn, SERVER_SETTING)
             if api_key:
                 set_setting(conn, API_KEY_SETTING, api_key)
             elif api_key == "":
                 delete_setting(conn, API_KEY_SETTING)
                 community.forget_account_data(conn)
-        payload = {"server": server, "page_size": page_size, "no_previews": not previews, "retries": retries}
-        return self.jobs.enqueue("sync", payload)
+                for name in (
+                    buzz_outbox.WALLET_SETTING,
+                    buzz_outbox.HISTORY_SETTING,
+                    buzz_outbox.OWNED_SETTING,
+                ):
+                    delete_setting(conn, name)  # the account's wallet and cosmetics go too
 
     def _sync_job(self, payload: dict[str, Any]) -> dict[str, Any]:
         """One sync attempt: pull the feed page by page, then bring the index up to date."""
@@ -224,11 +251,23 @@ class LocalHub:
         return outbox.entries(self.db.conn)
 
     def wallet(self) -> dict[str, Any]:
-        """The balance at the last sync and what the pending tips will spend."""
+        """The balance and latest transactions at the last sync, and what the pending tips will
+        spend."""
         return {
             "balance": buzz_outbox.saved(self.db, buzz_outbox.WALLET_SETTING),
             "pendingTips": outbox.pending_spend(self.db.conn),
+            "history": buzz_outbox.saved(self.db, buzz_outbox.HISTORY_SETTING) or [],
         }
+
+    def owned(self) -> list[dict[str, Any]]:
+        """The account's cosmetics as of the last sync."""
+        return buzz_outbox.saved(self.db, buzz_outbox.OWNED_SETTING) or []
+
+    def retry_outbox(self, entry_id: int) -> bool:
+        """Put a refused outbox entry back to pending (the next sync sends it); False when there
+        is no such entry or it is done."""
+        with self.db.transaction() as conn:
+            return outbox.retry(conn, entry_id)
 
     def flags(self) -> dict[str, bool]:
         return buzz_outbox.saved(self.db, buzz_outbox.FLAGS_SETTING) or {}
@@ -248,6 +287,15 @@ class LocalHub:
             )
         if response.status_code != 200:
             raise ValueError(f"the server refused: HTTP {response.status_code}: {response.text[:200]}")
+        owned = self.owned()  # the synced copy follows at once (one item of a kind equipped)
+        kind = next((item["kind"] for item in owned if item["id"] == item_id), None)
+        for item in owned:
+            if item["id"] == item_id:
+                item["equipped"] = equipped
+            elif equipped and item["kind"] == kind:
+                item["equipped"] = False
+        with self.db.transaction() as conn:
+            set_setting(conn, buzz_outbox.OWNED_SETTING, json.dumps(owned))
         return response.json()
 
     def _sync_account(self, server: str, retries: int) -> dict[str, Any]:
@@ -422,15 +470,38 @@ class LocalHub:
     # -- local files --------------------------------------------------------------------------
     def scan(self, online: bool = False) -> ScanReport:
         """Hash the model files, link them to the catalog (asking the remembered server about
-        unknown hashes when `online`), then bring the index up to date."""
+        the unknown hashes, in batches, when `online`: a server that cannot be reached is noted
+        in the report and the files are linked from the mirror alone), then bring the index up
+        to date."""
         client = HubClient(self.server_url(), retries=1) if online else None
+        problems: list[str] = []
+
+        def lookup(hashes: list[str]) -> dict[str, dict[str, Any]]:
+            assert client is not None
+            try:
+                return client.models_by_sha256(hashes)
+            except (HubUnavailable, FeedError) as error:
+                problems.append(str(error))
+                return {}
+
         try:
-            report = scan_models(self.db, self.paths.models_dir, client.model_by_sha256 if client else None)
+            report = scan_models(self.db, self.paths.models_dir, lookup if client else None)
         finally:
             if client:
                 client.close()
+        report.online_error = problems[0] if problems else None
         self.index.drain_all(self.db)
         return report
+
+    def enqueue_scan(self, online: bool = False) -> int | None:
+        """Queue a scan of the models folder (None when one is already waiting)."""
+        if any(job.kind == "scan" for job in self.jobs.list(status="pending", limit=200)):
+            return None
+        return self.jobs.enqueue("scan", {"online": online})
+
+    def _scan_job(self, payload: dict[str, Any]) -> dict[str, Any]:
+        online = bool(payload.get("online")) and get_setting(self.db.conn, SERVER_SETTING) is not None
+        return dict(self.scan(online=online).__dict__)
 
     def local_models(self) -> list[LocalModel]:
         return list_local_models(self.db)

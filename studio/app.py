@@ -133,7 +133,12 @@ def build_services(
     worker = Worker(queue, events, runners, name=str(config.device))
     jobs = JobService(queue, events, runners, [worker])
     options = Options(config.database_path, config)
-    hub = StudioHub(config.data_dir, config.models_path, on_files_changed=engine.registry.refresh)
+    hub = StudioHub(
+        config.data_dir,
+        config.models_path,
+        on_files_changed=engine.registry.refresh,
+        account={"hub_server": config.hub_server, "hub_api_key": config.hub_api_key},
+    )
     return Services(
         config, engine, queue, events, runners, worker, jobs, options, scripts, script_system.extensions, hub
     )

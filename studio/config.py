@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,10 @@ class StudioConfig:
     # estimated to take over max_job_seconds or to need more memory than the device has free.
     cost_check: str = "warn"
     max_job_seconds: float = 300.0
+    # The hub server the Hub tab syncs from and downloads through, and the account's API key
+    # (studio/hub_service.py hands both to the local hub; the key is never shown in full).
+    hub_server: str | None = None
+    hub_api_key: str | None = None
 
     @property
     def auth_configured(self) -> bool:
@@ -141,6 +146,15 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 COST_CHECK_MODES = ("off", "warn", "refuse")
+SERVER_URL = re.compile(r"^https?://[^\s/]+\S*$")
+MASK = "••••"  # what a masked secret starts with (`masked`)
+
+
+def masked(secret: str | None) -> str | None:
+    """A secret as it may be shown back: its last four characters (of a long one) after a mask."""
+    if not secret:
+        return None
+    return MASK + (secret[-4:] if len(secret) >= 12 else "")
 
 
 def _check(name: str, value: Any) -> Any:
@@ -149,6 +163,16 @@ def _check(name: str, value: Any) -> Any:
         raise ConfigError(name, f"expected one of {', '.join(COST_CHECK_MODES)}, got {value!r}")
     if name == "max_job_seconds" and not value > 0:
         raise ConfigError(name, f"expected a number of seconds > 0, got {value!r}")
+    if name in ("hub_server", "hub_api_key") and value is not None:
+        value = str(value).strip() or None
+        if name == "hub_server" and value is not None and not SERVER_URL.match(value):
+            raise ConfigError(name, f"expected an http:// or https:// URL, got {value!r}")
+        if (
+            name == "hub_api_key"
+            and value is not None
+            and (value.startswith(MASK) or any(c.isspace() for c in value))
+        ):
+            raise ConfigError(name, "expected the API key itself (no spaces, not the masked one)")
     return value
 
 

@@ -28,15 +28,19 @@ from hub.jobs import BackgroundJob
 from hub.local import LocalHub, NoProgress, SearchPage
 from hub.paths import HubPaths
 from hub.search import SearchQuery
+from hub.store import outbox
 from hub.store.catalog import find_version
 from hub.store.settings import API_KEY_SETTING, SERVER_SETTING, get_setting
 from hub.sync import SyncReport
+from studio.config import StudioConfig, masked, save_settings
 
 log = logging.getLogger(__name__)
 
 PREVIEW_ROUTE = "/studio/v1/hub/previews/"
 JOB_POLL_S = 0.3
 DOWNLOAD_CHUNK = 64 * 1024  # a progress step (and what a cut connection loses at most)
+SCAN_EVERY_S = 600.0  # the models folder is scanned at start and this often (new files linked)
+ACCOUNT_FIELDS = {"hub_server": "server", "hub_api_key": "apiKey"}  # config field -> API field
 
 
 class HubActivity(NoProgress):
@@ -74,26 +78,70 @@ class HubActivity(NoProgress):
 
 class StudioHub:
     def __init__(
-        self, data_dir: Path, models_dir: Path, on_files_changed: Callable[[], None] | None = None
+        self,
+        data_dir: Path,
+        models_dir: Path,
+        on_files_changed: Callable[[], None] | None = None,
+        account: dict[str, str | None] | None = None,
+        scan_every_s: float = SCAN_EVERY_S,
     ) -> None:
+        """`account`: the studio's settings `hub_server` / `hub_api_key` (config file, environment
+        or command line), handed to the local hub at start when set."""
         self.paths = HubPaths.for_data_dir(data_dir, models_dir)
         self.on_files_changed = on_files_changed or (lambda: None)
         self.activity = HubActivity(self._downloaded)
+        self.account_at_start = {k: v for k, v in (account or {}).items() if v}
+        self.scan_every_s = scan_every_s
         self._lock = threading.Lock()  # the request-side hub: one caller at a time
         self._hub: LocalHub | None = None
         self._worker: LocalHub | None = None
+        self._models_version = 0  # counts changes of the files in models/ (the page polls it)
+        self._stop_scans = threading.Event()
+        self._scans: threading.Thread | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self) -> None:
         """Start the job thread (it puts jobs a dead process left running back first)."""
         if self._worker is None:
+            if self.account_at_start:
+                self.use_account(self.account_at_start)
             self._worker = LocalHub(self.paths, self.activity, download_chunk=DOWNLOAD_CHUNK)
             self._worker.runner.poll = JOB_POLL_S
+            scan = self._worker.runner.handlers["scan"]
+            self._worker.runner.register("scan", lambda payload: self._scanned(scan(payload)))
             self._worker.runner.start()
+            self._stop_scans.clear()
+            self._scans = threading.Thread(
+                target=self._scan_now_and_then, name="atelier-hub-scans", daemon=True
+            )
+            self._scans.start()
+
+    def _scan_now_and_then(self) -> None:
+        """Queue a scan of models/ at start and every `scan_every_s` (one waiting at most)."""
+        while True:
+            with self._lock:
+                self._local().enqueue_scan(online=True)
+            if self._stop_scans.wait(self.scan_every_s):
+                return
+
+    def _scanned(self, report: dict[str, Any]) -> dict[str, Any]:
+        """After a scan job: files came or went, so the studio's model lists are refreshed."""
+        if report.get("hashed") or report.get("removed"):
+            self._files_changed()
+        return report
+
+    def _files_changed(self) -> None:
+        self.on_files_changed()
+        with self._lock:
+            self._models_version += 1
 
     def stop(self) -> None:
         """Stop the job thread (a download still running after 10 s is left to the daemon
         thread; its job row stays `running`, and goes back to pending at the next start)."""
+        self._stop_scans.set()
+        if self._scans is not None:
+            self._scans.join(timeout=5)
+            self._scans = None
         if self._worker is not None:
             runner_thread = self._worker.runner._thread
             self._worker.runner.stop(timeout=10)
@@ -237,7 +285,7 @@ class StudioHub:
             self._worker.scan()  # links the new file by its hash (the other files' hashes are cached)
         except OSError:
             log.exception("could not write the sidecars of %s", event.path)
-        self.on_files_changed()
+        self._files_changed()
 
     def _write_sidecars(self, path: Path, model: dict[str, Any], version: dict[str, Any]) -> None:
         base = path.with_suffix("")
@@ -277,28 +325,112 @@ class StudioHub:
         data["linked"] = model.model_id is not None
         return data
 
-    def sync(self, server: str | None, api_key: str | None) -> int:
-        """Remember the server (and key) and queue a sync; ValueError when no server is known."""
+    def sync(self) -> int:
+        """Queue a sync from the remembered server (`save_account` sets it); ValueError when
+        none is known."""
         with self._lock:
-            return self._local().enqueue_sync(server or None, api_key=api_key, retries=1)  # a person waits
+            return self._local().enqueue_sync(retries=1)  # a person waits
 
     def sync_status(self) -> dict[str, Any]:
         with self._lock:
             conn = self._local().db.conn
             server = get_setting(conn, SERVER_SETTING)
-            has_key = bool(get_setting(conn, API_KEY_SETTING))
+            key = get_setting(conn, API_KEY_SETTING)
         jobs = [j for j in self._jobs(None, 100) if j.kind == "sync"]
         done = [j for j in jobs if j.status == "done"]
         last = jobs[0] if jobs else None
         return {
             "server": server,
-            "hasApiKey": has_key,
+            "hasApiKey": bool(key),
+            "apiKey": masked(key),
             "lastSync": done[0].updated_at if done else None,
             "job": {"id": last.id, "status": last.status, "error": _first_line(last.last_error)}
             if last
             else None,
             "progress": self.activity.sync(),
         }
+
+    # -- the account: server, key, wallet, shop, outbox ----------------------------------------
+    def save_account(self, config: StudioConfig, changes: dict[str, str | None]) -> StudioConfig:
+        """Save `hub_server` / `hub_api_key` with the studio's other settings (config file) and
+        hand them to the local hub; returns the new config. ConfigError names a bad field."""
+        new_config = save_settings(config, changes)
+        self.use_account({name: getattr(new_config, name) for name in changes})
+        return new_config
+
+    def use_account(self, values: dict[str, str | None]) -> None:
+        """Hand the server and key (config field names) to the local hub: a field left out is
+        kept, None or "" forgets it."""
+        server = values.get("hub_server") or "" if "hub_server" in values else None
+        api_key = values.get("hub_api_key") or "" if "hub_api_key" in values else None
+        with self._lock:
+            self._local().remember_account(server, api_key)
+
+    def account(self) -> dict[str, Any]:
+        """The server and the key as they may be shown (the key masked, never in full)."""
+        with self._lock:
+            conn = self._local().db.conn
+            server, key = get_setting(conn, SERVER_SETTING), get_setting(conn, API_KEY_SETTING)
+        return {"server": server, "apiKey": masked(key), "hasApiKey": bool(key)}
+
+    def wallet(self) -> dict[str, Any]:
+        with self._lock:
+            hub = self._local()
+            return hub.wallet() | {"enabled": bool(hub.flags().get("buzz")), "hasApiKey": bool(hub.api_key())}
+
+    def shop(self) -> dict[str, Any]:
+        with self._lock:
+            hub = self._local()
+            return {"sections": hub.shop() or [], "owned": hub.owned(), "hasApiKey": bool(hub.api_key())}
+
+    def tip(self, to: str, amount: int, memo: str) -> int:
+        """Queue a tip in the outbox (ValueError "field: why" for bad input)."""
+        with self._lock:
+            return self._local().queue_tip(to, amount, memo)
+
+    def buy(self, item_id: int) -> int:
+        with self._lock:
+            return self._local().queue_purchase(item_id)
+
+    def equip(self, item_id: int, equipped: bool) -> dict[str, Any]:
+        """Equip or unequip an owned item on the server (online); ValueError when refused."""
+        with self._lock:
+            return self._local().equip(item_id, equipped)
+
+    def outbox(self) -> list[dict[str, Any]]:
+        with self._lock:
+            hub = self._local()
+            entries = hub.outbox_entries()
+            names = {item["id"]: item["name"] for section in hub.shop() or [] for item in section["items"]}
+        return [
+            {
+                "id": e.id,
+                "kind": e.kind,
+                "payload": e.payload,
+                "itemName": names.get(e.payload.get("itemId")) if e.kind == "purchase" else None,
+                "state": e.state,
+                "error": e.error,
+                "attempts": e.attempts,
+                "createdAt": e.created_at,
+                "result": e.result,
+            }
+            for e in reversed(entries)
+        ]
+
+    def retry(self, entry_id: int) -> bool:
+        """Put a refused entry back to pending; False when there is none (or it is done)."""
+        with self._lock:
+            return self._local().retry_outbox(entry_id)
+
+    def status(self) -> dict[str, Any]:
+        """What every page polls: unread notifications, pending outbox entries, and a counter
+        of changes of the files in models/ (the page refreshes its model lists when it moves)."""
+        with self._lock:
+            hub = self._local()
+            unread = hub.notifications(unread_only=True, limit=0)[1]
+            pending = len(outbox.entries(hub.db.conn, "pending"))
+            version = self._models_version
+        return {"unread": unread, "outboxPending": pending, "modelsVersion": version}
 
 
 def _first_line(text: str | None) -> str | None:

@@ -28,6 +28,7 @@ class ScanReport:
     linked: int = 0
     found_online: int = 0
     removed: int = 0
+    online_error: str | None = None  # why the server could not be asked (files linked offline)
 
 
 def sha256_file(path: Path) -> str:
@@ -51,42 +52,45 @@ def _model_files(models_dir: Path) -> list[Path]:
 def scan_models(
     db: HubDatabase,
     models_dir: Path,
-    lookup_online: Callable[[str], dict[str, Any] | None] | None = None,
+    lookup_online: Callable[[list[str]], dict[str, dict[str, Any]]] | None = None,
     on_file: Callable[[Path], None] | None = None,
 ) -> ScanReport:
-    """`lookup_online(sha256)` returns the full model object for an unknown hash, or None."""
+    """Hash the files (cached by path, size and mtime) and link each to the mirror's entry.
+    `lookup_online(hashes)` is asked once, with every hash the mirror does not know, and returns
+    {SHA256: full model object} for those the server knows (a batched by-hash lookup)."""
     models_dir = Path(models_dir)
     report = ScanReport()
     known = local_files.hashed_files(db.conn)
-    seen: set[str] = set()
+    hashed: list[tuple[Path, Any, str]] = []
     for path in _model_files(models_dir):
         report.files += 1
         if on_file:
             on_file(path)
         stat = path.stat()
-        key = str(path)
-        seen.add(key)
-        cached = known.get(key)
+        cached = known.get(str(path))
         if cached and cached.size == stat.st_size and cached.mtime_ns == stat.st_mtime_ns:
             sha256 = cached.sha256
             report.cached += 1
         else:
             sha256 = sha256_file(path)
             report.hashed += 1
-        matches = find_files_by_sha256(db.conn, sha256)
-        if not matches and lookup_online is not None:
-            model = lookup_online(sha256)
-            if model is not None:
-                with db.transaction() as conn:
+        hashed.append((path, stat, sha256))
+    unknown = [sha256 for _, _, sha256 in hashed if not find_files_by_sha256(db.conn, sha256)]
+    if unknown and lookup_online is not None:
+        found = lookup_online(unknown)
+        if found:
+            with db.transaction() as conn:
+                for model in {id(m): m for m in found.values()}.values():
                     upsert_model(conn, model)
-                matches = find_files_by_sha256(db.conn, sha256)
-                report.found_online += bool(matches)
+        report.found_online = sum(1 for sha256 in unknown if sha256 in found)
+    for path, stat, sha256 in hashed:
+        matches = find_files_by_sha256(db.conn, sha256)
         match = matches[0] if matches else {}
         report.linked += bool(match)
         with db.transaction() as conn:
             local_files.save(
                 conn,
-                path=key,
+                path=str(path),
                 folder=path.parent.relative_to(models_dir).as_posix(),
                 size=stat.st_size,
                 mtime_ns=stat.st_mtime_ns,
@@ -96,6 +100,7 @@ def scan_models(
                 file_id=match.get("file_id"),
                 scanned_at=time.time(),
             )
+    seen = {str(path) for path, _, _ in hashed}
     gone = [p for p in known if p not in seen and p.startswith(str(models_dir))]
     if gone:
         with db.transaction() as conn:

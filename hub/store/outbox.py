@@ -78,3 +78,18 @@ def pending_spend(conn: sqlite3.Connection) -> int:
     """Buzz the pending tips will spend (purchases' prices are known only to the server)."""
     rows = conn.execute("SELECT payload FROM outbox WHERE state = 'pending' AND kind = 'tip'").fetchall()
     return sum(int(json.loads(r[0]).get("amount", 0)) for r in rows)
+
+
+def retry(conn: sqlite3.Connection, entry_id: int) -> bool:
+    """Put a refused entry back to pending, with a fresh idempotency key (the server applied
+    nothing for the old one); a pending entry stays as it is. False when there is no such entry
+    or it is done."""
+    row = conn.execute("SELECT state FROM outbox WHERE id = ?", [entry_id]).fetchone()
+    if row is None or row[0] == "done":
+        return False
+    if row[0] == "refused":
+        conn.execute(
+            "UPDATE outbox SET state = 'pending', error = NULL, idempotency_key = ? WHERE id = ?",
+            [f"outbox-{uuid.uuid4()}", entry_id],
+        )
+    return True

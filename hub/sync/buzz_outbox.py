@@ -1,6 +1,7 @@
 """What sync does for the signed-in user besides the catalog: push the outbox (tips and
 purchases made offline) exactly once each, then fetch the feature flags that apply to the user,
-their Buzz balance and the shop, kept in `settings` for offline use.
+their Buzz balance and latest transactions, the shop and the cosmetics they own, kept in
+`settings` for offline use.
 
 Exactly once: every entry is sent with its own idempotency key, and the server returns the
 first result for a key it has seen; so an entry whose answer was lost (crash, timeout) is sent
@@ -22,6 +23,9 @@ from hub.store.settings import get_setting, set_setting
 FLAGS_SETTING = "feature_flags"
 WALLET_SETTING = "buzz_balance"
 SHOP_SETTING = "shop"
+HISTORY_SETTING = "buzz_history"  # the newest transactions, as of the last sync
+OWNED_SETTING = "shop_owned"  # the account's cosmetics (equipped or not), as of the last sync
+HISTORY_KEPT = 50
 # Answers that settle an entry for good: the server refused it and would again.
 REFUSALS = {400, 402, 404, 409, 422}
 
@@ -91,10 +95,16 @@ def fetch_user_state(db: HubDatabase, http: httpx.Client, key: str | None) -> di
         balance = http.get("/api/v1/buzz/balance", headers=headers)
         if balance.status_code == 200:
             saved[WALLET_SETTING] = balance.json()["balance"]
+        history = http.get("/api/v1/buzz/transactions", params={"limit": HISTORY_KEPT}, headers=headers)
+        if history.status_code == 200:
+            saved[HISTORY_SETTING] = history.json()["items"]
     if saved.get(FLAGS_SETTING, {}).get("shop"):
         shop = http.get("/api/v1/shop", headers=headers)
         if shop.status_code == 200:
             saved[SHOP_SETTING] = shop.json()["sections"]
+        owned = http.get("/api/v1/shop/owned", headers=headers) if key else None
+        if owned is not None and owned.status_code == 200:
+            saved[OWNED_SETTING] = owned.json()["items"]
     with db.transaction() as conn:
         for name, value in saved.items():
             set_setting(conn, name, json.dumps(value))

@@ -25,6 +25,7 @@ from hub.sync.previews import PreviewFetcher
 
 log = logging.getLogger(__name__)
 RETRY_STATUS = {429, 500, 502, 503, 504}
+BY_HASH_BATCH = 100  # hashes per by-hash request, model ids per models request (the API's limits)
 
 
 @dataclass
@@ -77,10 +78,17 @@ class HubClient:
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         """GET with retries on connection errors, timeouts, 429 and 5xx; raises HubUnavailable."""
+        return self._request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        """POST (of a read-only query, safe to repeat) with the retries of `get`."""
+        return self._request("POST", path, **kwargs)
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         last: str = ""
         for attempt in range(1, self.retries + 2):
             try:
-                response = self.http.get(path, **kwargs)
+                response = self.http.request(method, path, **kwargs)
             except httpx.TransportError as error:
                 last = f"{type(error).__name__}: {error}"
             else:
@@ -133,15 +141,32 @@ class HubClient:
             raise FeedError(f"GET /api/v1/me: HTTP {response.status_code}: {response.text[:200]}")
         return str(response.json()["username"])
 
-    def model_by_sha256(self, sha256: str) -> dict[str, Any] | None:
-        """The full model object of the version that has a file with this hash, or None when the
-        server does not know the hash (`hub scan --online`)."""
-        response = self.get(f"/api/v1/model-versions/by-hash/{sha256}")
-        if response.status_code != 200:
-            return None
-        model_id = response.json().get("modelId")
-        model = self.get(f"/api/v1/models/{model_id}")
-        return model.json() if model.status_code == 200 else None
+    def models_by_sha256(self, hashes: list[str]) -> dict[str, dict[str, Any]]:
+        """The full model object of each SHA256 the server knows (upper-case hash -> model), in
+        batches: one `POST /api/v1/model-versions/by-hash` per 100 hashes, then one
+        `GET /api/v1/models?ids=...` per 100 models (never one request per file)."""
+        wanted = sorted({h.upper() for h in hashes})
+        model_of: dict[str, int] = {}
+        for start in range(0, len(wanted), BY_HASH_BATCH):
+            batch = wanted[start : start + BY_HASH_BATCH]
+            response = self.post("/api/v1/model-versions/by-hash", json=batch)
+            if response.status_code != 200:
+                raise FeedError(f"POST /api/v1/model-versions/by-hash: HTTP {response.status_code}")
+            for version in response.json():
+                for file in version.get("files") or []:
+                    sha256 = str((file.get("hashes") or {}).get("SHA256", "")).upper()
+                    if sha256 in batch:
+                        model_of[sha256] = int(version["modelId"])
+        models: dict[int, dict[str, Any]] = {}
+        ids = sorted(set(model_of.values()))
+        for start in range(0, len(ids), BY_HASH_BATCH):
+            batch_ids = ids[start : start + BY_HASH_BATCH]
+            params = {"ids": ",".join(map(str, batch_ids)), "nsfw": "true", "limit": BY_HASH_BATCH}
+            response = self.get("/api/v1/models", params=params)
+            if response.status_code != 200:
+                raise FeedError(f"GET /api/v1/models?ids=: HTTP {response.status_code}")
+            models.update({int(m["id"]): m for m in response.json().get("items") or []})
+        return {sha256: models[model_id] for sha256, model_id in model_of.items() if model_id in models}
 
 
 class CatalogSync:

@@ -61,6 +61,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=None,
         help="allow loading pickle (.ckpt/.pt) checkpoints",
     )
+    parser.add_argument("--hub-server", help="the hub server the Hub tab syncs from (http://...)")
+    parser.add_argument(
+        "--hub-api-key", help="your API key on that hub server (better: ATELIER_HUB_API_KEY or Settings)"
+    )
     parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     return parser.parse_args(list(argv))
 
@@ -144,6 +148,8 @@ def main(argv: Sequence[str]) -> int:
         "ui_auth": args.ui_auth,
         "cors_origins": args.cors_origins,
         "allow_pickle": args.allow_pickle,
+        "hub_server": args.hub_server,
+        "hub_api_key": args.hub_api_key,
     }
     try:
         config = load_config(cli)

@@ -19,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from studio import options as opt
+from studio.config import masked
 from studio.http.a1111_info import memory_report, read_png_info
 from studio.http.a1111_payloads import Img2ImgBody, PngInfoBody, Txt2ImgBody
 from studio.http.checks import check_cost, check_request
@@ -444,6 +445,7 @@ def build_router(services: HttpServices) -> APIRouter:
         flags = config.to_json()
         flags["api_auth"] = "********" if config.api_auth else None
         flags["ui_auth"] = "********" if config.ui_auth else None
+        flags["hub_api_key"] = masked(config.hub_api_key)
         flags["gradio_auth"] = flags["ui_auth"]
         flags.update(
             api=True,

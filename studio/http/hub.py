@@ -11,8 +11,19 @@ GET  /hub/downloads                  the download queue with bytes done / total 
 POST /hub/downloads/{versionId}/pause | /resume | /cancel
 GET  /hub/local                      the files in models/, linked to the catalog by hash or not
 POST /hub/scan                       hash the files in models/ and link them (then list them)
-POST /hub/sync                       {"server"?, "apiKey"?}: remember them and queue a sync
+POST /hub/sync                       {"server"?, "apiKey"?}: save them (as PUT /hub/account), queue a sync
 GET  /hub/sync                       server, last sync time, the newest sync job, its progress
+GET  /hub/account                    {server, apiKey (masked: never in full), hasApiKey}
+PUT  /hub/account                    {"server"?, "apiKey"?}: saved with the studio's settings
+                                     (config file: hub_server, hub_api_key); null or "" forgets one
+GET  /hub/status                     {unread, outboxPending, modelsVersion}: what every page polls
+GET  /hub/wallet                     Buzz balance and transactions as of the last sync, pending tips
+POST /hub/wallet/tips                {"to", "amount", "memo"?}: queued in the outbox -> {"entry"}
+GET  /hub/shop                       the shop's sections and the owned cosmetics (last sync)
+POST /hub/shop/{itemId}/buy          queued in the outbox -> {"entry"}
+PUT|DELETE /hub/shop/{itemId}/equip  equip / unequip an owned cosmetic (online)
+GET  /hub/outbox                     the offline actions, newest first, with state and error
+POST /hub/outbox/{id}/retry          a refused entry back to pending, and a sync queued -> {"job"}
 
 Bad input is a 422 naming the fields; an id the mirror lacks is a 404.
 """
@@ -22,17 +33,23 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.search import SearchError, SearchQuery
+from hub.sync import HubUnavailable
+from studio.config import ConfigError
 from studio.http.errors import COMMON_RESPONSES, NOT_FOUND, StrictJsonRoute
+from studio.hub_service import ACCOUNT_FIELDS
 from studio.request import RequestError
 
 if TYPE_CHECKING:
     from studio.http.services import HttpServices
     from studio.hub_service import StudioHub
+
+
+API_KEY_PATTERN = r"^[^\s\u2022]*$"  # no spaces, not a masked key (it starts with "••••")
 
 
 class DownloadBody(BaseModel):
@@ -46,7 +63,24 @@ class SyncBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     server: str | None = Field(default=None, pattern=r"^https?://\S+$")
-    apiKey: str | None = None
+    apiKey: str | None = Field(default=None, max_length=500, pattern=API_KEY_PATTERN)
+
+
+class AccountBody(BaseModel):
+    """Only the fields given change; null or "" forgets one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    server: str | None = Field(default=None, pattern=r"^(https?://\S+)?$")
+    apiKey: str | None = Field(default=None, max_length=500, pattern=API_KEY_PATTERN)
+
+
+class TipBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(min_length=1, max_length=100)
+    amount: int = Field(ge=1, le=1_000_000)
+    memo: str = Field(default="", max_length=500)
 
 
 def _split(values: list[str]) -> tuple[str, ...]:
@@ -164,15 +198,97 @@ def build_router(services: HttpServices) -> APIRouter:
     def scan() -> dict[str, Any]:
         return hub().scan()
 
+    def save_account(changes: dict[str, str | None]) -> None:
+        try:
+            services.engine.config = hub().save_account(services.engine.config, changes)
+        except ConfigError as error:
+            field = ACCOUNT_FIELDS.get(error.field, error.field)
+            raise RequestError(field, str(error).removeprefix(f"{error.field}: ")) from error
+
     @router.post("/sync")
     def sync(body: SyncBody) -> dict[str, int]:
+        changes = {"hub_server": body.server, "hub_api_key": body.apiKey}
+        given = {name: value for name, value in changes.items() if value}
+        if given:
+            save_account(given)
         try:
-            return {"job": hub().sync(body.server, body.apiKey)}
+            return {"job": hub().sync()}
         except ValueError as error:
-            raise RequestError("server", "no hub server given and none remembered") from error
+            raise RequestError("server", "no hub server given and none saved (Settings)") from error
 
     @router.get("/sync")
     def sync_status() -> dict[str, Any]:
         return hub().sync_status()
 
+    @router.get("/account")
+    def account() -> dict[str, Any]:
+        return hub().account()
+
+    @router.put("/account")
+    def put_account(body: AccountBody) -> dict[str, Any]:
+        given = body.model_dump(exclude_unset=True)
+        save_account({name: given[api] for name, api in ACCOUNT_FIELDS.items() if api in given})
+        return hub().account()
+
+    @router.get("/status")
+    def status() -> dict[str, Any]:
+        return hub().status()
+
+    @router.get("/wallet")
+    def wallet() -> dict[str, Any]:
+        return hub().wallet()
+
+    @router.post("/wallet/tips")
+    def tip(body: TipBody) -> dict[str, int]:
+        return {"entry": queued(lambda: hub().tip(body.to, body.amount, body.memo))}
+
+    @router.get("/shop")
+    def shop() -> dict[str, Any]:
+        return hub().shop()
+
+    @router.post("/shop/{item_id}/buy")
+    def buy(item_id: Annotated[int, Path(ge=1)]) -> dict[str, int]:
+        return {"entry": queued(lambda: hub().buy(item_id))}
+
+    @router.put("/shop/{item_id}/equip")
+    def equip(item_id: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+        return online(lambda: hub().equip(item_id, True))
+
+    @router.delete("/shop/{item_id}/equip")
+    def unequip(item_id: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+        return online(lambda: hub().equip(item_id, False))
+
+    @router.get("/outbox")
+    def outbox() -> list[dict[str, Any]]:
+        return hub().outbox()
+
+    @router.post("/outbox/{entry_id}/retry", responses={404: NOT_FOUND})
+    def retry(entry_id: Annotated[int, Path(ge=1)]) -> dict[str, int]:
+        if not hub().retry(entry_id):
+            raise HTTPException(404, f"outbox entry {entry_id} is not waiting nor refused")
+        try:
+            return {"job": hub().sync()}
+        except ValueError as error:
+            raise RequestError("server", "no hub server saved (Settings)") from error
+
     return router
+
+
+def queued(add: Any) -> int:
+    """An outbox entry added by `add()`; its ValueError ("field: why") is a 422 naming the field."""
+    try:
+        return int(add())
+    except ValueError as error:
+        field, _, message = str(error).partition(": ")
+        raise RequestError(field, message) from error
+
+
+def online(call: Any) -> dict[str, Any]:
+    """An action that needs the hub server now: unreachable or refused is a 422 saying why."""
+    try:
+        return dict(call())
+    except ValueError as error:
+        field, _, message = str(error).partition(": ")
+        raise RequestError("apiKey" if field == "--api-key" else "server", message or str(error)) from error
+    except HubUnavailable as error:
+        raise RequestError("server", str(error)) from error

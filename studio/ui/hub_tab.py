@@ -1,6 +1,7 @@
 """The Hub tab: search the local mirror as you type, open a model's page, download a file into
 models/ with a progress bar, insert a LoRA's or embedding's tag into the prompt, see which local
-files the catalog knows, and sync from a hub server.
+files the catalog knows, sync from a hub server, and the account: wallet, shop, outbox and
+notifications (studio/ui/hub_account_js.py, which also keeps every page's model lists fresh).
 
 The tab is a plain container that `HUB_JS` fills and drives with `fetch` against the studio's
 own routes (`/studio/v1/hub/...`, studio/http/hub.py): the page never talks to the hub server,
@@ -12,6 +13,8 @@ from __future__ import annotations
 import json
 
 import gradio as gr
+
+from studio.ui.hub_account_js import HUB_ACCOUNT_CSS, HUB_ACCOUNT_HTML, HUB_ACCOUNT_JS
 
 HUB_CSS = """
 #hub_root { display: flex; flex-direction: column; gap: 0.6em; }
@@ -68,7 +71,7 @@ HUB_JS = (
     }));
     return doc.body.innerHTML;
   };
-  const state = {page: 1, total: 0, pageSize: 20, seq: 0, model: null};
+  const state = {page: 1, total: 0, pageSize: 20, seq: 0, model: null, synced: []};  // synced: run after each sync
 
   function init(root) {
     root.dataset.ready = '1';
@@ -76,6 +79,7 @@ HUB_JS = (
       <div class="hub-row">
         <input id="hub_server" placeholder="hub server URL (http://…)" size="32">
         <input id="hub_api_key" type="password" placeholder="API key (optional)" size="20">
+        <span class="hub-meta">(also in Settings)</span>
         <button id="hub_sync">Sync now</button>
         <span id="hub_sync_status"></span>
       </div>
@@ -100,9 +104,8 @@ HUB_JS = (
       </div>
       <h3>Downloads</h3><div id="hub_downloads"></div>
       <h3>Local models</h3>
-      <div class="hub-row"><button id="hub_scan">Scan models folder</button>
-        <button id="hub_notifications_button">Notifications</button></div>
-      <div id="hub_local"></div>`;
+      <div class="hub-row"><button id="hub_scan">Scan models folder</button></div>
+      <div id="hub_local"></div>%ACCOUNT_HTML%`;
     const $ = (id) => document.getElementById(id);
     const search = async () => {
       const seq = ++state.seq;
@@ -169,18 +172,15 @@ HUB_JS = (
       const scanned = await post('/scan');
       showLocal(scanned.files);
     };
-    $('hub_notifications_button').onclick = async () => {
-      const found = await api('/notifications');
-      $('hub_local').innerHTML = `<b>${found.unread} unread</b>` + (found.items.length
-        ? found.items.map((n) => `<div class="hub-item">${esc(n.type || '')} · ${esc(n.message || n.title || JSON.stringify(n.details || {}))}</div>`).join('')
-        : '<p class="hub-meta">No notifications in the mirror (sync with an API key).</p>');
-    };
+    initAccount();
+    state.synced.push(search);  // what the sync brought shows at once
     search();
     refreshSync();
     refreshDownloads();
     setInterval(() => { if (root.offsetParent !== null) { refreshDownloads(); refreshSync(); } }, 700);
   }
 
+%ACCOUNT_JS%
   function insertTag(tag) {
     const box = document.querySelector('#txt2img_prompt textarea');
     if (!box) return;
@@ -262,6 +262,8 @@ HUB_JS = (
     if (!status) return;
     const server = document.getElementById('hub_server');
     if (!server.value && status.server && document.activeElement !== server) server.value = status.server;
+    const key = document.getElementById('hub_api_key');
+    if (status.apiKey) key.placeholder = `API key saved (${status.apiKey})`;
     const last = status.lastSync ? new Date(status.lastSync * 1000).toLocaleString() : 'never';
     const job = status.job;
     let text = `Last sync: ${esc(last)}`;
@@ -270,6 +272,8 @@ HUB_JS = (
     else if (job && job.error)
       text = `<span class="hub-offline">Offline: the hub server cannot be reached; browsing the local mirror.</span> ` + text;
     box.innerHTML = text;
+    if (state.lastSync !== undefined && status.lastSync !== state.lastSync) state.synced.forEach((f) => f());
+    state.lastSync = status.lastSync;
   }
 
   function showLocal(files) {
@@ -283,8 +287,10 @@ HUB_JS = (
     if (root && !root.dataset.ready) init(root);
   }, 300);
 }
-"""
-).replace("%CSS%", json.dumps(HUB_CSS))
+""".replace("%ACCOUNT_JS%", HUB_ACCOUNT_JS)
+    .replace("%ACCOUNT_HTML%", HUB_ACCOUNT_HTML)
+    .replace("%CSS%", json.dumps(HUB_CSS + HUB_ACCOUNT_CSS))
+)
 
 
 def build_hub_tab() -> gr.HTML:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from studio.engine_view import StudioEngine
     from studio.extras import ExtrasSettings
     from studio.history import HistoryEntry, HistoryFilter
+    from studio.hub_service import StudioHub
     from studio.jobs import JobEvent, JobService
     from studio.options import Options
     from studio.prompts.parse import TokenCount
@@ -51,7 +52,17 @@ if TYPE_CHECKING:
 # engine reads the rest per request or at the next model load);
 # the others are used when the services are built, so they wait for a restart.
 LIVE_SETTINGS = frozenset(
-    {"samples_save", "clip_skip", "default_model", "allow_pickle", "memory", "cost_check", "max_job_seconds"}
+    {
+        "samples_save",
+        "clip_skip",
+        "default_model",
+        "allow_pickle",
+        "memory",
+        "cost_check",
+        "max_job_seconds",
+        "hub_server",
+        "hub_api_key",
+    }
 )
 
 
@@ -83,6 +94,9 @@ class UIServices(Protocol):
     @property
     def options(self) -> Options: ...
 
+    @property
+    def hub(self) -> StudioHub | None: ...
+
 
 def jobs_ahead(queue: Any, job: Any) -> int:
     """Jobs ahead of a queued `job`: those queued before it, and running ones other than itself.
@@ -96,7 +110,6 @@ def jobs_ahead(queue: Any, job: Any) -> int:
 class ServicesBackend:
     def __init__(self, services: UIServices) -> None:
         self.services = services
-        self._config: StudioConfig = services.config
         self._changed = threading.Condition()
         self._progress: dict[str, _Progress] = {}
         self._warnings: dict[str, tuple[str, ...]] = {}  # job id -> the cost check's, until it ends
@@ -115,28 +128,31 @@ class ServicesBackend:
     # --- configuration ---------------------------------------------------------------------------
     @property
     def config(self) -> StudioConfig:
-        return self._config
+        """The config in effect: the engine's (the API's settings routes replace it too)."""
+        return self.engine.config
 
     def save_settings(self, changes: dict[str, Any]) -> SavedSettings:
-        current = self._config.to_json()
+        current = self.config.to_json()
 
         def same(name: str, value: Any) -> bool:
             old = current.get(name)
             return (None if value is None else str(value)) == (None if old is None else str(old))
 
         changed = {name: value for name, value in changes.items() if not same(name, value)}
-        if changed.get("default_model") or ("allow_pickle" in changed and self._config.default_model):
+        if changed.get("default_model") or ("allow_pickle" in changed and self.config.default_model):
             # checked against the registry before it is saved, as /sdapi/v1/options does
-            allow_pickle = bool(changed.get("allow_pickle", self._config.allow_pickle))
-            wanted = changed.get("default_model", self._config.default_model)
+            allow_pickle = bool(changed.get("allow_pickle", self.config.allow_pickle))
+            wanted = changed.get("default_model", self.config.default_model)
             resolve_model_option(
                 self.engine.registry, "checkpoint", wanted, "default_model", allow_pickle=allow_pickle
             )
-        new_config = save_settings(self._config, changed)
-        self._config = new_config
+        new_config = save_settings(self.config, changed)
         if changed:
             # The engine reads these per request or per model load: hand it the new config.
             self.engine.config = new_config
+        account = {name: changed[name] for name in ("hub_server", "hub_api_key") if name in changed}
+        if account and self.services.hub is not None:
+            self.services.hub.use_account(account)  # the local hub syncs with them from now on
         return SavedSettings(
             config=new_config,
             applied=tuple(name for name in changed if name in LIVE_SETTINGS),
@@ -405,7 +421,7 @@ class ServicesBackend:
                 choice = self.engine.device
                 self._device_label = f"{choice.name} ({str(choice.dtype).replace('torch.', '')})"
             except Exception as error:  # no usable device: say so on the status line
-                return f"{self._config.device} (unavailable: {error})"
+                return f"{self.config.device} (unavailable: {error})"
         return self._device_label
 
     def _memory(self, device: str) -> str:

@@ -1,4 +1,5 @@
-"""The Settings tab: paths, default model, output, device, the cost check and memory options.
+"""The Settings tab: paths, default model, output, device, the cost check, memory options and
+the hub server with the account's API key (shown masked, never in full).
 
 Saved to the user's config file through the backend (`studio.config.save_settings`); the
 message after saving says which settings took effect at once and which wait for a restart.
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from studio.config import COST_CHECK_MODES, ConfigError
+from studio.config import COST_CHECK_MODES, MASK, ConfigError, masked
 from studio.ui.backend import UIBackend
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ def settings_values(config: StudioConfig) -> dict[str, Any]:
         "cost_check": config.cost_check,
         "max_job_seconds": config.max_job_seconds,
         "memory": json.dumps(dict(config.memory), indent=2),
+        "hub_server": config.hub_server or "",
+        "hub_api_key": masked(config.hub_api_key) or "",
     }
 
 
@@ -66,7 +69,10 @@ def edited_changes(shown: dict[str, Any], values: dict[str, Any]) -> dict[str, A
     if not shown:
         return changes
     before = settings_changes({**values, **shown})
-    return {name: value for name, value in changes.items() if before.get(name) != value}
+    edited = {name: value for name, value in changes.items() if before.get(name) != value}
+    if "hub_api_key" in changes and values.get("hub_api_key") != shown.get("hub_api_key"):
+        edited["hub_api_key"] = changes["hub_api_key"]  # a key cleared: forgotten
+    return edited
 
 
 def settings_changes(values: dict[str, Any]) -> dict[str, Any]:
@@ -98,6 +104,10 @@ def settings_changes(values: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(memory, dict):
         raise ConfigError("memory", "expected a JSON object: strategy name -> options")
     changes["memory"] = memory
+    changes["hub_server"] = (values.get("hub_server") or "").strip() or None
+    key = (values.get("hub_api_key") or "").strip()
+    if not key.startswith(MASK):  # the masked key shown back means: keep the saved one
+        changes["hub_api_key"] = key or None
     return changes
 
 
@@ -174,6 +184,19 @@ def build_settings_tab(backend: UIBackend) -> SettingsTab:
                 label="Memory strategies (name -> options)",
                 elem_id="settings_memory",
             )
+    gr.Markdown("### Hub")
+    with gr.Row():
+        widgets["hub_server"] = gr.Textbox(
+            value=str(config.hub_server or ""),
+            label="Hub server (the Hub tab syncs from it and downloads through it)",
+            placeholder="http://…",
+            elem_id="settings_hub_server",
+        )
+        widgets["hub_api_key"] = gr.Textbox(
+            value=masked(config.hub_api_key) or "",
+            label="Your API key on the hub server (shown masked; clear the box to forget it)",
+            elem_id="settings_hub_api_key",
+        )
     gr.Markdown("### This browser")
     notify = gr.Checkbox(
         value=False,
@@ -186,20 +209,26 @@ def build_settings_tab(backend: UIBackend) -> SettingsTab:
     names = list(widgets)
     shown = gr.State(settings_values(config))
 
-    def on_save(before: dict[str, Any], *values: Any) -> tuple[str, dict[str, Any]]:
+    def on_save(before: dict[str, Any], *values: Any) -> tuple[str, dict[str, Any], Any]:
         try:
             changes = edited_changes(before, dict(zip(names, values, strict=True)))
             saved = backend.save_settings(changes)
         except (ConfigError, ValueError) as error:
-            return f"**Not saved** — {error}", before
+            return f"**Not saved** — {error}", before, gr.update()
         lines = ["**Saved.**"] if saved.applied or saved.on_restart else ["Nothing changed."]
         if saved.applied:
             lines.append(f"In effect now: {', '.join(saved.applied)}.")
         if saved.on_restart:
             lines.append(f"After a restart: {', '.join(saved.on_restart)}.")
-        return " ".join(lines), settings_values(saved.config)
+        now = settings_values(saved.config)
+        return " ".join(lines), now, now["hub_api_key"]  # the key shown masked at once
 
-    save.click(on_save, [shown, *(widgets[name] for name in names)], [message, shown], show_progress="hidden")
+    save.click(
+        on_save,
+        [shown, *(widgets[name] for name in names)],
+        [message, shown, widgets["hub_api_key"]],
+        show_progress="hidden",
+    )
 
     def fill() -> list[Any]:
         values = settings_values(backend.config)

@@ -41,26 +41,33 @@ def test_scan_hashes_once_links_known_files_and_forgets_removed_ones(store, tmp_
     assert [m.path for m in list_local_models(store)] == [str(downloaded)]
 
 
-def test_unknown_hashes_are_looked_up_on_the_server(tmp_path, live_server_factory):
+def test_unknown_hashes_are_looked_up_on_the_server_in_one_batch(tmp_path, live_server_factory):
     from hub.store import HubDatabase
 
     server = live_server_factory(seed_server(tmp_path / "server", 12))
     models_dir = tmp_path / "models"
     with HubDatabase(tmp_path / "first.db") as first, HubClient(server.url) as client:
         CatalogSync(first, client).run()
-        version_id = first.scalar(
-            "SELECT version_id FROM files WHERE format = 'SafeTensor' AND is_primary = 1"
-        )
-        path = Downloader(first, models_dir, tmp_path / "partial", client.http).download(version_id).path
-
-        def lookup(sha256):
-            response = client.get(f"/api/v1/model-versions/by-hash/{sha256}")
-            if response.status_code != 200:
-                return None
-            return client.get(f"/api/v1/models/{response.json()['modelId']}").json()
+        versions = [
+            row[0]
+            for row in first.conn.execute(
+                "SELECT DISTINCT version_id FROM files WHERE format = 'SafeTensor' AND is_primary = 1 "
+                "ORDER BY version_id LIMIT 3"
+            )
+        ]
+        paths = {
+            str(Downloader(first, models_dir, tmp_path / "partial", client.http).download(v).path)
+            for v in versions
+        }
+        (models_dir / "Lora").mkdir(exist_ok=True)
+        (models_dir / "Lora" / "mine.safetensors").write_bytes(b"not in any catalog")
+        sent: list[str] = []
+        client.http.event_hooks["request"].append(lambda r: sent.append(f"{r.method} {r.url.path}"))
 
         with HubDatabase(tmp_path / "empty.db") as empty:  # a mirror that never synced
-            report = scan_models(empty, models_dir, lookup)
-            assert (report.linked, report.found_online) == (1, 1)
-            (local,) = list_local_models(empty)
-            assert local.path == str(path) and local.model_name
+            report = scan_models(empty, models_dir, client.models_by_sha256)
+            assert (report.files, report.linked, report.found_online) == (4, 3, 3)
+            # one by-hash question for the four hashes, one models request for their models
+            assert sent == ["POST /api/v1/model-versions/by-hash", "GET /api/v1/models"]
+            local = {m.path: m for m in list_local_models(empty)}
+            assert {p for p, m in local.items() if m.model_name} == paths

@@ -17,6 +17,8 @@ VALID = {
     "memory": '{"attention_slicing": {}}',
     "cost_check": "refuse",
     "max_job_seconds": 120,
+    "hub_server": " http://127.0.0.1:9/ ",
+    "hub_api_key": "••••abcd",  # the saved key, shown masked
 }
 
 
@@ -33,7 +35,8 @@ def test_settings_changes_from_widgets():
         "memory": {"attention_slicing": {}},
         "cost_check": "refuse",
         "max_job_seconds": 120.0,
-    }
+        "hub_server": "http://127.0.0.1:9/",
+    }  # the masked key is not a change
 
 
 @pytest.mark.parametrize(
@@ -61,3 +64,27 @@ def test_only_edited_settings_are_saved():
     assert edited_changes(shown, shown) == {}
     with pytest.raises(ConfigError):
         edited_changes(shown, {**shown, "clip_skip": "two"})
+
+
+def test_the_api_key_is_kept_replaced_or_forgotten():
+    from studio.ui.settings import edited_changes
+
+    assert "hub_api_key" not in edited_changes(VALID, VALID)
+    assert edited_changes(VALID, {**VALID, "hub_api_key": " new-key-1234 "}) == {
+        "hub_api_key": "new-key-1234"
+    }
+    assert edited_changes(VALID, {**VALID, "hub_api_key": ""}) == {"hub_api_key": None}
+
+
+def test_a_bad_hub_server_or_masked_key_is_refused_by_name(tmp_path):
+    from studio.config import StudioConfig, masked, save_settings
+
+    config = StudioConfig(data_dir=tmp_path)
+    with pytest.raises(ConfigError) as error:
+        save_settings(config, {"hub_server": "ftp://x"})
+    assert error.value.field == "hub_server"
+    with pytest.raises(ConfigError) as error:
+        save_settings(config, {"hub_api_key": masked("a-long-secret-key")})
+    assert error.value.field == "hub_api_key"
+    saved = save_settings(config, {"hub_server": "http://127.0.0.1:9", "hub_api_key": "a-long-secret-key"})
+    assert masked(saved.hub_api_key) == "••••-key" and "secret" not in masked(saved.hub_api_key)
