@@ -310,14 +310,10 @@ class Engine:
 
     def _check_hires(self, request: GenerationRequest, entry: ModelEntry) -> GenerationRequest:
         from studio.pipeline.hires import resolve_hires
+        from studio.pipeline.hires_checkpoint import hires_checkpoint_check
 
-        def same_model(name: str) -> bool:
-            try:
-                return self.registry.find("checkpoint", name, "hr_checkpoint_name").path == entry.path
-            except RequestError:
-                return False
-
-        return resolve_hires(request, self.samplers, self.upscalers.names(), same_model)
+        check = hires_checkpoint_check(self.registry, entry, self.config.allow_pickle)
+        return resolve_hires(request, self.samplers, self.upscalers.names(), check)
 
     def unload_models(self) -> None:
         """Free the loaded checkpoints and upscalers (A1111's unload-checkpoint)."""
@@ -640,7 +636,14 @@ class Engine:
         """The first pass (latents kept for a latent upscaler), then hires fix's second pass."""
         from studio.pipeline.hires import HiresPasses
 
-        passes = HiresPasses(self.samplers, self._prompts, self.upscalers, loaded, vae)
+        second = None
+        if request.hr_checkpoint_name:  # another checkpoint for the second pass, its networks on it
+            field_name = "hr_checkpoint_name"
+            second = self._load(
+                self.registry.find("checkpoint", request.hr_checkpoint_name, field_name), field_name
+            )
+            _, networks = self._apply_networks(second, vae, request)
+        passes = HiresPasses(self.samplers, self._prompts, self.upscalers, loaded, vae, second)
         return passes.run(request, kwargs, seeds, networks, clip_skip, reporter, conditioning)
 
     # -- model families (studio.pipeline.families): each family's checks and arguments --------

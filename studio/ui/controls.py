@@ -19,6 +19,7 @@ from studio.ui.model_family import CURRENT_MODEL, bind_model_change, build_famil
 from studio.ui.token_counter import build_token_counter, wire_token_counters
 
 AUTOMATIC_VAE = "Automatic"
+SAME_CHECKPOINT = "Use same checkpoint"  # hires fix: the second pass on the first pass's checkpoint
 NO_VAE = "None"
 
 # Fields the form saves in the browser and restores after a reload (no images).
@@ -93,6 +94,8 @@ def request_from_values(values: Mapping[str, Any], **extra: Any) -> GenerationRe
             data[name] = float(value)
         elif name == "model":
             data[name] = None if value in (None, "", CURRENT_MODEL) else value
+        elif name == "hr_checkpoint_name":
+            data[name] = None if value in (None, "", SAME_CHECKPOINT) else value
         elif name == "vae":
             data[name] = None if value in (None, "", AUTOMATIC_VAE) else value
         elif name == "styles":
@@ -343,7 +346,14 @@ def hires_values(params: Mapping[str, Any]) -> dict[str, Any]:
     Hires keys turns hires fix off, as A1111's paste does. Unreadable numbers are skipped."""
     from studio.infotext import request_fields
 
-    keys = ("Hires upscale", "Hires steps", "Hires upscaler", "Hires resize-1", "Hires resize-2")
+    keys = (
+        "Hires upscale",
+        "Hires steps",
+        "Hires upscaler",
+        "Hires resize-1",
+        "Hires resize-2",
+        "Hires checkpoint",
+    )
     hires = {key: str(params[key]) for key in keys if key in params}
     try:
         fields = request_fields(hires)
@@ -352,6 +362,7 @@ def hires_values(params: Mapping[str, Any]) -> dict[str, Any]:
     names = ("hr_scale", "hr_second_pass_steps", "hr_upscaler", "hr_resize_x", "hr_resize_y")
     values: dict[str, Any] = {name: fields[name] for name in names if name in fields}
     values["enable_hr"] = bool(fields.get("enable_hr"))
+    values["hr_checkpoint_name"] = fields.get("hr_checkpoint_name") or SAME_CHECKPOINT
     return values
 
 
