@@ -286,6 +286,8 @@ class Engine:
             if "vae" not in bad and request.vae not in NO_VAE:
                 vae = self.registry.find("vae", request.vae, "vae")
                 check_model_file(vae, kind="vae", allow_pickle=self.config.allow_pickle, field_name="vae")
+        with problems.check():
+            self.upscalers.faces.check_request(request)
         if entry is not None and request.enable_hr and not _hires_fields(problems.fields()):
             with problems.check():
                 request = self._check_hires(request, entry)
@@ -672,6 +674,7 @@ class Engine:
         networks: NetworkPlan,
         extra: dict[str, Any] | None = None,
     ) -> ImageRecord:
+        image = self.upscalers.faces.restore_generated(request, image)
         params = generation_parameters(
             request,
             seed=seed,

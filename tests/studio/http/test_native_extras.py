@@ -8,6 +8,7 @@ import base64
 import io
 import threading
 
+import numpy as np
 import pytest
 import requests
 from PIL import Image
@@ -165,3 +166,57 @@ def test_interrupting_a_running_extras_job_keeps_the_images_made(live: LiveServe
     job = ExtrasJob.from_json({"images": [{"data": _b64()}] * 3, "upscaler_1": "Nearest"})
     result = run_extras(live.services.engine, job, control)
     assert result.interrupted and len(result.images) == 1
+
+
+def test_face_restoration_through_webuiapi_and_the_native_route(live: LiveServer) -> None:
+    import webuiapi
+
+    from tests.studio.pipeline.face_models import face_scene, write_tiny_gfpgan
+
+    api = webuiapi.WebUIApi(host="127.0.0.1", port=live.port, sampler="Euler a", steps=2)
+    write_tiny_gfpgan(live.services.config.models_path)
+    gfpgan = next(item for item in api.get_face_restorers() if item["name"] == "GFPGAN")
+    assert gfpgan["available"] is True
+    scene = face_scene()
+    restored = api.extra_single_image(scene, upscaler_1="None", upscaling_resize=1, gfpgan_visibility=1.0)
+    assert restored.image.size == scene.size
+    assert restored.image.info["postprocessing"] == (
+        "Postprocess upscale by: 1, Postprocess upscaler: None, GFPGAN visibility: 1"
+    )
+    changed = np.abs(np.asarray(restored.image, dtype=np.int16) - np.asarray(scene, dtype=np.int16))
+    assert changed[60:100, 140:180].mean() > 10 and changed[:, :20].max() == 0
+    response = requests.post(
+        f"{live.url}/studio/v1/extras/single",
+        json={
+            "image": base64.b64encode(_png(scene)).decode(),
+            "upscaling_resize": 2,
+            "gfpgan_visibility": 0.5,
+        },
+        timeout=60,
+    )
+    job = _wait(live, response.json()["id"])
+    assert job["result"]["images"][0]["infotext"].endswith("GFPGAN visibility: 0.5")
+    # txt2img's restore_faces with the restorer chosen in the options; no face in the tiny
+    # model's picture, so only the infotext tells
+    result = api.txt2img(
+        prompt="a portrait",
+        width=64,
+        height=64,
+        seed=3,
+        restore_faces=True,
+        override_settings={"face_restoration_model": "GFPGAN"},
+    )
+    assert result.info["restore_faces"] is True and result.info["face_restoration_model"] == "GFPGAN"
+    assert "Face restoration: GFPGAN" in result.info["infotexts"][0]
+    bad = requests.post(
+        f"{live.url}/sdapi/v1/txt2img",
+        json={"prompt": "x", "steps": 1, "width": 64, "height": 64, "restore_faces": True},
+        timeout=60,
+    )
+    assert bad.status_code == 422 and "restore_faces" in bad.text and "models/Codeformer" in bad.text
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
