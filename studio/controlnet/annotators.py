@@ -4,6 +4,8 @@ as they are (strict: every key and shape must match).
 
 - lineart (`lineart/sk_model.pth`, coarse: `lineart/sk_model2.pth`): the "informative drawings"
   ResNet generator (3 residual blocks); the control map is the inverted line drawing.
+- anime lineart (`lineart_anime/netG.pth`): pix2pix's 8-level U-Net generator; the image is
+  resized up to multiples of 256 for it, and the map is the inverted drawing.
 - HED soft edges (`hed/ControlNetHED.pth`): lllyasviel's Apache-2 HED (five VGG-like blocks,
   one side output each); the map is the sigmoid of their mean. `softedge_hedsafe` quantises it
   and blurs it as the extension does.
@@ -152,7 +154,54 @@ def hed_network() -> Any:
     return ControlNetHED()
 
 
+def anime_lineart_network() -> Any:
+    """pix2pix's UnetGenerator(3, 1, 8, 64) with affine-free instance norm: lineart_anime's netG."""
+    import torch
+    from torch import nn
+
+    def norm(channels: int) -> Any:
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+
+    class SkipBlock(nn.Module):
+        def __init__(
+            self, outer: int, inner: int, sub: Any = None, *, inputs: int | None = None, edge: str = ""
+        ) -> None:
+            super().__init__()
+            self.outermost = edge == "outer"
+            down = nn.Conv2d(inputs or outer, inner, kernel_size=4, stride=2, padding=1, bias=True)
+            if edge == "outer":
+                up = nn.ConvTranspose2d(inner * 2, outer, kernel_size=4, stride=2, padding=1)
+                layers = [down, sub, nn.ReLU(True), up, nn.Tanh()]
+            elif edge == "inner":
+                up = nn.ConvTranspose2d(inner, outer, kernel_size=4, stride=2, padding=1, bias=True)
+                layers = [nn.LeakyReLU(0.2, True), down, nn.ReLU(True), up, norm(outer)]
+            else:
+                up = nn.ConvTranspose2d(inner * 2, outer, kernel_size=4, stride=2, padding=1, bias=True)
+                layers = [nn.LeakyReLU(0.2, True), down, norm(inner), sub, nn.ReLU(True), up, norm(outer)]
+            self.model = nn.Sequential(*layers)
+
+        def forward(self, x: Any) -> Any:
+            return self.model(x) if self.outermost else torch.cat([x, self.model(x)], 1)
+
+    class UnetGenerator(nn.Module):
+        def __init__(self, downs: int = 8, ngf: int = 64) -> None:
+            super().__init__()
+            block = SkipBlock(ngf * 8, ngf * 8, edge="inner")
+            for _ in range(downs - 5):
+                block = SkipBlock(ngf * 8, ngf * 8, block)
+            block = SkipBlock(ngf * 4, ngf * 8, block)
+            block = SkipBlock(ngf * 2, ngf * 4, block)
+            block = SkipBlock(ngf, ngf * 2, block)
+            self.model = SkipBlock(1, ngf, block, inputs=3, edge="outer")
+
+        def forward(self, x: Any) -> Any:
+            return self.model(x)
+
+    return UnetGenerator()
+
+
 BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "lineart_anime": lambda state: anime_lineart_network(),
     "lineart": lambda state: lineart_network(
         len({key.split(".")[1] for key in state if key.startswith("model2.")})
     ),
@@ -183,6 +232,29 @@ def run_lineart(network: Any, image: Any) -> Any:
         line = network(torch.from_numpy(array).permute(2, 0, 1)[None])[0, 0].numpy()
     drawing = (line * 255.0).clip(0, 255).astype(np.uint8)
     return Image.fromarray(255 - drawing).convert("RGB")
+
+
+def run_anime_lineart(network: Any, image: Any) -> Any:
+    """lineart_anime: the image resized up to multiples of 256, through the U-Net ([-1, 1] in and
+    out), back to its size, inverted (white lines on black)."""
+    import math
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    source = image.convert("RGB")
+    width, height = source.size
+    padded = source.resize(
+        (256 * math.ceil(width / 256), 256 * math.ceil(height / 256)), Image.Resampling.BICUBIC
+    )
+    array = np.asarray(padded, dtype=np.float32) / 127.5 - 1.0
+    with torch.no_grad():
+        line = network(torch.from_numpy(array).permute(2, 0, 1)[None])[0, 0].numpy() * 127.5 + 127.5
+    drawing = Image.fromarray(line.clip(0, 255).astype(np.uint8)).resize(
+        (width, height), Image.Resampling.BICUBIC
+    )
+    return Image.fromarray(255 - np.asarray(drawing)).convert("RGB")
 
 
 def run_hed(network: Any, image: Any, safe: bool = False) -> Any:

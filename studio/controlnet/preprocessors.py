@@ -182,6 +182,7 @@ BUILT_IN = (
 NEEDS_WEIGHTS = (
     Preprocessor("lineart_realistic", None, weights="lineart/sk_model.pth", network="lineart"),
     Preprocessor("lineart_coarse", None, weights="lineart/sk_model2.pth", network="lineart"),
+    Preprocessor("lineart_anime", None, weights="lineart_anime/netG.pth", network="lineart_anime"),
     Preprocessor("softedge_hed", None, weights="hed/ControlNetHED.pth", network="hed"),
     Preprocessor("softedge_hedsafe", None, weights="hed/ControlNetHED.pth", network="hed", variant="safe"),
     Preprocessor("depth_midas", None, weights="midas/dpt_hybrid-midas-501f0c75.pt"),
@@ -190,7 +191,6 @@ NEEDS_WEIGHTS = (
     Preprocessor("openpose_full", None, weights="openpose/body_pose_model.pth"),
     Preprocessor("normal_bae", None, weights="normal_bae/scannet.pt"),
     Preprocessor("mlsd", None, weights="mlsd/mlsd_large_512_fp32.pth"),
-    Preprocessor("lineart_anime", None, weights="lineart_anime/netG.pth"),
     Preprocessor("softedge_pidinet", None, weights="pidinet/table5_pidinet.pth"),
     Preprocessor("seg_ofade20k", None, weights="oneformer/250_16_swin_l_oneformer_ade20k_160k.pth"),
 )
@@ -267,6 +267,8 @@ def run(
         source = resize_short_side(image.convert("RGB"), resolution)
         if preprocessor.network == "lineart":
             return annotators.run_lineart(network, source)
+        if preprocessor.network == "lineart_anime":
+            return annotators.run_anime_lineart(network, source)
         return annotators.run_hed(network, source, safe=preprocessor.variant == "safe")
     a = threshold_a if threshold_a >= 0 else (preprocessor.threshold_a or ("", 0, 0, 0))[1]
     b = threshold_b if threshold_b >= 0 else (preprocessor.threshold_b or ("", 0, 0, 0))[1]

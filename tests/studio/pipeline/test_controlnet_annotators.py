@@ -117,3 +117,22 @@ def test_a_generation_with_a_lineart_unit(studio_config: StudioConfig, tiny_mode
     write_lineart(studio_config.models_path / "ControlNet" / "annotators")
     result = engine.generate(replace(request, controlnet_units=(unit,)))
     assert "Module: lineart_realistic" in parse_infotext(result.images[0].infotext)["ControlNet 0"]
+
+
+@pytest.mark.slow
+def test_lineart_anime_runs_the_u_net(tmp_path: Path) -> None:
+    """The full-size U-Net (54 M parameters, as netG.pth), random weights."""
+    folder = tmp_path / "annotators"
+    torch.manual_seed(2)
+    network = annotators.anime_lineart_network().eval()
+    keys = set(network.state_dict())
+    assert {"model.model.0.weight", "model.model.1.model.1.weight", "model.model.3.bias"} <= keys
+    _save(network, folder / "lineart_anime" / "netG.safetensors")
+    out = preprocessors.run("lineart_anime", picture(), 64, -1, -1, folder)
+    assert out.mode == "RGB" and out.size == (88, 64)
+    source = preprocessors.resize_short_side(picture(), 64).resize((256, 256), Image.Resampling.BICUBIC)
+    tensor = torch.from_numpy(np.asarray(source, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        line = (network(tensor)[0, 0].numpy() * 127.5 + 127.5).clip(0, 255).astype(np.uint8)
+    expected = 255 - np.asarray(Image.fromarray(line).resize((88, 64), Image.Resampling.BICUBIC)).astype(int)
+    assert np.abs(np.asarray(out.convert("L")).astype(int) - expected).max() <= 1
