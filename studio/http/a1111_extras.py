@@ -127,7 +127,8 @@ def build_router(services: HttpServices) -> APIRouter:
             raise RequestError("image", "an image is required")
         data = decode_image(body.image, "image")
         images, info = await extras_job([{"data": encode_png_base64(data), "name": ""}], body)
-        return {"html_info": info, "image": images[0] if images else ""}
+        shown = images[0] if images and body.show_extras_results else ""  # A1111: "" when not shown
+        return {"html_info": info, "image": shown}
 
     @router.post("/extra-batch-images")
     async def extra_batch_images(body: ExtrasBatchBody) -> dict[str, Any]:
@@ -141,7 +142,7 @@ def build_router(services: HttpServices) -> APIRouter:
             for index, item in enumerate(body.imageList)
         ]
         images, info = await extras_job(items, body)
-        return {"html_info": info, "images": images}
+        return {"html_info": info, "images": images if body.show_extras_results else []}
 
     return router
 

@@ -196,6 +196,12 @@ def test_face_restoration_through_webuiapi_and_the_native_route(live: LiveServer
     )
     job = _wait(live, response.json()["id"])
     assert job["result"]["images"][0]["infotext"].endswith("GFPGAN visibility: 0.5")
+    hidden = requests.post(
+        f"{live.url}/sdapi/v1/extra-single-image",
+        json={"image": base64.b64encode(_png(scene)).decode(), "show_extras_results": False},
+        timeout=60,
+    ).json()
+    assert hidden["image"] == "" and "Postprocess upscale by: 2" in hidden["html_info"]
     # txt2img's restore_faces with the restorer chosen in the options; no face in the tiny
     # model's picture, so only the infotext tells
     result = api.txt2img(
