@@ -110,3 +110,39 @@ def test_extras_restores_a_face_as_a_queued_job(browser, studio, artifacts_dir, 
     page.locator("#txt2img_hr").get_by_text("Hires. fix").first.click()
     assert page.locator("#txt2img_hires_checkpoint input").first.input_value() == "Use same checkpoint"
     page.context.close()
+
+
+def test_extras_waits_in_the_queue_and_cancel_takes_it_out(browser, studio, tmp_path):
+    import threading
+
+    gate, started = threading.Event(), threading.Event()
+
+    def hold(payload, control):
+        started.set()
+        gate.wait(60)
+        return {}
+
+    studio.services.runners.register("test-hold", hold, decode=lambda data: data)
+    try:
+        studio.services.jobs.submit("test-hold", {})
+        assert started.wait(30)
+        path = tmp_path / "small.png"
+        Image.new("RGB", (32, 32), (10, 200, 30)).save(path)
+        page = open_page(browser, studio.url)
+        page.click("#tab_extras-button")
+        page.set_input_files("#extras_image input[type=file]", str(path))
+        page.wait_for_selector("#extras_image img")
+        page.click("#extras_generate")
+        page.wait_for_function(
+            "() => (document.querySelector('#extras_info')?.textContent || '').includes('Queued: 1 job(s) ahead')"
+        )
+        [job] = studio.services.queue.list(kind="extras", states=["queued"])
+        page.click("#extras_cancel")
+        page.wait_for_function(
+            "() => (document.querySelector('#extras_info')?.textContent || '').includes('Cancelled before')"
+        )
+        assert studio.services.jobs.get(job.id).state == "cancelled"
+        page.context.close()
+    finally:
+        gate.set()
+        studio.services.runners.unregister("test-hold")
