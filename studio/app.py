@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from studio.config import StudioConfig
+from studio.extras_jobs import register_extras_kinds
 from studio.history import HistoryStore
 from studio.hub_service import StudioHub
 from studio.jobs import GENERATE, SELECT_MODEL, XYZ, EventBus, JobQueue, JobService, RunnerRegistry, Worker
@@ -110,6 +111,7 @@ def _register_kinds(
         return {"model": engine.select_model(payload["name"])}
 
     runners.register(SELECT_MODEL, select_model, decode=_select_payload)
+    register_extras_kinds(runners, engine)  # extras, unload-checkpoint, reload-checkpoint
 
 
 def build_services(

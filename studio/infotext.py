@@ -79,6 +79,7 @@ def generation_parameters(
         "Schedule type": request.scheduler,
         "CFG scale": request.cfg_scale,
         "Seed": seed,
+        "Face restoration": request.face_restoration_model if request.restore_faces else None,
         "Size": f"{request.width}x{request.height}",
         "Model hash": model_hash,
         "Model": model_name,
@@ -231,6 +232,9 @@ def request_fields(parsed: Mapping[str, str]) -> dict[str, Any]:
     if "Crop top left-1" in parsed:
         fields["crop_left"] = int(parsed["Crop top left-1"])
         fields["crop_top"] = int(parsed["Crop top left-2"])
+    if "Face restoration" in parsed:
+        fields["restore_faces"] = True
+        fields["face_restoration_model"] = str(parsed["Face restoration"])
     if "Inpaint area" in parsed:
         fields["inpaint_full_res"] = parsed["Inpaint area"] == "Only masked"
     if "Mask mode" in parsed:

@@ -14,6 +14,8 @@ The ones Atelier acts on:
 - `samples_save`: whether the UI saves what it makes into outputs;
 - `samples_format`: png, jpg or webp, the format A1111-style requests save in (jpg and webp
   keep the infotext in the EXIF UserComment);
+- `face_restoration_model`, `code_former_weight`: the face restorer (CodeFormer or GFPGAN)
+  and CodeFormer's weight that A1111-style requests with `restore_faces` use;
 - `infotext_styles`: what PNG Info does with styles found in an infotext's prompt (A1111's
   "Ignore", "Apply", "Discard", "Apply if any").
 Any other key a client sets is stored and returned as given (A1111 clients round-trip them).
@@ -46,6 +48,9 @@ VAE = "sd_vae"
 CLIP_SKIP = "CLIP_stop_at_last_layers"
 SAMPLES_SAVE = "samples_save"
 SAMPLES_FORMAT = "samples_format"  # the saved files' format for A1111-style requests
+# what `restore_faces` uses (A1111's options): CodeFormer or GFPGAN, and CodeFormer's weight
+FACE_RESTORATION_MODEL = "face_restoration_model"
+CODE_FORMER_WEIGHT = "code_former_weight"
 # A1111's "Infotext: handle styles": what reading an infotext does with the styles in its prompt
 INFOTEXT_STYLES = "infotext_styles"
 MAX_OPTIONS = 500
@@ -133,6 +138,8 @@ class Options:
             INFOTEXT_STYLES: "Apply if any",
             "samples_format": "png",
             "outdir_samples": str(self.config.outputs_path),
+            FACE_RESTORATION_MODEL: "CodeFormer",
+            CODE_FORMER_WEIGHT: 0.5,
         }
 
     def stored(self) -> dict[str, Any]:

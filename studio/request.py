@@ -24,6 +24,7 @@ MAX_N_ITER = 100
 # Seeds are 32-bit like A1111's (it draws from 0..2**32-1 when -1 is given).
 MAX_SEED = 2**32 - 1
 SAMPLES_FORMATS = ("png", "jpg", "jpeg", "webp")
+FACE_RESTORERS = ("CodeFormer", "GFPGAN")
 
 
 class RequestError(ValueError):
@@ -183,6 +184,11 @@ class GenerationRequest:
     # the saved file's format (A1111's `samples_format`): png, jpg or webp; jpg and webp keep
     # the infotext in their EXIF UserComment, as A1111 writes them
     samples_format: str = "png"
+    # face restoration of each image (A1111's `restore_faces`, with its options
+    # `face_restoration_model` and `code_former_weight`): studio.pipeline.upscalers.faces
+    restore_faces: bool = False
+    face_restoration_model: str = "CodeFormer"
+    code_former_weight: float = 0.5
 
     @property
     def hires_size(self) -> tuple[int, int]:
@@ -328,7 +334,12 @@ INT_RANGES = (
     ("seed", -1, MAX_SEED),
     ("subseed", -1, MAX_SEED),
 )
-FLOAT_RANGES = (("cfg_scale", 0, 30), ("denoising_strength", 0, 1), ("subseed_strength", 0, 1))
+FLOAT_RANGES = (
+    ("cfg_scale", 0, 30),
+    ("denoising_strength", 0, 1),
+    ("subseed_strength", 0, 1),
+    ("code_former_weight", 0, 1),
+)
 TEXT_FIELDS = ("prompt", "negative_prompt", "sampler_name", "scheduler")
 OPTIONAL_TEXT_FIELDS = ("model", "vae")
 
@@ -415,6 +426,10 @@ def validate(
             _validate_hires(request)
     with problems.check():
         _check_choice("samples_format", request.samples_format, SAMPLES_FORMATS)
+    if not isinstance(request.restore_faces, bool):
+        problems.add(RequestError("restore_faces", f"expected true or false, got {request.restore_faces!r}"))
+    with problems.check():
+        _check_choice("face_restoration_model", request.face_restoration_model, FACE_RESTORERS)
     bad = problems.fields()
     if samplers is not None and "sampler_name" not in bad:
         with problems.check():

@@ -37,5 +37,8 @@ def test_no_requirement_pulls_torchvision_and_spandrel_installs_without_its_deps
     # and breaks transformers, so spandrel is installed by launch.py with --no-deps instead.
     for extra, requirements in PYPROJECT["project"]["optional-dependencies"].items():
         assert not names(requirements) & {"torchvision", "spandrel"}, extra
-    assert launch.no_deps_requirements(("studio", "dev")) == ["spandrel>=0.4,<1"]
+    assert launch.no_deps_requirements(("studio", "dev")) == [
+        "spandrel>=0.4,<1",
+        "spandrel-extra-arches>=0.2,<1",
+    ]
     assert launch.no_deps_requirements(()) == []

@@ -1,8 +1,11 @@
-"""ControlNet preprocessors ("modules") that need no weights, on numpy and PIL.
+"""ControlNet preprocessors ("modules"): those that need no weights, on numpy and PIL, and the
+model-based ones Atelier has the networks for (lineart, HED soft edges: `annotators`), run when
+their weight files are present.
 
 Each takes an RGB PIL image, the processor resolution and the two thresholds, and returns the
-control image (RGB, at processor resolution on its short side). Model-based preprocessors are
-listed by name and refused with an error naming the annotator weights they would need.
+control image (RGB, at processor resolution on its short side). A model-based preprocessor
+without its weights, or one Atelier has no network for (depth, normal, openpose ...), is
+refused with an error naming the annotator file expected and where.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ class Preprocessor:
     threshold_a: tuple[str, float, float, float] | None = None  # label, default, min, max
     threshold_b: tuple[str, float, float, float] | None = None
     weights: str | None = None  # annotator file expected under models/ControlNet/annotators/
+    network: str | None = None  # the annotator network that runs it (studio.controlnet.annotators)
+    variant: str = ""  # lineart: "coarse"; HED: "safe"
 
 
 def resize_short_side(image: Image.Image, resolution: int) -> Image.Image:
@@ -172,17 +177,20 @@ BUILT_IN = (
     Preprocessor("scribble_xdog", _scribble_xdog, ("XDoG Threshold", 32, 1, 64)),
     Preprocessor("shuffle", _shuffle),
 )
-# Model-based preprocessors: listed, refused unless their weights are present (not built yet).
+# Model-based preprocessors: run by their annotator network when its weights are present
+# (studio.controlnet.annotators); the others are listed and refused, naming the file expected.
 NEEDS_WEIGHTS = (
+    Preprocessor("lineart_realistic", None, weights="lineart/sk_model.pth", network="lineart"),
+    Preprocessor("lineart_coarse", None, weights="lineart/sk_model2.pth", network="lineart"),
+    Preprocessor("lineart_anime", None, weights="lineart_anime/netG.pth", network="lineart_anime"),
+    Preprocessor("softedge_hed", None, weights="hed/ControlNetHED.pth", network="hed"),
+    Preprocessor("softedge_hedsafe", None, weights="hed/ControlNetHED.pth", network="hed", variant="safe"),
     Preprocessor("depth_midas", None, weights="midas/dpt_hybrid-midas-501f0c75.pt"),
     Preprocessor("depth_zoe", None, weights="zoedepth/ZoeD_M12_N.pt"),
     Preprocessor("openpose", None, weights="openpose/body_pose_model.pth"),
     Preprocessor("openpose_full", None, weights="openpose/body_pose_model.pth"),
     Preprocessor("normal_bae", None, weights="normal_bae/scannet.pt"),
     Preprocessor("mlsd", None, weights="mlsd/mlsd_large_512_fp32.pth"),
-    Preprocessor("lineart_realistic", None, weights="lineart/sk_model.pth"),
-    Preprocessor("lineart_anime", None, weights="lineart_anime/netG.pth"),
-    Preprocessor("softedge_hed", None, weights="hed/ControlNetHED.pth"),
     Preprocessor("softedge_pidinet", None, weights="pidinet/table5_pidinet.pth"),
     Preprocessor("seg_ofade20k", None, weights="oneformer/250_16_swin_l_oneformer_ade20k_160k.pth"),
 )
@@ -210,6 +218,32 @@ def find(name: str, field_name: str = "module") -> Preprocessor:
     raise RequestError(field_name, f"unknown preprocessor {name!r}; known: {', '.join(module_names())}")
 
 
+def check_available(
+    name: str, annotators_dir: Any, allow_pickle: bool = False, field_name: str = "module"
+) -> Preprocessor:
+    """The preprocessor, if it can run here; RequestError naming the field and, for a model-based
+    one, the weight file expected and where."""
+    preprocessor = find(name, field_name)
+    if preprocessor.run is not None:
+        return preprocessor
+    from studio.controlnet.annotators import missing_message, weight_file
+
+    assert preprocessor.weights is not None
+    if preprocessor.network is None:
+        expected = f"{annotators_dir}/{preprocessor.weights}"
+        raise RequestError(
+            field_name,
+            f"preprocessor {name!r} needs the annotator weights {preprocessor.weights} "
+            f"(expected at {expected}); Atelier cannot run this one yet even with them, so send an "
+            "already-processed control image with module 'none'",
+        )
+    if weight_file(annotators_dir, preprocessor.weights, allow_pickle) is None:
+        raise RequestError(
+            field_name, missing_message(preprocessor.name, annotators_dir, preprocessor.weights, allow_pickle)
+        )
+    return preprocessor
+
+
 def run(
     name: str,
     image: Image.Image,
@@ -218,17 +252,24 @@ def run(
     threshold_b: float,
     annotators_dir: Any,
     field_name: str = "module",
+    *,
+    allow_pickle: bool = False,
 ) -> Image.Image:
     """The control image `name` makes of `image`; RequestError when it needs absent weights."""
-    preprocessor = find(name, field_name)
+    preprocessor = check_available(name, annotators_dir, allow_pickle, field_name)
     if preprocessor.run is None:
-        expected = f"{annotators_dir}/{preprocessor.weights}"
-        raise RequestError(
-            field_name,
-            f"preprocessor {name!r} needs the annotator weights {preprocessor.weights} "
-            f"(expected at {expected}); Atelier runs no model-based preprocessor yet, so send an "
-            "already-processed control image with module 'none'",
-        )
+        from studio.controlnet import annotators
+
+        assert preprocessor.network is not None and preprocessor.weights is not None
+        path = annotators.weight_file(annotators_dir, preprocessor.weights, allow_pickle)
+        assert path is not None
+        network = annotators.load_network(preprocessor.network, path, field_name)
+        source = resize_short_side(image.convert("RGB"), resolution)
+        if preprocessor.network == "lineart":
+            return annotators.run_lineart(network, source)
+        if preprocessor.network == "lineart_anime":
+            return annotators.run_anime_lineart(network, source)
+        return annotators.run_hed(network, source, safe=preprocessor.variant == "safe")
     a = threshold_a if threshold_a >= 0 else (preprocessor.threshold_a or ("", 0, 0, 0))[1]
     b = threshold_b if threshold_b >= 0 else (preprocessor.threshold_b or ("", 0, 0, 0))[1]
     return preprocessor.run(image.convert("RGB"), resolution, float(a), float(b))

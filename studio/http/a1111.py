@@ -162,6 +162,13 @@ class A1111Api:
             "samples_format": str(
                 override.get("samples_format", options.get("samples_format", "png"))
             ).lower(),
+            "restore_faces": bool(body.restore_faces),
+            "face_restoration_model": override.get(
+                opt.FACE_RESTORATION_MODEL, options.get(opt.FACE_RESTORATION_MODEL, "CodeFormer")
+            ),
+            "code_former_weight": override.get(
+                opt.CODE_FORMER_WEIGHT, options.get(opt.CODE_FORMER_WEIGHT, 0.5)
+            ),
             **family,
         }
         if isinstance(body, Img2ImgBody):
@@ -254,8 +261,8 @@ class A1111Api:
             "cfg_scale": request.cfg_scale,
             "steps": request.steps,
             "batch_size": request.batch_size,
-            "restore_faces": False,
-            "face_restoration_model": None,
+            "restore_faces": request.restore_faces,
+            "face_restoration_model": request.face_restoration_model if request.restore_faces else None,
             "sd_model_name": model_name,
             "sd_model_hash": model_hash,
             "sd_vae_name": request.vae,

@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, HTTPException
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from studio.extras import ExtrasSettings
+from studio.extras_jobs import EXTRAS, RELOAD_CHECKPOINT, UNLOAD_CHECKPOINT
 from studio.http.errors import COMMON_RESPONSES, StrictJsonRoute
 from studio.http.images import decode_image, encode_png_base64
+from studio.http.jobs_sync import run_job
 from studio.request import RequestError
 
 if TYPE_CHECKING:
@@ -36,23 +36,9 @@ class ExtrasBody(BaseModel):
     extras_upscaler_2_visibility: float = 0.0
     upscale_first: bool = False
 
-    def settings(self) -> ExtrasSettings:
-        return ExtrasSettings(
-            resize_mode=self.resize_mode,
-            upscaling_resize=self.upscaling_resize,
-            upscaling_resize_w=self.upscaling_resize_w,
-            upscaling_resize_h=self.upscaling_resize_h,
-            upscaling_crop=self.upscaling_crop,
-            upscaler_1=self.upscaler_1,
-            upscaler_2=self.upscaler_2,
-            extras_upscaler_2_visibility=self.extras_upscaler_2_visibility,
-        )
-
-    def check_restorers(self, restorers: list[dict[str, Any]]) -> None:
-        reasons = {item["name"]: item.get("reason") for item in restorers if not item.get("available")}
-        for field_name, name in (("gfpgan_visibility", "GFPGAN"), ("codeformer_visibility", "CodeFormer")):
-            if getattr(self, field_name) > 0 and name in reasons:
-                raise RequestError(field_name, f"{name} face restoration is unavailable: {reasons[name]}")
+    def settings_json(self) -> dict[str, Any]:
+        """The Extras settings of the body, as the `extras` job kind takes them."""
+        return self.model_dump(exclude={"show_extras_results", "image", "imageList"})
 
 
 class ExtrasSingleBody(ExtrasBody):
@@ -118,40 +104,45 @@ def build_router(services: HttpServices) -> APIRouter:
 
     @router.post("/unload-checkpoint")
     async def unload_checkpoint() -> dict[str, Any]:
-        await run_in_threadpool(engine.unload_models)
+        await run_job(services, UNLOAD_CHECKPOINT, {})
         return {}
 
     @router.post("/reload-checkpoint")
     async def reload_checkpoint() -> dict[str, Any]:
-        await run_in_threadpool(engine.reload_model)
+        await run_job(services, RELOAD_CHECKPOINT, {})
         return {}
 
-    def extras_one(data: bytes, body: ExtrasBody) -> tuple[bytes, str]:
-        body.check_restorers(engine.upscalers.face_restorers())
-        return engine.upscalers.extras(data, body.settings())
+    async def extras_job(images: list[dict[str, str]], body: ExtrasBody) -> tuple[list[str], str]:
+        """Run an `extras` job (queued behind generations); the base64 PNGs and the html_info."""
+        job = await run_job(services, EXTRAS, {"images": images, **body.settings_json()})
+        pngs = [stored.read_png() for stored in services.queue.images(job.id)]
+        infos = [item.get("infotext") or "" for item in (job.result or {}).get("images", [])]
+        return [encode_png_base64(png) for png in pngs if png is not None], _html_info(
+            infos[0] if infos else ""
+        )
 
     @router.post("/extra-single-image")
     async def extra_single_image(body: ExtrasSingleBody) -> dict[str, Any]:
         if not body.image:
             raise RequestError("image", "an image is required")
         data = decode_image(body.image, "image")
-        png, text = await run_in_threadpool(extras_one, data, body)
-        return {"html_info": _html_info(text), "image": encode_png_base64(png)}
+        images, info = await extras_job([{"data": encode_png_base64(data), "name": ""}], body)
+        shown = images[0] if images and body.show_extras_results else ""  # A1111: "" when not shown
+        return {"html_info": info, "image": shown}
 
     @router.post("/extra-batch-images")
     async def extra_batch_images(body: ExtrasBatchBody) -> dict[str, Any]:
         if not body.imageList:
             raise RequestError("imageList", "at least one image is required")
-        images = [
-            decode_image(item.data, f"imageList[{index}].data") for index, item in enumerate(body.imageList)
+        items = [
+            {
+                "data": encode_png_base64(decode_image(item.data, f"imageList[{index}].data")),
+                "name": item.name,
+            }
+            for index, item in enumerate(body.imageList)
         ]
-
-        def run_all() -> tuple[list[bytes], str]:
-            results = [extras_one(data, body) for data in images]
-            return [png for png, _ in results], results[0][1]
-
-        pngs, text = await run_in_threadpool(run_all)
-        return {"html_info": _html_info(text), "images": [encode_png_base64(png) for png in pngs]}
+        images, info = await extras_job(items, body)
+        return {"html_info": info, "images": images if body.show_extras_results else []}
 
     return router
 

@@ -48,6 +48,7 @@ class Txt2ImgBody(BaseModel):
     hr_scheduler: str | None = None
     hr_prompt: str = ""
     hr_negative_prompt: str = ""
+    restore_faces: bool | None = None  # the restorer and CodeFormer's weight come from the options
     # A1111's SDXL refiner, Forge's Flux guidance, and Atelier's family fields (docs/models.md)
     refiner_checkpoint: str | None = None
     refiner_switch_at: float | None = None

@@ -26,7 +26,7 @@ def create_app(services: HttpServices, *, manage_services: bool = False) -> Fast
     from fastapi import APIRouter, FastAPI
     from fastapi.middleware.cors import CORSMiddleware
 
-    from studio.http import a1111, a1111_extras, controlnet, hub, library, native, networks
+    from studio.http import a1111, a1111_extras, controlnet, hub, library, native, native_extras, networks
     from studio.http.errors import install_error_handlers
     from studio.http.extensions import build_router as build_extensions_router
     from studio.http.security import BasicAuthMiddleware, BodyLimitMiddleware, auth_users
@@ -65,6 +65,7 @@ def create_app(services: HttpServices, *, manage_services: bool = False) -> Fast
     for router in extension_routers.values():
         native_router.include_router(router)
     app.include_router(native_router)
+    app.include_router(native_extras.build_router(services))
     app.include_router(networks.build_router(services))
     app.include_router(controlnet.build_router(services))
     app.include_router(library.build_router(services))

@@ -74,6 +74,7 @@ def detect(services: HttpServices, body: DetectBody) -> dict[str, Any]:
             body.controlnet_threshold_b,
             annotators,
             "controlnet_module",
+            allow_pickle=services.config.allow_pickle,
         )
         buffer = io.BytesIO()
         detected.save(buffer, format="PNG")

@@ -57,6 +57,9 @@ class BatchRunner:
     upscalers: Upscalers
     hooks: GenerationHooks
     default_clip_skip: int
+    # hires fix's `hr_checkpoint_name`: (that loaded model, the prompts with the networks
+    # applied to it); None: the second pass runs on the first pass's model
+    hires_model: tuple[Any, AppliedNetworks] | None = None
 
     def run(
         self,
@@ -220,7 +223,10 @@ class BatchRunner:
         """The first pass (latents kept for a latent upscaler), then hires fix's second pass."""
         from studio.pipeline.hires import HiresPasses
 
-        passes = HiresPasses(self.samplers, self.prompt_cache, self.upscalers, loaded, vae)
+        second = None
+        if self.hires_model is not None:
+            second, networks = self.hires_model
+        passes = HiresPasses(self.samplers, self.prompt_cache, self.upscalers, loaded, vae, second)
         return passes.run(request, kwargs, seeds, networks, clip_skip, reporter, conditioning)
 
     def _family_kwargs(self, loaded: Any, pipe: Any, request: GenerationRequest) -> dict[str, Any]:

@@ -285,6 +285,8 @@ class Engine:
             if "vae" not in bad and request.vae not in NO_VAE:
                 vae = self.registry.find("vae", request.vae, "vae")
                 check_model_file(vae, kind="vae", allow_pickle=self.config.allow_pickle, field_name="vae")
+        with problems.check():
+            self.upscalers.faces.check_request(request)
         if entry is not None and request.enable_hr and not _hires_fields(problems.fields()):
             with problems.check():
                 request = self._check_hires(request, entry)
@@ -309,14 +311,10 @@ class Engine:
 
     def _check_hires(self, request: GenerationRequest, entry: ModelEntry) -> GenerationRequest:
         from studio.pipeline.hires import resolve_hires
+        from studio.pipeline.hires_checkpoint import hires_checkpoint_check
 
-        def same_model(name: str) -> bool:
-            try:
-                return self.registry.find("checkpoint", name, "hr_checkpoint_name").path == entry.path
-            except RequestError:
-                return False
-
-        return resolve_hires(request, self.samplers, self.upscalers.names(), same_model)
+        check = hires_checkpoint_check(self.registry, entry, self.config.allow_pickle)
+        return resolve_hires(request, self.samplers, self.upscalers.names(), check)
 
     def unload_models(self) -> None:
         """Free the loaded checkpoints and upscalers (A1111's unload-checkpoint)."""
@@ -356,6 +354,10 @@ class Engine:
         if request.refiner_checkpoint is not None:  # SDXL: the model that does the last steps
             refiner_entry = self.registry.find("checkpoint", request.refiner_checkpoint, "refiner_checkpoint")
             refiner = self._load(refiner_entry, "refiner_checkpoint")
+        hires_model = None
+        if request.enable_hr and request.hr_checkpoint_name:  # hires fix's second pass on another model
+            hires_entry = self.registry.find("checkpoint", request.hr_checkpoint_name, "hr_checkpoint_name")
+            hires_model = self._load(hires_entry, "hr_checkpoint_name")
         if request.model is None and self._current is None:
             self._current = entry
         inputs["controlnet"] = self.controlnets.prepare(request, loaded.pipe.device, loaded.pipe.dtype)
@@ -386,12 +388,20 @@ class Engine:
                     image_prompt = prompts[first + start]
                     resolved = _with_prompts(request, image_prompt)
                     plan, networks = self._apply_networks(loaded, vae, resolved)
+                    hires = None
+                    if hires_model is not None:  # the networks on it too, before the prompts are cached
+                        hires = (hires_model, self._apply_networks(hires_model, vae, resolved)[1])
                     tick = time.perf_counter()
                     images: list[Any] = []  # stays empty when a stop comes inside a step (interrupt.py)
                     fine = needs_fine_checks(loaded.pipe, request.width, request.height, self.device.is_cpu)
                     with stop_inside_steps(control, loaded.pipe, vae and vae[1], fine=fine):
                         images = BatchRunner(
-                            self.samplers, self._prompts, self.upscalers, self.hooks, self.config.clip_skip
+                            self.samplers,
+                            self._prompts,
+                            self.upscalers,
+                            self.hooks,
+                            self.config.clip_skip,
+                            hires_model=hires,
                         ).run(
                             loaded,
                             vae,
@@ -478,6 +488,7 @@ class Engine:
         networks: NetworkPlan,
         extra: dict[str, Any] | None = None,
     ) -> ImageRecord:
+        image = self.upscalers.faces.restore_generated(request, image)
         params = generation_parameters(
             request,
             seed=seed,

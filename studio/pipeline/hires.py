@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from studio.request import GenerationRequest, RequestError
+from studio.request import GenerationRequest, Problems, RequestError
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,12 @@ def resolve_hires(
     request: GenerationRequest,
     samplers: Any,
     upscaler_names: list[str],
-    model_matches: Callable[[str], bool],
+    checkpoint_check: Callable[[str], bool],
 ) -> GenerationRequest:
     """The request with A1111's "Use same ..." values as None and the hires sampler's name
-    normalized (`samplers`: the SamplerRegistry), its hires names checked."""
+    normalized (`samplers`: the SamplerRegistry), its hires names checked. `checkpoint_check`
+    (`hires_checkpoint.hires_checkpoint_check`) says whether `hr_checkpoint_name` is the first
+    pass's checkpoint (then it becomes None) or raises for an unusable one."""
     same = (None, "", "Use same sampler", "Use same scheduler", "Use same checkpoint")
     values = {
         name: None if getattr(request, name) in same else getattr(request, name)
@@ -55,10 +57,15 @@ def resolve_hires(
             values["hr_sampler_name"], values["hr_scheduler"] or "Automatic"
         )
         values["hr_scheduler"] = values["hr_scheduler"] and scheduler
+    problems = Problems()
+    if values["hr_checkpoint_name"]:
+        with problems.check():
+            if checkpoint_check(values["hr_checkpoint_name"]):
+                values["hr_checkpoint_name"] = None
     request = dataclasses.replace(request, **values)
-    check_hires(
-        request, upscaler_names, samplers.sampler_names(), samplers.schedule_type_names(), model_matches
-    )
+    with problems.check():
+        check_hires(request, upscaler_names, samplers.sampler_names(), samplers.schedule_type_names())
+    problems.raise_any()
     return request
 
 
@@ -67,7 +74,6 @@ def check_hires(
     upscaler_names: list[str],
     sampler_names: list[str],
     schedule_types: list[str],
-    model_matches: Callable[[str], bool],
 ) -> None:
     """Name checks of the hires fields (RequestError naming the field)."""
     if request.hr_upscaler not in upscaler_names:
@@ -84,12 +90,6 @@ def check_hires(
         raise RequestError(
             "hr_scheduler",
             f"unknown schedule type {request.hr_scheduler!r}; choose one of: {', '.join(schedule_types)}",
-        )
-    if request.hr_checkpoint_name and not model_matches(request.hr_checkpoint_name):
-        raise RequestError(
-            "hr_checkpoint_name",
-            "a different checkpoint for the second pass is not supported yet; leave it empty or "
-            "name the first pass's checkpoint",
         )
 
 
@@ -139,12 +139,16 @@ def second_pass(
 class HiresPasses:
     """Both passes of one hires batch, on the engine's samplers, prompt cache and upscalers."""
 
-    def __init__(self, samplers: Any, prompt_cache: Any, upscalers: Any, loaded: Any, vae: Any) -> None:
+    def __init__(
+        self, samplers: Any, prompt_cache: Any, upscalers: Any, loaded: Any, vae: Any, second: Any = None
+    ) -> None:
+        """`second`: the loaded `hr_checkpoint_name` model (None: the second pass runs on `loaded`)."""
         self.samplers = samplers
         self.prompt_cache = prompt_cache
         self.upscalers = upscalers
         self.loaded = loaded
         self.vae = vae
+        self.second = second or loaded
 
     def plan(self, request: GenerationRequest) -> HiresPlan:
         width, height = request.hires_size
@@ -166,7 +170,8 @@ class HiresPasses:
         conditioning: Any,
     ) -> list[Any]:
         """`kwargs`: the first pass's txt2img arguments; `reporter(offset, more, prompts)` makes
-        a step callback; `conditioning`: the first pass's prompts."""
+        a step callback; `conditioning`: the first pass's prompts; `networks`: the prompts
+        with the networks applied to the second pass's model."""
         from studio.pipeline.seeds import make_generators
 
         plan = self.plan(request)
@@ -175,11 +180,11 @@ class HiresPasses:
         first_pipe = self.loaded.pipeline("txt2img", self.vae)
         with conditioning.unet_hooks(first_pipe):
             first = first_pipe(**kwargs).images
-        pipe = self.loaded.pipeline("img2img", self.vae)
+        pipe = self.second.pipeline("img2img", self.vae)
         pipe.scheduler = self.samplers.make_scheduler(
             request.hr_sampler_name or request.sampler_name,
             request.hr_scheduler or request.scheduler,
-            self.loaded.base_scheduler_config,
+            self.second.base_scheduler_config,
         )
         prompt = request.hr_prompt or networks.prompt
         negative = request.hr_negative_prompt or networks.negative_prompt

@@ -150,8 +150,10 @@ class UIBackend(Protocol):
         """Hires fix's upscalers: the latent modes, then None, Lanczos, Nearest and model files."""
         ...
 
-    def extras(self, data: bytes, settings: ExtrasSettings) -> tuple[bytes, str]:
-        """One image through Extras: PNG bytes (infotext kept) and the postprocessing text."""
+    def submit_extras(self, data: bytes, settings: ExtrasSettings) -> str:
+        """Queue one image through Extras (an `extras` job, behind the generations); its id.
+        The job's view (`job` / `wait`) has the PNG (infotext kept) and the postprocessing
+        text as its image's infotext. RequestError naming a bad field, nothing queued."""
         ...
 
     def schedule_types_for(self, sampler_name: str, model: str | None = None) -> list[str]:

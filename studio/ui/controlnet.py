@@ -92,7 +92,7 @@ def preview(config: StudioConfig, image: Any, module: str) -> Any:
         raise gr.Error("Upload an image to the unit first")
     annotators = config.models_path / controlnet_models.FOLDER / controlnet_models.ANNOTATORS
     try:
-        return preprocessors.run(module, image, 512, -1, -1, annotators)
+        return preprocessors.run(module, image, 512, -1, -1, annotators, allow_pickle=config.allow_pickle)
     except RequestError as error:
         raise gr.Error(str(error)) from error
 

@@ -13,12 +13,13 @@ from typing import Any
 
 import gradio as gr
 
-from studio.request import GenerationRequest
+from studio.request import FACE_RESTORERS, GenerationRequest
 from studio.ui.backend import UIBackend
 from studio.ui.model_family import CURRENT_MODEL, bind_model_change, build_family_controls, model_info
 from studio.ui.token_counter import build_token_counter, wire_token_counters
 
 AUTOMATIC_VAE = "Automatic"
+SAME_CHECKPOINT = "Use same checkpoint"  # hires fix: the second pass on the first pass's checkpoint
 NO_VAE = "None"
 
 # Fields the form saves in the browser and restores after a reload (no images).
@@ -89,10 +90,12 @@ def request_from_values(values: Mapping[str, Any], **extra: Any) -> GenerationRe
             data[name] = int(value)
         elif name == "seed":
             data[name] = int(value) if value not in (None, "") else -1
-        elif name in ("cfg_scale", "denoising_strength", "hr_scale"):
+        elif name in ("cfg_scale", "denoising_strength", "hr_scale", "code_former_weight"):
             data[name] = float(value)
         elif name == "model":
             data[name] = None if value in (None, "", CURRENT_MODEL) else value
+        elif name == "hr_checkpoint_name":
+            data[name] = None if value in (None, "", SAME_CHECKPOINT) else value
         elif name == "vae":
             data[name] = None if value in (None, "", AUTOMATIC_VAE) else value
         elif name == "styles":
@@ -247,6 +250,24 @@ def build_parameters(backend: UIBackend, form: GenerationForm, *, img2img: bool 
     f["cfg_scale"] = gr.Slider(
         0, 30, value=defaults.cfg_scale, step=0.5, label="CFG scale", elem_id=f"{prefix}_cfg_scale"
     )
+    with gr.Row(equal_height=True):
+        f["restore_faces"] = gr.Checkbox(
+            value=False, label="Restore faces", elem_id=f"{prefix}_restore_faces"
+        )
+        f["face_restoration_model"] = gr.Dropdown(
+            list(FACE_RESTORERS),
+            value="CodeFormer",
+            label="Face restoration",
+            elem_id=f"{prefix}_face_restoration_model",
+        )
+        f["code_former_weight"] = gr.Slider(
+            0,
+            1,
+            value=0.5,
+            step=0.01,
+            label="CodeFormer weight (0 = maximum effect)",
+            elem_id=f"{prefix}_code_former_weight",
+        )
     family_label = build_family_controls(form, info)
     if img2img:
         f["denoising_strength"] = gr.Slider(
@@ -331,6 +352,10 @@ def values_from_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
     if width and height:
         values["width"], values["height"] = width, height
     values.update(hires_values(params))
+    restorer = lower.get("face restoration")  # A1111 writes the restorer's name when it ran
+    values["restore_faces"] = restorer in FACE_RESTORERS
+    if restorer in FACE_RESTORERS:
+        values["face_restoration_model"] = restorer
     if lower.get("model"):
         values["model_name"] = str(lower["model"])
     if lower.get("model hash"):
@@ -343,7 +368,14 @@ def hires_values(params: Mapping[str, Any]) -> dict[str, Any]:
     Hires keys turns hires fix off, as A1111's paste does. Unreadable numbers are skipped."""
     from studio.infotext import request_fields
 
-    keys = ("Hires upscale", "Hires steps", "Hires upscaler", "Hires resize-1", "Hires resize-2")
+    keys = (
+        "Hires upscale",
+        "Hires steps",
+        "Hires upscaler",
+        "Hires resize-1",
+        "Hires resize-2",
+        "Hires checkpoint",
+    )
     hires = {key: str(params[key]) for key in keys if key in params}
     try:
         fields = request_fields(hires)
@@ -352,6 +384,7 @@ def hires_values(params: Mapping[str, Any]) -> dict[str, Any]:
     names = ("hr_scale", "hr_second_pass_steps", "hr_upscaler", "hr_resize_x", "hr_resize_y")
     values: dict[str, Any] = {name: fields[name] for name in names if name in fields}
     values["enable_hr"] = bool(fields.get("enable_hr"))
+    values["hr_checkpoint_name"] = fields.get("hr_checkpoint_name") or SAME_CHECKPOINT
     return values
 
 

@@ -3,7 +3,9 @@ blended (A1111's Extras "Single image"); the image keeps its infotext."""
 
 from __future__ import annotations
 
+import html
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +14,7 @@ from PIL import Image
 
 from studio.extras import ExtrasSettings
 from studio.request import RequestError
-from studio.ui.backend import UIBackend
+from studio.ui.backend import JobView, UIBackend
 
 SCALE_BY, SCALE_TO = "Scale by", "Scale to"
 
@@ -23,15 +25,11 @@ class ExtrasTab:
     result: gr.Image
     info: gr.HTML
     run: gr.Button
+    cancel: gr.Button
 
 
-def run_extras(backend: UIBackend, image: Image.Image | None, values: dict[str, Any]) -> tuple[Any, str]:
-    """(the upscaled image, an HTML line) or (None, the error) for the tab's values."""
-    if image is None:
-        return None, "<p>Drop an image first.</p>"
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    settings = ExtrasSettings(
+def _settings(values: dict[str, Any]) -> ExtrasSettings:
+    return ExtrasSettings(
         resize_mode=0 if values["mode"] == SCALE_BY else 1,
         upscaling_resize=float(values["scale"]),
         upscaling_resize_w=int(values["width"]),
@@ -40,12 +38,54 @@ def run_extras(backend: UIBackend, image: Image.Image | None, values: dict[str, 
         upscaler_1=values["upscaler_1"],
         upscaler_2=values["upscaler_2"],
         extras_upscaler_2_visibility=float(values["visibility"]),
+        gfpgan_visibility=float(values["gfpgan_visibility"]),
+        codeformer_visibility=float(values["codeformer_visibility"]),
+        codeformer_weight=float(values["codeformer_weight"]),
+        upscale_first=bool(values["upscale_first"]),
     )
+
+
+def _status(view: JobView) -> str:
+    if view.state == "queued":
+        return f"<p>Queued: {view.position} job(s) ahead.</p>"
+    return f"<p>Running: image {view.step} of {max(view.steps, 1)} done.</p>"
+
+
+def run_extras(
+    backend: UIBackend, image: Image.Image | None, values: dict[str, Any]
+) -> Iterator[tuple[Any, str, str | None]]:
+    """Queue the image as an `extras` job and follow it: (None, its state, its id) while it
+    waits or runs, then (the upscaled image, the postprocessing text, id) or (None, the error, id)."""
+    for image_out, text in _follow(backend, image, values):
+        yield image_out, text, values.get("job_id")
+
+
+def _follow(
+    backend: UIBackend, image: Image.Image | None, values: dict[str, Any]
+) -> Iterator[tuple[Any, str]]:
+    if image is None:
+        yield None, "<p>Drop an image first.</p>"
+        return
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
     try:
-        png, text = backend.extras(buffer.getvalue(), settings)
+        job_id = backend.submit_extras(buffer.getvalue(), _settings(values))
     except RequestError as error:
-        return None, f"<p class='atelier-error'>{error}</p>"
-    return Image.open(io.BytesIO(png)), f"<p>{text}</p>"
+        yield None, f"<p class='atelier-error'>{html.escape(str(error))}</p>"
+        return
+    values["job_id"] = job_id
+    view = backend.job(job_id)
+    while not view.finished:
+        yield None, _status(view)
+        view = backend.wait(job_id, 0.5)
+    if view.state == "failed":
+        yield None, f"<p class='atelier-error'>{html.escape(view.error or 'failed')}</p>"
+        return
+    if not view.images:
+        yield None, f"<p>{view.state.capitalize()} before the image was done.</p>"
+        return
+    record = view.images[0]
+    yield Image.open(io.BytesIO(record.png)), f"<p>{html.escape(record.infotext)}</p>"
 
 
 def build_extras_tab(backend: UIBackend) -> ExtrasTab:
@@ -80,18 +120,77 @@ def build_extras_tab(backend: UIBackend) -> ExtrasTab:
                     label="Upscaler 2 visibility",
                     elem_id="extras_upscaler_2_visibility",
                 )
-            run = gr.Button("Generate", variant="primary", elem_id="extras_generate")
+            with gr.Row():
+                gfpgan = gr.Slider(
+                    0, 1, value=0, step=0.001, label="GFPGAN visibility", elem_id="extras_gfpgan_visibility"
+                )
+                codeformer = gr.Slider(
+                    0,
+                    1,
+                    value=0,
+                    step=0.001,
+                    label="CodeFormer visibility",
+                    elem_id="extras_codeformer_visibility",
+                )
+                codeformer_weight = gr.Slider(
+                    0,
+                    1,
+                    value=0,
+                    step=0.001,
+                    label="CodeFormer weight (0 = maximum effect, 1 = minimum effect)",
+                    elem_id="extras_codeformer_weight",
+                )
+                upscale_first = gr.Checkbox(
+                    value=False, label="Upscale before restoring faces", elem_id="extras_upscale_first"
+                )
+            with gr.Row():
+                run = gr.Button("Generate", variant="primary", elem_id="extras_generate")
+                cancel = gr.Button("Cancel", elem_id="extras_cancel")
         with gr.Column():
             result = gr.Image(
                 label="Result", type="pil", interactive=False, elem_id="extras_result", format="png"
             )
             info = gr.HTML(elem_id="extras_info")
-    inputs = [source, mode, scale, width, height, crop, upscaler_1, upscaler_2, visibility]
-    names = ["image", "mode", "scale", "width", "height", "crop", "upscaler_1", "upscaler_2", "visibility"]
+    inputs = [
+        source,
+        mode,
+        scale,
+        width,
+        height,
+        crop,
+        upscaler_1,
+        upscaler_2,
+        visibility,
+        gfpgan,
+        codeformer,
+        codeformer_weight,
+        upscale_first,
+    ]
+    names = [
+        "image",
+        "mode",
+        "scale",
+        "width",
+        "height",
+        "crop",
+        "upscaler_1",
+        "upscaler_2",
+        "visibility",
+        "gfpgan_visibility",
+        "codeformer_visibility",
+        "codeformer_weight",
+        "upscale_first",
+    ]
+    job_id = gr.State(None)  # this page's last Extras job: what Cancel stops
 
-    def on_run(*args: Any) -> tuple[Any, str]:
+    def on_run(*args: Any) -> Iterator[tuple[Any, str, str | None]]:
         values = dict(zip(names, args, strict=True))
-        return run_extras(backend, values.pop("image"), values)
+        yield from run_extras(backend, values.pop("image"), values)
 
-    run.click(on_run, inputs, [result, info], concurrency_limit=1)
-    return ExtrasTab(source=source, result=result, info=info, run=run)
+    def on_cancel(current: str | None) -> None:
+        if current:
+            backend.interrupt(current)
+
+    run.click(on_run, inputs, [result, info, job_id], concurrency_limit=1)
+    cancel.click(on_cancel, [job_id], None)
+    return ExtrasTab(source=source, result=result, info=info, run=run, cancel=cancel)

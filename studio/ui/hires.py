@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio.ui.backend import UIBackend
-from studio.ui.controls import GenerationForm
+from studio.ui.controls import SAME_CHECKPOINT, GenerationForm
 
 
 def build_hires_controls(backend: UIBackend, form: GenerationForm) -> None:
@@ -42,3 +42,10 @@ def build_hires_controls(backend: UIBackend, form: GenerationForm) -> None:
             f["hr_resize_y"] = gr.Slider(
                 0, 2048, value=0, step=8, label="Resize height to", elem_id=f"{prefix}_hr_resize_y"
             )
+        f["hr_checkpoint_name"] = gr.Dropdown(
+            [SAME_CHECKPOINT, *backend.checkpoints()],
+            value=SAME_CHECKPOINT,
+            label="Hires checkpoint",
+            allow_custom_value=True,  # a name pasted from an infotext
+            elem_id=f"{prefix}_hires_checkpoint",
+        )

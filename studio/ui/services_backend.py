@@ -272,8 +272,10 @@ class ServicesBackend:
     def upscaler_names(self) -> list[str]:
         return self.engine.upscalers.names()
 
-    def extras(self, data: bytes, settings: ExtrasSettings) -> tuple[bytes, str]:
-        return self.engine.upscalers.extras(data, settings)
+    def submit_extras(self, data: bytes, settings: ExtrasSettings) -> str:
+        from studio.extras_jobs import EXTRAS, ExtrasJob
+
+        return self.jobs.submit(EXTRAS, ExtrasJob((("", data),), settings).to_json()).id
 
     def schedule_types_for(self, sampler_name: str, model: str | None = None) -> list[str]:
         samplers = self.engine.samplers

@@ -37,8 +37,9 @@ class ControlNets:
             prefix = f"controlnet.args[{index}]"
             check_unit(unit, prefix)
             controlnet_models.find(installed, unit.model, f"{prefix}.model")
-            if preprocessors.find(unit.module, f"{prefix}.module").run is None:
-                preprocessors.run(unit.module, _blank(), 64, -1, -1, self._annotators, f"{prefix}.module")
+            preprocessors.check_available(
+                unit.module, self._annotators, self.allow_pickle, f"{prefix}.module"
+            )
 
     @property
     def _annotators(self) -> Path:
@@ -61,7 +62,9 @@ class ControlNets:
                     self._loaded[model.sha256] = load_controlnet(model, self.allow_pickle).to(device, dtype)
                 except ModelLoadError as error:
                     raise RequestError(f"controlnet.args[{index}].model", str(error)) from error
-            image = control_image(unit, request.width, request.height, self.models_path, index)
+            image = control_image(
+                unit, request.width, request.height, self.models_path, index, self.allow_pickle
+            )
             prepared.append(PreparedUnit(unit, model, self._loaded[model.sha256], image))
         for stale in set(self._loaded) - wanted:  # keep only what this request uses
             del self._loaded[stale]
@@ -74,9 +77,3 @@ class ControlNets:
 
     def infotext(self, prepared: list[PreparedUnit]) -> dict[str, str]:
         return {f"ControlNet {i}": unit_infotext(p.unit, p.model.title) for i, p in enumerate(prepared)}
-
-
-def _blank() -> Any:
-    from PIL import Image
-
-    return Image.new("RGB", (64, 64))

@@ -35,7 +35,9 @@ class PreparedUnit:
     image: Any  # PIL control image at the generation size
 
 
-def control_image(unit: ControlNetUnit, width: int, height: int, models_path: Path, index: int) -> Any:
+def control_image(
+    unit: ControlNetUnit, width: int, height: int, models_path: Path, index: int, allow_pickle: bool = False
+) -> Any:
     """The unit's control map at width x height (preprocessed, then fitted by its resize mode)."""
     from PIL import Image, UnidentifiedImageError
 
@@ -57,6 +59,7 @@ def control_image(unit: ControlNetUnit, width: int, height: int, models_path: Pa
         unit.threshold_b,
         models_path / FOLDER / ANNOTATORS,
         f"controlnet.args[{index}].module",
+        allow_pickle=allow_pickle,
     )
     return preprocessors.fit_to_size(detected, width, height, unit.resize_mode)
 

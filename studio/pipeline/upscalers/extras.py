@@ -14,10 +14,15 @@ Upscale = Callable[[Any, int, int], Any]
 
 
 def run_extras(
-    data: bytes, settings: ExtrasSettings, first: Upscale, second: Upscale | None
+    data: bytes,
+    settings: ExtrasSettings,
+    first: Upscale,
+    second: Upscale | None,
+    restore: Callable[[Any], Any] | None = None,
 ) -> tuple[bytes, str]:
     """PNG bytes of the upscaled image (its `parameters` kept, `postprocessing` added) and the
-    postprocessing text."""
+    postprocessing text. `restore` (face restoration) runs before the upscale, or after it
+    with `settings.upscale_first`."""
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
@@ -28,6 +33,8 @@ def run_extras(
         raise RequestError("image", f"not a readable image ({error})") from error
     parameters = source.info.get("parameters")
     image = source.convert("RGB")
+    if restore is not None and not settings.upscale_first:
+        image = restore(image)
     width, height, crop = target_size(settings, image.width, image.height)
     result = first(image, width, height)
     if second is not None and settings.extras_upscaler_2_visibility > 0:
@@ -36,6 +43,8 @@ def run_extras(
         w, h = settings.upscaling_resize_w, settings.upscaling_resize_h
         left, top = (result.width - w) // 2, (result.height - h) // 2
         result = result.crop((left, top, left + w, top + h))
+    if restore is not None and settings.upscale_first:
+        result = restore(result)
     text = postprocess_text(settings)
     info = PngInfo()
     if isinstance(parameters, str):

@@ -20,8 +20,6 @@ from studio.request import RequestError
 UPSCALER_FOLDERS = ("ESRGAN", "RealESRGAN", "SwinIR", "DAT", "HAT", "ScuNET", "Upscalers")
 SAFE_SUFFIXES = (".safetensors",)
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
-# spandrel's face restoration architectures (GFPGAN, CodeFormer) live in spandrel_extra_arches
-FACE_RESTORERS = ("GFPGAN", "CodeFormer")
 
 
 @dataclass(frozen=True)
@@ -162,13 +160,3 @@ class ModelUpscalers:
 
     def unload(self) -> None:
         self._loaded.clear()
-
-
-def face_restorer_status() -> list[dict[str, Any]]:
-    """A1111's /face-restorers entries, each with whether it can run here and why not."""
-    try:
-        importlib.import_module("spandrel_extra_arches")
-        reason = "no GFPGAN/CodeFormer weights support is wired in yet"
-    except ImportError:
-        reason = "spandrel_extra_arches is not installed (GFPGAN and CodeFormer architectures)"
-    return [{"name": name, "cmd_dir": None, "available": False, "reason": reason} for name in FACE_RESTORERS]

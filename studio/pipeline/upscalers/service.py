@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from studio.pipeline.upscalers.models import ModelUpscalers, face_restorer_status
+from studio.pipeline.upscalers.faces import FaceRestorers
+from studio.pipeline.upscalers.models import ModelUpscalers
 from studio.pipeline.upscalers.registry import UpscalerRegistry
 from studio.request import RequestError
 
@@ -21,6 +22,7 @@ class Upscalers:
     ) -> None:
         self._registry = registry
         self.models = ModelUpscalers(models_path, allow_pickle)
+        self.faces = FaceRestorers(models_path, allow_pickle)
         self.tile = DEFAULT_TILE
         self.overlap = DEFAULT_OVERLAP
 
@@ -77,7 +79,7 @@ class Upscalers:
         ]
 
     def face_restorers(self) -> list[dict[str, Any]]:
-        return face_restorer_status()
+        return self.faces.status()
 
     def pixel_function(self, name: str, field_name: str = "upscaler") -> Callable[[Any, int, int], Any]:
         """A function (image, width, height) -> image for a pixel upscaler name."""
@@ -96,6 +98,7 @@ class Upscalers:
 
     def unload(self) -> None:
         self.models.unload()
+        self.faces.unload()
 
     def extras(self, data: bytes, settings: Any) -> tuple[bytes, str]:
         """Extras on one image (`settings`: an `ExtrasSettings`): PNG bytes and the
@@ -107,4 +110,29 @@ class Upscalers:
         second = None
         if settings.upscaler_2 != "None" and settings.extras_upscaler_2_visibility > 0:
             second = self.pixel_function(settings.upscaler_2, "upscaler_2")
-        return run_extras(data, settings, first, second)
+        return run_extras(data, settings, first, second, self.face_function(settings))
+
+    def face_function(self, settings: Any) -> Callable[[Any], Any] | None:
+        """Extras' face restoration (GFPGAN, then CodeFormer, each at its visibility), or None."""
+        if not settings.restores_faces:
+            return None
+        faces = self.faces
+        # load both networks now: a missing model fails before any work
+        for name, visibility, field_name in (
+            ("GFPGAN", settings.gfpgan_visibility, "gfpgan_visibility"),
+            ("CodeFormer", settings.codeformer_visibility, "codeformer_visibility"),
+        ):
+            if visibility > 0:
+                faces.network(name, field_name)
+
+        def restore(image: Any) -> Any:
+            image = faces.restore(image, "GFPGAN", settings.gfpgan_visibility, 0.5, "gfpgan_visibility")
+            return faces.restore(
+                image,
+                "CodeFormer",
+                settings.codeformer_visibility,
+                settings.codeformer_weight,
+                "codeformer_visibility",
+            )
+
+        return restore

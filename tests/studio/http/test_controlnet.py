@@ -93,3 +93,33 @@ def test_bad_units_name_their_fields(cn_live: LiveServer) -> None:
     unit.update(model="tiny_canny", resize_mode="Sideways", bogus=1)
     response = httpx.post(f"{cn_live.url}/sdapi/v1/txt2img", json=payload, timeout=60)
     assert response.status_code == 422 and "controlnet.args[0].bogus" in response.text
+
+
+def test_detect_with_a_model_based_preprocessor(cn_live: LiveServer) -> None:
+    """/controlnet/detect with softedge_hed: a 422 naming the file until it is there, then its map."""
+    import torch
+    from safetensors.torch import save_file
+
+    from studio.controlnet.annotators import hed_network
+
+    body = {
+        "controlnet_module": "softedge_hed",
+        "controlnet_processor_res": 64,
+        "controlnet_input_images": [base64.b64encode(shapes_png()).decode()],
+    }
+    refused = httpx.post(f"{cn_live.url}/controlnet/detect", json=body, timeout=60)
+    assert refused.status_code == 422 and "hed/ControlNetHED.pth" in refused.text
+    torch.manual_seed(0)
+    path = (
+        cn_live.services.config.models_path
+        / "ControlNet"
+        / "annotators"
+        / "hed"
+        / "ControlNetHED.safetensors"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({key: value.contiguous() for key, value in hed_network().state_dict().items()}, str(path))
+    answer = httpx.post(f"{cn_live.url}/controlnet/detect", json=body, timeout=60)
+    assert answer.status_code == 200
+    image = Image.open(io.BytesIO(base64.b64decode(answer.json()["images"][0])))
+    assert image.size == (64, 64) and len(np.unique(np.asarray(image.convert("L")))) > 3

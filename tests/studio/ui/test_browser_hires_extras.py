@@ -76,3 +76,73 @@ def test_png_info_sends_hires_fields_and_extras_upscales(browser, studio, artifa
     assert result.size == (128, 96)
     shot(page, artifacts_dir, "extras")
     page.context.close()
+
+
+def test_extras_restores_a_face_as_a_queued_job(browser, studio, artifacts_dir, tmp_path):
+    import numpy as np
+
+    from tests.studio.pipeline.face_models import face_scene, write_tiny_gfpgan
+
+    write_tiny_gfpgan(studio.config.models_path)
+    scene = face_scene()
+    path = tmp_path / "face.png"
+    scene.save(path)
+    page = open_page(browser, studio.url)
+    page.click("#tab_extras-button")
+    page.set_input_files("#extras_image input[type=file]", str(path))
+    page.wait_for_selector("#extras_image img")
+    set_number(page, "extras_upscaling_resize", 1)
+    set_number(page, "extras_gfpgan_visibility", 1)
+    before = studio.services.queue.count(kind="extras")
+    page.click("#extras_generate")
+    page.wait_for_function(
+        "() => (document.querySelector('#extras_info')?.textContent || '').includes('GFPGAN visibility: 1')"
+    )
+    assert studio.services.queue.count(kind="extras") == before + 1  # it went through the queue
+    source = page.locator("#extras_result img").first.get_attribute("src")
+    result = Image.open(io.BytesIO(page.request.get(source).body())).convert("RGB")
+    assert result.size == scene.size
+    changed = np.abs(np.asarray(result, dtype=np.int16) - np.asarray(scene, dtype=np.int16))
+    assert changed[60:100, 140:180].mean() > 10 and changed[:, :20].max() == 0
+    shot(page, artifacts_dir, "extras-face-restoration")
+    # the Hires checkpoint picker offers the installed checkpoints
+    page.click("#tab_txt2img-button")
+    page.locator("#txt2img_hr").get_by_text("Hires. fix").first.click()
+    assert page.locator("#txt2img_hires_checkpoint input").first.input_value() == "Use same checkpoint"
+    page.context.close()
+
+
+def test_extras_waits_in_the_queue_and_cancel_takes_it_out(browser, studio, tmp_path):
+    import threading
+
+    gate, started = threading.Event(), threading.Event()
+
+    def hold(payload, control):
+        started.set()
+        gate.wait(60)
+        return {}
+
+    studio.services.runners.register("test-hold", hold, decode=lambda data: data)
+    try:
+        studio.services.jobs.submit("test-hold", {})
+        assert started.wait(30)
+        path = tmp_path / "small.png"
+        Image.new("RGB", (32, 32), (10, 200, 30)).save(path)
+        page = open_page(browser, studio.url)
+        page.click("#tab_extras-button")
+        page.set_input_files("#extras_image input[type=file]", str(path))
+        page.wait_for_selector("#extras_image img")
+        page.click("#extras_generate")
+        page.wait_for_function(
+            "() => (document.querySelector('#extras_info')?.textContent || '').includes('Queued: 1 job(s) ahead')"
+        )
+        [job] = studio.services.queue.list(kind="extras", states=["queued"])
+        page.click("#extras_cancel")
+        page.wait_for_function(
+            "() => (document.querySelector('#extras_info')?.textContent || '').includes('Cancelled before')"
+        )
+        assert studio.services.jobs.get(job.id).state == "cancelled"
+        page.context.close()
+    finally:
+        gate.set()
+        studio.services.runners.unregister("test-hold")

@@ -39,12 +39,31 @@ def test_values_from_a1111_parameters():
         "model_name": "tiny",
         "model_hash": "0123456789",
         "enable_hr": False,  # no Hires keys: hires fix off
+        "hr_checkpoint_name": "Use same checkpoint",
+        "restore_faces": False,  # no Face restoration key: off, as A1111's paste does
     }
 
 
 def test_values_take_size_text_and_skip_bad_numbers():
     values = values_from_parameters({"prompt": "x", "size": "128x256", "Steps": "many", "CFG scale": ""})
-    assert values == {"prompt": "x", "width": 128, "height": 256, "enable_hr": False}
+    assert values == {
+        "prompt": "x",
+        "width": 128,
+        "height": 256,
+        "enable_hr": False,
+        "hr_checkpoint_name": "Use same checkpoint",
+        "restore_faces": False,
+    }
+
+
+def test_values_read_hires_checkpoint_and_face_restoration():
+    values = values_from_parameters(
+        {**A1111, "Face restoration": "GFPGAN", "Hires upscale": "2", "Hires checkpoint": "other"}
+    )
+    assert values["restore_faces"] is True and values["face_restoration_model"] == "GFPGAN"
+    assert values["enable_hr"] is True and values["hr_checkpoint_name"] == "other"
+    request = request_from_values({"prompt": "x", "hr_checkpoint_name": "Use same checkpoint"})
+    assert request.hr_checkpoint_name is None
 
 
 @pytest.mark.parametrize(
