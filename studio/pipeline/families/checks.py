@@ -90,6 +90,10 @@ def check_refiner(base: Family, refiner: Family, refiner_name: str) -> None:
         )
 
 
+EMBEDDING_FAMILIES = ("sd15", "sd2", "sdxl", "sdxl-refiner")
+# families whose prompts the studio encodes itself, in A1111's prompt language
+WEIGHTED_PROMPT_FAMILIES: tuple[str, ...] = ()
+
 PLAIN_ONLY = (
     "prompt weights, emphasis ( ) [ ], [from:to:when] editing, AND and BREAK work with SD 1.x / 2.x models "
     "for now; {model} is {family}: write the prompt without them"
@@ -121,13 +125,20 @@ def check_plain_prompts(
     loras: Sequence[object],
     embeddings: Sequence[object],
 ) -> None:
-    """Families other than SD 1.x / 2.x take plain prompts and no LoRA or embedding (yet)."""
+    """LoRA tags work on every family. Embeddings (textual inversion) are SD 1.x / 2.x and SDXL
+    files: the T5 and Qwen encoders of SD 3.5, Flux and Z-Image have no trained embeddings
+    people ship (Forge and SD.Next load them for SD 1.x / SDXL only). Families whose pipeline
+    encodes the prompt take it plain (`plain_prompt`)."""
+    del loras  # every family takes LoRAs
     if family.name in ("sd15", "sd2"):
         return
-    if loras or embeddings:
+    if embeddings and family.name not in EMBEDDING_FAMILIES:
         raise RequestError(
             "prompt",
-            f"LoRA tags and embeddings apply to SD 1.x / 2.x models for now; {model} is {family.label}",
+            f"textual-inversion embeddings apply to SD 1.x / 2.x and SDXL models; {model} is {family.label}, "
+            "whose T5 / Qwen text encoders have no such embeddings: remove the embedding's name from the prompt",
         )
+    if family.name in WEIGHTED_PROMPT_FAMILIES:
+        return
     plain_prompt(prompt, steps, "prompt", model, family.label)
     plain_prompt(negative_prompt, steps, "negative_prompt", model, family.label)

@@ -161,6 +161,22 @@ def test_the_sdxl_refiner_takes_over_at_a_fraction_of_the_steps(engine: Engine) 
     assert engine.generate(replace(request, model="sdxl-refiner", init_images=(init,))).images
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("init", [False, True])
+def test_the_refiner_continues_the_step_count_of_the_base_model(engine: Engine, init: bool) -> None:
+    """One progress count over the base model's and the refiner's steps (A1111's one bar):
+    1..N with the same N throughout, never restarting at the switch."""
+    steps: list[tuple[int, int]] = []
+    control = GenerationControl(on_step=lambda info: steps.append((info.step, info.steps)))
+    request = replace(BASE, model="sdxl", steps=6, refiner_checkpoint="sdxl-refiner", refiner_switch_at=0.5)
+    if init:  # img2img: the run is the steps the strength leaves
+        request = replace(request, init_images=(_png((30, 160, 60)),), denoising_strength=0.5)
+    engine.generate(request, control)
+    total = len(steps)
+    assert steps == [(step, total) for step in range(1, total + 1)]
+    assert total == 6 if not init else 3 <= total < 6
+
+
 @pytest.mark.parametrize(
     ("model", "changes", "field", "words"),
     [
