@@ -303,7 +303,7 @@ class Engine:
                     dataclasses.replace(request, prompt=prompt, negative_prompt=negative_prompt, styles=())
                 )
                 if entry is not None:
-                    check_family_prompts(entry, plan, request.steps)
+                    check_family_prompts(entry, plan, request)
         problems.raise_any()
         assert entry is not None
         return request, entry, vae

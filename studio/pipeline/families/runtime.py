@@ -158,8 +158,13 @@ def call_pipeline(
     # the batch's latents are per image already: one prompt each
     count = latents.shape[0]
     extra = refiner_kwargs(refiner)
-    extra["prompt"] = [extra["prompt"]] * count
-    extra["negative_prompt"] = [extra.get("negative_prompt") or ""] * count
+    if extra.get("prompt_embeds") is not None:  # encoded by the studio: one row per image
+        for name, value in list(extra.items()):
+            if name.endswith("prompt_embeds"):
+                extra[name] = value.repeat(count, *[1] * (value.dim() - 1))
+    else:
+        extra["prompt"] = [extra["prompt"]] * count
+        extra["negative_prompt"] = [extra.get("negative_prompt") or ""] * count
     if "callback_on_step_end" in shared:
         shared["callback_on_step_end"] = refiner_callback
     return list(refiner(**shared, **extra, image=latents, denoising_start=switch).images)

@@ -141,3 +141,77 @@ def test_embeddings_are_refused_where_the_text_encoders_have_none(engine: Engine
     with pytest.raises(RequestError, match="T5 / Qwen text encoders") as raised:
         engine.check(replace(BASE, model=model, prompt="a cat xlstyle"))
     assert raised.value.field == "prompt"
+
+
+def test_a_plain_sdxl_prompt_encodes_as_diffusers_does(tiny_family: Any) -> None:
+    import torch
+    from diffusers import StableDiffusionXLPipeline
+
+    from studio.pipeline.families.sdxl_conditioning import sdxl_conditioning
+
+    pipe = StableDiffusionXLPipeline.from_pretrained(tiny_family("sdxl"))
+    for negative in ("blue", ""):
+        ours = sdxl_conditioning(pipe, "a red cat", negative, 4, 1).kwargs_at(0)
+        embeds, negative_embeds, pooled, negative_pooled = pipe.encode_prompt(
+            "a red cat", negative_prompt=negative, do_classifier_free_guidance=True
+        )
+        torch.testing.assert_close(ours["prompt_embeds"], embeds)
+        torch.testing.assert_close(ours["negative_prompt_embeds"], negative_embeds)
+        torch.testing.assert_close(ours["pooled_prompt_embeds"], pooled)
+        torch.testing.assert_close(ours["negative_pooled_prompt_embeds"], negative_pooled)
+
+
+@pytest.mark.slow
+def test_sdxl_takes_a1111_prompt_syntax(engine: Engine) -> None:
+    plain = _image(engine, model="sdxl", prompt="a red cat")
+    assert np.array_equal(_image(engine, model="sdxl", prompt="a (red:1.0) cat"), plain)
+    assert np.array_equal(_image(engine, model="sdxl", prompt="a [red:blue:1.0] cat"), plain)
+    weighted = _image(engine, model="sdxl", prompt="a (red:1.6) cat")
+    edited = _image(engine, model="sdxl", prompt="a [red:blue:0.5] cat")
+    broken = _image(engine, model="sdxl", prompt="a red BREAK cat")
+    for image in (weighted, edited, broken):
+        assert not np.array_equal(image, plain)
+    long = " ".join(["red cat"] * 60)  # 120 tokens: two chunks
+    assert not np.array_equal(
+        _image(engine, model="sdxl", prompt=long), _image(engine, model="sdxl", prompt="red cat")
+    )
+    with pytest.raises(RequestError, match="AND"):
+        engine.check(replace(BASE, model="sdxl", prompt="a cat AND a dog"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("family", "upscaler"),
+    [
+        ("sdxl", "Latent"),
+        ("sdxl", "Lanczos"),
+        ("flux", "Lanczos"),
+        ("sd3", "Lanczos"),
+        ("z-image", "Lanczos"),
+    ],
+)
+def test_hires_fix_runs_on_each_family(engine: Engine, family: str, upscaler: str) -> None:
+    from studio.progress import GenerationControl
+
+    steps: list[tuple[int, int]] = []
+    request = replace(
+        BASE,
+        model=family,
+        enable_hr=True,
+        hr_upscaler=upscaler,
+        hr_scale=1.5 if family == "sdxl" else 2.0,
+        denoising_strength=0.5,
+        hr_second_pass_steps=2,
+    )
+    result = engine.generate(
+        request, GenerationControl(on_step=lambda info: steps.append((info.step, info.steps)))
+    )
+    image = pixels(result.images[0].png)
+    size = 96 if family == "sdxl" else 128
+    assert image.shape == (size, size, 3) and image.std() > 0
+    assert steps == [(1, 3), (2, 3), (3, 3)]  # 2 first-pass steps, int(2 * 0.5) second-pass step
+    again = pixels(engine.generate(request).images[0].png)
+    assert np.array_equal(image, again)
+    stronger = pixels(engine.generate(replace(request, denoising_strength=1.0)).images[0].png)
+    assert not np.array_equal(image, stronger)
+    assert "Hires upscale" in result.images[0].infotext
