@@ -47,6 +47,14 @@ def check_request(
         raise RequestError(
             "distilled_cfg_scale", f"{what}, which has no guidance input (only Flux.1 dev has)"
         )
+    if family.name == "flux-fill":  # distilled guidance only: no CFG, so no negative prompt
+        if request.cfg_scale != 1.0:
+            raise RequestError(
+                "cfg_scale",
+                f"{what}, which has no CFG: leave it at 1 and set distilled_cfg_scale (default 30)",
+            )
+        if request.negative_prompt.strip():
+            raise RequestError("negative_prompt", f"{what}, which has no CFG: it takes no negative prompt")
     if request.clip_skip > 1 and not family.clip_skip:
         raise RequestError("clip_skip", f"{what}, whose text encoder is not CLIP: clip skip does not apply")
     if request.enable_hr:

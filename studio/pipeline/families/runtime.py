@@ -25,6 +25,7 @@ from studio.pipeline.families.spec import Architecture, Family
 from studio.request import GenerationRequest
 
 FLUX_DEV_GUIDANCE = 3.5
+FLUX_FILL_GUIDANCE = 30.0  # Black Forest Labs' default for Flux.1 Fill
 # SD 3.5's skip-layer guidance: the layers Stability AI names for SD 3.5 medium
 SLG_LAYERS = (7, 8, 9)
 # what the refiner takes over from the base model's call
@@ -71,6 +72,8 @@ def prompt_kwargs(family: Family, request: GenerationRequest, clip_skip: int) ->
         kwargs["clip_skip"] = clip_skip - 1 if clip_skip > 1 else None
     if family.name == "flux" and request.cfg_scale <= 1:
         kwargs["negative_prompt"] = None  # no true CFG: the negative prompt is not encoded
+    if family.name == "flux-fill":
+        del kwargs["negative_prompt"]  # no true CFG at all (refused when given: checks)
     return kwargs
 
 
@@ -99,6 +102,10 @@ def family_kwargs(
         guidance = request.distilled_cfg_scale
         kwargs["guidance_scale"] = FLUX_DEV_GUIDANCE if guidance is None else guidance
         kwargs["max_sequence_length"] = 256 if architecture.name == "flux-schnell" else 512
+    elif family.name == "flux-fill":
+        guidance = request.distilled_cfg_scale
+        kwargs["guidance_scale"] = FLUX_FILL_GUIDANCE if guidance is None else guidance
+        kwargs["max_sequence_length"] = 512
     elif family.name == "z-image":
         kwargs["guidance_scale"] = max(0.0, request.cfg_scale - 1.0)
     return kwargs

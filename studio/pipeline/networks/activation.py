@@ -51,7 +51,7 @@ from studio.request import GenerationRequest, RequestError
 FILE_CACHE = 8  # parsed LoRA / embedding files kept in memory
 # the modules a LoRA may patch, in every family's pipeline
 PATCHED_COMPONENTS = ("unet", "transformer", "text_encoder", "text_encoder_2", "text_encoder_3")
-REWRITTEN_FAMILIES = ("flux", "sd3", "z-image")
+REWRITTEN_FAMILIES = ("flux", "flux-fill", "sd3", "z-image")
 
 
 class NetworkError(RequestError):

@@ -89,6 +89,7 @@ def rewrite_for_family(modules: Sequence[ModuleWeights], family: str, config: An
     """`modules` with the original-layout keys of `family`'s transformer (`flux`, `sd3`,
     `z-image`) rewritten onto diffusers' modules (`transformer.<name>`), fused layers split.
     `config`: the transformer's config (the width the fused layers are cut at)."""
+    family = "flux" if family == "flux-fill" else family  # the same transformer, a wider input
     if family not in ("flux", "sd3", "z-image"):
         return list(modules)
     width = _inner_width(config) if family in ("flux", "sd3") else 0

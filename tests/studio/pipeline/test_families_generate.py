@@ -180,7 +180,12 @@ def test_the_refiner_continues_the_step_count_of_the_base_model(engine: Engine, 
 @pytest.mark.parametrize(
     ("model", "changes", "field", "words"),
     [
-        ("sdxl", {"distilled_cfg_scale": 3.5}, "distilled_cfg_scale", "applies to Flux.1 models only"),
+        (
+            "sdxl",
+            {"distilled_cfg_scale": 3.5},
+            "distilled_cfg_scale",
+            "applies to Flux.1, Flux.1 Fill models only",
+        ),
         ("sdxl", {"flow_shift": 3.0}, "flow_shift", "SDXL"),
         ("flux", {"refiner_checkpoint": "sdxl-refiner"}, "refiner_checkpoint", "applies to SDXL models only"),
         ("sdxl", {"refiner_checkpoint": "flux"}, "refiner_checkpoint", "flux is Flux.1"),

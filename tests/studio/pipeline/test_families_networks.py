@@ -215,3 +215,11 @@ def test_hires_fix_runs_on_each_family(engine: Engine, family: str, upscaler: st
     stronger = pixels(engine.generate(replace(request, denoising_strength=1.0)).images[0].png)
     assert not np.array_equal(image, stronger)
     assert "Hires upscale" in result.images[0].infotext
+
+
+def test_the_embedding_listing_follows_the_current_models_family(engine: Engine) -> None:
+    engine.select_model("sdxl")
+    assert "xlstyle" in engine.embedding_listing()["loaded"]
+    engine.select_model("flux")
+    listing = engine.embedding_listing()
+    assert "xlstyle" in listing["skipped"] and not listing["loaded"]
