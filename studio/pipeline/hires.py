@@ -208,13 +208,21 @@ class HiresPasses:
         self, pipe: Any, request: GenerationRequest, prompt: str, negative: str, clip_skip: int
     ) -> Any:
         """The second pass's prompts, encoded the way the model's family takes them."""
-        from studio.pipeline.families.checks import WEIGHTED_PROMPT_FAMILIES, plain_prompt
+        from studio.pipeline.families.checks import (
+            T5_WEIGHTED_FAMILIES,
+            WEIGHTED_PROMPT_FAMILIES,
+            plain_prompt,
+        )
         from studio.pipeline.families.runtime import PlainConditioning, prompt_kwargs, uses_prompt_cache
 
         family = self.loaded.family
         steps = requested_steps(request)
         if uses_prompt_cache(family):
             return self.prompt_cache.conditioning(pipe, prompt, negative, steps, clip_skip)
+        if family.name in T5_WEIGHTED_FAMILIES:
+            from studio.pipeline.families.engine_steps import flux_prompts
+
+            return flux_prompts(self.loaded, pipe, request, prompt, negative)
         if family.name in WEIGHTED_PROMPT_FAMILIES:
             from studio.pipeline.families.sdxl_conditioning import sdxl_conditioning
 

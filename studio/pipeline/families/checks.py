@@ -119,12 +119,33 @@ def check_refiner(base: Family, refiner: Family, refiner_name: str) -> None:
 EMBEDDING_FAMILIES = ("sd15", "sd2", "sdxl", "sdxl-refiner")
 # families whose prompts the studio encodes itself, in A1111's prompt language
 WEIGHTED_PROMPT_FAMILIES = ("sdxl", "sdxl-refiner")
+# families whose T5 prompt the studio encodes with emphasis weights (`t5_conditioning`)
+T5_WEIGHTED_FAMILIES = ("flux", "flux-fill")
 
 PLAIN_ONLY = (
     "prompt weights, emphasis ( ) [ ], [from:to:when] editing, AND and BREAK work with SD 1.x / 2.x and SDXL "
-    "models; {model} is {family}, whose pipeline encodes the prompt with its own (T5 / Qwen) encoder: write "
-    "the prompt without them"
+    "models (weights also with Flux.1); {model} is {family}, whose pipeline encodes the prompt with its own "
+    "(T5 / Qwen) encoders: write the prompt without them"
 )
+
+
+def weights_only(text: str, steps: int, field: str, model: str, family: str) -> None:
+    """Flux's prompts take emphasis weights (`t5_conditioning`); BREAK, AND and editing are
+    refused naming `field`."""
+    try:
+        parts = parse_prompt(text, steps, positive=field == "prompt")
+    except PromptSyntaxError as error:
+        raise RequestError(field, str(error)) from None
+    if len(parts) != 1 or parts[0].weight != 1.0 or len(parts[0].schedule) != 1:
+        raise RequestError(
+            field,
+            f"{model} is {family}: its prompts take weights and emphasis, not AND or [from:to:when] editing "
+            "(its pipeline cannot switch the negative and pooled embeddings between steps)",
+        )
+    if any(piece.is_break for piece in parse_attention(parts[0].schedule[0].text)):
+        raise RequestError(
+            field, f"{model} is {family}: BREAK does not apply (T5 reads one 512-token sequence)"
+        )
 
 
 def plain_prompt(text: str, steps: int, field: str, model: str = "the model", family: str = "") -> str:
@@ -165,6 +186,10 @@ def check_plain_prompts(
             f"textual-inversion embeddings apply to SD 1.x / 2.x and SDXL models; {model} is {family.label}, "
             "whose T5 / Qwen text encoders have no such embeddings: remove the embedding's name from the prompt",
         )
+    if family.name in T5_WEIGHTED_FAMILIES:
+        weights_only(prompt, steps, "prompt", model, family.label)
+        weights_only(negative_prompt, steps, "negative_prompt", model, family.label)
+        return
     if family.name in WEIGHTED_PROMPT_FAMILIES:
         try:
             parts = parse_prompt(prompt, steps)

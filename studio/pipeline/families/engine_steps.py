@@ -75,7 +75,7 @@ def family_conditioning(
 ) -> tuple[Any, GenerationRequest]:
     """SD 1.x / 2.x: the prompts parsed and encoded (cached); other families: their plain
     text for the pipeline to encode, in the request the batch runs with."""
-    from studio.pipeline.families.checks import WEIGHTED_PROMPT_FAMILIES, plain_prompt
+    from studio.pipeline.families.checks import T5_WEIGHTED_FAMILIES, WEIGHTED_PROMPT_FAMILIES, plain_prompt
     from studio.pipeline.families.runtime import PlainConditioning, prompt_kwargs, uses_prompt_cache
 
     if uses_prompt_cache(loaded.family):
@@ -83,6 +83,8 @@ def family_conditioning(
             pipe, networks.prompt, networks.negative_prompt, request.steps, clip_skip
         )
         return conditioning, request
+    if loaded.family.name in T5_WEIGHTED_FAMILIES:  # Flux: emphasis weights on T5, as Forge does
+        return flux_prompts(loaded, pipe, request, networks.prompt, networks.negative_prompt), request
     if loaded.family.name in WEIGHTED_PROMPT_FAMILIES:  # SDXL: A1111's prompt language, encoded here
         from studio.pipeline.families.sdxl_conditioning import sdxl_conditioning
 
@@ -99,6 +101,16 @@ def family_conditioning(
         negative_prompt=plain_prompt(networks.negative_prompt, request.steps, "negative_prompt"),
     )
     return PlainConditioning(prompt_kwargs(loaded.family, plain, clip_skip)), plain
+
+
+def flux_prompts(loaded: Any, pipe: Any, request: GenerationRequest, prompt: str, negative: str) -> Any:
+    """Flux's prompts with their weights; the negative one only where true CFG runs."""
+    from studio.pipeline.families.runtime import prompt_kwargs
+    from studio.pipeline.families.t5_conditioning import flux_conditioning
+
+    uses_negative = prompt_kwargs(loaded.family, request, 1).get("negative_prompt") is not None
+    length = 256 if loaded.architecture.name == "flux-schnell" else 512
+    return flux_conditioning(pipe, prompt, negative if uses_negative else None, length)
 
 
 def call_with_refiner(

@@ -152,7 +152,9 @@ def test_lora_tags_weights_and_hires_fix_on_sdxl_and_flux(live: LiveServer) -> N
     refused = requests.post(
         f"{live.url}/sdapi/v1/txt2img",
         json=small(
-            prompt="a (red:1.4) cat", cfg_scale=1.0, override_settings={"sd_model_checkpoint": "flux-tiny"}
+            prompt="a [red:blue:0.5] cat",
+            cfg_scale=1.0,
+            override_settings={"sd_model_checkpoint": "flux-tiny"},
         ),
         timeout=60,
     )

@@ -223,3 +223,26 @@ def test_the_embedding_listing_follows_the_current_models_family(engine: Engine)
     engine.select_model("flux")
     listing = engine.embedding_listing()
     assert "xlstyle" in listing["skipped"] and not listing["loaded"]
+
+
+def test_a_plain_flux_prompt_encodes_as_diffusers_does(tiny_family: Any) -> None:
+    import torch
+    from diffusers import FluxPipeline
+
+    from studio.pipeline.families.t5_conditioning import flux_conditioning
+
+    pipe = FluxPipeline.from_pretrained(tiny_family("flux"))
+    ours = flux_conditioning(pipe, "a red cat, sitting", "blue", 512).pipeline_kwargs()
+    for prompt, prefix in (("a red cat, sitting", ""), ("blue", "negative_")):
+        embeds, pooled, _ids = pipe.encode_prompt(prompt, prompt_2=None, max_sequence_length=512)
+        torch.testing.assert_close(ours[f"{prefix}prompt_embeds"], embeds)
+        torch.testing.assert_close(ours[f"{prefix}pooled_prompt_embeds"], pooled)
+
+
+@pytest.mark.slow
+def test_flux_takes_emphasis_weights(engine: Engine) -> None:
+    plain = _image(engine, model="flux", prompt="a red cat")
+    assert np.array_equal(_image(engine, model="flux", prompt="a (red:1.0) cat"), plain)
+    assert not np.array_equal(_image(engine, model="flux", prompt="a (red:1.8) cat"), plain)
+    negative = _image(engine, model="flux", negative_prompt="(blue:1.8)")
+    assert not np.array_equal(negative, plain)
