@@ -40,7 +40,9 @@ BASE = GenerationRequest(
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory, tiny_family: Any) -> Engine:
-    config = make_studio_config(tmp_path_factory.mktemp("family-networks"), model_cache_size=len(FAMILIES))
+    config = make_studio_config(
+        tmp_path_factory.mktemp("family-networks"), model_cache_size=len(FAMILIES) + 1
+    )
     for family in FAMILIES:
         folder = tiny_family(family)
         shutil.copytree(folder, config.models_path / "Diffusers" / family)
@@ -49,6 +51,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory, tiny_family: Any) -> Engine
         )
         write_peft_family_lora(config.models_path / "Lora" / f"{family}-peft.safetensors", folder, family, 2)
     write_sdxl_embedding(config.models_path / "embeddings" / "xlstyle.safetensors", tiny_family("sdxl"), 3)
+    shutil.copytree(tiny_family("sdxl-refiner"), config.models_path / "Diffusers" / "sdxl-refiner")
     return Engine(config)
 
 
@@ -246,3 +249,9 @@ def test_flux_takes_emphasis_weights(engine: Engine) -> None:
     assert not np.array_equal(_image(engine, model="flux", prompt="a (red:1.8) cat"), plain)
     negative = _image(engine, model="flux", negative_prompt="(blue:1.8)")
     assert not np.array_equal(negative, plain)
+
+
+def test_embeddings_with_a_refiner_are_refused_naming_the_refiner(engine: Engine) -> None:
+    with pytest.raises(RequestError, match="base model only") as raised:
+        engine.check(replace(BASE, model="sdxl", prompt="a cat xlstyle", refiner_checkpoint="sdxl-refiner"))
+    assert raised.value.field == "refiner_checkpoint"
