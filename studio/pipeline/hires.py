@@ -220,9 +220,9 @@ class HiresPasses:
         if uses_prompt_cache(family):
             return self.prompt_cache.conditioning(pipe, prompt, negative, steps, clip_skip)
         if family.name in T5_WEIGHTED_FAMILIES:
-            from studio.pipeline.families.engine_steps import flux_prompts
+            from studio.pipeline.families.engine_steps import t5_prompts
 
-            return flux_prompts(self.loaded, pipe, request, prompt, negative)
+            return t5_prompts(self.loaded, pipe, request, prompt, negative, clip_skip)
         if family.name in WEIGHTED_PROMPT_FAMILIES:
             from studio.pipeline.families.sdxl_conditioning import sdxl_conditioning
 

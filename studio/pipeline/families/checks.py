@@ -120,11 +120,11 @@ EMBEDDING_FAMILIES = ("sd15", "sd2", "sdxl", "sdxl-refiner")
 # families whose prompts the studio encodes itself, in A1111's prompt language
 WEIGHTED_PROMPT_FAMILIES = ("sdxl", "sdxl-refiner")
 # families whose T5 prompt the studio encodes with emphasis weights (`t5_conditioning`)
-T5_WEIGHTED_FAMILIES = ("flux", "flux-fill")
+T5_WEIGHTED_FAMILIES = ("flux", "flux-fill", "sd3")
 
 PLAIN_ONLY = (
     "prompt weights, emphasis ( ) [ ], [from:to:when] editing, AND and BREAK work with SD 1.x / 2.x and SDXL "
-    "models (weights also with Flux.1); {model} is {family}, whose pipeline encodes the prompt with its own "
+    "models (weights also with Flux.1 and SD 3.5); {model} is {family}, whose pipeline encodes the prompt with its own "
     "(T5 / Qwen) encoders: write the prompt without them"
 )
 

@@ -84,7 +84,9 @@ def family_conditioning(
         )
         return conditioning, request
     if loaded.family.name in T5_WEIGHTED_FAMILIES:  # Flux: emphasis weights on T5, as Forge does
-        return flux_prompts(loaded, pipe, request, networks.prompt, networks.negative_prompt), request
+        return t5_prompts(
+            loaded, pipe, request, networks.prompt, networks.negative_prompt, clip_skip
+        ), request
     if loaded.family.name in WEIGHTED_PROMPT_FAMILIES:  # SDXL: A1111's prompt language, encoded here
         from studio.pipeline.families.sdxl_conditioning import sdxl_conditioning
 
@@ -103,10 +105,16 @@ def family_conditioning(
     return PlainConditioning(prompt_kwargs(loaded.family, plain, clip_skip)), plain
 
 
-def flux_prompts(loaded: Any, pipe: Any, request: GenerationRequest, prompt: str, negative: str) -> Any:
-    """Flux's prompts with their weights; the negative one only where true CFG runs."""
+def t5_prompts(
+    loaded: Any, pipe: Any, request: GenerationRequest, prompt: str, negative: str, clip_skip: int
+) -> Any:
+    """Flux's and SD 3.5's prompts with their weights (Flux: the negative one only where true
+    CFG runs)."""
     from studio.pipeline.families.runtime import prompt_kwargs
-    from studio.pipeline.families.t5_conditioning import flux_conditioning
+    from studio.pipeline.families.t5_conditioning import flux_conditioning, sd3_conditioning
+
+    if loaded.family.name == "sd3":
+        return sd3_conditioning(pipe, prompt, negative, clip_skip)
 
     uses_negative = prompt_kwargs(loaded.family, request, 1).get("negative_prompt") is not None
     length = 256 if loaded.architecture.name == "flux-schnell" else 512

@@ -1,4 +1,4 @@
-"""Flux.1 prompts with A1111's emphasis weights, encoded the way Forge encodes them.
+"""Flux.1 and SD 3.5 prompts with A1111's emphasis weights, encoded the way Forge encodes them.
 
 Forge applies prompt weights to Flux's T5 tokens: each piece of the prompt is tokenized on its
 own, its tokens carry its weight, and after the encoder each token's vector is multiplied by its
@@ -8,10 +8,14 @@ token vectors, and the pooled vector is one per prompt). A prompt without weight
 diffusers' own T5 embeddings (one sequence of `max_sequence_length`, truncated, `</s>` at the
 end, padded).
 
+SD 3.5 adds its two CLIPs: each encodes the prompt's first 77 tokens (as diffusers does) to its
+penultimate layer with the weights applied per encoder, the two are joined along the width,
+padded to T5's width and put before T5's 256 tokens; the pooled vector is both CLIPs' joined.
+
 What does not apply (refused by field in `checks.check_plain_prompts`): BREAK (T5 takes one
-512-token sequence, there are no 75-token chunks to break), `AND`, and `[from:to:when]`
-editing (the Flux pipelines can swap only the positive embeddings between steps, not the
-negative ones true CFG uses, nor the pooled vector).
+long sequence, there are no 75-token chunks to break), `AND`, and `[from:to:when]` editing
+(these pipelines can swap only the positive embeddings between steps, not the negative ones
+nor the pooled vector).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import Any
 
 from studio.pipeline.conditioning import apply_emphasis
 from studio.prompts.attention import parse_attention
+
+SD3_T5_LENGTH = 256  # diffusers' default max_sequence_length for SD 3.5
 
 
 def t5_tokens(tokenizer: Any, text: str, length: int) -> tuple[list[int], list[float]]:
@@ -85,3 +91,43 @@ def flux_conditioning(pipe: Any, prompt: str, negative_prompt: str | None, lengt
             negative_pooled_prompt_embeds=negative_pooled,
         )
     return FluxConditioning(kwargs)
+
+
+def encode_sd3(pipe: Any, text: str, clip_skip: int, length: int) -> tuple[Any, Any]:
+    """SD 3.5's embeddings (1, 77 + length, T5 width) and pooled vector (1, 2048) of `text`."""
+    import torch
+
+    from studio.pipeline.conditioning import chunk_texts, special_tokens
+    from studio.prompts.chunks import empty_chunk
+
+    clips, pooled = [], []
+    for tokenizer, encoder in ((pipe.tokenizer, pipe.text_encoder), (pipe.tokenizer_2, pipe.text_encoder_2)):
+        chunks = chunk_texts(tokenizer, [text])[0] or [empty_chunk(special_tokens(tokenizer))]
+        tokens = torch.tensor([chunks[0].tokens], device=encoder.device)
+        output = encoder(tokens, output_hidden_states=True)
+        clips.append(
+            apply_emphasis(output.hidden_states[-(clip_skip + 1)], [chunks[0].weights]).to(encoder.dtype)
+        )
+        pooled.append(output[0])
+    clip = torch.cat(clips, dim=-1)
+    encoder = pipe.text_encoder_3
+    ids, weights = t5_tokens(pipe.tokenizer_3, text, length)
+    t5 = apply_emphasis(encoder(torch.tensor([ids], device=encoder.device))[0], [weights]).to(encoder.dtype)
+    clip = torch.nn.functional.pad(clip, (0, t5.shape[-1] - clip.shape[-1]))
+    device = pipe._execution_device
+    return torch.cat([clip.to(t5), t5], dim=-2).to(device), torch.cat(pooled, dim=-1).to(device)
+
+
+def sd3_conditioning(pipe: Any, prompt: str, negative_prompt: str, clip_skip: int) -> FluxConditioning:
+    embeds, pooled = encode_sd3(pipe, prompt, clip_skip, SD3_T5_LENGTH)
+    negative, negative_pooled = encode_sd3(pipe, negative_prompt, clip_skip, SD3_T5_LENGTH)
+    return FluxConditioning(
+        {
+            "prompt": None,
+            "negative_prompt": None,
+            "prompt_embeds": embeds,
+            "pooled_prompt_embeds": pooled,
+            "negative_prompt_embeds": negative,
+            "negative_pooled_prompt_embeds": negative_pooled,
+        }
+    )

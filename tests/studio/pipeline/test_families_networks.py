@@ -255,3 +255,27 @@ def test_embeddings_with_a_refiner_are_refused_naming_the_refiner(engine: Engine
     with pytest.raises(RequestError, match="base model only") as raised:
         engine.check(replace(BASE, model="sdxl", prompt="a cat xlstyle", refiner_checkpoint="sdxl-refiner"))
     assert raised.value.field == "refiner_checkpoint"
+
+
+def test_a_plain_sd3_prompt_encodes_as_diffusers_does(tiny_family: Any) -> None:
+    import torch
+    from diffusers import StableDiffusion3Pipeline
+
+    from studio.pipeline.families.t5_conditioning import sd3_conditioning
+
+    pipe = StableDiffusion3Pipeline.from_pretrained(tiny_family("sd3"))
+    ours = sd3_conditioning(pipe, "a red cat, sitting", "blue", 1).pipeline_kwargs()
+    embeds, negative, pooled, negative_pooled = pipe.encode_prompt(
+        "a red cat, sitting", None, None, negative_prompt="blue", do_classifier_free_guidance=True
+    )
+    torch.testing.assert_close(ours["prompt_embeds"], embeds)
+    torch.testing.assert_close(ours["negative_prompt_embeds"], negative)
+    torch.testing.assert_close(ours["pooled_prompt_embeds"], pooled)
+    torch.testing.assert_close(ours["negative_pooled_prompt_embeds"], negative_pooled)
+
+
+@pytest.mark.slow
+def test_sd3_takes_emphasis_weights(engine: Engine) -> None:
+    plain = _image(engine, model="sd3", prompt="a red cat")
+    assert np.array_equal(_image(engine, model="sd3", prompt="a (red:1.0) cat"), plain)
+    assert not np.array_equal(_image(engine, model="sd3", prompt="a (red:1.8) cat"), plain)
