@@ -103,21 +103,28 @@ def encode_chunks(pipe: Any, chunked: list[list[PromptChunk]], clip_skip: int) -
         batch = [chunks[index] if index < len(chunks) else blank for chunks in chunked]
         tokens = torch.tensor([chunk.tokens for chunk in batch], device=encoder.device)
         output = encoder(tokens, output_hidden_states=True)
-        z = final_norm(output.hidden_states[-clip_skip])
-        weights = [chunk.weights for chunk in batch]
-        if any(weight != 1.0 for row in weights for weight in row):
-            multipliers = torch.tensor(weights, dtype=torch.float32, device=z.device)
-            original_mean = z.mean()
-            weighted = z * multipliers.unsqueeze(-1)
-            new_mean = weighted.mean()
-            # A mean that is zero to float precision (a final layer norm without bias, as in the
-            # tiny test models) makes the rescale meaningless noise: then it is left out.
-            floor = MEAN_FLOOR * z.abs().mean()
-            if original_mean.abs() > floor and new_mean.abs() > floor:
-                weighted = weighted * (original_mean / new_mean)
-            z = weighted
+        z = apply_emphasis(final_norm(output.hidden_states[-clip_skip]), [chunk.weights for chunk in batch])
         pieces.append(z.to(dtype=encoder.dtype))
     return torch.cat(pieces, dim=1)
+
+
+def apply_emphasis(z: Any, weights: list[list[float]]) -> Any:
+    """A1111's "Original" emphasis on one chunk's vectors (texts, tokens, width): each token's
+    vector times its weight, the whole rescaled to the mean it had before weighting."""
+    import torch
+
+    if not any(weight != 1.0 for row in weights for weight in row):
+        return z
+    multipliers = torch.tensor(weights, dtype=torch.float32, device=z.device)
+    original_mean = z.mean()
+    weighted = z * multipliers.unsqueeze(-1)
+    new_mean = weighted.mean()
+    # A mean that is zero to float precision (a final layer norm without bias, as in the
+    # tiny test models) makes the rescale meaningless noise: then it is left out.
+    floor = MEAN_FLOOR * z.abs().mean()
+    if original_mean.abs() > floor and new_mean.abs() > floor:
+        weighted = weighted * (original_mean / new_mean)
+    return weighted
 
 
 @dataclass

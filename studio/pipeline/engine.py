@@ -304,7 +304,7 @@ class Engine:
                     dataclasses.replace(request, prompt=prompt, negative_prompt=negative_prompt, styles=())
                 )
                 if entry is not None:
-                    check_family_prompts(entry, plan, request.steps)
+                    check_family_prompts(entry, plan, request)
         problems.raise_any()
         assert entry is not None
         return request, entry, vae
@@ -458,11 +458,7 @@ class Engine:
         """Put the request's LoRAs and embeddings (and no others) on the model; the texts to
         encode come back with the tags taken out and embedding names as their tokens."""
         plan = self._networks.resolve(request)
-        from studio.pipeline.families.runtime import uses_prompt_cache
-
-        if not uses_prompt_cache(loaded.family):  # checked: no networks asked (see check_family_prompts)
-            return plan, AppliedNetworks(plan.prompt, plan.negative_prompt, changed=False)
-        applied = self._networks.apply(loaded.pipeline(request.mode, vae), plan)
+        applied = self._networks.apply(loaded.pipeline(request.mode, vae), plan, loaded.family.name)
         if applied.changed:  # the text encoder changed: embeddings cached before are stale
             self._prompts = PromptEmbeddingCache()
         return plan, applied

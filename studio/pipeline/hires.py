@@ -5,11 +5,18 @@ The first pass makes the image at the request's size; it is upscaled to `request
 an img2img pass with `denoising_strength` adds detail at the large size. The second pass takes
 `hr_second_pass_steps` (0: the first pass's steps) and, like img2img, denoises
 int(steps * strength) of them; progress counts both passes.
+
+Every family with an img2img pipeline takes it (SDXL, SD 3.5, Flux.1, Z-Image): the second pass
+encodes its prompts the family's way and gets the family's own arguments at the hires size
+(SDXL's size conditioning, Flux's guidance). Latent upscalers are for the UNet families; the
+flow families' latents are packed or shifted, so they take a pixel upscaler
+(`families.checks.check_hires_family`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -122,13 +129,13 @@ def second_pass(
             decoded = pipe.vae.decode(image / pipe.vae.config.scaling_factor).sample
         return pipe.image_processor.postprocess(decoded, output_type="pil")
     count = len(generators)
+    arguments = {"guidance_scale": request.cfg_scale, **prompt_kwargs}
     return list(
         pipe(
-            **prompt_kwargs,
+            **arguments,
             image=image,
             strength=request.denoising_strength,
             num_inference_steps=requested_steps(request),
-            guidance_scale=request.cfg_scale,
             num_images_per_prompt=count,
             generator=generators,
             callback_on_step_end=callback,
@@ -185,12 +192,66 @@ class HiresPasses:
             request.hr_sampler_name or request.sampler_name,
             request.hr_scheduler or request.scheduler,
             self.second.base_scheduler_config,
+            request.flow_shift,
         )
         prompt = request.hr_prompt or networks.prompt
         negative = request.hr_negative_prompt or networks.negative_prompt
-        prompts = self.prompt_cache.conditioning(pipe, prompt, negative, requested_steps(request), clip_skip)
+        prompts = self._conditioning(pipe, request, prompt, negative, clip_skip)
         callback = reporter(request.steps, 0, prompts)
         with prompts.unet_hooks(pipe):
             return second_pass(
-                pipe, first, plan, request, prompts.pipeline_kwargs(), make_generators(seeds), callback
+                pipe,
+                first,
+                plan,
+                request,
+                self._second_kwargs(pipe, request, prompts),
+                make_generators(seeds),
+                callback,
             )
+
+    def _conditioning(
+        self, pipe: Any, request: GenerationRequest, prompt: str, negative: str, clip_skip: int
+    ) -> Any:
+        """The second pass's prompts, encoded the way the model's family takes them."""
+        from studio.pipeline.families.checks import (
+            T5_WEIGHTED_FAMILIES,
+            WEIGHTED_PROMPT_FAMILIES,
+            plain_prompt,
+        )
+        from studio.pipeline.families.runtime import PlainConditioning, prompt_kwargs, uses_prompt_cache
+
+        family = self.second.family
+        steps = requested_steps(request)
+        if uses_prompt_cache(family):
+            return self.prompt_cache.conditioning(pipe, prompt, negative, steps, clip_skip)
+        if family.name in T5_WEIGHTED_FAMILIES:
+            from studio.pipeline.families.engine_steps import t5_prompts
+
+            return t5_prompts(self.second, pipe, request, prompt, negative, clip_skip)
+        if family.name in WEIGHTED_PROMPT_FAMILIES:
+            from studio.pipeline.families.sdxl_conditioning import sdxl_conditioning
+
+            return sdxl_conditioning(pipe, prompt, negative, steps, clip_skip)
+        plain = dataclasses.replace(
+            request,
+            prompt=plain_prompt(prompt, steps, "hr_prompt"),
+            negative_prompt=plain_prompt(negative, steps, "hr_negative_prompt"),
+        )
+        return PlainConditioning(prompt_kwargs(family, plain, clip_skip))
+
+    def _second_kwargs(self, pipe: Any, request: GenerationRequest, prompts: Any) -> dict[str, Any]:
+        """The prompts and the family's own arguments (SDXL's size conditioning, Flux's
+        guidance) at the hires size."""
+        from studio.pipeline.families.runtime import family_kwargs
+
+        width, height = request.hires_size
+        large = dataclasses.replace(request, width=width, height=height)
+        kwargs = family_kwargs(self.second.family, self.second.architecture, pipe, large)
+        if self.second.family.name in ("sdxl", "sdxl-refiner") and not (
+            request.original_width or request.original_height
+        ):
+            kwargs["original_size"] = (height, width)  # A1111 conditions the second pass on its own size
+        accepted = inspect.signature(pipe.__call__).parameters  # SD 3.5's skip-layer guidance is txt2img's
+        kwargs = {name: value for name, value in kwargs.items() if name in accepted}
+        # Flux's and Z-Image's guidance_scale (in kwargs) wins over second_pass's cfg_scale
+        return {**prompts.pipeline_kwargs(), **kwargs}

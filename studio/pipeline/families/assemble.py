@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.pipeline.families.detect import detect_architecture, read_header
+from studio.pipeline.families.fp8_weights import load_weights
 from studio.pipeline.families.sources import (
     CLIP_BPE_DIR,
     Companion,
@@ -199,9 +200,7 @@ def _load_part(plan: SingleFilePlan, part: Part, checkpoint: dict[str, Any], dty
 
     companion = plan.parts[part.name]
     if companion is not None:
-        from safetensors.torch import load_file
-
-        state = load_file(str(companion.path))
+        state = load_weights(companion.path, dtype)
         if part.kind == VAE:
             return AutoencoderKL.from_single_file(state, torch_dtype=dtype, **_config_args(plan, part.name))
         return _load_transformers_part(plan, part, state, dtype)
@@ -263,11 +262,10 @@ def _scheduler(plan: SingleFilePlan) -> Any:
 def assemble_pipeline(plan: SingleFilePlan, dtype: Any) -> Any:
     """The txt2img pipeline (img2img for a refiner) of the planned single file."""
     import diffusers
-    from safetensors.torch import load_file
 
     index = plan.folders.model_index()
     cls = getattr(diffusers, index["_class_name"])
-    checkpoint = load_file(str(plan.path))
+    checkpoint = load_weights(plan.path, dtype)  # fp8 weights upcast
     components: dict[str, Any] = {"scheduler": _scheduler(plan)}
     for part in plan.family.parts:
         components[part.name] = _load_part(plan, part, checkpoint, dtype)

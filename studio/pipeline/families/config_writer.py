@@ -213,6 +213,9 @@ FLUX_DEV = {
     "pooled_projection_dim": 768,
 }
 FLUX_SCHNELL = {**FLUX_DEV, "guidance_embeds": False}
+# Flux.1 Fill: the image latents (64), the masked image's (64) and the 8x8 mask per latent pixel,
+# packed 2x2 (256), side by side as input; it predicts the 64 packed latent channels
+FLUX_FILL = {**FLUX_DEV, "in_channels": 384, "out_channels": 64}
 _FLUX_SCHEDULER = {
     "_class_name": "FlowMatchEulerDiscreteScheduler",
     "base_image_seq_len": 256,
@@ -330,12 +333,15 @@ for _name, _transformer in (("sd35-medium", SD35_MEDIUM), ("sd35-large", SD35_LA
 for _name, _transformer, _scheduler in (
     ("flux-dev", FLUX_DEV, FLUX_DEV_SCHEDULER),
     ("flux-schnell", FLUX_SCHNELL, FLUX_SCHNELL_SCHEDULER),
+    ("flux-fill", FLUX_FILL, FLUX_DEV_SCHEDULER),
 ):
+    _extra = (
+        {} if _name == "flux-fill" else {"feature_extractor": [None, None], "image_encoder": [None, None]}
+    )
     ARCHITECTURE_CONFIGS[_name] = {
         "model_index": {
-            "_class_name": "FluxPipeline",
-            "feature_extractor": [None, None],
-            "image_encoder": [None, None],
+            "_class_name": "FluxFillPipeline" if _name == "flux-fill" else "FluxPipeline",
+            **_extra,
             "scheduler": _FLOW,
             "text_encoder": _CLIP,
             "text_encoder_2": _T5,

@@ -41,8 +41,8 @@ def check_family(
     return request
 
 
-def check_family_prompts(entry: ModelEntry, plan: NetworkPlan, steps: int) -> None:
-    """Families other than SD 1.x / 2.x take plain prompts, no LoRA or embedding (yet)."""
+def check_family_prompts(entry: ModelEntry, plan: NetworkPlan, request: GenerationRequest) -> None:
+    """What a family's prompts may hold (`checks.check_plain_prompts`)."""
     from studio.pipeline.families import family_of, identify
     from studio.pipeline.families.checks import check_plain_prompts
 
@@ -53,10 +53,16 @@ def check_family_prompts(entry: ModelEntry, plan: NetworkPlan, steps: int) -> No
             entry.model_name,
             plan.prompt,
             plan.negative_prompt,
-            steps,
+            request.steps,
             plan.loras,
             plan.embeddings,
         )
+        if plan.embeddings and request.refiner_checkpoint is not None:
+            raise RequestError(
+                "refiner_checkpoint",
+                "embeddings are installed on the base model only: the refiner would read their names as "
+                "text; use them without a refiner",
+            )
 
 
 def family_conditioning(
@@ -69,7 +75,7 @@ def family_conditioning(
 ) -> tuple[Any, GenerationRequest]:
     """SD 1.x / 2.x: the prompts parsed and encoded (cached); other families: their plain
     text for the pipeline to encode, in the request the batch runs with."""
-    from studio.pipeline.families.checks import plain_prompt
+    from studio.pipeline.families.checks import T5_WEIGHTED_FAMILIES, WEIGHTED_PROMPT_FAMILIES, plain_prompt
     from studio.pipeline.families.runtime import PlainConditioning, prompt_kwargs, uses_prompt_cache
 
     if uses_prompt_cache(loaded.family):
@@ -77,12 +83,42 @@ def family_conditioning(
             pipe, networks.prompt, networks.negative_prompt, request.steps, clip_skip
         )
         return conditioning, request
+    if loaded.family.name in T5_WEIGHTED_FAMILIES:  # Flux: emphasis weights on T5, as Forge does
+        return t5_prompts(
+            loaded, pipe, request, networks.prompt, networks.negative_prompt, clip_skip
+        ), request
+    if loaded.family.name in WEIGHTED_PROMPT_FAMILIES:  # SDXL: A1111's prompt language, encoded here
+        from studio.pipeline.families.sdxl_conditioning import sdxl_conditioning
+
+        conditioning = sdxl_conditioning(
+            pipe, networks.prompt, networks.negative_prompt, request.steps, clip_skip
+        )
+        encoded = dataclasses.replace(
+            request, prompt=networks.prompt, negative_prompt=networks.negative_prompt
+        )
+        return conditioning, encoded
     plain = dataclasses.replace(
         request,
         prompt=plain_prompt(networks.prompt, request.steps, "prompt"),
         negative_prompt=plain_prompt(networks.negative_prompt, request.steps, "negative_prompt"),
     )
     return PlainConditioning(prompt_kwargs(loaded.family, plain, clip_skip)), plain
+
+
+def t5_prompts(
+    loaded: Any, pipe: Any, request: GenerationRequest, prompt: str, negative: str, clip_skip: int
+) -> Any:
+    """Flux's and SD 3.5's prompts with their weights (Flux: the negative one only where true
+    CFG runs)."""
+    from studio.pipeline.families.runtime import prompt_kwargs
+    from studio.pipeline.families.t5_conditioning import flux_conditioning, sd3_conditioning
+
+    if loaded.family.name == "sd3":
+        return sd3_conditioning(pipe, prompt, negative, clip_skip)
+
+    uses_negative = prompt_kwargs(loaded.family, request, 1).get("negative_prompt") is not None
+    length = 256 if loaded.architecture.name == "flux-schnell" else 512
+    return flux_conditioning(pipe, prompt, negative if uses_negative else None, length)
 
 
 def call_with_refiner(
@@ -106,10 +142,18 @@ def call_with_refiner(
         )
 
     def refiner_kwargs(pipeline: Any) -> dict[str, Any]:
-        return {
-            **prompt_kwargs(refiner.family, request, clip_skip),
-            **family_kwargs(refiner.family, refiner.architecture, pipeline, request),
-        }
+        from studio.pipeline.families.checks import WEIGHTED_PROMPT_FAMILIES
+
+        if refiner.family.name in WEIGHTED_PROMPT_FAMILIES:
+            from studio.pipeline.families.sdxl_conditioning import sdxl_conditioning
+
+            conditioning = sdxl_conditioning(
+                pipeline, request.prompt, request.negative_prompt, request.steps, clip_skip
+            )
+            prompts = conditioning.kwargs_at(int(request.steps * request.refiner_switch_at))
+        else:
+            prompts = prompt_kwargs(refiner.family, request, clip_skip)
+        return {**prompts, **family_kwargs(refiner.family, refiner.architecture, pipeline, request)}
 
     return call_pipeline(
         pipe,

@@ -10,7 +10,8 @@ callback, images and masks); this adds what differs:
 - SDXL size and crop conditioning, SD 3.5 skip-layer guidance;
 - noise: per-image seeded noise (A1111's) in each family's latent shape (Flux packs it);
 - the SDXL refiner: the base model denoises up to `refiner_switch_at` and hands its latents
-  to the refiner for the rest (A1111's `refiner_checkpoint`).
+  to the refiner for the rest (A1111's `refiner_checkpoint`); progress counts the two calls'
+  steps as one run.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from studio.pipeline.families.spec import Architecture, Family
 from studio.request import GenerationRequest
 
 FLUX_DEV_GUIDANCE = 3.5
+FLUX_FILL_GUIDANCE = 30.0  # Black Forest Labs' default for Flux.1 Fill
 # SD 3.5's skip-layer guidance: the layers Stability AI names for SD 3.5 medium
 SLG_LAYERS = (7, 8, 9)
 # what the refiner takes over from the base model's call
@@ -70,6 +72,8 @@ def prompt_kwargs(family: Family, request: GenerationRequest, clip_skip: int) ->
         kwargs["clip_skip"] = clip_skip - 1 if clip_skip > 1 else None
     if family.name == "flux" and request.cfg_scale <= 1:
         kwargs["negative_prompt"] = None  # no true CFG: the negative prompt is not encoded
+    if family.name == "flux-fill":
+        del kwargs["negative_prompt"]  # no true CFG at all (refused when given: checks)
     return kwargs
 
 
@@ -98,6 +102,10 @@ def family_kwargs(
         guidance = request.distilled_cfg_scale
         kwargs["guidance_scale"] = FLUX_DEV_GUIDANCE if guidance is None else guidance
         kwargs["max_sequence_length"] = 256 if architecture.name == "flux-schnell" else 512
+    elif family.name == "flux-fill":
+        guidance = request.distilled_cfg_scale
+        kwargs["guidance_scale"] = FLUX_FILL_GUIDANCE if guidance is None else guidance
+        kwargs["max_sequence_length"] = 512
     elif family.name == "z-image":
         kwargs["guidance_scale"] = max(0.0, request.cfg_scale - 1.0)
     return kwargs
@@ -146,6 +154,8 @@ def call_pipeline(
     if refiner is None:
         return list(pipe(**kwargs).images)
     switch = request.refiner_switch_at
+    base_callback, refiner_callback = continuous_count(kwargs.get("callback_on_step_end"))
+    kwargs = {**kwargs, "callback_on_step_end": base_callback}
     latents = pipe(**{**kwargs, "denoising_end": switch, "output_type": "latent"}).images
     if interrupted():
         latents = latents / pipe.vae.config.scaling_factor
@@ -155,6 +165,54 @@ def call_pipeline(
     # the batch's latents are per image already: one prompt each
     count = latents.shape[0]
     extra = refiner_kwargs(refiner)
-    extra["prompt"] = [extra["prompt"]] * count
-    extra["negative_prompt"] = [extra.get("negative_prompt") or ""] * count
+    if extra.get("prompt_embeds") is not None:  # encoded by the studio: one row per image
+        for name, value in list(extra.items()):
+            if name.endswith("prompt_embeds"):
+                extra[name] = value.repeat(count, *[1] * (value.dim() - 1))
+    else:
+        extra["prompt"] = [extra["prompt"]] * count
+        extra["negative_prompt"] = [extra.get("negative_prompt") or ""] * count
+    if "callback_on_step_end" in shared:
+        shared["callback_on_step_end"] = refiner_callback
     return list(refiner(**shared, **extra, image=latents, denoising_start=switch).images)
+
+
+class _CountedPipeline:
+    """A pipeline as a step callback sees it, with the step count of base + refiner: reads
+    and writes (`_interrupt`) go to the pipeline, `num_timesteps` is the whole run's."""
+
+    def __init__(self, pipeline: Any, total: int) -> None:
+        object.__setattr__(self, "_pipeline", pipeline)
+        object.__setattr__(self, "num_timesteps", total)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pipeline, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._pipeline, name, value)
+
+
+def continuous_count(callback: Any) -> tuple[Any, Any]:
+    """Step callbacks for the base model's and the refiner's calls that count their steps as
+    one run (A1111 shows one progress bar): the refiner's first step follows the base's last,
+    and both report the whole run's length. The whole run is what the base's scheduler was set
+    for (its timesteps from where img2img's strength starts); `denoising_end` only cuts the
+    base's loop short."""
+    if callback is None:
+        return None, None
+    state = {"done": 0, "total": 0}
+
+    def base(pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict[str, Any]) -> Any:
+        if not state["total"]:
+            scheduler = pipeline.scheduler
+            begin = getattr(scheduler, "begin_index", None) or 0
+            state["total"] = max(len(scheduler.timesteps) - int(begin), pipeline.num_timesteps)
+        state["done"] = step_index + 1
+        return callback(_CountedPipeline(pipeline, state["total"]), step_index, timestep, callback_kwargs)
+
+    def refiner(pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict[str, Any]) -> Any:
+        total = max(state["total"], state["done"] + pipeline.num_timesteps)
+        counted = _CountedPipeline(pipeline, total)
+        return callback(counted, state["done"] + step_index, timestep, callback_kwargs)
+
+    return base, refiner

@@ -178,21 +178,19 @@ def _fits(part: Part, companion: Companion, width: int) -> bool:
 
 
 def choose_companion(part: Part, folders: ConfigFolders, companions: Sequence[Companion]) -> Companion | None:
-    """The file that fills `part`: the first by name among those that fit, 16/32-bit before fp8."""
+    """The file that fills `part`: the first by name among those that fit, 16/32-bit before fp8
+    (an fp8 file is upcast on load, `fp8_weights`)."""
     width = _part_width(part, folders)
     fitting = [c for c in companions if _fits(part, c, width)]
     fitting.sort(key=lambda c: (c.fp8, c.path.name.lower()))
-    return fitting[0] if fitting and not fitting[0].fp8 else None
+    return fitting[0] if fitting else None
 
 
 def missing_part_message(
     part: Part, family: Family, companions: Sequence[Companion], folders: ConfigFolders
 ) -> str:
-    width = _part_width(part, folders)
     where = "models/VAE/" if part.kind == "vae" else "models/text_encoder/ (or models/clip/)"
-    fp8 = [c.path.name for c in companions if _fits(part, c, width) and c.fp8]
-    note = f" ({', '.join(fp8)}: fp8 files are not supported, use a 16-bit one)" if fp8 else ""
-    return f"{part.name}: the file has no {part.label} and none was found; put one in {where}{note}"
+    return f"{part.name}: the file has no {part.label} and none was found; put one in {where}"
 
 
 # -- tokenizers --------------------------------------------------------------------------------

@@ -250,6 +250,29 @@ FAMILIES: dict[str, Family] = {
             "(transformer 23.8 GB, T5 9.5 GB)",
         ),
         Family(
+            "flux-fill",
+            "Flux.1 Fill",
+            {"inpaint": "FluxFillPipeline"},
+            (
+                Part("transformer", FLUX, DENOISER_PREFIX, "Flux Fill transformer"),
+                Part("vae", VAE, "vae.", "Flux VAE (ae.safetensors)"),
+                _SD3_CLIP_L,
+                Part("text_encoder_2", T5, "text_encoders.t5xxl.transformer.", _T5),
+            ),
+            (Tokenizer("tokenizer", "clip"), Tokenizer("tokenizer_2", "t5")),
+            native_size=1024,
+            flow=True,
+            size_multiple=16,
+            default_steps=28,
+            default_cfg=1.0,
+            default_sampler="Euler",
+            fields=frozenset({"flow_shift", "distilled_cfg_scale"}),
+            clip_skip=False,
+            flow_samplers=FLOW_MATCH_SAMPLERS,
+            memory="as Flux.1 dev: transformer 11.9 B + T5-XXL 4.76 B + CLIP-L 0.12 B + VAE: 33.6 GB of weights "
+            "in bf16",
+        ),
+        Family(
             "z-image",
             "Z-Image",
             {
@@ -295,13 +318,13 @@ ARCHITECTURES: dict[str, Architecture] = {
         Architecture("sd35-large", "sd3", "SD 3.5 large", {"default_cfg": 3.5, "default_steps": 28}),
         Architecture("flux-dev", "flux", "Flux.1 dev", {"default_steps": 20}),
         Architecture("flux-schnell", "flux", "Flux.1 schnell", {"default_steps": 4}),
+        Architecture("flux-fill", "flux-fill", "Flux.1 Fill", {"default_steps": 28}),
         Architecture("z-image-turbo", "z-image", "Z-Image Turbo", {"default_steps": 9}),
     )
 }
 
 # Architectures recognised from their keys that Atelier does not run (yet).
 UNSUPPORTED = {
-    "flux-fill": "Flux.1 Fill",
     "chroma": "Chroma",
     "flux2": "Flux.2",
 }
@@ -313,6 +336,7 @@ PIPELINE_FAMILIES: dict[str, tuple[str, ...]] = {
     "StableDiffusionXLImg2ImgPipeline": ("sdxl-refiner",),
     "StableDiffusion3Pipeline": ("sd3",),
     "FluxPipeline": ("flux",),
+    "FluxFillPipeline": ("flux-fill",),
     "ZImagePipeline": ("z-image",),
 }
 

@@ -17,7 +17,7 @@ from studio.pipeline.families.config_writer import ARCHITECTURE_CONFIGS
 from studio.pipeline.tiny_model import TINY_WORDS, build_tiny_pipeline
 from studio.pipeline.tokenizer_files import write_clip_tokenizer
 
-TINY_FAMILIES = ("sd15", "sdxl", "sdxl-refiner", "sd3", "flux", "flux-schnell", "z-image")
+TINY_FAMILIES = ("sd15", "sdxl", "sdxl-refiner", "sd3", "flux", "flux-schnell", "flux-fill", "z-image")
 QWEN_CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -216,29 +216,33 @@ def _components(family: str, folder: Path) -> tuple[type, dict[str, Any]]:
             "tokenizer_3": tokenizer_3,
             "scheduler": _scheduler("sd35-medium"),
         }
-    if family in ("flux", "flux-schnell"):
+    if family in ("flux", "flux-schnell", "flux-fill"):
         tokenizer = _clip_tokenizer(folder / "tokenizer")
         tokenizer_2 = tiny_t5_tokenizer()
+        vae = _vae(16, 0.3611, 0.1159)
+        scale = 2 ** (len(vae.config.block_out_channels) - 1)
+        fill = family == "flux-fill"  # + the masked image's latents and the mask, packed 2x2
         transformer = diffusers.FluxTransformer2DModel(
             patch_size=1,
-            in_channels=64,
+            in_channels=64 + 64 + 4 * scale * scale if fill else 64,
+            out_channels=64 if fill else None,
             num_layers=1,
             num_single_layers=1,
             attention_head_dim=16,
             num_attention_heads=2,
             joint_attention_dim=T5_WIDTH,
             pooled_projection_dim=CLIP_L_WIDTH,
-            guidance_embeds=family == "flux",
+            guidance_embeds=family != "flux-schnell",
             axes_dims_rope=(4, 6, 6),
         )
-        return diffusers.FluxPipeline, {
+        return diffusers.FluxFillPipeline if fill else diffusers.FluxPipeline, {
             "transformer": transformer,
-            "vae": _vae(16, 0.3611, 0.1159),
+            "vae": vae,
             "text_encoder": _clip_text(CLIP_L_WIDTH, len(tokenizer), False, tokenizer),
             "text_encoder_2": _t5(len(tokenizer_2)),
             "tokenizer": tokenizer,
             "tokenizer_2": tokenizer_2,
-            "scheduler": _scheduler("flux-dev" if family == "flux" else "flux-schnell"),
+            "scheduler": _scheduler("flux-schnell" if family == "flux-schnell" else "flux-dev"),
         }
     if family == "z-image":
         from transformers import Qwen3Config, Qwen3Model

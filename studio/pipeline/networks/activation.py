@@ -38,6 +38,7 @@ from studio.pipeline.networks.embeddings import (
 from studio.pipeline.networks.lora_format import LoraFile, LoraFormatError, check_keys, read_lora_file
 from studio.pipeline.networks.patcher import NetworkApplyError, NetworkPatcher, NetworkUse
 from studio.pipeline.networks.safetensors_header import HeaderError, read_header
+from studio.pipeline.networks.transformer_lora import rewrite_for_family
 from studio.prompts.extra_networks import (
     LORA_KINDS,
     LoraWeights,
@@ -48,6 +49,9 @@ from studio.prompts.extra_networks import (
 from studio.request import GenerationRequest, RequestError
 
 FILE_CACHE = 8  # parsed LoRA / embedding files kept in memory
+# the modules a LoRA may patch, in every family's pipeline
+PATCHED_COMPONENTS = ("unet", "transformer", "text_encoder", "text_encoder_2", "text_encoder_3")
+REWRITTEN_FAMILIES = ("flux", "flux-fill", "sd3", "z-image")
 
 
 class NetworkError(RequestError):
@@ -169,16 +173,17 @@ class Networks:
             raise NetworkError("prompt", f"{tag}: {error}") from None
 
     # -- on the model -------------------------------------------------------------------------
-    def apply(self, pipe: Any, plan: NetworkPlan) -> AppliedNetworks:
-        """Put the plan's networks (and only those) on the pipeline's modules."""
-        state = self._models.get(pipe.unet)
+    def apply(self, pipe: Any, plan: NetworkPlan, family: str = "sd15") -> AppliedNetworks:
+        """Put the plan's networks (and only those) on the pipeline's modules: its UNet or
+        transformer and its text encoders. `family`: the model's family (the transformer
+        families' original layer names are rewritten for it, `transformer_lora`)."""
+        denoiser = getattr(pipe, "unet", None) or pipe.transformer
+        state = self._models.get(denoiser)
         if state is None:
-            state = self._models[pipe.unet] = _ModelNetworks()
-        uses = [self._use(item) for item in plan.loras]
+            state = self._models[denoiser] = _ModelNetworks()
+        uses = [self._use(item, family, denoiser.config) for item in plan.loras]
         components = {
-            name: getattr(pipe, name)
-            for name in ("unet", "text_encoder", "text_encoder_2")
-            if getattr(pipe, name, None) is not None
+            name: getattr(pipe, name) for name in PATCHED_COMPONENTS if getattr(pipe, name, None) is not None
         }
         try:
             lora_changed = state.loras.apply(components, uses, fuse=self.fuse)
@@ -196,10 +201,16 @@ class Networks:
             changed=lora_changed or embeddings_changed,
         )
 
-    def _use(self, item: LoraRequest) -> NetworkUse:
+    def _use(self, item: LoraRequest, family: str, config: Any) -> NetworkUse:
         entry = item.lora.entry
         file = self._cached(entry, lambda: read_lora_file(entry.path, self.allow_pickle()))
         assert isinstance(file, LoraFile)
+        if family in REWRITTEN_FAMILIES:
+            try:
+                modules = rewrite_for_family(file.modules, family, config)
+            except LoraFormatError as error:
+                raise NetworkError("prompt", f"{item.tag}: {file.path.name}: {error}") from None
+            file = LoraFile(file.path, modules, file.metadata)
         if item.weights.dyn is not None and any(module.kind != "lora" for module in file.modules):
             raise NetworkError(
                 "prompt", f"{item.tag}: dyn applies to LoRA/LoCon files; this one is {file.format_name}"

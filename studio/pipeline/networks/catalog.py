@@ -192,9 +192,15 @@ SINGLE_FILE_WIDTHS = {  # text-encoder width by a single-file checkpoint's key p
 
 def text_encoder_width(entry: ModelEntry) -> int | None:
     """The width of the embeddings a checkpoint's text encoder(s) take (A1111's "expected
-    shape" of an embedding), from its config files or key names; None when it cannot tell."""
+    shape" of an embedding), from its config files or key names; None when it cannot tell;
+    0 for a family that takes none."""
     import json
 
+    from studio.pipeline.families.checks import EMBEDDING_FAMILIES
+    from studio.pipeline.families.spec import FAMILIES
+
+    if entry.family in FAMILIES and entry.family not in EMBEDDING_FAMILIES:
+        return 0  # SD 3.5, Flux, Z-Image take no embeddings: none is listed as loaded
     folder = entry.path if entry.format == "diffusers" else entry.path.with_name(entry.path.stem + ".config")
     if (folder / "text_encoder" / "config.json").exists():
         width = 0

@@ -3,7 +3,8 @@
 Files, in A1111's formats: `.safetensors` holding one tensor (`emb_params`, a diffusers concept's
 token name, or `string_to_param.*`), and `.pt` / `.bin` (`string_to_param` dicts as A1111 trains
 them, or one-tensor diffusers concepts) only with the pickle allowance. SDXL embeddings
-(`clip_l` + `clip_g`) are recognised and refused on single-encoder models.
+(`clip_l` + `clip_g`) go to SDXL's two text encoders; on a single-encoder model (and a plain
+one on SDXL) they are refused as made for another model.
 
 How a prompt uses them: each embedding of n vectors gets n placeholder tokens
 (`<ti-HASH-0>` ...), added to a copy of the model's tokenizer; the text encoder's token
@@ -200,74 +201,110 @@ class ExtendedTokenEmbedding:
         return _Extended()
 
 
+# (tokenizer, text encoder, the key of an SDXL embedding's vectors for it)
+SLOTS = (("tokenizer", "text_encoder", "clip_l"), ("tokenizer_2", "text_encoder_2", "clip_g"))
+
+
 class EmbeddingPatcher:
-    """The embeddings a prompt uses, on one loaded model: its tokenizer (a copy with the
-    placeholder tokens) and its text encoder's token embedding (wrapped)."""
+    """The embeddings a prompt uses, on one loaded model: each CLIP tokenizer (a copy with the
+    placeholder tokens) and its text encoder's token embedding (wrapped). SD 1.x / 2.x have one
+    pair; SDXL two (an SDXL embedding's `clip_l` vectors go to the first, `clip_g` to the
+    second; the SDXL refiner has only the second)."""
 
     def __init__(self) -> None:
         self.signature: tuple[str, ...] = ()
-        self._base_tokenizer: Any = None
-        self._tokenizer: Any = None
-        self._base_embedding: Any = None
+        self._base_tokenizers: dict[str, Any] = {}
+        self._tokenizers: dict[str, Any] = {}
+        self._base_embeddings: dict[str, Any] = {}
 
     def apply(self, pipe: Any, embeddings: Sequence[EmbeddingFile]) -> bool:
         """Make exactly `embeddings` usable on `pipe`; returns True when anything changed."""
-        if self._base_tokenizer is None:
-            self._base_tokenizer = pipe.tokenizer
+        slots = _slots(pipe)
+        for tokenizer, _encoder, _key in slots:
+            self._base_tokenizers.setdefault(tokenizer, getattr(pipe, tokenizer))
         signature = tuple(embedding.key for embedding in embeddings)
         changed = signature != self.signature
         if changed:
-            self._restore_encoder(pipe)
+            self._restore_encoders(pipe)
             if embeddings:
-                self._install(pipe, embeddings)
+                self._install(pipe, slots, embeddings)
             self.signature = signature
-        wanted = self._tokenizer if self.signature else self._base_tokenizer
-        if pipe.tokenizer is not wanted:
-            pipe.tokenizer = wanted
+        for tokenizer, _encoder, _key in slots:
+            wanted = self._tokenizers[tokenizer] if self.signature else self._base_tokenizers[tokenizer]
+            if getattr(pipe, tokenizer) is not wanted:
+                setattr(pipe, tokenizer, wanted)
         return changed
 
     def restore(self, pipe: Any) -> None:
         self.apply(pipe, [])
 
-    def _install(self, pipe: Any, embeddings: Sequence[EmbeddingFile]) -> None:
-        import copy
-
+    def _install(
+        self, pipe: Any, slots: list[tuple[str, str, str]], embeddings: Sequence[EmbeddingFile]
+    ) -> None:
         import torch
-        from transformers import AddedToken
 
-        if getattr(pipe, "text_encoder_2", None) is not None:
-            raise EmbeddingFormatError(
-                f"embeddings ({', '.join(e.name for e in embeddings)}) on a model with two text encoders "
-                "(SDXL) are not supported yet"
-            )
-        encoder = pipe.text_encoder
-        base = encoder.get_input_embeddings()
-        width = base.weight.shape[1]
+        two = len(slots) > 1 or slots[0][1] == "text_encoder_2"  # SDXL (or its refiner)
+        widths = {
+            encoder: getattr(pipe, encoder).get_input_embeddings().weight.shape[1]
+            for _t, encoder, _k in slots
+        }
         for embedding in embeddings:
-            if embedding.is_sdxl or embedding.width != width:
+            if embedding.is_sdxl != two or (not two and embedding.width != widths["text_encoder"]):
                 kind = "SDXL (clip_l + clip_g)" if embedding.is_sdxl else f"width {embedding.width}"
-                raise EmbeddingFormatError(
-                    f"embedding {embedding.name!r} is made for another model ({kind}); this model's text "
-                    f"encoder has width {width}"
+                model = (
+                    "two text encoders (SDXL)" if two else f"a text encoder of width {widths['text_encoder']}"
                 )
-        tokenizer = copy.deepcopy(self._base_tokenizer)
-        tokens = [token for embedding in embeddings for token in embedding.placeholders()]
-        tokenizer.add_tokens([AddedToken(token, normalized=False) for token in tokens])
-        ids = tokenizer.convert_tokens_to_ids(tokens)
-        first = ids[0]
-        if ids != list(range(first, first + len(tokens))) or first > base.num_embeddings:
-            raise EmbeddingFormatError(
-                f"the tokenizer ({len(self._base_tokenizer)} tokens) and the text encoder "
-                f"({base.num_embeddings} embeddings) disagree; cannot add embeddings"
-            )
-        extra = torch.cat([embedding.vectors for embedding in embeddings]).to(base.weight.device)
-        self._base_embedding = base
-        encoder.set_input_embeddings(ExtendedTokenEmbedding.build(base, extra, first))
-        self._tokenizer = tokenizer
+                raise EmbeddingFormatError(
+                    f"embedding {embedding.name!r} is made for another model ({kind}); this model has {model}"
+                )
+        for tokenizer_name, encoder_name, key in slots:
+            encoder = getattr(pipe, encoder_name)
+            base = encoder.get_input_embeddings()
+            vectors = [embedding.vectors[key] if two else embedding.vectors for embedding in embeddings]
+            for embedding, tensor in zip(embeddings, vectors, strict=True):
+                if tensor.shape[-1] != base.weight.shape[1]:
+                    raise EmbeddingFormatError(
+                        f"embedding {embedding.name!r}: its {key} vectors have width {tensor.shape[-1]}, the "
+                        f"{encoder_name} has {base.weight.shape[1]}"
+                    )
+            tokenizer, first = _with_placeholders(self._base_tokenizers[tokenizer_name], embeddings, base)
+            extra = torch.cat(list(vectors)).to(base.weight.device)
+            self._base_embeddings[encoder_name] = base
+            encoder.set_input_embeddings(ExtendedTokenEmbedding.build(base, extra, first))
+            self._tokenizers[tokenizer_name] = tokenizer
 
-    def _restore_encoder(self, pipe: Any) -> None:
-        if self._base_embedding is not None:
-            pipe.text_encoder.set_input_embeddings(self._base_embedding)
-            self._base_embedding = None
-        self._tokenizer = None
+    def _restore_encoders(self, pipe: Any) -> None:
+        for encoder_name, base in self._base_embeddings.items():
+            getattr(pipe, encoder_name).set_input_embeddings(base)
+        self._base_embeddings.clear()
+        self._tokenizers.clear()
         self.signature = ()
+
+
+def _slots(pipe: Any) -> list[tuple[str, str, str]]:
+    return [
+        slot
+        for slot in SLOTS
+        if getattr(pipe, slot[1], None) is not None and getattr(pipe, slot[0], None) is not None
+    ]
+
+
+def _with_placeholders(
+    base_tokenizer: Any, embeddings: Sequence[EmbeddingFile], base: Any
+) -> tuple[Any, int]:
+    """A copy of `base_tokenizer` with the embeddings' placeholder tokens, and the first one's id."""
+    import copy
+
+    from transformers import AddedToken
+
+    tokenizer = copy.deepcopy(base_tokenizer)
+    tokens = [token for embedding in embeddings for token in embedding.placeholders()]
+    tokenizer.add_tokens([AddedToken(token, normalized=False) for token in tokens])
+    ids = tokenizer.convert_tokens_to_ids(tokens)
+    first = ids[0]
+    if ids != list(range(first, first + len(tokens))) or first > base.num_embeddings:
+        raise EmbeddingFormatError(
+            f"the tokenizer ({len(base_tokenizer)} tokens) and the text encoder "
+            f"({base.num_embeddings} embeddings) disagree; cannot add embeddings"
+        )
+    return tokenizer, first

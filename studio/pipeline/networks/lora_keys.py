@@ -9,7 +9,11 @@ Three spellings are found in the files people download:
   `lora_unet_middle_block_1_...`, `lora_unet_output_blocks_...` (SDXL kohya files, some
   trainers): mapped onto the diffusers blocks from the UNet's own config.
 - diffusers / PEFT: `unet.down_blocks.0.attentions.0.proj_in`, `text_encoder.text_model...`,
-  older `...attn1.processor.to_q_lora`.
+  `transformer.transformer_blocks.0.attn.to_q` (SD 3.5, Flux, Z-Image), older
+  `...attn1.processor.to_q_lora`.
+
+The transformer families' original layer names (Flux's fused `qkv`, SD 3.5's `joint_blocks`)
+are rewritten onto these first (`transformer_lora`).
 
 transformers 5 dropped the `text_model.` level of CLIP's module names; both are accepted.
 """
@@ -21,13 +25,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# kohya prefix -> the components it may name, first found wins: sd-scripts writes Flux.1's T5
+# as `lora_te3_` though diffusers' Flux pipeline calls it text_encoder_2; `lora_unet_` is the
+# denoiser, a transformer in the families that have no UNet
 KOHYA_PREFIXES = {
-    "lora_unet_": "unet",
-    "lora_te_": "text_encoder",
-    "lora_te1_": "text_encoder",
-    "lora_te2_": "text_encoder_2",
+    "lora_unet_": ("unet", "transformer"),
+    "lora_te_": ("text_encoder",),
+    "lora_te1_": ("text_encoder",),
+    "lora_te2_": ("text_encoder_2",),
+    "lora_te3_": ("text_encoder_3", "text_encoder_2"),
 }
-DOTTED_COMPONENTS = ("unet", "text_encoder", "text_encoder_2")
+DOTTED_COMPONENTS = ("unet", "transformer", "text_encoder", "text_encoder_2", "text_encoder_3")
+DENOISERS = ("unet", "transformer")
 PROCESSOR_NAMES = {"to_q_lora": "to_q", "to_k_lora": "to_k", "to_v_lora": "to_v", "to_out_lora": "to_out.0"}
 RESNET_NAMES = {
     "in_layers_2": "conv1",
@@ -47,7 +56,7 @@ LDM_TOP = {
 
 @dataclass(frozen=True)
 class Target:
-    component: str  # unet | text_encoder | text_encoder_2
+    component: str  # unet | transformer | text_encoder | text_encoder_2 | text_encoder_3
     name: str  # the module path inside that component
 
 
@@ -77,14 +86,20 @@ class ModuleTable:
 
     def resolve(self, key: str) -> Target | None:
         """The module `key` patches, or None when this model has no such module."""
-        for prefix, component in KOHYA_PREFIXES.items():
+        for prefix, components in KOHYA_PREFIXES.items():
             if key.startswith(prefix):
-                return self._underscored(component, key[len(prefix) :])
+                for component in components:
+                    target = self._underscored(component, key[len(prefix) :])
+                    if target is not None:
+                        return target
+                return None
         head, _, rest = key.partition(".")
         if head in DOTTED_COMPONENTS and rest:
             return self._dotted(head, rest)
-        if key.startswith("base_model.model."):  # PEFT's own save_pretrained, of a bare UNet
-            return self._dotted("unet", key[len("base_model.model.") :])
+        denoiser = next((name for name in DENOISERS if name in self.components), "unet")
+        for prefix in ("base_model.model.", "diffusion_model."):  # PEFT's bare model; ComfyUI
+            if key.startswith(prefix):
+                return self._dotted(denoiser, key[len(prefix) :])
         return None
 
     def _underscored(self, component: str, path: str) -> Target | None:

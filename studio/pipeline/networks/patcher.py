@@ -174,7 +174,7 @@ def _plan(table: ModuleTable, uses: Sequence[NetworkUse]) -> dict[Target, list[t
             raise NetworkApplyError(
                 f"LoRA {use.name!r} ({use.file.path.name}): {len(unmatched)} of {len(use.file.modules)} "
                 f"modules match no layer of this model ({components}), e.g. {', '.join(unmatched[:3])}; "
-                "is it made for another architecture (SD 1.x / SD 2.x / SDXL)?"
+                "is it made for another model family (SD 1.x, SDXL, SD 3.5, Flux.1, Z-Image)?"
             )
     return plan
 

@@ -26,6 +26,13 @@ def live(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iter
     config = make_config(tmp_path_factory.mktemp("families-api"), tiny_model_dir, model_cache_size=3)
     for name, family in (("sdxl-tiny", "sdxl"), ("sdxl-refiner-tiny", "sdxl-refiner"), ("flux-tiny", "flux")):
         build_tiny_family(family, config.models_path / "Diffusers" / name)
+    from tests.studio.pipeline.family_network_files import write_kohya_family_lora
+
+    for name, family in (("sdxl-tiny", "sdxl"), ("flux-tiny", "flux")):
+        folder = config.models_path / "Diffusers" / name
+        write_kohya_family_lora(
+            config.models_path / "Lora" / f"{family}-style.safetensors", folder, family, 1
+        )
     server = serve(config)
     yield server
     server.stop()
@@ -105,3 +112,50 @@ def test_forge_distilled_cfg_goes_to_flux_and_its_default_is_dropped_elsewhere(l
         timeout=60,
     )
     assert chosen.status_code == 422 and chosen.json()["field"] == "distilled_cfg_scale"
+
+
+def test_lora_tags_weights_and_hires_fix_on_sdxl_and_flux(live: LiveServer) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    def pixels(png: bytes) -> bytes:
+        return Image.open(io.BytesIO(png)).convert("RGB").tobytes()
+
+    names = {lora["name"] for lora in requests.get(f"{live.url}/sdapi/v1/loras", timeout=30).json()}
+    assert {"sdxl-style", "flux-style"} <= names
+
+    def txt2img(**changes: object) -> tuple[bytes, dict]:
+        response = requests.post(f"{live.url}/sdapi/v1/txt2img", json=small(steps=2, **changes), timeout=300)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return base64.b64decode(body["images"][0]), json.loads(body["info"])
+
+    for model, family in (("sdxl-tiny", "sdxl"), ("flux-tiny", "flux")):
+        override = {"override_settings": {"sd_model_checkpoint": model}}
+        if family == "flux":
+            override["cfg_scale"] = 1.0
+        base, _ = txt2img(**override)
+        styled, info = txt2img(prompt=f"a red cat <lora:{family}-style:1>", **override)
+        off, _ = txt2img(prompt=f"a red cat <lora:{family}-style:0>", **override)
+        assert pixels(styled) != pixels(base) and pixels(off) == pixels(base), model
+        assert "Lora hashes" in info["infotexts"][0]
+        hires, info = txt2img(
+            enable_hr=True, hr_scale=2, hr_upscaler="Lanczos", denoising_strength=0.5, **override
+        )
+        assert Image.open(io.BytesIO(hires)).size == (128, 128)
+        assert "Hires upscaler: Lanczos" in info["infotexts"][0]
+    weighted, _ = txt2img(prompt="a (red:1.4) cat", override_settings={"sd_model_checkpoint": "sdxl-tiny"})
+    plain, _ = txt2img(prompt="a red cat", override_settings={"sd_model_checkpoint": "sdxl-tiny"})
+    assert pixels(weighted) != pixels(plain)
+    refused = requests.post(
+        f"{live.url}/sdapi/v1/txt2img",
+        json=small(
+            prompt="a [red:blue:0.5] cat",
+            cfg_scale=1.0,
+            override_settings={"sd_model_checkpoint": "flux-tiny"},
+        ),
+        timeout=60,
+    )
+    assert refused.status_code == 422 and "prompt" in refused.text

@@ -35,6 +35,7 @@ PARAMETERS = {
     ("sd35-large", "text_encoder_3"): 4762,
     ("flux-dev", "transformer"): 11901,
     ("flux-schnell", "transformer"): 11891,
+    ("flux-fill", "transformer"): 11902,
     ("z-image-turbo", "transformer"): 6155,
     ("z-image-turbo", "text_encoder"): 4022,
 }
@@ -142,6 +143,7 @@ def test_other_architectures_are_named_not_guessed() -> None:
     assert detect_architecture({"model.diffusion_model.input_blocks.0.0.weight": (320, 4, 3, 3)}) == "sd15"
     assert detect_architecture({"something.else": (1,)}) == "unknown"
     assert family_of("chroma") is None and family_of("flux-schnell") is FAMILIES["flux"]
+    assert family_of("flux-fill") is FAMILIES["flux-fill"]
 
 
 def test_flux_mapping_matches_diffusers_converter_at_the_real_width() -> None:

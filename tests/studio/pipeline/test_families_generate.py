@@ -161,10 +161,31 @@ def test_the_sdxl_refiner_takes_over_at_a_fraction_of_the_steps(engine: Engine) 
     assert engine.generate(replace(request, model="sdxl-refiner", init_images=(init,))).images
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("init", [False, True])
+def test_the_refiner_continues_the_step_count_of_the_base_model(engine: Engine, init: bool) -> None:
+    """One progress count over the base model's and the refiner's steps (A1111's one bar):
+    1..N with the same N throughout, never restarting at the switch."""
+    steps: list[tuple[int, int]] = []
+    control = GenerationControl(on_step=lambda info: steps.append((info.step, info.steps)))
+    request = replace(BASE, model="sdxl", steps=6, refiner_checkpoint="sdxl-refiner", refiner_switch_at=0.5)
+    if init:  # img2img: the run is the steps the strength leaves
+        request = replace(request, init_images=(_png((30, 160, 60)),), denoising_strength=0.5)
+    engine.generate(request, control)
+    total = len(steps)
+    assert steps == [(step, total) for step in range(1, total + 1)]
+    assert total == 6 if not init else 3 <= total < 6
+
+
 @pytest.mark.parametrize(
     ("model", "changes", "field", "words"),
     [
-        ("sdxl", {"distilled_cfg_scale": 3.5}, "distilled_cfg_scale", "applies to Flux.1 models only"),
+        (
+            "sdxl",
+            {"distilled_cfg_scale": 3.5},
+            "distilled_cfg_scale",
+            "applies to Flux.1, Flux.1 Fill models only",
+        ),
         ("sdxl", {"flow_shift": 3.0}, "flow_shift", "SDXL"),
         ("flux", {"refiner_checkpoint": "sdxl-refiner"}, "refiner_checkpoint", "applies to SDXL models only"),
         ("sdxl", {"refiner_checkpoint": "flux"}, "refiner_checkpoint", "flux is Flux.1"),
@@ -182,14 +203,34 @@ def test_the_sdxl_refiner_takes_over_at_a_fraction_of_the_steps(engine: Engine) 
             "text-to-image only",
         ),
         (
-            "flux",
+            "z-image",
             {"prompt": "a (red:1.3) cat"},
             "prompt",
-            "work with SD 1.x / 2.x models for now; flux is Flux.1",
+            "work with SD 1.x / 2.x and SDXL models (weights also with Flux.1 and SD 3.5); z-image is Z-Image",
         ),
-        ("sdxl", {"prompt": "a cat AND a dog"}, "prompt", "AND and BREAK"),
+        ("flux", {"prompt": "a red BREAK cat"}, "prompt", "BREAK does not apply"),
+        ("sd3", {"prompt": "a [red:blue:0.5] cat"}, "prompt", "not AND or [from:to:when] editing"),
+        (
+            "flux",
+            {"negative_prompt": "[blue:red:0.5]"},
+            "negative_prompt",
+            "not AND or [from:to:when] editing",
+        ),
+        ("sdxl", {"prompt": "a cat AND a dog"}, "prompt", "AND (composable prompts) works with SD 1.x / 2.x"),
         ("z-image", {"negative_prompt": "[blue:red:0.5]"}, "negative_prompt", "editing"),
-        ("flux", {"enable_hr": True}, "enable_hr", "hires fix runs with SD 1.x / 2.x models for now"),
+        ("flux", {"enable_hr": True, "hr_upscaler": "Latent"}, "hr_upscaler", "latent upscalers work with"),
+        (
+            "flux",
+            {"enable_hr": True, "hr_upscaler": "Lanczos", "width": 80, "hr_scale": 1.5},
+            "hr_resize_x",
+            "multiple of 16",
+        ),
+        (
+            "sdxl",
+            {"enable_hr": True, "refiner_checkpoint": "sdxl-refiner"},
+            "enable_hr",
+            "hires fix and a refiner together",
+        ),
     ],
 )
 def test_what_a_family_cannot_do_is_refused_by_field(

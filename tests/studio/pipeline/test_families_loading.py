@@ -116,19 +116,48 @@ def test_a_tokenizer_comes_from_the_local_hugging_face_cache(
     assert no_network == []
 
 
-def test_fp8_text_encoders_are_refused_by_name(tmp_path: Path, tiny_family: Any) -> None:
-    path = install_single_file(tiny_family("flux"), tmp_path, "flux", "split")
-    t5 = tmp_path / "text_encoder" / "flux-text_encoder_2.safetensors"
+@pytest.mark.slow
+def test_fp8_files_load_upcast_plain_and_scaled(tmp_path: Path, tiny_family: Any) -> None:
+    """A plain fp8 T5 (`t5xxl_fp8_e4m3fn`) and a ComfyUI "scaled fp8" transformer load: each
+    weight is its fp8 value (times its `scale_weight`), in the load dtype; the model generates."""
     from safetensors.torch import load_file
 
-    state = load_file(str(t5))
+    from studio.pipeline.families.flux_keys import flux_to_diffusers
+
+    path = install_single_file(tiny_family("flux"), tmp_path, "flux", "split")
+    t5 = tmp_path / "text_encoder" / "flux-text_encoder_2.safetensors"
+    t5_state = load_file(str(t5))
     t5.unlink()
     save_file(
-        {k: v.to(torch.float8_e4m3fn) for k, v in state.items()},
+        {k: v.to(torch.float8_e4m3fn) for k, v in t5_state.items()},
         str(tmp_path / "text_encoder" / "t5xxl_fp8_e4m3fn.safetensors"),
     )
-    with pytest.raises(ModelLoadError, match=r"t5xxl_fp8_e4m3fn\.safetensors: fp8 files are not supported"):
-        plan_single_file(path, [tmp_path])
+    original = load_file(str(path))
+    scaled: dict[str, torch.Tensor] = {"scaled_fp8": torch.zeros(2, dtype=torch.float8_e4m3fn)}
+    expected: dict[str, torch.Tensor] = {}
+    for key, value in original.items():
+        if key.endswith(".weight") and value.dim() == 2:
+            scale = value.abs().max() / 448.0
+            stored = (value / scale).to(torch.float8_e4m3fn)
+            scaled[key], scaled[key.removesuffix(".weight") + ".scale_weight"] = stored, scale.reshape(1)
+            expected[key] = stored.float() * scale
+        else:
+            scaled[key] = expected[key] = value
+    save_file(scaled, str(path))
+    pipe, plan = load_single_file(path, torch.float32, [tmp_path])
+    assert plan.parts["text_encoder_2"].path.name == "t5xxl_fp8_e4m3fn.safetensors"
+    loaded_t5 = pipe.text_encoder_2.state_dict()
+    checked = 0
+    for key, value in t5_state.items():
+        if key in loaded_t5:
+            assert torch.equal(loaded_t5[key], value.to(torch.float8_e4m3fn).float()), key
+            checked += 1
+    assert checked >= len(t5_state) - 1  # (T5's tied input embedding may be stored once)
+    transformer = pipe.transformer.state_dict()
+    for key, value in flux_to_diffusers(expected).items():
+        assert torch.equal(transformer[key], value.float()), key
+    image = pipe("a red cat", num_inference_steps=2, height=64, width=64, output_type="np").images[0]
+    assert image.shape == (64, 64, 3) and float(image.std()) > 0
 
 
 def test_the_companion_of_the_right_width_is_chosen(tmp_path: Path, tiny_family: Any) -> None:

@@ -38,6 +38,11 @@ def ui_config(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) ->
     config = make_studio_config(tmp_path_factory.mktemp("ui-families"), tiny_model_dir, model_cache_size=3)
     for name, family in (("flux-tiny", "flux"), ("sdxl-tiny", "sdxl"), ("sdxl-refiner-tiny", "sdxl-refiner")):
         build_tiny_family(family, config.models_path / "Diffusers" / name)
+    from tests.studio.pipeline.family_network_files import write_kohya_family_lora, write_sdxl_embedding
+
+    sdxl = config.models_path / "Diffusers" / "sdxl-tiny"
+    write_kohya_family_lora(config.models_path / "Lora" / "xl-detail.safetensors", sdxl, "sdxl", 1)
+    write_sdxl_embedding(config.models_path / "embeddings" / "xlstyle.safetensors", sdxl, 3)
     yield config
     shutil.rmtree(config.models_path / "Diffusers", ignore_errors=True)
 
@@ -113,4 +118,34 @@ def test_an_sdxl_model_takes_a_refiner_from_the_form(browser: Any, studio: Any, 
     assert parsed["Model"] == "sdxl-tiny"
     assert parsed["Refiner"].startswith("sdxl-refiner-tiny [") and parsed["Refiner switch at"] == "0.5"
     shot(page, artifacts_dir, "txt2img-sdxl-refiner")
+    page.context.close()
+
+
+def test_sdxl_takes_lora_weights_embeddings_and_hires_fix_from_the_form(
+    browser: Any, studio: Any, artifacts_dir: Path
+) -> None:
+    import io
+
+    from PIL import Image
+
+    page = open_page(browser, studio.url)
+    choose(page, "txt2img_model", title_of(studio, "sdxl-tiny"))
+    page.wait_for_selector("#txt2img_refiner", state="visible")
+    set_number(page, "txt2img_steps", 2)
+    set_number(page, "txt2img_width", 64)
+    set_number(page, "txt2img_height", 64)
+    page.fill("#txt2img_prompt textarea", "a (red:1.3) cat, xlstyle <lora:xl-detail:0.8>")
+    page.locator("#txt2img_hr").get_by_text("Hires. fix").first.click()
+    page.locator("#txt2img_enable_hr input").check()
+    set_number(page, "txt2img_hr_scale", 1.5)
+    set_number(page, "txt2img_hires_steps", 2)
+    set_number(page, "txt2img_denoising_strength", 0.5)
+    start_generation(page, "txt2img")
+    assert wait_finished(page) == "done", progress_text(page)
+    png = gallery_png(page)
+    assert Image.open(io.BytesIO(png)).size == (96, 96)
+    parsed = parse_infotext(read_png_infotext(png) or "")
+    assert parsed["Model"] == "sdxl-tiny" and parsed["Hires upscale"] == "1.5"
+    assert parsed["Lora hashes"].startswith("xl-detail: ") and parsed["TI hashes"].startswith("xlstyle: ")
+    shot(page, artifacts_dir, "txt2img-sdxl-lora-hires")
     page.context.close()
