@@ -27,8 +27,8 @@ from studio.hooks import GenerationHooks, NoHooks
 from studio.infotext import encode_png, format_infotext, generation_parameters
 from studio.memory.estimate import CostPolicy, CostVerdict, JobShape
 from studio.model_checks import check_model_file, load_errors_named, model_file_problem
-from studio.pipeline.controlnet.service import ControlNets
 from studio.pipeline.backends import Acceleration
+from studio.pipeline.controlnet.service import ControlNets
 from studio.pipeline.families.engine_steps import (
     call_with_refiner,
     check_family,
