@@ -15,6 +15,7 @@ import webbrowser
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from studio.cli import acceleration
 from studio.config import ConfigError, StudioConfig, load_config
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--data-dir", help="where the database, config, outputs and models live")
     parser.add_argument("--models-dir", help="models folder (default: DATA_DIR/models)")
     parser.add_argument("--device", help="device backend: auto, cpu, cuda, mps, ... (default auto)")
+    acceleration.add_arguments(parser)
     parser.add_argument("--no-browser", action="store_true", default=None, help="do not open a browser tab")
     parser.add_argument("--api-only", action="store_true", default=None, help="serve the API without the UI")
     parser.add_argument(
@@ -144,6 +146,7 @@ def main(argv: Sequence[str]) -> int:
         "ui_auth": args.ui_auth,
         "cors_origins": args.cors_origins,
         "allow_pickle": args.allow_pickle,
+        **acceleration.config_values(args),
     }
     try:
         config = load_config(cli)

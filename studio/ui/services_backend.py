@@ -51,7 +51,18 @@ if TYPE_CHECKING:
 # engine reads the rest per request or at the next model load);
 # the others are used when the services are built, so they wait for a restart.
 LIVE_SETTINGS = frozenset(
-    {"samples_save", "clip_skip", "default_model", "allow_pickle", "memory", "cost_check", "max_job_seconds"}
+    {
+        "samples_save",
+        "clip_skip",
+        "default_model",
+        "allow_pickle",
+        "memory",
+        "cost_check",
+        "max_job_seconds",
+        "backend",
+        "quantize_unet",
+        "quantize_text_encoder",
+    }
 )
 
 

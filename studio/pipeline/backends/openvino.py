@@ -30,6 +30,7 @@ import json
 import logging
 import shutil
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -215,7 +216,10 @@ class OpenVinoModels:
             log.warning("openvino: exporting %s for %s (once; kept in %s)", kind, self.folder.name, folder)
             source = _fp32(torch_module)
             wrapper = _unet_wrapper(source) if kind == "unet" else _decoder_wrapper(source)
-            with torch.no_grad():
+            with torch.no_grad(), warnings.catch_warnings():
+                # tracing warns at each Python branch on a shape; those branches are what
+                # `size_multiple` guards (the model is traced at a size each branch agrees with)
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 model = ov.convert_model(wrapper, example_input=example)
             ov.save_model(model, str(xml), compress_to_fp16=False)
             (folder / "done.json").write_text(json.dumps({"openvino": ov.__version__}), encoding="utf-8")
@@ -282,11 +286,11 @@ class OpenVinoBackend:
         vae: Any,
         vae_sha256: str,
         loras: Sequence[tuple[str, Any]],
-        warnings: list[str],
+        result_warnings: list[str],
     ) -> Iterator[OpenVinoModels]:
         """Within the block, `unet` and `vae.decode` run through OpenVINO (exported on first
         use for this LoRA set and VAE). A latent size the traced UNet cannot take (a hires
-        pass's, say) runs on torch, with a warning in `warnings`."""
+        pass's, say) runs on torch, with a warning in `result_warnings`."""
         models = self.models_for(checkpoint_sha256)
         unet_key = lora_key(loras)
         vae_key = _digest(vae_sha256)
@@ -315,9 +319,9 @@ class OpenVinoBackend:
                     f"backend openvino: {sample.shape[-1] * 8}x{sample.shape[-2] * 8} px is not a multiple of "
                     f"{multiple * 8} px; that pass ran on torch"
                 )
-                if message not in warnings:
+                if message not in result_warnings:
                     log.warning(message)
-                    warnings.append(message)
+                    result_warnings.append(message)
                 return type(unet).forward(unet, sample, timestep, encoder_hidden_states, *args, **kwargs)
             step = torch.as_tensor(timestep, dtype=torch.float32).reshape(-1)[:1].reshape(())
             inputs = [sample, step, encoder_hidden_states]
