@@ -220,6 +220,7 @@ class OpenVinoModels:
                 # tracing warns at each Python branch on a shape; those branches are what
                 # `size_multiple` guards (the model is traced at a size each branch agrees with)
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                warnings.filterwarnings("ignore", "`torch.jit.trace", DeprecationWarning)
                 model = ov.convert_model(wrapper, example_input=example)
             ov.save_model(model, str(xml), compress_to_fp16=False)
             (folder / "done.json").write_text(json.dumps({"openvino": ov.__version__}), encoding="utf-8")

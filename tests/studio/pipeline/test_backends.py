@@ -97,6 +97,11 @@ def test_openvino_refuses_what_it_cannot_run_by_field(studio_config: StudioConfi
     fields = {problem.field for problem in caught.value.problems}
     assert fields == {"width", "height", "quantize_unet"}
     assert "multiple of 64" in str(caught.value)
+    from studio.pipeline.backends.openvino import refusals
+
+    assert set(refusals("flux", 64, 64, 64, controlnet=True, quantized=False)) == {"model"}
+    assert set(refusals("sd15", 64, 64, 64, controlnet=True, quantized=False)) == {"controlnet_units"}
+    assert refusals("sdxl", 96, 160, 32, controlnet=False, quantized=False) == {}
 
 
 def test_missing_openvino_runs_on_torch_and_says_so(
@@ -167,3 +172,21 @@ def test_int4_unet_runs(studio_config: StudioConfig) -> None:
 def _cache_args(engine: Engine) -> tuple[Any, ...]:
     entry = engine.registry.find("checkpoint", "tiny")
     return entry, engine.device, dict(engine.config.memory), engine.config.allow_pickle
+
+
+@pytest.mark.slow
+def test_openvino_runs_sdxl_close_to_torch(tmp_path: Path, tiny_family: Any) -> None:
+    pytest.importorskip("openvino")
+    import shutil
+
+    from tests.helpers import make_studio_config
+
+    config = make_studio_config(tmp_path)
+    shutil.copytree(tiny_family("sdxl"), config.models_path / "Diffusers" / "sdxl")
+    engine = Engine(config)
+    request = replace(BASE, model="sdxl", steps=3, original_width=256, crop_left=16)
+    reference = pixels(engine.generate(request).images[0].png)
+    engine.config = replace(config, backend="openvino")
+    image = pixels(engine.generate(request).images[0].png)
+    assert exports(engine) == 2  # the text_time UNet (pooled text and size ids as inputs) and its VAE
+    assert psnr(image, reference) > 30

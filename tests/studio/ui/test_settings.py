@@ -17,6 +17,9 @@ VALID = {
     "memory": '{"attention_slicing": {}}',
     "cost_check": "refuse",
     "max_job_seconds": 120,
+    "backend": "openvino",
+    "quantize_unet": "int8",
+    "quantize_text_encoder": "",
 }
 
 
@@ -33,6 +36,9 @@ def test_settings_changes_from_widgets():
         "memory": {"attention_slicing": {}},
         "cost_check": "refuse",
         "max_job_seconds": 120.0,
+        "backend": "openvino",
+        "quantize_unet": "int8",
+        "quantize_text_encoder": "none",
     }
 
 
