@@ -67,17 +67,17 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def size_multiple(unet_config: Any) -> int:
-    """Width and height must be multiples of this for the traced UNet (latent / its up factor)."""
+def latent_multiple(unet_config: Any) -> int:
+    """The traced UNet takes latent sides that are multiples of this (its up-sampling factor)."""
     ups = len(getattr(unet_config, "up_block_types", ()) or ()) or 1
-    return 8 * 2 ** max(0, ups - 1)
+    return 2 ** max(0, ups - 1)
 
 
 def refusals(
     family: str, width: int, height: int, step: int, controlnet: bool, quantized: bool
 ) -> dict[str, str]:
     """Field -> why a request cannot run on the OpenVINO backend (empty: it can); `step`: the
-    size multiple of the family's UNet (`size_multiple`)."""
+    pixel multiple the family's UNet takes (8 px per latent x `latent_multiple`)."""
     problems: dict[str, str] = {}
     if family not in SUPPORTED_FAMILIES:
         problems["model"] = (
@@ -148,7 +148,7 @@ def _unet_example(unet: Any) -> tuple[Any, ...]:
     import torch
 
     config = unet.config
-    size = 64 // 8 * (size_multiple(config) // 8)
+    size = 8 * latent_multiple(config)
     sample = torch.randn(2, config.in_channels, size, size)
     timestep = torch.tensor(999.0)
     context = torch.randn(2, 77, config.cross_attention_dim)
@@ -218,7 +218,7 @@ class OpenVinoModels:
             wrapper = _unet_wrapper(source) if kind == "unet" else _decoder_wrapper(source)
             with torch.no_grad(), warnings.catch_warnings():
                 # tracing warns at each Python branch on a shape; those branches are what
-                # `size_multiple` guards (the model is traced at a size each branch agrees with)
+                # `latent_multiple` guards (the model is traced at a size each branch agrees with)
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 warnings.filterwarnings("ignore", "`torch.jit.trace", DeprecationWarning)
                 model = ov.convert_model(wrapper, example_input=example)
@@ -314,11 +314,12 @@ class OpenVinoBackend:
                 raise RuntimeError(f"the openvino UNet does not take {unsupported or 'these arguments'}")
             import torch
 
-            multiple = size_multiple(unet.config) // 8
+            multiple = latent_multiple(unet.config)
             if any(side % multiple for side in sample.shape[-2:]):
+                factor = 2 ** (len(vae.config.block_out_channels) - 1)  # pixels per latent
                 message = (
-                    f"backend openvino: {sample.shape[-1] * 8}x{sample.shape[-2] * 8} px is not a multiple of "
-                    f"{multiple * 8} px; that pass ran on torch"
+                    f"backend openvino: {sample.shape[-1] * factor}x{sample.shape[-2] * factor} px is not a "
+                    f"multiple of {multiple * factor} px; that pass ran on torch"
                 )
                 if message not in result_warnings:
                     log.warning(message)
