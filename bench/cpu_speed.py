@@ -64,9 +64,13 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-def timed(function: Any, repeats: int) -> tuple[float, Any]:
-    """Seconds per call (after one warm-up call) and the last output."""
+def timed(function: Any, repeats: int, first: dict[str, Any] | None = None) -> tuple[float, Any]:
+    """Seconds per call (after one warm-up call, whose seconds go in `first["first_call_s"]`)
+    and the last output."""
+    start = time.perf_counter()
     out = function()
+    if first is not None:
+        first["first_call_s"] = round(time.perf_counter() - start, 1)
     start = time.perf_counter()
     for _ in range(repeats):
         out = function()
@@ -132,10 +136,7 @@ def unet_case(case: str, unet: Any, inputs: tuple[Any, ...], repeats: int, work:
         with torch.no_grad():
             return call(*args[:2], encoder_hidden_states=args[2]).sample
 
-    start = time.perf_counter()
-    step()
-    result["first_call_s"] = round(time.perf_counter() - start, 1)
-    seconds, out = timed(step, repeats)
+    seconds, out = timed(step, repeats, result)
     result.update(s_per_step=seconds, out=out)
     return result
 
@@ -163,7 +164,12 @@ def vae_cases(vae: Any, latents: Any, repeats: int, work: Path, cases: list[str]
 
             seconds, out = timed(decode, repeats)
         rows.append({"case": case, "s_per_decode": seconds, "out": out})
+        print(f"    VAE decode {case}: {seconds:.2f} s", flush=True)
     return rows
+
+
+def _brief(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in row.items() if key != "out"}
 
 
 def full_size(size: int, repeats: int, cases: list[str]) -> dict[str, Any]:
@@ -187,6 +193,7 @@ def full_size(size: int, repeats: int, cases: list[str]) -> dict[str, Any]:
             except Exception as error:  # a case that cannot run here is reported, not fatal
                 row = {"case": case, "error": f"{type(error).__name__}: {error}"[:300]}
             rows.append(row)
+            print(f"    {_brief(row)}", flush=True)
             gc.collect()
         decodes = vae_cases(vae, torch.randn(1, 4, latent, latent, generator=generator), repeats, work, cases)
     for group in (rows, decodes):
@@ -289,6 +296,7 @@ def main() -> None:
     parser.add_argument("--cases", help=f"comma-separated subset of {','.join(UNET_CASES)}")
     parser.add_argument("--seeds", type=int, default=2, help="seeds per prompt on the starter model")
     parser.add_argument("--skip-starter", action="store_true", help="no part 2")
+    parser.add_argument("--skip-full", action="store_true", help="no part 1 (the starter model only)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     import torch
@@ -308,13 +316,17 @@ def main() -> None:
         "load_average_before": load_average(),
     }
     print(f"SD 1.5 architecture at {size}x{size}, {torch.get_num_threads()} threads, load {load_average()}")
-    report.update(full_size(size, repeats, cases))
+    if not args.skip_full:
+        report.update(full_size(size, repeats, cases))
     if not args.skip_starter:
         print("starter model through the engine ...", flush=True)
         report["starter"] = starter_quality(cases, args.seeds)
     report["load_average_after"] = load_average()
     report["peak_rss_gb"] = round(peak_rss_gb(), 1)
-    print_report(report)
+    if not args.skip_full:
+        print_report(report)
+    else:
+        report["load_average_after"] = load_average()
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
 
