@@ -56,6 +56,11 @@ class StudioConfig:
     # (studio/hub_service.py hands both to the local hub; the key is never shown in full).
     hub_server: str | None = None
     hub_api_key: str | None = None
+    # What runs the UNet and VAE decoder: torch, or openvino (CPU; studio.pipeline.backends)
+    backend: str = "torch"
+    # Weight quantization per component (studio.pipeline.quantize): none | int8 | int4 | torchao-int8
+    quantize_unet: str = "none"
+    quantize_text_encoder: str = "none"
 
     @property
     def auth_configured(self) -> bool:
@@ -157,10 +162,18 @@ def masked(secret: str | None) -> str | None:
     return MASK + (secret[-4:] if len(secret) >= 12 else "")
 
 
+BACKENDS = ("torch", "openvino")
+QUANTIZE_MODES = ("none", "int8", "int4", "torchao-int8")
+
+
 def _check(name: str, value: Any) -> Any:
     """Settings with a range or a fixed set of values."""
     if name == "cost_check" and value not in COST_CHECK_MODES:
         raise ConfigError(name, f"expected one of {', '.join(COST_CHECK_MODES)}, got {value!r}")
+    if name == "backend" and value not in BACKENDS:
+        raise ConfigError(name, f"expected one of {', '.join(BACKENDS)}, got {value!r}")
+    if name in ("quantize_unet", "quantize_text_encoder") and value not in QUANTIZE_MODES:
+        raise ConfigError(name, f"expected one of {', '.join(QUANTIZE_MODES)}, got {value!r}")
     if name == "max_job_seconds" and not value > 0:
         raise ConfigError(name, f"expected a number of seconds > 0, got {value!r}")
     if name in ("hub_server", "hub_api_key") and value is not None:

@@ -54,8 +54,9 @@ CODE_FORMER_WEIGHT = "code_former_weight"
 # A1111's "Infotext: handle styles": what reading an infotext does with the styles in its prompt
 INFOTEXT_STYLES = "infotext_styles"
 MAX_OPTIONS = 500
-# the cost check before each generation (studio.memory.estimate)
-CONFIG_OPTIONS = ("cost_check", "max_job_seconds")
+# the cost check before each generation (studio.memory.estimate); the backend and the weight
+# quantization (studio.pipeline.backends)
+CONFIG_OPTIONS = ("cost_check", "max_job_seconds", "backend", "quantize_unet", "quantize_text_encoder")
 
 
 def config_options(config: StudioConfig) -> dict[str, Any]:

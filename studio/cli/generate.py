@@ -10,6 +10,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from studio.cli import acceleration
 from studio.request import GenerationRequest, RequestError
 
 
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--models-dir", type=Path)
     parser.add_argument("--device", help="auto, cpu, cuda, rocm, mps, xpu, directml")
+    acceleration.add_arguments(parser)
     parser.add_argument(
         "--allow-pickle", action="store_true", default=None, help="allow .ckpt/.pt pickle models"
     )
@@ -107,6 +109,7 @@ def main(argv: list[str]) -> int:
                 "models_dir": args.models_dir,
                 "device": args.device,
                 "allow_pickle": args.allow_pickle,
+                **acceleration.config_values(args),
             }
         )
         request = request_from_args(args)

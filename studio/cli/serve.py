@@ -15,6 +15,7 @@ import webbrowser
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from studio.cli import acceleration
 from studio.config import ConfigError, StudioConfig, load_config
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--data-dir", help="where the database, config, outputs and models live")
     parser.add_argument("--models-dir", help="models folder (default: DATA_DIR/models)")
     parser.add_argument("--device", help="device backend: auto, cpu, cuda, mps, ... (default auto)")
+    acceleration.add_arguments(parser)
     parser.add_argument("--no-browser", action="store_true", default=None, help="do not open a browser tab")
     parser.add_argument("--api-only", action="store_true", default=None, help="serve the API without the UI")
     parser.add_argument(
@@ -150,6 +152,7 @@ def main(argv: Sequence[str]) -> int:
         "allow_pickle": args.allow_pickle,
         "hub_server": args.hub_server,
         "hub_api_key": args.hub_api_key,
+        **acceleration.config_values(args),
     }
     try:
         config = load_config(cli)

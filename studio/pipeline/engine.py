@@ -27,6 +27,7 @@ from studio.hooks import GenerationHooks, NoHooks
 from studio.infotext import encode_png, format_infotext, generation_parameters
 from studio.memory.estimate import CostPolicy, CostVerdict, JobShape
 from studio.model_checks import check_model_file, load_errors_named, model_file_problem
+from studio.pipeline.backends import Acceleration
 from studio.pipeline.batch_runner import BatchRunner, prepare_inputs
 from studio.pipeline.controlnet.service import ControlNets
 from studio.pipeline.families.engine_steps import (
@@ -106,6 +107,7 @@ class Engine:
             lambda: self._registries.upscalers, config.models_path, lambda: self.config.allow_pickle
         )
         self._costs: Any = None  # CostEstimator, made on the first cost check
+        self._acceleration = Acceleration(lambda: self.config)  # backend and quantization
 
     # -- choices ------------------------------------------------------------------------------
     @property
@@ -243,7 +245,7 @@ class Engine:
         return count_tokens(prompt, steps, tokenize_function(tokenizer), special_tokens(tokenizer), positive)
 
     def _load(self, entry: ModelEntry, field_name: str = "model") -> Any:
-        with load_errors_named(entry, field_name):
+        def get() -> Any:
             return self.cache.get(
                 entry,
                 self.device,
@@ -251,6 +253,9 @@ class Engine:
                 self.config.allow_pickle,
                 self._registries.memory_strategies,
             )
+
+        with load_errors_named(entry, field_name):
+            return self._acceleration.load(self.cache, entry, get)
 
     # -- generation ---------------------------------------------------------------------------
     def check(self, request: GenerationRequest) -> tuple[GenerationRequest, ModelEntry, ModelEntry | None]:
@@ -305,6 +310,7 @@ class Engine:
                 )
                 if entry is not None:
                     check_family_prompts(entry, plan, request)
+                    self._acceleration.check(request, entry, bool(plan.loras))
         problems.raise_any()
         assert entry is not None
         return request, entry, vae
@@ -394,7 +400,11 @@ class Engine:
                     tick = time.perf_counter()
                     images: list[Any] = []  # stays empty when a stop comes inside a step (interrupt.py)
                     fine = needs_fine_checks(loaded.pipe, request.width, request.height, self.device.is_cpu)
-                    with stop_inside_steps(control, loaded.pipe, vae and vae[1], fine=fine):
+                    loras = [(item.lora.entry.sha256, item.weights) for item in plan.loras]
+                    with (
+                        self._acceleration.running(loaded, vae, loras, result.warnings),
+                        stop_inside_steps(control, loaded.pipe, vae and vae[1], fine=fine),
+                    ):
                         images = BatchRunner(
                             self.samplers,
                             self._prompts,

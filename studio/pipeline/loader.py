@@ -218,6 +218,13 @@ class ModelCache:
         self._models[key] = loaded
         return loaded
 
+    def drop(self, entry: ModelEntry) -> None:
+        """Unload `entry` (the next `get` loads it from its file again)."""
+        old = self._models.pop(str(entry.path), None)
+        if old is not None:
+            del old
+            gc.collect()
+
     def _evict(self) -> None:
         _, old = self._models.popitem(last=False)
         del old

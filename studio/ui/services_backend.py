@@ -62,6 +62,9 @@ LIVE_SETTINGS = frozenset(
         "max_job_seconds",
         "hub_server",
         "hub_api_key",
+        "backend",
+        "quantize_unet",
+        "quantize_text_encoder",
     }
 )
 

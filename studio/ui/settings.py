@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from studio.config import COST_CHECK_MODES, MASK, ConfigError, masked
+from studio.config import BACKENDS, COST_CHECK_MODES, MASK, QUANTIZE_MODES, ConfigError, masked
 from studio.ui.backend import UIBackend
 
 if TYPE_CHECKING:
@@ -56,6 +56,9 @@ def settings_values(config: StudioConfig) -> dict[str, Any]:
         "memory": json.dumps(dict(config.memory), indent=2),
         "hub_server": config.hub_server or "",
         "hub_api_key": masked(config.hub_api_key) or "",
+        "backend": config.backend,
+        "quantize_unet": config.quantize_unet,
+        "quantize_text_encoder": config.quantize_text_encoder,
     }
 
 
@@ -108,6 +111,9 @@ def settings_changes(values: dict[str, Any]) -> dict[str, Any]:
     key = (values.get("hub_api_key") or "").strip()
     if not key.startswith(MASK):  # the masked key shown back means: keep the saved one
         changes["hub_api_key"] = key or None
+    changes["backend"] = values.get("backend") or "torch"
+    for name in ("quantize_unet", "quantize_text_encoder"):
+        changes[name] = values.get(name) or "none"
     return changes
 
 
@@ -183,6 +189,27 @@ def build_settings_tab(backend: UIBackend) -> SettingsTab:
                 language="json",
                 label="Memory strategies (name -> options)",
                 elem_id="settings_memory",
+            )
+            gr.Markdown("### Speed (docs/performance.md)")
+            widgets["backend"] = gr.Dropdown(
+                list(BACKENDS),
+                value=config.backend,
+                label="Backend for the UNet and VAE decoder",
+                info="openvino: CPU, SD 1.x/2.x/SDXL; exported once into models/OpenVINO",
+                elem_id="settings_backend",
+            )
+            widgets["quantize_unet"] = gr.Dropdown(
+                list(QUANTIZE_MODES),
+                value=config.quantize_unet,
+                label="Quantize the UNet/transformer weights",
+                info="saves memory; no LoRAs on a quantized model",
+                elem_id="settings_quantize_unet",
+            )
+            widgets["quantize_text_encoder"] = gr.Dropdown(
+                list(QUANTIZE_MODES),
+                value=config.quantize_text_encoder,
+                label="Quantize the text encoder weights",
+                elem_id="settings_quantize_text_encoder",
             )
     gr.Markdown("### Hub")
     with gr.Row():

@@ -374,3 +374,28 @@ def test_cost_check_from_settings_refuses_then_warns(browser, studio, artifacts_
     finally:  # the other tests share this studio
         studio.services.engine.config = dataclasses.replace(studio.services.engine.config, cost_check="off")
         page.context.close()
+
+
+def test_openvino_backend_from_settings_runs_the_next_image(browser, studio, artifacts_dir):
+    pytest.importorskip("openvino")
+    page = open_page(browser, studio.url)
+    try:
+        page.click("#tab_settings-button")
+        choose(page, "settings_backend", "openvino")
+        page.click("#settings_save")
+        page.wait_for_function(
+            "() => (document.querySelector('#settings_message')?.textContent || '').includes('In effect now: backend')"
+        )
+        assert studio.services.engine.config.backend == "openvino"
+        assert json.loads(studio.config.config_file.read_text())["backend"] == "openvino"
+        page.click("#tab_txt2img-button")
+        small_settings(page, steps=2)
+        page.fill("#txt2img_prompt textarea", "a red circle")
+        start_generation(page, "txt2img")
+        assert wait_finished(page, timeout=300) == "done"  # the first job exports the tiny model
+        models = studio.services.engine.config.models_path
+        assert list((models / "OpenVINO").glob("*/unet-*/unet.xml"))  # exported, so it ran there
+        shot(page, artifacts_dir, "txt2img-openvino")
+    finally:  # the other tests share this studio
+        studio.services.engine.config = dataclasses.replace(studio.services.engine.config, backend="torch")
+        page.context.close()

@@ -19,6 +19,9 @@ VALID = {
     "max_job_seconds": 120,
     "hub_server": " http://127.0.0.1:9/ ",
     "hub_api_key": "••••abcd",  # the saved key, shown masked
+    "backend": "openvino",
+    "quantize_unet": "int8",
+    "quantize_text_encoder": "",
 }
 
 
@@ -36,6 +39,9 @@ def test_settings_changes_from_widgets():
         "cost_check": "refuse",
         "max_job_seconds": 120.0,
         "hub_server": "http://127.0.0.1:9/",
+        "backend": "openvino",
+        "quantize_unet": "int8",
+        "quantize_text_encoder": "none",
     }  # the masked key is not a change
 
 
