@@ -19,8 +19,18 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from studio import options as opt
-from studio.http.a1111_info import memory_report, read_png_info
+from studio.http.a1111_info import read_png_info
 from studio.http.a1111_payloads import Img2ImgBody, PngInfoBody, Txt2ImgBody
+from studio.http.a1111_shapes import (
+    EmbeddingsResponse,
+    MemoryResponse,
+    SamplerItem,
+    ScriptInfo,
+    embedding_items,
+    memory_report,
+    sampler_items,
+    script_infos,
+)
 from studio.http.checks import check_cost, check_request
 from studio.http.controlnet import split_controlnet
 from studio.http.errors import COMMON_RESPONSES, GENERATION_FAILED, StrictJsonRoute
@@ -309,7 +319,8 @@ class A1111Api:
             parameters["mask"] = None
         info = self.info(request, job)
         info["cost"] = (job.result or {}).get("cost", cost)
-        info["warnings"] = info["cost"]["warnings"]
+        # the cost check's, and the run's own (e.g. a batch stopped before its first step)
+        info["warnings"] = (job.result or {}).get("warnings", info["cost"]["warnings"])
         return {
             "images": images,
             "parameters": parameters,
@@ -477,12 +488,9 @@ def build_router(services: HttpServices) -> APIRouter:
     def sd_vae() -> list[dict[str, Any]]:
         return [{"model_name": entry.name, "filename": str(entry.path)} for entry in engine.registry.vaes()]
 
-    @router.get("/samplers")
+    @router.get("/samplers", response_model=list[SamplerItem])
     def samplers() -> list[dict[str, Any]]:
-        return [
-            {"name": name, "aliases": engine.sampler_aliases(name), "options": {}}
-            for name in engine.sampler_names()
-        ]
+        return sampler_items(engine)
 
     @router.get("/schedulers")
     def schedulers() -> list[dict[str, Any]]:
@@ -501,9 +509,9 @@ def build_router(services: HttpServices) -> APIRouter:
     def loras() -> list[dict[str, Any]]:
         return engine.lora_listing()
 
-    @router.get("/embeddings")
+    @router.get("/embeddings", response_model=EmbeddingsResponse)
     def embeddings() -> dict[str, Any]:
-        return engine.embedding_listing()
+        return embedding_items(engine.embedding_listing())
 
     @router.get("/prompt-styles")
     def prompt_styles() -> list[dict[str, str]]:
@@ -544,11 +552,11 @@ def build_router(services: HttpServices) -> APIRouter:
         names = _script_names(services.scripts)
         return {"txt2img": names, "img2img": names}
 
-    @router.get("/script-info")
+    @router.get("/script-info", response_model=list[ScriptInfo])
     def script_info() -> list[dict[str, Any]]:
-        return list(services.scripts.describe())
+        return script_infos(services.scripts)
 
-    @router.get("/memory")
+    @router.get("/memory", response_model=MemoryResponse)
     def memory() -> dict[str, Any]:
         return memory_report()
 

@@ -390,6 +390,7 @@ class Engine:
                     tick = time.perf_counter()
                     images: list[Any] = []  # stays empty when a stop comes inside a step (interrupt.py)
                     fine = needs_fine_checks(loaded.pipe, request.width, request.height, self.device.is_cpu)
+                    before = control.last_step
                     with stop_inside_steps(control, loaded.pipe, vae and vae[1], fine=fine):
                         images = self._run_batch(
                             loaded,
@@ -415,9 +416,13 @@ class Engine:
                             shape, entry, self.device, self.config.memory, time.perf_counter() - tick
                         )
                     tick = time.perf_counter()
+                    made = resolved
+                    if control.interrupted or control.skip_requested:  # record the steps done
+                        last = control.last_step if control.last_step is not before else None
+                        made = _stopped_batch(resolved, last, images, seeds[start:end], control, result)
                     for i, image in enumerate(images, start):
                         record = self._finish_image(
-                            resolved,
+                            made,
                             entry,
                             vae_entry,
                             image,
@@ -707,6 +712,24 @@ class Engine:
             return int(peak if sys.platform == "darwin" else peak * 1024)
         except ImportError:
             return 0
+
+
+def _stopped_batch(
+    request: GenerationRequest,
+    last: StepInfo | None,
+    images: list[Any],
+    seeds: list[int],
+    control: GenerationControl,
+    result: Result,
+) -> GenerationRequest:
+    """A batch ended by Interrupt or Skip: the request as its images were made (the steps
+    done, `studio.pipeline.stopped`); a batch that gave no image is named in the warnings."""
+    from studio.pipeline.stopped import made_as, not_made_warning
+
+    made = made_as(request, last)
+    if not images:
+        result.warnings.append(not_made_warning(seeds, control.interrupted, last))
+    return request if made is None else made
 
 
 def _hires_fields(fields: set[str]) -> bool:

@@ -200,6 +200,12 @@ def test_a_reload_reattaches_to_the_job_with_progress_skip_interrupt_and_result(
     page.click("#txt2img_interrupt")
     assert wait_finished(page) == "cancelled"
     assert progress_text(page).startswith("Interrupted")
+    # the stopped images record the steps they really got, not the 150 asked for (item 6)
+    page.wait_for_function(
+        "() => /Steps: \\d+/.test(document.querySelector('#txt2img_infotext textarea').value)"
+    )
+    shown = page.input_value("#txt2img_infotext textarea")
+    assert 1 <= int(shown.split("Steps: ")[1].split(",")[0]) < 150, shown
 
     # A job that finishes during a reload shows its images after it, once.
     set_number(page, "txt2img_batch_count", 1)
