@@ -26,6 +26,7 @@ from studio.http.a1111_shapes import (
     MemoryResponse,
     SamplerItem,
     ScriptInfo,
+    ScriptsList,
     embedding_items,
     memory_report,
     sampler_items,
@@ -43,7 +44,6 @@ from studio.request import GenerationRequest, Problems, RequestError
 if TYPE_CHECKING:
     from studio.engine_view import StudioEngine
     from studio.http.services import HttpServices
-    from studio.scripts.manager import ScriptManager
 
 
 FORGE_DISTILLED_CFG = 3.5  # what Forge's API sends when the client did not choose
@@ -547,10 +547,13 @@ def build_router(services: HttpServices) -> APIRouter:
             )
         return info
 
-    @router.get("/scripts")
+    @router.get("/scripts", response_model=ScriptsList)
     def scripts() -> dict[str, list[str]]:
-        names = _script_names(services.scripts)
-        return {"txt2img": names, "img2img": names}
+        infos = script_infos(services.scripts)  # each tab lists the scripts it shows
+        return {
+            tab: [info["name"] for info in infos if info["is_img2img"] == (tab == "img2img")]
+            for tab in ("txt2img", "img2img")
+        }
 
     @router.get("/script-info", response_model=list[ScriptInfo])
     def script_info() -> list[dict[str, Any]]:
@@ -561,10 +564,6 @@ def build_router(services: HttpServices) -> APIRouter:
         return memory_report()
 
     return router
-
-
-def _script_names(scripts: ScriptManager) -> list[str]:
-    return [name.lower() for name in scripts.names()]
 
 
 __all__ = ["A1111Api", "Img2ImgBody", "Txt2ImgBody", "build_router"]

@@ -10,6 +10,7 @@ from the studio:
 - `/samplers`: `name`, `aliases` (the A1111 names and the old combined "+ schedule" names that
   mean the sampler) and `options`, the flags A1111 keeps there (`second_order`, `uses_ensd`,
   `brownian_noise`, `solver_type`) for the samplers they apply to;
+- `/scripts`: the names of the scripts each tab shows;
 - `/script-info`: one entry per script and tab (txt2img, then img2img), with `is_alwayson`,
   `is_img2img` and each argument's `label`, `value` (its default), `minimum`, `maximum`,
   `step` and `choices`;
@@ -52,6 +53,11 @@ class ScriptInfo(BaseModel):
     is_alwayson: bool | None = Field(default=None, title="IsAlwayson")
     is_img2img: bool | None = Field(default=None, title="IsImg2img")
     args: list[ScriptArg] = Field(title="Arguments")
+
+
+class ScriptsList(BaseModel):
+    txt2img: list | None = Field(default=None, title="Txt2img")
+    img2img: list | None = Field(default=None, title="Img2img")
 
 
 class EmbeddingItem(BaseModel):

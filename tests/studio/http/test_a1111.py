@@ -159,7 +159,10 @@ def test_listings_have_a1111s_exact_shapes(api: webuiapi.WebUIApi, live: LiveSer
     assert [(info.is_alwayson, info.is_img2img) for info in xyz] == [(False, False), (False, True)]
     assert xyz[0].args and all(arg.label for arg in xyz[0].args)
     assert any(arg.choices for arg in xyz[0].args)  # the axis types
-    assert {info.name for info in infos} == set(api.get_scripts()["txt2img"])
+    listed = api.get_scripts()
+    assert set(listed) == {"txt2img", "img2img"}
+    for tab, img2img in (("txt2img", False), ("img2img", True)):
+        assert listed[tab] == [info.name for info in infos if info.is_img2img is img2img]
     memory = MemoryResponse.model_validate(api.get_memory())
     assert set(memory.ram) == {"free", "used", "total"} and memory.ram["total"] > 0
     assert memory.cuda == {"error": "unavailable"}  # no CUDA device on the test machine
