@@ -132,7 +132,9 @@ def build_services(
     _register_kinds(runners, engine, scripts, config)
     worker = Worker(queue, events, runners, name=str(config.device))
     jobs = JobService(queue, events, runners, [worker])
-    options = Options(config.database_path, config)
+    options = Options(config.database_path, config)  # the settings in effect, one store
+    engine.config = options.config  # (values an older release stored as options are adopted)
+    options.subscribe(lambda new: setattr(engine, "config", new))  # each save: the next job's
     hub = StudioHub(config.data_dir, config.models_path, on_files_changed=engine.registry.refresh)
     return Services(
         config, engine, queue, events, runners, worker, jobs, options, scripts, script_system.extensions, hub

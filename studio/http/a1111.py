@@ -377,6 +377,8 @@ class A1111Api:
         }
 
     def current_options(self) -> dict[str, Any]:
+        """The options in effect: the studio settings (saved from the Settings tab or here) and
+        the stored keys; the model as its title (the loaded one when no default is set)."""
         values = self.services.options.all()
         model = values.get(opt.MODEL)
         entry = None
@@ -388,20 +390,13 @@ class A1111Api:
                     entry = None
         values[opt.MODEL] = entry.title if entry else model
         values["sd_checkpoint_hash"] = entry.sha256 if entry else None
-        values.update(opt.config_options(self.engine.config))
         return values
 
     def set_options(self, changes: dict[str, Any]) -> None:
-        """Store the changes, every one checked first (the model and VAE against the registry:
-        a missing, damaged or refused file is a 422 naming the option; nothing is saved then).
-        Studio settings (`opt.CONFIG_OPTIONS`) go into config.json instead."""
-        changes = dict(changes)
-        models, allow_pickle = self.engine.registry, self.engine.config.allow_pickle
-        settings = {name: changes.pop(name) for name in opt.CONFIG_OPTIONS if name in changes}
-        if settings:  # studio settings: into config.json, and the engine reads them per request
-            # the other keys first: all or nothing
-            self.services.options.check(changes, models=models, allow_pickle=allow_pickle)
-            self.engine.config = opt.save_config_options(self.engine.config, settings)
+        """Check every change first (the model and VAE against the registry: a missing, damaged
+        or refused file is a 422 naming the option; nothing is saved then), then save: the studio
+        settings into config.json, in effect at once (`studio.options`), the rest stored."""
+        models, allow_pickle = self.engine.registry, self.services.options.config.allow_pickle
         stored = self.services.options.update(changes, models=models, allow_pickle=allow_pickle)
         if changes.get(opt.MODEL):
             # load it on the worker, in queue order, as A1111 loads a model when it is set

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from PIL import Image
 
 from studio import options as opt
-from studio.config import StudioConfig, save_settings
+from studio.config import StudioConfig
 from studio.network_cards import NetworkCard, cards_for
 from studio.options import resolve_model_option
 from studio.prompts.styles import PromptStyle, infotext_styles
@@ -96,7 +96,6 @@ def jobs_ahead(queue: Any, job: Any) -> int:
 class ServicesBackend:
     def __init__(self, services: UIServices) -> None:
         self.services = services
-        self._config: StudioConfig = services.config
         self._changed = threading.Condition()
         self._progress: dict[str, _Progress] = {}
         self._warnings: dict[str, tuple[str, ...]] = {}  # job id -> the cost check's, until it ends
@@ -115,28 +114,27 @@ class ServicesBackend:
     # --- configuration ---------------------------------------------------------------------------
     @property
     def config(self) -> StudioConfig:
-        return self._config
+        """The settings in effect: one store with the options API (`studio.options`)."""
+        return self.services.options.config
 
     def save_settings(self, changes: dict[str, Any]) -> SavedSettings:
-        current = self._config.to_json()
+        config = self.config
+        current = config.to_json()
 
         def same(name: str, value: Any) -> bool:
             old = current.get(name)
             return (None if value is None else str(value)) == (None if old is None else str(old))
 
         changed = {name: value for name, value in changes.items() if not same(name, value)}
-        if changed.get("default_model") or ("allow_pickle" in changed and self._config.default_model):
+        if changed.get("default_model") or ("allow_pickle" in changed and config.default_model):
             # checked against the registry before it is saved, as /sdapi/v1/options does
-            allow_pickle = bool(changed.get("allow_pickle", self._config.allow_pickle))
-            wanted = changed.get("default_model", self._config.default_model)
+            allow_pickle = bool(changed.get("allow_pickle", config.allow_pickle))
+            wanted = changed.get("default_model", config.default_model)
             resolve_model_option(
                 self.engine.registry, "checkpoint", wanted, "default_model", allow_pickle=allow_pickle
             )
-        new_config = save_settings(self._config, changed)
-        self._config = new_config
-        if changed:
-            # The engine reads these per request or per model load: hand it the new config.
-            self.engine.config = new_config
+        # the engine (reading these per request or per model load) is handed the new config
+        new_config = self.services.options.save_settings(changed)
         return SavedSettings(
             config=new_config,
             applied=tuple(name for name in changed if name in LIVE_SETTINGS),

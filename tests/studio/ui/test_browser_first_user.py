@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from tests.studio.ui.test_browser import (
     choose,
@@ -97,6 +98,21 @@ def test_settings_show_what_is_saved_and_a_save_keeps_other_saves(page, studio, 
         "() => document.querySelector('#settings_clip_skip input[type=number]').value == '5'"
     )
     assert page.locator("#settings_model_cache_size input").input_value() == "3"
+
+    # One store with the options API: what a client sets shows in the form after a reload,
+    # and what the form saved is what the API answers.
+    url = f"{studio.url}/sdapi/v1/options"
+    assert requests.get(url, timeout=30).json()["CLIP_stop_at_last_layers"] == 5
+    requests.post(
+        url, json={"CLIP_stop_at_last_layers": 7, "samples_save": False}, timeout=30
+    ).raise_for_status()
+    load(page, studio.url)
+    open_tab(page, "Settings")
+    page.wait_for_function(
+        "() => document.querySelector('#settings_clip_skip input[type=number]').value == '7'"
+    )
+    assert not page.locator("#settings_samples_save input").is_checked()
+    requests.post(url, json={"samples_save": True}, timeout=30).raise_for_status()  # as it was
 
 
 def test_schedule_types_follow_the_sampler(page, studio):
