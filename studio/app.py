@@ -22,6 +22,7 @@ from studio.config import StudioConfig
 from studio.history import HistoryStore
 from studio.hub_service import StudioHub
 from studio.jobs import GENERATE, SELECT_MODEL, XYZ, EventBus, JobQueue, JobService, RunnerRegistry, Worker
+from studio.jobs.runners import Runner
 from studio.jobs.worker import STOP_TIMEOUT
 from studio.options import Options
 from studio.progress import GenerationControl
@@ -101,9 +102,22 @@ def _register_kinds(
     def choices() -> Choices:
         return Choices.from_engine(engine)
 
-    generate = scripts.runner(engine.generate, outputs_dir=config.outputs_path, choices=choices)
-    runners.register(GENERATE, generate, decode=scripts.decoder(choices))
-    xyz = scripts.runner(engine.generate, outputs_dir=config.outputs_path, choices=choices, require=XYZ_NAME)
+    def saving() -> bool:
+        return bool(engine.config.samples_save)
+
+    def runner(require: str | None = None) -> Runner:
+        # grids go to outputs and into the history, as the images do (when the settings save)
+        return scripts.runner(
+            engine.generate,
+            outputs_dir=config.outputs_path,
+            choices=choices,
+            require=require,
+            history=engine.history,
+            saving=saving,
+        )
+
+    runners.register(GENERATE, runner(), decode=scripts.decoder(choices))
+    xyz = runner(XYZ_NAME)
     runners.register(XYZ, xyz, decode=scripts.decoder(choices, require=XYZ_NAME))
 
     def select_model(payload: Mapping[str, Any], control: GenerationControl) -> dict[str, str]:

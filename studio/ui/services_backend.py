@@ -380,6 +380,8 @@ class ServicesBackend:
             seed=entry.seed,
             path=entry.path,
             infotext=entry.infotext,
+            kind=entry.kind,
+            grid_id=entry.grid_id,
         )
 
     def history_page(
@@ -403,7 +405,7 @@ class ServicesBackend:
                 choice = self.engine.device
                 self._device_label = f"{choice.name} ({str(choice.dtype).replace('torch.', '')})"
             except Exception as error:  # no usable device: say so on the status line
-                return f"{self._config.device} (unavailable: {error})"
+                return f"{self.config.device} (unavailable: {error})"
         return self._device_label
 
     def _memory(self, device: str) -> str:
