@@ -43,6 +43,7 @@ from studio.pipeline.model_registry import (
 )
 from studio.pipeline.networks.activation import AppliedNetworks, NetworkPlan, Networks
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
+from studio.pipeline.stopped import stopped_batch
 from studio.pipeline.upscalers.service import Upscalers
 from studio.progress import GenerationControl
 from studio.prompts.expansion import ImagePrompt, PromptLibrary
@@ -420,7 +421,7 @@ class Engine:
                     made = resolved
                     if control.interrupted or control.skip_requested:  # record the steps done
                         last = control.last_step if control.last_step is not before else None
-                        made = _stopped_batch(resolved, last, images, seeds[start:end], control, result)
+                        made = stopped_batch(resolved, last, images, seeds[start:end], control, result)
                     for i, image in enumerate(images, start):
                         record = self._finish_image(
                             made,
@@ -521,24 +522,6 @@ class Engine:
             return int(peak if sys.platform == "darwin" else peak * 1024)
         except ImportError:
             return 0
-
-
-def _stopped_batch(
-    request: GenerationRequest,
-    last: StepInfo | None,
-    images: list[Any],
-    seeds: list[int],
-    control: GenerationControl,
-    result: Result,
-) -> GenerationRequest:
-    """A batch ended by Interrupt or Skip: the request as its images were made (the steps
-    done, `studio.pipeline.stopped`); a batch that gave no image is named in the warnings."""
-    from studio.pipeline.stopped import made_as, not_made_warning
-
-    made = made_as(request, last)
-    if not images:
-        result.warnings.append(not_made_warning(seeds, control.interrupted, last))
-    return request if made is None else made
 
 
 def _hires_fields(fields: set[str]) -> bool:

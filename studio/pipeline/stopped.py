@@ -17,9 +17,10 @@ No torch here: this is bookkeeping on `StepInfo`.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
-from studio.progress import StepInfo
-from studio.request import GenerationRequest
+from studio.progress import GenerationControl, StepInfo
+from studio.request import GenerationRequest, Result
 
 
 def made_as(request: GenerationRequest, last: StepInfo | None) -> GenerationRequest | None:
@@ -48,3 +49,19 @@ def not_made_warning(seeds: list[int], interrupted: bool, last: StepInfo | None)
     else:
         when = f"inside step {last.step + 1} of {last.steps}"
     return f"{how} {when}: no {noun} was kept (seed {which})"
+
+
+def stopped_batch(
+    request: GenerationRequest,
+    last: StepInfo | None,
+    images: list[Any],
+    seeds: list[int],
+    control: GenerationControl,
+    result: Result,
+) -> GenerationRequest:
+    """A batch ended by Interrupt or Skip: the request its images record (`made_as`); a batch
+    that gave no image is named in the result's warnings."""
+    made = made_as(request, last)
+    if not images:
+        result.warnings.append(not_made_warning(seeds, control.interrupted, last))
+    return request if made is None else made
