@@ -23,6 +23,7 @@ from studio.extras_jobs import register_extras_kinds
 from studio.history import HistoryStore
 from studio.hub_service import StudioHub
 from studio.jobs import GENERATE, SELECT_MODEL, XYZ, EventBus, JobQueue, JobService, RunnerRegistry, Worker
+from studio.jobs.runners import Runner
 from studio.jobs.worker import STOP_TIMEOUT
 from studio.options import Options
 from studio.progress import GenerationControl
@@ -102,9 +103,22 @@ def _register_kinds(
     def choices() -> Choices:
         return Choices.from_engine(engine)
 
-    generate = scripts.runner(engine.generate, outputs_dir=config.outputs_path, choices=choices)
-    runners.register(GENERATE, generate, decode=scripts.decoder(choices))
-    xyz = scripts.runner(engine.generate, outputs_dir=config.outputs_path, choices=choices, require=XYZ_NAME)
+    def saving() -> bool:
+        return bool(engine.config.samples_save)
+
+    def runner(require: str | None = None) -> Runner:
+        # grids go to outputs and into the history, as the images do (when the settings save)
+        return scripts.runner(
+            engine.generate,
+            outputs_dir=config.outputs_path,
+            choices=choices,
+            require=require,
+            history=engine.history,
+            saving=saving,
+        )
+
+    runners.register(GENERATE, runner(), decode=scripts.decoder(choices))
+    xyz = runner(XYZ_NAME)
     runners.register(XYZ, xyz, decode=scripts.decoder(choices, require=XYZ_NAME))
 
     def select_model(payload: Mapping[str, Any], control: GenerationControl) -> dict[str, str]:
@@ -134,12 +148,14 @@ def build_services(
     _register_kinds(runners, engine, scripts, config)
     worker = Worker(queue, events, runners, name=str(config.device))
     jobs = JobService(queue, events, runners, [worker])
-    options = Options(config.database_path, config)
+    options = Options(config.database_path, config)  # the settings in effect, one store
+    engine.config = options.config  # (values an older release stored as options are adopted)
+    options.subscribe(lambda new: setattr(engine, "config", new))  # each save: the next job's
     hub = StudioHub(
         config.data_dir,
         config.models_path,
         on_files_changed=engine.registry.refresh,
-        account={"hub_server": config.hub_server, "hub_api_key": config.hub_api_key},
+        account={"hub_server": options.config.hub_server, "hub_api_key": options.config.hub_api_key},
     )
     return Services(
         config, engine, queue, events, runners, worker, jobs, options, scripts, script_system.extensions, hub

@@ -225,6 +225,12 @@ def load_config(
     return StudioConfig(**merged)
 
 
+def check_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """`changes` (config field -> value) coerced and checked, nothing saved; raises ConfigError
+    naming the first bad field."""
+    return _layer(changes, "settings")
+
+
 def save_settings(config: StudioConfig, changes: Mapping[str, Any]) -> StudioConfig:
     """Persist `changes` into the user's config file (atomically) and return the new config."""
     checked = _layer(changes, "settings")

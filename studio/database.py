@@ -71,6 +71,13 @@ MIGRATIONS: list[Migration] = [
     # LoRA files' A1111 / kohya hash (SHA-256 of the safetensors data after the header), cached
     # beside the file hash so `Lora hashes` in the infotext costs no read of the file
     Migration("0002_model_hashes_addnet", "ALTER TABLE model_hashes ADD COLUMN addnet_sha256 TEXT;"),
+    # X/Y/Z grids in the history: a grid's row has kind 'grid'; its cells' rows point at it
+    Migration(
+        "0003_history_grids",
+        "ALTER TABLE history ADD COLUMN kind TEXT NOT NULL DEFAULT 'image';\n"
+        "ALTER TABLE history ADD COLUMN grid_id INTEGER;\n"
+        "CREATE INDEX IF NOT EXISTS history_grid ON history(grid_id);\n",
+    ),
 ]
 
 

@@ -2,6 +2,10 @@
 
 The request is stored as JSON without its image bytes (init images and mask are replaced by
 their SHA-256), so the table stays small; the image itself lives at `path`.
+
+An X/Y/Z grid is an entry of its own (`kind` "grid", `add_grid`): the grid image, the grid's
+infotext (the first cell's parameters plus the axes), and its cells: the cells' own entries
+point at it (`grid_id`), so `cells(grid_id)` opens them and the filter `grid_id` lists them.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ class HistoryEntry:
     path: str | None
     infotext: str
     timings: dict[str, float]
+    kind: str = "image"  # "image", or "grid" for an X/Y/Z grid
+    grid_id: int | None = None  # the grid this image is a cell of
 
 
 def request_summary(request: GenerationRequest) -> dict[str, Any]:
@@ -74,19 +80,64 @@ class HistoryStore:
             )
             return int(cursor.lastrowid or 0)
 
+    def add_grid(
+        self,
+        request: GenerationRequest,
+        *,
+        seed: int,
+        path: str,
+        infotext: str,
+        cell_paths: list[str],
+        timings: Mapping[str, float] | None = None,
+    ) -> int:
+        """Record an X/Y/Z grid saved at `path` and mark the entries of its cells (the images
+        saved at `cell_paths`) as its cells, in one transaction. Returns the grid's id."""
+        with self._connect() as db:
+            cursor = db.execute(
+                "INSERT INTO history (created_at, prompt, request, seed, path, infotext, timings, kind)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'grid')",
+                (
+                    time.time(),
+                    request.prompt,
+                    json.dumps(request_summary(request)),
+                    seed,
+                    path,
+                    infotext,
+                    json.dumps(dict(timings or {})),
+                ),
+            )
+            grid_id = int(cursor.lastrowid or 0)
+            db.executemany(
+                "UPDATE history SET grid_id = ? WHERE path = ? AND kind = 'image'",
+                [(grid_id, cell) for cell in cell_paths],
+            )
+            return grid_id
+
+    def cells(self, grid_id: int) -> list[HistoryEntry]:
+        """The cell images of grid `grid_id`, in the order they were made."""
+        with self._connect() as db:
+            rows = db.execute(f"SELECT {_COLUMNS} FROM history WHERE grid_id = ? ORDER BY id", (grid_id,))
+            return [self._entry(row) for row in rows.fetchall()]
+
     @staticmethod
     def _entry(row: tuple) -> HistoryEntry:
-        id_, created_at, prompt, request, seed, path, infotext, timings = row
+        id_, created_at, prompt, request, seed, path, infotext, timings, kind, grid_id = row
         return HistoryEntry(
-            id_, created_at, prompt, json.loads(request), seed, path, infotext, json.loads(timings)
+            id_,
+            created_at,
+            prompt,
+            json.loads(request),
+            seed,
+            path,
+            infotext,
+            json.loads(timings),
+            kind,
+            grid_id,
         )
 
     def get(self, entry_id: int) -> HistoryEntry | None:
         with self._connect() as db:
-            row = db.execute(
-                "SELECT id, created_at, prompt, request, seed, path, infotext, timings FROM history WHERE id = ?",
-                (entry_id,),
-            ).fetchone()
+            row = db.execute(f"SELECT {_COLUMNS} FROM history WHERE id = ?", (entry_id,)).fetchone()
         return None if row is None else self._entry(row)
 
     def list(
@@ -99,8 +150,7 @@ class HistoryStore:
         where, args = _where(query, filters)
         with self._connect() as db:
             rows = db.execute(
-                "SELECT id, created_at, prompt, request, seed, path, infotext, timings FROM history"
-                f"{where} ORDER BY id DESC LIMIT ? OFFSET ?",
+                f"SELECT {_COLUMNS} FROM history{where} ORDER BY id DESC LIMIT ? OFFSET ?",
                 (*args, limit, offset),
             ).fetchall()
         return [self._entry(row) for row in rows]
@@ -119,10 +169,13 @@ class HistoryStore:
             Path(entry.path).unlink(missing_ok=True)
         with self._connect() as db:
             db.execute("DELETE FROM history WHERE id = ?", (entry_id,))
+            db.execute("UPDATE history SET grid_id = NULL WHERE grid_id = ?", (entry_id,))  # cells stay
         return True
 
 
 MODES = ("txt2img", "img2img", "inpaint")
+KINDS = ("image", "grid")
+_COLUMNS = "id, created_at, prompt, request, seed, path, infotext, timings, kind, grid_id"
 
 
 @dataclass(frozen=True)
@@ -134,10 +187,17 @@ class HistoryFilter:
     mode: str | None = None
     since: float | None = None
     until: float | None = None
+    kind: str | None = None  # "image" or "grid" (X/Y/Z grids)
+    grid_id: int | None = None  # the cells of this grid
 
     def __post_init__(self) -> None:
+        errors = []
         if self.mode is not None and self.mode not in MODES:
-            raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {self.mode!r}")
+            errors.append(f"mode: expected one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.kind is not None and self.kind not in KINDS:
+            errors.append(f"kind: expected one of {', '.join(KINDS)}, got {self.kind!r}")
+        if errors:
+            raise ValueError("; ".join(errors))
 
 
 def _like(text: str) -> str:
@@ -170,4 +230,10 @@ def _where(query: str | None, filters: HistoryFilter | None) -> tuple[str, tuple
     if filters.until is not None:
         clauses.append("created_at < ?")
         args.append(filters.until)
+    if filters.kind is not None:
+        clauses.append("kind = ?")
+        args.append(filters.kind)
+    if filters.grid_id is not None:
+        clauses.append("grid_id = ?")
+        args.append(filters.grid_id)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", tuple(args)

@@ -32,7 +32,7 @@ from hub.store import outbox
 from hub.store.catalog import find_version
 from hub.store.settings import API_KEY_SETTING, SERVER_SETTING, get_setting
 from hub.sync import SyncReport
-from studio.config import StudioConfig, masked, save_settings
+from studio.config import masked
 
 log = logging.getLogger(__name__)
 
@@ -351,13 +351,6 @@ class StudioHub:
         }
 
     # -- the account: server, key, wallet, shop, outbox ----------------------------------------
-    def save_account(self, config: StudioConfig, changes: dict[str, str | None]) -> StudioConfig:
-        """Save `hub_server` / `hub_api_key` with the studio's other settings (config file) and
-        hand them to the local hub; returns the new config. ConfigError names a bad field."""
-        new_config = save_settings(config, changes)
-        self.use_account({name: getattr(new_config, name) for name in changes})
-        return new_config
-
     def use_account(self, values: dict[str, str | None]) -> None:
         """Hand the server and key (config field names) to the local hub: a field left out is
         kept, None or "" forgets it."""

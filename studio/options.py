@@ -1,4 +1,4 @@
-"""A1111-style settings ("options") that API clients read and write, kept in the studio database.
+"""A1111-style settings ("options") that API clients read and write: studio settings and stored keys.
 
 A service of its own, with no HTTP in it: `/sdapi/v1/options` (`studio.http.a1111`) reads and
 writes it, and A1111-style requests take their default model, VAE and clip skip from it.
@@ -11,7 +11,7 @@ The ones Atelier acts on:
 - `sd_model_checkpoint`: the model used when a request names none (a title, name or hash);
 - `sd_vae`: the VAE used when a request names none ("Automatic" = the model's own);
 - `CLIP_stop_at_last_layers`: the clip skip used by A1111-style requests;
-- `samples_save`: whether the UI saves what it makes into outputs;
+- `samples_save`: whether generated images are saved into outputs (and History), UI and API;
 - `samples_format`: png, jpg or webp, the format A1111-style requests save in (jpg and webp
   keep the infotext in the EXIF UserComment);
 - `face_restoration_model`, `code_former_weight`: the face restorer (CodeFormer or GFPGAN)
@@ -20,21 +20,27 @@ The ones Atelier acts on:
   "Ignore", "Apply", "Discard", "Apply if any").
 Any other key a client sets is stored and returned as given (A1111 clients round-trip them).
 
-`CONFIG_OPTIONS` are studio settings (`StudioConfig` fields), not stored here: the options API
-reads them from the live config and saves them into `config.json` as the Settings tab does
-(`save_config_options`), so there is one value of each.
+One store of truth: the options that are studio settings (`CONFIG_BACKED`: the default model,
+clip skip, saving, the cost check) are the live `StudioConfig`'s fields, kept in `config.json`.
+The Settings tab and `POST /sdapi/v1/options` both save them through `Options.save_settings`,
+`GET /sdapi/v1/options` and the Settings form both read them from `Options.config`, and the
+engine is handed each new config (`subscribe`), so a save on either side is what the other
+shows and what the next job uses. The other keys live in the `api_options` table. Values a
+previous release stored in that table for a config-backed key are moved into `config.json` when
+the file does not set that field (else the file's value stays) and removed from the table.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlitedb import write
-from studio.config import ConfigError, StudioConfig, save_settings
+from studio.config import ConfigError, StudioConfig, check_settings, save_settings
 from studio.database import open_database
 from studio.model_checks import check_model_file
 from studio.prompts.styles import INFOTEXT_STYLE_MODES
@@ -42,6 +48,8 @@ from studio.request import SAMPLES_FORMATS, Problems, RequestError, text_problem
 
 if TYPE_CHECKING:
     from studio.engine_view import ModelCatalog
+
+log = logging.getLogger(__name__)
 
 MODEL = "sd_model_checkpoint"
 VAE = "sd_vae"
@@ -54,23 +62,18 @@ CODE_FORMER_WEIGHT = "code_former_weight"
 # A1111's "Infotext: handle styles": what reading an infotext does with the styles in its prompt
 INFOTEXT_STYLES = "infotext_styles"
 MAX_OPTIONS = 500
-# the cost check before each generation (studio.memory.estimate); the backend and the weight
-# quantization (studio.pipeline.backends)
-CONFIG_OPTIONS = ("cost_check", "max_job_seconds", "backend", "quantize_unet", "quantize_text_encoder")
-
-
-def config_options(config: StudioConfig) -> dict[str, Any]:
-    """The config-backed options' current values."""
-    return {name: getattr(config, name) for name in CONFIG_OPTIONS}
-
-
-def save_config_options(config: StudioConfig, changes: Mapping[str, Any]) -> StudioConfig:
-    """Check `changes` (config-backed options only), save them into the config file and return
-    the new config; raises RequestError naming a bad key (nothing is saved then)."""
-    try:
-        return save_settings(config, changes)
-    except ConfigError as error:
-        raise RequestError(error.field, str(error).removeprefix(f"{error.field}: ")) from error
+# option key -> StudioConfig field: the options that are studio settings (one value each)
+CONFIG_BACKED: Mapping[str, str] = {
+    MODEL: "default_model",
+    CLIP_SKIP: "clip_skip",
+    SAMPLES_SAVE: "samples_save",
+    "cost_check": "cost_check",  # the cost check before each generation (studio.memory.estimate)
+    "max_job_seconds": "max_job_seconds",
+    # what runs the UNet and VAE decoder, and the weight quantization (studio.pipeline.backends)
+    "backend": "backend",
+    "quantize_unet": "quantize_unet",
+    "quantize_text_encoder": "quantize_text_encoder",
+}
 
 
 AUTOMATIC_VAE = ("", "Automatic", "automatic")
@@ -122,34 +125,86 @@ def _check(key: str, value: Any) -> Any:
 
 class Options:
     def __init__(self, db_path: Path, config: StudioConfig) -> None:
-        self.config = config
+        self._config = config
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[StudioConfig], None]] = []
         self._db = open_database(db_path)
+        self._adopt_stored_settings()
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
+    # -- the studio settings ------------------------------------------------------------------
+    @property
+    def config(self) -> StudioConfig:
+        """The settings in effect (the last save's, from the Settings tab or the options API)."""
+        return self._config
+
+    def subscribe(self, listener: Callable[[StudioConfig], None]) -> None:
+        """`listener(new_config)` after every save (the engine takes each new config)."""
+        self._listeners.append(listener)
+
+    def save_settings(self, changes: Mapping[str, Any]) -> StudioConfig:
+        """Save config fields into `config.json` and put them in effect; raises ConfigError
+        naming a bad field (nothing is saved then)."""
+        with self._lock:
+            self._config = save_settings(self._config, changes)
+            config = self._config
+        if changes:
+            for listener in list(self._listeners):
+                listener(config)
+        return config
+
+    def _adopt_stored_settings(self) -> None:
+        keys = tuple(CONFIG_BACKED)
+        marks = ", ".join("?" for _ in keys)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT key, value FROM api_options WHERE key IN ({marks})", keys
+            ).fetchall()
+        if not rows:
+            return
+        in_file: set[str] = set()
+        if self._config.config_file.exists():
+            try:
+                in_file = set(json.loads(self._config.config_file.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                in_file = set()
+        adopted = {
+            CONFIG_BACKED[key]: json.loads(value) for key, value in rows if CONFIG_BACKED[key] not in in_file
+        }
+        try:
+            self.save_settings(adopted)
+        except ConfigError as error:
+            log.warning("stored option %s not adopted: %s", error.field, error)
+        with self._lock, write(self._db):
+            self._db.execute(f"DELETE FROM api_options WHERE key IN ({marks})", keys)
+
+    # -- the options ----------------------------------------------------------------------------
     def defaults(self) -> dict[str, Any]:
         return {
-            MODEL: self.config.default_model,
             VAE: "Automatic",
-            CLIP_SKIP: self.config.clip_skip,
-            SAMPLES_SAVE: self.config.samples_save,
             INFOTEXT_STYLES: "Apply if any",
             "samples_format": "png",
-            "outdir_samples": str(self.config.outputs_path),
+            "outdir_samples": str(self._config.outputs_path),
             FACE_RESTORATION_MODEL: "CodeFormer",
             CODE_FORMER_WEIGHT: 0.5,
         }
 
+    def settings(self) -> dict[str, Any]:
+        """The config-backed options' values in effect."""
+        values = {key: getattr(self._config, field) for key, field in CONFIG_BACKED.items()}
+        values[MODEL] = values[MODEL] or ""
+        return values
+
     def stored(self) -> dict[str, Any]:
         with self._lock:
             rows = self._db.execute("SELECT key, value FROM api_options").fetchall()
-        return {key: json.loads(value) for key, value in rows}
+        return {key: json.loads(value) for key, value in rows if key not in CONFIG_BACKED}
 
     def all(self) -> dict[str, Any]:
-        return {**self.defaults(), **self.stored()}
+        return {**self.defaults(), **self.stored(), **self.settings()}
 
     def get(self, key: str) -> Any:
         return self.all().get(key)
@@ -169,6 +224,12 @@ class Options:
         for key, value in changes.items():
             with problems.check():
                 checked[str(key)] = _check(str(key), value)
+                if key in CONFIG_BACKED and key != MODEL:  # the model is resolved below
+                    field_name = CONFIG_BACKED[key]
+                    try:
+                        check_settings({field_name: checked[key]})
+                    except ConfigError as error:
+                        raise RequestError(key, str(error).removeprefix(f"{field_name}: ")) from error
         if models is not None:
             for key, kind in ((MODEL, "checkpoint"), (VAE, "vae")):
                 if key in checked:
@@ -187,18 +248,28 @@ class Options:
         models: ModelCatalog | None = None,
         allow_pickle: bool = False,
     ) -> dict[str, Any]:
-        """Check and store `changes` in one transaction; raises RequestError naming every bad key
-        (nothing is stored then). With `models`, the model and VAE are resolved to their titles
-        and checked usable (`resolve_model_option`) before anything is saved."""
+        """Check every change, then save the config-backed ones as settings (`save_settings`:
+        config.json, in effect at once) and store the others; raises RequestError naming every
+        bad key (nothing is saved then). With `models`, the model and VAE are resolved to their
+        titles and checked usable (`resolve_model_option`) before anything is saved."""
         checked = self.check(changes, models=models, allow_pickle=allow_pickle)
+        settings = {CONFIG_BACKED[key]: checked.pop(key) for key in list(checked) if key in CONFIG_BACKED}
+        if MODEL in changes:
+            settings["default_model"] = settings["default_model"] or None
         with self._lock:
             count = self._db.execute("SELECT COUNT(*) FROM api_options").fetchone()[0]
-            if count + len(checked) > MAX_OPTIONS:
-                raise RequestError("options", f"at most {MAX_OPTIONS} options can be stored")
-            with write(self._db):
-                for key, value in checked.items():
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO api_options (key, value) VALUES (?, ?)",
-                        (key, json.dumps(value)),
-                    )
+        if count + len(checked) > MAX_OPTIONS:
+            raise RequestError("options", f"at most {MAX_OPTIONS} options can be stored")
+        if settings:
+            try:
+                self.save_settings(settings)
+            except ConfigError as error:
+                key = next((k for k, f in CONFIG_BACKED.items() if f == error.field), error.field)
+                raise RequestError(key, str(error).removeprefix(f"{error.field}: ")) from error
+        with self._lock, write(self._db):
+            for key, value in checked.items():
+                self._db.execute(
+                    "INSERT OR REPLACE INTO api_options (key, value) VALUES (?, ?)",
+                    (key, json.dumps(value)),
+                )
         return self.all()

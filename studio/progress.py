@@ -36,6 +36,8 @@ class GenerationControl:
         self._interrupt = threading.Event()
         self._skip = threading.Event()
         self._stop_asked_at: float | None = None  # time.monotonic() of the first interrupt/skip
+        # the last step reported: the generator reads it to record the steps an image really got
+        self.last_step: StepInfo | None = None
 
     def interrupt(self) -> None:
         """Stop after the current step (or inside it, when it runs long); images made so far
@@ -77,5 +79,6 @@ class GenerationControl:
         return False
 
     def report_step(self, info: StepInfo) -> None:
+        self.last_step = info
         if self._on_step is not None:
             self._on_step(info)

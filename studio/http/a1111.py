@@ -20,8 +20,19 @@ from fastapi.responses import JSONResponse
 
 from studio import options as opt
 from studio.config import masked
-from studio.http.a1111_info import memory_report, read_png_info
+from studio.http.a1111_info import read_png_info
 from studio.http.a1111_payloads import Img2ImgBody, PngInfoBody, Txt2ImgBody
+from studio.http.a1111_shapes import (
+    EmbeddingsResponse,
+    MemoryResponse,
+    SamplerItem,
+    ScriptInfo,
+    ScriptsList,
+    embedding_items,
+    memory_report,
+    sampler_items,
+    script_infos,
+)
 from studio.http.checks import check_cost, check_request
 from studio.http.controlnet import split_controlnet
 from studio.http.errors import COMMON_RESPONSES, GENERATION_FAILED, StrictJsonRoute
@@ -34,7 +45,6 @@ from studio.request import GenerationRequest, Problems, RequestError
 if TYPE_CHECKING:
     from studio.engine_view import StudioEngine
     from studio.http.services import HttpServices
-    from studio.scripts.manager import ScriptManager
 
 
 FORGE_DISTILLED_CFG = 3.5  # what Forge's API sends when the client did not choose
@@ -317,7 +327,8 @@ class A1111Api:
             parameters["mask"] = None
         info = self.info(request, job)
         info["cost"] = (job.result or {}).get("cost", cost)
-        info["warnings"] = info["cost"]["warnings"]
+        # the cost check's, and the run's own (e.g. a batch stopped before its first step)
+        info["warnings"] = (job.result or {}).get("warnings", info["cost"]["warnings"])
         return {
             "images": images,
             "parameters": parameters,
@@ -374,6 +385,8 @@ class A1111Api:
         }
 
     def current_options(self) -> dict[str, Any]:
+        """The options in effect: the studio settings (saved from the Settings tab or here) and
+        the stored keys; the model as its title (the loaded one when no default is set)."""
         values = self.services.options.all()
         model = values.get(opt.MODEL)
         entry = None
@@ -385,20 +398,13 @@ class A1111Api:
                     entry = None
         values[opt.MODEL] = entry.title if entry else model
         values["sd_checkpoint_hash"] = entry.sha256 if entry else None
-        values.update(opt.config_options(self.engine.config))
         return values
 
     def set_options(self, changes: dict[str, Any]) -> None:
-        """Store the changes, every one checked first (the model and VAE against the registry:
-        a missing, damaged or refused file is a 422 naming the option; nothing is saved then).
-        Studio settings (`opt.CONFIG_OPTIONS`) go into config.json instead."""
-        changes = dict(changes)
-        models, allow_pickle = self.engine.registry, self.engine.config.allow_pickle
-        settings = {name: changes.pop(name) for name in opt.CONFIG_OPTIONS if name in changes}
-        if settings:  # studio settings: into config.json, and the engine reads them per request
-            # the other keys first: all or nothing
-            self.services.options.check(changes, models=models, allow_pickle=allow_pickle)
-            self.engine.config = opt.save_config_options(self.engine.config, settings)
+        """Check every change first (the model and VAE against the registry: a missing, damaged
+        or refused file is a 422 naming the option; nothing is saved then), then save: the studio
+        settings into config.json, in effect at once (`studio.options`), the rest stored."""
+        models, allow_pickle = self.engine.registry, self.services.options.config.allow_pickle
         stored = self.services.options.update(changes, models=models, allow_pickle=allow_pickle)
         if changes.get(opt.MODEL):
             # load it on the worker, in queue order, as A1111 loads a model when it is set
@@ -486,12 +492,9 @@ def build_router(services: HttpServices) -> APIRouter:
     def sd_vae() -> list[dict[str, Any]]:
         return [{"model_name": entry.name, "filename": str(entry.path)} for entry in engine.registry.vaes()]
 
-    @router.get("/samplers")
+    @router.get("/samplers", response_model=list[SamplerItem])
     def samplers() -> list[dict[str, Any]]:
-        return [
-            {"name": name, "aliases": engine.sampler_aliases(name), "options": {}}
-            for name in engine.sampler_names()
-        ]
+        return sampler_items(engine)
 
     @router.get("/schedulers")
     def schedulers() -> list[dict[str, Any]]:
@@ -510,9 +513,9 @@ def build_router(services: HttpServices) -> APIRouter:
     def loras() -> list[dict[str, Any]]:
         return engine.lora_listing()
 
-    @router.get("/embeddings")
+    @router.get("/embeddings", response_model=EmbeddingsResponse)
     def embeddings() -> dict[str, Any]:
-        return engine.embedding_listing()
+        return embedding_items(engine.embedding_listing())
 
     @router.get("/prompt-styles")
     def prompt_styles() -> list[dict[str, str]]:
@@ -548,24 +551,23 @@ def build_router(services: HttpServices) -> APIRouter:
             )
         return info
 
-    @router.get("/scripts")
+    @router.get("/scripts", response_model=ScriptsList)
     def scripts() -> dict[str, list[str]]:
-        names = _script_names(services.scripts)
-        return {"txt2img": names, "img2img": names}
+        infos = script_infos(services.scripts)  # each tab lists the scripts it shows
+        return {
+            tab: [info["name"] for info in infos if info["is_img2img"] == (tab == "img2img")]
+            for tab in ("txt2img", "img2img")
+        }
 
-    @router.get("/script-info")
+    @router.get("/script-info", response_model=list[ScriptInfo])
     def script_info() -> list[dict[str, Any]]:
-        return list(services.scripts.describe())
+        return script_infos(services.scripts)
 
-    @router.get("/memory")
+    @router.get("/memory", response_model=MemoryResponse)
     def memory() -> dict[str, Any]:
         return memory_report()
 
     return router
-
-
-def _script_names(scripts: ScriptManager) -> list[str]:
-    return [name.lower() for name in scripts.names()]
 
 
 __all__ = ["A1111Api", "Img2ImgBody", "Txt2ImgBody", "build_router"]

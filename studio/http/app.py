@@ -26,7 +26,17 @@ def create_app(services: HttpServices, *, manage_services: bool = False) -> Fast
     from fastapi import APIRouter, FastAPI
     from fastapi.middleware.cors import CORSMiddleware
 
-    from studio.http import a1111, a1111_extras, controlnet, hub, library, native, native_extras, networks
+    from studio.http import (
+        a1111,
+        a1111_extras,
+        controlnet,
+        history,
+        hub,
+        library,
+        native,
+        native_extras,
+        networks,
+    )
     from studio.http.errors import install_error_handlers
     from studio.http.extensions import build_router as build_extensions_router
     from studio.http.security import BasicAuthMiddleware, BodyLimitMiddleware, auth_users
@@ -69,6 +79,7 @@ def create_app(services: HttpServices, *, manage_services: bool = False) -> Fast
     app.include_router(networks.build_router(services))
     app.include_router(controlnet.build_router(services))
     app.include_router(library.build_router(services))
+    app.include_router(history.build_router(services))
     app.include_router(hub.build_router(services))
     app.include_router(build_extensions_router(services.scripts, services.extensions))
 

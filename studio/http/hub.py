@@ -200,7 +200,10 @@ def build_router(services: HttpServices) -> APIRouter:
 
     def save_account(changes: dict[str, str | None]) -> None:
         try:
-            services.engine.config = hub().save_account(services.engine.config, changes)
+            # saved with the studio's other settings (one store: studio.options), then handed
+            # to the local hub
+            new_config = services.options.save_settings(changes)
+            hub().use_account({name: getattr(new_config, name) for name in changes})
         except ConfigError as error:
             field = ACCOUNT_FIELDS.get(error.field, error.field)
             raise RequestError(field, str(error).removeprefix(f"{error.field}: ")) from error

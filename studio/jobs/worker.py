@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from studio.jobs.eta import StepClock
 from studio.jobs.events import EventBus
 from studio.jobs.preview import preview_png
 from studio.jobs.queue import JobQueue, NewImage, image_id
@@ -55,6 +56,10 @@ class RunningJob:
     user_interrupted: bool = False
     skipped: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    clock: StepClock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.clock = StepClock(self.batches, self.started)
 
 
 @dataclass(frozen=True)
@@ -332,9 +337,8 @@ class Worker:
             return
         now = time.monotonic()
         steps = max(1, info.steps)
-        progress = min(1.0, (info.batch_index + min(info.step, steps) / steps) / running.batches)
+        progress, eta = running.clock.observe(info, now)  # the ETA counts the steps really run
         elapsed = now - running.started
-        eta = elapsed / progress - elapsed if progress > 0 else None
         preview = None
         if (
             info.latents is not None

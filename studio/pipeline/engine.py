@@ -44,6 +44,7 @@ from studio.pipeline.model_registry import (
 )
 from studio.pipeline.networks.activation import AppliedNetworks, NetworkPlan, Networks
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
+from studio.pipeline.stopped import stopped_batch
 from studio.pipeline.upscalers.service import Upscalers
 from studio.progress import GenerationControl
 from studio.prompts.expansion import ImagePrompt, PromptLibrary
@@ -401,6 +402,7 @@ class Engine:
                     images: list[Any] = []  # stays empty when a stop comes inside a step (interrupt.py)
                     fine = needs_fine_checks(loaded.pipe, request.width, request.height, self.device.is_cpu)
                     loras = [(item.lora.entry.sha256, item.weights) for item in plan.loras]
+                    before = control.last_step
                     with (
                         self._acceleration.running(loaded, vae, loras, result.warnings),
                         stop_inside_steps(control, loaded.pipe, vae and vae[1], fine=fine),
@@ -436,9 +438,13 @@ class Engine:
                             shape, entry, self.device, self.config.memory, time.perf_counter() - tick
                         )
                     tick = time.perf_counter()
+                    made = resolved
+                    if control.interrupted or control.skip_requested:  # record the steps done
+                        last = control.last_step if control.last_step is not before else None
+                        made = stopped_batch(resolved, last, images, seeds[start:end], control, result)
                     for i, image in enumerate(images, start):
                         record = self._finish_image(
-                            resolved,
+                            made,
                             entry,
                             vae_entry,
                             image,

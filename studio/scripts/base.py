@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from studio.scripts.params import Param, ParamSet
 
@@ -60,15 +60,31 @@ class Choices:
         )
 
 
+class GridHistory(Protocol):
+    """Where a script records the grids it saved (`studio.history.HistoryStore`)."""
+
+    def add_grid(
+        self,
+        request: GenerationRequest,
+        *,
+        seed: int,
+        path: str,
+        infotext: str,
+        cell_paths: list[str],
+        timings: Any = None,
+    ) -> int: ...
+
+
 @dataclass(frozen=True)
 class RunContext:
-    """What a selectable script runs with: the generator (with hooks), the job's control, and
-    where grids go (`None` = do not save grids)."""
+    """What a selectable script runs with: the generator (with hooks), the job's control,
+    where grids go (`None` = do not save grids) and the history that records them."""
 
     generate: Generate
     control: GenerationControl
     outputs_dir: Path | None = None
     choices: Choices = Choices()
+    history: GridHistory | None = None
 
 
 class Script:

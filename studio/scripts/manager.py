@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from studio.scripts.base import Choices, Generate, RunContext, Script
+from studio.scripts.base import Choices, Generate, GridHistory, RunContext, Script
 from studio.scripts.hookspecs import in_load_order
 from studio.scripts.params import Param, ScriptArgsError
 from studio.scripts.registries import Registries, build_registries, new_plugin_manager
@@ -212,9 +212,13 @@ class ScriptManager:
         outputs_dir: Path | None = None,
         choices: Callable[[], Choices] | None = None,
         require: str | None = None,
+        history: GridHistory | None = None,
+        saving: Callable[[], bool] | None = None,
     ) -> Runner:
         """A job runner: runs the selectable script the request names, else `generate`.
-        With `require` (a job kind for one script, like "xyz"), the request must name it."""
+        With `require` (a job kind for one script, like "xyz"), the request must name it.
+        Grids are saved under `outputs_dir` (and recorded in `history`) when the request asks
+        to save and `saving()` (the `samples_save` setting) agrees."""
 
         def run(request: GenerationRequest, control: GenerationControl) -> Result:
             selected = self.selectable_for(request)
@@ -225,11 +229,13 @@ class ScriptManager:
             if selected is None:
                 return generate(request, control)
             script, args = selected
+            save = request.save_images and (saving is None or saving())
             context = RunContext(
                 generate=generate,
                 control=control,
-                outputs_dir=outputs_dir if request.save_images else None,
+                outputs_dir=outputs_dir if save else None,
                 choices=choices() if choices else Choices(),
+                history=history if save else None,
             )
             return script.run(request, args, context)
 

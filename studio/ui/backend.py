@@ -97,6 +97,8 @@ class HistoryItem:
     seed: int
     path: str | None
     infotext: str
+    kind: str = "image"  # "grid": an X/Y/Z grid, its cells listed with HistoryFilter(grid_id=id)
+    grid_id: int | None = None  # the grid this image is a cell of
 
 
 class UIBackend(Protocol):

@@ -1,5 +1,7 @@
 """The History tab: every image in the history database, paged, searched (prompt and infotext),
-filtered by model / mode / date, and deleted (file and row, after a confirmation)."""
+filtered by model / mode / date / kind, and deleted (file and row, after a confirmation).
+X/Y/Z grids are entries of their own (kind "grid"): selecting one and clicking Open cells lists
+the images of its cells; Back to all returns to the whole history."""
 
 from __future__ import annotations
 
@@ -14,10 +16,12 @@ import gradio as gr
 from gradio.processing_utils import save_bytes_to_cache
 from gradio.utils import get_upload_folder
 
-from studio.history import MODES, HistoryFilter
+from studio.history import KINDS, MODES, HistoryFilter
 from studio.ui.backend import HistoryItem, UIBackend
 
 ALL_MODES = "All"
+ALL_KINDS = "All"
+KIND_LABELS = {"image": "Images", "grid": "X/Y/Z grids"}  # the Kind filter's choices
 
 PAGE_SIZE = 24
 
@@ -50,8 +54,15 @@ def page_count(total: int) -> int:
     return max(1, math.ceil(total / PAGE_SIZE))
 
 
-def history_filter(model: str | None, mode: str | None, since: str | None) -> HistoryFilter:
-    """The filter from the widgets; ValueError naming every bad field."""
+def history_filter(
+    model: str | None,
+    mode: str | None,
+    since: str | None,
+    kind: str | None = None,
+    grid_id: int | None = None,
+) -> HistoryFilter:
+    """The filter from the widgets (`kind` as the Kind filter labels it; `grid_id`: the grid
+    whose cells are open); ValueError naming every bad field."""
     errors, start = [], None
     since = (since or "").strip()
     if since:
@@ -61,12 +72,18 @@ def history_filter(model: str | None, mode: str | None, since: str | None) -> Hi
             errors.append(f"since: expected a date as YYYY-MM-DD, got {since!r}")
     if mode not in (None, "", ALL_MODES, *MODES):
         errors.append(f"mode: expected one of {ALL_MODES}, {', '.join(MODES)}, got {mode!r}")
+    kinds = {label: name for name, label in KIND_LABELS.items()}
+    if kind not in (None, "", ALL_KINDS, *kinds, *KINDS):
+        errors.append(f"kind: expected one of {ALL_KINDS}, {', '.join(kinds)}, got {kind!r}")
     if errors:
         raise ValueError("; ".join(errors))
     return HistoryFilter(
         model=(model or "").strip() or None,
         mode=None if mode in (None, "", ALL_MODES) else mode,
         since=start,
+        # a grid's cells are images: the Kind filter does not apply while they are open
+        kind=None if kind in (None, "", ALL_KINDS) or grid_id is not None else kinds.get(kind, kind),
+        grid_id=grid_id,
     )
 
 
@@ -95,9 +112,13 @@ def build_history_tab(backend: UIBackend) -> HistoryTab:
             elem_id="history_model",
         )
         mode = gr.Dropdown([ALL_MODES, *MODES], value=ALL_MODES, label="Mode", elem_id="history_mode")
+        kind = gr.Dropdown(
+            [ALL_KINDS, *KIND_LABELS.values()], value=ALL_KINDS, label="Kind", elem_id="history_kind"
+        )
         since = gr.Textbox(label="Since (YYYY-MM-DD)", elem_id="history_since")
     page_label = gr.Markdown("", elem_id="history_page_label")
     page = gr.State(0)
+    grid = gr.State(None)  # the id of the grid whose cells are shown, None for the whole history
     with gr.Row():
         with gr.Column(scale=3):
             gallery = gr.Gallery(
@@ -122,6 +143,11 @@ def build_history_tab(backend: UIBackend) -> HistoryTab:
                 )
                 send_img2img = gr.Button("Send to img2img", elem_id="history_send_img2img")
                 delete = gr.Button("Delete", variant="stop", elem_id="history_delete")
+            with gr.Row():
+                open_cells = gr.Button(
+                    "Open cells of this grid", visible=False, size="sm", elem_id="history_open_cells"
+                )
+                back = gr.Button("Back to all", visible=False, size="sm", elem_id="history_back")
             with gr.Row(visible=False) as confirm_row:
                 confirm = gr.Button(
                     "Yes, delete the image and its file", variant="stop", elem_id="history_delete_confirm"
@@ -131,35 +157,73 @@ def build_history_tab(backend: UIBackend) -> HistoryTab:
     selected = gr.State(-1)
 
     def show(
-        query: str, page_number: int, model_name: str = "", mode_name: str = ALL_MODES, since_text: str = ""
+        query: str,
+        page_number: int,
+        model_name: str = "",
+        mode_name: str = ALL_MODES,
+        since_text: str = "",
+        kind_name: str = ALL_KINDS,
+        grid_id: int | None = None,
     ) -> tuple[Any, ...]:
         query = (query or "").strip() or None
+        chosen = (model_name, mode_name, since_text, kind_name, grid_id)
         try:
-            filters = history_filter(model_name, mode_name, since_text)
+            filters = history_filter(*chosen)
         except ValueError as error:
-            return [], [], 0, f"**Cannot filter** — {error}", "", -1
+            hidden = gr.update(visible=False)
+            return (
+                [],
+                [],
+                0,
+                f"**Cannot filter** — {error}",
+                "",
+                -1,
+                hidden,
+                gr.update(visible=grid_id is not None),
+            )
         entries, total = backend.history_page(page_number * PAGE_SIZE, PAGE_SIZE, query, filters)
         pages = page_count(total)
         if page_number >= pages and total:
-            return show(query or "", pages - 1, model_name, mode_name, since_text)
+            return show(query or "", pages - 1, *chosen)
         shown, rows = [], []
         for item in entries:
             thumbnail = _thumbnail(item)
             if thumbnail is None:
                 continue
-            shown.append((thumbnail, f"#{item.id} · seed {item.seed} · {item.prompt[:60]}"))
-            rows.append({"id": item.id, "infotext": item.infotext, "path": thumbnail, "saved": item.path})
+            what = "X/Y/Z grid" if item.kind == "grid" else f"seed {item.seed}"
+            shown.append((thumbnail, f"#{item.id} · {what} · {item.prompt[:60]}"))
+            rows.append(
+                {
+                    "id": item.id,
+                    "infotext": item.infotext,
+                    "path": thumbnail,
+                    "saved": item.path,
+                    "kind": item.kind,
+                }
+            )
         label = f"Page {page_number + 1} of {pages} · {total} image{'s' if total != 1 else ''}"
+        if grid_id is not None:
+            label = f"Cells of grid #{grid_id} · {label}"
         first = rows[0]["infotext"] if rows else ""
-        return shown, rows, page_number, label, first, 0 if rows else -1
+        opens = gr.update(visible=bool(rows) and rows[0]["kind"] == "grid")
+        return (
+            shown,
+            rows,
+            page_number,
+            label,
+            first,
+            0 if rows else -1,
+            opens,
+            gr.update(visible=grid_id is not None),
+        )
 
-    outputs = [gallery, items, page, page_label, infotext, selected]
-    criteria = [model, mode, since]
+    outputs = [gallery, items, page, page_label, infotext, selected, open_cells, back]
+    criteria = [model, mode, since, kind, grid]
     first_page = lambda q, *c: show(q, 0, *c)  # noqa: E731
     search_button.click(first_page, [search, *criteria], outputs, show_progress="hidden")
     search.submit(first_page, [search, *criteria], outputs, show_progress="hidden")
     gr.on(
-        [model.change, mode.change, since.submit],
+        [model.change, mode.change, kind.change, since.submit],
         first_page,
         [search, *criteria],
         outputs,
@@ -196,13 +260,28 @@ def build_history_tab(backend: UIBackend) -> HistoryTab:
         show_progress="hidden",
     )
 
-    def on_select(rows: list[dict[str, Any]], evt: gr.SelectData) -> tuple[int, str]:
+    def on_select(rows: list[dict[str, Any]], evt: gr.SelectData) -> tuple[int, str, Any]:
         index = evt.index if isinstance(evt.index, int) else -1
         if not 0 <= index < len(rows):
-            return -1, ""
-        return index, rows[index]["infotext"]
+            return -1, "", gr.update(visible=False)
+        return index, rows[index]["infotext"], gr.update(visible=rows[index]["kind"] == "grid")
 
-    gallery.select(on_select, items, [selected, infotext], show_progress="hidden")
+    gallery.select(on_select, items, [selected, infotext, open_cells], show_progress="hidden")
+
+    # A grid's cells: the history narrowed to them (the other filters are left as they are)
+    def on_open_cells(rows: list[dict[str, Any]], index: int, *chosen: Any) -> tuple[Any, ...]:
+        grid_id = int(rows[index]["id"]) if 0 <= index < len(rows) and rows[index]["kind"] == "grid" else None
+        return (grid_id, *show("", 0, *chosen[:4], grid_id))
+
+    open_cells.click(
+        on_open_cells, [items, selected, *criteria[:4]], [grid, *outputs], show_progress="hidden"
+    )
+    back.click(
+        lambda query, *chosen: (None, *show(query, 0, *chosen[:4], None)),
+        [search, *criteria[:4]],
+        [grid, *outputs],
+        show_progress="hidden",
+    )
     return HistoryTab(
         search=search,
         gallery=gallery,

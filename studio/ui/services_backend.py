@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from PIL import Image
 
 from studio import options as opt
-from studio.config import StudioConfig, save_settings
+from studio.config import StudioConfig
 from studio.network_cards import NetworkCard, cards_for
 from studio.options import resolve_model_option
 from studio.prompts.styles import PromptStyle, infotext_styles
@@ -131,28 +131,27 @@ class ServicesBackend:
     # --- configuration ---------------------------------------------------------------------------
     @property
     def config(self) -> StudioConfig:
-        """The config in effect: the engine's (the API's settings routes replace it too)."""
-        return self.engine.config
+        """The settings in effect: one store with the options API (`studio.options`)."""
+        return self.services.options.config
 
     def save_settings(self, changes: dict[str, Any]) -> SavedSettings:
-        current = self.config.to_json()
+        config = self.config
+        current = config.to_json()
 
         def same(name: str, value: Any) -> bool:
             old = current.get(name)
             return (None if value is None else str(value)) == (None if old is None else str(old))
 
         changed = {name: value for name, value in changes.items() if not same(name, value)}
-        if changed.get("default_model") or ("allow_pickle" in changed and self.config.default_model):
+        if changed.get("default_model") or ("allow_pickle" in changed and config.default_model):
             # checked against the registry before it is saved, as /sdapi/v1/options does
-            allow_pickle = bool(changed.get("allow_pickle", self.config.allow_pickle))
-            wanted = changed.get("default_model", self.config.default_model)
+            allow_pickle = bool(changed.get("allow_pickle", config.allow_pickle))
+            wanted = changed.get("default_model", config.default_model)
             resolve_model_option(
                 self.engine.registry, "checkpoint", wanted, "default_model", allow_pickle=allow_pickle
             )
-        new_config = save_settings(self.config, changed)
-        if changed:
-            # The engine reads these per request or per model load: hand it the new config.
-            self.engine.config = new_config
+        # the engine (reading these per request or per model load) is handed the new config
+        new_config = self.services.options.save_settings(changed)
         account = {name: changed[name] for name in ("hub_server", "hub_api_key") if name in changed}
         if account and self.services.hub is not None:
             self.services.hub.use_account(account)  # the local hub syncs with them from now on
@@ -403,6 +402,8 @@ class ServicesBackend:
             seed=entry.seed,
             path=entry.path,
             infotext=entry.infotext,
+            kind=entry.kind,
+            grid_id=entry.grid_id,
         )
 
     def history_page(

@@ -74,3 +74,28 @@ def test_search_infotext_fields_filters_and_delete(tmp_path: Path) -> None:
     assert store.delete(txt) and not made.exists() and store.get(txt) is None
     assert not store.delete(txt)
     assert store.count() == 2
+
+
+def test_a_grid_is_an_entry_that_lists_its_cells(tmp_path: Path) -> None:
+    from studio.history import HistoryFilter
+
+    store = HistoryStore(tmp_path / "atelier.db")
+    base = GenerationRequest(prompt="a red cat", seed=1)
+    cells = [store.add(base, seed=i, path=f"/out/{i}.png", infotext=f"Seed: {i}") for i in (1, 2)]
+    other = store.add(base, seed=3, path="/out/3.png", infotext="Seed: 3")
+    grid = store.add_grid(
+        base,
+        seed=1,
+        path="/out/grids/g.png",
+        infotext="X Type: Seed",
+        cell_paths=["/out/1.png", "/out/2.png"],
+    )
+    entry = store.get(grid)
+    assert entry is not None and entry.kind == "grid" and entry.grid_id is None
+    assert [cell.id for cell in store.cells(grid)] == cells
+    assert [e.id for e in store.list(filters=HistoryFilter(kind="grid"))] == [grid]
+    assert store.count(None, HistoryFilter(kind="image")) == 3
+    assert sorted(e.id for e in store.list(filters=HistoryFilter(grid_id=grid))) == cells
+    assert store.get(other).grid_id is None  # type: ignore[union-attr]
+    assert store.delete(grid)
+    assert store.cells(grid) == [] and store.count() == 3  # the cells stay, as images

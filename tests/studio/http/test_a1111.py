@@ -12,6 +12,9 @@ import requests
 import webuiapi
 from PIL import Image
 
+from studio.infotext import parse_infotext
+
+from .a1111_models import SAMPLERS, SCRIPT_INFOS, EmbeddingsResponse, MemoryResponse
 from .conftest import LiveServer
 
 
@@ -140,7 +143,33 @@ def test_progress_answers_during_a_generation_and_interrupt_keeps_what_was_made(
     result = outcome["result"]
     assert len(result.images) == 1  # interrupted: the partial image is still returned
     assert result.info["interrupted"] is True and result.info["job_state"] == "cancelled"
+    assert 6 <= int(parse_infotext(result.info["infotexts"][0])["Steps"]) < 150  # the steps done
     assert api.get_progress()["state"]["job_count"] == 0
+
+
+def test_listings_have_a1111s_exact_shapes(api: webuiapi.WebUIApi, live: LiveServer) -> None:
+    """Strict clients (#19 item 15): validated against A1111's models, extra keys forbidden."""
+    samplers = {item.name: item for item in SAMPLERS.validate_python(api.get_samplers())}
+    assert {"k_euler_a", "k_euler_ancestral"} <= set(samplers["Euler a"].aliases)
+    assert "DPM++ 2M Karras" in samplers["DPM++ 2M"].aliases  # the old combined name
+    assert samplers["Heun"].options == {"second_order": True}
+    assert samplers["Euler a"].options == {"uses_ensd": True} and samplers["Euler"].options == {}
+    infos = SCRIPT_INFOS.validate_python(requests.get(f"{live.url}/sdapi/v1/script-info").json())
+    xyz = [info for info in infos if info.name == "x/y/z plot"]
+    assert [(info.is_alwayson, info.is_img2img) for info in xyz] == [(False, False), (False, True)]
+    assert xyz[0].args and all(arg.label for arg in xyz[0].args)
+    assert any(arg.choices for arg in xyz[0].args)  # the axis types
+    listed = api.get_scripts()
+    assert set(listed) == {"txt2img", "img2img"}
+    for tab, img2img in (("txt2img", False), ("img2img", True)):
+        assert listed[tab] == [info.name for info in infos if info.is_img2img is img2img]
+    memory = MemoryResponse.model_validate(api.get_memory())
+    assert set(memory.ram) == {"free", "used", "total"} and memory.ram["total"] > 0
+    assert memory.cuda == {"error": "unavailable"}  # no CUDA device on the test machine
+    EmbeddingsResponse.model_validate(api.get_embeddings())
+    schema = requests.get(f"{live.url}/openapi.json").json()
+    declared = schema["paths"]["/sdapi/v1/memory"]["get"]["responses"]["200"]["content"]
+    assert declared["application/json"]["schema"]["$ref"].endswith("/MemoryResponse")
 
 
 def test_bad_input_is_a_422_naming_the_field(live: LiveServer) -> None:
@@ -191,3 +220,7 @@ def test_skip_ends_the_current_batch_and_the_job_goes_on(api: webuiapi.WebUIApi)
     result = outcome["result"]
     assert len(result.images) == 2  # the skipped batch's partial image, then the interrupted one
     assert result.info["all_seeds"] == [42, 43]
+    # each records the steps it really got, not the 150 asked for (#19 item 6)
+    done = [int(parse_infotext(text)["Steps"]) for text in result.info["infotexts"]]
+    assert done[0] >= 3 and all(1 <= steps < 150 for steps in done), done
+    assert f"Steps: {done[0]}," in result.images[0].info["parameters"]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from tests.studio.ui.test_browser import (
     choose,
@@ -97,6 +98,24 @@ def test_settings_show_what_is_saved_and_a_save_keeps_other_saves(page, studio, 
         "() => document.querySelector('#settings_clip_skip input[type=number]').value == '5'"
     )
     assert page.locator("#settings_model_cache_size input").input_value() == "3"
+
+    # One store with the options API: what a client sets shows in the form after a reload,
+    # and what the form saved is what the API answers.
+    url = f"{studio.url.rstrip('/')}/sdapi/v1/options"
+    assert requests.get(url, timeout=30).json()["CLIP_stop_at_last_layers"] == 5
+    requests.post(
+        url, json={"CLIP_stop_at_last_layers": 2, "samples_save": False}, timeout=30
+    ).raise_for_status()
+    load(page, studio.url)
+    open_tab(page, "Settings")
+    page.wait_for_function(
+        "() => document.querySelector('#settings_clip_skip input[type=number]').value == '2'"
+    )
+    assert not page.locator("#settings_samples_save input").is_checked()
+    # as it was (the tiny model's text encoder has fewer layers than most clip skips)
+    requests.post(
+        url, json={"samples_save": True, "CLIP_stop_at_last_layers": 1}, timeout=30
+    ).raise_for_status()
 
 
 def test_schedule_types_follow_the_sampler(page, studio):
@@ -200,6 +219,12 @@ def test_a_reload_reattaches_to_the_job_with_progress_skip_interrupt_and_result(
     page.click("#txt2img_interrupt")
     assert wait_finished(page) == "cancelled"
     assert progress_text(page).startswith("Interrupted")
+    # the stopped images record the steps they really got, not the 150 asked for (item 6)
+    page.wait_for_function(
+        "() => /Steps: \\d+/.test(document.querySelector('#txt2img_infotext textarea').value)"
+    )
+    shown = page.input_value("#txt2img_infotext textarea")
+    assert 1 <= int(shown.split("Steps: ")[1].split(",")[0]) < 150, shown
 
     # A job that finishes during a reload shows its images after it, once.
     set_number(page, "txt2img_batch_count", 1)
@@ -256,6 +281,47 @@ def test_history_search_filters_and_delete(page, studio, artifacts_dir):
     history_label(page, "· 0 images")
     assert history.get(lighthouse[0].id) is None
     assert not Path(lighthouse[0].path).exists()
+
+
+def test_history_shows_xyz_grids_and_opens_their_cells(page, studio, artifacts_dir):
+    payload = {
+        "prompt": "a grid of circles",
+        "width": 64,
+        "height": 64,
+        "steps": 1,
+        "seed": 5,
+        "save_images": True,
+        "scripts": {
+            "X/Y/Z plot": {"x_type": "Seed", "x_values": "1, 2", "y_type": "Steps", "y_values": "1, 2"}
+        },
+    }
+    jobs = studio.services.jobs
+    job = jobs.submit("xyz", payload)
+    assert jobs.wait(job.id, timeout=120).state == "done"
+    (grid,) = studio.services.engine.history.list(query="X Type: Seed", limit=5)[:1]
+    assert grid.kind == "grid"
+    open_tab(page, "Text to image")
+    open_tab(page, "History")
+    page.fill("#history_search textarea", "")  # (an earlier test may have left a search)
+    page.press("#history_search textarea", "Enter")
+    choose(page, "history_mode", "All")
+    page.wait_for_selector("#history_gallery img")
+    choose(page, "history_kind", "X/Y/Z grids")
+    history_label(page, "· 1 image")
+    page.locator("#history_gallery img").first.click()
+    page.wait_for_function(
+        "() => document.querySelector('#history_infotext textarea').value.includes('X Type: Seed')"
+    )
+    page.click("#history_open_cells")
+    history_label(page, f"Cells of grid #{grid.id}")
+    history_label(page, "· 4 images")
+    shot(page, artifacts_dir, "history-grid-cells")
+    page.click("#history_back")
+    page.wait_for_function(
+        "() => !(document.querySelector('#history_page_label')?.textContent || '').includes('Cells of')"
+    )
+    history_label(page, "· 1 image")  # the Kind filter is still on grids
+    choose(page, "history_kind", "All")
 
 
 def table_text(page: Any, elem_id: str) -> str:

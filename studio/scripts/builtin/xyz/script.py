@@ -141,7 +141,7 @@ class XYZPlot(Script):
                 break  # the cell was cut short: not a finished cell
             results[cell.index] = result
         grid_started = time.perf_counter()
-        images = self._assemble(plan, results, args, context.outputs_dir)
+        images = self._assemble(plan, results, args, context)
         timings["grid"] = time.perf_counter() - grid_started
         timings["total"] = time.perf_counter() - started
         return Result(
@@ -159,8 +159,9 @@ class XYZPlot(Script):
         plan: Plan,
         results: Mapping[tuple[int, int, int], Result],
         args: Mapping[str, Any],
-        outputs: Path | None,
+        context: RunContext,
     ) -> list[ImageRecord]:
+        outputs = context.outputs_dir
         x_axis, y_axis, z_axis = plan.axes
         nx, ny, nz = plan.shape
         decoded = {
@@ -195,9 +196,17 @@ class XYZPlot(Script):
         )
         stamp = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
+        # the saved cells, opened from the first grid's History entry
+        cell_paths = [image.path for result in results.values() for image in result.images if image.path]
+
         def record(image: Image.Image, suffix: str) -> ImageRecord:
             png = _png(image, infotext)
             path = _save(outputs / GRIDS_FOLDER / f"{stamp}{suffix}.png", png) if outputs else None
+            if path is not None and context.history is not None:
+                context.history.add_grid(
+                    plan.base, seed=seed, path=path, infotext=infotext, cell_paths=list(cell_paths)
+                )
+                cell_paths.clear()
             return ImageRecord(png=png, seed=seed, subseed=subseed, infotext=infotext, path=path)
 
         images: list[ImageRecord] = []
