@@ -51,6 +51,10 @@ class StudioConfig:
     # estimated to take over max_job_seconds or to need more memory than the device has free.
     cost_check: str = "warn"
     max_job_seconds: float = 300.0
+    # Run the engine in a worker process (studio.worker), so the UI and the API stay responsive
+    # while a job runs and a crashed engine does not take the server down; False: on a thread of
+    # the web process (`serve --in-process`). Read at start-up.
+    worker_process: bool = True
 
     @property
     def auth_configured(self) -> bool:

@@ -61,6 +61,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=None,
         help="allow loading pickle (.ckpt/.pt) checkpoints",
     )
+    parser.add_argument(
+        "--in-process",
+        action="store_false",
+        dest="worker_process",
+        default=None,
+        help="run the engine on a thread of the web process instead of a worker process (the "
+        "default, which keeps the UI and API responsive while a job runs; docs/studio-core.md)",
+    )
     parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     return parser.parse_args(list(argv))
 
@@ -144,6 +152,7 @@ def main(argv: Sequence[str]) -> int:
         "ui_auth": args.ui_auth,
         "cors_origins": args.cors_origins,
         "allow_pickle": args.allow_pickle,
+        "worker_process": args.worker_process,
     }
     try:
         config = load_config(cli)
