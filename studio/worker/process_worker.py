@@ -82,10 +82,17 @@ class _RemoteControl(GenerationControl):
         super().__init__()
         self._job_id = job_id
         self._send = send
+        self._interrupted_at: float | None = None
 
     def interrupt(self) -> None:
         super().interrupt()
+        if self._interrupted_at is None:
+            self._interrupted_at = time.monotonic()
         self._send(Interrupt(self._job_id))
+
+    def interrupt_age(self) -> float | None:
+        """Seconds since the first interrupt (a skip is taken by the child: it does not count)."""
+        return None if self._interrupted_at is None else time.monotonic() - self._interrupted_at
 
     def skip(self) -> None:
         super().skip()
@@ -333,7 +340,7 @@ class ProcessWorker(Worker):
             elif isinstance(message, (Done, Failed)) and message.job_id == job.id:
                 return message
             elif message is None:
-                age = control.stop_age()
+                age = control.interrupt_age()
                 if age is not None and age > self.kill_after:
                     current.process.kill()
                     current.process.join(5.0)
