@@ -138,6 +138,8 @@ def main(
     outbox.send(Ready(os.getpid(), tuple(runners.names())))
     while (job := inbox.get()) is not None:
         _run(job, engine, runners, controls, outbox, preview_every)
+    logging.shutdown()
+    os._exit(0)  # every job is recorded by the parent; skip the interpreter's slow teardown of torch
 
 
 def _run(

@@ -17,6 +17,7 @@ VALID = {
     "memory": '{"attention_slicing": {}}',
     "cost_check": "refuse",
     "max_job_seconds": 120,
+    "worker_process": False,
 }
 
 
@@ -33,6 +34,7 @@ def test_settings_changes_from_widgets():
         "memory": {"attention_slicing": {}},
         "cost_check": "refuse",
         "max_job_seconds": 120.0,
+        "worker_process": False,
     }
 
 
