@@ -192,7 +192,10 @@ async def measure(args: argparse.Namespace, in_process: bool) -> Figures:
                 max_connections=args.clients * 2, max_keepalive_connections=args.clients * 2
             )
             async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{port}", timeout=120, limits=limits
+                # 600 s: with --a1111 the last of 50 synchronous txt2img calls waits for the 49 before
+                base_url=f"http://127.0.0.1:{port}",
+                timeout=600,
+                limits=limits,
             ) as client:
                 await wait_up(client, server)
                 payload = {"prompt": "a red circle", "steps": args.steps, "width": 64, "height": 64}

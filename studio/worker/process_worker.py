@@ -227,7 +227,8 @@ class ProcessWorker(Worker):
             self._replace_child("the extensions changed")
         with self._child_lock:
             current = self._child
-        assert current is not None
+        if current is None:  # stopping began while it was replaced
+            raise WorkerStartError("the studio is stopping")
         if current.kinds is None:
             deadline = time.monotonic() + self.start_timeout
             while current.kinds is None:
@@ -236,6 +237,7 @@ class ProcessWorker(Worker):
                 except _ChildDied as died:
                     with self._child_lock:
                         self._child = None
+                    current.close(timeout=1.0)
                     raise WorkerStartError(f"it died while starting ({died})") from None
                 if message is None:
                     self._replace_child(f"it did not start within {self.start_timeout:g} s")

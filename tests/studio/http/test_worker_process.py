@@ -144,3 +144,22 @@ def test_an_engine_that_ignores_the_interrupt_is_killed_and_restarted(worker_liv
     assert job["state"] == "cancelled" and "did not stop within 1 s" in job["error"]
     assert worker.restarts == restarts + 1
     assert wait_final(worker_live, submit(worker_live, seed=10))["state"] == "done"
+
+
+def test_a_kind_only_the_web_process_knows_runs_there(worker_live: LiveServer) -> None:
+    ran_in: list[int] = []
+
+    def note_pid(payload: dict[str, Any], control: Any) -> dict[str, Any]:
+        ran_in.append(os.getpid())
+        return {"images": [], "pid": os.getpid()}
+
+    worker_live.services.runners.register("web-only", note_pid, decode=dict)
+    try:
+        answer = requests.post(
+            f"{worker_live.url}/studio/v1/jobs", json={"kind": "web-only", "payload": {}}, timeout=30
+        )
+        assert answer.status_code == 202, answer.text
+        job = wait_final(worker_live, answer.json()["id"])
+    finally:
+        worker_live.services.runners.unregister("web-only")
+    assert job["state"] == "done" and ran_in == [os.getpid()] and job["result"]["pid"] == os.getpid()
