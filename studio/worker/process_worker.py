@@ -328,7 +328,7 @@ class ProcessWorker(Worker):
             )
 
     def _follow(
-        self, job: Job, current: _Child, control: GenerationControl
+        self, job: Job, current: _Child, control: _RemoteControl
     ) -> Done | Failed | _ChildDied | None:
         """Relay the child's steps until the job ends: its Done/Failed, _ChildDied, or None when it
         was killed for not stopping after an interrupt."""
