@@ -188,8 +188,12 @@ async def measure(args: argparse.Namespace, in_process: bool) -> Figures:
     with tempfile.TemporaryDirectory(prefix="atelier-bench-") as folder:
         server = start_server(Path(folder), port, in_process)
         try:
+            # idle connections are dropped after 2 s, before uvicorn closes them (5 s): reusing one
+            # the server is closing fails the request ("Server disconnected without a response")
             limits = httpx.Limits(
-                max_connections=args.clients * 2, max_keepalive_connections=args.clients * 2
+                max_connections=args.clients * 2,
+                max_keepalive_connections=args.clients * 2,
+                keepalive_expiry=2.0,
             )
             async with httpx.AsyncClient(
                 # 600 s: with --a1111 the last of 50 synchronous txt2img calls waits for the 49 before
