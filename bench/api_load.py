@@ -1,13 +1,21 @@
 """API under load: a real server on loopback, N concurrent clients submitting and polling.
 
-    python bench/api_load.py            50 clients, 6 steps per job
-    python bench/api_load.py --quick    50 clients, 2 steps per job
+    python bench/api_load.py                     50 clients, 6 steps per job, both engines
+    python bench/api_load.py --quick             50 clients, 2 steps per job
+    python bench/api_load.py --lockstep          all clients poll at the same instants
+    python bench/api_load.py --a1111             synchronous A1111 clients (txt2img + polling)
+    python bench/api_load.py --engine worker     only the worker-process engine (or in-process)
 
 Starts `launch.py serve --api-only` in a subprocess (fresh data dir, the tiny offline model),
 then each client submits one job (POST /studio/v1/jobs), and polls /sdapi/v1/progress and its
 job until the job ends, while the worker is busy generating. Prints submit latency and
 progress-poll latency (p50/p95/max) and checks that every job completed exactly once: each is
 `done`, ran on one attempt, has its image, and the queue holds exactly the jobs submitted.
+
+By default the same scenario runs twice, one server after the other: with the engine on a thread
+of the web process (`serve --in-process`) and in its worker process (the default), and the
+figures are printed side by side with the load average around each run (on a shared machine
+the load says how far the figures can be trusted).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -52,7 +61,7 @@ def line(name: str, values: list[float]) -> str:
     )
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen:
+def start_server(data_dir: Path, port: int, in_process: bool) -> subprocess.Popen:
     sys.path.insert(0, str(ROOT))
     from studio.pipeline.tiny_model import build_tiny_pipeline
 
@@ -67,6 +76,8 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen:
     }
     command = [sys.executable, "-m", "studio.cli.serve", "--data-dir", str(data_dir), "--port", str(port)]
     command += ["--api-only", "--no-browser", "--log-level", "warning"]
+    if in_process:
+        command.append("--in-process")
     return subprocess.Popen(command, cwd=ROOT, env=env)
 
 
@@ -154,16 +165,41 @@ async def run_a1111_client(
     ids.append(json.loads(response.json()["info"])["job_id"])
 
 
-async def main_async(args: argparse.Namespace) -> int:
+@dataclass
+class Figures:
+    """One run's measurements (seconds) and what went wrong."""
+
+    engine: str
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    elapsed: float = 0.0
+    idle_run: float = 0.0
+    runs: list[float] = field(default_factory=list)
+    idle_ms: list[float] = field(default_factory=list)
+    submit_ms: list[float] = field(default_factory=list)
+    poll_ms: list[float] = field(default_factory=list)
+    job_ms: list[float] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+async def measure(args: argparse.Namespace, in_process: bool) -> Figures:
+    figures = Figures("in-process" if in_process else "worker process", os.getloadavg())
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="atelier-bench-") as folder:
-        server = start_server(Path(folder), port)
+        server = start_server(Path(folder), port, in_process)
         try:
+            # idle connections are dropped after 2 s, before uvicorn closes them (5 s): reusing one
+            # the server is closing fails the request ("Server disconnected without a response")
             limits = httpx.Limits(
-                max_connections=args.clients * 2, max_keepalive_connections=args.clients * 2
+                max_connections=args.clients * 2,
+                max_keepalive_connections=args.clients * 2,
+                keepalive_expiry=2.0,
             )
             async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{port}", timeout=120, limits=limits
+                # 600 s: with --a1111 the last of 50 synchronous txt2img calls waits for the 49 before
+                base_url=f"http://127.0.0.1:{port}",
+                timeout=600,
+                limits=limits,
             ) as client:
                 await wait_up(client, server)
                 payload = {"prompt": "a red circle", "steps": args.steps, "width": 64, "height": 64}
@@ -178,15 +214,11 @@ async def main_async(args: argparse.Namespace) -> int:
                     "running",
                 ):
                     await asyncio.sleep(0.2)
-                idle_run = idle_job["finished_at"] - idle_job["started_at"]
-                idle_ms: list[float] = []
+                figures.idle_run = idle_job["finished_at"] - idle_job["started_at"]
                 for _ in range(100):
                     tick = time.perf_counter()
                     await client.get("/sdapi/v1/progress", params={"skip_current_image": "true"})
-                    idle_ms.append(time.perf_counter() - tick)
-                submit_ms: list[float] = []
-                poll_ms: list[float] = []
-                job_ms: list[float] = []
+                    figures.idle_ms.append(time.perf_counter() - tick)
                 ids: list[str] = []
                 began = time.perf_counter()
                 await asyncio.gather(
@@ -197,24 +229,25 @@ async def main_async(args: argparse.Namespace) -> int:
                             payload,
                             args.interval,
                             args.lockstep,
-                            submit_ms,
-                            poll_ms,
-                            job_ms,
+                            figures.submit_ms,
+                            figures.poll_ms,
+                            figures.job_ms,
                             ids,
                             args.a1111,
                         )
                         for i in range(args.clients)
                     )
                 )
-                elapsed = time.perf_counter() - began
+                figures.elapsed = time.perf_counter() - began
                 listing = (
                     await client.get("/studio/v1/jobs", params={"limit": 500, "kind": "generate"})
                 ).json()
         finally:
             server.terminate()
             server.wait(30)
+    figures.load_after = os.getloadavg()
     jobs = {job["id"]: job for job in listing["items"]}
-    problems = []
+    problems = figures.problems
     if len(set(ids)) != args.clients:
         problems.append(f"{args.clients} submitted but {len(set(ids))} distinct ids")
     if listing["total"] != args.clients + 2:
@@ -229,33 +262,69 @@ async def main_async(args: argparse.Namespace) -> int:
             or len((job["result"] or {}).get("images", [])) != 1
         ):
             problems.append(f"{job_id}: state {job['state']}, attempts {job['attempts']}")
+    figures.runs = [job["finished_at"] - job["started_at"] for job in jobs.values() if job["id"] in set(ids)]
+    return figures
+
+
+def stats(values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    if not ms:
+        return "-"
+    return f"{percentile(ms, 0.5):.1f} / {percentile(ms, 0.95):.1f} / {max(ms):.1f}"
+
+
+def report(args: argparse.Namespace, all_figures: list[Figures]) -> int:
     print(
-        f"clients {args.clients}{' in lock-step' if args.lockstep else ''}, {args.steps} steps per 64x64 job,"
-        f" polling every {args.interval} s,"
-        f" {elapsed:.1f} s for all jobs"
+        f"clients {args.clients}{' in lock-step' if args.lockstep else ''}"
+        f"{', synchronous A1111 txt2img' if args.a1111 else ''}, {args.steps} steps per 64x64 job,"
+        f" polling every {args.interval} s; latencies in ms as p50 / p95 / max"
     )
-    print(f"throughput             {args.clients / elapsed:.2f} jobs/s")
-    runs = [job["finished_at"] - job["started_at"] for job in jobs.values() if job["id"] in set(ids)]
-    if runs:
-        loaded_run = statistics.median(runs)
-        print(
-            f"job run time           idle {idle_run * 1000:.0f} ms, under load median {loaded_run * 1000:.0f} ms"
-            f" ({loaded_run / idle_run:.2f}x)"
-        )
-    print(line("progress, server idle", idle_ms))
-    if args.a1111:
-        print(line("txt2img round trip", submit_ms))
-    else:
-        print(line("submit (POST /jobs)", submit_ms))
-    print(line("progress poll", poll_ms))
-    print(line("options (GET)" if args.a1111 else "job poll (GET /jobs/id)", job_ms))
-    target = percentile([v * 1000 for v in poll_ms], 0.95)
-    print(f"progress p95 {target:.1f} ms vs target 50 ms: {'met' if target < 50 else 'NOT met'}")
-    if problems:
-        print("PROBLEMS:\n  " + "\n  ".join(problems[:20]))
-        return 1
-    print(f"all {args.clients} jobs completed exactly once")
-    return 0
+    rows: list[tuple[str, list[str]]] = [
+        ("load average before", ["{:.2f} {:.2f} {:.2f}".format(*f.load_before) for f in all_figures]),
+        ("load average after", ["{:.2f} {:.2f} {:.2f}".format(*f.load_after) for f in all_figures]),
+        ("all jobs took", [f"{f.elapsed:.1f} s" for f in all_figures]),
+        ("throughput", [f"{args.clients / f.elapsed:.2f} jobs/s" if f.elapsed else "-" for f in all_figures]),
+        (
+            "job run: idle / loaded",
+            [
+                f"{f.idle_run * 1000:.0f} / {statistics.median(f.runs) * 1000:.0f} ms" if f.runs else "-"
+                for f in all_figures
+            ],
+        ),
+        ("progress, server idle", [stats(f.idle_ms) for f in all_figures]),
+        (
+            "txt2img round trip" if args.a1111 else "submit (POST /jobs)",
+            [stats(f.submit_ms) for f in all_figures],
+        ),
+        ("progress poll", [stats(f.poll_ms) for f in all_figures]),
+        (
+            "options (GET)" if args.a1111 else "job poll (GET /jobs/id)",
+            [stats(f.job_ms) for f in all_figures],
+        ),
+        (
+            "progress p95 < 50 ms",
+            [
+                "met" if percentile([v * 1000 for v in f.poll_ms], 0.95) < 50 else "NOT met"
+                for f in all_figures
+            ],
+        ),
+    ]
+    print(f"{'':<24}" + "".join(f"{f.engine:>28}" for f in all_figures))
+    for name, cells in rows:
+        print(f"{name:<24}" + "".join(f"{cell:>28}" for cell in cells))
+    failed = False
+    for figures in all_figures:
+        if figures.problems:
+            failed = True
+            print(f"PROBLEMS ({figures.engine}):\n  " + "\n  ".join(figures.problems[:20]))
+        else:
+            print(f"{figures.engine}: all {args.clients} jobs completed exactly once")
+    return 1 if failed else 0
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    engines = {"both": [True, False], "in-process": [True], "worker": [False]}[args.engine]
+    return report(args, [await measure(args, in_process) for in_process in engines])
 
 
 def main() -> int:
@@ -275,6 +344,13 @@ def main() -> int:
         "--lockstep",
         action="store_true",
         help="all clients submit and poll at the same instants (worst case)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("both", "in-process", "worker"),
+        default="both",
+        help="which engine to measure: on the web process's thread, in its worker process, or "
+        "both, one after the other (default)",
     )
     args = parser.parse_args()
     if args.quick:

@@ -22,7 +22,17 @@ from studio.config import StudioConfig
 from studio.extras_jobs import register_extras_kinds
 from studio.history import HistoryStore
 from studio.hub_service import StudioHub
-from studio.jobs import GENERATE, SELECT_MODEL, XYZ, EventBus, JobQueue, JobService, RunnerRegistry, Worker
+from studio.jobs import (
+    GENERATE,
+    SELECT_MODEL,
+    XYZ,
+    EventBus,
+    Job,
+    JobQueue,
+    JobService,
+    RunnerRegistry,
+    Worker,
+)
 from studio.jobs.runners import Runner
 from studio.jobs.worker import STOP_TIMEOUT
 from studio.options import Options
@@ -93,7 +103,7 @@ class Services:
         self.options.close()
 
 
-def _register_kinds(
+def register_kinds(
     runners: RunnerRegistry, engine: Engine, scripts: ScriptManager, config: StudioConfig
 ) -> None:
     """The studio's job kinds. Payloads naming scripts are checked when submitted; `XYZ` is the
@@ -145,8 +155,8 @@ def build_services(
     queue = JobQueue(config.database_path)
     events = EventBus()
     runners = RunnerRegistry()
-    _register_kinds(runners, engine, scripts, config)
-    worker = Worker(queue, events, runners, name=str(config.device))
+    register_kinds(runners, engine, scripts, config)
+    worker = _make_worker(config, engine, queue, events, runners, script_system)
     jobs = JobService(queue, events, runners, [worker])
     options = Options(config.database_path, config)  # the settings in effect, one store
     engine.config = options.config  # (values an older release stored as options are adopted)
@@ -159,6 +169,43 @@ def build_services(
     )
     return Services(
         config, engine, queue, events, runners, worker, jobs, options, scripts, script_system.extensions, hub
+    )
+
+
+def _make_worker(
+    config: StudioConfig,
+    engine: Engine,
+    queue: JobQueue,
+    events: EventBus,
+    runners: RunnerRegistry,
+    script_system: ScriptSystem,
+) -> Worker:
+    """The job worker: with `config.worker_process` (the default) the engine runs in a worker
+    process (studio.worker) and this process's engine only answers questions (names, checks,
+    token counts); otherwise jobs run on a thread of this process."""
+    if not config.worker_process:
+        return Worker(queue, events, runners, name=str(config.device))
+    from studio.worker.messages import catalog_fingerprint
+    from studio.worker.process_worker import ProcessWorker
+
+    extensions = script_system.extensions
+
+    def scripts_state() -> object:
+        return tuple((info.name, info.status, info.version, info.commit) for info in extensions.list())
+
+    def on_finished(job: Job) -> None:
+        if job.kind == SELECT_MODEL and job.result and job.result.get("model"):
+            engine.adopt_model(job.result["model"])  # the worker process loaded it
+
+    return ProcessWorker(
+        queue,
+        events,
+        runners,
+        lambda: engine.config,
+        name=str(config.device),
+        catalog=lambda: catalog_fingerprint(engine.registry),
+        scripts_state=scripts_state,
+        on_finished=on_finished,
     )
 
 

@@ -61,6 +61,10 @@ class StudioConfig:
     # Weight quantization per component (studio.pipeline.quantize): none | int8 | int4 | torchao-int8
     quantize_unet: str = "none"
     quantize_text_encoder: str = "none"
+    # Run the engine in a worker process (studio.worker), so the UI and the API stay responsive
+    # while a job runs and a crashed engine does not take the server down; False: on a thread of
+    # the web process (`serve --in-process`). Read at start-up.
+    worker_process: bool = True
 
     @property
     def auth_configured(self) -> bool:

@@ -67,6 +67,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--hub-api-key", help="your API key on that hub server (better: ATELIER_HUB_API_KEY or Settings)"
     )
+    parser.add_argument(
+        "--in-process",
+        action="store_false",
+        dest="worker_process",
+        default=None,
+        help="run the engine on a thread of the web process instead of a worker process (the "
+        "default, which keeps the UI and API responsive while a job runs; docs/studio-core.md)",
+    )
     parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     return parser.parse_args(list(argv))
 
@@ -153,6 +161,7 @@ def main(argv: Sequence[str]) -> int:
         "hub_server": args.hub_server,
         "hub_api_key": args.hub_api_key,
         **acceleration.config_values(args),
+        "worker_process": args.worker_process,
     }
     try:
         config = load_config(cli)

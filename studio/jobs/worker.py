@@ -110,7 +110,23 @@ def summarize(job_id: str, result: Any) -> tuple[dict[str, Any], list[NewImage]]
     return summary, images
 
 
-def _batch_count(payload: Any) -> int:
+def step_preview(info: StepInfo, preview_every: int) -> bytes | None:
+    """The live preview PNG for this step: every `preview_every` steps and at the last one."""
+    steps = max(1, info.steps)
+    if (
+        info.latents is None
+        or preview_every <= 0
+        or not (info.step % preview_every == 0 or info.step == steps)
+    ):
+        return None
+    try:
+        return preview_png(info.latents)
+    except Exception:
+        log.exception("preview failed")
+        return None
+
+
+def batch_count(payload: Any) -> int:
     if isinstance(payload, GenerationRequest):
         return max(1, payload.n_iter)
     return max(1, int(getattr(payload, "n_iter", 1) or 1))
@@ -281,7 +297,7 @@ class Worker:
             self._fail(job, error)
             return
         control = GenerationControl(on_step=self._on_step)
-        running = RunningJob(job, payload, control, time.monotonic(), batches=_batch_count(payload))
+        running = RunningJob(job, payload, control, time.monotonic(), batches=batch_count(payload))
         with self._lock:
             self._current = running
         self._publish(EventType.STARTED, job, {"attempt": job.attempts, "worker": self.name})
@@ -319,11 +335,15 @@ class Worker:
 
     def _fail(self, job: Job, error: BaseException) -> None:
         message = str(error) if isinstance(error, RequestError) else f"{type(error).__name__}: {error}"
+        self._record_failure(job, message, error.field if isinstance(error, RequestError) else None)
+
+    def _record_failure(self, job: Job, message: str, field_name: str | None = None) -> None:
+        """Record the job `failed` with `message` (and the bad request field, if one) and publish it."""
         data: dict[str, Any] = {"state": str(JobState.FAILED), "error": message}
-        if isinstance(error, RequestError):
-            data["field"] = error.field
+        if field_name is not None:
+            data["field"] = field_name
         # the bad field is kept with the job, so a synchronous route can answer 4xx naming it
-        result = {"error_field": error.field} if isinstance(error, RequestError) else None
+        result = {"error_field": field_name} if field_name is not None else None
         try:
             self.queue.finish(job.id, JobState.FAILED, error=message, result=result)
         except Exception:
@@ -331,24 +351,17 @@ class Worker:
         self._publish(EventType.FAILED, job, data)
 
     def _on_step(self, info: StepInfo) -> None:
+        self._record_step(info, step_preview(info, self.preview_every))
+
+    def _record_step(self, info: StepInfo, preview: bytes | None) -> None:
+        """Update the running job's progress, ETA and preview from a step, and publish it."""
         with self._lock:
             running = self._current
         if running is None:
             return
         now = time.monotonic()
-        steps = max(1, info.steps)
         progress, eta = running.clock.observe(info, now)  # the ETA counts the steps really run
         elapsed = now - running.started
-        preview = None
-        if (
-            info.latents is not None
-            and self.preview_every > 0
-            and (info.step % self.preview_every == 0 or info.step == steps)
-        ):
-            try:
-                preview = preview_png(info.latents)
-            except Exception:
-                log.exception("preview failed")
         with self._lock:
             running.step = info
             running.progress = progress

@@ -226,6 +226,13 @@ class Engine:
         self.registry.set_state(LAST_MODEL_KEY, entry.title)
         return entry.title
 
+    def adopt_model(self, name: str) -> str:
+        """Make the checkpoint current without loading it: the engine's worker process loaded it
+        (studio.worker), this engine answers for it. Returns its title."""
+        entry = self.registry.find("checkpoint", name)
+        self._current = entry
+        return entry.title
+
     def count_tokens(
         self, prompt: str, steps: int = 20, positive: bool = True, model: str | None = None
     ) -> TokenCount:

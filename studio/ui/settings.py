@@ -59,6 +59,7 @@ def settings_values(config: StudioConfig) -> dict[str, Any]:
         "backend": config.backend,
         "quantize_unet": config.quantize_unet,
         "quantize_text_encoder": config.quantize_text_encoder,
+        "worker_process": config.worker_process,
     }
 
 
@@ -94,6 +95,7 @@ def settings_changes(values: dict[str, Any]) -> dict[str, Any]:
         except (TypeError, ValueError) as error:
             raise ConfigError(name, "expected a whole number") from error
     changes["allow_pickle"] = bool(values.get("allow_pickle"))
+    changes["worker_process"] = bool(values.get("worker_process"))
     changes["cost_check"] = values.get("cost_check") or "warn"
     try:
         changes["max_job_seconds"] = float(values.get("max_job_seconds"))
@@ -183,6 +185,13 @@ def build_settings_tab(backend: UIBackend) -> SettingsTab:
                 label="Longest job (seconds) before the cost check warns or refuses",
                 minimum=0.01,
                 elem_id="settings_max_job_seconds",
+            )
+            widgets["worker_process"] = gr.Checkbox(
+                value=config.worker_process,
+                label="Run the engine in its own worker process (after a restart)",
+                info="keeps the UI and the API responsive during a job; a crashed engine fails "
+                "only its job. Off: on a thread of the web server",
+                elem_id="settings_worker_process",
             )
             widgets["memory"] = gr.Code(
                 value=json.dumps(dict(config.memory), indent=2),

@@ -28,7 +28,8 @@ def start_server(data_dir: Path, builtin: Path) -> tuple[subprocess.Popen, httpx
     process = subprocess.Popen(
         [*command, "--api-only", "--no-browser", "--log-level", "warning"], cwd=PROJECT_ROOT, env=env
     )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    # 120 s: the first submit imports the pipeline modules while the worker process imports torch
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
     deadline = time.monotonic() + 90
     while True:
         assert process.poll() is None, f"server exited with {process.returncode}"
@@ -61,7 +62,8 @@ def test_five_jobs_survive_a_killed_server(tmp_path: Path, tiny_model_dir: Path)
             client.post("/studio/v1/jobs", json={"payload": {**payload, "seed": i}}).json()["id"]
             for i in range(5)
         ]
-        deadline = time.monotonic() + 60
+        # the engine's worker process builds its engine first (torch imports: slow on a busy machine)
+        deadline = time.monotonic() + 180
         while client.get("/sdapi/v1/progress").json()["state"]["sampling_step"] < 3:
             assert time.monotonic() < deadline
             time.sleep(0.02)

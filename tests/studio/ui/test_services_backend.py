@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from studio.config import StudioConfig
+from studio.config import StudioConfig, load_config
 from studio.request import GenerationRequest
 from studio.ui.backend import JobView
 from studio.ui.services_backend import ServicesBackend
@@ -96,13 +96,20 @@ def test_pickers_scripts_and_status(backend):
 
 def test_save_settings_persists_and_says_what_applies_now(backend, studio_config):
     saved = backend.save_settings(
-        {"samples_save": False, "clip_skip": 2, "device": "cpu", "model_cache_size": 2}
+        {
+            "samples_save": False,
+            "clip_skip": 2,
+            "device": "cpu",
+            "model_cache_size": 2,
+            "worker_process": True,
+        }
     )
     assert saved.applied == ("samples_save", "clip_skip")
-    assert saved.on_restart == ("device",)  # model_cache_size did not change
+    assert saved.on_restart == ("device", "worker_process")  # model_cache_size did not change
     assert backend.config.samples_save is False and backend.engine.config.samples_save is False
     on_disk = json.loads(studio_config.config_file.read_text())
-    assert on_disk == {"samples_save": False, "clip_skip": 2, "device": "cpu"}
+    assert on_disk == {"samples_save": False, "clip_skip": 2, "device": "cpu", "worker_process": True}
+    assert load_config(environ={}, cli={"data_dir": studio_config.data_dir}).worker_process is True
 
 
 def test_build_blocks_makes_the_page(backend):

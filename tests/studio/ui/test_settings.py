@@ -22,6 +22,7 @@ VALID = {
     "backend": "openvino",
     "quantize_unet": "int8",
     "quantize_text_encoder": "",
+    "worker_process": False,
 }
 
 
@@ -42,6 +43,7 @@ def test_settings_changes_from_widgets():
         "backend": "openvino",
         "quantize_unet": "int8",
         "quantize_text_encoder": "none",
+        "worker_process": False,
     }  # the masked key is not a change
 
 
