@@ -35,6 +35,7 @@ class StudioConfig:
     port: int = 7860
     listen: bool = False
     device: str = "auto"
+    dtype: str = "auto"  # auto | fp32 | fp16 | bf16 (studio.devices.dtype_policy)
     api_only: bool = False
     no_browser: bool = False
     api_auth: str | None = None  # "user:pass[,user2:pass2]": HTTP Basic on everything served
@@ -47,6 +48,9 @@ class StudioConfig:
     samples_save: bool = True
     clip_skip: int = 1
     memory: Mapping[str, Any] = field(default_factory=dict)  # strategy name -> options
+    # auto: before each job, add the cheapest memory strategies that make it fit in the free
+    # memory (studio.memory.policy); off: only the `memory` strategies above
+    memory_policy: str = "auto"
     # The cost check before each generation (studio.memory.estimate): off | warn | refuse a job
     # estimated to take over max_job_seconds or to need more memory than the device has free.
     cost_check: str = "warn"
@@ -141,12 +145,18 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 COST_CHECK_MODES = ("off", "warn", "refuse")
+DTYPE_CHOICES = ("auto", "fp32", "fp16", "bf16")
+MEMORY_POLICIES = ("auto", "off")
 
 
 def _check(name: str, value: Any) -> Any:
     """Settings with a range or a fixed set of values."""
     if name == "cost_check" and value not in COST_CHECK_MODES:
         raise ConfigError(name, f"expected one of {', '.join(COST_CHECK_MODES)}, got {value!r}")
+    if name == "dtype" and value not in DTYPE_CHOICES:
+        raise ConfigError(name, f"expected one of {', '.join(DTYPE_CHOICES)}, got {value!r}")
+    if name == "memory_policy" and value not in MEMORY_POLICIES:
+        raise ConfigError(name, f"expected one of {', '.join(MEMORY_POLICIES)}, got {value!r}")
     if name == "max_job_seconds" and not value > 0:
         raise ConfigError(name, f"expected a number of seconds > 0, got {value!r}")
     return value

@@ -49,8 +49,9 @@ SAMPLES_FORMAT = "samples_format"  # the saved files' format for A1111-style req
 # A1111's "Infotext: handle styles": what reading an infotext does with the styles in its prompt
 INFOTEXT_STYLES = "infotext_styles"
 MAX_OPTIONS = 500
-# the cost check before each generation (studio.memory.estimate)
-CONFIG_OPTIONS = ("cost_check", "max_job_seconds")
+# the cost check before each generation (studio.memory.estimate), the memory policy and the
+# `memory` strategies (per job), the device and dtype (at the next start; docs/performance.md)
+CONFIG_OPTIONS = ("cost_check", "max_job_seconds", "memory_policy", "memory", "device", "dtype")
 
 
 def config_options(config: StudioConfig) -> dict[str, Any]:

@@ -310,6 +310,8 @@ class A1111Api:
         info = self.info(request, job)
         info["cost"] = (job.result or {}).get("cost", cost)
         info["warnings"] = info["cost"]["warnings"]
+        # device, dtypes, fallback and the memory plan it ran with (never in the infotext)
+        info["runtime"] = (job.result or {}).get("runtime")
         return {
             "images": images,
             "parameters": parameters,
@@ -550,7 +552,8 @@ def build_router(services: HttpServices) -> APIRouter:
 
     @router.get("/memory")
     def memory() -> dict[str, Any]:
-        return memory_report()
+        # A1111's fields, plus the device in use (and why it fell back, when it did)
+        return {**memory_report(), "device": services.engine.device_report()}
 
     return router
 

@@ -102,6 +102,9 @@ def summarize(job_id: str, result: Any) -> tuple[dict[str, Any], list[NewImage]]
     cost = getattr(result, "cost", None)
     if cost is not None:
         summary["cost"] = cost
+    runtime = getattr(result, "runtime", None)
+    if runtime is not None:
+        summary["runtime"] = runtime
     return summary, images
 
 

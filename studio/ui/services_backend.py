@@ -20,6 +20,7 @@ from PIL import Image
 
 from studio import options as opt
 from studio.config import StudioConfig, save_settings
+from studio.devices.startup import label_of_report
 from studio.network_cards import NetworkCard, cards_for
 from studio.options import resolve_model_option
 from studio.prompts.styles import PromptStyle, infotext_styles
@@ -51,7 +52,16 @@ if TYPE_CHECKING:
 # engine reads the rest per request or at the next model load);
 # the others are used when the services are built, so they wait for a restart.
 LIVE_SETTINGS = frozenset(
-    {"samples_save", "clip_skip", "default_model", "allow_pickle", "memory", "cost_check", "max_job_seconds"}
+    {
+        "samples_save",
+        "clip_skip",
+        "default_model",
+        "allow_pickle",
+        "memory",
+        "memory_policy",
+        "cost_check",
+        "max_job_seconds",
+    }
 )
 
 
@@ -402,8 +412,7 @@ class ServicesBackend:
     def _device(self) -> str:
         if self._device_label is None:
             try:
-                choice = self.engine.device
-                self._device_label = f"{choice.name} ({str(choice.dtype).replace('torch.', '')})"
+                self._device_label = label_of_report(self.engine.device_report())
             except Exception as error:  # no usable device: say so on the status line
                 return f"{self._config.device} (unavailable: {error})"
         return self._device_label
