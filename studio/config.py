@@ -169,6 +169,11 @@ def _layer(values: Mapping[str, Any], source: str) -> dict[str, Any]:
     return {name: _check(name, _coerce(name, value)) for name, value in values.items()}
 
 
+def check_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` coerced to their fields' types and checked; ConfigError naming a bad one."""
+    return _layer(values, "settings")
+
+
 def _environment(environ: Mapping[str, str]) -> dict[str, Any]:
     values = {}
     for key, value in environ.items():

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlitedb import write
-from studio.config import ConfigError, StudioConfig, save_settings
+from studio.config import ConfigError, StudioConfig, check_settings, save_settings
 from studio.database import open_database
 from studio.model_checks import check_model_file
 from studio.prompts.styles import INFOTEXT_STYLE_MODES
@@ -62,10 +62,15 @@ def config_options(config: StudioConfig) -> dict[str, Any]:
 def save_config_options(config: StudioConfig, changes: Mapping[str, Any]) -> StudioConfig:
     """Check `changes` (config-backed options only), save them into the config file and return
     the new config; raises RequestError naming a bad key (nothing is saved then)."""
-    try:
-        return save_settings(config, changes)
-    except ConfigError as error:
-        raise RequestError(error.field, str(error).removeprefix(f"{error.field}: ")) from error
+    problems = Problems()
+    for name, value in changes.items():  # each one alone first: the answer names every bad key
+        with problems.check():
+            try:
+                check_settings({name: value})
+            except ConfigError as error:
+                raise RequestError(error.field, str(error).removeprefix(f"{error.field}: ")) from error
+    problems.raise_any()
+    return save_settings(config, changes)
 
 
 AUTOMATIC_VAE = ("", "Automatic", "automatic")

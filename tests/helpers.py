@@ -15,7 +15,8 @@ def make_studio_config(root: Path, tiny_model_dir: Path | None = None, **changes
     """A StudioConfig on `root/data` with the A1111 model folders, the tiny model (when given) in
     `models/Diffusers/tiny`, and an empty built-in models folder so the repository's shipped
     starter model does not show up unless a test asks for it (`builtin_models_dir=...`), and the
-    cost check off unless a test asks for it (`cost_check="warn"`)."""
+    cost check and the memory policy off unless a test asks for them (`cost_check="warn"`,
+    `memory_policy="auto"`)."""
     data_dir = root / "data"
     models = data_dir / "models"
     for sub in MODEL_FOLDERS:
@@ -31,6 +32,9 @@ def make_studio_config(root: Path, tiny_model_dir: Path | None = None, **changes
         "builtin_models_dir": builtin,
         "model_cache_size": 2,
         "cost_check": "off",
+        # the memory policy's estimate replays the model too (~0.5 s on an engine's first job);
+        # its own tests turn it on
+        "memory_policy": "off",
     }
     values.update(changes)
     return StudioConfig(**values)

@@ -100,6 +100,7 @@ class Engine:
         self.history = HistoryStore(config.database_path)
         self._cache: Any = None  # ModelCache, made on first load (imports torch)
         self._device: Any = None
+        self._last_device: Any = None  # the DeviceChoice the last generation's model ran with
         self._current: ModelEntry | None = None
         self._prompts = PromptEmbeddingCache()
         self._tokenizers: dict[Path, Any] = {}  # checkpoint path -> its tokenizer (token counts)
@@ -148,10 +149,11 @@ class Engine:
         return self._device
 
     def device_report(self) -> dict[str, Any]:
-        """The device in use, its dtype policy and any fallback (`studio.devices.startup`)."""
+        """The device in use, its dtype policy (the last loaded model's dtypes once a model
+        ran) and any fallback (`studio.devices.startup`)."""
         from studio.devices.startup import device_report
 
-        return device_report(self.device)
+        return device_report(self._last_device or self.device)
 
     @property
     def cache(self) -> Any:
@@ -463,6 +465,7 @@ class Engine:
         result.peak_memory_bytes = self._peak_memory()
         retries = vae_fp32_retries(loaded.pipe.vae) + (vae_fp32_retries(vae[1]) if vae else 0)
         result.runtime = runtime_report(loaded.device, memory_plan, retries)
+        self._last_device = loaded.device
         return self.hooks.postprocess(result)
 
     def _memory_plan(self, request: GenerationRequest, entry: ModelEntry, loaded: Any) -> MemoryPlan:

@@ -110,7 +110,6 @@ class ServicesBackend:
         self._changed = threading.Condition()
         self._progress: dict[str, _Progress] = {}
         self._warnings: dict[str, tuple[str, ...]] = {}  # job id -> the cost check's, until it ends
-        self._device_label: str | None = None
         self._token = self.jobs.events.subscribe(self._on_event)
 
     # --- parts of the services ----------------------------------------------------------------
@@ -410,12 +409,10 @@ class ServicesBackend:
 
     # --- status line ------------------------------------------------------------------------------
     def _device(self) -> str:
-        if self._device_label is None:
-            try:
-                self._device_label = label_of_report(self.engine.device_report())
-            except Exception as error:  # no usable device: say so on the status line
-                return f"{self._config.device} (unavailable: {error})"
-        return self._device_label
+        try:  # the device, its dtypes (the last model's) and why it fell back, if it did
+            return label_of_report(self.engine.device_report())
+        except Exception as error:  # no usable device: say so on the status line
+            return f"{self._config.device} (unavailable: {error})"
 
     def _memory(self, device: str) -> str:
         """Process memory, plus the accelerator's when torch reports it (CUDA / ROCm)."""
