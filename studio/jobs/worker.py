@@ -345,7 +345,7 @@ class Worker:
             and (info.step % self.preview_every == 0 or info.step == steps)
         ):
             try:
-                preview = preview_png(info.latents)
+                preview = preview_png(info.latents, info.family, info.width, info.height)
             except Exception:
                 log.exception("preview failed")
         with self._lock:

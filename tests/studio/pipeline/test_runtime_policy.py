@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from studio.devices import DeviceChoice
 from studio.devices.dtype_policy import cpu_has_fast_bf16
@@ -140,3 +142,40 @@ def test_auto_memory_policy_reports_its_plan_and_adds_what_a_job_needs(tmp_path,
     json.dumps(result.runtime)
     off = _engine(tmp_path / "off", tiny_model_dir, device="cpu", memory_policy="off").generate(REQUEST)
     assert off.runtime["memory"]["policy"] == "off"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["sd15", "sdxl", "flux", "z-image"])
+def test_live_previews_follow_the_family(tmp_path, tiny_model_dir, tiny_family, family):
+    """Each step's latents reach the observer with the model's family and the image size, and
+    the cheap preview of them has the latent's size (Flux's packed latents unpacked)."""
+    import shutil
+
+    from studio.jobs.preview import preview_png
+    from studio.progress import GenerationControl
+
+    config = make_studio_config(tmp_path, tiny_model_dir if family == "sd15" else None)
+    if family != "sd15":
+        shutil.copytree(tiny_family(family), config.models_path / "Diffusers" / family)
+    engine = Engine(config)
+    seen = []
+    control = GenerationControl(on_step=seen.append)
+    request = GenerationRequest(
+        prompt="a red square",
+        steps=2,
+        width=64,
+        height=128,
+        seed=3,
+        sampler_name="Euler",
+        model="tiny" if family == "sd15" else family,
+        save_images=False,
+        cfg_scale=1.0 if family == "flux" else 5.0,
+    )
+    engine.generate(request, control)
+    info = seen[-1]
+    assert (info.family, info.width, info.height) == (family, 64, 128)
+    png = preview_png(info.latents, info.family, info.width, info.height, min_size=1)
+    assert png is not None
+    factor = engine.cache.get(engine.registry.find("checkpoint", request.model), engine.device, {}, False)
+    factor = factor.pipe.vae_scale_factor
+    assert Image.open(io.BytesIO(png)).size == (64 // factor, 128 // factor)
