@@ -87,8 +87,13 @@ class CuttingProxy:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop accepting: closing a socket does not wake a thread blocked in `accept` on
+        Linux, shutting it down does; then wait for that thread."""
         self._stopped = True
+        with suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
+        self._thread.join(timeout=5)
 
 
 def _pipe(source: socket.socket, target: socket.socket) -> None:

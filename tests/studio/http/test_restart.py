@@ -94,6 +94,10 @@ def test_five_jobs_survive_a_killed_server(tmp_path: Path, tiny_model_dir: Path)
         while client.get(f"/studio/v1/jobs/{long_job}").json()["state"] != "running":
             assert time.monotonic() < deadline
             time.sleep(0.02)
+        # a step done first: an image interrupted before any step is not kept (nothing to keep)
+        while client.get("/sdapi/v1/progress").json()["state"]["sampling_step"] < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after its shutdown
     finally:
