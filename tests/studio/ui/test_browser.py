@@ -374,3 +374,29 @@ def test_cost_check_from_settings_refuses_then_warns(browser, studio, artifacts_
     finally:  # the other tests share this studio
         studio.services.engine.config = dataclasses.replace(studio.services.engine.config, cost_check="off")
         page.context.close()
+
+
+def test_dtype_and_memory_policy_from_settings_and_the_device_on_the_status_line(
+    browser, studio, artifacts_dir
+):
+    page = open_page(browser, studio.url)
+    try:
+        device = page.text_content("#atelier_device") or ""
+        assert device.startswith("cpu (") and "float" in device  # the device and its dtypes
+        page.click("#tab_settings-button")
+        choose(page, "settings_memory_policy", "auto")
+        choose(page, "settings_dtype", "bf16")
+        page.click("#settings_save")
+        page.wait_for_function(
+            "() => { const t = document.querySelector('#settings_message')?.textContent || '';"
+            " return t.includes('In effect now: memory_policy') && t.includes('After a restart: dtype'); }"
+        )
+        saved = json.loads(studio.config.config_file.read_text())
+        assert saved["memory_policy"] == "auto" and saved["dtype"] == "bf16"
+        assert studio.services.engine.config.memory_policy == "auto"
+        shot(page, artifacts_dir, "settings-performance")
+    finally:  # the other tests share this studio
+        studio.services.engine.config = dataclasses.replace(
+            studio.services.engine.config, memory_policy="off", dtype="auto"
+        )
+        page.context.close()
