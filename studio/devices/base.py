@@ -32,6 +32,7 @@ class DeviceChoice:
     requested: str = ""  # what `--device` asked for ("auto", "cuda" ...)
     fallback: str | None = None  # why the asked-for device could not start (then this is the CPU)
     dtype_reason: str = ""  # why this dtype (the dtype policy's words)
+    dtype_setting: str = "auto"  # the `dtype` setting it started with (auto | fp32 | fp16 | bf16)
 
     @property
     def is_cpu(self) -> bool:

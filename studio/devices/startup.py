@@ -54,7 +54,7 @@ def start_device(
     try:
         choice = device_dtype(resolve_device(asked, backends, torch), dtype, torch, cpu_flags)
         probe(choice, torch)
-        return dataclasses.replace(choice, requested=asked)
+        return dataclasses.replace(choice, requested=asked, dtype_setting=dtype)
     except Exception as error:
         if asked.partition(":")[0] == "cpu":
             raise DeviceError(f"device: the CPU backend failed to start: {error}") from error
@@ -64,7 +64,7 @@ def start_device(
     )
     probe(cpu, torch)
     log.warning("device: %s; running on the CPU instead (%s)", reason, dtype_label(cpu))
-    return dataclasses.replace(cpu, requested=asked, fallback=reason)
+    return dataclasses.replace(cpu, requested=asked, fallback=reason, dtype_setting=dtype)
 
 
 def device_report(choice: DeviceChoice) -> dict[str, Any]:
@@ -90,3 +90,20 @@ def label_of_report(report: dict[str, Any]) -> str:
     if report.get("fallback"):
         label += f" - FALLBACK: {report['fallback']}"
     return label
+
+
+def runtime_summary(runtime: dict[str, Any] | None) -> str:
+    """One line for a result's `runtime`: 'cpu (float32) · memory: vae_tiling (added by the
+    auto policy)'; empty when there is none."""
+    if not runtime:
+        return ""
+    text = label_of_report(runtime)
+    memory = runtime.get("memory") or {}
+    strategies = memory.get("strategies") or []
+    added = memory.get("added") or []
+    text += f" · memory: {', '.join(strategies) or 'no strategy'}"
+    if added:
+        text += f" ({', '.join(added)} added by the auto policy)"
+    if runtime.get("vae_fp32_retries"):
+        text += f" · VAE decoded again in fp32 {runtime['vae_fp32_retries']}x (NaN in low precision)"
+    return text

@@ -263,7 +263,7 @@ class Engine:
         with load_errors_named(entry, field_name):
             return self.cache.get(
                 entry,
-                model_device(self.device, self.config.dtype, entry),
+                model_device(self.device, entry),
                 dict(self.config.memory),
                 self.config.allow_pickle,
                 self._registries.memory_strategies,

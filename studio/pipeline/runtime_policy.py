@@ -28,10 +28,12 @@ log = logging.getLogger("atelier")
 _ANY_SPEED = DeviceSpeed(1e12, 1e12)  # memory only: the time is not looked at
 
 
-def model_device(device: DeviceChoice, requested_dtype: str, entry: ModelEntry) -> DeviceChoice:
-    """The device choice `entry` loads with (its dtype by the policy's per-model rule)."""
+def model_device(device: DeviceChoice, entry: ModelEntry) -> DeviceChoice:
+    """The device choice `entry` loads with (its dtype by the policy's per-model rule, from the
+    `dtype` setting the device started with: a changed setting waits for a restart)."""
     import torch
 
+    requested_dtype = device.dtype_setting
     if not (requested_dtype == "auto" and device.is_cpu and device.dtype != torch.float32):
         return device
     from studio.pipeline.cost_profile import weights_bytes

@@ -20,7 +20,7 @@ from PIL import Image
 
 from studio import options as opt
 from studio.config import StudioConfig, save_settings
-from studio.devices.startup import label_of_report
+from studio.devices.startup import label_of_report, runtime_summary
 from studio.network_cards import NetworkCard, cards_for
 from studio.options import resolve_model_option
 from studio.prompts.styles import PromptStyle, infotext_styles
@@ -190,6 +190,7 @@ class ServicesBackend:
             finished_at=job.finished_at,
             error=job.error,
             warnings=warnings,
+            runtime=runtime_summary((job.result or {}).get("runtime")),
         )
         if state == "running" and progress is not None:
             data = progress.data

@@ -137,3 +137,22 @@ def test_gpu_dtype_policy(name, bf16, dtype, vae):
     fake = _gpu_torch(bf16)
     choice = device_dtype(DeviceChoice(name, "gpu", backend.preferred_dtype(fake)), "auto", fake)
     assert (choice.dtype, choice.vae_dtype) == (dtype, vae)
+
+
+def test_runtime_summary_names_device_memory_and_retries():
+    from studio.devices.startup import runtime_summary
+
+    assert runtime_summary(None) == ""
+    text = runtime_summary(
+        {
+            "name": "cpu",
+            "dtype": "float16",
+            "vae_dtype": "float32",
+            "fallback": "cuda could not start: no driver",
+            "memory": {"strategies": ["vae_slicing", "vae_tiling"], "added": ["vae_tiling"]},
+            "vae_fp32_retries": 1,
+        }
+    )
+    assert text.startswith("cpu (float16, VAE float32) - FALLBACK: cuda could not start: no driver")
+    assert "memory: vae_slicing, vae_tiling (vae_tiling added by the auto policy)" in text
+    assert "decoded again in fp32 1x" in text

@@ -395,6 +395,13 @@ def test_dtype_and_memory_policy_from_settings_and_the_device_on_the_status_line
         assert saved["memory_policy"] == "auto" and saved["dtype"] == "bf16"
         assert studio.services.engine.config.memory_policy == "auto"
         shot(page, artifacts_dir, "settings-performance")
+        page.click("#tab_txt2img-button")  # the result says what it ran with
+        small_settings(page, steps=2)
+        start_generation(page, "txt2img")
+        assert wait_finished(page) == "done"
+        page.wait_for_selector("#txt2img_runtime")
+        runtime = page.text_content("#txt2img_runtime") or ""
+        assert runtime.startswith("cpu (float32)") and "memory: no strategy" in runtime
     finally:  # the other tests share this studio
         studio.services.engine.config = dataclasses.replace(
             studio.services.engine.config, memory_policy="off", dtype="auto"
