@@ -13,7 +13,7 @@ GPU only, when the weights themselves do not fit:
 5. + model CPU offload (each model moves to the GPU when it runs: slower);
 6. sequential CPU offload instead (layer by layer: much slower, least VRAM).
 Strategies the `memory` setting turns on are always on; the policy only adds. When nothing
-fits, the most frugal set is used and the plan says it does not fit (the cost check, when on,
+fits, the cheapest set that needs the least is used and the plan says it does not fit (the cost check, when on,
 has already warned or refused). `memory_policy: off` turns the policy off.
 """
 
@@ -97,7 +97,9 @@ def choose_strategies(
             memory_bytes = int(memory_bytes - OFFLOAD_SAVES[offload[0]] * weights)
         tried.append({"strategies": list(step), "need_bytes": memory_bytes})
         fits = memory_bytes <= budget
-        last = MemoryPlan("auto", added, configured, memory_bytes, free_bytes, fits, tried=tried)
+        candidate = MemoryPlan("auto", added, configured, memory_bytes, free_bytes, fits, tried=tried)
+        if last is None or memory_bytes < (last.need_bytes or 0):
+            last = candidate  # the least memory so far (the cheapest of equals)
         if fits:
             note = (
                 "fits without a memory strategy"
