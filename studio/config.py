@@ -36,6 +36,7 @@ class StudioConfig:
     port: int = 7860
     listen: bool = False
     device: str = "auto"
+    dtype: str = "auto"  # auto | fp32 | fp16 | bf16 (studio.devices.dtype_policy)
     api_only: bool = False
     no_browser: bool = False
     api_auth: str | None = None  # "user:pass[,user2:pass2]": HTTP Basic on everything served
@@ -48,6 +49,9 @@ class StudioConfig:
     samples_save: bool = True
     clip_skip: int = 1
     memory: Mapping[str, Any] = field(default_factory=dict)  # strategy name -> options
+    # auto: before each job, add the cheapest memory strategies that make it fit in the free
+    # memory (studio.memory.policy); off: only the `memory` strategies above
+    memory_policy: str = "auto"
     # The cost check before each generation (studio.memory.estimate): off | warn | refuse a job
     # estimated to take over max_job_seconds or to need more memory than the device has free.
     cost_check: str = "warn"
@@ -168,6 +172,8 @@ def masked(secret: str | None) -> str | None:
 
 BACKENDS = ("torch", "openvino")
 QUANTIZE_MODES = ("none", "int8", "int4", "torchao-int8")
+DTYPE_CHOICES = ("auto", "fp32", "fp16", "bf16")
+MEMORY_POLICIES = ("auto", "off")
 
 
 def _check(name: str, value: Any) -> Any:
@@ -178,6 +184,10 @@ def _check(name: str, value: Any) -> Any:
         raise ConfigError(name, f"expected one of {', '.join(BACKENDS)}, got {value!r}")
     if name in ("quantize_unet", "quantize_text_encoder") and value not in QUANTIZE_MODES:
         raise ConfigError(name, f"expected one of {', '.join(QUANTIZE_MODES)}, got {value!r}")
+    if name == "dtype" and value not in DTYPE_CHOICES:
+        raise ConfigError(name, f"expected one of {', '.join(DTYPE_CHOICES)}, got {value!r}")
+    if name == "memory_policy" and value not in MEMORY_POLICIES:
+        raise ConfigError(name, f"expected one of {', '.join(MEMORY_POLICIES)}, got {value!r}")
     if name == "max_job_seconds" and not value > 0:
         raise ConfigError(name, f"expected a number of seconds > 0, got {value!r}")
     if name in ("hub_server", "hub_api_key") and value is not None:
@@ -198,6 +208,11 @@ def _layer(values: Mapping[str, Any], source: str) -> dict[str, Any]:
     if unknown:
         raise ConfigError(unknown[0], f"unknown setting in {source}; known: {', '.join(sorted(_FIELDS))}")
     return {name: _check(name, _coerce(name, value)) for name, value in values.items()}
+
+
+def check_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` coerced to their fields' types and checked; ConfigError naming a bad one."""
+    return _layer(values, "settings")
 
 
 def _environment(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -227,12 +242,6 @@ def load_config(
         file_values = _layer(raw, str(config_file))
     merged = {**file_values, **env_values, **cli_values, "data_dir": Path(data_dir)}
     return StudioConfig(**merged)
-
-
-def check_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
-    """`changes` (config field -> value) coerced and checked, nothing saved; raises ConfigError
-    naming the first bad field."""
-    return _layer(changes, "settings")
 
 
 def save_settings(config: StudioConfig, changes: Mapping[str, Any]) -> StudioConfig:

@@ -114,6 +114,10 @@ class EngineNames(Protocol):
         """Device backends registered now: the built-ins and every enabled extension's."""
         ...
 
+    def device_report(self) -> dict[str, Any]:
+        """The device in use: name, dtype policy, and why the asked-for one fell back (if it did)."""
+        ...
+
 
 class DeviceView(Protocol):
     """The device the engine runs on, as the status line names it."""

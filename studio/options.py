@@ -73,6 +73,12 @@ CONFIG_BACKED: Mapping[str, str] = {
     "backend": "backend",
     "quantize_unet": "quantize_unet",
     "quantize_text_encoder": "quantize_text_encoder",
+    # the memory policy and the `memory` strategies (per job); the device and dtype (at the
+    # next start; docs/performance.md)
+    "memory_policy": "memory_policy",
+    "memory": "memory",
+    "device": "device",
+    "dtype": "dtype",
 }
 
 

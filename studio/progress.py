@@ -23,6 +23,9 @@ class StepInfo:
     step: int  # steps done in this batch, 1-based
     steps: int  # steps this batch will take
     latents: Any = None
+    family: str = ""  # the model family (studio.pipeline.families): the preview's colours
+    width: int = 0  # the image's size (Flux's packed latents unpack with it)
+    height: int = 0
 
 
 StepObserver = Callable[[StepInfo], None]

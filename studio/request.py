@@ -491,6 +491,9 @@ class Result:
     interrupted: bool = False
     warnings: list[str] = field(default_factory=list)  # e.g. the cost check's (studio.memory.estimate)
     cost: dict[str, Any] | None = None  # the cost check: {"cost_check", "estimate", "warnings"}
+    # device, dtypes, fallback, memory plan, VAE fp32 retries (studio.pipeline.runtime_policy);
+    # not part of the infotext
+    runtime: dict[str, Any] | None = None
 
     @property
     def seeds(self) -> list[int]:

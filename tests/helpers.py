@@ -15,8 +15,8 @@ def make_studio_config(root: Path, tiny_model_dir: Path | None = None, **changes
     """A StudioConfig on `root/data` with the A1111 model folders, the tiny model (when given) in
     `models/Diffusers/tiny`, and an empty built-in models folder so the repository's shipped
     starter model does not show up unless a test asks for it (`builtin_models_dir=...`), and the
-    cost check off unless a test asks for it (`cost_check="warn"`), and jobs
-    run in-process (`worker_process=False`)."""
+    cost check and the memory policy off unless a test asks for them (`cost_check="warn"`,
+    `memory_policy="auto"`), and jobs run in-process (`worker_process=False`)."""
     data_dir = root / "data"
     models = data_dir / "models"
     for sub in MODEL_FOLDERS:
@@ -35,6 +35,9 @@ def make_studio_config(root: Path, tiny_model_dir: Path | None = None, **changes
         # jobs on a thread: one engine per test, no worker process to spawn (tests/studio/worker
         # runs the worker process)
         "worker_process": False,
+        # the memory policy's estimate replays the model too (~0.5 s on an engine's first job);
+        # its own tests turn it on
+        "memory_policy": "off",
     }
     values.update(changes)
     return StudioConfig(**values)

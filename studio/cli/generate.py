@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models-dir", type=Path)
     parser.add_argument("--device", help="auto, cpu, cuda, rocm, mps, xpu, directml")
     acceleration.add_arguments(parser)
+    parser.add_argument("--dtype", help="auto, fp32, fp16, bf16 (default auto: the dtype policy)")
+    parser.add_argument("--memory-policy", help="auto (default) or off: the automatic memory policy")
     parser.add_argument(
         "--allow-pickle", action="store_true", default=None, help="allow .ckpt/.pt pickle models"
     )
@@ -108,6 +110,8 @@ def main(argv: list[str]) -> int:
                 "data_dir": args.data_dir,
                 "models_dir": args.models_dir,
                 "device": args.device,
+                "dtype": args.dtype,
+                "memory_policy": args.memory_policy,
                 "allow_pickle": args.allow_pickle,
                 **acceleration.config_values(args),
             }

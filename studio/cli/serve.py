@@ -34,7 +34,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--data-dir", help="where the database, config, outputs and models live")
     parser.add_argument("--models-dir", help="models folder (default: DATA_DIR/models)")
-    parser.add_argument("--device", help="device backend: auto, cpu, cuda, mps, ... (default auto)")
+    parser.add_argument(
+        "--device",
+        help="device backend: auto, cpu, cuda, rocm, mps, xpu, directml (default auto); one that "
+        "cannot start falls back to the CPU and says why",
+    )
+    parser.add_argument(
+        "--dtype", help="auto, fp32, fp16, bf16 (default auto: the dtype policy, docs/performance.md)"
+    )
+    parser.add_argument(
+        "--memory-policy",
+        help="auto: add the memory strategies a job needs to fit (default); off: only the `memory` setting's",
+    )
     acceleration.add_arguments(parser)
     parser.add_argument("--no-browser", action="store_true", default=None, help="do not open a browser tab")
     parser.add_argument("--api-only", action="store_true", default=None, help="serve the API without the UI")
@@ -152,6 +163,8 @@ def main(argv: Sequence[str]) -> int:
         "data_dir": args.data_dir,
         "models_dir": args.models_dir,
         "device": args.device,
+        "dtype": args.dtype,
+        "memory_policy": args.memory_policy,
         "no_browser": args.no_browser,
         "api_only": args.api_only,
         "api_auth": args.api_auth,

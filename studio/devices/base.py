@@ -27,8 +27,17 @@ class DeviceBackend(Protocol):
 class DeviceChoice:
     name: str
     device: Any  # torch.device
-    dtype: Any  # torch.dtype
+    dtype: Any  # torch.dtype: the denoiser's and text encoders'
+    vae_dtype: Any = None  # the VAE's (None: the same as `dtype`); fp32 beside an fp16 model
+    requested: str = ""  # what `--device` asked for ("auto", "cuda" ...)
+    fallback: str | None = None  # why the asked-for device could not start (then this is the CPU)
+    dtype_reason: str = ""  # why this dtype (the dtype policy's words)
+    dtype_setting: str = "auto"  # the `dtype` setting it started with (auto | fp32 | fp16 | bf16)
 
     @property
     def is_cpu(self) -> bool:
         return self.name == "cpu"
+
+    @property
+    def decode_dtype(self) -> Any:
+        return self.dtype if self.vae_dtype is None else self.vae_dtype

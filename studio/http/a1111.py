@@ -329,6 +329,8 @@ class A1111Api:
         info["cost"] = (job.result or {}).get("cost", cost)
         # the cost check's, and the run's own (e.g. a batch stopped before its first step)
         info["warnings"] = (job.result or {}).get("warnings", info["cost"]["warnings"])
+        # device, dtypes, fallback and the memory plan it ran with (never in the infotext)
+        info["runtime"] = (job.result or {}).get("runtime")
         return {
             "images": images,
             "parameters": parameters,
@@ -565,7 +567,8 @@ def build_router(services: HttpServices) -> APIRouter:
 
     @router.get("/memory", response_model=MemoryResponse)
     def memory() -> dict[str, Any]:
-        return memory_report()
+        # A1111's fields, plus the device in use (and why it fell back, when it did)
+        return {**memory_report(), "device": services.engine.device_report()}
 
     return router
 

@@ -310,6 +310,7 @@ def build_router(services: HttpServices) -> APIRouter:
             "progress": snapshot.progress,
             "workers": [{"name": worker.name, "alive": worker.alive} for worker in jobs.workers],
             "kinds": services.runners.names(),
+            "device": services.engine.device_report(),  # dtype policy, fallback reason
         }
 
     return router

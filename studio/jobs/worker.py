@@ -107,6 +107,9 @@ def summarize(job_id: str, result: Any) -> tuple[dict[str, Any], list[NewImage]]
     cost = getattr(result, "cost", None)
     if cost is not None:
         summary["cost"] = cost
+    runtime = getattr(result, "runtime", None)
+    if runtime is not None:
+        summary["runtime"] = runtime
     return summary, images
 
 
@@ -120,7 +123,7 @@ def step_preview(info: StepInfo, preview_every: int) -> bytes | None:
     ):
         return None
     try:
-        return preview_png(info.latents)
+        return preview_png(info.latents, info.family, info.width, info.height)
     except Exception:
         log.exception("preview failed")
         return None

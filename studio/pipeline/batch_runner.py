@@ -127,6 +127,9 @@ class BatchRunner:
                     step=offset + -(-(step_index + 1) // order),
                     steps=offset + -(-pipeline.num_timesteps // order) + more,
                     latents=callback_kwargs.get("latents"),
+                    family=loaded.family.name,
+                    width=request.width,
+                    height=request.height,
                 )
                 control.report_step(info)
                 hooks.on_step(info, control)

@@ -26,6 +26,7 @@ from studio.history import HistoryStore
 from studio.hooks import GenerationHooks, NoHooks
 from studio.infotext import encode_png, format_infotext, generation_parameters
 from studio.memory.estimate import CostPolicy, CostVerdict, JobShape
+from studio.memory.policy import MemoryPlan
 from studio.model_checks import check_model_file, load_errors_named, model_file_problem
 from studio.pipeline.backends import Acceleration
 from studio.pipeline.batch_runner import BatchRunner, prepare_inputs
@@ -44,8 +45,10 @@ from studio.pipeline.model_registry import (
 )
 from studio.pipeline.networks.activation import AppliedNetworks, NetworkPlan, Networks
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
+from studio.pipeline.runtime_policy import job_memory, plan_memory, runtime_report
 from studio.pipeline.stopped import stopped_batch
 from studio.pipeline.upscalers.service import Upscalers
+from studio.pipeline.vae_guard import vae_fp32_retries
 from studio.progress import GenerationControl
 from studio.prompts.expansion import ImagePrompt, PromptLibrary
 from studio.prompts.parse import TokenCount, check_prompt, count_tokens
@@ -98,6 +101,7 @@ class Engine:
         self.history = HistoryStore(config.database_path)
         self._cache: Any = None  # ModelCache, made on first load (imports torch)
         self._device: Any = None
+        self._last_device: Any = None  # the DeviceChoice the last generation's model ran with
         self._current: ModelEntry | None = None
         self._prompts = PromptEmbeddingCache()
         self._tokenizers: dict[Path, Any] = {}  # checkpoint path -> its tokenizer (token counts)
@@ -138,9 +142,20 @@ class Engine:
     @property
     def device(self) -> Any:
         """The DeviceChoice (resolved from `config.device` on first use)."""
-        if self._device is None:
-            self._device = self._registries.devices.resolve(self.config.device)
+        if self._device is None:  # the CPU, loudly, when the asked-for device cannot start
+            from studio.devices.startup import start_device
+
+            self._device = start_device(
+                self.config.device, self.config.dtype, self._registries.devices.backends()
+            )
         return self._device
+
+    def device_report(self) -> dict[str, Any]:
+        """The device in use, its dtype policy (the last loaded model's dtypes once a model
+        ran) and any fallback (`studio.devices.startup`)."""
+        from studio.devices.startup import device_report
+
+        return device_report(self._last_device or self.device)
 
     @property
     def cache(self) -> Any:
@@ -253,10 +268,12 @@ class Engine:
         return count_tokens(prompt, steps, tokenize_function(tokenizer), special_tokens(tokenizer), positive)
 
     def _load(self, entry: ModelEntry, field_name: str = "model") -> Any:
+        from studio.pipeline.runtime_policy import model_device
+
         def get() -> Any:
             return self.cache.get(
                 entry,
-                self.device,
+                model_device(self.device, entry),
                 dict(self.config.memory),
                 self.config.allow_pickle,
                 self._registries.memory_strategies,
@@ -387,7 +404,14 @@ class Engine:
         prompts = self.prompt_library.expand(request, all_seeds)
         result = Result(request=request, warnings=cost.warnings, cost=cost.to_json())
         denoise = save = 0.0
-        with torch.no_grad(), self.controlnets.modes(inputs["controlnet"], request.cfg_scale):
+        memory_plan = self._memory_plan(request, entry, loaded)
+        with (
+            torch.no_grad(),
+            self.controlnets.modes(inputs["controlnet"], request.cfg_scale),
+            job_memory(
+                loaded.pipe, vae and vae[1], memory_plan, loaded.device, self._registries.memory_strategies
+            ),
+        ):
             for batch_index in range(request.n_iter):
                 control.take_skip()
                 if control.interrupted:
@@ -473,7 +497,26 @@ class Engine:
         timings["total"] = time.perf_counter() - started
         result.timings = timings
         result.peak_memory_bytes = self._peak_memory()
+        retries = vae_fp32_retries(loaded.pipe.vae) + (vae_fp32_retries(vae[1]) if vae else 0)
+        result.runtime = runtime_report(loaded.device, memory_plan, retries)
+        self._last_device = loaded.device
         return self.hooks.postprocess(result)
+
+    def _memory_plan(self, request: GenerationRequest, entry: ModelEntry, loaded: Any) -> MemoryPlan:
+        """The automatic memory policy's strategies for this job (`studio.memory.policy`)."""
+        if self._costs is None and self.config.memory_policy != "off":
+            from studio.pipeline.cost_profile import CostEstimator
+
+            self._costs = CostEstimator(self.registry)
+        return plan_memory(
+            self._costs,
+            JobShape.of(request),
+            entry,
+            loaded.device,
+            self.config.memory,
+            self._registries.memory_strategies,
+            self.config.memory_policy,
+        )
 
     def _apply_networks(
         self, loaded: Any, vae: Any, request: GenerationRequest

@@ -24,6 +24,7 @@ from studio.pipeline.families import family_of, identify
 from studio.pipeline.families.sources import CONFIGS_DIR, ModelLoadError, config_folders
 from studio.pipeline.families.spec import ARCHITECTURES, Architecture, Family
 from studio.pipeline.model_registry import ModelEntry, refuse_pickle
+from studio.pipeline.vae_guard import guard_vae
 
 __all__ = [
     "CONFIGS_DIR",
@@ -98,6 +99,7 @@ def load_pipeline(
     pipe.set_progress_bar_config(disable=True)
     if not moves_model_itself(memory, memory_strategies):
         pipe.to(device.device)
+    guard_vae(getattr(pipe, "vae", None), device.decode_dtype)  # the dtype policy's VAE side
     apply_memory_options(pipe, memory, device, memory_strategies)
     return pipe
 
@@ -129,7 +131,7 @@ def load_vae(entry: ModelEntry, device: DeviceChoice, allow_pickle: bool, base_v
             vae = AutoencoderKL.from_single_file(
                 str(entry.path), config=str(config), local_files_only=True, dtype=device.dtype
             )
-    return vae.to(device.device)
+    return guard_vae(vae.to(device.device), device.decode_dtype)
 
 
 @dataclass

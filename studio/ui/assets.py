@@ -27,6 +27,7 @@ CSS = (
 .atelier-error { color: var(--error-text-color, #c00); }
 .atelier-warnings { margin: 0.3em 0 0 0; padding-left: 1.2em; font-size: 0.85em;
   color: var(--color-accent, #b60); }
+.atelier-runtime { margin: 0.2em 0 0 0; font-size: 0.8em; opacity: 0.7; }
 .atelier-tool { max-width: 5.5em !important; min-width: 4.5em !important; padding: 0 0.4em !important;
   font-size: 0.85em !important; }
 .atelier-generate { min-height: 3.2em; font-size: 1.1em !important; }

@@ -46,6 +46,7 @@ class JobView:
     images: tuple[ImageRecord, ...] = ()
     error: str | None = None
     warnings: tuple[str, ...] = ()  # the cost check's (estimated too long, or short of memory)
+    runtime: str = ""  # what it ran with: device, dtypes, memory strategies (a finished job)
 
     @property
     def finished(self) -> bool:

@@ -51,6 +51,13 @@ def warnings_html(view: JobView, prefix: str) -> str:
     return f'<ul class="atelier-warnings" id="{prefix}_warnings">{items}</ul>'
 
 
+def runtime_html(view: JobView, prefix: str) -> str:
+    """What a finished job ran with (device, dtypes, memory strategies), under the bar."""
+    if not (view.finished and view.runtime):
+        return ""
+    return f'<div class="atelier-runtime" id="{prefix}_runtime">{html.escape(view.runtime)}</div>'
+
+
 def progress_html(view: JobView, prefix: str) -> str:
     text = html.escape(progress_text(view))
     if view.state == "failed":
@@ -65,6 +72,7 @@ def progress_html(view: JobView, prefix: str) -> str:
         f' data-progress="{fraction * 100:.0f}">'
         f'<div class="bar" style="width:{width}"></div>'
         f'<div class="text" id="{prefix}_progress_text">{text}</div></div>{warnings_html(view, prefix)}'
+        f"{runtime_html(view, prefix)}"
     )
 
 

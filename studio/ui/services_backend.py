@@ -20,6 +20,7 @@ from PIL import Image
 
 from studio import options as opt
 from studio.config import StudioConfig
+from studio.devices.startup import label_of_report, runtime_summary
 from studio.network_cards import NetworkCard, cards_for
 from studio.options import resolve_model_option
 from studio.prompts.styles import PromptStyle, infotext_styles
@@ -58,6 +59,7 @@ LIVE_SETTINGS = frozenset(
         "default_model",
         "allow_pickle",
         "memory",
+        "memory_policy",
         "cost_check",
         "max_job_seconds",
         "hub_server",
@@ -116,7 +118,6 @@ class ServicesBackend:
         self._changed = threading.Condition()
         self._progress: dict[str, _Progress] = {}
         self._warnings: dict[str, tuple[str, ...]] = {}  # job id -> the cost check's, until it ends
-        self._device_label: str | None = None
         self._token = self.jobs.events.subscribe(self._on_event)
 
     # --- parts of the services ----------------------------------------------------------------
@@ -199,6 +200,7 @@ class ServicesBackend:
             finished_at=job.finished_at,
             error=job.error,
             warnings=warnings,
+            runtime=runtime_summary((job.result or {}).get("runtime")),
         )
         if state == "running" and progress is not None:
             data = progress.data
@@ -422,13 +424,10 @@ class ServicesBackend:
 
     # --- status line ------------------------------------------------------------------------------
     def _device(self) -> str:
-        if self._device_label is None:
-            try:
-                choice = self.engine.device
-                self._device_label = f"{choice.name} ({str(choice.dtype).replace('torch.', '')})"
-            except Exception as error:  # no usable device: say so on the status line
-                return f"{self.config.device} (unavailable: {error})"
-        return self._device_label
+        try:  # the device, its dtypes (the last model's) and why it fell back, if it did
+            return label_of_report(self.engine.device_report())
+        except Exception as error:  # no usable device: say so on the status line
+            return f"{self.config.device} (unavailable: {error})"
 
     def _memory(self, device: str) -> str:
         """Process memory, plus the accelerator's when torch reports it (CUDA / ROCm)."""

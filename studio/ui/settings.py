@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from studio.config import BACKENDS, COST_CHECK_MODES, MASK, QUANTIZE_MODES, ConfigError, masked
+from studio.config import (
+    BACKENDS,
+    COST_CHECK_MODES,
+    DTYPE_CHOICES,
+    MASK,
+    MEMORY_POLICIES,
+    QUANTIZE_MODES,
+    ConfigError,
+    masked,
+)
 from studio.ui.backend import UIBackend
 
 if TYPE_CHECKING:
@@ -49,6 +58,8 @@ def settings_values(config: StudioConfig) -> dict[str, Any]:
         "samples_save": config.samples_save,
         "clip_skip": config.clip_skip,
         "device": config.device,
+        "dtype": config.dtype,
+        "memory_policy": config.memory_policy,
         "model_cache_size": config.model_cache_size,
         "allow_pickle": config.allow_pickle,
         "cost_check": config.cost_check,
@@ -89,6 +100,8 @@ def settings_changes(values: dict[str, Any]) -> dict[str, Any]:
     changes["default_model"] = model or None
     changes["samples_save"] = bool(values.get("samples_save"))
     changes["device"] = values.get("device") or "auto"
+    changes["dtype"] = values.get("dtype") or "auto"
+    changes["memory_policy"] = values.get("memory_policy") or "auto"
     for name in ("model_cache_size", "clip_skip"):
         try:
             changes[name] = int(values.get(name))
@@ -159,6 +172,22 @@ def build_settings_tab(backend: UIBackend) -> SettingsTab:
                 label="Device",
                 allow_custom_value=True,
                 elem_id="settings_device",
+            )
+            widgets["dtype"] = gr.Dropdown(
+                list(DTYPE_CHOICES),
+                value=config.dtype,
+                label="Precision (dtype)",
+                info="auto: bf16/fp16 on GPUs (VAE upcast to fp32 beside fp16), bf16 on CPUs with "
+                "AVX-512 BF16 or AMX, fp32 elsewhere (after a restart)",
+                elem_id="settings_dtype",
+            )
+            widgets["memory_policy"] = gr.Dropdown(
+                list(MEMORY_POLICIES),
+                value=config.memory_policy,
+                label="Memory policy",
+                info="auto: before each job, add the cheapest memory strategies that make it fit "
+                "in the free memory (reported in the result); off: only the strategies below",
+                elem_id="settings_memory_policy",
             )
             widgets["model_cache_size"] = gr.Number(
                 value=config.model_cache_size,

@@ -13,9 +13,11 @@ REFRESH_SECONDS = 2.0
 
 def status_html(status: StatusView) -> str:
     model = html.escape(status.model_loaded or "none")
+    # a device that fell back to the CPU is shown as an error, never silently
+    fallback = ' class="atelier-error"' if "FALLBACK" in status.device else ""
     return (
         '<div class="atelier-status" id="atelier_status">'
-        f"<span>Device: <b>{html.escape(status.device)}</b></span>"
+        f'<span{fallback}>Device: <b id="atelier_device">{html.escape(status.device)}</b></span>'
         f"<span>Memory: <b>{html.escape(status.memory_in_use)}</b></span>"
         f'<span>Queue: <b id="atelier_queue_length">{status.queue_length}</b></span>'
         f"<span>Model: <b>{model}</b></span>"

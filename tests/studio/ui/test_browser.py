@@ -6,7 +6,6 @@ Screenshots of every tab land in the artifacts folder (see conftest).
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import time
@@ -372,7 +371,7 @@ def test_cost_check_from_settings_refuses_then_warns(browser, studio, artifacts_
         assert "max_job_seconds=0.01" in page.text_content("#txt2img_warnings")
         shot(page, artifacts_dir, "txt2img-cost-warned")
     finally:  # the other tests share this studio
-        studio.services.engine.config = dataclasses.replace(studio.services.engine.config, cost_check="off")
+        studio.services.options.save_settings({"cost_check": "off"})
         page.context.close()
 
 
@@ -397,5 +396,35 @@ def test_openvino_backend_from_settings_runs_the_next_image(browser, studio, art
         assert list((models / "OpenVINO").glob("*/unet-*/unet.xml"))  # exported, so it ran there
         shot(page, artifacts_dir, "txt2img-openvino")
     finally:  # the other tests share this studio
-        studio.services.engine.config = dataclasses.replace(studio.services.engine.config, backend="torch")
+        studio.services.options.save_settings({"backend": "torch"})  # one store: the engine follows
+
+
+def test_dtype_and_memory_policy_from_settings_and_the_device_on_the_status_line(
+    browser, studio, artifacts_dir
+):
+    page = open_page(browser, studio.url)
+    try:
+        device = page.text_content("#atelier_device") or ""
+        assert device.startswith("cpu (") and "float" in device  # the device and its dtypes
+        page.click("#tab_settings-button")
+        choose(page, "settings_memory_policy", "auto")
+        choose(page, "settings_dtype", "bf16")
+        page.click("#settings_save")
+        page.wait_for_function(
+            "() => { const t = document.querySelector('#settings_message')?.textContent || '';"
+            " return t.includes('In effect now: memory_policy') && t.includes('After a restart: dtype'); }"
+        )
+        saved = json.loads(studio.config.config_file.read_text())
+        assert saved["memory_policy"] == "auto" and saved["dtype"] == "bf16"
+        assert studio.services.engine.config.memory_policy == "auto"
+        shot(page, artifacts_dir, "settings-performance")
+        page.click("#tab_txt2img-button")  # the result says what it ran with
+        small_settings(page, steps=2)
+        start_generation(page, "txt2img")
+        assert wait_finished(page) == "done"
+        page.wait_for_selector("#txt2img_runtime")
+        runtime = page.text_content("#txt2img_runtime") or ""
+        assert runtime.startswith("cpu (float32)") and "memory: no strategy" in runtime
+    finally:  # the other tests share this studio
+        studio.services.options.save_settings({"memory_policy": "off", "dtype": "auto"})
         page.context.close()
