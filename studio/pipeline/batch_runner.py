@@ -8,6 +8,8 @@ masked"). It holds no state between passes.
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,7 @@ from studio.pipeline.networks.activation import AppliedNetworks
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
 from studio.pipeline.upscalers.service import Upscalers
 from studio.progress import GenerationControl, StepInfo
+from studio.prompts.expansion import ImagePrompt
 from studio.request import GenerationRequest, RequestError
 
 if TYPE_CHECKING:
@@ -46,6 +49,43 @@ def prepare_inputs(request: GenerationRequest) -> dict[str, Any]:
         inputs["mask"] = mask
         inputs["filled"] = [fill_masked(image, mask, request.inpainting_fill) for image in images]
     return inputs
+
+
+def same_prompt_runs(prompts: list[ImagePrompt]) -> list[tuple[int, int]]:
+    """(start, end) of each run of consecutive images with the same prompts."""
+    runs: list[tuple[int, int]] = []
+    start = 0
+    for index in range(1, len(prompts) + 1):
+        if index == len(prompts) or (prompts[index].prompt, prompts[index].negative_prompt) != (
+            prompts[start].prompt,
+            prompts[start].negative_prompt,
+        ):
+            runs.append((start, index))
+            start = index
+    return runs
+
+
+def with_prompts(request: GenerationRequest, image_prompt: ImagePrompt) -> GenerationRequest:
+    """The request as the image was made: its final prompts, no styles left to apply."""
+    return dataclasses.replace(
+        request, prompt=image_prompt.prompt, negative_prompt=image_prompt.negative_prompt, styles=()
+    )
+
+
+def peak_memory(device_name: str) -> int:
+    """The process's peak memory in bytes: allocated CUDA memory on a CUDA device, else the
+    peak resident set size (0 where the platform cannot say)."""
+    import torch
+
+    if device_name == "cuda":
+        return int(torch.cuda.max_memory_allocated())
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(peak if sys.platform == "darwin" else peak * 1024)
+    except ImportError:
+        return 0
 
 
 @dataclass

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import random
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,13 @@ from studio.memory.estimate import CostPolicy, CostVerdict, JobShape
 from studio.memory.policy import MemoryPlan
 from studio.model_checks import check_model_file, load_errors_named, model_file_problem
 from studio.pipeline.backends import Acceleration
-from studio.pipeline.batch_runner import BatchRunner, prepare_inputs
+from studio.pipeline.batch_runner import (
+    BatchRunner,
+    peak_memory,
+    prepare_inputs,
+    same_prompt_runs,
+    with_prompts,
+)
 from studio.pipeline.controlnet.service import ControlNets
 from studio.pipeline.families.engine_steps import (
     check_family,
@@ -50,7 +55,7 @@ from studio.pipeline.stopped import stopped_batch
 from studio.pipeline.upscalers.service import Upscalers
 from studio.pipeline.vae_guard import vae_fp32_retries
 from studio.progress import GenerationControl
-from studio.prompts.expansion import ImagePrompt, PromptLibrary
+from studio.prompts.expansion import PromptLibrary
 from studio.prompts.parse import TokenCount, check_prompt, count_tokens
 from studio.request import MAX_SEED, GenerationRequest, ImageRecord, Problems, RequestError, Result, validate
 
@@ -422,9 +427,9 @@ class Engine:
                 subseeds = all_subseeds[first : first + request.batch_size]
                 self.hooks.process_batch(request, batch_index, seeds)
                 # images whose prompts came out the same run together (all of them, usually)
-                for start, end in _same_prompt_runs(prompts[first : first + len(seeds)]):
+                for start, end in same_prompt_runs(prompts[first : first + len(seeds)]):
                     image_prompt = prompts[first + start]
-                    resolved = _with_prompts(request, image_prompt)
+                    resolved = with_prompts(request, image_prompt)
                     plan, networks = self._apply_networks(loaded, vae, resolved)
                     hires = None
                     if hires_model is not None:  # the networks on it too, before the prompts are cached
@@ -496,7 +501,7 @@ class Engine:
         timings["save"] = save
         timings["total"] = time.perf_counter() - started
         result.timings = timings
-        result.peak_memory_bytes = self._peak_memory()
+        result.peak_memory_bytes = peak_memory(self.device.name)
         retries = vae_fp32_retries(loaded.pipe.vae) + (vae_fp32_retries(vae[1]) if vae else 0)
         result.runtime = runtime_report(loaded.device, memory_plan, retries)
         self._last_device = loaded.device
@@ -577,44 +582,10 @@ class Engine:
             self.history.add(request, seed=seed, path=path, infotext=infotext, timings=dict(timings))
         return ImageRecord(png=png, seed=seed, subseed=subseed, infotext=infotext, path=path)
 
-    def _peak_memory(self) -> int:
-        import torch
-
-        if self.device.name == "cuda":
-            return int(torch.cuda.max_memory_allocated())
-        try:
-            import resource
-
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            return int(peak if sys.platform == "darwin" else peak * 1024)
-        except ImportError:
-            return 0
-
 
 def _hires_fields(fields: set[str]) -> bool:
     """Whether any of `fields` is one of hires fix's (its own checks assume them valid)."""
     return any(name == "enable_hr" or name.startswith("hr_") for name in fields)
-
-
-def _same_prompt_runs(prompts: list[ImagePrompt]) -> list[tuple[int, int]]:
-    """(start, end) of each run of consecutive images with the same prompts."""
-    runs: list[tuple[int, int]] = []
-    start = 0
-    for index in range(1, len(prompts) + 1):
-        if index == len(prompts) or (prompts[index].prompt, prompts[index].negative_prompt) != (
-            prompts[start].prompt,
-            prompts[start].negative_prompt,
-        ):
-            runs.append((start, index))
-            start = index
-    return runs
-
-
-def _with_prompts(request: GenerationRequest, image_prompt: ImagePrompt) -> GenerationRequest:
-    """The request as the image was made: its final prompts, no styles left to apply."""
-    return dataclasses.replace(
-        request, prompt=image_prompt.prompt, negative_prompt=image_prompt.negative_prompt, styles=()
-    )
 
 
 def png_to_image(png: bytes) -> Any:
