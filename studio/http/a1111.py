@@ -567,8 +567,9 @@ def build_router(services: HttpServices) -> APIRouter:
 
     @router.get("/memory", response_model=MemoryResponse)
     def memory() -> dict[str, Any]:
-        # A1111's fields, plus the device in use (and why it fell back, when it did)
-        return {**memory_report(), "device": services.engine.device_report()}
+        # exactly A1111's fields (strict clients refuse extra keys); the device in use and why
+        # it fell back, when it did, are in /studio/v1/status
+        return memory_report()
 
     return router
 

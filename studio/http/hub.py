@@ -44,6 +44,9 @@ from studio.http.errors import COMMON_RESPONSES, NOT_FOUND, StrictJsonRoute
 from studio.hub_service import ACCOUNT_FIELDS
 from studio.request import RequestError
 
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id is a 422, never a 500
+HubId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
 if TYPE_CHECKING:
     from studio.http.services import HttpServices
     from studio.hub_service import StudioHub
@@ -144,14 +147,14 @@ def build_router(services: HttpServices) -> APIRouter:
         }
 
     @router.get("/models/{model_id}", responses={404: NOT_FOUND})
-    def model(model_id: int) -> dict[str, Any]:
+    def model(model_id: HubId) -> dict[str, Any]:
         found = hub().model(model_id)
         if found is None:
             raise HTTPException(404, f"model {model_id} is not in the local mirror (sync first)")
         return found
 
     @router.get("/articles/{article_id}", responses={404: NOT_FOUND})
-    def article(article_id: int) -> dict[str, Any]:
+    def article(article_id: HubId) -> dict[str, Any]:
         found = hub().article(article_id)
         if found is None:
             raise HTTPException(404, f"article {article_id} is not in the local mirror")
@@ -250,15 +253,15 @@ def build_router(services: HttpServices) -> APIRouter:
         return hub().shop()
 
     @router.post("/shop/{item_id}/buy")
-    def buy(item_id: Annotated[int, Path(ge=1)]) -> dict[str, int]:
+    def buy(item_id: HubId) -> dict[str, int]:
         return {"entry": queued(lambda: hub().buy(item_id))}
 
     @router.put("/shop/{item_id}/equip")
-    def equip(item_id: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+    def equip(item_id: HubId) -> dict[str, Any]:
         return online(lambda: hub().equip(item_id, True))
 
     @router.delete("/shop/{item_id}/equip")
-    def unequip(item_id: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+    def unequip(item_id: HubId) -> dict[str, Any]:
         return online(lambda: hub().equip(item_id, False))
 
     @router.get("/outbox")
@@ -266,7 +269,7 @@ def build_router(services: HttpServices) -> APIRouter:
         return hub().outbox()
 
     @router.post("/outbox/{entry_id}/retry", responses={404: NOT_FOUND})
-    def retry(entry_id: Annotated[int, Path(ge=1)]) -> dict[str, int]:
+    def retry(entry_id: HubId) -> dict[str, int]:
         if not hub().retry(entry_id):
             raise HTTPException(404, f"outbox entry {entry_id} is not waiting nor refused")
         try:

@@ -24,7 +24,7 @@ def test_cuda_fallback_is_reported_everywhere(make_server) -> None:
         assert status["name"] == "cpu" and status["requested"] == "cuda"
         assert "cuda could not start" in status["fallback"]
         memory = client.get("/sdapi/v1/memory").json()
-        assert memory["device"]["fallback"] == status["fallback"] and "ram" in memory
+        assert set(memory) == {"ram", "cuda"}  # A1111's exact shape (strict clients): no device key
         answer = client.post("/sdapi/v1/txt2img", json=SMALL).json()
         info = json.loads(answer["info"])
         runtime = info["runtime"]
