@@ -8,6 +8,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 BUSY_TIMEOUT_S = 30
+# SQLite's INTEGER is signed 64-bit: Python ints outside this range cannot be bound.
+MIN_INTEGER = -(2**63)
+MAX_INTEGER = 2**63 - 1
 
 
 def connect(path: Path | str, *, foreign_keys: bool = True) -> sqlite3.Connection:

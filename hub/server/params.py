@@ -18,12 +18,13 @@ from typing import Annotated, Any
 
 from fastapi import Path, Query
 
+import sqlitedb
 from hub.server.documents import iso
 from hub.server.enums import PERIOD_DAYS
 from hub.server.errors import ApiError, bad_request
 
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
+INT64_MIN = sqlitedb.MIN_INTEGER
+INT64_MAX = sqlitedb.MAX_INTEGER
 MAX_IDS = 100
 
 

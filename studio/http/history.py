@@ -21,6 +21,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
+import sqlitedb
 from studio.history import KINDS, MODES, HistoryEntry, HistoryFilter
 from studio.http.errors import COMMON_RESPONSES, NOT_FOUND, StrictJsonRoute
 from studio.request import Problems, RequestError
@@ -28,7 +29,7 @@ from studio.request import Problems, RequestError
 if TYPE_CHECKING:
     from studio.http.services import HttpServices
 
-MAX_ID = 2**63 - 1  # SQLite's largest integer
+MAX_ID = sqlitedb.MAX_INTEGER  # a larger id is a 422, never a 500
 MAX_PAGE = 500
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 HistoryId = Annotated[int, PathParam(ge=1, le=MAX_ID)]

@@ -37,6 +37,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+import sqlitedb
 from hub.search import SearchError, SearchQuery
 from hub.sync import HubUnavailable
 from studio.config import ConfigError
@@ -44,7 +45,7 @@ from studio.http.errors import COMMON_RESPONSES, NOT_FOUND, StrictJsonRoute
 from studio.hub_service import ACCOUNT_FIELDS
 from studio.request import RequestError
 
-MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id is a 422, never a 500
+MAX_ID = sqlitedb.MAX_INTEGER  # a larger id is a 422, never a 500
 HubId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 if TYPE_CHECKING:

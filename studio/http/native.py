@@ -25,6 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
+import sqlitedb
 from studio.http.checks import check_cost, check_request
 from studio.http.errors import (
     COMMON_RESPONSES,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 KEEPALIVE_SECONDS = 15.0
 MAX_PAGE = 500
-MAX_OFFSET = 2**63 - 1  # SQLite's largest integer (found by the fuzz test: larger ones were a 500)
+MAX_OFFSET = sqlitedb.MAX_INTEGER  # (found by the fuzz test: larger ones were a 500)
 
 
 class JobBody(BaseModel):

@@ -14,6 +14,7 @@ from hub.server import features
 from hub.server.auth import can_edit, require_user
 from hub.server.errors import ApiError, bad_request, not_found
 from hub.server.hub_server import HubServer
+from hub.server.params import INT64_MAX
 from hub.server.rich_text import FORMATS, safe_html
 from hub.server.routes.common import hub_of, json_doc, list_response, user_of
 from hub.server.routes.community_http import (
@@ -71,7 +72,7 @@ def parse_tag_ids(raw: list[str]) -> tuple[int, ...]:
     for part in (p.strip() for value in raw for p in value.split(",")):
         if not part:
             continue
-        if not part.isdigit() or not 1 <= int(part) < 2**63:
+        if not part.isdigit() or not 1 <= int(part) <= INT64_MAX:
             raise bad_request(f"tags: expected comma-separated tag ids (integers), got {part!r}")
         out.append(int(part))
     return tuple(out)

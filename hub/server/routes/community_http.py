@@ -12,9 +12,9 @@ from fastapi import Depends, Path
 from starlette.requests import Request
 
 from hub.server.errors import ApiError, bad_request
+from hub.server.params import INT64_MAX, INT64_MIN
 from hub.server.routes.common import url_with
 
-INT64_MAX = 2**63 - 1
 ERROR_SCHEMA = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
 ERROR_DESCRIPTIONS = {
     400: "Bad input: the message names every bad parameter or field",
@@ -29,7 +29,7 @@ ERROR_DESCRIPTIONS = {
 
 
 def checked_id(name: str, value: int) -> int:
-    if value > INT64_MAX or value < -(2**63):
+    if value > INT64_MAX or value < INT64_MIN:
         raise ApiError(422, f"{name}: {value} is outside the signed 64-bit range of ids")
     if value < 1:
         raise bad_request(f"{name}: ids are positive, got {value}")
