@@ -102,6 +102,9 @@ _SD3_CLIP_G = Part(
     "OpenCLIP bigG text encoder (clip_g.safetensors)",
 )
 _T5 = "T5-XXL text encoder (t5xxl_fp16.safetensors)"
+# Flux.1's text side, shared by its variants (dev / schnell and Fill)
+_FLUX_TEXT_ENCODERS = (_SD3_CLIP_L, Part("text_encoder_2", T5, "text_encoders.t5xxl.transformer.", _T5))
+_FLUX_TOKENIZERS = (Tokenizer("tokenizer", "clip"), Tokenizer("tokenizer_2", "t5"))
 
 # Samplers whose flow variants are FlowMatch* schedulers: they take the sigmas and shift that
 # the Flux and Z-Image pipelines pass (DPM-Solver, UniPC, DEIS and Heun do not, or break).
@@ -233,10 +236,9 @@ FAMILIES: dict[str, Family] = {
             (
                 Part("transformer", FLUX, DENOISER_PREFIX, "Flux transformer"),
                 Part("vae", VAE, "vae.", "Flux VAE (ae.safetensors)"),
-                _SD3_CLIP_L,
-                Part("text_encoder_2", T5, "text_encoders.t5xxl.transformer.", _T5),
+                *_FLUX_TEXT_ENCODERS,
             ),
-            (Tokenizer("tokenizer", "clip"), Tokenizer("tokenizer_2", "t5")),
+            _FLUX_TOKENIZERS,
             native_size=1024,
             flow=True,
             size_multiple=16,
@@ -256,10 +258,9 @@ FAMILIES: dict[str, Family] = {
             (
                 Part("transformer", FLUX, DENOISER_PREFIX, "Flux Fill transformer"),
                 Part("vae", VAE, "vae.", "Flux VAE (ae.safetensors)"),
-                _SD3_CLIP_L,
-                Part("text_encoder_2", T5, "text_encoders.t5xxl.transformer.", _T5),
+                *_FLUX_TEXT_ENCODERS,
             ),
-            (Tokenizer("tokenizer", "clip"), Tokenizer("tokenizer_2", "t5")),
+            _FLUX_TOKENIZERS,
             native_size=1024,
             flow=True,
             size_multiple=16,
