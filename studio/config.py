@@ -60,8 +60,13 @@ class StudioConfig:
     # (studio/hub_service.py hands both to the local hub; the key is never shown in full).
     hub_server: str | None = None
     hub_api_key: str | None = None
-    # What runs the UNet and VAE decoder: torch, or openvino (CPU; studio.pipeline.backends)
-    backend: str = "torch"
+    # What runs the UNet and VAE decoder: auto (openvino on a CPU for full-size SD 1.x/2.x/SDXL
+    # models when it is installed, else torch), torch, or openvino (studio.pipeline.backends)
+    backend: str = "auto"
+    # torch.compile the denoiser's forward / channels-last weights (torch backend; both off by
+    # default: measured not to pay on the CPU, docs/performance.md)
+    torch_compile: bool = False
+    channels_last: bool = False
     # Weight quantization per component (studio.pipeline.quantize): none | int8 | int4 | torchao-int8
     quantize_unet: str = "none"
     quantize_text_encoder: str = "none"
@@ -170,7 +175,7 @@ def masked(secret: str | None) -> str | None:
     return MASK + (secret[-4:] if len(secret) >= 12 else "")
 
 
-BACKENDS = ("torch", "openvino")
+BACKENDS = ("auto", "torch", "openvino")
 QUANTIZE_MODES = ("none", "int8", "int4", "torchao-int8")
 DTYPE_CHOICES = ("auto", "fp32", "fp16", "bf16")
 MEMORY_POLICIES = ("auto", "off")

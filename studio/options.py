@@ -71,6 +71,8 @@ CONFIG_BACKED: Mapping[str, str] = {
     "max_job_seconds": "max_job_seconds",
     # what runs the UNet and VAE decoder, and the weight quantization (studio.pipeline.backends)
     "backend": "backend",
+    "torch_compile": "torch_compile",
+    "channels_last": "channels_last",
     "quantize_unet": "quantize_unet",
     "quantize_text_encoder": "quantize_text_encoder",
     # the memory policy and the `memory` strategies (per job); the device and dtype (at the

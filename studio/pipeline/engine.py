@@ -440,8 +440,14 @@ class Engine:
                     loras = [(item.lora.entry.sha256, item.weights) for item in plan.loras]
                     before = control.last_step
                     with (
-                        self._acceleration.running(loaded, vae, loras, result.warnings),
-                        stop_inside_steps(control, loaded.pipe, vae and vae[1], fine=fine),
+                        self._acceleration.running(resolved, loaded, vae, loras, result.warnings) as backend,
+                        stop_inside_steps(
+                            control,
+                            loaded.pipe,
+                            vae and vae[1],
+                            fine=fine,
+                            denoiser=backend.checks_inside_denoiser,
+                        ),
                     ):
                         images = BatchRunner(
                             self.samplers,
@@ -504,6 +510,7 @@ class Engine:
         result.peak_memory_bytes = peak_memory(self.device.name)
         retries = vae_fp32_retries(loaded.pipe.vae) + (vae_fp32_retries(vae[1]) if vae else 0)
         result.runtime = runtime_report(loaded.device, memory_plan, retries)
+        result.runtime["backend"] = self._acceleration.choose(request, loaded).to_json()
         self._last_device = loaded.device
         return self.hooks.postprocess(result)
 

@@ -99,10 +99,11 @@ def _denoisers(pipe: Any) -> list[Any]:
     return [getattr(pipe, name) for name in _DENOISER_ATTRIBUTES if getattr(pipe, name, None) is not None]
 
 
-def watched_blocks(pipe: Any, vae: Any = None) -> list[Any]:
+def watched_blocks(pipe: Any, vae: Any = None, denoiser: bool = True) -> list[Any]:
     """The modules whose forward pre-hooks check for a stop: the denoiser's blocks (and their
-    resnets / attentions / samplers) and the VAE encoder's and decoder's blocks."""
-    roots = _denoisers(pipe)
+    resnets / attentions / samplers; not with `denoiser` False) and the VAE encoder's and
+    decoder's blocks."""
+    roots = _denoisers(pipe) if denoiser else []
     vae = vae if vae is not None else getattr(pipe, "vae", None)
     for part in ("encoder", "decoder"):
         if vae is not None and getattr(vae, part, None) is not None:
@@ -142,16 +143,20 @@ def stop_inside_steps(
     *,
     fine: bool = False,
     grace: float = GRACE_SECONDS,
+    denoiser: bool = True,
 ) -> Iterator[StopCheck]:
     """Run the body with stop checks inside the steps of `pipe` (and `vae`, when it replaces the
-    pipeline's); `fine` adds the torch function mode. A `StepsStopped` raised in the body is
-    swallowed and `check.stopped` set."""
+    pipeline's); `fine` adds the torch function mode; `denoiser` False leaves the denoiser's
+    blocks unhooked and the mode off (a compiled or OpenVINO denoiser: stops act between its
+    calls). A `StepsStopped` raised in the body is swallowed and `check.stopped` set."""
     check = StopCheck(control, grace)
 
     def hook(module: Any, args: Any) -> None:
         check()
 
-    handles = [module.register_forward_pre_hook(hook) for module in watched_blocks(pipe, vae)]
+    fine = fine and denoiser
+    blocks = watched_blocks(pipe, vae, denoiser=denoiser)
+    handles = [module.register_forward_pre_hook(hook) for module in blocks]
     for denoiser in _denoisers(pipe):
         handles.append(denoiser.register_forward_pre_hook(lambda module, args: check.denoiser_starts()))
         handles.append(denoiser.register_forward_hook(lambda module, args, out: check.denoiser_ended()))

@@ -65,6 +65,8 @@ LIVE_SETTINGS = frozenset(
         "hub_server",
         "hub_api_key",
         "backend",
+        "torch_compile",
+        "channels_last",
         "quantize_unet",
         "quantize_text_encoder",
     }

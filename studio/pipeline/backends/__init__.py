@@ -1,24 +1,31 @@
-"""What runs a loaded model: the backend (torch or openvino) and its weight quantization.
+"""What runs a loaded model: the backend (auto, torch or openvino), torch.compile and
+channels-last, and its weight quantization.
 
 The engine asks `Acceleration` three things, each from the live config (Settings and the
 options API change it without a restart):
 - `check`: the request's problems with the chosen backend and quantization, by field, before
-  the job is queued (`openvino.refusals`, `quantize.refusal`);
+  the job is queued (`openvino.refusals` when backend is openvino, `quantize.refusal`);
 - `load`: the loaded model with its components quantized as configured (a model quantized
-  otherwise, or not at all, is loaded again: quantization is in place and one-way);
-- `running`: a context in which the UNet and VAE decoder run on the chosen backend. With
-  `openvino` chosen but not installed it runs on torch and says so in the result's warnings
-  and the log (never silently).
+  otherwise, or not at all, is loaded again: quantization is in place and one-way) and its
+  UNet and VAE weights in the configured memory format (channels-last or not, in place);
+- `running`: a context, given the job's request, in which the UNet and VAE decoder run on the
+  backend `choice.choose_backend` picks (auto: OpenVINO for full-size SD models on a CPU; a
+  fallback to torch is said in the result's warnings and the log, never silently), the torch
+  denoiser's forward compiled when `torch_compile` is on; it yields the `BackendChoice` that the
+  result's `runtime.backend` reports.
 """
 
 from __future__ import annotations
 
 import logging
+import types
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from studio.config import StudioConfig
+from studio.pipeline.backends.choice import BackendChoice, choose_backend
 from studio.pipeline.quantize import (
     Quantization,
     QuantizationUnavailable,
@@ -40,6 +47,8 @@ class Acceleration:
         """`config` reads the engine's live config."""
         self._config = config
         self._openvino: Any = None  # OpenVinoBackend, made on first use
+        # denoiser module -> its compiled forward (compiled once per loaded module)
+        self._compiled: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
     @property
     def openvino(self) -> Any:
@@ -88,30 +97,110 @@ class Acceleration:
                 loaded = get()
             quantize_pipeline(loaded.pipe, quantization)
             loaded.quantization = quantization
+        channels_last = self._config().channels_last
+        if getattr(loaded, "channels_last", False) != channels_last:
+            set_memory_format(loaded.pipe, channels_last)
+            loaded.channels_last = channels_last
         return loaded
+
+    def choose(self, request: GenerationRequest, loaded: Any) -> BackendChoice:
+        """The backend this job's UNet and VAE decoder run on (`choice.choose_backend`)."""
+        from studio.pipeline.families import family_of, identify
+
+        config = self._config()
+        entry = loaded.entry
+        found = family_of(entry.architecture or identify(entry.path, entry.format))
+        family = "unknown" if found is None else found.name
+        refused: dict[str, str] = {}
+        missing: str | None = None
+        if config.backend != "torch":
+            from studio.pipeline.backends.openvino import refusals, unavailable_reason
+
+            step = OPENVINO_SIZE_STEP.get(family, 64)
+            quantized = getattr(loaded, "quantization", Quantization()).unet != "none"
+            refused = refusals(
+                family, request.width, request.height, step, bool(request.controlnet_units), quantized
+            )
+            missing = unavailable_reason()
+        used, reason, loud = choose_backend(
+            config.backend,
+            on_cpu=loaded.device.is_cpu,
+            family=family,
+            weights_bytes=_weights_bytes(entry) if config.backend == "auto" else None,
+            refusals=refused,
+            openvino_missing=missing,
+        )
+        return BackendChoice(
+            config.backend,
+            used,
+            reason,
+            loud,
+            torch_compile=used == "torch" and config.torch_compile,
+            channels_last=getattr(loaded, "channels_last", False),
+        )
 
     @contextmanager
     def running(
-        self, loaded: Any, vae: Any, loras: list[tuple[str, Any]], warnings: list[str]
-    ) -> Iterator[None]:
+        self,
+        request: GenerationRequest,
+        loaded: Any,
+        vae: Any,
+        loras: list[tuple[str, Any]],
+        warnings: list[str],
+    ) -> Iterator[BackendChoice]:
         """The UNet and VAE decoder of `loaded` (or the request's `vae`: (entry, module)) on the
-        configured backend; `loras`: the fused LoRA set as (SHA-256, weights)."""
-        if self._config().backend != "openvino":
-            yield
-            return
-        from studio.pipeline.backends.openvino import unavailable_reason
-
-        reason = unavailable_reason()
-        if reason is not None:
-            message = f"backend openvino: {reason}; this image ran on torch"
+        backend chosen for `request`; `loras`: the fused LoRA set as (SHA-256, weights)."""
+        choice = self.choose(request, loaded)
+        message = choice.warning()
+        if message is not None and message not in warnings:
             log.warning(message)
-            if message not in warnings:
-                warnings.append(message)
-            yield
+            warnings.append(message)
+        if choice.used == "torch":
+            with self._compiled_denoiser(loaded.pipe, choice.torch_compile):
+                yield choice
             return
         vae_module = loaded.pipe.vae if vae is None else vae[1]
         vae_sha = loaded.entry.sha256 if vae is None else vae[0].sha256
         with self.openvino.running(
             loaded.entry.sha256, loaded.pipe.unet, vae_module, vae_sha, loras, warnings
         ):
+            yield choice
+
+    @contextmanager
+    def _compiled_denoiser(self, pipe: Any, wanted: bool) -> Iterator[None]:
+        """Within the block the denoiser's forward is its `torch.compile`d forward (compiled at
+        its first call, kept for the loaded module; weights fused in place by a LoRA are read at
+        each call, a new size or batch recompiles)."""
+        denoiser = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
+        if not wanted or denoiser is None:
             yield
+            return
+        import torch
+
+        if denoiser not in self._compiled:
+            self._compiled[denoiser] = torch.compile(types.MethodType(type(denoiser).forward, denoiser))
+        denoiser.forward = self._compiled[denoiser]
+        try:
+            yield
+        finally:
+            del denoiser.forward
+
+
+def _weights_bytes(entry: Any) -> int | None:
+    from studio.pipeline.cost_profile import weights_bytes
+
+    try:
+        return weights_bytes(entry, 4)
+    except (OSError, ValueError):
+        return None
+
+
+def set_memory_format(pipe: Any, channels_last: bool) -> None:
+    """The 4-D weights of the denoiser and the VAE in channels-last (or back to contiguous)."""
+    import torch
+
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    for name in ("unet", "transformer", "vae"):
+        module = getattr(pipe, name, None)
+        if module is not None:
+            module.to(memory_format=memory_format)

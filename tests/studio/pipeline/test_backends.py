@@ -118,12 +118,13 @@ def test_missing_openvino_runs_on_torch_and_says_so(
 def test_backend_and_quantization_settings_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config({"data_dir": tmp_path, "backend": "tensorrt"})
-    assert caught.value.field == "backend" and "torch, openvino" in str(caught.value)
+    assert caught.value.field == "backend" and "auto, torch, openvino" in str(caught.value)
     with pytest.raises(ConfigError) as caught:
         load_config({"data_dir": tmp_path, "quantize_text_encoder": "fp4"})
     assert caught.value.field == "quantize_text_encoder"
     config = load_config({"data_dir": tmp_path}, environ={"ATELIER_QUANTIZE_UNET": "int4"})
-    assert config.quantize_unet == "int4" and config.backend == "torch"
+    assert config.quantize_unet == "int4" and config.backend == "auto"
+    assert not config.torch_compile and not config.channels_last
 
 
 def quantized_types(module: Any) -> set[str]:

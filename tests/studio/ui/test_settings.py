@@ -22,6 +22,8 @@ VALID = {
     "hub_server": " http://127.0.0.1:9/ ",
     "hub_api_key": "••••abcd",  # the saved key, shown masked
     "backend": "openvino",
+    "torch_compile": True,
+    "channels_last": None,
     "quantize_unet": "int8",
     "quantize_text_encoder": "",
     "worker_process": False,
@@ -45,6 +47,8 @@ def test_settings_changes_from_widgets():
         "max_job_seconds": 120.0,
         "hub_server": "http://127.0.0.1:9/",
         "backend": "openvino",
+        "torch_compile": True,
+        "channels_last": False,
         "quantize_unet": "int8",
         "quantize_text_encoder": "none",
         "worker_process": False,
