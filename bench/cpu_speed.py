@@ -1,24 +1,29 @@
-"""CPU speed of each way to run SD 1.5: fp32 eager, channels-last, bf16, torch.compile, OpenVINO
-and each weight quantization, side by side in one run, with quality against fp32.
+"""CPU speed of each way to run SD 1.5 - fp32 eager (diffusers' default), channels-last, bf16,
+torch.compile, OpenVINO (the studio's default on a CPU for full-size models) and each weight
+quantization - measured interleaved in one run, with quality against fp32.
 
-    python bench/cpu_speed.py            512x512, 2 timed UNet steps per case (after a warm-up)
-    python bench/cpu_speed.py --quick    256x256, 1 timed step per case, no torch.compile
-    python bench/cpu_speed.py --cases fp32,openvino --json out.json
+    python bench/cpu_speed.py            512x512, 3 rounds, every case
+    python bench/cpu_speed.py --quick    512x512, 2 rounds, fp32 / bf16 / channels-last / openvino
+                                         (~10 min on an idle 2-core machine, most of it the
+                                         one-time OpenVINO export)
+    python bench/cpu_speed.py --cases fp32,openvino --rounds 5 --json out.json
 
-Part 1, full-size SD 1.5 architecture (the shipped `studio/pipeline/configs/sd15` UNet and VAE
-with random weights: the real compute and memory): one UNet step with CFG (batch 2, 77 tokens)
-per case; its relative error against fp32 eager (||out - fp32|| / ||fp32||); the UNet's weight
-bytes; one VAE decode (fp32, bf16, OpenVINO); an image's time estimated as 20 steps + one
-decode; each ratio to fp32 eager. OpenVINO runs through the studio's own backend
-(`studio.pipeline.backends.openvino`), quantization through `studio.pipeline.quantize`; the
-OpenVINO export time is reported on its own (it is paid once per checkpoint).
+Part 1, the full-size SD 1.5 architecture (the shipped `studio/pipeline/configs/sd15` UNet, VAE
+and CLIP text encoder with random weights: the real compute and memory). Each case is prepared
+first (copies, quantization, the OpenVINO export and compile, torch.compile's first call: their
+one-time costs are reported on their own), then timed in ROUNDS: each round times one UNet step
+with CFG (batch 2, 77 tokens) of every case, one VAE decode of every decoder and one prompt
+encode (2 x 77 tokens) of every text encoder, one after the other, so a change in the machine's
+load hits every case alike; the median round counts. An image is one prompt encode + 20 steps +
+one decode, each case with its own decoder and text encoder (fp32 cases: fp32; bf16 cases: bf16;
+openvino: the studio's default path on a CPU - OpenVINO UNet and decoder, the text encoder in
+the CPU's default dtype). The table gives s/step and s/image and their ratios to fp32 eager, the
+relative error of the UNet step against fp32 and the load average of each round.
 
 Part 2, the trained starter model (`models/Diffusers/atelier-starter`) through the real engine:
-the same prompts and seeds with fp32, OpenVINO and each quantization; PSNR and SSIM of each
-image against fp32's, and the engine's time per image.
-
-The machine is shared: the load average is printed before and after, and only ratios measured in
-one run mean much.
+the same prompts and seeds for each setting (one engine per setting, interleaved by image); PSNR
+and SSIM of each image against fp32's, and the engine's time per image. `default` is the studio's
+shipped settings (backend auto, which keeps this small model on torch).
 """
 
 from __future__ import annotations
@@ -30,9 +35,11 @@ import io
 import json
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -45,6 +52,7 @@ UNET_CASES = (
     "fp32",
     "channels-last",
     "bf16",
+    "bf16-channels-last",
     "compile",
     "compile-bf16",
     "openvino",
@@ -52,7 +60,9 @@ UNET_CASES = (
     "int4",
     "torchao-int8",
 )
-QUICK_SKIPS = ("compile", "compile-bf16")
+QUICK_CASES = ("fp32", "bf16", "channels-last", "openvino")
+# the decoder and text encoder an image of each case uses
+DECODER = {"channels-last": "channels-last", "openvino": "openvino"}
 PROMPTS = ("a red circle", "a blue square", "a green triangle", "a yellow circle")
 
 
@@ -64,118 +74,127 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-def timed(function: Any, repeats: int, first: dict[str, Any] | None = None) -> tuple[float, Any]:
-    """Seconds per call (after one warm-up call, whose seconds go in `first["first_call_s"]`)
-    and the last output."""
-    start = time.perf_counter()
-    out = function()
-    if first is not None:
-        first["first_call_s"] = round(time.perf_counter() - start, 1)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        out = function()
-    return (time.perf_counter() - start) / repeats, out
-
-
 def relative_error(out: Any, reference: Any) -> float:
     return float((out.float() - reference).norm() / reference.norm())
 
 
+def default_dtype_name() -> str:
+    """The dtype the studio's policy gives a full-size model on this CPU (bf16 or fp32)."""
+    from studio.devices.dtype_policy import cpu_has_fast_bf16
+
+    return "bf16" if cpu_has_fast_bf16() else "fp32"
+
+
+def decoder_of(case: str) -> str:
+    if case in DECODER:
+        return DECODER[case]
+    return "bf16" if "bf16" in case else "fp32"
+
+
+def text_encoder_of(case: str) -> str:
+    if case == "openvino":
+        return default_dtype_name()
+    return "bf16" if "bf16" in case else "fp32"
+
+
 # -- part 1: the full-size architecture -------------------------------------------------------------
-def build_models() -> tuple[Any, Any]:
+def build_models() -> tuple[Any, Any, Any]:
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel.from_config(
         json.loads((CONFIGS / "unet" / "config.json").read_text(encoding="utf-8"))
     ).eval()
     vae = AutoencoderKL.from_config(json.loads((CONFIGS / "vae" / "config.json").read_text(encoding="utf-8")))
-    return unet, vae.eval()
+    text = CLIPTextModel(CLIPTextConfig.from_pretrained(CONFIGS / "text_encoder")).eval()
+    return unet, vae.eval(), text
 
 
-def unet_case(case: str, unet: Any, inputs: tuple[Any, ...], repeats: int, work: Path) -> dict[str, Any]:
+def prepare_unet(case: str, unet: Any, inputs: tuple[Any, ...], work: Path) -> tuple[Callable[[], Any], dict]:
+    """A callable running one UNet step of `case`, and its one-time costs (export, compile,
+    first call) and weight bytes."""
     import torch
 
     from studio.pipeline.quantize import quantize_module, weight_bytes
 
     sample, timestep, context = inputs
-    result: dict[str, Any] = {"case": case}
-    model = unet
-    dtype = torch.bfloat16 if case.endswith("bf16") else torch.float32
+    info: dict[str, Any] = {}
     if case == "openvino":
         from studio.pipeline.backends.openvino import OpenVinoModels, _unet_example
 
         models = OpenVinoModels(work / "openvino")
         start = time.perf_counter()
         compiled = models.module("unet", "bench", unet, _unet_example(unet))
-        result["export_s"] = round(time.perf_counter() - start, 1)
+        info["export_s"] = round(time.perf_counter() - start, 1)
         start = time.perf_counter()
         compiled.run([sample, timestep, context])
-        result["compile_s"] = round(time.perf_counter() - start, 1)
-        seconds, out = timed(lambda: compiled.run([sample, timestep, context]), repeats)
-        result["weight_bytes"] = sum(path.stat().st_size for path in (work / "openvino").rglob("unet.bin"))
-        result.update(s_per_step=seconds, out=out)
-        return result
-    if case in ("bf16", "compile-bf16"):
+        info["compile_s"] = round(time.perf_counter() - start, 1)
+        info["weight_bytes"] = sum(path.stat().st_size for path in (work / "openvino").rglob("unet.bin"))
+        return (lambda: compiled.run([sample, timestep, context])), info
+    model = unet
+    dtype = torch.bfloat16 if "bf16" in case else torch.float32
+    if dtype == torch.bfloat16:
         model = copy.deepcopy(unet).to(torch.bfloat16)
-    elif case == "channels-last":
-        model = copy.deepcopy(unet).to(memory_format=torch.channels_last)
+    if case.endswith("channels-last"):
+        model = (model if model is not unet else copy.deepcopy(unet)).to(memory_format=torch.channels_last)
     elif case in ("int8", "int4", "torchao-int8"):
         model = copy.deepcopy(unet)
         quantize_module(model, case)
-    result["weight_bytes"] = weight_bytes(model)
-    call = model
-    if case.startswith("compile"):
-        call = torch.compile(model)
+    info["weight_bytes"] = weight_bytes(model)
+    call = torch.compile(model) if case.startswith("compile") else model
     args = (sample.to(dtype), timestep, context.to(dtype))
-    if case == "channels-last":
-        args = (args[0].to(memory_format=torch.channels_last), *args[1:])
 
     def step() -> Any:
         with torch.no_grad():
             return call(*args[:2], encoder_hidden_states=args[2]).sample
 
-    seconds, out = timed(step, repeats, result)
-    result.update(s_per_step=seconds, out=out)
-    return result
+    start = time.perf_counter()
+    step()
+    info["first_call_s"] = round(time.perf_counter() - start, 1)
+    return step, info
 
 
-def vae_cases(vae: Any, latents: Any, repeats: int, work: Path, cases: list[str]) -> list[dict[str, Any]]:
+def prepare_decoder(case: str, vae: Any, latents: Any, work: Path) -> Callable[[], Any]:
     import torch
 
-    rows = []
-    for case in ("fp32", "bf16", "openvino"):
-        if case not in cases:
-            continue
-        if case == "openvino":
-            from studio.pipeline.backends.openvino import OpenVinoModels
+    if case == "openvino":
+        from studio.pipeline.backends.openvino import OpenVinoModels
 
-            models = OpenVinoModels(work / "openvino")
-            compiled = models.module("vae_decoder", "bench", vae, (torch.randn(1, 4, 8, 8),))
-            seconds, out = timed(lambda compiled=compiled: compiled.run([latents]), repeats)
-        else:
-            model = vae if case == "fp32" else copy.deepcopy(vae).to(torch.bfloat16)
-            dtype = torch.float32 if case == "fp32" else torch.bfloat16
+        compiled = OpenVinoModels(work / "openvino").module(
+            "vae_decoder", "bench", vae, (torch.randn(1, 4, 8, 8),)
+        )
+        compiled.run([latents])  # compile this size
+        return lambda: compiled.run([latents])
+    dtype = torch.bfloat16 if case == "bf16" else torch.float32
+    model = vae if case == "fp32" else copy.deepcopy(vae).to(dtype)
+    if case == "channels-last":
+        model = model.to(memory_format=torch.channels_last)
 
-            def decode(model: Any = model, dtype: Any = dtype) -> Any:
-                with torch.no_grad():
-                    return model.decode(latents.to(dtype)).sample
+    def decode() -> Any:
+        with torch.no_grad():
+            return model.decode(latents.to(dtype)).sample
 
-            seconds, out = timed(decode, repeats)
-        rows.append({"case": case, "s_per_decode": seconds, "out": out})
-        print(f"    VAE decode {case}: {seconds:.2f} s", flush=True)
-    return rows
+    return decode
 
 
-def _brief(row: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in row.items() if key != "out"}
-
-
-def full_size(size: int, repeats: int, cases: list[str]) -> dict[str, Any]:
+def prepare_text_encoder(case: str, text: Any, ids: Any) -> Callable[[], Any]:
     import torch
 
-    unet, vae = build_models()
+    model = text if case == "fp32" else copy.deepcopy(text).to(torch.bfloat16)
+
+    def encode() -> Any:
+        with torch.no_grad():
+            return model(ids)[0]
+
+    return encode
+
+
+def full_size(size: int, rounds: int, cases: list[str]) -> dict[str, Any]:
+    import torch
+
+    unet, vae, text = build_models()
     latent = size // 8
     generator = torch.Generator().manual_seed(1)
     inputs = (
@@ -183,27 +202,65 @@ def full_size(size: int, repeats: int, cases: list[str]) -> dict[str, Any]:
         torch.tensor(500.0),
         torch.randn(2, 77, 768, generator=generator),
     )
-    rows: list[dict[str, Any]] = []
+    latents = torch.randn(1, 4, latent, latent, generator=generator)
+    ids = torch.randint(0, 49408, (2, 77), generator=generator)
+    decoders = sorted({decoder_of(case) for case in cases})
+    encoders = sorted({text_encoder_of(case) for case in cases})
+    info: dict[str, dict[str, Any]] = {}
+    calls: dict[str, Callable[[], Any]] = {}
     with tempfile.TemporaryDirectory(prefix="cpu-speed-") as folder:
         work = Path(folder)
-        for case in cases:
-            print(f"  UNet {case} ...", flush=True)
+        # openvino first: its export's peak memory comes before the copies of the other cases
+        for case in sorted(cases, key=lambda name: name != "openvino"):
+            print(f"  preparing UNet {case} ...", flush=True)
             try:
-                row = unet_case(case, unet, inputs, repeats, work)
+                calls[f"unet {case}"], info[case] = prepare_unet(case, unet, inputs, work)
             except Exception as error:  # a case that cannot run here is reported, not fatal
-                row = {"case": case, "error": f"{type(error).__name__}: {error}"[:300]}
-            rows.append(row)
-            print(f"    {_brief(row)}", flush=True)
+                info[case] = {"error": f"{type(error).__name__}: {error}"[:300]}
+            print(f"    {info[case]}", flush=True)
             gc.collect()
-        decodes = vae_cases(vae, torch.randn(1, 4, latent, latent, generator=generator), repeats, work, cases)
-    for group in (rows, decodes):
-        reference = next(row for row in group if row["case"] == "fp32")["out"]
-        for row in group:
-            if "out" in row:
-                row["relative_error"] = relative_error(row["out"], reference)
-        for row in group:
-            row.pop("out", None)
-    return {"unet": rows, "vae_decode": decodes}
+        for case in decoders:
+            calls[f"decode {case}"] = prepare_decoder(case, vae, latents, work)
+        for case in encoders:
+            calls[f"encode {case}"] = prepare_text_encoder(case, text, ids)
+        outputs = {name: call() for name, call in calls.items()}  # warm, and the outputs compared
+        times: dict[str, list[float]] = {name: [] for name in calls}
+        loads = []
+        for number in range(rounds):
+            for name, call in calls.items():
+                start = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - start)
+            loads.append(load_average())
+            print(
+                f"  round {number + 1}/{rounds} (load {loads[-1]}): "
+                + ", ".join(f"{name} {values[-1]:.2f}" for name, values in times.items()),
+                flush=True,
+            )
+    seconds = {name: statistics.median(values) for name, values in times.items()}
+    rows = []
+    for case in cases:
+        row: dict[str, Any] = {"case": case, **info[case]}
+        if "error" not in row:
+            row["s_per_step"] = seconds[f"unet {case}"]
+            row["relative_error"] = relative_error(outputs[f"unet {case}"], outputs["unet fp32"])
+            row["decoder"], row["text_encoder"] = decoder_of(case), text_encoder_of(case)
+            row["image_s"] = (
+                seconds[f"encode {row['text_encoder']}"]
+                + STEPS_PER_IMAGE * row["s_per_step"]
+                + seconds[f"decode {row['decoder']}"]
+            )
+        rows.append(row)
+    parts = [
+        {
+            "part": name,
+            "s": value,
+            "relative_error": relative_error(outputs[name], outputs[name.split()[0] + " fp32"]),
+        }
+        for name, value in seconds.items()
+        if not name.startswith("unet")
+    ]
+    return {"unet": rows, "parts": parts, "round_loads": loads, "rounds": rounds}
 
 
 # -- part 2: the starter model through the engine ------------------------------------------------------
@@ -231,6 +288,23 @@ def ssim(a: Any, b: Any) -> float:
     return float(np.mean(values))
 
 
+STARTER_SETTINGS: dict[str, dict[str, Any]] = {
+    "fp32": {"backend": "torch"},
+    "default": {},
+    "openvino": {"backend": "openvino"},
+    "channels-last": {"backend": "torch", "channels_last": True},
+    "compile": {"backend": "torch", "torch_compile": True},
+    "int8": {"backend": "torch", "quantize_unet": "int8"},
+    "int4": {"backend": "torch", "quantize_unet": "int4"},
+    "torchao-int8": {"backend": "torch", "quantize_unet": "torchao-int8"},
+    "int8 + text encoder int8": {
+        "backend": "torch",
+        "quantize_unet": "int8",
+        "quantize_text_encoder": "int8",
+    },
+}
+
+
 def starter_quality(cases: list[str], seeds: int) -> list[dict[str, Any]]:
     import numpy as np
     from PIL import Image
@@ -242,47 +316,40 @@ def starter_quality(cases: list[str], seeds: int) -> list[dict[str, Any]]:
     def pixels(png: bytes) -> Any:
         return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.float64)
 
-    settings = {
-        "fp32": {},
-        "openvino": {"backend": "openvino"},
-        "int8": {"quantize_unet": "int8"},
-        "int4": {"quantize_unet": "int4"},
-        "torchao-int8": {"quantize_unet": "torchao-int8"},
-        "int8 + text encoder int8": {"quantize_unet": "int8", "quantize_text_encoder": "int8"},
-    }
+    wanted = [name for name in STARTER_SETTINGS if name in ("fp32", "default") or name.split(" ")[0] in cases]
     rows = []
     with tempfile.TemporaryDirectory(prefix="cpu-speed-starter-") as folder:
         data = Path(folder)
         (data / "models").mkdir()
         base = StudioConfig(data_dir=data, builtin_models_dir=ROOT / "models", cost_check="off")
-        engine = Engine(base)
-        side = engine.native_size()  # the starter's trained size
+        engines = {name: Engine(replace(base, **STARTER_SETTINGS[name])) for name in wanted}
+        side = engines["fp32"].native_size()  # the starter's trained size
         requests = [
             GenerationRequest(prompt=prompt, seed=seed, steps=20, width=side, height=side, save_images=False)
             for prompt in PROMPTS
             for seed in range(seeds)
         ]
-        reference: list[Any] = []
-        for name, changes in settings.items():
-            wanted = name.split(" ")[0]
-            if name != "fp32" and wanted not in cases:
-                continue
-            engine.config = replace(base, **changes)
-            engine.generate(requests[0])  # load, export, compile
-            start = time.perf_counter()
-            images = [pixels(engine.generate(request).images[0].png) for request in requests]
-            seconds = (time.perf_counter() - start) / len(requests)
-            if name == "fp32":
-                reference = images
+        used: dict[str, str] = {}
+        for name, engine in engines.items():  # load, export, compile
+            used[name] = engine.generate(requests[0]).runtime["backend"]["used"]
+        images: dict[str, list[Any]] = {name: [] for name in engines}
+        seconds: dict[str, float] = dict.fromkeys(engines, 0.0)
+        for request in requests:  # interleaved: each image with every setting in turn
+            for name, engine in engines.items():
+                start = time.perf_counter()
+                images[name].append(pixels(engine.generate(request).images[0].png))
+                seconds[name] += time.perf_counter() - start
+        reference = images["fp32"]
+        for name in engines:
+            pairs = list(zip(images[name], reference, strict=True))
             rows.append(
                 {
                     "case": name,
-                    "s_per_image": seconds,
-                    "psnr_db": min(psnr(image, ref) for image, ref in zip(images, reference, strict=True)),
-                    "psnr_mean_db": float(
-                        np.mean([psnr(image, ref) for image, ref in zip(images, reference, strict=True)])
-                    ),
-                    "ssim": float(np.mean([ssim(i, r) for i, r in zip(images, reference, strict=True)])),
+                    "backend_used": used[name],
+                    "s_per_image": seconds[name] / len(requests),
+                    "psnr_db": min(psnr(image, ref) for image, ref in pairs),
+                    "psnr_mean_db": float(np.mean([psnr(image, ref) for image, ref in pairs])),
+                    "ssim": float(np.mean([ssim(image, ref) for image, ref in pairs])),
                 }
             )
             print(f"  starter {name}: {rows[-1]}", flush=True)
@@ -291,82 +358,92 @@ def starter_quality(cases: list[str], seeds: int) -> list[dict[str, Any]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="256x256, 1 timed step, no torch.compile")
-    parser.add_argument("--size", type=int, help="image size (default 512; 256 with --quick)")
+    parser.add_argument("--quick", action="store_true", help=f"2 rounds of {','.join(QUICK_CASES)}")
+    parser.add_argument("--size", type=int, default=512, help="image size (default 512)")
+    parser.add_argument("--rounds", type=int, help="timed rounds (default 3; 2 with --quick)")
     parser.add_argument("--cases", help=f"comma-separated subset of {','.join(UNET_CASES)}")
-    parser.add_argument("--seeds", type=int, default=2, help="seeds per prompt on the starter model")
+    parser.add_argument("--seeds", type=int, help="seeds per prompt on the starter model (2; 1 with --quick)")
     parser.add_argument("--skip-starter", action="store_true", help="no part 2")
     parser.add_argument("--skip-full", action="store_true", help="no part 1 (the starter model only)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     import torch
 
-    size = args.size or (256 if args.quick else 512)
-    repeats = 1 if args.quick else 2
-    cases = (
-        args.cases.split(",")
-        if args.cases
-        else [case for case in UNET_CASES if not (args.quick and case in QUICK_SKIPS)]
-    )
+    rounds = args.rounds or (2 if args.quick else 3)
+    seeds = args.seeds or (1 if args.quick else 2)
+    cases = args.cases.split(",") if args.cases else list(QUICK_CASES if args.quick else UNET_CASES)
+    unknown = sorted(set(cases) - set(UNET_CASES))
+    if unknown:
+        parser.error(f"unknown cases {unknown}; known: {', '.join(UNET_CASES)}")
     if "fp32" not in cases:
         cases.insert(0, "fp32")
     report: dict[str, Any] = {
-        "size": size,
+        "size": args.size,
         "threads": torch.get_num_threads(),
         "load_average_before": load_average(),
     }
-    print(f"SD 1.5 architecture at {size}x{size}, {torch.get_num_threads()} threads, load {load_average()}")
+    print(
+        f"SD 1.5 architecture at {args.size}x{args.size}, {torch.get_num_threads()} threads, load {load_average()}"
+    )
     if not args.skip_full:
-        report.update(full_size(size, repeats, cases))
+        report.update(full_size(args.size, rounds, cases))
     if not args.skip_starter:
         print("starter model through the engine ...", flush=True)
-        report["starter"] = starter_quality(cases, args.seeds)
+        report["starter"] = starter_quality(cases, seeds)
     report["load_average_after"] = load_average()
     report["peak_rss_gb"] = round(peak_rss_gb(), 1)
-    if not args.skip_full:
-        print_report(report)
-    else:
-        report["load_average_after"] = load_average()
+    print_report(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
 
 
 def print_report(report: dict[str, Any]) -> None:
-    rows = report["unet"]
-    base = next(row for row in rows if row["case"] == "fp32")["s_per_step"]
-    decode_base = next(row for row in report["vae_decode"] if row["case"] == "fp32")["s_per_decode"]
-    decodes = {row["case"]: row["s_per_decode"] for row in report["vae_decode"]}
     print(
-        f"\nUNet step with CFG at {report['size']} px (load {report['load_average_before']} -> "
-        f"{report['load_average_after']}; peak RSS {report['peak_rss_gb']} GB)"
+        f"\nload average {report['load_average_before']} -> {report['load_average_after']}; "
+        f"peak RSS {report['peak_rss_gb']} GB; {report['threads']} threads"
     )
-    print(
-        f"{'case':<14}{'s/step':>8}{'x fp32':>8}{'rel.err':>9}{'weights GB':>11}{'image s':>9}{'x fp32':>8}"
-    )
-    fp32_image = STEPS_PER_IMAGE * base + decode_base
-    for row in rows:
-        if "error" in row:
-            print(f"{row['case']:<14} failed: {row['error']}")
-            continue
-        decode = decodes.get(
-            row["case"], decodes.get("bf16" if "bf16" in row["case"] else "fp32", decode_base)
-        )
-        image = STEPS_PER_IMAGE * row["s_per_step"] + decode
-        row["image_s_estimate"] = image
+    if "unet" in report:
+        rows = report["unet"]
+        base = next(row for row in rows if row["case"] == "fp32")
         print(
-            f"{row['case']:<14}{row['s_per_step']:>8.2f}{base / row['s_per_step']:>8.2f}"
-            f"{row['relative_error']:>9.4f}{row.get('weight_bytes', 0) / 1e9:>11.2f}"
-            f"{image:>9.1f}{fp32_image / image:>8.2f}"
+            f"\nSD 1.5 architecture at {report['size']} px, median of {report['rounds']} interleaved rounds "
+            f"(loads at each round: {' | '.join(report['round_loads'])}).\n"
+            f"An image = prompt encode + {STEPS_PER_IMAGE} UNet steps with CFG + VAE decode. "
+            "x fp32 = speed-up over diffusers' fp32 eager."
         )
-    for row in report["vae_decode"]:
         print(
-            f"VAE decode {row['case']:<9}{row['s_per_decode']:>8.2f} s  x{decode_base / row['s_per_decode']:.2f}"
-            f"  rel.err {row['relative_error']:.4f}"
+            f"{'case':<20}{'s/step':>8}{'x fp32':>8}{'s/image':>9}{'x fp32':>8}{'rel.err':>9}"
+            f"{'weights GB':>11}  {'decoder / text encoder':<24}one-time cost"
         )
+        default = "openvino" if any(r["case"] == "openvino" and "error" not in r for r in rows) else None
+        for row in rows:
+            label = row["case"] + (" *" if row["case"] == default else "")
+            if "error" in row:
+                print(f"{label:<20} failed: {row['error']}")
+                continue
+            once = ", ".join(
+                f"{key[:-2]} {row[key]:.0f} s"
+                for key in ("export_s", "compile_s", "first_call_s")
+                if key in row
+            )
+            print(
+                f"{label:<20}{row['s_per_step']:>8.2f}{base['s_per_step'] / row['s_per_step']:>8.2f}"
+                f"{row['image_s']:>9.1f}{base['image_s'] / row['image_s']:>8.2f}{row['relative_error']:>9.4f}"
+                f"{row.get('weight_bytes', 0) / 1e9:>11.2f}  {row['decoder'] + ' / ' + row['text_encoder']:<24}{once}"
+            )
+        if default:
+            print("* the studio's default on this CPU for a full-size SD 1.x/2.x/SDXL model (backend auto)")
+        for part in report["parts"]:
+            kind = part["part"].split()[0]
+            reference = next(p["s"] for p in report["parts"] if p["part"] == f"{kind} fp32")
+            print(
+                f"  {part['part']:<24}{part['s']:>8.2f} s  x{reference / part['s']:.2f}"
+                f"  rel.err {part['relative_error']:.4f}"
+            )
     for row in report.get("starter", []):
         print(
-            f"starter {row['case']:<26} {row['s_per_image']:.2f} s/image  PSNR min {row['psnr_db']:.1f} dB "
-            f"(mean {row['psnr_mean_db']:.1f})  SSIM {row['ssim']:.4f}"
+            f"starter {row['case']:<26} ({row['backend_used']}) {row['s_per_image']:.2f} s/image  "
+            f"PSNR min {row['psnr_db']:.1f} dB (mean {row['psnr_mean_db']:.1f})  SSIM {row['ssim']:.4f}"
         )
 
 

@@ -6,7 +6,8 @@
 
 The model is the full-size SD 1.5 architecture (UNet 860 M, VAE, CLIP text encoder) with
 random weights, built once from the shipped configs into a work folder (fp16 files, ~2 GB) and
-loaded by the real engine with the dtype policy (`--dtype`, default auto). Each case (size x
+loaded by the real engine with the dtype policy (`--dtype`, default auto) on the torch backend
+(`--backend`; the memory strategies act on torch's modules). Each case (size x
 policy) runs the engine in a fresh subprocess for one step, CFG on, so its peak RSS
 (ru_maxrss) is its own; a GPU also reports peak VRAM. The result's `runtime.memory` says which
 strategies the policy added and why. The machine may be shared: the load average is printed
@@ -61,7 +62,7 @@ def build_model(models: Path) -> Path:
     return folder
 
 
-def run_case(work: Path, size: int, policy: str, dtype: str, device: str) -> dict:
+def run_case(work: Path, size: int, policy: str, dtype: str, device: str, backend: str) -> dict:
     from studio.config import StudioConfig
     from studio.pipeline.engine import Engine
     from studio.request import GenerationRequest
@@ -76,6 +77,7 @@ def run_case(work: Path, size: int, policy: str, dtype: str, device: str) -> dic
         memory_policy=policy,
         dtype=dtype,
         device=device,
+        backend=backend,
     )
     engine = Engine(config)
     request = GenerationRequest(
@@ -108,12 +110,19 @@ def main() -> int:
     parser.add_argument("--policies", nargs="*", default=["off", "auto"])
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--backend",
+        default="torch",
+        help="torch (default: the memory strategies act on torch's modules), auto, openvino",
+    )
     parser.add_argument("--work", type=Path, help="work folder (keeps the built model between runs)")
     parser.add_argument("--case", nargs=2, metavar=("SIZE", "POLICY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     work = args.work or Path(tempfile.gettempdir()) / "atelier-bench-memory"
     if args.case:
-        print(json.dumps(run_case(work, int(args.case[0]), args.case[1], args.dtype, args.device)))
+        print(
+            json.dumps(run_case(work, int(args.case[0]), args.case[1], args.dtype, args.device, args.backend))
+        )
         return 0
     sizes = args.sizes or ([512, 1024] if args.quick else [512, 1024, 2048])
     print(f"building the random SD 1.5 model in {work} (once) ...", flush=True)
@@ -122,7 +131,7 @@ def main() -> int:
     for size in sizes:
         for policy in args.policies:
             command = [sys.executable, __file__, "--work", str(work), "--dtype", args.dtype]
-            command += ["--device", args.device, "--case", str(size), policy]
+            command += ["--device", args.device, "--backend", args.backend, "--case", str(size), policy]
             load_before = os.getloadavg()[0]
             done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
             if done.returncode != 0:

@@ -49,3 +49,22 @@ def test_backend_option_is_saved_checked_and_used(server: LiveServer) -> None:
         assert refused.status_code == 422 and refused.json()["field"] == "width"
         assert "openvino" in refused.text
         client.post("/sdapi/v1/options", json={"backend": "torch"})
+
+
+def test_compile_and_channels_last_options_are_saved_checked_and_reported(server: LiveServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=300) as client:
+        bad = client.post("/sdapi/v1/options", json={"channels_last": "maybe", "backend": "tensorrt"})
+        assert bad.status_code == 422
+        assert {item["loc"][-1] for item in bad.json()["detail"]} >= {"channels_last"}
+        answer = client.post("/sdapi/v1/options", json={"channels_last": True})
+        assert answer.status_code == 200, answer.text
+        options = client.get("/sdapi/v1/options").json()
+        assert options["channels_last"] is True and options["torch_compile"] is False
+        assert options["backend"] == "auto"  # the default
+        saved = json.loads(server.services.config.config_file.read_text(encoding="utf-8"))
+        assert saved["channels_last"] is True
+        image = client.post("/sdapi/v1/txt2img", json=SMALL)
+        assert image.status_code == 200, image.text
+        runtime = json.loads(image.json()["info"])["runtime"]
+        assert runtime["backend"]["channels_last"] is True and runtime["backend"]["used"] == "torch"
+        client.post("/sdapi/v1/options", json={"channels_last": False})
