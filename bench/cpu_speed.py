@@ -114,7 +114,7 @@ def build_models() -> tuple[Any, Any, Any]:
 
 def prepare_unet(case: str, unet: Any, inputs: tuple[Any, ...], work: Path) -> tuple[Callable[[], Any], dict]:
     """A callable running one UNet step of `case`, and its one-time costs (export, compile,
-    first call) and weight bytes."""
+    first call), weight bytes and first output (`out`)."""
     import torch
 
     from studio.pipeline.quantize import quantize_module, weight_bytes
@@ -129,7 +129,7 @@ def prepare_unet(case: str, unet: Any, inputs: tuple[Any, ...], work: Path) -> t
         compiled = models.module("unet", "bench", unet, _unet_example(unet))
         info["export_s"] = round(time.perf_counter() - start, 1)
         start = time.perf_counter()
-        compiled.run([sample, timestep, context])
+        info["out"] = compiled.run([sample, timestep, context])
         info["compile_s"] = round(time.perf_counter() - start, 1)
         info["weight_bytes"] = sum(path.stat().st_size for path in (work / "openvino").rglob("unet.bin"))
         return (lambda: compiled.run([sample, timestep, context])), info
@@ -151,7 +151,7 @@ def prepare_unet(case: str, unet: Any, inputs: tuple[Any, ...], work: Path) -> t
             return call(*args[:2], encoder_hidden_states=args[2]).sample
 
     start = time.perf_counter()
-    step()
+    info["out"] = step()
     info["first_call_s"] = round(time.perf_counter() - start, 1)
     return step, info
 
@@ -191,7 +191,7 @@ def prepare_text_encoder(case: str, text: Any, ids: Any) -> Callable[[], Any]:
     return encode
 
 
-def full_size(size: int, rounds: int, cases: list[str]) -> dict[str, Any]:
+def full_size(size: int, rounds: int, cases: list[str], work_dir: Path | None) -> dict[str, Any]:
     import torch
 
     unet, vae, text = build_models()
@@ -208,8 +208,9 @@ def full_size(size: int, rounds: int, cases: list[str]) -> dict[str, Any]:
     encoders = sorted({text_encoder_of(case) for case in cases})
     info: dict[str, dict[str, Any]] = {}
     calls: dict[str, Callable[[], Any]] = {}
+    outputs: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="cpu-speed-") as folder:
-        work = Path(folder)
+        work = work_dir or Path(folder)
         # openvino first: its export's peak memory comes before the copies of the other cases
         for case in sorted(cases, key=lambda name: name != "openvino"):
             print(f"  preparing UNet {case} ...", flush=True)
@@ -217,13 +218,16 @@ def full_size(size: int, rounds: int, cases: list[str]) -> dict[str, Any]:
                 calls[f"unet {case}"], info[case] = prepare_unet(case, unet, inputs, work)
             except Exception as error:  # a case that cannot run here is reported, not fatal
                 info[case] = {"error": f"{type(error).__name__}: {error}"[:300]}
+            outputs[f"unet {case}"] = info[case].pop("out", None)
             print(f"    {info[case]}", flush=True)
             gc.collect()
         for case in decoders:
             calls[f"decode {case}"] = prepare_decoder(case, vae, latents, work)
         for case in encoders:
             calls[f"encode {case}"] = prepare_text_encoder(case, text, ids)
-        outputs = {name: call() for name, call in calls.items()}  # warm, and the outputs compared
+        for name, call in calls.items():  # warm the decoders and encoders; the outputs compared
+            if not name.startswith("unet"):
+                outputs[name] = call()
         times: dict[str, list[float]] = {name: [] for name in calls}
         loads = []
         for number in range(rounds):
@@ -366,6 +370,9 @@ def main() -> None:
     parser.add_argument("--skip-starter", action="store_true", help="no part 2")
     parser.add_argument("--skip-full", action="store_true", help="no part 1 (the starter model only)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--work", type=Path, help="keep the OpenVINO export here and reuse it (default: a temp folder)"
+    )
     args = parser.parse_args()
     import torch
 
@@ -386,7 +393,7 @@ def main() -> None:
         f"SD 1.5 architecture at {args.size}x{args.size}, {torch.get_num_threads()} threads, load {load_average()}"
     )
     if not args.skip_full:
-        report.update(full_size(args.size, rounds, cases))
+        report.update(full_size(args.size, rounds, cases, args.work))
     if not args.skip_starter:
         print("starter model through the engine ...", flush=True)
         report["starter"] = starter_quality(cases, seeds)
