@@ -125,6 +125,7 @@ class Acceleration:
         used, reason, loud = choose_backend(
             config.backend,
             on_cpu=loaded.device.is_cpu,
+            cpu_bf16=_cpu_bf16(),
             family=family,
             weights_bytes=_weights_bytes(entry) if config.backend == "auto" else None,
             refusals=refused,
@@ -184,6 +185,12 @@ class Acceleration:
             yield
         finally:
             del denoiser.forward
+
+
+def _cpu_bf16() -> bool:
+    from studio.devices.dtype_policy import cpu_has_fast_bf16
+
+    return cpu_has_fast_bf16()
 
 
 def _weights_bytes(entry: Any) -> int | None:

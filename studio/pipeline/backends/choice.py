@@ -3,9 +3,10 @@
 - `torch`: always PyTorch.
 - `openvino`: OpenVINO; what it cannot run is refused by field before the job is queued
   (`openvino.refusals`); a missing `openvino` package runs on torch with a warning.
-- `auto` (the default): OpenVINO where it was measured to pay - on a CPU, for SD 1.x / 2.x /
-  SDXL models of at least `AUTO_MIN_WEIGHTS_BYTES` of fp32 weights (full-size checkpoints;
-  docs/performance.md has the figures) - and torch everywhere else. A full-size model on a CPU
+- `auto` (the default): OpenVINO where it was measured to pay - on a CPU with native bf16
+  (AVX-512 BF16 or AMX: OpenVINO's gain is its bf16 kernels; forced to f32 it measured 1.0x),
+  for SD 1.x / 2.x / SDXL models of at least `AUTO_MIN_WEIGHTS_BYTES` of fp32 weights
+  (full-size checkpoints; docs/performance.md has the figures) - and torch everywhere else. A full-size model on a CPU
   that OpenVINO cannot take for this job (ControlNet units, a size it cannot trace, a quantized
   UNet, another family, no `openvino` package) runs on torch *loudly*: a warning in the result
   and the log says why. A small model (the tiny and starter models), or a GPU, runs on torch
@@ -57,6 +58,7 @@ def choose_backend(
     setting: str,
     *,
     on_cpu: bool,
+    cpu_bf16: bool,
     family: str,
     weights_bytes: int | None,
     refusals: Mapping[str, str],
@@ -73,6 +75,8 @@ def choose_backend(
         return "openvino", "backend is openvino", False
     if not on_cpu:
         return "torch", "auto uses openvino on a CPU only; this device runs torch", False
+    if not cpu_bf16:
+        return "torch", "this CPU has no AVX-512 BF16 or AMX: openvino measured no faster there", False
     if weights_bytes is not None and weights_bytes < AUTO_MIN_WEIGHTS_BYTES:
         size = f"{weights_bytes / 2**20:.0f} MB"
         return "torch", f"a small model ({size} of fp32 weights): openvino does not pay there", False

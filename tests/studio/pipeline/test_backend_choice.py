@@ -32,6 +32,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def test_auto_picks_openvino_only_for_full_size_sd_models_on_a_cpu() -> None:
     facts = {
         "on_cpu": True,
+        "cpu_bf16": True,
         "family": "sd15",
         "weights_bytes": FULL,
         "refusals": {},
@@ -41,6 +42,8 @@ def test_auto_picks_openvino_only_for_full_size_sd_models_on_a_cpu() -> None:
     assert choose_backend("torch", **facts)[::2] == ("torch", False)
     small = choose_backend("auto", **{**facts, "weights_bytes": AUTO_MIN_WEIGHTS_BYTES - 1})
     assert small[::2] == ("torch", False) and "small model" in small[1]
+    no_bf16 = choose_backend("auto", **{**facts, "cpu_bf16": False})  # openvino measured 1.0x there
+    assert no_bf16[::2] == ("torch", False) and "no AVX-512 BF16" in no_bf16[1]
     gpu = choose_backend("auto", **{**facts, "on_cpu": False})
     assert gpu[::2] == ("torch", False) and "on a CPU only" in gpu[1]
     refused = choose_backend("auto", **{**facts, "refusals": {"controlnet_units": "ControlNet does not run"}})
