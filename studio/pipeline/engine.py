@@ -521,6 +521,7 @@ class Engine:
             self.config.memory,
             self._registries.memory_strategies,
             self.config.memory_policy,
+            loaded.pipe,
         )
 
     def _apply_networks(

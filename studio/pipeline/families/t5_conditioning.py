@@ -12,6 +12,10 @@ SD 3.5 adds its two CLIPs: each encodes the prompt's first 77 tokens (as diffuse
 penultimate layer with the weights applied per encoder, the two are joined along the width,
 padded to T5's width and put before T5's 256 tokens; the pooled vector is both CLIPs' joined.
 
+The T5 may run elsewhere than the denoiser (the `t5_on_cpu` memory strategy keeps it on the
+CPU, in bf16 or fp32): its tokens go to the encoder's device, and the embeddings come back on
+the pipeline's execution device in the denoiser's dtype.
+
 What does not apply (refused by field in `checks.check_plain_prompts`): BREAK (T5 takes one
 long sequence, there are no 75-token chunks to break), `AND`, and `[from:to:when]` editing
 (these pipelines can swap only the positive embeddings between steps, not the negative ones
@@ -56,7 +60,7 @@ def encode_flux(pipe: Any, text: str, length: int) -> tuple[Any, Any]:
     tokens = torch.tensor([ids], device=encoder.device)
     embeds = apply_emphasis(encoder(tokens, output_hidden_states=False)[0], [weights]).to(encoder.dtype)
     pooled = pipe._get_clip_prompt_embeds(prompt=[plain_text(text)], device=pipe._execution_device)
-    return embeds.to(pipe._execution_device), pooled
+    return embeds.to(pipe._execution_device, pipe.transformer.dtype), pooled
 
 
 class FluxConditioning:
@@ -114,8 +118,9 @@ def encode_sd3(pipe: Any, text: str, clip_skip: int, length: int) -> tuple[Any, 
     ids, weights = t5_tokens(pipe.tokenizer_3, text, length)
     t5 = apply_emphasis(encoder(torch.tensor([ids], device=encoder.device))[0], [weights]).to(encoder.dtype)
     clip = torch.nn.functional.pad(clip, (0, t5.shape[-1] - clip.shape[-1]))
-    device = pipe._execution_device
-    return torch.cat([clip.to(t5), t5], dim=-2).to(device), torch.cat(pooled, dim=-1).to(device)
+    device, dtype = pipe._execution_device, pipe.transformer.dtype
+    joined = torch.cat([clip.to(device, dtype), t5.to(device, dtype)], dim=-2)
+    return joined, torch.cat(pooled, dim=-1).to(device)
 
 
 def sd3_conditioning(pipe: Any, prompt: str, negative_prompt: str, clip_skip: int) -> FluxConditioning:
