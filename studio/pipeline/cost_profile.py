@@ -179,6 +179,8 @@ class _Replay:
 
             def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
                 out = func(*args, **(kwargs or {}))
+                if any(result.alias_info is not None for result in func._schema.returns):
+                    return out  # a view or an in-place op: no new storage (a slice of a buffer is not an activation)
                 for tensor in tree_leaves(out):
                     if isinstance(tensor, torch.Tensor):
                         storage = tensor.untyped_storage()
