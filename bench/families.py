@@ -187,7 +187,7 @@ def bench_architecture(
         for part in family.parts:
             wanted = "vae" if part.kind == "vae" else "encoders"
             if part is not family.denoiser and wanted in parts:
-                on_cpu = t5_on_cpu and part.kind == "t5"
+                on_cpu = t5_on_cpu and part.kind == "t5" and device.type != "meta"  # meta: shapes only
                 placed[part.name] = torch.device("cpu") if on_cpu else device
                 part_dtype = (
                     (torch.float32 if dtype == torch.float32 else torch.bfloat16) if on_cpu else dtype

@@ -30,6 +30,7 @@ from studio.pipeline.conditioning import apply_emphasis
 from studio.prompts.attention import parse_attention
 
 SD3_T5_LENGTH = 256  # diffusers' default max_sequence_length for SD 3.5
+CHROMA_T5_LENGTH = 512  # ChromaPipeline's default max_sequence_length
 
 
 def t5_tokens(tokenizer: Any, text: str, length: int) -> tuple[list[int], list[float]]:
@@ -134,5 +135,38 @@ def sd3_conditioning(pipe: Any, prompt: str, negative_prompt: str, clip_skip: in
             "pooled_prompt_embeds": pooled,
             "negative_prompt_embeds": negative,
             "negative_pooled_prompt_embeds": negative_pooled,
+        }
+    )
+
+
+def encode_chroma(pipe: Any, text: str, length: int) -> tuple[Any, Any]:
+    """Chroma's T5 embeddings (1, length, width) with the weights applied, and the attention
+    mask its transformer takes: Chroma, unlike Flux, runs T5 with the padding masked, and its
+    transformer sees the prompt's tokens and the first padding token only (as ChromaPipeline)."""
+    import torch
+
+    ids, weights = t5_tokens(pipe.tokenizer, text, length)
+    real = length - ids[::-1].index(pipe.tokenizer.eos_token_id)  # tokens up to </s>
+    encoder = pipe.text_encoder
+    mask = torch.tensor([[1] * real + [0] * (length - real)], device=encoder.device)
+    output = encoder(torch.tensor([ids], device=encoder.device), attention_mask=mask)[0]
+    embeds = apply_emphasis(output, [weights]).to(encoder.dtype)
+    device, dtype = pipe._execution_device, pipe.transformer.dtype
+    attention = (torch.arange(length) <= real).to(device=device, dtype=dtype).unsqueeze(0)
+    return embeds.to(device, dtype), attention
+
+
+def chroma_conditioning(pipe: Any, prompt: str, negative_prompt: str) -> FluxConditioning:
+    """The prompt and the negative prompt (Chroma runs real CFG) encoded with their weights."""
+    embeds, mask = encode_chroma(pipe, prompt, CHROMA_T5_LENGTH)
+    negative, negative_mask = encode_chroma(pipe, negative_prompt, CHROMA_T5_LENGTH)
+    return FluxConditioning(
+        {
+            "prompt": None,
+            "negative_prompt": None,
+            "prompt_embeds": embeds,
+            "prompt_attention_mask": mask,
+            "negative_prompt_embeds": negative,
+            "negative_prompt_attention_mask": negative_mask,
         }
     )

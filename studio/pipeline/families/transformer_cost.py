@@ -1,5 +1,5 @@
 """The cost profile's replay of a transformer denoiser (`studio.pipeline.cost_profile`): one
-call of SD 3.5's or Flux.1's transformer on torch's meta device, shapes only, with the text
+call of SD 3.5's, Flux.1's or Chroma's transformer on torch's meta device, shapes only, with the text
 tokens each family's pipeline gives it (Flux.1 dev: 512 T5 tokens; SD 3.5: 77 CLIP + 256 T5).
 
 Flux works on 2x2 patches of the latent, packed into a sequence; SD 3.5 patches inside its
@@ -43,6 +43,21 @@ def transformer_call(model: Any, latent: int) -> Callable[[], None]:
             )
 
         return flux
+    if name == "ChromaTransformer2DModel":  # Flux's, without the pooled CLIP vector and guidance
+        patches = (latent // 2) ** 2
+
+        def chroma() -> None:
+            model(
+                hidden_states=torch.empty(1, patches, config.in_channels, device=meta),
+                encoder_hidden_states=torch.empty(
+                    1, FLUX_TEXT_TOKENS, config.joint_attention_dim, device=meta
+                ),
+                timestep=torch.empty(1, device=meta),
+                img_ids=torch.empty(patches, 3, device=meta),
+                txt_ids=torch.empty(FLUX_TEXT_TOKENS, 3, device=meta),
+            )
+
+        return chroma
     if name == "SD3Transformer2DModel":
 
         def sd3() -> None:
@@ -57,6 +72,6 @@ def transformer_call(model: Any, latent: int) -> Callable[[], None]:
 
         return sd3
     raise UnsupportedModel(
-        f"the cost estimate knows UNet2DConditionModel, SD3Transformer2DModel and FluxTransformer2DModel "
-        f"denoisers, not {name}"
+        "the cost estimate knows UNet2DConditionModel, SD3Transformer2DModel, FluxTransformer2DModel and "
+        f"ChromaTransformer2DModel denoisers, not {name}"
     )

@@ -17,6 +17,7 @@ CHANNELS = {
     "flux": 16,
     "flux-fill": 16,
     "z-image": 16,
+    "chroma": 16,
 }
 
 

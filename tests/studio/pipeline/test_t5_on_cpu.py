@@ -101,11 +101,12 @@ def test_the_strategy_keeps_the_t5_on_the_cpu_and_sends_the_embeddings_to_the_de
     with pytest.raises(MemoryStrategyError, match=r"memory\.t5_on_cpu: dtype: expected one of auto, bf16"):
         keep_t5_on_cpu(pipe, {"dtype": "fp16"}, GPU)
     assert list(t5_encoders(_pipe(tiny_family("sd3")))) == ["text_encoder_3"]
+    assert list(t5_encoders(_pipe(tiny_family("chroma")))) == ["text_encoder"]
     assert t5_encoders(_pipe(tiny_family("sdxl"))) == {}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", ["flux", "sd3"])
+@pytest.mark.parametrize("family", ["flux", "sd3", "chroma"])
 def test_a_generation_with_the_t5_on_the_cpu_is_the_plain_paths_image(tmp_path, tiny_family, family):
     request = replace(REQUEST, model=family, cfg_scale=1.0 if family == "flux" else 3.0)
     plain = _engine(tmp_path / "plain", tiny_family, family, device="cpu").generate(request)
@@ -136,9 +137,25 @@ def test_asked_for_on_a_model_without_t5_the_result_says_so(tmp_path, tiny_famil
     assert "t5_on_cpu: this model has no T5 text encoder" in result.runtime["memory"]["note"]
 
 
-@pytest.mark.parametrize("family", ["sd3", "flux"])
+@pytest.mark.parametrize("family", ["sd3", "flux", "chroma"])
 def test_the_cost_profile_replays_the_transformer_families(tmp_path, tiny_family, family):
     engine = _engine(tmp_path, tiny_family, family)
     cost = CostEstimator(engine.registry).model_cost(engine.registry.find("checkpoint", family), CPU32, {})
     assert cost.denoiser.linear_flops > 0 and cost.denoiser.attention_flops > 0
     assert cost.denoiser.bytes_per_pixel > 0 and cost.weights_bytes > 0
+
+
+def test_a_plain_chroma_prompt_gives_diffusers_own_embeddings(tiny_family):
+    """The studio encodes Chroma's prompts (weights, and the T5 anywhere); a prompt without
+    weights gives exactly ChromaPipeline's embeddings and attention mask."""
+    from studio.pipeline.families.t5_conditioning import CHROMA_T5_LENGTH, encode_chroma
+
+    pipe = _pipe(tiny_family("chroma"))
+    with torch.no_grad():
+        embeds, mask = encode_chroma(pipe, "a red cat", CHROMA_T5_LENGTH)
+        theirs, _ids, their_mask = pipe.encode_prompt("a red cat", None, do_classifier_free_guidance=False)[
+            :3
+        ]
+        weighted, _ = encode_chroma(pipe, "a (red:1.3) cat", CHROMA_T5_LENGTH)
+    assert torch.equal(embeds, theirs) and torch.equal(mask, their_mask)
+    assert not torch.equal(weighted, embeds)
