@@ -50,8 +50,9 @@ BENCH_ARCHITECTURES = (
     "flux-dev",
     "flux-schnell",
     "z-image-turbo",
+    "chroma",
 )
-CFG_BATCH = {"sd15": 2, "sdxl": 2, "sdxl-refiner": 2, "sd3": 2, "flux": 1, "z-image": 1}
+CFG_BATCH = {"sd15": 2, "sdxl": 2, "sdxl-refiner": 2, "sd3": 2, "flux": 1, "z-image": 1, "chroma": 2}
 TEXT_LENGTHS = {"clip": 77, "open-clip": 77, "t5": 512, "qwen3": 512}
 
 
@@ -128,6 +129,15 @@ def _denoiser_inputs(
             "encoder_hidden_states": randn(batch, 77 + 256, config.joint_attention_dim),
             "pooled_projections": randn(batch, config.pooled_projection_dim),
             "timestep": timestep,
+        }
+    if family == "chroma":  # Flux's transformer without the pooled vector and guidance
+        tokens = (latent // 2) ** 2
+        return {
+            "hidden_states": randn(batch, tokens, config.in_channels),
+            "encoder_hidden_states": randn(batch, 512, config.joint_attention_dim),
+            "timestep": timestep / 1000,
+            "img_ids": torch.zeros(tokens, 3, device=device),
+            "txt_ids": torch.zeros(512, 3, device=device),
         }
     if family == "flux":
         tokens = (latent // 2) ** 2
@@ -273,7 +283,7 @@ def _scaled(cost: Any) -> Any:
     return type(cost)(cost.linear_flops, cost.attention_flops, cost.bytes_per_pixel / 2)
 
 
-def print_estimates() -> None:
+def print_estimates(architectures: list[str]) -> None:
     gb = 1e9
     print(
         "| family | size | weights (GB) | of which T5 | working memory (GB) | total | total, T5 on the CPU |"
@@ -281,7 +291,7 @@ def print_estimates() -> None:
     print("|" + "---|" * 7)
     from studio.pipeline.cost_profile import UnsupportedModel
 
-    for architecture in BENCH_ARCHITECTURES:
+    for architecture in architectures:
         try:
             row = estimate_architecture(architecture)
         except UnsupportedModel as error:
@@ -321,10 +331,6 @@ def main(argv: list[str] | None = None) -> int:
         "--estimate", action="store_true", help="print the memory estimate of every family (no device)"
     )
     args = parser.parse_args(argv)
-    if args.estimate:
-        print_estimates()
-        return 0
-
     import torch
 
     device = torch.device(args.device)
@@ -343,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(
             f"--families: unknown {', '.join(unknown)}; choose from {', '.join(BENCH_ARCHITECTURES)}"
         )
+    if args.estimate:
+        print_estimates(architectures if args.families else list(BENCH_ARCHITECTURES))
+        return 0
     dtype = getattr(torch, args.dtype or "bfloat16")
     steps = args.steps or (4 if on_gpu else 1)
     parts = set((args.parts or ("denoiser,encoders,vae" if on_gpu else "denoiser")).split(","))

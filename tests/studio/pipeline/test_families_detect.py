@@ -38,6 +38,7 @@ PARAMETERS = {
     ("flux-fill", "transformer"): 11902,
     ("z-image-turbo", "transformer"): 6155,
     ("z-image-turbo", "text_encoder"): 4022,
+    ("chroma", "transformer"): 8900,  # Chroma1-HD: 8.9 B
 }
 
 
