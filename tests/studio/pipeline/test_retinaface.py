@@ -70,7 +70,7 @@ def test_decoding_and_nms_find_the_faces_the_heads_point_at(tmp_path: Path) -> N
     assert gfpgan["available"] is True and gfpgan["model_path"].endswith("tiny-gfpgan.safetensors")
     assert gfpgan["detector"] == "RetinaFace" and gfpgan["aligned"] is True
     assert "detection_mobilenet0.25_Final.safetensors" in gfpgan["detector_note"]
-    scene = face_scene()  # 256 x 192: enlarged to a 640 px short side for detection, as facexlib
+    scene = face_scene()  # 256 x 192: resized to a 640 px short side for detection, as facexlib
     faces = restorers.detect(scene, "gfpgan_visibility")
     assert len(faces) >= 2
     boxes = np.array([face.box for face in faces], dtype=float)
