@@ -3,8 +3,8 @@ mouth corners) mapped onto the FFHQ 512 template by a similarity transform (rota
 scale, shift; OpenCV's `estimateAffinePartial2D` with LMEDS), the face warped upright into the
 restorer's square, and the restored square warped back with the inverse transform and blended
 through a soft mask (the warped square, eroded, its inside eroded again by a twentieth of the
-face's side and Gaussian-blurred by as much) — facexlib's square-mask paste; A1111 additionally
-uses a face-parsing network for the mask, which Atelier does not.
+face's side and Gaussian-blurred by as much), or through the face-parsing mask when
+`face_parsing`'s network is present, as A1111 does.
 """
 
 from __future__ import annotations
@@ -49,9 +49,11 @@ def warp_face(rgb: Any, matrix: Any, size: int) -> Any:
     )
 
 
-def paste_face(rgb: Any, face: Any, matrix: Any) -> Any:
+def paste_face(rgb: Any, face: Any, matrix: Any, mask: Any = None) -> Any:
     """`rgb` (uint8 (H, W, 3)) with `face` (the aligned square) warped back by the inverse of
-    `matrix` and blended in through a soft mask; pixels away from the face are unchanged."""
+    `matrix` and blended in through a soft mask: `mask` (float32 in [0, 1], the square's size;
+    from face parsing) when given, else the square's own soft mask. Pixels away from the face
+    are unchanged."""
     import cv2
     import numpy as np
 
@@ -59,14 +61,18 @@ def paste_face(rgb: Any, face: Any, matrix: Any) -> Any:
     size = face.shape[0]
     inverse = cv2.invertAffineTransform(matrix)
     back = cv2.warpAffine(face, inverse, (width, height)).astype(np.float32)
-    mask = cv2.warpAffine(np.ones((size, size), dtype=np.float32), inverse, (width, height))
-    mask = cv2.erode(mask, np.ones((2, 2), np.uint8))  # the interpolated black border
-    edge = int(float(mask.sum()) ** 0.5) // 20
+    if mask is not None:
+        soft = cv2.warpAffine(mask, inverse, (width, height), flags=cv2.INTER_AREA)[:, :, None]
+        blended = soft * back + (1 - soft) * rgb.astype(np.float32)
+        return blended.round().clip(0, 255).astype(np.uint8)
+    square = cv2.warpAffine(np.ones((size, size), dtype=np.float32), inverse, (width, height))
+    square = cv2.erode(square, np.ones((2, 2), np.uint8))  # the interpolated black border
+    edge = int(float(square.sum()) ** 0.5) // 20
     if edge > 0:
-        inner = cv2.erode(mask, np.ones((edge * 2, edge * 2), np.uint8))
+        inner = cv2.erode(square, np.ones((edge * 2, edge * 2), np.uint8))
         soft = cv2.GaussianBlur(inner, (edge * 2 + 1, edge * 2 + 1), 0)
     else:
-        soft = mask
+        soft = square
     soft = soft[:, :, None]
-    blended = soft * (mask[:, :, None] * back) + (1 - soft) * rgb.astype(np.float32)
+    blended = soft * (square[:, :, None] * back) + (1 - soft) * rgb.astype(np.float32)
     return blended.round().clip(0, 255).astype(np.uint8)

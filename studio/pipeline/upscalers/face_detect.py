@@ -2,7 +2,8 @@
 
 - **RetinaFace** (`retinaface`), as A1111 detects faces through facexlib, when its file is
   present (`detection_Resnet50_Final` or `detection_mobilenet0.25_Final`, in `models/GFPGAN`):
-  boxes and five landmarks, so each face is aligned to the FFHQ template (`face_align`).
+  boxes and five landmarks, so each face is aligned to the FFHQ template (`face_align`); with
+  facexlib's `parsing_parsenet` beside it, the paste-back mask comes from face parsing.
 - Otherwise OpenCV's **Haar cascade** for frontal faces (`haarcascade_frontalface_default.xml`,
   shipped inside opencv-python-headless 4.x): boxes only, so crops are axis-aligned squares;
   it misses profiles and strongly tilted faces. `FaceDetector.describe()` says which one runs
@@ -106,19 +107,32 @@ class FaceDetector:
 
         return find_retinaface_file(self.models_path, self._allow_pickle())
 
+    def parsenet_file(self) -> Path | None:
+        from studio.pipeline.upscalers.face_parsing import find_parsenet_file
+
+        return find_parsenet_file(self.models_path, self._allow_pickle())
+
     def describe(self) -> dict[str, Any]:
-        """{"detector", "aligned", "note"}: which detector runs and why."""
+        """{"detector", "aligned", "parsing", "note"}: which detector and paste mask run, and why."""
         path = self.retinaface_file()
         if path is not None:
+            parsenet = self.parsenet_file()
+            mask = (
+                f"pasted back through the face-parsing mask ({parsenet.name})"
+                if parsenet
+                else "pasted back through a square soft mask (no parsing_parsenet in models/GFPGAN)"
+            )
             return {
                 "detector": "RetinaFace",
                 "aligned": True,
-                "note": f"RetinaFace ({path.name}): faces aligned to the FFHQ template by five landmarks",
+                "parsing": parsenet is not None,
+                "note": f"RetinaFace ({path.name}): faces aligned to the FFHQ template by five landmarks, {mask}",
             }
         pickle_note = "" if self._allow_pickle() else "; .pth files need --allow-pickle"
         return {
             "detector": "Haar cascade",
             "aligned": False,
+            "parsing": False,
             "note": (
                 "OpenCV's Haar cascade with axis-aligned square crops (frontal faces only): no "
                 "detection_Resnet50_Final or detection_mobilenet0.25_Final (.safetensors or .pth) "
@@ -132,6 +146,18 @@ class FaceDetector:
             from studio.pipeline.upscalers.retinaface import build_retinaface
 
             self._loaded[path] = build_retinaface(load_state_dict(path, self._allow_pickle()))
+        return self._loaded[path]
+
+    def parser(self) -> Any:
+        """The face-parsing network when its file is present (with RetinaFace), else None."""
+        path = self.parsenet_file()
+        if path is None or self.retinaface_file() is None:
+            return None
+        if path not in self._loaded:
+            from studio.pipeline.upscalers.face_parsing import build_parsenet
+            from studio.pipeline.upscalers.models import load_state_dict
+
+            self._loaded[path] = build_parsenet(load_state_dict(path, self._allow_pickle()))
         return self._loaded[path]
 
     def detect(self, image: Any) -> list[Face]:

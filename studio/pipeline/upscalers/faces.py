@@ -9,7 +9,8 @@ CodeFormer.
 Faces are found by `face_detect.FaceDetector`. With RetinaFace (its file present) each face
 has five landmarks: it is warped upright onto the FFHQ template at the network's size,
 restored, and warped back with the inverse transform through a soft mask (`face_align`), as
-A1111 does through facexlib. With the Haar cascade (no RetinaFace file) a face has only a box:
+A1111 does through facexlib (through the face-parsing mask when `parsing_parsenet` is there
+too, `face_parsing`). With the Haar cascade (no RetinaFace file) a face has only a box:
 it is cropped square around it (1.8x its side, edges repeated where the square leaves the
 image), resized to the network's size, restored, resized back and pasted with feathered edges.
 The result is blended with the original image at `visibility`, as A1111 does. An image with no
@@ -160,8 +161,11 @@ def _restore_square(result: Any, box: tuple[int, int, int, int], network: FaceNe
     result.paste(restored, square[:2], _feather_mask(side))  # PIL clips what falls outside
 
 
-def _restore_aligned(result: Any, landmarks: Any, network: FaceNetwork, weight: float) -> Any:
-    """The face with these five landmarks warped upright, restored and warped back."""
+def _restore_aligned(
+    result: Any, landmarks: Any, network: FaceNetwork, weight: float, parser: Any = None
+) -> Any:
+    """The face with these five landmarks warped upright, restored and warped back (through
+    the face-parsing mask of the restored face when `parser` is given)."""
     import numpy as np
     from PIL import Image
 
@@ -171,17 +175,24 @@ def _restore_aligned(result: Any, landmarks: Any, network: FaceNetwork, weight: 
     matrix = alignment_matrix(landmarks, network.size)
     face = warp_face(rgb, matrix, network.size)
     restored = np.asarray(network.restore_crop(Image.fromarray(face), weight))
-    return Image.fromarray(paste_face(rgb, restored, matrix))
+    mask = None
+    if parser is not None:
+        from studio.pipeline.upscalers.face_parsing import parsing_mask
+
+        mask = parsing_mask(parser, restored)
+    return Image.fromarray(paste_face(rgb, restored, matrix, mask))
 
 
-def restore_faces(image: Any, network: FaceNetwork, faces: list[Face], weight: float = 0.5) -> Any:
-    """The image with each of `faces` restored: aligned by its landmarks when it has them,
-    else in a square crop around its box."""
+def restore_faces(
+    image: Any, network: FaceNetwork, faces: list[Face], weight: float = 0.5, parser: Any = None
+) -> Any:
+    """The image with each of `faces` restored: aligned by its landmarks when it has them
+    (pasted through `parser`'s face mask when given), else in a square crop around its box."""
     result = image.convert("RGB").copy()
     for face in faces:
         try:
             if face.landmarks is not None:
-                result = _restore_aligned(result, face.landmarks, network, weight)
+                result = _restore_aligned(result, face.landmarks, network, weight, parser)
                 continue
         except ValueError:  # landmarks that determine no transform (all in one point)
             pass
@@ -231,6 +242,7 @@ class FaceRestorers:
                     "model_path": str(path) if path else None,
                     "detector": detector["detector"],
                     "aligned": detector["aligned"],
+                    "parsing": detector["parsing"],
                     "detector_note": detector["note"],
                 }
             )
@@ -261,7 +273,8 @@ class FaceRestorers:
         if visibility <= 0:
             return image
         network = self.network(name, field_name)
-        restored = restore_faces(image, network, self.detect(image, field_name), weight)
+        faces = self.detect(image, field_name)
+        restored = restore_faces(image, network, faces, weight, self.parser(field_name) if faces else None)
         if visibility >= 1:
             return restored
         return Image.blend(image.convert("RGB"), restored, visibility)
@@ -277,6 +290,18 @@ class FaceRestorers:
             if path is None:
                 raise
             raise RequestError(field_name, f"{path.name}: not a RetinaFace model ({error})") from error
+
+    def parser(self, field_name: str) -> Any:
+        """The face-parsing network for the paste mask, or None (no file, or no RetinaFace)."""
+        try:
+            return self.detector.parser()
+        except RequestError as error:
+            raise RequestError(field_name, error.message) from error
+        except Exception as error:  # a damaged or foreign file (several error types)
+            path = self.detector.parsenet_file()
+            raise RequestError(
+                field_name, f"{path.name if path else 'parsing_parsenet'}: not a ParseNet model ({error})"
+            ) from error
 
     def check_request(self, request: Any) -> None:
         """A generation's `restore_faces`: RequestError naming it when its restorer cannot run."""

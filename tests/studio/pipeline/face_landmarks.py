@@ -121,3 +121,33 @@ def rotate_points(points: Any, angle_degrees: float, centre: tuple[float, float]
 # the drawn face of face_models.drawn_face(128) placed at (100, 30) in face_scene(): eyes,
 # nose tip, mouth corners
 SCENE_LANDMARKS = ((149.0, 81.0), (179.0, 81.0), (164.0, 104.0), (150.0, 117.5), (178.0, 117.5))
+
+
+def parsenet_layout() -> dict[str, tuple[int, ...]]:
+    """Every key of facexlib's ParseNet(in_size=512, out_size=512, parsing_ch=19) state dict."""
+    keys: dict[str, tuple[int, ...]] = {}
+
+    def conv(prefix: str, cin: int, cout: int, norm: bool) -> None:
+        keys[f"{prefix}.conv2d.weight"] = (cout, cin, 3, 3)
+        if norm:
+            for name in _BN:
+                keys[f"{prefix}.norm.norm.{name}"] = () if name == "num_batches_tracked" else (cout,)
+        else:
+            keys[f"{prefix}.conv2d.bias"] = (cout,)
+
+    def block(prefix: str, cin: int, cout: int, shortcut: bool) -> None:
+        if shortcut:
+            conv(f"{prefix}.shortcut_func", cin, cout, False)
+        conv(f"{prefix}.conv1", cin, cout, True)
+        conv(f"{prefix}.conv2", cout, cout, True)
+
+    conv("encoder.0", 3, 64, False)
+    for index, (cin, cout) in enumerate(((64, 128), (128, 256), (256, 256), (256, 256)), start=1):
+        block(f"encoder.{index}", cin, cout, True)
+    for index in range(10):
+        block(f"body.{index}", 256, 256, False)
+    for index, (cin, cout) in enumerate(((256, 256), (256, 256), (256, 128), (128, 64))):
+        block(f"decoder.{index}", cin, cout, True)
+    conv("out_img_conv", 64, 3, False)
+    conv("out_mask_conv", 64, 19, False)
+    return keys
