@@ -151,3 +151,25 @@ def parsenet_layout() -> dict[str, tuple[int, ...]]:
     conv("out_img_conv", 64, 3, False)
     conv("out_mask_conv", 64, 19, False)
     return keys
+
+
+def pointing_state() -> dict[str, Any]:
+    """A MobileNet-0.25 RetinaFace whose heads ignore the image: no face at strides 8 and 16,
+    a face at every stride-32 anchor, boxes = the anchors, landmarks in the FFHQ template's
+    places relative to each anchor (landmark = centre + bias * 0.1 * anchor size)."""
+    import numpy as np
+    import torch
+
+    from studio.pipeline.upscalers.face_align import FFHQ_TEMPLATE_512
+
+    state = random_state("mobilenet0.25")
+    for index in range(3):
+        for head in ("ClassHead", "BboxHead", "LandmarkHead"):
+            state[f"{head}.{index}.conv1x1.weight"].zero_()
+            state[f"{head}.{index}.conv1x1.bias"].zero_()
+        state[f"ClassHead.{index}.conv1x1.bias"] = torch.tensor(
+            [-10.0, 10.0] * 2 if index == 2 else [10.0, -10.0] * 2
+        )
+    offsets = (np.array(FFHQ_TEMPLATE_512) - 256.0) / 512.0 / 0.1
+    state["LandmarkHead.2.conv1x1.bias"] = torch.tensor(np.tile(offsets.reshape(-1), 2), dtype=torch.float32)
+    return state

@@ -15,7 +15,12 @@ from studio.pipeline.upscalers.face_align import FFHQ_TEMPLATE_512
 from studio.pipeline.upscalers.faces import FaceRestorers
 from studio.pipeline.upscalers.retinaface import RetinaFace, build_retinaface, priors
 from studio.request import RequestError
-from tests.studio.pipeline.face_landmarks import facexlib_layout, random_state, write_retinaface
+from tests.studio.pipeline.face_landmarks import (
+    facexlib_layout,
+    pointing_state,
+    random_state,
+    write_retinaface,
+)
 from tests.studio.pipeline.face_models import face_scene, write_tiny_gfpgan
 
 
@@ -45,26 +50,9 @@ def test_resnet50_loads_a_random_facexlib_state_and_runs(tmp_path: Path) -> None
         build_retinaface({"conv.weight": torch.zeros(1)})
 
 
-def _pointing_state() -> dict[str, torch.Tensor]:
-    """A MobileNet-0.25 RetinaFace whose heads ignore the image: no face at strides 8 and 16,
-    a face at every stride-32 anchor, boxes = the anchors, landmarks in the FFHQ template's
-    places relative to each anchor (landmark = centre + bias * 0.1 * anchor size)."""
-    state = random_state("mobilenet0.25")
-    for index in range(3):
-        for head in ("ClassHead", "BboxHead", "LandmarkHead"):
-            state[f"{head}.{index}.conv1x1.weight"].zero_()
-            state[f"{head}.{index}.conv1x1.bias"].zero_()
-        state[f"ClassHead.{index}.conv1x1.bias"] = torch.tensor(
-            [-10.0, 10.0] * 2 if index == 2 else [10.0, -10.0] * 2
-        )
-    offsets = (np.array(FFHQ_TEMPLATE_512) - 256.0) / 512.0 / 0.1
-    state["LandmarkHead.2.conv1x1.bias"] = torch.tensor(np.tile(offsets.reshape(-1), 2), dtype=torch.float32)
-    return state
-
-
 def test_decoding_and_nms_find_the_faces_the_heads_point_at(tmp_path: Path) -> None:
     write_tiny_gfpgan(tmp_path)
-    write_retinaface(tmp_path, "mobilenet0.25", _pointing_state())
+    write_retinaface(tmp_path, "mobilenet0.25", pointing_state())
     restorers = FaceRestorers(tmp_path, lambda: False)
     [gfpgan, _] = restorers.status()
     assert gfpgan["available"] is True and gfpgan["model_path"].endswith("tiny-gfpgan.safetensors")
