@@ -200,13 +200,30 @@ def anime_lineart_network() -> Any:
     return UnetGenerator()
 
 
+def _openpose(state: dict[str, Any]) -> Any:
+    from studio.controlnet import openpose
+
+    return openpose.body_network()
+
+
 BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "lineart_anime": lambda state: anime_lineart_network(),
     "lineart": lambda state: lineart_network(
         len({key.split(".")[1] for key in state if key.startswith("model2.")})
     ),
     "hed": lambda state: hed_network(),
+    "openpose": _openpose,
 }
+
+
+def _openpose_keys(state: dict[str, Any], network: Any) -> dict[str, Any]:
+    from studio.controlnet import openpose
+
+    return openpose.file_state_to_network(state, network)
+
+
+# the file's layer names onto the network's, where the extension maps them on loading too
+KEY_ADAPTERS: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {"openpose": _openpose_keys}
 
 
 def load_network(kind: str, path: Path, field_name: str) -> Any:
@@ -215,10 +232,28 @@ def load_network(kind: str, path: Path, field_name: str) -> Any:
     try:
         state = _read_state(path)
         network = BUILDERS[kind](state)
+        if kind in KEY_ADAPTERS:
+            state = KEY_ADAPTERS[kind](state, network)
         network.load_state_dict(state, strict=True)
     except Exception as error:  # another network's file, or a damaged one
         raise RequestError(field_name, f"{path.name} is not a {kind} annotator ({error})") from error
     return network.eval()
+
+
+def run_network(kind: str, network: Any, image: Any, variant: str, a: float, b: float) -> Any:
+    """The control map the annotator network of `kind` makes of `image` (already at processor
+    resolution); `a` and `b` are the unit's thresholds (its defaults when -1)."""
+    if kind == "lineart":
+        return run_lineart(network, image)
+    if kind == "lineart_anime":
+        return run_anime_lineart(network, image)
+    if kind == "hed":
+        return run_hed(network, image, safe=variant == "safe")
+    if kind == "openpose":
+        from studio.controlnet.openpose import run_openpose
+
+        return run_openpose(network, image)
+    raise ValueError(f"no runner for annotator {kind!r}")
 
 
 def run_lineart(network: Any, image: Any) -> Any:

@@ -187,7 +187,7 @@ NEEDS_WEIGHTS = (
     Preprocessor("softedge_hedsafe", None, weights="hed/ControlNetHED.pth", network="hed", variant="safe"),
     Preprocessor("depth_midas", None, weights="midas/dpt_hybrid-midas-501f0c75.pt"),
     Preprocessor("depth_zoe", None, weights="zoedepth/ZoeD_M12_N.pt"),
-    Preprocessor("openpose", None, weights="openpose/body_pose_model.pth"),
+    Preprocessor("openpose", None, weights="openpose/body_pose_model.pth", network="openpose"),
     Preprocessor("openpose_full", None, weights="openpose/body_pose_model.pth"),
     Preprocessor("normal_bae", None, weights="normal_bae/scannet.pt"),
     Preprocessor("mlsd", None, weights="mlsd/mlsd_large_512_fp32.pth"),
@@ -257,6 +257,8 @@ def run(
 ) -> Image.Image:
     """The control image `name` makes of `image`; RequestError when it needs absent weights."""
     preprocessor = check_available(name, annotators_dir, allow_pickle, field_name)
+    a = threshold_a if threshold_a >= 0 else (preprocessor.threshold_a or ("", 0, 0, 0))[1]
+    b = threshold_b if threshold_b >= 0 else (preprocessor.threshold_b or ("", 0, 0, 0))[1]
     if preprocessor.run is None:
         from studio.controlnet import annotators
 
@@ -265,13 +267,9 @@ def run(
         assert path is not None
         network = annotators.load_network(preprocessor.network, path, field_name)
         source = resize_short_side(image.convert("RGB"), resolution)
-        if preprocessor.network == "lineart":
-            return annotators.run_lineart(network, source)
-        if preprocessor.network == "lineart_anime":
-            return annotators.run_anime_lineart(network, source)
-        return annotators.run_hed(network, source, safe=preprocessor.variant == "safe")
-    a = threshold_a if threshold_a >= 0 else (preprocessor.threshold_a or ("", 0, 0, 0))[1]
-    b = threshold_b if threshold_b >= 0 else (preprocessor.threshold_b or ("", 0, 0, 0))[1]
+        return annotators.run_network(
+            preprocessor.network, network, source, preprocessor.variant, float(a), float(b)
+        )
     return preprocessor.run(image.convert("RGB"), resolution, float(a), float(b))
 
 
