@@ -206,6 +206,12 @@ def _openpose(state: dict[str, Any]) -> Any:
     return openpose.body_network()
 
 
+def _mlsd(state: dict[str, Any]) -> Any:
+    from studio.controlnet import mlsd
+
+    return mlsd.mlsd_network()
+
+
 BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "lineart_anime": lambda state: anime_lineart_network(),
     "lineart": lambda state: lineart_network(
@@ -213,6 +219,7 @@ BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     ),
     "hed": lambda state: hed_network(),
     "openpose": _openpose,
+    "mlsd": _mlsd,
 }
 
 
@@ -253,6 +260,10 @@ def run_network(kind: str, network: Any, image: Any, variant: str, a: float, b: 
         from studio.controlnet.openpose import run_openpose
 
         return run_openpose(network, image)
+    if kind == "mlsd":
+        from studio.controlnet.mlsd import run_mlsd
+
+        return run_mlsd(network, image, a, b)
     raise ValueError(f"no runner for annotator {kind!r}")
 
 

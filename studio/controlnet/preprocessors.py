@@ -190,7 +190,14 @@ NEEDS_WEIGHTS = (
     Preprocessor("openpose", None, weights="openpose/body_pose_model.pth", network="openpose"),
     Preprocessor("openpose_full", None, weights="openpose/body_pose_model.pth"),
     Preprocessor("normal_bae", None, weights="normal_bae/scannet.pt"),
-    Preprocessor("mlsd", None, weights="mlsd/mlsd_large_512_fp32.pth"),
+    Preprocessor(
+        "mlsd",
+        None,
+        ("MLSD Value Threshold", 0.1, 0.01, 2.0),
+        ("MLSD Distance Threshold", 0.1, 0.01, 20.0),
+        weights="mlsd/mlsd_large_512_fp32.pth",
+        network="mlsd",
+    ),
     Preprocessor("softedge_pidinet", None, weights="pidinet/table5_pidinet.pth"),
     Preprocessor("seg_ofade20k", None, weights="oneformer/250_16_swin_l_oneformer_ade20k_160k.pth"),
 )
