@@ -212,6 +212,12 @@ def _mlsd(state: dict[str, Any]) -> Any:
     return mlsd.mlsd_network()
 
 
+def _pidinet(state: dict[str, Any]) -> Any:
+    from studio.controlnet import pidinet
+
+    return pidinet.pidinet_network()
+
+
 BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "lineart_anime": lambda state: anime_lineart_network(),
     "lineart": lambda state: lineart_network(
@@ -220,6 +226,7 @@ BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "hed": lambda state: hed_network(),
     "openpose": _openpose,
     "mlsd": _mlsd,
+    "pidinet": _pidinet,
 }
 
 
@@ -230,7 +237,16 @@ def _openpose_keys(state: dict[str, Any], network: Any) -> dict[str, Any]:
 
 
 # the file's layer names onto the network's, where the extension maps them on loading too
-KEY_ADAPTERS: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {"openpose": _openpose_keys}
+def _pidinet_keys(state: dict[str, Any], network: Any) -> dict[str, Any]:
+    from studio.controlnet import pidinet
+
+    return pidinet.file_state_to_network(state)
+
+
+KEY_ADAPTERS: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {
+    "openpose": _openpose_keys,
+    "pidinet": _pidinet_keys,
+}
 
 
 def load_network(kind: str, path: Path, field_name: str) -> Any:
@@ -264,6 +280,10 @@ def run_network(kind: str, network: Any, image: Any, variant: str, a: float, b: 
         from studio.controlnet.mlsd import run_mlsd
 
         return run_mlsd(network, image, a, b)
+    if kind == "pidinet":
+        from studio.controlnet.pidinet import run_pidinet
+
+        return run_pidinet(network, image, safe=variant == "safe")
     raise ValueError(f"no runner for annotator {kind!r}")
 
 

@@ -198,7 +198,10 @@ NEEDS_WEIGHTS = (
         weights="mlsd/mlsd_large_512_fp32.pth",
         network="mlsd",
     ),
-    Preprocessor("softedge_pidinet", None, weights="pidinet/table5_pidinet.pth"),
+    Preprocessor("softedge_pidinet", None, weights="pidinet/table5_pidinet.pth", network="pidinet"),
+    Preprocessor(
+        "softedge_pidisafe", None, weights="pidinet/table5_pidinet.pth", network="pidinet", variant="safe"
+    ),
     Preprocessor("seg_ofade20k", None, weights="oneformer/250_16_swin_l_oneformer_ade20k_160k.pth"),
 )
 ALIASES = {
