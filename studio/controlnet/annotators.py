@@ -218,6 +218,12 @@ def _pidinet(state: dict[str, Any]) -> Any:
     return pidinet.pidinet_network()
 
 
+def _depth() -> Any:
+    from studio.controlnet import depth
+
+    return depth
+
+
 BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "lineart_anime": lambda state: anime_lineart_network(),
     "lineart": lambda state: lineart_network(
@@ -227,6 +233,7 @@ BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "openpose": _openpose,
     "mlsd": _mlsd,
     "pidinet": _pidinet,
+    "depth_anything": lambda state: _depth().depth_anything_network(state),
 }
 
 
@@ -246,6 +253,7 @@ def _pidinet_keys(state: dict[str, Any], network: Any) -> dict[str, Any]:
 KEY_ADAPTERS: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {
     "openpose": _openpose_keys,
     "pidinet": _pidinet_keys,
+    "depth_anything": lambda state, network: _depth().depth_anything_state(state),
 }
 
 
@@ -284,6 +292,8 @@ def run_network(kind: str, network: Any, image: Any, variant: str, a: float, b: 
         from studio.controlnet.pidinet import run_pidinet
 
         return run_pidinet(network, image, safe=variant == "safe")
+    if kind == "depth_anything":
+        return _depth().run_depth_anything(network, image)
     raise ValueError(f"no runner for annotator {kind!r}")
 
 

@@ -187,6 +187,9 @@ NEEDS_WEIGHTS = (
     Preprocessor("softedge_hedsafe", None, weights="hed/ControlNetHED.pth", network="hed", variant="safe"),
     Preprocessor("depth_midas", None, weights="midas/dpt_hybrid-midas-501f0c75.pt"),
     Preprocessor("depth_zoe", None, weights="zoedepth/ZoeD_M12_N.pt"),
+    Preprocessor(
+        "depth_anything", None, weights="depth_anything/depth_anything_vitl14.pth", network="depth_anything"
+    ),
     Preprocessor("openpose", None, weights="openpose/body_pose_model.pth", network="openpose"),
     Preprocessor("openpose_full", None, weights="openpose/body_pose_model.pth"),
     Preprocessor("normal_bae", None, weights="normal_bae/scannet.pt"),

@@ -1,0 +1,96 @@
+"""Depth preprocessors on transformers' architectures, fed checkpoints in the original layouts
+sd-webui-controlnet downloads. Each test builds a small model of the same architecture with random
+weights, writes it under the original layer names (fused qkv included) and the extension's file
+name, runs the preprocessor, and compares with the model it came from: any weight put in the wrong
+place changes the map. The layouts follow the original repositories' module names; no real file
+is at hand here, so the names are checked against this description, not against a download."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from studio.controlnet import depth, preprocessors
+from studio.request import RequestError
+
+
+def original_layout(
+    network: Any,
+    pairs: list[tuple[str, str]],
+    blocks: list[tuple[str, str]],
+    hidden: int,
+    qkv: tuple[str, ...],
+) -> dict[str, torch.Tensor]:
+    """The model's weights under the file's names: the pairs reversed, q/k/v fused per block."""
+    state = network.state_dict()
+    by_model = {target: source for source, target in pairs}
+    original = {by_model[key]: value.clone() for key, value in state.items() if key in by_model}
+    for source, target in blocks:
+        for p in ("weight", "bias"):
+            original[f"{source}.attn.qkv.{p}"] = torch.cat([state[f"{target}.{name}.{p}"] for name in qkv])
+    covered = set(by_model) | {f"{t}.{n}.{p}" for _, t in blocks for n in qkv for p in ("weight", "bias")}
+    assert covered >= set(state), set(state) - covered  # every model weight has a file name
+    return original
+
+
+def picture() -> Image.Image:
+    ys, xs = np.mgrid[0:48, 0:64]
+    ramp = np.stack([xs * 4, ys * 5, (xs + ys) * 2], axis=-1) % 256
+    return Image.fromarray(ramp.astype(np.uint8))
+
+
+def tiny_depth_anything() -> Any:
+    """A 4-block, 64-wide Depth Anything (ViT-L's layout at a fraction of its size)."""
+    torch.manual_seed(0)
+    probe = {
+        "pretrained.pos_embed": torch.zeros(1, 1 + 37 * 37, 64),
+        "pretrained.blocks.0.mlp.fc1.weight": torch.zeros(256, 64),
+        "depth_head.scratch.layer1_rn.weight": torch.zeros(32, 1, 1, 1),
+        "depth_head.scratch.output_conv2.0.weight": torch.zeros(8, 1, 1, 1),
+        **{f"pretrained.blocks.{i}.norm1.weight": torch.zeros(64) for i in range(4)},
+        **{
+            f"depth_head.projects.{i}.weight": torch.zeros(c, 64, 1, 1)
+            for i, c in enumerate((16, 32, 64, 64))
+        },
+    }
+    network = depth.depth_anything_network(probe).eval()
+    with torch.no_grad():  # random layer scales and biases too, so a misplaced one shows
+        for name, value in network.state_dict().items():
+            if name.endswith(("lambda1", "bias", "cls_token", "mask_token", "position_embeddings")):
+                value.copy_(torch.randn_like(value) * 0.1)
+        network.head.conv3.weight.copy_(torch.rand_like(network.head.conv3.weight))  # a positive depth
+        network.head.conv3.bias.zero_()  # through the head's final ReLU
+    return network
+
+
+@pytest.mark.slow
+def test_depth_anything_runs_the_original_checkpoint(tmp_path: Path) -> None:
+    folder = tmp_path / "annotators"
+    with pytest.raises(RequestError, match=r"depth_anything/depth_anything_vitl14\.pth"):
+        preprocessors.run("depth_anything", picture(), 64, -1, -1, folder)
+    network = tiny_depth_anything()
+    blocks = [(f"pretrained.blocks.{i}", f"backbone.encoder.layer.{i}") for i in range(4)]
+    state = original_layout(network, depth.depth_anything_pairs(4), blocks, 64, depth.DINOV2_QKV)
+    assert (
+        "pretrained.blocks.3.attn.qkv.weight" in state
+        and "depth_head.scratch.refinenet4.out_conv.bias" in state
+    )
+    path = folder / "depth_anything" / "depth_anything_vitl14.pth"
+    path.parent.mkdir(parents=True)
+    torch.save(state, str(path))
+    out = preprocessors.run("depth_anything", picture(), 64, -1, -1, folder, allow_pickle=True)
+    assert out.mode == "RGB" and out.size == (88, 64)
+    expected = depth.run_depth_anything(network, preprocessors.resize_short_side(picture(), 64))
+    assert np.array_equal(np.asarray(out), np.asarray(expected))
+    gray = np.asarray(out.convert("L"))
+    assert gray.min() == 0 and gray.max() == 255 and len(np.unique(gray)) > 50
+    # a file missing a block's weights is refused, naming the file
+    del state["pretrained.blocks.2.mlp.fc2.bias"]
+    torch.save(state, str(path))
+    with pytest.raises(RequestError, match=r"depth_anything_vitl14\.pth is not a depth_anything annotator"):
+        preprocessors.run("depth_anything", picture(), 64, -1, -1, folder, allow_pickle=True)
