@@ -234,6 +234,7 @@ BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "mlsd": _mlsd,
     "pidinet": _pidinet,
     "depth_anything": lambda state: _depth().depth_anything_network(state),
+    "midas": lambda state: _depth().midas_network(state),
 }
 
 
@@ -254,6 +255,7 @@ KEY_ADAPTERS: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {
     "openpose": _openpose_keys,
     "pidinet": _pidinet_keys,
     "depth_anything": lambda state, network: _depth().depth_anything_state(state),
+    "midas": lambda state, network: _depth().midas_state(state),
 }
 
 
@@ -294,6 +296,8 @@ def run_network(kind: str, network: Any, image: Any, variant: str, a: float, b: 
         return run_pidinet(network, image, safe=variant == "safe")
     if kind == "depth_anything":
         return _depth().run_depth_anything(network, image)
+    if kind == "midas":
+        return _depth().run_midas(network, image)
     raise ValueError(f"no runner for annotator {kind!r}")
 
 

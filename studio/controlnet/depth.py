@@ -18,6 +18,7 @@ be filled (a strict load).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -190,3 +191,166 @@ def run_depth_anything(network: Any, image: Any) -> Any:
         depth = network(pixel_values=tensor).predicted_depth[:, None]
         depth = torch.nn.functional.interpolate(depth, (height, width), mode="bilinear", align_corners=False)
     return _stretch(depth[0, 0].numpy())
+
+
+# ---- MiDaS DPT-Hybrid ----------------------------------------------------------------------
+
+MIDAS = "pretrained.model"
+BIT = f"{MIDAS}.patch_embed.backbone"
+DPT_QKV = ("attention.attention.query", "attention.attention.key", "attention.attention.value")
+MIDAS_UNUSED = (f"{MIDAS}.head.weight", f"{MIDAS}.head.bias")  # timm's ImageNet classifier
+
+
+def _midas_shape(state: dict[str, Any]) -> dict[str, Any]:
+    def count(prefix: str) -> int:
+        numbers = {int(key[len(prefix) :].split(".")[0]) for key in state if key.startswith(prefix)}
+        return 1 + max(numbers) if numbers else 0
+
+    stages = count(f"{BIT}.stages.")
+    return {
+        "hidden": int(state[f"{MIDAS}.pos_embed"].shape[-1]),
+        "layers": count(f"{MIDAS}.blocks."),
+        "intermediate": int(state[f"{MIDAS}.blocks.0.mlp.fc1.weight"].shape[0]),
+        "grid": round(math.sqrt(state[f"{MIDAS}.pos_embed"].shape[1] - 1)),
+        "stem": int(state[f"{BIT}.stem.conv.weight"].shape[0]),
+        "depths": [count(f"{BIT}.stages.{s}.blocks.") for s in range(stages)],
+        "widths": [int(state[f"{BIT}.stages.{s}.blocks.0.conv3.weight"].shape[0]) for s in range(stages)],
+        "neck": [int(state[f"scratch.layer{i}_rn.weight"].shape[1]) for i in range(1, 5)],
+        "features": int(state["scratch.layer1_rn.weight"].shape[0]),
+    }
+
+
+def midas_network(state: dict[str, Any]) -> Any:
+    """DPTForDepthEstimation (hybrid: BiT stem + ViT) shaped as the file."""
+    from transformers import BitConfig, DPTConfig, DPTForDepthEstimation
+
+    shape = _midas_shape(state)
+    layers, widths = shape["layers"], shape["widths"]
+    out_indices = (
+        [2, 5, 8, 11] if layers == 12 else [layers // 4 - 1, layers // 2 - 1, 3 * layers // 4 - 1, layers - 1]
+    )
+    backbone = BitConfig(
+        embedding_size=shape["stem"],
+        hidden_sizes=[*widths, widths[-1] * 2],
+        depths=shape["depths"],
+        global_padding="same",
+        layer_type="bottleneck",
+        out_features=[f"stage{s + 1}" for s in range(len(widths))],
+        embedding_dynamic_padding=True,
+    )
+    config = DPTConfig(
+        is_hybrid=True,
+        backbone_config=backbone,
+        backbone_featmap_shape=[1, widths[-1], shape["grid"], shape["grid"]],
+        hidden_size=shape["hidden"],
+        num_hidden_layers=layers,
+        num_attention_heads=max(1, shape["hidden"] // 64),
+        intermediate_size=shape["intermediate"],
+        image_size=shape["grid"] * 16,
+        patch_size=16,
+        backbone_out_indices=out_indices,
+        neck_hidden_sizes=shape["neck"],
+        fusion_hidden_size=shape["features"],
+        reassemble_factors=[1, 1, 1, 0.5],
+        readout_type="project",
+        use_batch_norm_in_fusion_residual=False,
+    )
+    network = DPTForDepthEstimation(config)
+    # MiDaS runs at the image's own size: the position embeddings are resized to its grid
+    # (DPTModel does not pass this flag down to the hybrid embeddings itself)
+    embeddings = network.dpt.embeddings
+    embeddings.forward = functools.partial(embeddings.forward, interpolate_pos_encoding=True)
+    return network
+
+
+def midas_pairs(layers: int, depths: list[int]) -> list[tuple[str, str]]:
+    """(file key, model key) for MiDaS v3 DPT-Hybrid, but the fused qkv."""
+    params = ("weight", "bias")
+    bit = "dpt.embeddings.backbone.bit"
+    pairs = [
+        (f"{MIDAS}.cls_token", "dpt.embeddings.cls_token"),
+        (f"{MIDAS}.pos_embed", "dpt.embeddings.position_embeddings"),
+        (f"{BIT}.stem.conv.weight", f"{bit}.embedder.convolution.weight"),
+    ]
+    pairs += [(f"{BIT}.stem.norm.{p}", f"{bit}.embedder.norm.{p}") for p in params]
+    for s, blocks in enumerate(depths):
+        for b in range(blocks):
+            source, target = f"{BIT}.stages.{s}.blocks.{b}", f"{bit}.encoder.stages.{s}.layers.{b}"
+            parts = ("1", "2", "3") if b else ("1", "2", "3", "downsample")
+            for part in parts:
+                conv, norm = (
+                    ("downsample.conv", "downsample.norm")
+                    if part == "downsample"
+                    else (f"conv{part}", f"norm{part}")
+                )
+                pairs += [(f"{source}.{conv}.weight", f"{target}.{conv}.weight")]
+                pairs += [(f"{source}.{norm}.{p}", f"{target}.{norm}.{p}") for p in params]
+    pairs += [(f"{MIDAS}.patch_embed.proj.{p}", f"dpt.embeddings.projection.{p}") for p in params]
+    vit = (
+        ("norm1", "layernorm_before"), ("norm2", "layernorm_after"), ("attn.proj", "attention.output.dense"),
+        ("mlp.fc1", "intermediate.dense"), ("mlp.fc2", "output.dense"),
+    )  # fmt: skip
+    for i in range(layers):
+        pairs += [
+            (f"{MIDAS}.blocks.{i}.{a}.{p}", f"dpt.encoder.layer.{i}.{b}.{p}") for a, b in vit for p in params
+        ]
+    pairs += [(f"{MIDAS}.norm.{p}", f"dpt.layernorm.{p}") for p in params]
+    stage = "neck.reassemble_stage"
+    for i in (2, 3):  # the ViT levels; the first two come from the BiT stages as they are
+        pairs += [
+            (f"pretrained.act_postprocess{i + 1}.0.project.0.{p}", f"{stage}.readout_projects.{i}.0.{p}")
+            for p in params
+        ]
+        pairs += [
+            (f"pretrained.act_postprocess{i + 1}.3.{p}", f"{stage}.layers.{i}.projection.{p}") for p in params
+        ]
+    pairs += [(f"pretrained.act_postprocess4.4.{p}", f"{stage}.layers.3.resize.{p}") for p in params]
+    pairs += [(f"scratch.layer{i + 1}_rn.weight", f"neck.convs.{i}.weight") for i in range(4)]
+    pairs += _fusion_pairs("scratch", "neck.fusion_stage")
+    pairs += [(f"scratch.output_conv.{i}.{p}", f"head.head.{i}.{p}") for i in (0, 2, 4) for p in params]
+    return pairs
+
+
+def midas_state(state: dict[str, Any]) -> dict[str, Any]:
+    """dpt_hybrid-midas-501f0c75.pt's keys onto DPTForDepthEstimation's (the ImageNet head dropped);
+    a key of neither is kept so the strict load names it."""
+    shape = _midas_shape(state)
+    pairs = midas_pairs(shape["layers"], shape["depths"])
+    mapped = {target: state[source] for source, target in pairs if source in state}
+    for i in range(shape["layers"]):
+        if f"{MIDAS}.blocks.{i}.attn.qkv.weight" in state:
+            mapped |= _split_qkv(
+                state, f"{MIDAS}.blocks.{i}", f"dpt.encoder.layer.{i}", shape["hidden"], DPT_QKV
+            )
+    known = {source for source, _ in pairs} | set(MIDAS_UNUSED)
+    known |= {f"{MIDAS}.blocks.{i}.attn.qkv.{p}" for i in range(shape["layers"]) for p in ("weight", "bias")}
+    return mapped | {key: value for key, value in state.items() if key not in known}
+
+
+def _hybrid_depth(network: Any, pixel_values: Any) -> Any:
+    """DPTForDepthEstimation's hybrid forward with the token grid given to the neck, which would
+    otherwise take it as square: MiDaS runs at any multiple of 32, not only square ones."""
+    outputs = network.dpt(pixel_values, output_hidden_states=True)
+    wanted = network.config.backbone_out_indices[2:]
+    states = list(outputs.intermediate_activations)
+    states += [feature for index, feature in enumerate(outputs.hidden_states[1:]) if index in wanted]
+    features = network.neck(states, pixel_values.shape[2] // 16, pixel_values.shape[3] // 16)
+    return network.head(features)
+
+
+def run_midas(network: Any, image: Any) -> Any:
+    """The extension's MidasDetector: [-1, 1] input at the image's size padded (edge) to multiples
+    of 64, the relative inverse depth stretched to 0..255."""
+    import torch
+
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+    height, width = rgb.shape[:2]
+    padded = np.pad(rgb, ((0, -height % 64), (0, -width % 64), (0, 0)), mode="edge") / 127.5 - 1.0
+    tensor = torch.from_numpy(np.ascontiguousarray(padded.transpose(2, 0, 1)[None])).float()
+    with torch.no_grad():
+        predicted = _hybrid_depth(network, tensor)[0].numpy()
+    low, high = float(predicted.min()), float(predicted.max())
+    scaled = (predicted - low) / (high - low) if high > low else np.zeros_like(predicted)
+    from PIL import Image
+
+    return Image.fromarray((scaled[:height, :width] * 255.0).clip(0, 255).astype(np.uint8)).convert("RGB")

@@ -185,7 +185,7 @@ NEEDS_WEIGHTS = (
     Preprocessor("lineart_anime", None, weights="lineart_anime/netG.pth", network="lineart_anime"),
     Preprocessor("softedge_hed", None, weights="hed/ControlNetHED.pth", network="hed"),
     Preprocessor("softedge_hedsafe", None, weights="hed/ControlNetHED.pth", network="hed", variant="safe"),
-    Preprocessor("depth_midas", None, weights="midas/dpt_hybrid-midas-501f0c75.pt"),
+    Preprocessor("depth_midas", None, weights="midas/dpt_hybrid-midas-501f0c75.pt", network="midas"),
     Preprocessor("depth_zoe", None, weights="zoedepth/ZoeD_M12_N.pt"),
     Preprocessor(
         "depth_anything", None, weights="depth_anything/depth_anything_vitl14.pth", network="depth_anything"

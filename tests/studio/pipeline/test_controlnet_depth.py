@@ -94,3 +94,111 @@ def test_depth_anything_runs_the_original_checkpoint(tmp_path: Path) -> None:
     torch.save(state, str(path))
     with pytest.raises(RequestError, match=r"depth_anything_vitl14\.pth is not a depth_anything annotator"):
         preprocessors.run("depth_anything", picture(), 64, -1, -1, folder, allow_pickle=True)
+
+
+def tiny_midas() -> Any:
+    """A DPT-Hybrid with MiDaS's layout: a 1-1-1 BiT (widths 128/256/512) and a 4-block, 64-wide ViT."""
+    torch.manual_seed(1)
+    probe: dict[str, Any] = {
+        f"{depth.MIDAS}.pos_embed": torch.zeros(1, 1 + 24 * 24, 64),
+        f"{depth.MIDAS}.blocks.0.mlp.fc1.weight": torch.zeros(256, 64),
+        f"{depth.BIT}.stem.conv.weight": torch.zeros(32, 3, 7, 7),
+        **{f"{depth.MIDAS}.blocks.{i}.norm1.weight": torch.zeros(64) for i in range(4)},
+        **{
+            f"{depth.BIT}.stages.{s}.blocks.0.conv3.weight": torch.zeros(w, 1, 1, 1)
+            for s, w in enumerate((128, 256, 512))
+        },
+        **{
+            f"scratch.layer{i + 1}_rn.weight": torch.zeros(32, c, 3, 3)
+            for i, c in enumerate((128, 256, 64, 64))
+        },
+    }
+    network = depth.midas_network(probe).eval()
+    with torch.no_grad():
+        for name, value in network.state_dict().items():
+            if name.endswith(("bias", "cls_token", "position_embeddings")) or "norm" in name:
+                value.copy_(torch.randn_like(value) * 0.1 + (1.0 if "norm.weight" in name else 0.0))
+        network.head.head[4].weight.copy_(torch.rand_like(network.head.head[4].weight))
+        network.head.head[4].bias.zero_()
+    return network
+
+
+@pytest.mark.slow
+def test_depth_midas_runs_the_original_checkpoint(tmp_path: Path) -> None:
+    folder = tmp_path / "annotators"
+    with pytest.raises(RequestError, match=r"midas/dpt_hybrid-midas-501f0c75\.pt"):
+        preprocessors.run("depth_midas", picture(), 64, -1, -1, folder)
+    network = tiny_midas()
+    blocks = [(f"{depth.MIDAS}.blocks.{i}", f"dpt.encoder.layer.{i}") for i in range(4)]
+    state = original_layout(network, depth.midas_pairs(4, [1, 1, 1]), blocks, 64, depth.DPT_QKV)
+    assert f"{depth.BIT}.stages.2.blocks.0.downsample.conv.weight" in state
+    assert "pretrained.act_postprocess4.4.weight" in state and "scratch.output_conv.4.bias" in state
+    state |= {key: torch.zeros(3) for key in depth.MIDAS_UNUSED}  # timm's classifier, as in the file
+    path = folder / "midas" / "dpt_hybrid-midas-501f0c75.pt"
+    path.parent.mkdir(parents=True)
+    torch.save(state, str(path))
+    out = preprocessors.run("depth_midas", picture(), 64, -1, -1, folder, allow_pickle=True)
+    assert out.mode == "RGB" and out.size == (88, 64)
+    expected = depth.run_midas(network, preprocessors.resize_short_side(picture(), 64))
+    assert np.array_equal(np.asarray(out), np.asarray(expected))
+    gray = np.asarray(out.convert("L"))
+    assert gray.max() > 200 and len(np.unique(gray)) > 50
+    # the hybrid forward with the token grid given equals transformers' own on a square input
+    square = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(
+            depth._hybrid_depth(network, square), network(pixel_values=square).predicted_depth
+        )
+
+
+@pytest.mark.slow
+def test_the_full_size_layouts_are_covered() -> None:
+    """At the real files' sizes (on the meta device: shapes only): every weight of MiDaS
+    DPT-Hybrid (BiT 3-4-9 + ViT-B/16, 122 M) and Depth Anything ViT-L (335 M) has a file name."""
+    midas_probe: dict[str, Any] = {
+        f"{depth.MIDAS}.pos_embed": torch.zeros(1, 577, 768),
+        f"{depth.MIDAS}.blocks.0.mlp.fc1.weight": torch.zeros(3072, 768),
+        f"{depth.BIT}.stem.conv.weight": torch.zeros(64, 3, 7, 7),
+        **{f"{depth.MIDAS}.blocks.{i}.norm1.weight": torch.zeros(1) for i in range(12)},
+        **{
+            f"{depth.BIT}.stages.{s}.blocks.{b}.conv3.weight": torch.zeros(w, 1, 1, 1)
+            for s, (n, w) in enumerate(((3, 256), (4, 512), (9, 1024)))
+            for b in range(n)
+        },
+        **{
+            f"scratch.layer{i + 1}_rn.weight": torch.zeros(256, c, 3, 3)
+            for i, c in enumerate((256, 512, 768, 768))
+        },
+    }
+    with torch.device("meta"):
+        midas = depth.midas_network(midas_probe)
+    state = midas.state_dict()
+    assert sum(v.numel() for v in state.values()) == 122_377_985
+    targets = {target for _, target in depth.midas_pairs(12, [3, 4, 9])}
+    qkv = {
+        f"dpt.encoder.layer.{i}.{n}.{p}" for i in range(12) for n in depth.DPT_QKV for p in ("weight", "bias")
+    }
+    assert set(state) == targets | qkv
+    anything_probe: dict[str, Any] = {
+        "pretrained.pos_embed": torch.zeros(1, 1 + 37 * 37, 1024),
+        "pretrained.blocks.0.mlp.fc1.weight": torch.zeros(4096, 1024),
+        "depth_head.scratch.layer1_rn.weight": torch.zeros(256, 1, 1, 1),
+        "depth_head.scratch.output_conv2.0.weight": torch.zeros(32, 1, 1, 1),
+        **{f"pretrained.blocks.{i}.norm1.weight": torch.zeros(1) for i in range(24)},
+        **{
+            f"depth_head.projects.{i}.weight": torch.zeros(c, 1, 1, 1)
+            for i, c in enumerate((256, 512, 1024, 1024))
+        },
+    }
+    with torch.device("meta"):
+        anything = depth.depth_anything_network(anything_probe)
+    state = anything.state_dict()
+    assert 335_000_000 < sum(v.numel() for v in state.values()) < 336_000_000
+    targets = {target for _, target in depth.depth_anything_pairs(24)}
+    qkv = {
+        f"backbone.encoder.layer.{i}.{n}.{p}"
+        for i in range(24)
+        for n in depth.DINOV2_QKV
+        for p in ("weight", "bias")
+    }
+    assert set(state) == targets | qkv
