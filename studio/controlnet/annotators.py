@@ -218,6 +218,12 @@ def _pidinet(state: dict[str, Any]) -> Any:
     return pidinet.pidinet_network()
 
 
+def _parts() -> Any:
+    from studio.controlnet import openpose_parts
+
+    return openpose_parts
+
+
 def _depth() -> Any:
     from studio.controlnet import depth
 
@@ -231,6 +237,8 @@ BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     ),
     "hed": lambda state: hed_network(),
     "openpose": _openpose,
+    "openpose_hand": lambda state: _parts().hand_network(),
+    "openpose_face": lambda state: _parts().face_network(),
     "mlsd": _mlsd,
     "pidinet": _pidinet,
     "depth_anything": lambda state: _depth().depth_anything_network(state),
@@ -253,6 +261,7 @@ def _pidinet_keys(state: dict[str, Any], network: Any) -> dict[str, Any]:
 
 KEY_ADAPTERS: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {
     "openpose": _openpose_keys,
+    "openpose_hand": lambda state, network: _parts().hand_file_state(state, network),
     "pidinet": _pidinet_keys,
     "depth_anything": lambda state, network: _depth().depth_anything_state(state),
     "midas": lambda state, network: _depth().midas_state(state),
@@ -273,9 +282,19 @@ def load_network(kind: str, path: Path, field_name: str) -> Any:
     return network.eval()
 
 
-def run_network(kind: str, network: Any, image: Any, variant: str, a: float, b: float) -> Any:
+def run_network(
+    kind: str,
+    network: Any,
+    image: Any,
+    variant: str,
+    a: float,
+    b: float,
+    extras: dict[str, Any] | None = None,
+) -> Any:
     """The control map the annotator network of `kind` makes of `image` (already at processor
-    resolution); `a` and `b` are the unit's thresholds (its defaults when -1)."""
+    resolution); `a` and `b` are the unit's thresholds (its defaults when -1); `extras` the
+    preprocessor's further networks by kind (openpose's hand and face)."""
+    extras = extras or {}
     if kind == "lineart":
         return run_lineart(network, image)
     if kind == "lineart_anime":
@@ -285,7 +304,13 @@ def run_network(kind: str, network: Any, image: Any, variant: str, a: float, b: 
     if kind == "openpose":
         from studio.controlnet.openpose import run_openpose
 
-        return run_openpose(network, image)
+        return run_openpose(
+            network,
+            image,
+            hand=extras.get("openpose_hand"),
+            face=extras.get("openpose_face"),
+            draw_bodies=variant != "faceonly",
+        )
     if kind == "mlsd":
         from studio.controlnet.mlsd import run_mlsd
 

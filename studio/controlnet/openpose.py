@@ -299,14 +299,38 @@ def draw_body(canvas: np.ndarray, joints: list[tuple[float, float] | None]) -> n
     return canvas
 
 
-def run_openpose(network: Any, image: Any) -> Any:
-    """The pose map of an RGB PIL image: every person's skeleton on black, at the image's size."""
+def run_openpose(
+    network: Any, image: Any, hand: Any = None, face: Any = None, draw_bodies: bool = True
+) -> Any:
+    """The pose map of an RGB PIL image on black, at the image's size: every person's skeleton
+    (unless `draw_bodies` is off: openpose_faceonly), and with the hand / face networks given,
+    their keypoints in the boxes the body's joints give (studio.controlnet.openpose_parts)."""
     from PIL import Image
 
-    rgb = np.asarray(image.convert("RGB"))
-    heatmaps, pafs = body_maps(network, rgb[:, :, ::-1].copy())  # the network was trained on BGR
+    bgr = np.asarray(image.convert("RGB"))[:, :, ::-1].copy()  # the networks were trained on BGR
+    heatmaps, pafs = body_maps(network, bgr)
     candidate, subset = decode_body(heatmaps, pafs)
-    canvas = np.zeros_like(rgb)
-    for joints in people(candidate, subset):
-        draw_body(canvas, joints)
-    return Image.fromarray(canvas)
+    return Image.fromarray(draw_pose_map(bgr, candidate, subset, hand, face, draw_bodies))
+
+
+def draw_pose_map(
+    bgr: np.ndarray, candidate: np.ndarray, subset: np.ndarray, hand: Any, face: Any, draw_bodies: bool
+) -> np.ndarray:
+    """The map of the people found: skeletons, then hands and faces in the boxes their joints give."""
+    from studio.controlnet import openpose_parts
+
+    height, width = bgr.shape[:2]
+    canvas = np.zeros_like(bgr)
+    if draw_bodies:
+        for joints in people(candidate, subset):
+            draw_body(canvas, joints)
+    if hand is not None:
+        for x, y, side, _ in openpose_parts.hand_boxes(candidate, subset, width, height):
+            peaks = openpose_parts.hand_peaks(hand, bgr[y : y + side, x : x + side])
+            placed = [None if p is None or min(p) <= 0 else (p[0] + x, p[1] + y) for p in peaks]
+            openpose_parts.draw_hand(canvas, placed)
+    if face is not None:
+        for x, y, side in openpose_parts.face_boxes(candidate, subset, width, height):
+            peaks = openpose_parts.face_peaks(face, bgr[y : y + side, x : x + side])
+            openpose_parts.draw_face(canvas, [(px + x, py + y) for px, py in peaks if min(px, py) > 0])
+    return canvas

@@ -28,7 +28,8 @@ class Preprocessor:
     threshold_b: tuple[str, float, float, float] | None = None
     weights: str | None = None  # annotator file expected under models/ControlNet/annotators/
     network: str | None = None  # the annotator network that runs it (studio.controlnet.annotators)
-    variant: str = ""  # lineart: "coarse"; HED: "safe"
+    variant: str = ""  # HED / PiDiNet: "safe"; openpose: "faceonly"
+    extras: tuple[tuple[str, str], ...] = ()  # further (annotator file, network) it needs
 
 
 def resize_short_side(image: Image.Image, resolution: int) -> Image.Image:
@@ -177,6 +178,9 @@ BUILT_IN = (
     Preprocessor("scribble_xdog", _scribble_xdog, ("XDoG Threshold", 32, 1, 64)),
     Preprocessor("shuffle", _shuffle),
 )
+BODY = "openpose/body_pose_model.pth"
+HAND = ("openpose/hand_pose_model.pth", "openpose_hand")
+FACE = ("openpose/facenet.pth", "openpose_face")
 # Model-based preprocessors: run by their annotator network when its weights are present
 # (studio.controlnet.annotators); the others are listed and refused, naming the file expected.
 NEEDS_WEIGHTS = (
@@ -190,8 +194,13 @@ NEEDS_WEIGHTS = (
     Preprocessor(
         "depth_anything", None, weights="depth_anything/depth_anything_vitl14.pth", network="depth_anything"
     ),
-    Preprocessor("openpose", None, weights="openpose/body_pose_model.pth", network="openpose"),
-    Preprocessor("openpose_full", None, weights="openpose/body_pose_model.pth"),
+    Preprocessor("openpose", None, weights=BODY, network="openpose"),
+    Preprocessor("openpose_hand", None, weights=BODY, network="openpose", extras=(HAND,)),
+    Preprocessor("openpose_face", None, weights=BODY, network="openpose", extras=(FACE,)),
+    Preprocessor(
+        "openpose_faceonly", None, weights=BODY, network="openpose", variant="faceonly", extras=(FACE,)
+    ),
+    Preprocessor("openpose_full", None, weights=BODY, network="openpose", extras=(HAND, FACE)),
     Preprocessor("normal_bae", None, weights="normal_bae/scannet.pt"),
     Preprocessor(
         "mlsd",
@@ -250,10 +259,11 @@ def check_available(
             f"(expected at {expected}); Atelier cannot run this one yet even with them, so send an "
             "already-processed control image with module 'none'",
         )
-    if weight_file(annotators_dir, preprocessor.weights, allow_pickle) is None:
-        raise RequestError(
-            field_name, missing_message(preprocessor.name, annotators_dir, preprocessor.weights, allow_pickle)
-        )
+    for relative in (preprocessor.weights, *(file for file, _ in preprocessor.extras)):
+        if weight_file(annotators_dir, relative, allow_pickle) is None:
+            raise RequestError(
+                field_name, missing_message(preprocessor.name, annotators_dir, relative, allow_pickle)
+            )
     return preprocessor
 
 
@@ -279,9 +289,14 @@ def run(
         path = annotators.weight_file(annotators_dir, preprocessor.weights, allow_pickle)
         assert path is not None
         network = annotators.load_network(preprocessor.network, path, field_name)
+        extras = {}
+        for relative, kind in preprocessor.extras:
+            extra_path = annotators.weight_file(annotators_dir, relative, allow_pickle)
+            assert extra_path is not None
+            extras[kind] = annotators.load_network(kind, extra_path, field_name)
         source = resize_short_side(image.convert("RGB"), resolution)
         return annotators.run_network(
-            preprocessor.network, network, source, preprocessor.variant, float(a), float(b)
+            preprocessor.network, network, source, preprocessor.variant, float(a), float(b), extras
         )
     return preprocessor.run(image.convert("RGB"), resolution, float(a), float(b))
 

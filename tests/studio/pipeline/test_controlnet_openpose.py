@@ -128,6 +128,89 @@ def test_openpose_runs_the_file_s_network_from_the_ui_preview(studio_config: Stu
     assert np.array_equal(np.asarray(out), expected)
 
 
-def test_openpose_full_is_refused_with_the_reason(tmp_path: Path) -> None:
-    with pytest.raises(RequestError, match=r"openpose_full.*cannot run this one yet"):
-        preprocessors.run("openpose_full", Image.new("RGB", (64, 64)), 64, -1, -1, tmp_path)
+def test_hand_and_face_boxes_follow_the_joints() -> None:
+    from studio.controlnet import openpose_parts
+
+    candidate, subset = openpose.decode_body(*maps([skeleton(60)]))
+    # past each wrist by a third of the forearm, 1.5x the longer of forearm and 0.9x upper arm
+    assert openpose_parts.hand_boxes(candidate, subset, 128, 128) == [(68, 64, 24, True), (26, 64, 24, False)]
+    # around the nose, 3x the eye offset or 1.5x the ear offset, doubled
+    assert openpose_parts.face_boxes(candidate, subset, 128, 128) == [(48, 8, 24)]
+    # clipped at the image's edge; under 20 px: no box
+    assert openpose_parts.hand_boxes(candidate, subset, 80, 128) == [(26, 64, 24, False)]
+    assert openpose_parts.face_boxes(candidate, subset, 128, 18) == []
+
+
+def test_a_hand_keypoint_is_the_peak_of_its_strongest_region() -> None:
+    from studio.controlnet import openpose_parts
+
+    heatmap = np.zeros((32, 32))
+    heatmap[4, 4] = 0.9  # the highest value, alone
+    heatmap[20:26, 20:26] = 0.3  # a wider region with more response in all
+    heatmap[22, 23] = 0.4
+    assert openpose_parts.strongest_blob_peak(heatmap) == (23, 22)
+    assert openpose_parts.strongest_blob_peak(np.full((8, 8), 0.01)) is None
+
+
+def test_a_hand_is_drawn_as_the_extension_draws_it() -> None:
+    from studio.controlnet import openpose_parts
+
+    peaks: list[tuple[int, int] | None] = [(10 + 4 * (i % 5), 10 + 4 * (i // 5)) for i in range(21)]
+    peaks[20] = None
+    canvas = openpose_parts.draw_hand(np.zeros((64, 64, 3), np.uint8), peaks)
+    assert tuple(canvas[10, 10]) == (0, 0, 255)  # joints: blue discs (0, 0, 255) on top
+    assert canvas[40, 40].sum() == 0 and canvas[60, 60].sum() == 0
+    bones = openpose_parts.draw_hand(np.zeros((64, 64, 3), np.uint8), [(20, 20), (40, 20), *[None] * 19])
+    assert tuple(bones[20, 30]) == (255, 0, 0)  # the first bone: hue 0, red
+
+
+@pytest.mark.slow
+def test_openpose_full_runs_the_three_files(studio_config: StudioConfig) -> None:
+    """Body, hand (hand_pose_model.pth, the file's block-less names) and face (facenet.pth)
+    networks at full size with random weights: refused naming the missing file, then run; and
+    on a hand-made body, hands and faces are looked for only inside their boxes."""
+    import torch
+    from safetensors.torch import save_file
+
+    from studio.controlnet import openpose_parts
+
+    folder = studio_config.models_path / "ControlNet" / "annotators" / "openpose"
+    folder.mkdir(parents=True)
+    torch.manual_seed(0)
+    body = openpose.body_network().eval()
+    save_file(
+        {k: v.contiguous() for k, v in body.state_dict().items()}, str(folder / "body_pose_model.safetensors")
+    )
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    annotators = folder.parent
+    with pytest.raises(RequestError, match=r"openpose/hand_pose_model\.pth"):
+        preprocessors.run("openpose_full", image, 64, -1, -1, annotators)
+    hand, face = openpose_parts.hand_network().eval(), openpose_parts.face_network().eval()
+    hand_file = {name.split(".", 1)[1]: value.contiguous() for name, value in hand.state_dict().items()}
+    assert (
+        "conv1_1.weight" in hand_file
+        and "Mconv7_stage6.bias" in hand_file
+        and len(hand_file) == len(hand.state_dict())
+    )
+    save_file(hand_file, str(folder / "hand_pose_model.safetensors"))
+    with pytest.raises(RequestError, match=r"openpose/facenet\.pth"):
+        preprocessors.run("openpose_full", image, 64, -1, -1, annotators)
+    face_file = face.state_dict()
+    assert {"conv5_3_CPM.weight", "conv6_2_CPM.bias", "Mconv7_stage6.weight"} <= set(face_file)
+    save_file({k: v.contiguous() for k, v in face_file.items()}, str(folder / "facenet.safetensors"))
+    assert preprocessors.run("openpose_full", image, 64, -1, -1, annotators).size == (64, 64)
+    # on a hand-made body: everything drawn beyond its skeleton lies in a hand or face box
+    bgr = np.asarray(
+        Image.fromarray(np.random.default_rng(1).integers(0, 255, (128, 128, 3), dtype=np.uint8))
+    )
+    candidate, subset = openpose.decode_body(*maps([skeleton(60)]))
+    subset[0][[5, 6, 7]] = -1  # no left arm: one hand to look at (four scales up to 736 px)
+    plain = openpose.draw_pose_map(bgr, candidate, subset, None, None, True)
+    full = openpose.draw_pose_map(bgr, candidate, subset, hand, face, True)
+    boxes = [(x, y, s) for x, y, s, _ in openpose_parts.hand_boxes(candidate, subset, 128, 128)]
+    boxes += openpose_parts.face_boxes(candidate, subset, 128, 128)
+    inside = np.zeros((128, 128), bool)
+    for x, y, s in boxes:
+        inside[max(0, y - 4) : y + s + 4, max(0, x - 4) : x + s + 4] = True
+    assert not ((full != plain).any(axis=2) & ~inside).any()
+    assert openpose.draw_pose_map(bgr, candidate, subset, None, face, False)[~inside].sum() == 0
