@@ -67,8 +67,8 @@ def test_missing_weights_are_named(tmp_path: Path) -> None:
         RequestError, match=r"lineart/sk_model\.pth \(expected at .*annotators/lineart/sk_model\.pth"
     ):
         preprocessors.run("lineart_realistic", picture(), 64, -1, -1, tmp_path / "annotators")
-    with pytest.raises(RequestError, match=r"midas/dpt_hybrid.*cannot run this one yet"):
-        preprocessors.run("depth_midas", picture(), 64, -1, -1, tmp_path / "annotators")
+    with pytest.raises(RequestError, match=r"zoedepth/ZoeD_M12_N\.pt.*cannot run this one yet"):
+        preprocessors.run("depth_zoe", picture(), 64, -1, -1, tmp_path / "annotators")
     write_lineart(tmp_path / "annotators", ".pth")
     with pytest.raises(RequestError, match="--allow-pickle") as caught:
         preprocessors.run("lineart_realistic", picture(), 64, -1, -1, tmp_path / "annotators", "unit.module")
