@@ -278,8 +278,9 @@ def people(candidate: np.ndarray, subset: np.ndarray) -> list[list[tuple[float, 
 
 
 def draw_body(canvas: np.ndarray, joints: list[tuple[float, float] | None]) -> np.ndarray:
-    """One skeleton as the extension's draw_bodypose: limbs as filled ellipses (half-width 4) at
-    60% of their colour, then joints as radius-4 discs."""
+    """One skeleton as the extension's draw_bodypose: limbs as filled ellipses (half-width 4),
+    then the whole canvas at 60% (so a person drawn before is dimmed too, as there), then the
+    joints as radius-4 discs at full colour. Draws in place and returns the canvas."""
     import cv2
 
     for (a, b), colour in zip(LIMBS[:17], COLOURS, strict=False):
@@ -292,7 +293,8 @@ def draw_body(canvas: np.ndarray, joints: list[tuple[float, float] | None]) -> n
         polygon = cv2.ellipse2Poly(
             (int(xs.mean()), int(ys.mean())), (int(length / 2), 4), int(angle), 0, 360, 1
         )
-        cv2.fillConvexPoly(canvas, polygon, [int(c * 0.6) for c in colour])
+        cv2.fillConvexPoly(canvas, polygon, colour)
+    canvas[:] = (canvas * 0.6).astype(np.uint8)
     for joint, colour in zip(joints, COLOURS, strict=False):
         if joint is not None:
             cv2.circle(canvas, (int(joint[0]), int(joint[1])), 4, colour, thickness=-1)
@@ -321,16 +323,15 @@ def draw_pose_map(
 
     height, width = bgr.shape[:2]
     canvas = np.zeros_like(bgr)
-    if draw_bodies:
-        for joints in people(candidate, subset):
+    for person, joints in zip(subset, people(candidate, subset), strict=True):  # person by person
+        if draw_bodies:
             draw_body(canvas, joints)
-    if hand is not None:
-        for x, y, side, _ in openpose_parts.hand_boxes(candidate, subset, width, height):
-            peaks = openpose_parts.hand_peaks(hand, bgr[y : y + side, x : x + side])
-            placed = [None if p is None or min(p) <= 0 else (p[0] + x, p[1] + y) for p in peaks]
-            openpose_parts.draw_hand(canvas, placed)
-    if face is not None:
-        for x, y, side in openpose_parts.face_boxes(candidate, subset, width, height):
-            peaks = openpose_parts.face_peaks(face, bgr[y : y + side, x : x + side])
-            openpose_parts.draw_face(canvas, [(px + x, py + y) for px, py in peaks if min(px, py) > 0])
+        if hand is not None:
+            for x, y, side, _ in openpose_parts.hand_boxes(candidate, person, width, height):
+                peaks = openpose_parts.hand_peaks(hand, bgr[y : y + side, x : x + side])
+                openpose_parts.draw_hand(canvas, [None if p is None else (p[0] + x, p[1] + y) for p in peaks])
+        if face is not None:
+            for x, y, side in openpose_parts.face_boxes(candidate, person, width, height):
+                peaks = openpose_parts.face_peaks(face, bgr[y : y + side, x : x + side])
+                openpose_parts.draw_face(canvas, [(px + x, py + y) for px, py in peaks])
     return canvas

@@ -128,49 +128,48 @@ def hand_file_state(state: dict[str, Any], network: Any) -> dict[str, Any]:
 
 
 def hand_boxes(
-    candidate: np.ndarray, subset: np.ndarray, width: int, height: int
+    candidate: np.ndarray, person: np.ndarray, width: int, height: int
 ) -> list[tuple[int, int, int, bool]]:
-    """The extension's handDetect: a square past each wrist along the forearm, sized from the
-    forearm and upper arm, clipped to the image; (x, y, side, is_left), sides under 20 px dropped."""
+    """The extension's handDetect for one person (a subset row): a square past each wrist along
+    the forearm, sized from the forearm and upper arm, clipped to the image; (x, y, side,
+    is_left), left first, sides under 20 px dropped."""
+    row = person.astype(int)
+    arms = []
+    if (row[[5, 6, 7]] != -1).all():
+        arms.append((*(candidate[row[i]][:2] for i in (5, 6, 7)), True))
+    if (row[[2, 3, 4]] != -1).all():
+        arms.append((*(candidate[row[i]][:2] for i in (2, 3, 4)), False))
     boxes = []
-    for person in subset.astype(int):
-        arms = []
-        if (person[[5, 6, 7]] != -1).all():
-            arms.append((*(candidate[person[i]][:2] for i in (5, 6, 7)), True))
-        if (person[[2, 3, 4]] != -1).all():
-            arms.append((*(candidate[person[i]][:2] for i in (2, 3, 4)), False))
-        for (x1, y1), (x2, y2), (x3, y3), is_left in arms:
-            x, y = x3 + 0.33 * (x3 - x2), y3 + 0.33 * (y3 - y2)
-            wrist_elbow = math.hypot(x3 - x2, y3 - y2)
-            elbow_shoulder = math.hypot(x2 - x1, y2 - y1)
-            side = 1.5 * max(wrist_elbow, 0.9 * elbow_shoulder)
-            x, y = max(0.0, x - side / 2), max(0.0, y - side / 2)
-            side = min(width - x if x + side > width else side, height - y if y + side > height else side)
-            if side >= 20:
-                boxes.append((int(x), int(y), int(side), is_left))
+    for (x1, y1), (x2, y2), (x3, y3), is_left in arms:
+        x, y = x3 + 0.33 * (x3 - x2), y3 + 0.33 * (y3 - y2)
+        wrist_elbow = math.hypot(x3 - x2, y3 - y2)
+        elbow_shoulder = math.hypot(x2 - x1, y2 - y1)
+        side = 1.5 * max(wrist_elbow, 0.9 * elbow_shoulder)
+        x, y = max(0.0, x - side / 2), max(0.0, y - side / 2)
+        side = min(width - x if x + side > width else side, height - y if y + side > height else side)
+        if side >= 20:
+            boxes.append((int(x), int(y), int(side), is_left))
     return boxes
 
 
 def face_boxes(
-    candidate: np.ndarray, subset: np.ndarray, width: int, height: int
+    candidate: np.ndarray, person: np.ndarray, width: int, height: int
 ) -> list[tuple[int, int, int]]:
-    """The extension's faceDetect: a square around the nose sized from the eyes (x3) and ears (x1.5)."""
-    boxes = []
-    for person in subset.astype(int):
-        if person[0] < 0 or (person[[14, 15, 16, 17]] < 0).all():
-            continue
-        x0, y0 = candidate[person[0]][:2]
-        side = 0.0
-        for joint, factor in ((14, 3.0), (15, 3.0), (16, 1.5), (17, 1.5)):
-            if person[joint] > -1:
-                x1, y1 = candidate[person[joint]][:2]
-                side = max(side, max(abs(x0 - x1), abs(y0 - y1)) * factor)
-        x, y = max(0.0, x0 - side), max(0.0, y0 - side)
-        full = side * 2
-        side = min(width - x if x + side > width else full, height - y if y + side > height else full)
-        if side >= 20:
-            boxes.append((int(x), int(y), int(side)))
-    return boxes
+    """The extension's faceDetect for one person: a square around the nose sized from the eyes
+    (x3) and ears (x1.5); empty when it is under 20 px."""
+    row = person.astype(int)
+    if row[0] < 0 or (row[[14, 15, 16, 17]] < 0).all():
+        return []
+    x0, y0 = candidate[row[0]][:2]
+    side = 0.0
+    for joint, factor in ((14, 3.0), (15, 3.0), (16, 1.5), (17, 1.5)):
+        if row[joint] > -1:
+            x1, y1 = candidate[row[joint]][:2]
+            side = max(side, max(abs(x0 - x1), abs(y0 - y1)) * factor)
+    x, y = max(0.0, x0 - side), max(0.0, y0 - side)
+    full = side * 2  # the extension compares the half side with the image's edge, as here
+    side = min(width - x if x + side > width else full, height - y if y + side > height else full)
+    return [(int(x), int(y), int(side))] if side >= 20 else []
 
 
 def strongest_blob_peak(heatmap: np.ndarray, region: np.ndarray | None = None) -> tuple[int, int] | None:
@@ -215,13 +214,15 @@ def hand_peaks(network: Any, crop: np.ndarray) -> list[tuple[int, int] | None]:
         raw = average[:, :, part]
         smooth = cv2.GaussianBlur(raw, (25, 25), 3.0, borderType=cv2.BORDER_REFLECT)
         peak = strongest_blob_peak(raw, smooth)
-        peaks.append(None if peak is None else (int(peak[0] * width / 128), int(peak[1] * height / 128)))
+        placed = None if peak is None else (int(peak[0] * width / 128), int(peak[1] * height / 128))
+        peaks.append(None if placed is None or min(placed) <= 0 else placed)  # 0 counts as not found there
     return peaks
 
 
 def face_peaks(network: Any, crop: np.ndarray) -> list[tuple[int, int]]:
-    """The extension's Face(): the BGR crop at 384 px, the last stage's heatmaps back at the crop's
-    size, one peak per keypoint that has one (the extension skips a keypoint without a peak)."""
+    """The extension's Face(): the BGR crop at 384 px, the last stage's 71 heatmaps back at the
+    crop's size (bilinear, corners aligned), per map its highest point when it passes 0.05; a
+    point on the crop's top row or left column counts as not found, as there."""
     import torch
 
     from studio.controlnet.openpose import _resize
@@ -234,8 +235,13 @@ def face_peaks(network: Any, crop: np.ndarray) -> list[tuple[int, int]]:
         heatmaps = torch.nn.functional.interpolate(
             heatmaps, (height, width), mode="bilinear", align_corners=True
         )
-    maps = heatmaps[0].numpy()
-    return [peak for part in range(maps.shape[0]) if (peak := strongest_blob_peak(maps[part])) is not None]
+    peaks = []
+    for heatmap in heatmaps[0].numpy():
+        if (heatmap > PEAK_THRESHOLD).any():
+            y, x = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
+            if x > 0 and y > 0:
+                peaks.append((int(x), int(y)))
+    return peaks
 
 
 def draw_hand(canvas: np.ndarray, peaks: list[tuple[int, int] | None]) -> np.ndarray:
@@ -260,6 +266,5 @@ def draw_face(canvas: np.ndarray, peaks: list[tuple[int, int]]) -> np.ndarray:
     import cv2
 
     for peak in peaks:
-        if min(peak) > 0:
-            cv2.circle(canvas, peak, 3, (255, 255, 255), thickness=-1)
+        cv2.circle(canvas, peak, 3, (255, 255, 255), thickness=-1)
     return canvas

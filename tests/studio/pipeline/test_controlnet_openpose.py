@@ -133,12 +133,15 @@ def test_hand_and_face_boxes_follow_the_joints() -> None:
 
     candidate, subset = openpose.decode_body(*maps([skeleton(60)]))
     # past each wrist by a third of the forearm, 1.5x the longer of forearm and 0.9x upper arm
-    assert openpose_parts.hand_boxes(candidate, subset, 128, 128) == [(68, 64, 24, True), (26, 64, 24, False)]
+    assert openpose_parts.hand_boxes(candidate, subset[0], 128, 128) == [
+        (68, 64, 24, True),
+        (26, 64, 24, False),
+    ]
     # around the nose, 3x the eye offset or 1.5x the ear offset, doubled
-    assert openpose_parts.face_boxes(candidate, subset, 128, 128) == [(48, 8, 24)]
+    assert openpose_parts.face_boxes(candidate, subset[0], 128, 128) == [(48, 8, 24)]
     # clipped at the image's edge; under 20 px: no box
-    assert openpose_parts.hand_boxes(candidate, subset, 80, 128) == [(26, 64, 24, False)]
-    assert openpose_parts.face_boxes(candidate, subset, 128, 18) == []
+    assert openpose_parts.hand_boxes(candidate, subset[0], 80, 128) == [(26, 64, 24, False)]
+    assert openpose_parts.face_boxes(candidate, subset[0], 128, 18) == []
 
 
 def test_a_hand_keypoint_is_the_peak_of_its_strongest_region() -> None:
@@ -207,8 +210,8 @@ def test_openpose_full_runs_the_three_files(studio_config: StudioConfig) -> None
     subset[0][[5, 6, 7]] = -1  # no left arm: one hand to look at (four scales up to 736 px)
     plain = openpose.draw_pose_map(bgr, candidate, subset, None, None, True)
     full = openpose.draw_pose_map(bgr, candidate, subset, hand, face, True)
-    boxes = [(x, y, s) for x, y, s, _ in openpose_parts.hand_boxes(candidate, subset, 128, 128)]
-    boxes += openpose_parts.face_boxes(candidate, subset, 128, 128)
+    boxes = [(x, y, s) for x, y, s, _ in openpose_parts.hand_boxes(candidate, subset[0], 128, 128)]
+    boxes += openpose_parts.face_boxes(candidate, subset[0], 128, 128)
     inside = np.zeros((128, 128), bool)
     for x, y, s in boxes:
         inside[max(0, y - 4) : y + s + 4, max(0, x - 4) : x + s + 4] = True
