@@ -4,7 +4,8 @@ memory when it is read (nothing is converted on disk, no timm or torchvision nee
 
 - `depth_anything` (`depth_anything/depth_anything_vitl14.pth`): Depth Anything v1, a DINOv2
   ViT + DPT head (`DepthAnythingForDepthEstimation`). The size (ViT-S/B/L) is read from the file.
-  The image is resized so both sides are >= 518 and multiples of 14 (bicubic), ImageNet-normalised;
+  The image is resized so both sides are >= 518 and multiples of 14 (bicubic), its channels
+  swapped as the extension swaps them (cv2 BGR2RGB on an RGB image), ImageNet-normalised;
   the prediction comes back to the image's size and is stretched to 0..255.
 - `depth_midas` (`midas/dpt_hybrid-midas-501f0c75.pt`): MiDaS v3 DPT-Hybrid (a BiT ResNet-50
   stem + ViT-B/16, `DPTForDepthEstimation` with `is_hybrid`), run at the image's size padded to
@@ -174,7 +175,9 @@ def run_depth_anything(network: Any, image: Any) -> Any:
     import cv2
     import torch
 
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    # the extension hands the network its RGB image through cv2's BGR2RGB: the channels arrive
+    # swapped, and so they do here, so the maps match the extension's
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)[:, :, ::-1] / 255.0
     height, width = rgb.shape[:2]
     scale = max(518 / height, 518 / width)  # both sides at least 518 ...
 
