@@ -322,7 +322,7 @@ def run_network(
     if kind == "depth_anything":
         return _depth().run_depth_anything(network, image)
     if kind == "midas":
-        return _depth().run_midas(network, image)
+        return _depth().run_midas(network, image, a if variant == "normal" else None)
     raise ValueError(f"no runner for annotator {kind!r}")
 
 

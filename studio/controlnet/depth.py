@@ -341,10 +341,12 @@ def _hybrid_depth(network: Any, pixel_values: Any) -> Any:
     return network.head(features)
 
 
-def run_midas(network: Any, image: Any) -> Any:
+def run_midas(network: Any, image: Any, normal_background: float | None = None) -> Any:
     """The extension's MidasDetector: [-1, 1] input at the image's size padded (edge) to multiples
-    of 64, the relative inverse depth stretched to 0..255."""
+    of 64, the relative inverse depth stretched to 0..255; or, with `normal_background`
+    (normal_midas), the normal map made of the depth's Sobel gradients."""
     import torch
+    from PIL import Image
 
     rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
     height, width = rgb.shape[:2]
@@ -354,6 +356,20 @@ def run_midas(network: Any, image: Any) -> Any:
         predicted = _hybrid_depth(network, tensor)[0].numpy()
     low, high = float(predicted.min()), float(predicted.max())
     scaled = (predicted - low) / (high - low) if high > low else np.zeros_like(predicted)
-    from PIL import Image
+    if normal_background is None:
+        return Image.fromarray((scaled[:height, :width] * 255.0).clip(0, 255).astype(np.uint8)).convert("RGB")
+    return Image.fromarray(midas_normal(predicted, scaled, normal_background)[:height, :width])
 
-    return Image.fromarray((scaled[:height, :width] * 255.0).clip(0, 255).astype(np.uint8)).convert("RGB")
+
+def midas_normal(depth: np.ndarray, scaled: np.ndarray, background: float) -> np.ndarray:
+    """The extension's normal from MiDaS depth: Sobel x / y of the raw depth and a constant z of
+    2 pi, flat (0, 0, 1) where the stretched depth is under `background`, unit length, to 0..255."""
+    import cv2
+
+    x = cv2.Sobel(depth.astype(np.float32), cv2.CV_32F, 1, 0, ksize=3)
+    y = cv2.Sobel(depth.astype(np.float32), cv2.CV_32F, 0, 1, ksize=3)
+    x[scaled < background] = 0
+    y[scaled < background] = 0
+    normal = np.stack([x, y, np.full_like(x, np.pi * 2.0)], axis=2)
+    normal /= np.sqrt((normal**2).sum(axis=2, keepdims=True))
+    return (normal * 127.5 + 127.5).clip(0, 255).astype(np.uint8)

@@ -28,7 +28,7 @@ class Preprocessor:
     threshold_b: tuple[str, float, float, float] | None = None
     weights: str | None = None  # annotator file expected under models/ControlNet/annotators/
     network: str | None = None  # the annotator network that runs it (studio.controlnet.annotators)
-    variant: str = ""  # HED / PiDiNet: "safe"; openpose: "faceonly"
+    variant: str = ""  # HED / PiDiNet: "safe"; openpose: "faceonly"; MiDaS: "normal"
     extras: tuple[tuple[str, str], ...] = ()  # further (annotator file, network) it needs
 
 
@@ -190,6 +190,14 @@ NEEDS_WEIGHTS = (
     Preprocessor("softedge_hed", None, weights="hed/ControlNetHED.pth", network="hed"),
     Preprocessor("softedge_hedsafe", None, weights="hed/ControlNetHED.pth", network="hed", variant="safe"),
     Preprocessor("depth_midas", None, weights="midas/dpt_hybrid-midas-501f0c75.pt", network="midas"),
+    Preprocessor(
+        "normal_midas",
+        None,
+        ("Normal Background Threshold", 0.4, 0.0, 1.0),
+        weights="midas/dpt_hybrid-midas-501f0c75.pt",
+        network="midas",
+        variant="normal",
+    ),
     Preprocessor("depth_zoe", None, weights="zoedepth/ZoeD_M12_N.pt"),
     Preprocessor(
         "depth_anything", None, weights="depth_anything/depth_anything_vitl14.pth", network="depth_anything"

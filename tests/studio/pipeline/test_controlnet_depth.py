@@ -143,6 +143,13 @@ def test_depth_midas_runs_the_original_checkpoint(tmp_path: Path) -> None:
     assert np.array_equal(np.asarray(out), np.asarray(expected))
     gray = np.asarray(out.convert("L"))
     assert gray.max() > 200 and len(np.unique(gray)) > 50
+    # normal_midas: the same file, its threshold_a the background cut (default 0.4)
+    normal = preprocessors.run("normal_midas", picture(), 64, -1, -1, folder, allow_pickle=True)
+    source = preprocessors.resize_short_side(picture(), 64)
+    assert np.array_equal(np.asarray(normal), np.asarray(depth.run_midas(network, source, 0.4)))
+    everywhere = preprocessors.run("normal_midas", picture(), 64, 0.0, -1, folder, allow_pickle=True)
+    assert np.array_equal(np.asarray(everywhere), np.asarray(depth.run_midas(network, source, 0.0)))
+    assert not np.array_equal(np.asarray(normal), np.asarray(everywhere))
     # the hybrid forward with the token grid given equals transformers' own on a square input
     square = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
@@ -202,3 +209,14 @@ def test_the_full_size_layouts_are_covered() -> None:
         for p in ("weight", "bias")
     }
     assert set(state) == targets | qkv
+
+
+def test_the_midas_normal_map_follows_the_depth_s_slopes() -> None:
+    xs = np.mgrid[0:32, 0:32][1].astype(np.float32)
+    depth_map = xs * 0.5  # nearer to the right: a slope along x only
+    scaled = (depth_map - depth_map.min()) / (depth_map.max() - depth_map.min())
+    normal = depth.midas_normal(depth_map, scaled, 0.4).astype(int)
+    assert normal[16, 8].tolist() == [127, 127, 255]  # far side (under the threshold): flat
+    x, y, z = normal[16, 24]  # near side: tilted along x, not y
+    assert x > 140 and y == 127 and z < 255
+    assert depth.midas_normal(depth_map, scaled, 0.0)[16, 8, 0] > 140  # threshold 0: every slope
