@@ -9,6 +9,11 @@ as they are (strict: every key and shape must match).
 - HED soft edges (`hed/ControlNetHED.pth`): lllyasviel's Apache-2 HED (five VGG-like blocks,
   one side output each); the map is the sigmoid of their mean. `softedge_hedsafe` quantises it
   and blurs it as the extension does.
+- further networks in their own modules: `openpose` (+ `openpose_parts`: hands, faces), `mlsd`,
+  `pidinet`, `depth` (MiDaS DPT-Hybrid and Depth Anything on transformers' architectures).
+  `BUILDERS` makes each from the file's state, `KEY_ADAPTERS` maps a file's names where the
+  extension maps them too (or the original repository's names onto transformers'), and
+  `run_network` turns the network's output into the control map.
 
 Files live under `models/ControlNet/annotators/` (the extension's `annotator/downloads` layout).
 A `.safetensors` file of the same stem is read in place of the `.pth`; pickle files are read

@@ -1,11 +1,11 @@
 """ControlNet preprocessors ("modules"): those that need no weights, on numpy and PIL, and the
-model-based ones Atelier has the networks for (lineart, HED soft edges: `annotators`), run when
-their weight files are present.
+model-based ones Atelier has the networks for (lineart, HED, PiDiNet, OpenPose, M-LSD, MiDaS,
+Depth Anything: `annotators` and the modules it names), run when their weight files are present.
 
 Each takes an RGB PIL image, the processor resolution and the two thresholds, and returns the
 control image (RGB, at processor resolution on its short side). A model-based preprocessor
-without its weights, or one Atelier has no network for (depth, normal, openpose ...), is
-refused with an error naming the annotator file expected and where.
+without its weights (each of them, when it needs several), or one Atelier has no network for
+(depth_zoe, normal_bae, seg), is refused with an error naming the annotator file expected and where.
 """
 
 from __future__ import annotations
