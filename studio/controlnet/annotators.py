@@ -305,7 +305,8 @@ def run_network(
     if kind == "lineart_anime":
         return run_anime_lineart(network, image)
     if kind == "hed":
-        return run_hed(network, image, safe=variant == "safe")
+        edges = run_hed(network, image, safe=variant == "safe")
+        return scribble(edges) if variant == "scribble" else edges
     if kind == "openpose":
         from studio.controlnet.openpose import run_openpose
 
@@ -323,12 +324,34 @@ def run_network(
     if kind == "pidinet":
         from studio.controlnet.pidinet import run_pidinet
 
-        return run_pidinet(network, image, safe=variant == "safe")
+        edges = run_pidinet(network, image, safe=variant == "safe")
+        return scribble(edges) if variant == "scribble" else edges
     if kind == "depth_anything":
         return _depth().run_depth_anything(network, image)
     if kind == "midas":
         return _depth().run_midas(network, image, a if variant == "normal" else None)
     raise ValueError(f"no runner for annotator {kind!r}")
+
+
+def scribble(edges: Any) -> Any:
+    """The extension's scribble_hed / scribble_pidinet from a soft-edge map: non-maximum
+    suppression (Gaussian sigma 3, kept where no 3-pixel line through it in 4 directions is
+    higher, then > 127), blurred again (sigma 3), and every pixel over 4 made white."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    soft = cv2.GaussianBlur(np.asarray(edges.convert("L")).astype(np.float32), (0, 0), 3.0)
+    kept = np.zeros_like(soft)
+    lines = (
+        [[0, 0, 0], [1, 1, 1], [0, 0, 0]], [[0, 1, 0], [0, 1, 0], [0, 1, 0]],
+        [[1, 0, 0], [0, 1, 0], [0, 0, 1]], [[0, 0, 1], [0, 1, 0], [1, 0, 0]],
+    )  # fmt: skip
+    for line in lines:
+        np.putmask(kept, cv2.dilate(soft, kernel=np.array(line, dtype=np.uint8)) == soft, soft)
+    thin = np.where(kept > 127, 255, 0).astype(np.uint8)
+    blurred = cv2.GaussianBlur(thin, (0, 0), 3.0)
+    return Image.fromarray(np.where(blurred > 4, 255, 0).astype(np.uint8)).convert("RGB")
 
 
 def run_lineart(network: Any, image: Any) -> Any:

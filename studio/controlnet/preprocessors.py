@@ -28,7 +28,7 @@ class Preprocessor:
     threshold_b: tuple[str, float, float, float] | None = None
     weights: str | None = None  # annotator file expected under models/ControlNet/annotators/
     network: str | None = None  # the annotator network that runs it (studio.controlnet.annotators)
-    variant: str = ""  # HED / PiDiNet: "safe"; openpose: "faceonly"; MiDaS: "normal"
+    variant: str = ""  # HED / PiDiNet: "safe", "scribble"; openpose: "faceonly"; MiDaS: "normal"
     extras: tuple[tuple[str, str], ...] = ()  # further (annotator file, network) it needs
 
 
@@ -189,6 +189,7 @@ NEEDS_WEIGHTS = (
     Preprocessor("lineart_anime", None, weights="lineart_anime/netG.pth", network="lineart_anime"),
     Preprocessor("softedge_hed", None, weights="hed/ControlNetHED.pth", network="hed"),
     Preprocessor("softedge_hedsafe", None, weights="hed/ControlNetHED.pth", network="hed", variant="safe"),
+    Preprocessor("scribble_hed", None, weights="hed/ControlNetHED.pth", network="hed", variant="scribble"),
     Preprocessor("depth_midas", None, weights="midas/dpt_hybrid-midas-501f0c75.pt", network="midas"),
     Preprocessor(
         "normal_midas",
@@ -219,6 +220,9 @@ NEEDS_WEIGHTS = (
         network="mlsd",
     ),
     Preprocessor("softedge_pidinet", None, weights="pidinet/table5_pidinet.pth", network="pidinet"),
+    Preprocessor(
+        "scribble_pidinet", None, weights="pidinet/table5_pidinet.pth", network="pidinet", variant="scribble"
+    ),
     Preprocessor(
         "softedge_pidisafe", None, weights="pidinet/table5_pidinet.pth", network="pidinet", variant="safe"
     ),

@@ -99,6 +99,9 @@ def test_hed_and_hedsafe(tmp_path: Path) -> None:
     safe = np.asarray(preprocessors.run("softedge_hedsafe", picture(), 64, -1, -1, folder).convert("L"))
     assert soft.shape == safe.shape == (64, 88)
     assert len(np.unique(soft)) > 3 and set(np.unique(safe).tolist()) <= {0, 127, 255}
+    scribbled = preprocessors.run("scribble_hed", picture(), 64, -1, -1, folder)
+    soft_image = preprocessors.run("softedge_hed", picture(), 64, -1, -1, folder)
+    assert np.array_equal(np.asarray(scribbled), np.asarray(annotators.scribble(soft_image)))
     # a file of another network is refused, naming it
     (folder / "lineart").mkdir()
     (folder / "hed" / "ControlNetHED.safetensors").rename(folder / "lineart" / "sk_model.safetensors")

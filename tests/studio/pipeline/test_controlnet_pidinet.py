@@ -84,3 +84,33 @@ def test_softedge_pidinet_runs_the_file_s_network(tmp_path: Path) -> None:
     assert np.abs(soft[:, :, 0].astype(int) - expected.astype(int)).max() <= 1
     assert len(np.unique(soft)) > 10 and set(np.unique(safe).tolist()) <= {0, 127, 255}
     assert len(np.unique(safe)) == 3
+
+
+def test_scribble_thins_and_thickens_the_soft_edges() -> None:
+    """The extension's scribble post-processing: a soft ridge becomes one white stroke of even
+    width; a faint one disappears."""
+    from studio.controlnet.annotators import scribble
+
+    xs = np.mgrid[0:64, 0:64][1]
+    ridge = 255.0 * np.exp(-((xs - 20) ** 2) / 18.0) + 60.0 * np.exp(-((xs - 48) ** 2) / 18.0)
+    out = np.asarray(scribble(Image.fromarray(ridge.astype(np.uint8)).convert("RGB")).convert("L"))
+    assert set(np.unique(out).tolist()) == {0, 255}
+    row = out[32]
+    assert row[20] == 255 and row[48] == 0 and row[5] == 0
+    assert 5 <= int((row == 255).sum()) <= 25 and row[11:30].all()  # one stroke around the ridge
+    assert (out[8:56] == out[32]).all()  # the same along the ridge
+
+
+def test_scribble_pidinet_runs_the_file_s_network(tmp_path: Path) -> None:
+    from studio.controlnet.annotators import scribble
+
+    folder = tmp_path / "annotators"
+    torch.manual_seed(0)
+    network = pidinet.pidinet_network().eval()
+    path = folder / "pidinet" / "table5_pidinet.pth"
+    path.parent.mkdir(parents=True)
+    torch.save({"state_dict": {f"module.{k}": v for k, v in network.state_dict().items()}}, str(path))
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    out = preprocessors.run("scribble_pidinet", image, 64, -1, -1, folder, allow_pickle=True)
+    soft = preprocessors.run("softedge_pidinet", image, 64, -1, -1, folder, allow_pickle=True)
+    assert np.array_equal(np.asarray(out), np.asarray(scribble(soft)))
