@@ -115,7 +115,7 @@ def file_state_to_network(state: dict[str, Any], network: Any) -> dict[str, Any]
     return {by_suffix.get(key, key): value for key, value in state.items()}
 
 
-def _resize(array: np.ndarray, width: int, height: int) -> np.ndarray:
+def smart_resize(array: np.ndarray, width: int, height: int) -> np.ndarray:
     """The extension's smart_resize: area when shrinking, Lanczos when growing, per channel."""
     import cv2
 
@@ -138,7 +138,7 @@ def body_maps(network: Any, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     height, width = bgr.shape[:2]
     scale = 0.5 * 368 / height
-    small = _resize(bgr, max(1, int(width * scale)), max(1, int(height * scale))).astype(np.float32)
+    small = smart_resize(bgr, max(1, int(width * scale)), max(1, int(height * scale))).astype(np.float32)
     pad_h, pad_w = (-small.shape[0]) % 8, (-small.shape[1]) % 8
     padded = np.pad(small, ((0, pad_h), (0, pad_w), (0, 0)), constant_values=128.0)
     tensor = torch.from_numpy(np.ascontiguousarray(padded.transpose(2, 0, 1)[None] / 256.0 - 0.5)).float()
@@ -147,9 +147,9 @@ def body_maps(network: Any, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     def to_image(maps: Any) -> np.ndarray:
         array = maps[0].numpy().transpose(1, 2, 0)
-        array = _resize(array, array.shape[1] * 8, array.shape[0] * 8)
+        array = smart_resize(array, array.shape[1] * 8, array.shape[0] * 8)
         array = array[: padded.shape[0] - pad_h, : padded.shape[1] - pad_w]
-        return _resize(array, width, height)
+        return smart_resize(array, width, height)
 
     return to_image(heatmaps), to_image(pafs)
 

@@ -194,21 +194,21 @@ def hand_peaks(network: Any, crop: np.ndarray) -> list[tuple[int, int] | None]:
     import cv2
     import torch
 
-    from studio.controlnet.openpose import _resize
+    from studio.controlnet.openpose import smart_resize
 
     height, width = crop.shape[:2]
     blurred = cv2.GaussianBlur(crop, (0, 0), 0.8)
     average = np.zeros((128, 128, 22))
     for scale in HAND_SCALES:
         size = int(scale * 368)
-        image = _resize(blurred, size, size).astype(np.float32)
+        image = smart_resize(blurred, size, size).astype(np.float32)
         pad = -size % 8
         padded = np.pad(image, ((0, pad), (0, pad), (0, 0)), constant_values=128.0)
         tensor = torch.from_numpy(np.ascontiguousarray(padded.transpose(2, 0, 1)[None] / 256.0 - 0.5)).float()
         with torch.no_grad():
             maps = network(tensor)[0].numpy().transpose(1, 2, 0)
-        maps = _resize(maps, maps.shape[1] * 8, maps.shape[0] * 8)[:size, :size]
-        average += _resize(maps, 128, 128) / len(HAND_SCALES)
+        maps = smart_resize(maps, maps.shape[1] * 8, maps.shape[0] * 8)[:size, :size]
+        average += smart_resize(maps, 128, 128) / len(HAND_SCALES)
     peaks: list[tuple[int, int] | None] = []
     for part in range(21):  # the region from the blurred map (sigma 3), the peak from the raw one
         raw = average[:, :, part]
@@ -225,10 +225,10 @@ def face_peaks(network: Any, crop: np.ndarray) -> list[tuple[int, int]]:
     point on the crop's top row or left column counts as not found, as there."""
     import torch
 
-    from studio.controlnet.openpose import _resize
+    from studio.controlnet.openpose import smart_resize
 
     height, width = crop.shape[:2]
-    image = _resize(crop, 384, 384).astype(np.float32)
+    image = smart_resize(crop, 384, 384).astype(np.float32)
     tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)[None] / 256.0 - 0.5)).float()
     with torch.no_grad():
         heatmaps = network(tensor)[-1]
