@@ -143,8 +143,13 @@ def call_with_refiner(
     refiner_pipe = None
     if refiner is not None:
         refiner_pipe = refiner.pipeline("img2img" if request.mode == "txt2img" else request.mode, vae)
-        refiner_pipe.scheduler = samplers.make_scheduler(
-            request.sampler_name, request.scheduler, refiner.base_scheduler_config, request.flow_shift
+        from studio.pipeline.seeds import bind_step_noise
+
+        refiner_pipe.scheduler = bind_step_noise(
+            samplers.make_scheduler(
+                request.sampler_name, request.scheduler, refiner.base_scheduler_config, request.flow_shift
+            ),
+            kwargs["generator"],
         )
 
     def refiner_kwargs(pipeline: Any) -> dict[str, Any]:
