@@ -61,6 +61,32 @@ def line(name: str, values: list[float]) -> str:
     )
 
 
+RETRIED = (httpx.RemoteProtocolError, httpx.ReadError)  # a keep-alive connection the server closed
+
+
+@dataclass
+class Session:
+    """The clients' HTTP client and the requests it had to send again."""
+
+    http: httpx.AsyncClient
+    retries: list[str]
+
+
+async def send(client: Session, method: str, url: str, **kwargs: object) -> httpx.Response:
+    """`client.request`, sent again (up to 3 times) when the server had closed the connection it
+    went out on: on a machine this busy the client's loop can wake after uvicorn dropped an idle
+    keep-alive connection (5 s). The request was never read then, so sending it again cannot
+    make a second job; the exactly-once check below would report it if it did."""
+    for attempt in range(3):
+        try:
+            return await client.http.request(method, url, **kwargs)  # type: ignore[arg-type]
+        except RETRIED as error:
+            if attempt == 2:
+                raise
+            client.retries.append(f"{method} {url}: {type(error).__name__}")
+    raise AssertionError("unreachable")
+
+
 def start_server(data_dir: Path, port: int, in_process: bool) -> subprocess.Popen:
     sys.path.insert(0, str(ROOT))
     from studio.pipeline.tiny_model import build_tiny_pipeline
@@ -96,7 +122,7 @@ async def wait_up(client: httpx.AsyncClient, server: subprocess.Popen, timeout: 
 
 
 async def run_client(
-    client: httpx.AsyncClient,
+    client: Session,
     index: int,
     payload: dict,
     interval: float,
@@ -116,8 +142,8 @@ async def run_client(
         )
         return
     started = time.perf_counter()
-    response = await client.post(
-        "/studio/v1/jobs", json={"kind": "generate", "payload": {**payload, "seed": index}}
+    response = await send(
+        client, "POST", "/studio/v1/jobs", json={"kind": "generate", "payload": {**payload, "seed": index}}
     )
     submit_ms.append(time.perf_counter() - started)
     response.raise_for_status()
@@ -125,11 +151,11 @@ async def run_client(
     ids.append(job_id)
     while True:
         tick = time.perf_counter()
-        progress = await client.get("/sdapi/v1/progress", params={"skip_current_image": "true"})
+        progress = await send(client, "GET", "/sdapi/v1/progress", params={"skip_current_image": "true"})
         poll_ms.append(time.perf_counter() - tick)
         progress.raise_for_status()
         tick = time.perf_counter()
-        job = (await client.get(f"/studio/v1/jobs/{job_id}")).json()
+        job = (await send(client, "GET", f"/studio/v1/jobs/{job_id}")).json()
         job_ms.append(time.perf_counter() - tick)
         if job["state"] not in ("queued", "running"):
             return
@@ -137,7 +163,7 @@ async def run_client(
 
 
 async def run_a1111_client(
-    client: httpx.AsyncClient,
+    client: Session,
     index: int,
     payload: dict,
     interval: float,
@@ -150,13 +176,17 @@ async def run_a1111_client(
 ) -> None:
     """An A1111 client: a synchronous txt2img, polling progress and options while it waits."""
     started = time.perf_counter()
-    generation = asyncio.create_task(client.post("/sdapi/v1/txt2img", json={**payload, "seed": index}))
+    generation = asyncio.create_task(
+        send(client, "POST", "/sdapi/v1/txt2img", json={**payload, "seed": index})
+    )
     while not generation.done():
         tick = time.perf_counter()
-        (await client.get("/sdapi/v1/progress", params={"skip_current_image": "true"})).raise_for_status()
+        (
+            await send(client, "GET", "/sdapi/v1/progress", params={"skip_current_image": "true"})
+        ).raise_for_status()
         poll_ms.append(time.perf_counter() - tick)
         tick = time.perf_counter()
-        (await client.get("/sdapi/v1/options")).raise_for_status()
+        (await send(client, "GET", "/sdapi/v1/options")).raise_for_status()
         options_ms.append(time.perf_counter() - tick)
         await asyncio.wait({generation}, timeout=interval if lockstep else interval * rng.uniform(0.5, 1.5))
     response = generation.result()
@@ -180,6 +210,7 @@ class Figures:
     poll_ms: list[float] = field(default_factory=list)
     job_ms: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    retries: list[str] = field(default_factory=list)
 
 
 async def measure(args: argparse.Namespace, in_process: bool) -> Figures:
@@ -224,7 +255,7 @@ async def measure(args: argparse.Namespace, in_process: bool) -> Figures:
                 await asyncio.gather(
                     *(
                         run_client(
-                            client,
+                            Session(client, figures.retries),
                             i,
                             payload,
                             args.interval,
@@ -312,6 +343,9 @@ def report(args: argparse.Namespace, all_figures: list[Figures]) -> int:
     print(f"{'':<24}" + "".join(f"{f.engine:>28}" for f in all_figures))
     for name, cells in rows:
         print(f"{name:<24}" + "".join(f"{cell:>28}" for cell in cells))
+    for figures in all_figures:
+        if figures.retries:
+            print(f"{figures.engine}: {len(figures.retries)} request(s) sent again (keep-alive closed)")
     failed = False
     for figures in all_figures:
         if figures.problems:

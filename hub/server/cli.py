@@ -1,8 +1,11 @@
 """Command line: `serve` (default) and `seed`. launch.py maps `hub-server ...` to `main(argv)`.
 
-python -m hub.server --data DIR [--host 127.0.0.1] [--port 8765] [--public-url URL] ...
-python -m hub.server seed --data DIR --models 1000 [--seed 0] [--unique-files 20000] [--articles N]
-python -m hub.server refresh-stats --data DIR
+python -m hub.server --data DIR [--database URL] [--host 127.0.0.1] [--port 8765] [--public-url URL] ...
+python -m hub.server seed --data DIR [--database URL] --models 1000 [--seed 0] [--unique-files 20000] [--articles N]
+python -m hub.server refresh-stats --data DIR [--database URL]
+python -m hub.server migrate --from sqlite:///DIR/hub.db --to postgresql://user@host:port/db [--replace]
+
+`--database`: sqlite:///path/to/hub.db or postgresql://user@host:port/db (default: hub.db in --data).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from hub.server.features import COMMUNITY_FEATURES
 
 def _serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path, help="data directory (database, files, media)")
+    _database_argument(parser)
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 for all)")
     parser.add_argument("--port", default=8765, type=int)
     parser.add_argument(
@@ -75,6 +79,57 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="info")
 
 
+def _database_url(value: str) -> str:
+    from hub.server.store.connections import check_url
+
+    try:
+        return check_url(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _database_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database",
+        default=None,
+        type=_database_url,
+        metavar="URL",
+        help="sqlite:///path/to/hub.db or postgresql://user@host:port/db (default: hub.db in --data)",
+    )
+
+
+def _migrate(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hub.server migrate",
+        description="copy a hub server's SQLite database into PostgreSQL and verify every table "
+        "(row counts and checksums)",
+    )
+    parser.add_argument("--from", dest="source", required=True, type=_database_url, metavar="sqlite:///PATH")
+    parser.add_argument("--to", dest="target", required=True, type=_database_url, metavar="postgresql://...")
+    parser.add_argument(
+        "--replace", action="store_true", help="empty a target that already holds data, then copy"
+    )
+    args = parser.parse_args(argv)
+    import sqlite3
+    import sys
+
+    import psycopg
+
+    from hub.server.store.database_copy import MigrateError, migrate_database
+
+    try:
+        reports = migrate_database(args.source, args.target, replace=args.replace)
+    except MigrateError as exc:
+        print(f"hub.server migrate: {exc}", file=sys.stderr)
+        return 1
+    except (psycopg.Error, sqlite3.Error) as exc:
+        print(f"hub.server migrate: database error: {exc}", file=sys.stderr)
+        return 1
+    rows = sum(r.source_rows for r in reports)
+    print(f"migrated {len(reports)} tables, {rows} rows; every count and checksum matches")
+    return 0
+
+
 def _proxies(value: str) -> tuple[str, ...]:
     entries = tuple(e.strip() for e in value.split(",") if e.strip())
     try:
@@ -104,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if args_list and args_list[0] == "seed":
         parser = argparse.ArgumentParser(prog="hub.server seed", description="build a synthetic catalog")
         parser.add_argument("--data", required=True, type=Path)
+        _database_argument(parser)
         parser.add_argument("--models", default=1000, type=int)
         parser.add_argument("--seed", default=0, type=int)
         parser.add_argument(
@@ -116,27 +172,32 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(args_list[1:])
         from hub.server.seed import main_seed
 
-        result = main_seed(args.data, args.models, args.seed, args.unique_files)
+        result = main_seed(args.data, args.models, args.seed, args.unique_files, args.database)
         if not args.no_community:
             import json
 
             from hub.server.seed_community import seed_community
 
-            community = seed_community(args.data, seed=args.seed, articles=args.articles, progress=print)
+            community = seed_community(
+                args.data, seed=args.seed, articles=args.articles, progress=print, database=args.database
+            )
             print(json.dumps(result | {"community": community}))  # the last line sums the whole seed
         return 0
     if args_list and args_list[0] == "refresh-stats":
         parser = argparse.ArgumentParser(prog="hub.server refresh-stats")
         parser.add_argument("--data", required=True, type=Path)
+        _database_argument(parser)
         args = parser.parse_args(args_list[1:])
         from hub.server.store import ServerStore
 
-        store = ServerStore(args.data)
+        store = ServerStore(args.data, args.database)
         try:
             print(f"refreshed {store.refresh_stats()} models")
         finally:
             store.close()
         return 0
+    if args_list and args_list[0] == "migrate":
+        return _migrate(args_list[1:])
     if args_list and args_list[0] == "serve":
         args_list = args_list[1:]
     parser = argparse.ArgumentParser(
@@ -150,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
 
     app = create_app(
         args.data,
+        database=args.database,
         public_url=args.public_url,
         ip_rate_limit=args.ip_rate_limit or None,
         key_rate_limit=args.key_rate_limit or None,

@@ -75,6 +75,17 @@ def _label_to_name(label: str) -> str:
 class A1111Api:
     def __init__(self, services: HttpServices) -> None:
         self.services = services
+        # the live preview as base64, made once per preview (not per poll): (its PNG, the text)
+        self._preview_text: tuple[bytes, str] | None = None
+
+    def preview_base64(self, png: bytes) -> str:
+        """`png` as base64, encoded once: every client polling /progress gets the same text
+        until the worker sends the next preview."""
+        cached = self._preview_text
+        if cached is None or cached[0] is not png:
+            cached = (png, encode_png_base64(png))
+            self._preview_text = cached
+        return cached[1]
 
     @property
     def engine(self) -> StudioEngine:
@@ -374,7 +385,7 @@ class A1111Api:
             job_id=job.id,
         )
         preview = (
-            None if skip_current_image or snapshot.preview is None else encode_png_base64(snapshot.preview)
+            None if skip_current_image or snapshot.preview is None else self.preview_base64(snapshot.preview)
         )
         textinfo = f"Step {step.step}/{step.steps}" if step else "Starting"
         eta = snapshot.eta if snapshot.eta is not None else 0.0

@@ -14,6 +14,7 @@ import queue
 import signal
 import threading
 import traceback
+from collections.abc import MutableMapping
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
@@ -102,21 +103,44 @@ def _error_message(error: BaseException) -> str:
     return str(error) if isinstance(error, RequestError) else f"{type(error).__name__}: {error}"
 
 
+def lower_priority(nice: int) -> int:
+    """Raise this process's niceness by `nice` (POSIX; a no-op elsewhere). Called before any
+    thread starts, so every thread of the engine (torch's included) inherits it. Returns the
+    niceness now in effect."""
+    if not hasattr(os, "nice"):
+        return 0
+    try:
+        return os.nice(max(0, nice))
+    except OSError:  # not allowed here: run at the inherited priority
+        return os.nice(0)
+
+
+def quiet_openmp(environ: MutableMapping[str, str] = os.environ) -> None:
+    """OpenMP threads sleep as soon as an operation ends instead of spinning for the next one
+    (OMP_WAIT_POLICY=PASSIVE, unless the user set a policy): a spinning pool keeps cores busy
+    between the engine's small operations, cores the web process needs to answer. Must run
+    before torch is imported."""
+    environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main(
     config: StudioConfig,
     from_parent: Connection,
     to_parent: Connection,
     preview_every: int,
     torch_threads: int | None,
+    nice: int = 0,
 ) -> None:
     """The child's entry point (multiprocessing spawn target)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole group: the parent decides
+    niceness = lower_priority(nice)  # first: the threads started below inherit it
+    quiet_openmp()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     outbox = _Outbox(to_parent)
     try:
-        if torch_threads:
-            import torch
+        import torch
 
+        if torch_threads:
             torch.set_num_threads(torch_threads)
         from studio.app import register_kinds
         from studio.jobs.runners import RunnerRegistry
@@ -135,7 +159,7 @@ def main(
     threading.Thread(
         target=_read_parent, args=(from_parent, inbox, controls), name="atelier-worker-inbox", daemon=True
     ).start()
-    outbox.send(Ready(os.getpid(), tuple(runners.names())))
+    outbox.send(Ready(os.getpid(), tuple(runners.names()), torch.get_num_threads(), niceness))
     while (job := inbox.get()) is not None:
         _run(job, engine, runners, controls, outbox, preview_every)
     logging.shutdown()

@@ -48,6 +48,8 @@ class Exit:
 class Ready:
     pid: int
     kinds: tuple[str, ...]  # the job kinds the child can run
+    torch_threads: int = 0  # torch's intra-op threads in the child, as it reports them
+    nice: int = 0  # the child's CPU priority (niceness) once it lowered it
 
 
 @dataclass(frozen=True)

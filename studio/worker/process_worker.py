@@ -12,6 +12,11 @@ never held by the engine, and a crashed or hung engine cannot take the server wi
   the child is killed and restarted, the job ends `cancelled` (or `interrupted` on shutdown)
   with an error saying so;
 - the child cannot even start (a broken install): the job fails with the child's error.
+The child runs at a lower CPU priority (`nice`, +10 by default) with torch's threads capped at
+cores - 1 and OpenMP told not to spin: when a core is contended the web process (answering
+/progress) gets it first, and the engine runs at full speed on whatever is left. Without this the
+child, free of the server's GIL, took a whole core from the server and progress answers queued
+behind it (docs/api.md, "In-process vs the worker process").
 A job of a kind the child does not know (one registered only in the web process) runs in the
 web process's thread, as with the in-process worker.
 """
@@ -20,11 +25,12 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -41,6 +47,7 @@ from studio.worker.messages import Done, Exit, Failed, Fatal, Interrupt, Ready, 
 
 log = logging.getLogger(__name__)
 
+WORKER_NICE = 10  # how much lower the engine's CPU priority is than the web process's (see below)
 START_TIMEOUT = 300.0  # seconds a new child may take to build its engine (imports torch)
 KILL_AFTER = 30.0  # seconds after an interrupt before a child that does not stop is killed
 DIED = (
@@ -51,6 +58,19 @@ KILLED = (
     "the engine did not stop within {seconds:g} s of the interrupt, so its worker process was "
     "killed and a new one started"
 )
+
+
+def default_torch_threads(environ: Mapping[str, str] | None = None) -> int | None:
+    """torch's thread count for the child: cores - 1, so a core stays with the web process (or
+    fewer, when the web process set fewer for its own torch); None (torch's own default, which
+    follows the variable) when the user set OMP_NUM_THREADS."""
+    environ = os.environ if environ is None else environ
+    if environ.get("OMP_NUM_THREADS"):
+        return None
+    spare = max(1, (os.cpu_count() or 2) - 1)
+    if "torch" in sys.modules:
+        return max(1, min(spare, int(sys.modules["torch"].get_num_threads())))
+    return spare
 
 
 class WorkerStartError(RuntimeError):
@@ -107,6 +127,7 @@ class _Child:
         self.to_child = to_child
         self.from_child = from_child
         self.kinds: frozenset[str] | None = None  # set by its Ready message
+        self.ready: Ready | None = None  # its Ready message: pid, kinds, threads and niceness
         self.send_lock = threading.Lock()
 
     def send(self, message: object) -> None:
@@ -146,7 +167,8 @@ class ProcessWorker(Worker):
         catalog: Callable[[], tuple[str, ...]] = tuple,
         scripts_state: Callable[[], object] = lambda: None,
         on_finished: Callable[[Job], None] | None = None,
-        torch_threads: int | None = None,  # default: the web process's torch setting, if any
+        torch_threads: int | None = None,  # default: see `default_torch_threads`
+        nice: int = WORKER_NICE,
         start_timeout: float = START_TIMEOUT,
         kill_after: float = KILL_AFTER,
     ) -> None:
@@ -162,6 +184,7 @@ class ProcessWorker(Worker):
         self._scripts_state = scripts_state
         self._on_finished = on_finished
         self.torch_threads = torch_threads
+        self.nice = nice
         self.start_timeout = start_timeout
         self.kill_after = kill_after
         self._child: _Child | None = None
@@ -180,16 +203,21 @@ class ProcessWorker(Worker):
             return None
         return child_now.process.pid
 
+    @property
+    def child_ready(self) -> Ready | None:
+        """The running child's Ready message (its pid, job kinds, torch threads and niceness)."""
+        with self._child_lock:
+            child_now = self._child
+        return None if child_now is None else child_now.ready
+
     def _spawn(self) -> _Child:
         context = multiprocessing.get_context("spawn")
         from_child, child_out = context.Pipe(duplex=False)
         child_in, to_child = context.Pipe(duplex=False)
-        threads = self.torch_threads
-        if threads is None and "torch" in sys.modules:  # as the web process set it (serve, tests)
-            threads = sys.modules["torch"].get_num_threads()
+        threads = self.torch_threads if self.torch_threads is not None else default_torch_threads()
         process = context.Process(
             target=child.main,
-            args=(self._config(), child_in, child_out, self.preview_every, threads),
+            args=(self._config(), child_in, child_out, self.preview_every, threads, self.nice),
             name=f"atelier-{self.name}-engine",
             daemon=True,
         )
@@ -248,7 +276,11 @@ class ProcessWorker(Worker):
                     current.close(timeout=2.0)
                     raise WorkerStartError(message.message)
                 if isinstance(message, Ready):
-                    current.kinds = frozenset(message.kinds)
+                    current.kinds, current.ready = frozenset(message.kinds), message
+                    log.info(
+                        "engine worker process %s ready (pid %s, %d torch thread(s), nice %d)",
+                        self.name, message.pid, message.torch_threads, message.nice,
+                    )  # fmt: skip
         return current
 
     def _receive(self, current: _Child, timeout: float) -> object | None:

@@ -16,7 +16,10 @@ from typing import Any
 import pytest
 import requests
 
-from studio.worker.process_worker import ProcessWorker
+from studio.http.a1111 import A1111Api
+from studio.http.images import encode_png_base64
+from studio.worker.child import quiet_openmp
+from studio.worker.process_worker import WORKER_NICE, ProcessWorker, default_torch_threads
 
 from .conftest import LiveServer, make_config, serve
 
@@ -163,3 +166,50 @@ def test_a_kind_only_the_web_process_knows_runs_there(worker_live: LiveServer) -
     finally:
         worker_live.services.runners.unregister("web-only")
     assert job["state"] == "done" and ran_in == [os.getpid()] and job["result"]["pid"] == os.getpid()
+
+
+def test_the_engine_runs_below_the_server_with_a_core_left_for_it(worker_live: LiveServer) -> None:
+    """The settings that keep /progress responsive reach the child: a lower CPU priority than the
+    web process and torch's threads capped at cores - 1 (as the child itself reports them)."""
+    worker = worker_of(worker_live)
+    assert wait_final(worker_live, submit(worker_live))["state"] == "done"
+    pid, ready = worker.child_pid, worker.child_ready
+    assert pid is not None and ready is not None and ready.pid == pid
+    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICE)
+    assert os.getpriority(os.PRIO_PROCESS, pid) == expected == ready.nice
+    # every thread of the child, torch's included, runs at that priority
+    for thread in os.listdir(f"/proc/{pid}/task"):  # Linux: a thread id is a PRIO_PROCESS target
+        assert os.getpriority(os.PRIO_PROCESS, int(thread)) == expected
+    threads = default_torch_threads()
+    if threads is None:  # OMP_NUM_THREADS is set (the test suite sets it): torch follows it
+        threads = int(os.environ["OMP_NUM_THREADS"])
+    else:
+        assert 1 <= threads <= max(1, (os.cpu_count() or 2) - 1)
+    assert ready.torch_threads == threads
+
+
+def test_torch_threads_and_openmp_follow_the_users_settings() -> None:
+    assert default_torch_threads({"OMP_NUM_THREADS": "3"}) is None  # torch follows the variable
+    environ: dict[str, str] = {}
+    quiet_openmp(environ)
+    assert environ == {"OMP_WAIT_POLICY": "PASSIVE"}
+    environ = {"OMP_WAIT_POLICY": "ACTIVE"}
+    quiet_openmp(environ)
+    assert environ == {"OMP_WAIT_POLICY": "ACTIVE"}
+
+
+def test_the_preview_is_encoded_once_not_per_poll(worker_live: LiveServer) -> None:
+    api = A1111Api(worker_live.services)  # what /sdapi/v1/progress answers with
+    job_id = submit(worker_live, steps=150)
+    wait_steps(worker_live, 3)
+    before = worker_live.services.jobs.progress().preview
+    first, second = api.progress(False), api.progress(False)
+    after = worker_live.services.jobs.progress().preview
+    requests.delete(f"{worker_live.url}/studio/v1/jobs/{job_id}", timeout=30).raise_for_status()
+    assert before is not None and first["current_image"] and first["state"]["job_id"] == job_id
+    if before is after:  # no new preview came between the two polls (one comes every 5 steps)
+        assert second["current_image"] is first["current_image"]  # the same text, not re-encoded
+        assert first["current_image"] == encode_png_base64(before)
+    assert api.preview_base64(before) is api.preview_base64(before)
+    assert api.preview_base64(bytes(before)) == encode_png_base64(before)  # a new preview: encoded
+    assert wait_final(worker_live, job_id)["state"] == "cancelled"
