@@ -381,12 +381,15 @@ def test_openvino_backend_from_settings_runs_the_next_image(browser, studio, art
     try:
         page.click("#tab_settings-button")
         choose(page, "settings_backend", "openvino")
+        page.locator("#settings_channels_last input").check()
         page.click("#settings_save")
         page.wait_for_function(
             "() => (document.querySelector('#settings_message')?.textContent || '').includes('In effect now: backend')"
         )
         assert studio.services.engine.config.backend == "openvino"
-        assert json.loads(studio.config.config_file.read_text())["backend"] == "openvino"
+        assert studio.services.engine.config.channels_last is True
+        saved = json.loads(studio.config.config_file.read_text())
+        assert saved["backend"] == "openvino" and saved["channels_last"] is True
         page.click("#tab_txt2img-button")
         small_settings(page, steps=2)
         page.fill("#txt2img_prompt textarea", "a red circle")
@@ -396,7 +399,8 @@ def test_openvino_backend_from_settings_runs_the_next_image(browser, studio, art
         assert list((models / "OpenVINO").glob("*/unet-*/unet.xml"))  # exported, so it ran there
         shot(page, artifacts_dir, "txt2img-openvino")
     finally:  # the other tests share this studio
-        studio.services.options.save_settings({"backend": "torch"})  # one store: the engine follows
+        # one store: the engine follows
+        studio.services.options.save_settings({"backend": "auto", "channels_last": False})
 
 
 def test_dtype_and_memory_policy_from_settings_and_the_device_on_the_status_line(
