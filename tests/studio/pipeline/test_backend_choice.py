@@ -144,3 +144,22 @@ def compiled_run(root: str, tiny_model_dir: str) -> None:
 def _cache_args(engine: Engine) -> tuple[object, ...]:
     entry = engine.registry.find("checkpoint", "tiny")
     return entry, engine.device, dict(engine.config.memory), engine.config.allow_pickle
+
+
+def test_the_command_line_sets_compile_and_channels_last(tmp_path: Path) -> None:
+    from studio.cli import acceleration
+    from studio.cli.serve import parse_args
+    from studio.config import load_config
+
+    args = parse_args(["--torch-compile", "--no-channels-last", "--backend", "torch"])
+    values = acceleration.config_values(args)
+    assert values == {
+        "backend": "torch",
+        "torch_compile": True,
+        "channels_last": False,
+        "quantize_unet": None,
+        "quantize_text_encoder": None,
+    }
+    config = load_config({"data_dir": tmp_path, **values}, environ={"ATELIER_CHANNELS_LAST": "true"})
+    assert config.torch_compile is True and config.channels_last is False  # the command line wins
+    assert acceleration.config_values(parse_args([]))["torch_compile"] is None  # not given: the file's
