@@ -181,8 +181,10 @@ def seed_catalog(
     unique_files: int = 20_000,
     batch_size: int = 2_000,
     progress: Callable[[str], None] | None = None,
+    users: int | None = None,
 ) -> dict[str, Any]:
-    """Add `models` synthetic models to the catalog under `data_dir`; returns counts and timing."""
+    """Add `models` synthetic models (by `users` creators, default one per 25 models) to the
+    catalog under `data_dir`; returns counts and timing."""
     started = time.perf_counter()
     store = ServerStore(data_dir)
     try:
@@ -195,6 +197,7 @@ def seed_catalog(
             previews=previews,
             files=blobs,
             now=datetime.now(UTC),
+            users=users,
         )
         store.bulk_insert(
             {
