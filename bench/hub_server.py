@@ -203,7 +203,7 @@ def sendfile_ceiling(path: Path) -> float | None:
 
 
 def open_store(data_dir: Path, database: str | None) -> ServerStore:
-    return ServerStore(data_dir) if database is None else ServerStore(data_dir, database=database)
+    return ServerStore(data_dir, database)
 
 
 def start_server(data_dir: Path, database: str | None, processes: int, redis_url: str | None) -> tuple:

@@ -85,7 +85,7 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
 
     hub = HubServer(
         config=config,
-        store=ServerStore(config.data_dir),
+        store=ServerStore(config.data_dir, config.database),
         hasher=password_hasher(),
         ip_limiter=limiter(config.ip_rate_limit),
         key_limiter=limiter(config.key_rate_limit),

@@ -1,10 +1,13 @@
 """Command line: `serve` (default), `worker`, `seed` and `refresh-stats`. launch.py maps `hub-server ...` to `main(argv)`.
 
-python -m hub.server --data DIR [--host 127.0.0.1] [--port 8765] [--public-url URL] ...
-python -m hub.server seed --data DIR --models 1000 [--seed 0] [--unique-files 20000] [--articles N]
-python -m hub.server refresh-stats --data DIR
-python -m hub.server worker --data DIR --queue-url redis://...|postgresql://... [--concurrency 4]
+python -m hub.server --data DIR [--database URL] [--host 127.0.0.1] [--port 8765] [--public-url URL] ...
+python -m hub.server seed --data DIR [--database URL] --models 1000 [--seed 0] [--unique-files 20000] [--articles N]
+python -m hub.server refresh-stats --data DIR [--database URL]
+python -m hub.server migrate --from sqlite:///DIR/hub.db --to postgresql://user@host:port/db [--allow-non-empty]
+python -m hub.server worker --data DIR [--database URL] --queue-url redis://...|postgresql://... [--concurrency 4]
 python -m hub.server serve --data DIR --workers 4 --redis-url redis://... [--queue-url ...]
+
+`--database`: sqlite:///path/to/hub.db or postgresql://user@host:port/db (default: hub.db in --data).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from hub.server.features import COMMUNITY_FEATURES
 
 def _serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path, help="data directory (database, files, media)")
+    _database_argument(parser)
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 for all)")
     parser.add_argument("--port", default=8765, type=int)
     parser.add_argument(
@@ -105,6 +109,25 @@ def smtp_options(args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
+def _database_url(value: str) -> str:
+    from hub.server.store.connections import check_url
+
+    try:
+        return check_url(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _database_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database",
+        default=None,
+        type=_database_url,
+        metavar="URL",
+        help="sqlite:///path/to/hub.db or postgresql://user@host:port/db (default: hub.db in --data)",
+    )
+
+
 def _proxies(value: str) -> tuple[str, ...]:
     entries = tuple(e.strip() for e in value.split(",") if e.strip())
     try:
@@ -134,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     if args_list and args_list[0] == "seed":
         parser = argparse.ArgumentParser(prog="hub.server seed", description="build a synthetic catalog")
         parser.add_argument("--data", required=True, type=Path)
+        _database_argument(parser)
         parser.add_argument("--models", default=1000, type=int)
         parser.add_argument("--seed", default=0, type=int)
         parser.add_argument(
@@ -146,22 +170,25 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(args_list[1:])
         from hub.server.seed import main_seed
 
-        result = main_seed(args.data, args.models, args.seed, args.unique_files)
+        result = main_seed(args.data, args.models, args.seed, args.unique_files, args.database)
         if not args.no_community:
             import json
 
             from hub.server.seed_community import seed_community
 
-            community = seed_community(args.data, seed=args.seed, articles=args.articles, progress=print)
+            community = seed_community(
+                args.data, seed=args.seed, articles=args.articles, progress=print, database=args.database
+            )
             print(json.dumps(result | {"community": community}))  # the last line sums the whole seed
         return 0
     if args_list and args_list[0] == "refresh-stats":
         parser = argparse.ArgumentParser(prog="hub.server refresh-stats")
         parser.add_argument("--data", required=True, type=Path)
+        _database_argument(parser)
         args = parser.parse_args(args_list[1:])
         from hub.server.store import ServerStore
 
-        store = ServerStore(args.data)
+        store = ServerStore(args.data, args.database)
         try:
             print(f"refreshed {store.refresh_stats()} models")
         finally:
@@ -187,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers > 1 and not args.redis_url:
         parser.error("--workers: more than one process needs --redis-url (their cache and rate limits)")
     options = dict(
+        database=args.database,
         public_url=args.public_url,
         ip_rate_limit=args.ip_rate_limit or None,
         key_rate_limit=args.key_rate_limit or None,

@@ -11,6 +11,8 @@ GIB = 1024**3
 @dataclass(frozen=True)
 class ServerConfig:
     data_dir: Path
+    # The database (sqlite:///path or postgresql://user@host:port/db); None: hub.db in data_dir.
+    database: str | None = None
     # Absolute URLs (downloadUrl, image url) use this origin when set, else the request's own.
     public_url: str | None = None
     # Requests per minute per client IP (anonymous) and per API key; None switches a limit off.

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hub.server.cli import smtp_arguments, smtp_options
+from hub.server.cli import _database_argument, smtp_arguments, smtp_options
 from hub.server.config import ServerConfig
 
 SETTINGS_VARIABLE = "ATELIER_HUB_SERVER_SETTINGS"
@@ -66,6 +66,7 @@ def worker_main(argv: list[str]) -> int:
         prog="hub.server worker", description="run the hub server's background jobs from its queue"
     )
     parser.add_argument("--data", required=True, type=Path, help="the server's data directory")
+    _database_argument(parser)
     parser.add_argument(
         "--queue-url", required=True, help="the queue the servers use (redis://... or postgresql://...)"
     )
@@ -107,6 +108,7 @@ def worker_main(argv: list[str]) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = ServerConfig(
         data_dir=args.data,
+        database=args.database,
         public_url=args.public_url,
         redis_url=args.redis_url,
         queue_url=args.queue_url,

@@ -181,12 +181,14 @@ def seed_catalog(
     unique_files: int = 20_000,
     batch_size: int = 2_000,
     progress: Callable[[str], None] | None = None,
+    database: str | None = None,
     users: int | None = None,
 ) -> dict[str, Any]:
     """Add `models` synthetic models (by `users` creators, default one per 25 models) to the
-    catalog under `data_dir`; returns counts and timing."""
+    catalog under `data_dir` (its database: `database`, a URL, by default hub.db there);
+    returns counts and timing."""
     started = time.perf_counter()
-    store = ServerStore(data_dir)
+    store = ServerStore(data_dir, database)
     try:
         previews = _write_previews(data_dir, seed)
         blobs = BlobMaker(data_dir, unique_files, seed)
@@ -251,8 +253,12 @@ def _add_rows(rows: dict[str, list[tuple[Any, ...]]], generated: GeneratedModel)
     return model_id
 
 
-def main_seed(data_dir: Path, models: int, seed: int, unique_files: int) -> dict[str, Any]:
-    result = seed_catalog(data_dir, models, seed=seed, unique_files=unique_files, progress=print)
+def main_seed(
+    data_dir: Path, models: int, seed: int, unique_files: int, database: str | None = None
+) -> dict[str, Any]:
+    result = seed_catalog(
+        data_dir, models, seed=seed, unique_files=unique_files, progress=print, database=database
+    )
     rate = models / result["seconds"] if result["seconds"] else math.inf
     print(json.dumps(result | {"modelsPerSecond": round(rate)}))
     return result

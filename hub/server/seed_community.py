@@ -66,11 +66,13 @@ def seed_community(
     articles: int | None = None,
     sizes: CommunitySizes | None = None,
     progress: Callable[[str], None] | None = None,
+    database: str | None = None,
 ) -> dict[str, Any]:
-    """Add the community half of a demo to the catalog under `data_dir`; returns counts."""
+    """Add the community half of a demo to the catalog under `data_dir` (database: a URL, by
+    default hub.db there); returns counts."""
     started = time.perf_counter()
     rng = random.Random(f"community-{seed}")
-    store = ServerStore(data_dir)
+    store = ServerStore(data_dir, database)
     say = progress or (lambda _message: None)
     try:
         models = store.counts()["models"]

@@ -124,7 +124,7 @@ async def serve_worker(config: ServerConfig, settings: WorkerSettings) -> None:
 
     if not config.queue_url:
         raise ValueError("queue_url: a worker needs a queue (redis://... or postgresql://...)")
-    store = ServerStore(config.data_dir)
+    store = ServerStore(config.data_dir, config.database)
     if config.redis_url:  # what the worker writes (notifications) reaches the web processes' cache
         cache = RedisCache(redis_client(config.redis_url), redis_prefix(config.data_dir))
         store.after_write.append(lambda: invalidate_all(cache))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hub.server.store.dialect import dialect_of
 from hub.server.store.errors import Conflict, NotFound
 from hub.server.store.sql_text import escape_like, placeholders
 
@@ -32,10 +33,10 @@ def create_user(
         has_admin = conn.execute("SELECT 1 FROM users WHERE role = 'admin' LIMIT 1").fetchone()
         role = "user" if has_admin else "admin"
     cur = conn.execute(
-        "INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?) RETURNING id",
         (username, password_hash, role, now),
     )
-    return _user(conn, "id = ?", cur.lastrowid)  # type: ignore[return-value]
+    return _user(conn, "id = ?", cur.fetchone()[0])  # type: ignore[return-value]
 
 
 def _user(conn: sqlite3.Connection, where: str, value: Any) -> User | None:
@@ -74,7 +75,7 @@ def lookup_users(
         where.append(f"id IN ({placeholders(ids)})")
         args += list(ids)
     if prefix:
-        where.append("username LIKE ? ESCAPE '\\'")
+        where.append(f"username {dialect_of(conn).like} ? ESCAPE '\\'")
         args.append(escape_like(prefix) + "%")
     rows = conn.execute(
         f"SELECT id, username FROM users WHERE {' AND '.join(where)} ORDER BY username LIMIT ?",
@@ -85,10 +86,10 @@ def lookup_users(
 
 def add_api_key(conn: sqlite3.Connection, user_id: int, key_hash: str, name: str, now: str) -> int:
     cur = conn.execute(
-        "INSERT INTO api_keys (user_id, key_hash, name, created_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO api_keys (user_id, key_hash, name, created_at) VALUES (?, ?, ?, ?) RETURNING id",
         (user_id, key_hash, name, now),
     )
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
 def list_api_keys(conn: sqlite3.Connection, user_id: int) -> list[dict[str, Any]]:

@@ -16,8 +16,8 @@ from hub.server import community_documents
 from hub.server.documents import dumps
 from hub.server.event_names import ARTICLE_PUBLISHED
 from hub.server.records import NewMedia
-from hub.server.store.catalog_queries import fts_query
 from hub.server.store.change_feed import append_change
+from hub.server.store.dialect import dialect_of
 from hub.server.store.errors import NotFound
 from hub.server.store.job_queue import emit_event
 from hub.server.store.paging import Filters, KeysetList, Page, keyset_page
@@ -73,7 +73,7 @@ def tag_id(conn: sqlite3.Connection, name: str) -> int:
     row = conn.execute("SELECT id FROM tag_ids WHERE name = ?", (name,)).fetchone()
     if row:
         return row[0]
-    return int(conn.execute("INSERT INTO tag_ids (name) VALUES (?)", (name,)).lastrowid or 0)
+    return int(conn.execute("INSERT INTO tag_ids (name) VALUES (?) RETURNING id", (name,)).fetchone()[0])
 
 
 def _set_tags(conn: sqlite3.Connection, article_id: int, tags: Sequence[str]) -> None:
@@ -88,7 +88,7 @@ def _set_models(conn: sqlite3.Connection, article_id: int, model_ids: Sequence[i
     _check_models(conn, model_ids)
     conn.execute("DELETE FROM article_models WHERE article_id = ?", (article_id,))
     conn.executemany(
-        "INSERT OR IGNORE INTO article_models (article_id, model_id) VALUES (?, ?)",
+        "INSERT INTO article_models (article_id, model_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
         [(article_id, m) for m in model_ids],
     )
 
@@ -99,7 +99,7 @@ def create_article(
     """A new draft; returns its id."""
     cur = conn.execute(
         "INSERT INTO articles (user_id, title, content, content_format, nsfw, status, created_at, updated_at, "
-        "updated_ms) VALUES (?, ?, ?, ?, ?, 'Draft', ?, ?, ?)",
+        "updated_ms) VALUES (?, ?, ?, ?, ?, 'Draft', ?, ?, ?) RETURNING id",
         (
             user_id,
             fields.title,
@@ -111,7 +111,7 @@ def create_article(
             now_ms,
         ),
     )
-    article_id = int(cur.lastrowid or 0)
+    article_id = int(cur.fetchone()[0])
     _set_tags(conn, article_id, fields.tags or ())
     _set_models(conn, article_id, fields.model_ids or ())
     article_changed(conn, article_id)
@@ -168,16 +168,16 @@ def set_cover(conn: sqlite3.Connection, article_id: int, media: NewMedia, nsfw_l
     """Make a stored image (its file already under media/) the article's cover."""
     _require(conn, article_id)
     conn.execute(
-        "INSERT OR IGNORE INTO media (sha256, path, width, height, blurhash) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO media (sha256, path, width, height, blurhash) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (media.sha256, media.path, media.width, media.height, media.blurhash),
     )
     cur = conn.execute(
-        "INSERT INTO cover_images (media_sha, nsfw_level, created_at) VALUES (?, ?, ?)",
+        "INSERT INTO cover_images (media_sha, nsfw_level, created_at) VALUES (?, ?, ?) RETURNING id",
         (media.sha256, nsfw_level, now),
     )
     conn.execute(
         "UPDATE articles SET cover_image_id = ?, updated_at = ? WHERE id = ?",
-        (cur.lastrowid, now, article_id),
+        (cur.fetchone()[0], now, article_id),
     )
     article_changed(conn, article_id)
 
@@ -234,7 +234,7 @@ def article_owner(conn: sqlite3.Connection, article_id: int) -> tuple[int, str]:
 def record_view(conn: sqlite3.Connection, article_id: int) -> None:
     conn.execute(
         "INSERT INTO pending_article_views (article_id, count) VALUES (?, 1) "
-        "ON CONFLICT(article_id) DO UPDATE SET count = count + 1",
+        "ON CONFLICT(article_id) DO UPDATE SET count = pending_article_views.count + 1",
         (article_id,),
     )
 
@@ -270,10 +270,13 @@ def list_articles(conn: sqlite3.Connection, q: ArticleQuery) -> Page:
             *q.tag_ids,
         )
     if q.query is not None:
-        match = fts_query(q.query)
+        dialect = dialect_of(conn)
+        match = dialect.fts_query(q.query)
         if match is None:
             return Page([], None)
-        filters.add("a.id IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?)", match)
+        filters.add(
+            f"a.id IN (SELECT rowid FROM articles_fts WHERE {dialect.fts_match('articles_fts')})", match
+        )
     listing = KeysetList("a.id", "articles a", "articles a", "a", column, descending=True)
     page = keyset_page(conn, listing, filters, limit=q.limit, after=q.after, offset=None)
     ids = [r["id"] for r in page.rows]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hub.server.store.change_feed import append_change
+from hub.server.store.dialect import dialect_of
 
 BULK_TABLES: dict[str, tuple[str, ...]] = {
     "users": ("id", "username", "password_hash", "role", "image_sha", "created_at", "model_count"),
@@ -106,11 +107,23 @@ BULK_TABLES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Tables whose ids bulk loading writes itself.
+ID_TABLES = ("users", "models", "versions", "files", "images")
+
+
+def reset_sequences(conn: Any, tables: Sequence[str]) -> None:
+    """After rows were written with explicit ids: on PostgreSQL, move each table's id sequence
+    past its largest id (SQLite's rowid needs nothing)."""
+    if dialect_of(conn).is_postgres:
+        for table in tables:
+            conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1, false) "
+                f"FROM {table}"
+            )
+
+
 def max_ids(conn: sqlite3.Connection) -> dict[str, int]:
-    return {
-        t: conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {t}").fetchone()[0]
-        for t in ("users", "models", "versions", "files", "images")
-    }
+    return {t: conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {t}").fetchone()[0] for t in ID_TABLES}
 
 
 def bulk_insert(
@@ -121,10 +134,10 @@ def bulk_insert(
         batch = rows.get(table)
         if not batch:
             continue
-        verb = "INSERT OR IGNORE" if table in ("blobs", "media") else "INSERT"
-        conn.executemany(
-            f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", batch
-        )
+        values = ", ".join("?" * len(columns))
+        ignore = " ON CONFLICT DO NOTHING" if table in ("blobs", "media") else ""
+        conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}){ignore}", batch)
+    reset_sequences(conn, [t for t in rows if t in ID_TABLES])
     for model_id in model_changes:
         append_change(conn, "model", str(model_id), "upsert")
 
@@ -190,4 +203,5 @@ def bulk_ledger_history(conn: sqlite3.Connection, transactions: int, seed: int, 
     conn.executemany(
         "UPDATE buzz_accounts SET balance = ? WHERE id = ?", [(b, a) for a, b in balance.items()]
     )
+    reset_sequences(conn, ["buzz_transactions", "buzz_entries"])
     return 2 * transactions

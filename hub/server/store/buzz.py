@@ -50,7 +50,7 @@ class Transfer:
 
 def user_account(conn: sqlite3.Connection, user_id: int) -> int:
     """The account of a user, opened on first use."""
-    conn.execute("INSERT OR IGNORE INTO buzz_accounts (user_id) VALUES (?)", (user_id,))
+    conn.execute("INSERT INTO buzz_accounts (user_id) VALUES (?) ON CONFLICT DO NOTHING", (user_id,))
     return int(conn.execute("SELECT id FROM buzz_accounts WHERE user_id = ?", (user_id,)).fetchone()[0])
 
 
@@ -110,10 +110,10 @@ def transfer(
     conn.execute("UPDATE buzz_accounts SET balance = balance + ? WHERE id = ?", (amount, to_account))
     cur = conn.execute(
         "INSERT INTO buzz_transactions (idempotency_key, kind, amount, from_account, to_account, memo, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (key, kind, amount, from_account, to_account, memo, now),
     )
-    tx_id = int(cur.lastrowid or 0)
+    tx_id = int(cur.fetchone()[0])
     conn.executemany(
         "INSERT INTO buzz_entries (transaction_id, account_id, amount) VALUES (?, ?, ?)",
         [(tx_id, from_account, -amount), (tx_id, to_account, amount)],
@@ -183,7 +183,7 @@ def history(conn: sqlite3.Connection, user_id: int, limit: int, before: int | No
     rows = conn.execute(
         "SELECT t.id, t.kind, e.amount AS change, t.amount, t.from_account, t.to_account, t.memo, "
         "t.created_at FROM buzz_entries e JOIN buzz_transactions t ON t.id = e.transaction_id "
-        "WHERE e.account_id = ? AND (? IS NULL OR t.id < ?) ORDER BY t.id DESC LIMIT ?",
+        "WHERE e.account_id = ? AND (CAST(? AS INTEGER) IS NULL OR t.id < ?) ORDER BY t.id DESC LIMIT ?",
         (account, before, before, limit),
     ).fetchall()
     return [
@@ -209,15 +209,16 @@ def ledger_problems(conn: sqlite3.Connection) -> list[str]:
         f"transaction {r[0]} sums to {r[1]}"
         for r in conn.execute(
             "SELECT t.id, COALESCE(SUM(e.amount), 0) s FROM buzz_transactions t "
-            "LEFT JOIN buzz_entries e ON e.transaction_id = t.id GROUP BY t.id HAVING s <> 0 "
+            "LEFT JOIN buzz_entries e ON e.transaction_id = t.id GROUP BY t.id HAVING COALESCE(SUM(e.amount), 0) <> 0 "
             "OR COUNT(e.id) <> 2"
         )
     ]
     problems += [
         f"account {r[0]} balance {r[1]} but entries sum to {r[2]}"
         for r in conn.execute(
-            "SELECT a.id, a.balance, COALESCE((SELECT SUM(amount) FROM buzz_entries e "
-            "WHERE e.account_id = a.id), 0) s FROM buzz_accounts a WHERE a.balance <> s"
+            "SELECT id, balance, s FROM (SELECT a.id, a.balance, COALESCE((SELECT SUM(amount) "
+            "FROM buzz_entries e WHERE e.account_id = a.id), 0) AS s FROM buzz_accounts a) AS sums "
+            "WHERE balance <> s"
         )
     ]
     problems += [

@@ -13,6 +13,7 @@ from typing import Any
 from hub.server import documents
 from hub.server.enums import IMAGE_SORTS, MODEL_SORTS
 from hub.server.records import ImageQuery, ModelQuery
+from hub.server.store.dialect import dialect_of
 from hub.server.store.errors import NotFound
 from hub.server.store.paging import Filters, KeysetList, Page, keyset_page, named_page
 from hub.server.store.sql_text import chunks, placeholders
@@ -42,20 +43,12 @@ HASH_CONDITIONS = {
 }
 
 
-def fts_query(text: str) -> str | None:
-    """Turn free text into an FTS5 query of quoted prefix terms (no FTS syntax from users)."""
-    words = ["".join(ch for ch in w if ch.isalnum()) for w in text.split()]
-    words = [w for w in words if w]
-    if not words:
-        return None
-    return " ".join(f'"{w}"*' for w in words[:8])
-
-
 def list_models(conn: sqlite3.Connection, q: ModelQuery) -> Page:
     column, descending = MODEL_SORTS[q.sort]
+    dialect = dialect_of(conn)
     match: str | None = None
     if q.query is not None:
-        match = fts_query(q.query)
+        match = dialect.fts_query(q.query)
         if match is None:
             return Page([], None, 0)
     # Few matches (a creator's models, a list of ids, favourites, a rare word or tag): fetch them and
@@ -73,7 +66,7 @@ def list_models(conn: sqlite3.Connection, q: ModelQuery) -> Page:
         hint_order = True
         driver = "tag" if tag_count == smallest else "query"
     elif match or q.tag:
-        source = f"models m INDEXED BY {SORT_INDEXES[column]}"
+        source = f"models m{dialect.index_hint(SORT_INDEXES[column])}"
 
     filters = Filters()
     if q.nsfw is False:
@@ -102,7 +95,9 @@ def list_models(conn: sqlite3.Connection, q: ModelQuery) -> Page:
         filters.add("m.published_at >= ?", q.published_after)
     if match is not None:
         filters.add(
-            "m.id IN (SELECT rowid FROM models_fts WHERE models_fts MATCH ?)", match, hinted=driver != "query"
+            f"m.id IN (SELECT rowid FROM models_fts WHERE {dialect.fts_match('models_fts')})",
+            match,
+            hinted=driver != "query",
         )
     listing = KeysetList("m.id", source, "models m", "m", column, descending, hint_order)
     page = keyset_page(conn, listing, filters, limit=q.limit, after=q.after, offset=q.offset)
@@ -118,7 +113,8 @@ def _match_counts(conn: sqlite3.Connection, match: str | None, tag: str | None) 
         tag_count = row[0] if row else 0
     if match:
         query_count = conn.execute(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM models_fts WHERE models_fts MATCH ? LIMIT ?)",
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM models_fts WHERE {dialect_of(conn).fts_match('models_fts')} "
+            "LIMIT ?) AS matches",
             (match, FEW_MATCHES + 1),
         ).fetchone()[0]
     return tag_count, query_count

@@ -21,7 +21,7 @@ def create_model(conn: sqlite3.Connection, user_id: int, model: NewModel, now: s
     cur = conn.execute(
         "INSERT INTO models (user_id, name, description, type, checkpoint_type, nsfw, nsfw_level, poi, minor, "
         "allow_no_credit, allow_commercial_use, allow_derivatives, allow_different_license, published_at, "
-        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             user_id,
             model.name,
@@ -40,7 +40,7 @@ def create_model(conn: sqlite3.Connection, user_id: int, model: NewModel, now: s
             now,
         ),
     )
-    model_id = int(cur.lastrowid or 0)
+    model_id = int(cur.fetchone()[0])
     set_tags(conn, model_id, model.tags)
     version_id = _insert_version(conn, model_id, user_id, model.version, now)
     conn.execute("UPDATE users SET model_count = model_count + 1 WHERE id = ?", (user_id,))
@@ -105,11 +105,12 @@ def set_tags(conn: sqlite3.Connection, model_id: int, tags: Iterable[str]) -> No
     conn.executemany("UPDATE tags SET model_count = model_count - 1 WHERE name = ?", [(t,) for t in old])
     new = list(dict.fromkeys(t.lower() for t in tags))
     conn.executemany(
-        "INSERT OR IGNORE INTO model_tags (model_id, tag) VALUES (?, ?)", [(model_id, t) for t in new]
+        "INSERT INTO model_tags (model_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        [(model_id, t) for t in new],
     )
     conn.executemany(
         "INSERT INTO tags (name, model_count) VALUES (?, 1) "
-        "ON CONFLICT(name) DO UPDATE SET model_count = model_count + 1",
+        "ON CONFLICT(name) DO UPDATE SET model_count = tags.model_count + 1",
         [(t,) for t in new],
     )
 
@@ -123,7 +124,7 @@ def _insert_version(
     nsfw_level = max((i.nsfw_level for i in version.images), default=1)
     cur = conn.execute(
         "INSERT INTO versions (model_id, position, name, description, base_model, base_model_type, trained_words, "
-        "nsfw_level, created_at, updated_at, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "nsfw_level, created_at, updated_at, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             model_id,
             position,
@@ -138,9 +139,9 @@ def _insert_version(
             now,
         ),
     )
-    version_id = int(cur.lastrowid or 0)
+    version_id = int(cur.fetchone()[0])
     conn.execute(
-        "INSERT OR IGNORE INTO model_base_models (model_id, base_model) VALUES (?, ?)",
+        "INSERT INTO model_base_models (model_id, base_model) VALUES (?, ?) ON CONFLICT DO NOTHING",
         (model_id, version.base_model),
     )
     for file in version.files:
@@ -153,7 +154,7 @@ def _insert_version(
 def _insert_file(conn: sqlite3.Connection, version_id: int, file: NewFile, now: str) -> None:
     h = file.blob.hashes
     conn.execute(
-        "INSERT OR IGNORE INTO blobs (sha256, size, crc32, blake3, autov1, autov3, path) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO blobs (sha256, size, crc32, blake3, autov1, autov3, path) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (h.sha256, h.size, h.crc32, h.blake3, h.autov1, h.autov3, file.blob.path),
     )
     conn.execute(
@@ -181,7 +182,7 @@ def _insert_image(
 ) -> None:
     m = image.media
     conn.execute(
-        "INSERT OR IGNORE INTO media (sha256, path, width, height, blurhash) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO media (sha256, path, width, height, blurhash) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (m.sha256, m.path, m.width, m.height, m.blurhash),
     )
     conn.execute(

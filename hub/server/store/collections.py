@@ -16,6 +16,7 @@ from hub.server import community_documents
 from hub.server.documents import dumps
 from hub.server.store.articles import article_changed
 from hub.server.store.change_feed import append_change
+from hub.server.store.dialect import dialect_of
 from hub.server.store.errors import Conflict, NotFound
 from hub.server.store.paging import Filters, KeysetList, Page, keyset_page
 from hub.server.store.sql_text import chunks, escape_like, placeholders
@@ -80,10 +81,10 @@ def create_collection(
 ) -> int:
     cur = conn.execute(
         "INSERT INTO collections (user_id, name, description, type, read, nsfw, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (user_id, name, description, kind, read, int(nsfw), now, now),
     )
-    collection_id = int(cur.lastrowid or 0)
+    collection_id = int(cur.fetchone()[0])
     collection_changed(conn, collection_id)
     return collection_id
 
@@ -128,7 +129,7 @@ def add_item(conn: sqlite3.Connection, collection_id: int, item_id: int, now: st
         noun = "published article" if kind == "Article" else kind.lower()
         raise NotFound(f"itemId: no {noun} with id {item_id}")
     cur = conn.execute(
-        "INSERT OR IGNORE INTO collection_items (collection_id, item_id, added_at) VALUES (?, ?, ?)",
+        "INSERT INTO collection_items (collection_id, item_id, added_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         (collection_id, item_id, now),
     )
     if not cur.rowcount:
@@ -155,7 +156,8 @@ def remove_item(conn: sqlite3.Connection, collection_id: int, item_id: int, now:
 
 def _count_article(conn: sqlite3.Connection, article_id: int, delta: int) -> None:
     cur = conn.execute(
-        "UPDATE articles SET collected_count = MAX(0, collected_count + ?) WHERE id = ?", (delta, article_id)
+        f"UPDATE articles SET collected_count = {dialect_of(conn).greatest('0', 'collected_count + ?')} WHERE id = ?",
+        (delta, article_id),
     )
     if cur.rowcount:
         article_changed(conn, article_id)
@@ -182,7 +184,8 @@ def collection_owner(conn: sqlite3.Connection, collection_id: int) -> tuple[int,
 
 def check_name_free(conn: sqlite3.Connection, user_id: int, name: str, except_id: int | None = None) -> None:
     row = conn.execute(
-        "SELECT id FROM collections WHERE user_id = ? AND name = ? COLLATE NOCASE AND id IS NOT ?",
+        f"SELECT id FROM collections WHERE user_id = ? AND {dialect_of(conn).nocase_equals('name')} "
+        "AND id IS DISTINCT FROM ?",
         (user_id, name, except_id),
     ).fetchone()
     if row:
@@ -201,7 +204,7 @@ def list_collections(conn: sqlite3.Connection, q: CollectionQuery) -> Page:
     if q.username:
         filters.add("c.user_id = (SELECT id FROM users WHERE username = ?)", q.username)
     if q.query:
-        filters.add("c.name LIKE ? ESCAPE '\\'", "%" + escape_like(q.query) + "%")
+        filters.add(f"c.name {dialect_of(conn).like} ? ESCAPE '\\'", "%" + escape_like(q.query) + "%")
     listing = KeysetList("c.id", "collections c", "collections c", "c", "id", descending=True)
     after = (q.after, q.after) if q.after is not None else None
     page = keyset_page(conn, listing, filters, limit=q.limit, after=after, offset=None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from hub.server.store.dialect import dialect_of
 from sqlitedb.migrations import split_statements
 
 # The change feed gains articles and collections; its CHECK on `entity` is dropped (SQLite cannot
@@ -27,6 +28,9 @@ INSERT INTO changes_open (seq, entity, entity_id, action) SELECT seq, entity, en
 
 
 def open_change_feed(conn: sqlite3.Connection) -> None:
+    if dialect_of(conn).is_postgres:  # PostgreSQL drops a CHECK in place; the sequence stays
+        conn.execute("ALTER TABLE changes DROP CONSTRAINT IF EXISTS changes_entity_check")
+        return
     row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
     last_seq = row[0] if row else 0
     for statement in split_statements(OPEN_CHANGE_FEED):

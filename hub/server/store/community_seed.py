@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from hub.server.store.articles import tag_id
 from hub.server.store.change_feed import append_change
+from hub.server.store.dialect import dialect_of
 
 
 @dataclass(frozen=True)
@@ -36,14 +37,14 @@ def insert_articles(conn: sqlite3.Connection, articles: Sequence[SeedArticle]) -
         cover_id = None
         if a.cover_sha:
             cover_id = conn.execute(
-                "INSERT INTO cover_images (media_sha, nsfw_level, created_at) VALUES (?, ?, ?)",
+                "INSERT INTO cover_images (media_sha, nsfw_level, created_at) VALUES (?, ?, ?) RETURNING id",
                 (a.cover_sha, 1, a.created_at),
-            ).lastrowid
+            ).fetchone()[0]
         status = "Published" if a.published else "Draft"
         cur = conn.execute(
             "INSERT INTO articles (user_id, title, content, content_format, cover_image_id, nsfw, status, created_at, "
             "updated_at, published_at, published_ms, updated_ms, view_count) "
-            "VALUES (?, ?, ?, 'markdown', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, 'markdown', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 a.user_id,
                 a.title,
@@ -59,7 +60,7 @@ def insert_articles(conn: sqlite3.Connection, articles: Sequence[SeedArticle]) -
                 a.view_count,
             ),
         )
-        article_id = int(cur.lastrowid or 0)
+        article_id = int(cur.fetchone()[0])
         ids.append(article_id)
         for name in dict.fromkeys(a.tags):
             if name not in tag_cache:
@@ -69,7 +70,7 @@ def insert_articles(conn: sqlite3.Connection, articles: Sequence[SeedArticle]) -
             [(article_id, tag_cache[n]) for n in dict.fromkeys(a.tags)],
         )
         conn.executemany(
-            "INSERT OR IGNORE INTO article_models (article_id, model_id) VALUES (?, ?)",
+            "INSERT INTO article_models (article_id, model_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
             [(article_id, m) for m in a.model_ids],
         )
         conn.execute(
@@ -84,7 +85,7 @@ def insert_articles(conn: sqlite3.Connection, articles: Sequence[SeedArticle]) -
 def insert_follows(conn: sqlite3.Connection, rows: Sequence[tuple[int, str, int]], now: str) -> int:
     """(follower id, 'model' | 'user', target id) rows; existing follows are kept."""
     cur = conn.executemany(
-        "INSERT OR IGNORE INTO follows (user_id, target_type, target_id, created_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO follows (user_id, target_type, target_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [(u, t, i, now) for u, t, i in rows],
     )
     return cur.rowcount
@@ -131,7 +132,10 @@ def media_shas(conn: sqlite3.Connection, limit: int) -> list[str]:
 
 def users_named(conn: sqlite3.Connection, prefix: str) -> list[int]:
     return [
-        r[0] for r in conn.execute("SELECT id FROM users WHERE username LIKE ? ORDER BY id", (prefix + "%",))
+        r[0]
+        for r in conn.execute(
+            f"SELECT id FROM users WHERE username {dialect_of(conn).like} ? ORDER BY id", (prefix + "%",)
+        )
     ]
 
 

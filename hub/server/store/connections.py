@@ -1,15 +1,26 @@
-"""One SQLite connection per thread to the server's database, opened by `sqlitedb.connect`."""
+"""The store's database, chosen by URL: SQLite (one connection per thread, opened by
+`sqlitedb.connect`) or PostgreSQL (`postgres.PgThreadConnections`).
+
+`Database` is what `ServerStore` holds: `get()` the calling thread's connection, `write` /
+`read` transactions, `migrate`, `close`, and the `dialect`.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import sqlitedb
+from hub.server.store.dialect import POSTGRES, SQLITE, Dialect
 
 # KiB of page cache per connection (a negative cache_size is in KiB).
 CACHE_KIB = 32_000
+DATABASE_NAME = "hub.db"
 
 
 class ThreadConnections:
@@ -40,3 +51,62 @@ class ThreadConnections:
                 conn.close()
             self._opened.clear()
         self._local = threading.local()
+
+
+def sqlite_path(url: str) -> Path:
+    """The file of a `sqlite:///path` URL (`sqlite:////abs/path` or `sqlite:///rel/path`)."""
+    if not url.startswith("sqlite:///") or len(url) <= len("sqlite:///"):
+        raise ValueError(f"a SQLite database URL is sqlite:///path/to/file.db, not {url!r}")
+    return Path(url[len("sqlite:///") :])
+
+
+def check_url(url: str) -> str:
+    """`url` if it names a database the store can open, else ValueError saying why."""
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        sqlite_path(url)
+    elif scheme in ("postgresql", "postgres"):
+        if not urlsplit(url).path.strip("/"):
+            raise ValueError(
+                f"a PostgreSQL URL names its database: postgresql://user@host:port/db, not {url!r}"
+            )
+    else:
+        raise ValueError(f"--database must be sqlite:///path or postgresql://user@host:port/db, not {url!r}")
+    return url
+
+
+class Database:
+    """The connections, transactions and migrations of one database URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = check_url(url)
+        self.dialect: Dialect = SQLITE if url.startswith("sqlite:") else POSTGRES
+        self._connections: Any
+        if self.dialect.is_postgres:
+            from hub.server.store import postgres  # psycopg is imported only for PostgreSQL
+
+            self._connections = postgres.PgThreadConnections(url)
+            self._write, self._read, self._migrate = postgres.write, postgres.read, postgres.migrate
+        else:
+            self._connections = ThreadConnections(sqlite_path(url))
+            self._write, self._read, self._migrate = sqlitedb.write, sqlitedb.read, sqlitedb.migrate
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path) -> Database:
+        """Today's default: `hub.db` in the data directory."""
+        return cls(f"sqlite:///{Path(data_dir) / DATABASE_NAME}")
+
+    def get(self) -> Any:
+        return self._connections.get()
+
+    def write(self) -> AbstractContextManager[Any]:
+        return self._write(self.get())
+
+    def read(self) -> AbstractContextManager[Any]:
+        return self._read(self.get())
+
+    def migrate(self, migrations: Sequence[sqlitedb.Migration]) -> list[str]:
+        return self._migrate(self.get(), migrations)
+
+    def close(self) -> None:
+        self._connections.close()

@@ -62,7 +62,7 @@ def stored_blob_path(conn: sqlite3.Connection, sha256: str) -> str | None:
 def record_download(conn: sqlite3.Connection, version_id: int) -> None:
     conn.execute(
         "INSERT INTO pending_downloads (version_id, count) VALUES (?, 1) "
-        "ON CONFLICT(version_id) DO UPDATE SET count = count + 1",
+        "ON CONFLICT(version_id) DO UPDATE SET count = pending_downloads.count + 1",
         (version_id,),
     )
 

@@ -17,7 +17,7 @@ def set_favorite(conn: sqlite3.Connection, user_id: int, model_id: int, favorite
     _check_model(conn, model_id)
     if favorite:
         conn.execute(
-            "INSERT OR IGNORE INTO favorites (user_id, model_id, created_at) VALUES (?, ?, ?)",
+            "INSERT INTO favorites (user_id, model_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             (user_id, model_id, now),
         )
     else:

@@ -55,10 +55,11 @@ def enqueue(
     then)."""
     cur = conn.execute(
         "INSERT INTO jobs (kind, payload, status, max_attempts, run_at, dedupe_key, created_at, updated_at) "
-        "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT(dedupe_key) DO NOTHING",
+        "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT(dedupe_key) DO NOTHING RETURNING id",
         (kind, json.dumps(payload), max_attempts, now if run_at is None else run_at, dedupe_key, now, now),
     )
-    return int(cur.lastrowid) if cur.rowcount else None
+    row = cur.fetchone()
+    return int(row[0]) if row else None
 
 
 def enqueue_many(conn: sqlite3.Connection, kind: str, payloads_sql: str, args: list[Any], now: float) -> int:
@@ -66,7 +67,7 @@ def enqueue_many(conn: sqlite3.Connection, kind: str, payloads_sql: str, args: l
     one statement: fan-outs queue thousands of jobs without a round trip each."""
     cur = conn.execute(
         "INSERT INTO jobs (kind, payload, status, run_at, created_at, updated_at) "
-        f"SELECT ?, payload, 'pending', ?, ?, ? FROM ({payloads_sql})",
+        f"SELECT ?, payload, 'pending', ?, ?, ? FROM ({payloads_sql}) AS payloads",
         [kind, now, now, now, *args],
     )
     return cur.rowcount

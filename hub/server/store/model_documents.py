@@ -44,7 +44,10 @@ def rebuild_model(conn: sqlite3.Connection, model_id: int) -> None:
     model["image_count"] = image_count
     doc = documents.dumps(documents.model_document(model, creator, tags, versions))
     conn.execute("UPDATE models SET image_count = ? WHERE id = ?", (image_count, model_id))
-    conn.execute("INSERT OR REPLACE INTO model_docs (model_id, doc) VALUES (?, ?)", (model_id, doc))
+    conn.execute(
+        "INSERT INTO model_docs (model_id, doc) VALUES (?, ?) ON CONFLICT (model_id) DO UPDATE SET doc = excluded.doc",
+        (model_id, doc),
+    )
     conn.execute("DELETE FROM models_fts WHERE rowid = ?", (model_id,))
     conn.execute(
         "INSERT INTO models_fts (rowid, name, tags, username) VALUES (?, ?, ?, ?)",

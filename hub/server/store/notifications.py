@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hub.server.store.dialect import dialect_of
 from hub.server.store.errors import NotFound
 from hub.server.store.sql_text import chunks, placeholders
 from hub.server.store.user_feed import append_user_change, append_user_changes
@@ -43,7 +44,7 @@ def follow(conn: sqlite3.Connection, user_id: int, target_type: str, target_id: 
     if not conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (target_id,)).fetchone():
         raise NotFound(f"No {target_type} with id {target_id}")
     cur = conn.execute(
-        "INSERT OR IGNORE INTO follows (user_id, target_type, target_id, created_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO follows (user_id, target_type, target_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (user_id, target_type, target_id, now),
     )
     return bool(cur.rowcount)
@@ -165,7 +166,7 @@ def fan_out(conn: sqlite3.Connection, spec: FanOut, now: str, clock: float) -> i
         f"FROM ({recipients}) r JOIN users u ON u.id = r.user_id "
         "LEFT JOIN notification_settings s ON s.user_id = r.user_id AND s.type = :type "
         "LEFT JOIN notification_delivery d ON d.user_id = r.user_id WHERE r.user_id != :exclude"
-        ") WHERE in_app = 1 OR email = 1 ON CONFLICT(user_id, event_key) DO NOTHING",
+        ") AS recipients WHERE in_app = 1 OR email = 1 ON CONFLICT(user_id, event_key) DO NOTHING",
         params,
     )
     created = cur.rowcount
@@ -178,7 +179,7 @@ def fan_out(conn: sqlite3.Connection, spec: FanOut, now: str, clock: float) -> i
     )
     conn.execute(
         "INSERT INTO jobs (kind, payload, status, run_at, dedupe_key, created_at, updated_at) "
-        "SELECT ?, json_object('notificationId', id), 'pending', ?, 'email:' || id, ?, ? "
+        f"SELECT ?, {dialect_of(conn).json_object}('notificationId', id), 'pending', ?, 'email:' || id, ?, ? "
         "FROM notifications WHERE event_key = ? AND email_state = 'queued' ON CONFLICT(dedupe_key) DO NOTHING",
         [EMAIL_JOB, clock, clock, clock, spec.event_key],
     )

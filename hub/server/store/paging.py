@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub.server.store.dialect import dialect_of
 from hub.server.store.sql_text import escape_like
 
 
@@ -78,22 +79,23 @@ def keyset_page(
     """One page of `listing`: up to `limit` rows after the keyset `after` (or skipping `offset`
     rows), the keyset of its last row when more follow, and the total when paging by offset."""
     a, column = listing.alias, listing.column
-    terms = filters.terms(hints=True)
+    hints = dialect_of(conn).planner_hints
+    terms = filters.terms(hints=hints)
     args = list(filters.args)
     if after is not None:
         terms.append(f"({a}.{column}, {a}.id) {'<' if listing.descending else '>'} (?, ?)")
         args += [after[0], after[1]]
     direction = "DESC" if listing.descending else "ASC"
-    order_column = f"{'+' if listing.hint_order else ''}{a}.{column}"
+    order_column = f"{'+' if listing.hint_order and hints else ''}{a}.{column}"
     sql = (
         f"SELECT {listing.select}, {a}.{column} AS k FROM {listing.source} "
-        f"WHERE {' AND '.join(terms) or '1'} "
+        f"WHERE {' AND '.join(terms) or 'TRUE'} "
         f"ORDER BY {order_column} {direction}, {a}.id {direction} LIMIT ? OFFSET ?"
     )
     rows = conn.execute(sql, [*args, limit + 1, offset or 0]).fetchall()
     total = None
     if offset is not None:
-        count_where = " AND ".join(filters.terms(hints=False)) or "1"
+        count_where = " AND ".join(filters.terms(hints=False)) or "TRUE"
         total = conn.execute(
             f"SELECT COUNT(*) FROM {listing.count_source} WHERE {count_where}", filters.args
         ).fetchone()[0]
@@ -117,7 +119,7 @@ def named_page(
     total count (creators and tags, with the caller's fixed SQL pieces)."""
     where, args = "model_count > 0", []
     if query:
-        where += f" AND {name} LIKE ? ESCAPE '\\'"
+        where += f" AND {name} {dialect_of(conn).like} ? ESCAPE '\\'"
         args.append("%" + escape_like(query) + "%")
     total = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", args).fetchone()[0]
     rows = conn.execute(

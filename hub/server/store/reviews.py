@@ -11,6 +11,7 @@ in that transaction too. Functions of a connection; the caller holds the transac
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from hub.server import community_documents
@@ -18,6 +19,7 @@ from hub.server.event_names import COMMENT_RECEIVED, REVIEW_RECEIVED
 from hub.server.store import buzz
 from hub.server.store.articles import article_changed
 from hub.server.store.change_feed import append_change
+from hub.server.store.dialect import dialect_of
 from hub.server.store.errors import NotFound
 from hub.server.store.job_queue import emit_event
 from hub.server.store.model_documents import rebuild_model
@@ -26,10 +28,10 @@ from hub.server.store.sql_text import chunks, placeholders
 RATING_SCALE = 5.0
 
 
-def _rating_sql(table: str) -> str:
+def _rating_sql(table: str, greatest: Callable[[str, str], str]) -> str:
     return (
-        f"UPDATE {table} SET thumbs_up_count = MAX(0, thumbs_up_count + ?), "
-        "thumbs_down_count = MAX(0, thumbs_down_count + ?) WHERE id = ?"
+        f"UPDATE {table} SET thumbs_up_count = {greatest('0', 'thumbs_up_count + ?')}, "
+        f"thumbs_down_count = {greatest('0', 'thumbs_down_count + ?')} WHERE id = ?"
     )
 
 
@@ -44,7 +46,7 @@ def _rerate(conn: sqlite3.Connection, table: str, row_id: int) -> None:
 
 def _count(conn: sqlite3.Connection, version_id: int, model_id: int, up: int, down: int) -> None:
     for table, row_id in (("versions", version_id), ("models", model_id)):
-        conn.execute(_rating_sql(table), (up, down, row_id))
+        conn.execute(_rating_sql(table, dialect_of(conn).greatest), (up, down, row_id))
         _rerate(conn, table, row_id)
     rebuild_model(conn, model_id)
 
@@ -77,10 +79,10 @@ def upsert_review(
     if old is None:
         cur = conn.execute(
             "INSERT INTO reviews (version_id, model_id, user_id, recommended, details, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (version_id, model_id, user_id, int(recommended), details, now, now),
         )
-        review_id = int(cur.lastrowid or 0)
+        review_id = int(cur.fetchone()[0])
         _count(conn, version_id, model_id, int(recommended), int(not recommended))
         data = {
             "reviewId": review_id,
@@ -158,7 +160,8 @@ def _entity_owner(conn: sqlite3.Connection, entity_type: str, entity_id: int) ->
 def _count_comments(conn: sqlite3.Connection, entity_type: str, entity_id: int, delta: int) -> None:
     table = "models" if entity_type == "model" else "articles"
     conn.execute(
-        f"UPDATE {table} SET comment_count = MAX(0, comment_count + ?) WHERE id = ?", (delta, entity_id)
+        f"UPDATE {table} SET comment_count = {dialect_of(conn).greatest('0', 'comment_count + ?')} WHERE id = ?",
+        (delta, entity_id),
     )
     if entity_type == "model":
         rebuild_model(conn, entity_id)
@@ -178,10 +181,10 @@ def add_comment(
     owner_id = _entity_owner(conn, entity_type, entity_id)
     cur = conn.execute(
         "INSERT INTO comments (entity_type, entity_id, user_id, content, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         (entity_type, entity_id, user_id, content, now, now),
     )
-    comment_id = int(cur.lastrowid or 0)
+    comment_id = int(cur.fetchone()[0])
     _count_comments(conn, entity_type, entity_id, +1)
     append_change(conn, "comment", str(comment_id), "upsert")
     if entity_type == "model":

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import sqlitedb
 from hub.server import documents
 from hub.server.event_names import MODEL_VERSION_PUBLISHED
 from hub.server.records import DownloadFile, ImageQuery, ModelQuery, NewModel, NewVersion
@@ -44,23 +43,24 @@ from hub.server.store.community_store import (
     NotificationStore,
     ReviewStore,
 )
-from hub.server.store.connections import ThreadConnections
+from hub.server.store.connections import DATABASE_NAME, Database
 from hub.server.store.paging import Page
 from hub.server.store.schema import MIGRATIONS
 
-DATABASE_NAME = "hub.db"
-
 
 class ServerStore:
-    """SQLite storage of one hub server data directory."""
+    """Storage of one hub server: its database (SQLite or PostgreSQL) and data directory."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, database: str | None = None) -> None:
+        """`database`: a URL (`sqlite:///path`, `postgresql://user@host:port/db`); by default
+        `hub.db` in `data_dir`, which holds the files and media either way."""
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.data_dir / DATABASE_NAME
-        self._connections = ThreadConnections(self.db_path)
+        self.database = Database(database) if database else Database.in_data_dir(self.data_dir)
+        self.dialect = self.database.dialect
         self.after_write: list[Callable[[], None]] = []
-        sqlitedb.migrate(self._connections.get(), MIGRATIONS)
+        self.database.migrate(MIGRATIONS)
         # The community half of the facade (community_store.py), sharing these transactions.
         self.articles = ArticleStore(self)
         self.collections = CollectionStore(self)
@@ -70,21 +70,21 @@ class ServerStore:
 
     # -- transactions ----------------------------------------------------------------------------
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> Iterator[Any]:
         """A write transaction; once it has committed, the `after_write` callbacks run (the
         server's cache invalidation)."""
-        with sqlitedb.write(self._connections.get()) as conn:
+        with self.database.write() as conn:
             yield conn
         for callback in self.after_write:
             callback()
 
     @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        with sqlitedb.read(self._connections.get()) as conn:
+    def read(self) -> Iterator[Any]:
+        with self.database.read() as conn:
             yield conn
 
     def close(self) -> None:
-        self._connections.close()
+        self.database.close()
 
     # -- users and keys ------------------------------------------------------------------------
     def create_user(self, username: str, password_hash: str | None, role: str | None = None) -> User:

@@ -23,14 +23,16 @@ class SoldOut(ValueError):
 
 
 def add_section(conn: sqlite3.Connection, name: str, position: int = 0) -> int:
-    conn.execute("INSERT OR IGNORE INTO shop_sections (name, position) VALUES (?, ?)", (name, position))
+    conn.execute(
+        "INSERT INTO shop_sections (name, position) VALUES (?, ?) ON CONFLICT DO NOTHING", (name, position)
+    )
     return int(conn.execute("SELECT id FROM shop_sections WHERE name = ?", (name,)).fetchone()[0])
 
 
 def add_item(conn: sqlite3.Connection, section_id: int, item: dict[str, Any]) -> int:
     cur = conn.execute(
         "INSERT INTO shop_items (section_id, kind, name, value, price, quantity, available_from, "
-        "available_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "available_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             section_id,
             item["kind"],
@@ -42,7 +44,7 @@ def add_item(conn: sqlite3.Connection, section_id: int, item: dict[str, Any]) ->
             item.get("availableUntil"),
         ),
     )
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
 def _item_json(r: sqlite3.Row) -> dict[str, Any]:

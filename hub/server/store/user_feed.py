@@ -35,7 +35,7 @@ def append_user_changes(conn: sqlite3.Connection, rows_sql: str, args: list, ent
     )
     conn.execute(
         "INSERT INTO user_changes (user_id, entity, entity_id, action) "
-        f"SELECT user_id, ?, entity_id, 'upsert' FROM ({rows_sql})",
+        f"SELECT user_id, ?, entity_id, 'upsert' FROM ({rows_sql}) AS changed",
         [entity, *args],
     )
 

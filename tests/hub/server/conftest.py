@@ -21,6 +21,7 @@ from safetensors.numpy import save as save_safetensors
 from hub.server.app import create_app
 from hub.server.cli import uvicorn_config
 from hub.server.seed import seed_catalog
+from tests.postgres_databases import BACKENDS, database_name, fresh_database, require_server
 
 SEEDED_MODELS = 1000
 
@@ -74,6 +75,86 @@ def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def copy_catalog(template: Path, target: Path) -> Path:
     shutil.copytree(template, target)
     return target
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A seeded data directory and its database (None: hub.db inside it)."""
+
+    folder: Path
+    database: str | None
+
+
+@contextmanager
+def catalog_copy(catalog: Catalog, target: Path) -> Iterator[Catalog]:
+    """A private copy of `catalog`: its folder, and for PostgreSQL a database made from the
+    seeded one as a template (dropped at the end)."""
+    folder = copy_catalog(catalog.folder, target)
+    if catalog.database is None:
+        yield Catalog(folder, None)
+        return
+    with fresh_database("copy", template=database_name(catalog.database)) as url:
+        yield Catalog(folder, url)
+
+
+@contextmanager
+def empty_database(backend: str) -> Iterator[str | None]:
+    """None (SQLite in the data directory) or a fresh PostgreSQL database's URL."""
+    if backend == "sqlite":
+        yield None
+        return
+    require_server()
+    with fresh_database("hub") as url:
+        yield url
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend_catalog(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Catalog]:
+    """The 1,000-model catalog seeded once per session on each backend (SQLite, PostgreSQL)."""
+    folder = tmp_path_factory.mktemp(f"seeded-{request.param}")
+    with empty_database(request.param) as url:
+        seed_catalog(folder, SEEDED_MODELS, seed=7, database=url)
+        yield Catalog(folder, url)
+
+
+@pytest.fixture
+def backend_seeded_hub(backend_catalog: Catalog, tmp_path: Path) -> Iterator[RunningHub]:
+    """`seeded_hub` on each backend: a server on a private copy of the catalog."""
+    with (
+        catalog_copy(backend_catalog, tmp_path / "hub") as copy,
+        running_hub(copy.folder, database=copy.database) as hub,
+    ):
+        yield hub
+
+
+@pytest.fixture(scope="module")
+def backend_shared_hub(
+    backend_catalog: Catalog, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningHub]:
+    """`shared_hub` on each backend (tests that only read)."""
+    target = tmp_path_factory.mktemp("shared") / "hub"
+    with (
+        catalog_copy(backend_catalog, target) as copy,
+        running_hub(copy.folder, database=copy.database) as hub,
+    ):
+        yield hub
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """ "sqlite" or "postgresql" (skipped without a server)."""
+    if request.param == "postgresql":
+        require_server()
+    return request.param
+
+
+@pytest.fixture
+def backend_empty_hub(backend: str, tmp_path: Path) -> Iterator[RunningHub]:
+    """`empty_hub` on each backend."""
+    with empty_database(backend) as url, running_hub(tmp_path / "hub", database=url) as hub:
+        yield hub
 
 
 @contextmanager

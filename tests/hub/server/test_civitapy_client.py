@@ -22,8 +22,8 @@ from tests.hub.server.proxy import cutting_proxy
 
 
 @pytest.fixture
-def client(shared_hub: RunningHub, tmp_path: Path) -> CivitAIClient:
-    return CivitAIClient(base_url=shared_hub.api, download_dir=str(tmp_path / "dl"), verify_hash=True)
+def client(backend_shared_hub: RunningHub, tmp_path: Path) -> CivitAIClient:
+    return CivitAIClient(base_url=backend_shared_hub.api, download_dir=str(tmp_path / "dl"), verify_hash=True)
 
 
 def test_list_with_filters_and_cursor_paging(client: CivitAIClient) -> None:
@@ -108,15 +108,17 @@ def test_images_creators_tags_enums(client: CivitAIClient) -> None:
     assert "LORA" in enums["ModelType"] and "SDXL 1.0" in enums["BaseModel"]
 
 
-def test_upload_then_interrupted_download_resumes_with_range(seeded_hub: RunningHub, tmp_path: Path) -> None:
-    key = register(seeded_hub.api, "uploader")
+def test_upload_then_interrupted_download_resumes_with_range(
+    backend_seeded_hub: RunningHub, tmp_path: Path
+) -> None:
+    key = register(backend_seeded_hub.api, "uploader")
     payload = safetensors_bytes(200_000, seed=3)  # ~800 KB
     response = upload_model(
-        seeded_hub.api, key, model_metadata("Resumable"), [("resumable.safetensors", payload)]
+        backend_seeded_hub.api, key, model_metadata("Resumable"), [("resumable.safetensors", payload)]
     )
     assert response.status_code == 201, response.text
     version_id = response.json()["id"]
-    upstream_port = int(seeded_hub.url.rsplit(":", 1)[1])
+    upstream_port = int(backend_seeded_hub.url.rsplit(":", 1)[1])
     with cutting_proxy(upstream_port, cut_after_body_bytes=300_000) as proxy:
         client = CivitAIClient(
             base_url=f"http://127.0.0.1:{proxy.port}/api/v1",

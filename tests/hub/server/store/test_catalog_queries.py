@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from hub.server.records import ModelQuery
 from hub.server.store import ServerStore
 from hub.server.store import catalog_queries as store_module
-from tests.hub.server.conftest import copy_catalog
+from tests.hub.server.conftest import Catalog, catalog_copy
 
 
 @pytest.fixture(scope="module")
-def store(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory):
-    opened = ServerStore(copy_catalog(seeded_template, tmp_path_factory.mktemp("store") / "hub"))
-    yield opened
-    opened.close()
+def store(backend_catalog: Catalog, tmp_path_factory: pytest.TempPathFactory):
+    """A store on a copy of the seeded catalog, on each backend."""
+    with catalog_copy(backend_catalog, tmp_path_factory.mktemp("store") / "hub") as copy:
+        opened = ServerStore(copy.folder, copy.database)
+        yield opened
+        opened.close()
 
 
 def _walk(store: ServerStore, **filters) -> list[int]:
