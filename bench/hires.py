@@ -1,13 +1,17 @@
 """Hires fix and tiled upscaling, measured (figures, not a test).
 
-    python bench/hires.py                 all cases, first pass 256 px (hires target 512 px), 2048 px upscale
-    python bench/hires.py --quick         first pass 64 px, 512 px upscale image
+    python bench/hires.py                 all cases: first pass 256 px (hires target 512 px);
+                                          tiled 2x upscale of 512, 1024 and 2048 px; whole of 512, 1024 px
+    python bench/hires.py --quick         first pass 64 px; tiled of 256 and 512 px, whole of 256 px
+    python bench/hires.py --upscale-only --tiled-sizes 512,1024,2048,4096 --whole-sizes ""
 
 Each case runs in a fresh subprocess, so its peak RSS (ru_maxrss) is its own:
 - `single`: one txt2img pass at the target size (2x the base size);
 - `hires`: a txt2img pass at the base size + a 2x hires pass (Latent, denoise 0.5, same steps);
 - `tiled` / `whole`: a tiny random-weight ESRGAN (2x) upscaling an N x N image with 256 px
-  tiles (32 px overlap) or in one go.
+  tiles (32 px overlap) or in one go, for each N asked: peak RSS and its growth during the
+  upscale, and the bytes of the uint8 output (array and PIL image) that growth must include.
+  Flat memory shows as a growth that stays close to the output's own bytes as N grows.
 Uses the tiny offline model (built into a temp data dir), so the times compare the paths, not a
 real model's quality or speed. Report `uptime` with the figures on a shared machine.
 """
@@ -72,6 +76,7 @@ def run_upscale(case: str, data: Path, size: int) -> dict:
         "seconds": round(time.perf_counter() - started, 2),
         "peak_rss_mb": round(peak_rss_mb()),
         "rss_growth_mb": round(peak_rss_mb() - before),
+        "output_uint8_mb": round(out.width * out.height * 3 / 2**20),
     }
 
 
@@ -103,7 +108,10 @@ def main() -> None:
     parser.add_argument("--data")
     parser.add_argument("--base", type=int, default=256)
     parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--size", type=int, default=2048)
+    parser.add_argument("--size", type=int, default=2048, help="with --case tiled|whole")
+    parser.add_argument("--tiled-sizes", help="comma-separated input sizes for the tiled upscale")
+    parser.add_argument("--whole-sizes", help="comma-separated input sizes for the untiled upscale")
+    parser.add_argument("--upscale-only", action="store_true")
     args = parser.parse_args()
     if args.case:
         sys.path.insert(0, str(ROOT))
@@ -113,18 +121,27 @@ def main() -> None:
         else:
             print(json.dumps(run_upscale(args.case, data, args.size)))
         return
-    base, size = (64, 512) if args.quick else (args.base, args.size)
+    base = 64 if args.quick else args.base
+    tiled = _sizes(args.tiled_sizes, "256,512" if args.quick else "512,1024,2048")
+    whole = _sizes(args.whole_sizes, "256" if args.quick else "512,1024")
+    cases = [] if args.upscale_only else [("single", 0), ("hires", 0)]
+    cases += [("tiled", size) for size in tiled] + [("whole", size) for size in whole]
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder)
         sys.path.insert(0, str(ROOT))
         prepare(data)
-        for case in ("single", "hires", "tiled", "whole"):
+        for case, size in cases:
             command = [sys.executable, __file__, "--case", case, "--data", str(data)]
             command += ["--base", str(base), "--steps", str(args.steps), "--size", str(size)]
             done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
             if done.returncode != 0:
                 raise SystemExit(f"case {case} failed:\n{done.stderr[-2000:]}")
-            print(done.stdout.strip().splitlines()[-1])
+            print(done.stdout.strip().splitlines()[-1], flush=True)
+
+
+def _sizes(text: str | None, default: str) -> list[int]:
+    text = default if text is None else text
+    return [int(part) for part in text.split(",") if part.strip()]
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 python -m hub.server --data DIR [--database URL] [--host 127.0.0.1] [--port 8765] [--public-url URL] ...
 python -m hub.server seed --data DIR [--database URL] --models 1000 [--seed 0] [--unique-files 20000] [--articles N]
 python -m hub.server refresh-stats --data DIR [--database URL]
-python -m hub.server migrate --from sqlite:///DIR/hub.db --to postgresql://user@host:port/db [--allow-non-empty]
+python -m hub.server migrate --from sqlite:///DIR/hub.db --to postgresql://user@host:port/db [--replace]
 python -m hub.server worker --data DIR [--database URL] --queue-url redis://...|postgresql://... [--concurrency 4]
 python -m hub.server serve --data DIR --workers 4 --redis-url redis://... [--queue-url ...]
 
@@ -128,6 +128,38 @@ def _database_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _migrate(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hub.server migrate",
+        description="copy a hub server's SQLite database into PostgreSQL and verify every table "
+        "(row counts and checksums)",
+    )
+    parser.add_argument("--from", dest="source", required=True, type=_database_url, metavar="sqlite:///PATH")
+    parser.add_argument("--to", dest="target", required=True, type=_database_url, metavar="postgresql://...")
+    parser.add_argument(
+        "--replace", action="store_true", help="empty a target that already holds data, then copy"
+    )
+    args = parser.parse_args(argv)
+    import sqlite3
+    import sys
+
+    import psycopg
+
+    from hub.server.store.database_copy import MigrateError, migrate_database
+
+    try:
+        reports = migrate_database(args.source, args.target, replace=args.replace)
+    except MigrateError as exc:
+        print(f"hub.server migrate: {exc}", file=sys.stderr)
+        return 1
+    except (psycopg.Error, sqlite3.Error) as exc:
+        print(f"hub.server migrate: database error: {exc}", file=sys.stderr)
+        return 1
+    rows = sum(r.source_rows for r in reports)
+    print(f"migrated {len(reports)} tables, {rows} rows; every count and checksum matches")
+    return 0
+
+
 def _proxies(value: str) -> tuple[str, ...]:
     entries = tuple(e.strip() for e in value.split(",") if e.strip())
     try:
@@ -198,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         from hub.server.processes import worker_main
 
         return worker_main(args_list[1:])
+    if args_list and args_list[0] == "migrate":
+        return _migrate(args_list[1:])
     if args_list and args_list[0] == "serve":
         args_list = args_list[1:]
     parser = argparse.ArgumentParser(

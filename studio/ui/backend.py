@@ -153,6 +153,11 @@ class UIBackend(Protocol):
         """Hires fix's upscalers: the latent modes, then None, Lanczos, Nearest and model files."""
         ...
 
+    def face_restorers(self) -> list[dict[str, Any]]:
+        """GFPGAN and CodeFormer: `available`, `reason`, `model_path`, and the face detector
+        that runs (`detector`, `aligned`, `detector_note`)."""
+        ...
+
     def submit_extras(self, data: bytes, settings: ExtrasSettings) -> str:
         """Queue one image through Extras (an `extras` job, behind the generations); its id.
         The job's view (`job` / `wait`) has the PNG (infotext kept) and the postprocessing

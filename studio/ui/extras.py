@@ -7,6 +7,7 @@ import html
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 import gradio as gr
@@ -88,6 +89,22 @@ def _follow(
     yield Image.open(io.BytesIO(record.png)), f"<p>{html.escape(record.infotext)}</p>"
 
 
+def face_status(backend: UIBackend) -> str:
+    """Which face restorers can run and which face detector they use (RetinaFace with landmark
+    alignment, or the Haar cascade with axis-aligned crops and why), as HTML."""
+    entries = backend.face_restorers()
+    lines = []
+    for entry in entries:
+        if entry["available"]:
+            file_name = PurePath(entry.get("model_path") or "").name
+            lines.append(f"{entry['name']}: ready ({file_name})")
+        else:
+            lines.append(f"{entry['name']}: unavailable: {entry['reason']}")
+    if entries:
+        lines.append(f"Face detection: {entries[0]['detector_note']}")
+    return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+
+
 def build_extras_tab(backend: UIBackend) -> ExtrasTab:
     upscalers = [name for name in backend.upscaler_names() if not name.startswith("Latent")]
     with gr.Row():
@@ -143,6 +160,7 @@ def build_extras_tab(backend: UIBackend) -> ExtrasTab:
                 upscale_first = gr.Checkbox(
                     value=False, label="Upscale before restoring faces", elem_id="extras_upscale_first"
                 )
+            gr.HTML(lambda: face_status(backend), elem_id="extras_face_status")
             with gr.Row():
                 run = gr.Button("Generate", variant="primary", elem_id="extras_generate")
                 cancel = gr.Button("Cancel", elem_id="extras_cancel")

@@ -276,6 +276,9 @@ class ServicesBackend:
     def upscaler_names(self) -> list[str]:
         return self.engine.upscalers.names()
 
+    def face_restorers(self) -> list[dict[str, Any]]:
+        return self.engine.upscalers.face_restorers()
+
     def submit_extras(self, data: bytes, settings: ExtrasSettings) -> str:
         from studio.extras_jobs import EXTRAS, ExtrasJob
 

@@ -1,7 +1,12 @@
 """The hub server's storage: every SQL statement of the server lives in this package.
 
-A move to a server database (PostgreSQL) replaces this package and keeps `ServerStore`'s
-method signatures; nothing else in the server writes SQL.
+The same package runs on SQLite and on PostgreSQL, chosen by a database URL; nothing else in
+the server writes SQL.
+
+- `connections`: `Database`, the connections, transactions and migrations of one URL;
+  `postgres`: psycopg connections in the shape of sqlite3's (`?` parameters, rows by name and
+  index, the advisory write lock); `dialect`: the few things the two spell differently.
+- `database_copy`: `hub-server migrate`, a SQLite database copied into PostgreSQL and verified.
 
 - `server_store`: `ServerStore`, the facade the server uses (connections, transactions).
 - `schema`: the migration list, applied when a store opens.

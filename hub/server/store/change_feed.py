@@ -1,8 +1,9 @@
 """The change feed: appended in the transaction of each change, read in pages by mirrors.
 
 The feed is compacted: an entity's new entry replaces its older one, so it holds at most one
-entry per entity, the newest. `seq` is AUTOINCREMENT, assigned under the single writer lock,
-so it increases in commit order and is never reused.
+entry per entity, the newest. `seq` is AUTOINCREMENT (on PostgreSQL an identity), assigned
+under the single writer lock (on PostgreSQL the store's advisory lock, held by every write
+transaction of every process), so it increases in commit order and is never reused.
 """
 
 from __future__ import annotations

@@ -220,7 +220,7 @@ def unread_count(conn: sqlite3.Connection, user_id: int) -> int:
 
 def mark(conn: sqlite3.Connection, user_id: int, notification_id: int, read: bool, now: str) -> None:
     cur = conn.execute(
-        "UPDATE notifications SET read_at = CASE WHEN ? THEN COALESCE(read_at, ?) ELSE NULL END "
+        "UPDATE notifications SET read_at = CASE WHEN ? = 1 THEN COALESCE(read_at, ?) ELSE NULL END "
         "WHERE id = ? AND user_id = ? AND in_app = 1",
         (int(read), now, notification_id, user_id),
     )

@@ -6,10 +6,16 @@ e.g. codeformer-v0.1.0.pth), A1111's folders; `.safetensors` always, pickle file
 read from the state dict, so any GFPGANv1-clean variant loads) and spandrel_extra_arches'
 CodeFormer.
 
-Each face the detector finds (`face_detect`) is cropped square around its box (1.8x its side,
-edges repeated where the square leaves the image), resized to the network's size, restored,
-resized back and pasted with feathered edges; the result is blended with the original image
-at `visibility`, as A1111 does. An image with no detected face comes back unchanged.
+Faces are found by `face_detect.FaceDetector`. With RetinaFace (its file present) each face
+has five landmarks: it is warped upright onto the FFHQ template at the network's size,
+restored, and warped back with the inverse transform through a soft mask (`face_align`), as
+A1111 does through facexlib (through the face-parsing mask when `parsing_parsenet` is there
+too, `face_parsing`). With the Haar cascade (no RetinaFace file) a face has only a box:
+it is cropped square around it (1.8x its side, edges repeated where the square leaves the
+image), resized to the network's size, restored, resized back and pasted with feathered edges.
+The result is blended with the original image at `visibility`, as A1111 does. An image with no
+detected face comes back unchanged. facexlib's own files in the same folders
+(`detection_*`, `parsing_*`) are never taken for a restorer's model.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studio.pipeline.upscalers.face_detect import detect_faces, detector_problem
+from studio.pipeline.upscalers.face_detect import Face, FaceDetector, detector_problem
 from studio.pipeline.upscalers.models import PICKLE_SUFFIXES, SAFE_SUFFIXES, import_spandrel, load_state_dict
 from studio.request import RequestError
 
@@ -30,6 +36,7 @@ FOLDERS = {"GFPGAN": ("GFPGAN",), "CodeFormer": ("Codeformer", "CodeFormer")}
 EXAMPLE_FILES = {"GFPGAN": "GFPGANv1.4.pth", "CodeFormer": "codeformer-v0.1.0.pth"}
 CROP_SCALE = 1.8  # the square crop's side over the detected box's side (FFHQ crops hold the head)
 FEATHER = 0.1  # of the crop's side: the pasted face fades in over this margin
+FACEXLIB_PREFIXES = ("detection_", "parsing_")  # facexlib's files, kept beside the restorers
 
 
 def find_face_model(models_path: Path, name: str, allow_pickle: bool) -> Path | None:
@@ -39,7 +46,11 @@ def find_face_model(models_path: Path, name: str, allow_pickle: bool) -> Path | 
         for folder in FOLDERS[name]:
             root = models_path / folder
             if root.is_dir():
-                found = sorted(path for path in root.rglob(f"*{suffix}") if path.is_file())
+                found = sorted(
+                    path
+                    for path in root.rglob(f"*{suffix}")
+                    if path.is_file() and not path.name.startswith(FACEXLIB_PREFIXES)
+                )
                 if found:
                     return found[0]
     return None
@@ -139,19 +150,54 @@ def _feather_mask(side: int) -> Any:
     return Image.fromarray((np.outer(ramp, ramp) * 255).astype(np.uint8), "L")
 
 
-def restore_faces(image: Any, network: FaceNetwork, weight: float = 0.5) -> tuple[Any, int]:
-    """(the image with every detected face restored, how many faces)."""
+def _restore_square(result: Any, box: tuple[int, int, int, int], network: FaceNetwork, weight: float) -> None:
+    """The face in `box` restored in an axis-aligned square crop, pasted into `result`."""
     from PIL import Image
 
+    square = _square(box)
+    side = square[2] - square[0]
+    crop = _crop_padded(result, square).resize((network.size, network.size), Image.Resampling.LANCZOS)
+    restored = network.restore_crop(crop, weight).resize((side, side), Image.Resampling.LANCZOS)
+    result.paste(restored, square[:2], _feather_mask(side))  # PIL clips what falls outside
+
+
+def _restore_aligned(
+    result: Any, landmarks: Any, network: FaceNetwork, weight: float, parser: Any = None
+) -> Any:
+    """The face with these five landmarks warped upright, restored and warped back (through
+    the face-parsing mask of the restored face when `parser` is given)."""
+    import numpy as np
+    from PIL import Image
+
+    from studio.pipeline.upscalers.face_align import alignment_matrix, paste_face, warp_face
+
+    rgb = np.asarray(result)
+    matrix = alignment_matrix(landmarks, network.size)
+    face = warp_face(rgb, matrix, network.size)
+    restored = np.asarray(network.restore_crop(Image.fromarray(face), weight))
+    mask = None
+    if parser is not None:
+        from studio.pipeline.upscalers.face_parsing import parsing_mask
+
+        mask = parsing_mask(parser, restored)
+    return Image.fromarray(paste_face(rgb, restored, matrix, mask))
+
+
+def restore_faces(
+    image: Any, network: FaceNetwork, faces: list[Face], weight: float = 0.5, parser: Any = None
+) -> Any:
+    """The image with each of `faces` restored: aligned by its landmarks when it has them
+    (pasted through `parser`'s face mask when given), else in a square crop around its box."""
     result = image.convert("RGB").copy()
-    boxes = detect_faces(result)
-    for box in boxes:
-        square = _square(box)
-        side = square[2] - square[0]
-        crop = _crop_padded(result, square).resize((network.size, network.size), Image.Resampling.LANCZOS)
-        restored = network.restore_crop(crop, weight).resize((side, side), Image.Resampling.LANCZOS)
-        result.paste(restored, square[:2], _feather_mask(side))  # PIL clips what falls outside
-    return result, len(boxes)
+    for face in faces:
+        try:
+            if face.landmarks is not None:
+                result = _restore_aligned(result, face.landmarks, network, weight, parser)
+                continue
+        except ValueError:  # landmarks that determine no transform (all in one point)
+            pass
+        _restore_square(result, face.box, network, weight)
+    return result
 
 
 class FaceRestorers:
@@ -161,6 +207,7 @@ class FaceRestorers:
         self.models_path = models_path
         self._allow_pickle = allow_pickle
         self._loaded: dict[Path, FaceNetwork] = {}
+        self.detector = FaceDetector(models_path, allow_pickle)
 
     def problem(self, name: str) -> str | None:
         """Why `name` cannot restore faces here, or None."""
@@ -178,7 +225,10 @@ class FaceRestorers:
         return detector_problem()
 
     def status(self) -> list[dict[str, Any]]:
-        """A1111's /face-restorers entries, with `available`, `reason` and the model file."""
+        """A1111's /face-restorers entries, with `available`, `reason`, the model file and the
+        face detector that runs (`detector`, `aligned`, `detector_note`: RetinaFace with
+        landmark alignment, or Haar with axis-aligned crops and why)."""
+        detector = self.detector.describe()
         entries = []
         for name in RESTORERS:
             reason = self.problem(name)
@@ -190,6 +240,10 @@ class FaceRestorers:
                     "available": reason is None,
                     "reason": reason,
                     "model_path": str(path) if path else None,
+                    "detector": detector["detector"],
+                    "aligned": detector["aligned"],
+                    "parsing": detector["parsing"],
+                    "detector_note": detector["note"],
                 }
             )
         return entries
@@ -218,10 +272,36 @@ class FaceRestorers:
 
         if visibility <= 0:
             return image
-        restored, _ = restore_faces(image, self.network(name, field_name), weight)
+        network = self.network(name, field_name)
+        faces = self.detect(image, field_name)
+        restored = restore_faces(image, network, faces, weight, self.parser(field_name) if faces else None)
         if visibility >= 1:
             return restored
         return Image.blend(image.convert("RGB"), restored, visibility)
+
+    def detect(self, image: Any, field_name: str) -> list[Face]:
+        """The faces in `image` (RetinaFace when its file is present, else Haar)."""
+        try:
+            return self.detector.detect(image)
+        except RequestError as error:
+            raise RequestError(field_name, error.message) from error
+        except Exception as error:  # a damaged or foreign RetinaFace file (several error types)
+            path = self.detector.retinaface_file()
+            if path is None:
+                raise
+            raise RequestError(field_name, f"{path.name}: not a RetinaFace model ({error})") from error
+
+    def parser(self, field_name: str) -> Any:
+        """The face-parsing network for the paste mask, or None (no file, or no RetinaFace)."""
+        try:
+            return self.detector.parser()
+        except RequestError as error:
+            raise RequestError(field_name, error.message) from error
+        except Exception as error:  # a damaged or foreign file (several error types)
+            path = self.detector.parsenet_file()
+            raise RequestError(
+                field_name, f"{path.name if path else 'parsing_parsenet'}: not a ParseNet model ({error})"
+            ) from error
 
     def check_request(self, request: Any) -> None:
         """A generation's `restore_faces`: RequestError naming it when its restorer cannot run."""
@@ -240,3 +320,4 @@ class FaceRestorers:
 
     def unload(self) -> None:
         self._loaded.clear()
+        self.detector.unload()

@@ -96,7 +96,9 @@ class LoadedUpscaler:
         self.descriptor = descriptor
         self.scale: int = int(descriptor.scale)
 
-    def run(self, tensor: Any, tile: int, overlap: int) -> Any:
+    def run(self, array: Any, tile: int, overlap: int, output: Any = None) -> Any:
+        """The network on a uint8 (H, W, 3) array, in tiles: a uint8 (H*scale, W*scale, 3)
+        array (`output` when given, e.g. a `numpy.memmap`); see `tiles.run_tiled`."""
         import torch
 
         from studio.pipeline.upscalers.tiles import run_tiled
@@ -107,23 +109,21 @@ class LoadedUpscaler:
             return model(piece).clamp(0, 1)
 
         with torch.no_grad():
-            return run_tiled(network, tensor, self.scale, tile, overlap)
+            return run_tiled(network, array, self.scale, tile, overlap, output)
 
     def upscale(self, image: Any, width: int, height: int, tile: int = 256, overlap: int = 32) -> Any:
         """The image through the network (repeatedly while it is still smaller than asked, as
         A1111 does), then resized to exactly (width, height) with Lanczos."""
         import numpy as np
-        import torch
         from PIL import Image
 
         current = image.convert("RGB")
         for _ in range(3):
             if current.width >= width and current.height >= height:
                 break
-            array = np.asarray(current, dtype=np.float32) / 255.0
-            tensor = torch.from_numpy(array).permute(2, 0, 1)[None]
-            out = self.run(tensor, tile, overlap)[0].permute(1, 2, 0).numpy()
-            current = Image.fromarray((out * 255.0).round().clip(0, 255).astype(np.uint8))
+            out = self.run(np.asarray(current), tile, overlap)
+            current = Image.fromarray(out)
+            del out
         if current.size != (width, height):
             current = current.resize((width, height), Image.Resampling.LANCZOS)
         return current

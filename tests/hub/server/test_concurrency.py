@@ -111,9 +111,9 @@ def _all_models(api: str) -> dict[int, dict]:
 
 
 @pytest.mark.slow
-def test_change_feed_never_skips_or_repeats_under_writes(seeded_hub: RunningHub) -> None:
-    key = register(seeded_hub.api, "admin")
-    writer = Writer(seeded_hub, key, list(range(1, 1001)), delete=True)
+def test_change_feed_never_skips_or_repeats_under_writes(backend_seeded_hub: RunningHub) -> None:
+    key = register(backend_seeded_hub.api, "admin")
+    writer = Writer(backend_seeded_hub, key, list(range(1, 1001)), delete=True)
     mirror: dict[tuple[str, object], dict] = {}
     seqs: list[int] = []
     cursor = None
@@ -121,7 +121,7 @@ def test_change_feed_never_skips_or_repeats_under_writes(seeded_hub: RunningHub)
     with httpx.Client(timeout=30) as http:
         while True:
             params = {"limit": 45} | ({"since": cursor} if cursor else {})
-            body = http.get(f"{seeded_hub.api}/sync/changes", params=params).json()
+            body = http.get(f"{backend_seeded_hub.api}/sync/changes", params=params).json()
             for item in body["items"]:
                 seqs.append(item["seq"])
                 entity = (item["entity"], item["id"])
@@ -147,37 +147,40 @@ def test_change_feed_never_skips_or_repeats_under_writes(seeded_hub: RunningHub)
     assert writer.error is None, writer.error
     assert writer.deleted and writer.created
     assert seqs == sorted(seqs) and len(seqs) == len(set(seqs)), "seq must increase, never repeat"
-    server_models = _all_models(seeded_hub.api)
+    server_models = _all_models(backend_seeded_hub.api)
     mirror_models = {i: d for (kind, i), d in mirror.items() if kind == "model"}
     assert mirror_models.keys() == server_models.keys()
     for model_id, doc in server_models.items():
         assert mirror_models[model_id] == doc, f"model {model_id} differs from the server"
     creators = {
         c["username"]: c
-        for c in httpx.get(f"{seeded_hub.api}/creators", params={"limit": 200}).json()["items"]
+        for c in httpx.get(f"{backend_seeded_hub.api}/creators", params={"limit": 200}).json()["items"]
     }
     mirror_creators = {i: d for (kind, i), d in mirror.items() if kind == "creator"}
     assert mirror_creators == creators
 
 
-def test_feed_is_compacted_and_orders_by_commit(seeded_hub: RunningHub) -> None:
-    key = register(seeded_hub.api, "admin")
-    drained = _drain_feed(seeded_hub.api, None)
+def test_feed_is_compacted_and_orders_by_commit(backend_seeded_hub: RunningHub) -> None:
+    key = register(backend_seeded_hub.api, "admin")
+    drained = _drain_feed(backend_seeded_hub.api, None)
     # 1,000 models, 40 creators and the cosmetics of the 10 the seed dressed, one entry each
     assert len(drained) == 1050
     last_seq = drained[-1]["seq"]
     headers = {"Authorization": f"Bearer {key}"}
     for name in ("Once", "Twice"):
         assert (
-            httpx.patch(f"{seeded_hub.api}/models/5", json={"name": name}, headers=headers).status_code == 200
+            httpx.patch(
+                f"{backend_seeded_hub.api}/models/5", json={"name": name}, headers=headers
+            ).status_code
+            == 200
         )
-    everything = _drain_feed(seeded_hub.api, None)
+    everything = _drain_feed(backend_seeded_hub.api, None)
     assert len(everything) == 1050
     model5 = [i for i in everything if i["entity"] == "model" and i["id"] == 5]
     assert len(model5) == 1 and model5[0]["seq"] > last_seq and model5[0]["data"]["name"] == "Twice"
-    newer = httpx.get(f"{seeded_hub.api}/sync/changes", params={"since": last_seq}).json()
+    newer = httpx.get(f"{backend_seeded_hub.api}/sync/changes", params={"since": last_seq}).json()
     assert [i["id"] for i in newer["items"]] == [5] and newer["hasMore"] is False
-    page = httpx.get(f"{seeded_hub.api}/models/5").json()
+    page = httpx.get(f"{backend_seeded_hub.api}/models/5").json()
     page["creator"].pop("cosmetics")  # added on the way out; the feed carries them apart
     assert newer["items"][0]["data"] == page
 
@@ -194,12 +197,12 @@ def _drain_feed(api: str, since: int | None) -> list[dict]:
             return items
 
 
-def test_creator_without_models_is_deleted_from_the_feed(empty_hub: RunningHub) -> None:
-    key = register(empty_hub.api, "solo")
+def test_creator_without_models_is_deleted_from_the_feed(backend_empty_hub: RunningHub) -> None:
+    key = register(backend_empty_hub.api, "solo")
     created = upload_model(
-        empty_hub.api, key, model_metadata(), [("m.safetensors", safetensors_bytes())]
+        backend_empty_hub.api, key, model_metadata(), [("m.safetensors", safetensors_bytes())]
     ).json()
-    items = _drain_feed(empty_hub.api, None)
+    items = _drain_feed(backend_empty_hub.api, None)
     assert [(i["entity"], i["id"], i["action"]) for i in items] == [
         ("model", created["modelId"], "upsert"),
         ("creator", "solo", "upsert"),
@@ -208,10 +211,13 @@ def test_creator_without_models_is_deleted_from_the_feed(empty_hub: RunningHub) 
         "/api/v1/models?username=solo"
     )
     headers = {"Authorization": f"Bearer {key}"}
-    assert httpx.delete(f"{empty_hub.api}/models/{created['modelId']}", headers=headers).status_code == 204
-    after = _drain_feed(empty_hub.api, items[-1]["seq"])
+    assert (
+        httpx.delete(f"{backend_empty_hub.api}/models/{created['modelId']}", headers=headers).status_code
+        == 204
+    )
+    after = _drain_feed(backend_empty_hub.api, items[-1]["seq"])
     assert [(i["entity"], i["id"], i["action"], i["data"]) for i in after] == [
         ("model", created["modelId"], "delete", None),
         ("creator", "solo", "delete", None),
     ]
-    assert httpx.get(f"{empty_hub.api}/models/{created['modelId']}").status_code == 404
+    assert httpx.get(f"{backend_empty_hub.api}/models/{created['modelId']}").status_code == 404

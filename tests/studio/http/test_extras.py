@@ -138,6 +138,9 @@ def test_list_routes(api: webuiapi.WebUIApi, live: LiveServer) -> None:
     restorers = api.get_face_restorers()
     assert {item["name"] for item in restorers} == {"GFPGAN", "CodeFormer"}
     assert all(item["available"] is False and item["reason"] for item in restorers)
+    # no RetinaFace file: the Haar cascade runs, and the listing says why
+    assert all(item["detector"] == "Haar cascade" and item["aligned"] is False for item in restorers)
+    assert all("detection_Resnet50_Final" in item["detector_note"] for item in restorers)
     assert api.get_realesrgan_models() == []
     assert api.get_hypernetworks() == []
     modules = requests.get(f"{live.url}/sdapi/v1/sd-modules", timeout=30)

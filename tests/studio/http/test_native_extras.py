@@ -213,6 +213,18 @@ def test_face_restoration_through_webuiapi_and_the_native_route(live: LiveServer
         override_settings={"face_restoration_model": "GFPGAN"},
     )
     assert result.info["restore_faces"] is True and result.info["face_restoration_model"] == "GFPGAN"
+    # with a RetinaFace file in models/GFPGAN, faces are found by it and aligned: the listing
+    # says so, and the same request restores differently
+    from tests.studio.pipeline.face_landmarks import pointing_state, write_retinaface
+
+    write_retinaface(live.services.config.models_path, "mobilenet0.25", pointing_state())
+    gfpgan = next(item for item in api.get_face_restorers() if item["name"] == "GFPGAN")
+    assert gfpgan["detector"] == "RetinaFace" and gfpgan["aligned"] is True
+    aligned = api.extra_single_image(scene, upscaler_1="None", upscaling_resize=1, gfpgan_visibility=1.0)
+    assert (
+        np.abs(np.asarray(aligned.image, dtype=np.int16) - np.asarray(restored.image, dtype=np.int16)).max()
+        > 10
+    )
     assert "Face restoration: GFPGAN" in result.info["infotexts"][0]
     bad = requests.post(
         f"{live.url}/sdapi/v1/txt2img",

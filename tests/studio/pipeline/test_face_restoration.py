@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from studio.pipeline.upscalers.face_detect import detect_faces
-from studio.pipeline.upscalers.faces import FaceRestorers, gfpgan_network, restore_faces
+from studio.pipeline.upscalers.faces import FaceRestorers, gfpgan_network
 from studio.pipeline.upscalers.models import load_state_dict
 from studio.request import RequestError
 from tests.studio.pipeline.face_models import face_scene, write_random_codeformer, write_tiny_gfpgan
@@ -55,7 +55,7 @@ def test_gfpgan_restores_the_face_region_only(tmp_path: Path) -> None:
     assert np.abs(_array(half) - _array(expected)).max() <= 1
     # no face: the image comes back as it was
     flat = Image.new("RGB", (96, 96), (200, 30, 30))
-    assert restore_faces(flat, network)[1] == 0
+    assert restorers.detect(flat, "gfpgan_visibility") == []
     assert (_array(restorers.restore(flat, "GFPGAN", 1.0, 0.5, "gfpgan_visibility")) == _array(flat)).all()
 
 

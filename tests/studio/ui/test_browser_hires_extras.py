@@ -89,6 +89,11 @@ def test_extras_restores_a_face_as_a_queued_job(browser, studio, artifacts_dir, 
     scene.save(path)
     page = open_page(browser, studio.url)
     page.click("#tab_extras-button")
+    # the tab says which restorers can run and which face detector they use
+    status = page.locator("#extras_face_status").inner_text()
+    assert "GFPGAN: ready (tiny-gfpgan.safetensors)" in status
+    assert "CodeFormer: unavailable" in status
+    assert "Haar cascade with axis-aligned square crops" in status and "detection_Resnet50_Final" in status
     page.set_input_files("#extras_image input[type=file]", str(path))
     page.wait_for_selector("#extras_image img")
     set_number(page, "extras_upscaling_resize", 1)

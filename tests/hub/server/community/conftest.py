@@ -8,7 +8,6 @@ with `Community.run_jobs()` (the same `JobWorker` the server runs), so each step
 from __future__ import annotations
 
 import io
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,13 +20,17 @@ from PIL import Image
 
 from hub.server.notify import JobWorker
 from tests.hub.server.conftest import (
+    Catalog,
     RunningHub,
+    catalog_copy,
+    empty_database,
     model_metadata,
     register,
     running_hub,
     safetensors_bytes,
     upload_model,
 )
+from tests.postgres_databases import BACKENDS
 
 
 @dataclass
@@ -103,10 +106,11 @@ class Template:
     model_id: int
     version_id: int
     other_model_id: int
+    database: str | None = None  # PostgreSQL: the template database's URL; None: hub.db in path
 
 
-def build_template(path: Path) -> Template:
-    with running_hub(path, job_poll_seconds=0) as hub:
+def build_template(path: Path, database: str | None = None) -> Template:
+    with running_hub(path, job_poll_seconds=0, database=database) as hub:
         admin = account(hub, "siteadmin")  # the first account is the server's admin; the others are users
         creator = account(hub, "inkmaster")
         reader = account(hub, "reader1")
@@ -117,7 +121,7 @@ def build_template(path: Path) -> Template:
         accounts = {a.username: (a.key, a.id) for a in (admin, creator, reader)}
         for opened in (admin, creator, reader):
             opened.http.close()
-    return Template(path, accounts, model_id, version_id, other_model_id)
+    return Template(path, accounts, model_id, version_id, other_model_id, database)
 
 
 @pytest.fixture(scope="session")
@@ -125,11 +129,23 @@ def community_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     return build_template(tmp_path_factory.mktemp("community-template") / "hub")
 
 
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend_community_template(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Template]:
+    """`community_template` on each backend (SQLite, PostgreSQL)."""
+    with empty_database(request.param) as database:
+        yield build_template(tmp_path_factory.mktemp(f"community-{request.param}") / "hub", database)
+
+
 @contextmanager
 def start_community(template: Template, data_dir: Path, **options: Any) -> Iterator[Community]:
     """A server on a copy of the template under `data_dir` (`options`: ServerConfig fields)."""
-    shutil.copytree(template.path, data_dir)
-    with running_hub(data_dir, **({"job_poll_seconds": 0} | options)) as hub:
+    settings = {"job_poll_seconds": 0} | options
+    with (
+        catalog_copy(Catalog(template.path, template.database), data_dir) as copy,
+        running_hub(data_dir, **({"database": copy.database} | settings)) as hub,
+    ):
         opened = []
 
         def known(username: str) -> Account:
@@ -157,6 +173,13 @@ def start_community(template: Template, data_dir: Path, **options: Any) -> Itera
 @pytest.fixture
 def community(community_template: Template, tmp_path: Path) -> Iterator[Community]:
     with start_community(community_template, tmp_path / "hub") as opened:
+        yield opened
+
+
+@pytest.fixture
+def backend_community(backend_community_template: Template, tmp_path: Path) -> Iterator[Community]:
+    """`community` on each backend."""
+    with start_community(backend_community_template, tmp_path / "hub") as opened:
         yield opened
 
 

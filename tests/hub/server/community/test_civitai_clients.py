@@ -1,5 +1,6 @@
 """Civitai clients' article and collection calls against a live hub server: the real `civitapy`
-client from PyPI (its `Article` and `Collection` models), and raw httpx in Civitai's shape."""
+client from PyPI (its `Article` and `Collection` models), and raw httpx in Civitai's shape; on
+SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ from civitapy.errors import CivitAINotFoundError
 from civitapy.models import Article, Collection
 
 from tests.hub.server.community.conftest import Community, png_bytes
+
+
+@pytest.fixture
+def community(backend_community: Community) -> Community:
+    """These tests run on each backend (SQLite, PostgreSQL)."""
+    return backend_community
 
 
 @pytest.fixture
