@@ -6,6 +6,7 @@ And `serve --workers 2`: one port, two web processes, stopped together."""
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import signal
@@ -26,6 +27,10 @@ from hub.sync import CatalogSync, HubClient
 from tests.hub.server.conftest import model_metadata, register, safetensors_bytes, upload_model
 from tests.hub.server.test_redis_shared import REDIS_URL, ROOT, _free_port, server_process
 
+# A loaded machine (argon2, several processes) can take more than httpx's default 5 s.
+GET = functools.partial(httpx.get, timeout=60)
+POST = functools.partial(httpx.post, timeout=60)
+PATCH = functools.partial(httpx.patch, timeout=60)
 pytestmark = [
     pytest.mark.skipif(
         not REDIS_URL,
@@ -89,7 +94,7 @@ def test_a_write_through_one_reaches_a_sync_client_of_the_other(
         with HubDatabase(tmp_path / "mirror.db") as local, HubClient(b_origin) as client:
             CatalogSync(local, client).run()
             assert local.scalar("SELECT name FROM models WHERE id = ?", (model_id,)) == "Written on A"
-            edit = httpx.patch(f"{a}/models/{model_id}", json={"name": "Renamed on A"}, headers=_auth(alice))
+            edit = PATCH(f"{a}/models/{model_id}", json={"name": "Renamed on A"}, headers=_auth(alice))
             assert edit.status_code == 200, edit.text
             report = CatalogSync(local, client).run()
             assert report.items >= 1
@@ -114,9 +119,7 @@ def test_change_feed_read_through_both_never_skips_or_repeats(
                     model_id = _upload(api, keys[api], f"Model {offset + n}", offset + n)
                     created.append(model_id)
                     patch = {"name": f"Edited {offset + n}", "tags": [f"t{rng.randrange(5)}"]}
-                    assert httpx.patch(
-                        f"{api}/models/{model_id}", json=patch, headers=_auth(keys[api])
-                    ).is_success
+                    assert PATCH(f"{api}/models/{model_id}", json=patch, headers=_auth(keys[api])).is_success
             except BaseException as exc:  # reported by the test
                 errors.append(exc)
 
@@ -129,7 +132,7 @@ def test_change_feed_read_through_both_never_skips_or_repeats(
         while True:
             api = (a, b)[pages % 2]  # alternate processes page by page
             params = {"limit": 5} | ({"since": cursor} if cursor else {})
-            body = httpx.get(f"{api}/sync/changes", params=params, timeout=30).json()
+            body = GET(f"{api}/sync/changes", params=params, timeout=30).json()
             pages += 1
             for item in body["items"]:
                 seqs.append(item["seq"])
@@ -168,10 +171,8 @@ def test_two_processes_selling_the_last_items_never_oversell(
         }
         for name in buyers:
             grant = {"to": name, "amount": 100, "idempotencyKey": f"grant-{name}"}
-            assert httpx.post(f"{a}/buzz/grants", json=grant, headers=_auth(admin)).status_code == 200
-        section = httpx.post(
-            f"{a}/admin/shop/sections", json={"name": "Last ones"}, headers=_auth(admin)
-        ).json()
+            assert POST(f"{a}/buzz/grants", json=grant, headers=_auth(admin)).status_code == 200
+        section = POST(f"{a}/admin/shop/sections", json={"name": "Last ones"}, headers=_auth(admin)).json()
         items = []
         for n in range(6):
             body = {
@@ -181,7 +182,7 @@ def test_two_processes_selling_the_last_items_never_oversell(
                 "price": 10,
                 "quantity": 1,
             }
-            made = httpx.post(f"{b}/admin/shop/items", json=body, headers=_auth(admin))
+            made = POST(f"{b}/admin/shop/items", json=body, headers=_auth(admin))
             assert made.status_code == 201, made.text
             items.append(made.json()["id"])
 
@@ -189,7 +190,7 @@ def test_two_processes_selling_the_last_items_never_oversell(
             item, name, api = args
             body = {"idempotencyKey": f"{name}-{item}"}
             url = f"{api}/shop/items/{item}/purchase"
-            return httpx.post(url, json=body, headers=_auth(buyers[name]), timeout=60).status_code
+            return POST(url, json=body, headers=_auth(buyers[name]), timeout=60).status_code
 
         attempts = [(item, name, (a, b)[n % 2]) for item in items for n, name in enumerate(buyers)]
         with ThreadPoolExecutor(8) as pool:
@@ -197,7 +198,7 @@ def test_two_processes_selling_the_last_items_never_oversell(
         per_item = [codes[i * 4 : i * 4 + 4] for i in range(len(items))]
         assert all(sorted(c) == [200, 409, 409, 409] for c in per_item), per_item
         balances = [
-            httpx.get(f"{(a, b)[n % 2]}/buzz/balance", headers=_auth(key)).json()["balance"]
+            GET(f"{(a, b)[n % 2]}/buzz/balance", headers=_auth(key)).json()["balance"]
             for n, key in enumerate(buyers.values())
         ]
         assert sum(balances) == 4 * 100 - 6 * 10 and min(balances) >= 0, balances
@@ -247,7 +248,7 @@ def test_serve_workers_runs_several_processes_on_one_port(tmp_path: Path) -> Non
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{api}/flags").status_code == 200:
+                if GET(f"{api}/flags").status_code == 200:
                     break
             except httpx.TransportError:
                 pass
