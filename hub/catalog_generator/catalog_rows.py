@@ -283,7 +283,8 @@ class CatalogRowGenerator:
     def models(self) -> Iterator[GeneratedModel]:
         first = self.now - HISTORY
         for index in range(self.model_total):
-            published = first + HISTORY * (index + self.rng.random() * 0.5) / max(1, self.model_total)
+            # the fraction first: HISTORY * index overflows timedelta past ~900,000 models
+            published = first + HISTORY * ((index + self.rng.random() * 0.5) / max(1, self.model_total))
             yield self._model(published, min(self.now, published + timedelta(days=30)))
 
     def _model(self, published: datetime, latest: datetime) -> GeneratedModel:
