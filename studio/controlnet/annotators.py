@@ -9,6 +9,11 @@ as they are (strict: every key and shape must match).
 - HED soft edges (`hed/ControlNetHED.pth`): lllyasviel's Apache-2 HED (five VGG-like blocks,
   one side output each); the map is the sigmoid of their mean. `softedge_hedsafe` quantises it
   and blurs it as the extension does.
+- further networks in their own modules: `openpose` (+ `openpose_parts`: hands, faces), `mlsd`,
+  `pidinet`, `depth` (MiDaS DPT-Hybrid and Depth Anything on transformers' architectures).
+  `BUILDERS` makes each from the file's state, `KEY_ADAPTERS` maps a file's names where the
+  extension maps them too (or the original repository's names onto transformers'), and
+  `run_network` turns the network's output into the control map.
 
 Files live under `models/ControlNet/annotators/` (the extension's `annotator/downloads` layout).
 A `.safetensors` file of the same stem is read in place of the `.pth`; pickle files are read
@@ -200,12 +205,71 @@ def anime_lineart_network() -> Any:
     return UnetGenerator()
 
 
+def _openpose(state: dict[str, Any]) -> Any:
+    from studio.controlnet import openpose
+
+    return openpose.body_network()
+
+
+def _mlsd(state: dict[str, Any]) -> Any:
+    from studio.controlnet import mlsd
+
+    return mlsd.mlsd_network()
+
+
+def _pidinet(state: dict[str, Any]) -> Any:
+    from studio.controlnet import pidinet
+
+    return pidinet.pidinet_network()
+
+
+def _parts() -> Any:
+    from studio.controlnet import openpose_parts
+
+    return openpose_parts
+
+
+def _depth() -> Any:
+    from studio.controlnet import depth
+
+    return depth
+
+
 BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "lineart_anime": lambda state: anime_lineart_network(),
     "lineart": lambda state: lineart_network(
         len({key.split(".")[1] for key in state if key.startswith("model2.")})
     ),
     "hed": lambda state: hed_network(),
+    "openpose": _openpose,
+    "openpose_hand": lambda state: _parts().hand_network(),
+    "openpose_face": lambda state: _parts().face_network(),
+    "mlsd": _mlsd,
+    "pidinet": _pidinet,
+    "depth_anything": lambda state: _depth().depth_anything_network(state),
+    "midas": lambda state: _depth().midas_network(state),
+}
+
+
+def _openpose_keys(state: dict[str, Any], network: Any) -> dict[str, Any]:
+    from studio.controlnet import openpose
+
+    return openpose.file_state_to_network(state, network)
+
+
+# the file's layer names onto the network's, where the extension maps them on loading too
+def _pidinet_keys(state: dict[str, Any], network: Any) -> dict[str, Any]:
+    from studio.controlnet import pidinet
+
+    return pidinet.file_state_to_network(state)
+
+
+KEY_ADAPTERS: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {
+    "openpose": _openpose_keys,
+    "openpose_hand": lambda state, network: _parts().hand_file_state(state, network),
+    "pidinet": _pidinet_keys,
+    "depth_anything": lambda state, network: _depth().depth_anything_state(state),
+    "midas": lambda state, network: _depth().midas_state(state),
 }
 
 
@@ -215,10 +279,79 @@ def load_network(kind: str, path: Path, field_name: str) -> Any:
     try:
         state = _read_state(path)
         network = BUILDERS[kind](state)
+        if kind in KEY_ADAPTERS:
+            state = KEY_ADAPTERS[kind](state, network)
         network.load_state_dict(state, strict=True)
     except Exception as error:  # another network's file, or a damaged one
         raise RequestError(field_name, f"{path.name} is not a {kind} annotator ({error})") from error
     return network.eval()
+
+
+def run_network(
+    kind: str,
+    network: Any,
+    image: Any,
+    variant: str,
+    a: float,
+    b: float,
+    extras: dict[str, Any] | None = None,
+) -> Any:
+    """The control map the annotator network of `kind` makes of `image` (already at processor
+    resolution); `a` and `b` are the unit's thresholds (its defaults when -1); `extras` the
+    preprocessor's further networks by kind (openpose's hand and face)."""
+    extras = extras or {}
+    if kind == "lineart":
+        return run_lineart(network, image)
+    if kind == "lineart_anime":
+        return run_anime_lineart(network, image)
+    if kind == "hed":
+        edges = run_hed(network, image, safe=variant == "safe")
+        return scribble(edges) if variant == "scribble" else edges
+    if kind == "openpose":
+        from studio.controlnet.openpose import run_openpose
+
+        return run_openpose(
+            network,
+            image,
+            hand=extras.get("openpose_hand"),
+            face=extras.get("openpose_face"),
+            draw_bodies=variant != "faceonly",
+        )
+    if kind == "mlsd":
+        from studio.controlnet.mlsd import run_mlsd
+
+        return run_mlsd(network, image, a, b)
+    if kind == "pidinet":
+        from studio.controlnet.pidinet import run_pidinet
+
+        edges = run_pidinet(network, image, safe=variant == "safe")
+        return scribble(edges) if variant == "scribble" else edges
+    if kind == "depth_anything":
+        return _depth().run_depth_anything(network, image)
+    if kind == "midas":
+        return _depth().run_midas(network, image, a if variant == "normal" else None)
+    raise ValueError(f"no runner for annotator {kind!r}")
+
+
+def scribble(edges: Any) -> Any:
+    """The extension's scribble_hed / scribble_pidinet from a soft-edge map: non-maximum
+    suppression (Gaussian sigma 3, kept where no 3-pixel line through it in 4 directions is
+    higher, then > 127), blurred again (sigma 3), and every pixel over 4 made white."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    soft = cv2.GaussianBlur(np.asarray(edges.convert("L")).astype(np.float32), (0, 0), 3.0)
+    kept = np.zeros_like(soft)
+    lines = (
+        [[0, 0, 0], [1, 1, 1], [0, 0, 0]], [[0, 1, 0], [0, 1, 0], [0, 1, 0]],
+        [[1, 0, 0], [0, 1, 0], [0, 0, 1]], [[0, 0, 1], [0, 1, 0], [1, 0, 0]],
+    )  # fmt: skip
+    for line in lines:
+        np.putmask(kept, cv2.dilate(soft, kernel=np.array(line, dtype=np.uint8)) == soft, soft)
+    thin = np.where(kept > 127, 255, 0).astype(np.uint8)
+    blurred = cv2.GaussianBlur(thin, (0, 0), 3.0)
+    return Image.fromarray(np.where(blurred > 4, 255, 0).astype(np.uint8)).convert("RGB")
 
 
 def run_lineart(network: Any, image: Any) -> Any:

@@ -1,11 +1,11 @@
 """ControlNet preprocessors ("modules"): those that need no weights, on numpy and PIL, and the
-model-based ones Atelier has the networks for (lineart, HED soft edges: `annotators`), run when
-their weight files are present.
+model-based ones Atelier has the networks for (lineart, HED, PiDiNet, OpenPose, M-LSD, MiDaS,
+Depth Anything: `annotators` and the modules it names), run when their weight files are present.
 
 Each takes an RGB PIL image, the processor resolution and the two thresholds, and returns the
 control image (RGB, at processor resolution on its short side). A model-based preprocessor
-without its weights, or one Atelier has no network for (depth, normal, openpose ...), is
-refused with an error naming the annotator file expected and where.
+without its weights (each of them, when it needs several), or one Atelier has no network for
+(depth_zoe, normal_bae, seg), is refused with an error naming the annotator file expected and where.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ class Preprocessor:
     threshold_b: tuple[str, float, float, float] | None = None
     weights: str | None = None  # annotator file expected under models/ControlNet/annotators/
     network: str | None = None  # the annotator network that runs it (studio.controlnet.annotators)
-    variant: str = ""  # lineart: "coarse"; HED: "safe"
+    variant: str = ""  # HED / PiDiNet: "safe", "scribble"; openpose: "faceonly"; MiDaS: "normal"
+    extras: tuple[tuple[str, str], ...] = ()  # further (annotator file, network) it needs
 
 
 def resize_short_side(image: Image.Image, resolution: int) -> Image.Image:
@@ -177,6 +178,9 @@ BUILT_IN = (
     Preprocessor("scribble_xdog", _scribble_xdog, ("XDoG Threshold", 32, 1, 64)),
     Preprocessor("shuffle", _shuffle),
 )
+BODY = "openpose/body_pose_model.pth"
+HAND = ("openpose/hand_pose_model.pth", "openpose_hand")
+FACE = ("openpose/facenet.pth", "openpose_face")
 # Model-based preprocessors: run by their annotator network when its weights are present
 # (studio.controlnet.annotators); the others are listed and refused, naming the file expected.
 NEEDS_WEIGHTS = (
@@ -185,13 +189,43 @@ NEEDS_WEIGHTS = (
     Preprocessor("lineart_anime", None, weights="lineart_anime/netG.pth", network="lineart_anime"),
     Preprocessor("softedge_hed", None, weights="hed/ControlNetHED.pth", network="hed"),
     Preprocessor("softedge_hedsafe", None, weights="hed/ControlNetHED.pth", network="hed", variant="safe"),
-    Preprocessor("depth_midas", None, weights="midas/dpt_hybrid-midas-501f0c75.pt"),
+    Preprocessor("scribble_hed", None, weights="hed/ControlNetHED.pth", network="hed", variant="scribble"),
+    Preprocessor("depth_midas", None, weights="midas/dpt_hybrid-midas-501f0c75.pt", network="midas"),
+    Preprocessor(
+        "normal_midas",
+        None,
+        ("Normal Background Threshold", 0.4, 0.0, 1.0),
+        weights="midas/dpt_hybrid-midas-501f0c75.pt",
+        network="midas",
+        variant="normal",
+    ),
     Preprocessor("depth_zoe", None, weights="zoedepth/ZoeD_M12_N.pt"),
-    Preprocessor("openpose", None, weights="openpose/body_pose_model.pth"),
-    Preprocessor("openpose_full", None, weights="openpose/body_pose_model.pth"),
+    Preprocessor(
+        "depth_anything", None, weights="depth_anything/depth_anything_vitl14.pth", network="depth_anything"
+    ),
+    Preprocessor("openpose", None, weights=BODY, network="openpose"),
+    Preprocessor("openpose_hand", None, weights=BODY, network="openpose", extras=(HAND,)),
+    Preprocessor("openpose_face", None, weights=BODY, network="openpose", extras=(FACE,)),
+    Preprocessor(
+        "openpose_faceonly", None, weights=BODY, network="openpose", variant="faceonly", extras=(FACE,)
+    ),
+    Preprocessor("openpose_full", None, weights=BODY, network="openpose", extras=(HAND, FACE)),
     Preprocessor("normal_bae", None, weights="normal_bae/scannet.pt"),
-    Preprocessor("mlsd", None, weights="mlsd/mlsd_large_512_fp32.pth"),
-    Preprocessor("softedge_pidinet", None, weights="pidinet/table5_pidinet.pth"),
+    Preprocessor(
+        "mlsd",
+        None,
+        ("MLSD Value Threshold", 0.1, 0.01, 2.0),
+        ("MLSD Distance Threshold", 0.1, 0.01, 20.0),
+        weights="mlsd/mlsd_large_512_fp32.pth",
+        network="mlsd",
+    ),
+    Preprocessor("softedge_pidinet", None, weights="pidinet/table5_pidinet.pth", network="pidinet"),
+    Preprocessor(
+        "scribble_pidinet", None, weights="pidinet/table5_pidinet.pth", network="pidinet", variant="scribble"
+    ),
+    Preprocessor(
+        "softedge_pidisafe", None, weights="pidinet/table5_pidinet.pth", network="pidinet", variant="safe"
+    ),
     Preprocessor("seg_ofade20k", None, weights="oneformer/250_16_swin_l_oneformer_ade20k_160k.pth"),
 )
 ALIASES = {
@@ -237,10 +271,11 @@ def check_available(
             f"(expected at {expected}); Atelier cannot run this one yet even with them, so send an "
             "already-processed control image with module 'none'",
         )
-    if weight_file(annotators_dir, preprocessor.weights, allow_pickle) is None:
-        raise RequestError(
-            field_name, missing_message(preprocessor.name, annotators_dir, preprocessor.weights, allow_pickle)
-        )
+    for relative in (preprocessor.weights, *(file for file, _ in preprocessor.extras)):
+        if weight_file(annotators_dir, relative, allow_pickle) is None:
+            raise RequestError(
+                field_name, missing_message(preprocessor.name, annotators_dir, relative, allow_pickle)
+            )
     return preprocessor
 
 
@@ -257,6 +292,8 @@ def run(
 ) -> Image.Image:
     """The control image `name` makes of `image`; RequestError when it needs absent weights."""
     preprocessor = check_available(name, annotators_dir, allow_pickle, field_name)
+    a = threshold_a if threshold_a >= 0 else (preprocessor.threshold_a or ("", 0, 0, 0))[1]
+    b = threshold_b if threshold_b >= 0 else (preprocessor.threshold_b or ("", 0, 0, 0))[1]
     if preprocessor.run is None:
         from studio.controlnet import annotators
 
@@ -264,14 +301,15 @@ def run(
         path = annotators.weight_file(annotators_dir, preprocessor.weights, allow_pickle)
         assert path is not None
         network = annotators.load_network(preprocessor.network, path, field_name)
+        extras = {}
+        for relative, kind in preprocessor.extras:
+            extra_path = annotators.weight_file(annotators_dir, relative, allow_pickle)
+            assert extra_path is not None
+            extras[kind] = annotators.load_network(kind, extra_path, field_name)
         source = resize_short_side(image.convert("RGB"), resolution)
-        if preprocessor.network == "lineart":
-            return annotators.run_lineart(network, source)
-        if preprocessor.network == "lineart_anime":
-            return annotators.run_anime_lineart(network, source)
-        return annotators.run_hed(network, source, safe=preprocessor.variant == "safe")
-    a = threshold_a if threshold_a >= 0 else (preprocessor.threshold_a or ("", 0, 0, 0))[1]
-    b = threshold_b if threshold_b >= 0 else (preprocessor.threshold_b or ("", 0, 0, 0))[1]
+        return annotators.run_network(
+            preprocessor.network, network, source, preprocessor.variant, float(a), float(b), extras
+        )
     return preprocessor.run(image.convert("RGB"), resolution, float(a), float(b))
 
 

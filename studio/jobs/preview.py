@@ -96,9 +96,10 @@ FACTORS: dict[str, tuple[np.ndarray, np.ndarray]] = {
     "sd3": (SD3_COEFFICIENTS, SD3_BIAS),
     "flux": (FLUX_COEFFICIENTS, FLUX_BIAS),
     "flux-fill": (FLUX_COEFFICIENTS, FLUX_BIAS),  # Flux.1's latent space; the fill inputs ride beside
+    "chroma": (FLUX_COEFFICIENTS, FLUX_BIAS),  # Flux.1's VAE
     "z-image": (FLUX_COEFFICIENTS, FLUX_BIAS),
 }
-PACKED_FAMILIES = frozenset({"flux", "flux-fill"})  # latents come as [batch, patches, 16 x 2 x 2]
+PACKED_FAMILIES = frozenset({"flux", "flux-fill", "chroma"})  # latents come as [batch, patches, 16 x 2 x 2]
 
 
 def _to_numpy(latents: Any) -> np.ndarray:

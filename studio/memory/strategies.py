@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from studio.devices.base import DeviceChoice
+from studio.memory import t5_on_cpu
 
 
 class MemoryStrategyError(ValueError):
@@ -89,6 +90,12 @@ def builtin_strategies() -> dict[str, MemoryStrategy]:
             True,
         ),
         MemoryStrategy("token_merging", _token_merging, "merge redundant tokens in attention (tomesd)"),
+        MemoryStrategy(
+            t5_on_cpu.NAME,
+            t5_on_cpu.keep_t5_on_cpu,
+            "keep the T5 text encoder (SD 3.5, Flux, Chroma) on the CPU; prompts are encoded there",
+            True,
+        ),
     )
     return {strategy.name: strategy for strategy in strategies}
 

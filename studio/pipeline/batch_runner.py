@@ -119,7 +119,7 @@ class BatchRunner:
         from PIL import Image
 
         from studio.pipeline.images import composite_inpaint
-        from studio.pipeline.seeds import make_generators
+        from studio.pipeline.seeds import bind_step_noise, make_generators
 
         mode = request.mode
         count = len(seeds)
@@ -131,8 +131,12 @@ class BatchRunner:
             if request.denoising_strength == 0:
                 return [image.copy() for image in originals]
         pipe = loaded.pipeline(mode, vae)
-        pipe.scheduler = self.samplers.make_scheduler(
-            request.sampler_name, request.scheduler, loaded.base_scheduler_config, request.flow_shift
+        generators = make_generators(seeds)
+        pipe.scheduler = bind_step_noise(
+            self.samplers.make_scheduler(
+                request.sampler_name, request.scheduler, loaded.base_scheduler_config, request.flow_shift
+            ),
+            generators,
         )
         if inputs.get("controlnet"):  # the ControlNet variant of the mode's pipeline, same modules
             from studio.pipeline.controlnet.units import controlnet_pipeline
@@ -147,7 +151,6 @@ class BatchRunner:
         )
         if inputs.get("controlnet") and conditioning.composable:
             raise RequestError("prompt", "AND (composable prompts) does not work with ControlNet units yet")
-        generators = make_generators(seeds)
         hooks = self.hooks
         from studio.pipeline.hires import denoise_steps
 

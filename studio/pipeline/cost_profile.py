@@ -12,7 +12,8 @@
   device, and the ratio measured / predicted learned from the batches that really ran, kept in
   the studio database (`studio_state`) per device and model.
 
-Replays know `UNet2DConditionModel` denoisers (SD 1.x, 2.x, SDXL) and `AutoencoderKL` VAEs;
+Replays know `UNet2DConditionModel` denoisers (SD 1.x, 2.x, SDXL), SD 3.5's and Flux.1's
+transformers (`studio.pipeline.families.transformer_cost`) and `AutoencoderKL` VAEs;
 for another architecture `profile_model` raises `UnsupportedModel`, and the check says that
 there is no estimate.
 """
@@ -178,6 +179,8 @@ class _Replay:
 
             def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
                 out = func(*args, **(kwargs or {}))
+                if any(result.alias_info is not None for result in func._schema.returns):
+                    return out  # a view or an in-place op: no new storage (a slice of a buffer is not an activation)
                 for tensor in tree_leaves(out):
                     if isinstance(tensor, torch.Tensor):
                         storage = tensor.untyped_storage()
@@ -219,10 +222,10 @@ def _unet_call(unet: Any, latent: int) -> Any:
     import torch
 
     config = unet.config
-    if type(unet).__name__ != "UNet2DConditionModel":
-        raise UnsupportedModel(
-            f"the cost estimate knows UNet2DConditionModel denoisers, not {type(unet).__name__}"
-        )
+    if type(unet).__name__ != "UNet2DConditionModel":  # SD 3.5 and Flux.1: their own replay
+        from studio.pipeline.families.transformer_cost import transformer_call
+
+        return transformer_call(unet, latent)
     cross = config.cross_attention_dim
     cross = cross[0] if isinstance(cross, list | tuple) else cross
     meta = torch.device("meta")
@@ -260,7 +263,7 @@ def profile_model(
         raise UnsupportedModel(
             f"the cost estimate knows AutoencoderKL VAEs, not {type(autoencoder).__name__}"
         )
-    if "attention_slicing" in memory:
+    if "attention_slicing" in memory and hasattr(unet, "set_attention_slice"):  # not transformers
         options = memory["attention_slicing"]
         slice_size = options.get("slice_size", "auto") if isinstance(options, Mapping) else "auto"
         unet.set_attention_slice(slice_size)

@@ -49,6 +49,7 @@ from studio.pipeline.model_registry import (
     native_size,
 )
 from studio.pipeline.networks.activation import AppliedNetworks, NetworkPlan, Networks
+from studio.pipeline.networks.refiner_loras import RefinerLoras
 from studio.pipeline.prompt_cache import PromptEmbeddingCache
 from studio.pipeline.runtime_policy import job_memory, plan_memory, runtime_report
 from studio.pipeline.stopped import stopped_batch
@@ -416,6 +417,7 @@ class Engine:
             job_memory(
                 loaded.pipe, vae and vae[1], memory_plan, loaded.device, self._registries.memory_strategies
             ),
+            RefinerLoras(self._networks, refiner, result.warnings) as refiner_loras,
         ):
             for batch_index in range(request.n_iter):
                 control.take_skip()
@@ -431,6 +433,7 @@ class Engine:
                     image_prompt = prompts[first + start]
                     resolved = with_prompts(request, image_prompt)
                     plan, networks = self._apply_networks(loaded, vae, resolved)
+                    plan = refiner_loras.apply(plan)  # the LoRAs that fit the refiner, on it too
                     hires = None
                     if hires_model is not None:  # the networks on it too, before the prompts are cached
                         hires = (hires_model, self._apply_networks(hires_model, vae, resolved)[1])
@@ -521,6 +524,7 @@ class Engine:
             self.config.memory,
             self._registries.memory_strategies,
             self.config.memory_policy,
+            loaded.pipe,
         )
 
     def _apply_networks(

@@ -179,7 +179,7 @@ class HiresPasses:
         """`kwargs`: the first pass's txt2img arguments; `reporter(offset, more, prompts)` makes
         a step callback; `conditioning`: the first pass's prompts; `networks`: the prompts
         with the networks applied to the second pass's model."""
-        from studio.pipeline.seeds import make_generators
+        from studio.pipeline.seeds import bind_step_noise, make_generators
 
         plan = self.plan(request)
         if plan.latent_mode is not None:
@@ -188,11 +188,15 @@ class HiresPasses:
         with conditioning.unet_hooks(first_pipe):
             first = first_pipe(**kwargs).images
         pipe = self.second.pipeline("img2img", self.vae)
-        pipe.scheduler = self.samplers.make_scheduler(
-            request.hr_sampler_name or request.sampler_name,
-            request.hr_scheduler or request.scheduler,
-            self.second.base_scheduler_config,
-            request.flow_shift,
+        generators = make_generators(seeds)
+        pipe.scheduler = bind_step_noise(
+            self.samplers.make_scheduler(
+                request.hr_sampler_name or request.sampler_name,
+                request.hr_scheduler or request.scheduler,
+                self.second.base_scheduler_config,
+                request.flow_shift,
+            ),
+            generators,
         )
         prompt = request.hr_prompt or networks.prompt
         negative = request.hr_negative_prompt or networks.negative_prompt
@@ -205,7 +209,7 @@ class HiresPasses:
                 plan,
                 request,
                 self._second_kwargs(pipe, request, prompts),
-                make_generators(seeds),
+                generators,
                 callback,
             )
 

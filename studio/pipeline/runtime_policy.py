@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -57,16 +58,23 @@ def plan_memory(
     memory: Mapping[str, Any],
     strategies: Mapping[str, MemoryStrategy],
     policy: str,
+    pipe: Any = None,
+    free_bytes: int | None = None,
 ) -> MemoryPlan:
-    """The memory plan of one job (`policy`: auto | off). Never raises: a model the cost
-    profile cannot replay gets no strategy added and a note saying why."""
+    """The memory plan of one job (`policy`: auto | off) on the loaded `pipe` (what its T5
+    holds on the GPU; `free_bytes`: the free memory, read from the device when None). Never
+    raises: a model the cost profile cannot replay gets no strategy added and a note saying why."""
     configured = configured_names(memory)
     if policy == "off":
-        return MemoryPlan("off", configured=configured, note="memory_policy is off")
+        return _with_t5_note(
+            MemoryPlan("off", configured=configured, note="memory_policy is off"), pipe, device
+        )
+    from studio.memory.t5_on_cpu import t5_gpu_bytes
     from studio.pipeline.cost_profile import free_memory
 
     try:
-        free = free_memory(device)
+        free = free_memory(device) if free_bytes is None else free_bytes
+        t5_bytes = 0 if pipe is None or device.is_cpu else t5_gpu_bytes(pipe)
 
         def need(names: tuple[str, ...]) -> tuple[int, int]:
             options = {**dict(memory), **{name: memory.get(name, True) for name in names}}
@@ -77,12 +85,36 @@ def plan_memory(
             )
             return estimate.memory_bytes, cost.weights_bytes
 
-        return choose_strategies(
-            need, free, on_gpu=not device.is_cpu, configured=configured, available=strategies
+        plan = choose_strategies(
+            need,
+            free,
+            on_gpu=not device.is_cpu,
+            configured=configured,
+            available=strategies,
+            t5_bytes=t5_bytes,
         )
+        return _with_t5_note(plan, pipe, device)
     except Exception as error:  # a plan never stops a generation by failing
         log.info("no memory plan for %s: %s", entry.name, error)
         return MemoryPlan("auto", configured=configured, note=f"no memory estimate for {entry.name}: {error}")
+
+
+def _with_t5_note(plan: MemoryPlan, pipe: Any, device: DeviceChoice) -> MemoryPlan:
+    """Say where the T5 is when the plan alone would not: `t5_on_cpu` asked for on a model
+    without a T5, or a T5 left on the CPU by the policy for an earlier job."""
+    from studio.memory.t5_on_cpu import NAME, t5_encoders, t5_kept_on_cpu
+
+    if pipe is None:
+        return plan
+    encoders = t5_encoders(pipe)
+    note = ""
+    if NAME in plan.configured and not encoders:
+        note = f"{NAME}: this model has no T5 text encoder, nothing to move"
+    elif not device.is_cpu and NAME not in (*plan.configured, *plan.added) and t5_kept_on_cpu(pipe):
+        note = f"the T5 text encoder stays on the CPU ({NAME}, added for an earlier job)"
+    if not note:
+        return plan
+    return dataclasses.replace(plan, note=f"{plan.note}; {note}" if plan.note else note)
 
 
 def _turn_off(pipe: Any, vae: Any, name: str) -> None:

@@ -4,8 +4,10 @@ second noise with A1111's slerp."""
 
 from __future__ import annotations
 
+import inspect
 import random
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -39,6 +41,26 @@ def slerp(val: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
 
 def make_generators(seeds: Sequence[int]) -> list[torch.Generator]:
     return [torch.Generator("cpu").manual_seed(int(seed)) for seed in seeds]
+
+
+def bind_step_noise(scheduler: Any, generators: Sequence[torch.Generator]) -> Any:
+    """`scheduler` whose `step` draws its noise (ancestral / stochastic samplers) from the
+    images' `generators` when the pipeline passes none: diffusers' flow-matching pipelines (Flux,
+    SD 3.5, Chroma) call `step` without a generator, so "Euler a" would take torch's global random
+    state and the same seed would not give the same image. A generator the pipeline does pass
+    (the SD 1.x / SDXL pipelines) is kept."""
+    step = scheduler.step
+    if "generator" not in inspect.signature(step).parameters:
+        return scheduler
+    bound = list(generators)
+
+    def step_with_noise(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("generator") is None:
+            kwargs["generator"] = bound
+        return step(*args, **kwargs)
+
+    scheduler.step = step_with_noise
+    return scheduler
 
 
 def make_noise(

@@ -33,6 +33,7 @@ from studio.pipeline.families.sources import (
     tokenizer_source,
 )
 from studio.pipeline.families.spec import (
+    CHROMA,
     CLIP,
     DENOISER_PREFIX,
     FLUX,
@@ -131,6 +132,8 @@ def _is_diffusers_denoiser(kind: str, state: dict[str, Any]) -> bool:
         return "pos_embed.proj.weight" in keys
     if kind == ZIMAGE:
         return any(k.startswith("all_x_embedder.") for k in keys)
+    if kind == CHROMA:
+        return "x_embedder.weight" in keys
     return False
 
 

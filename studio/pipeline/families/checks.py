@@ -120,7 +120,7 @@ EMBEDDING_FAMILIES = ("sd15", "sd2", "sdxl", "sdxl-refiner")
 # families whose prompts the studio encodes itself, in A1111's prompt language
 WEIGHTED_PROMPT_FAMILIES = ("sdxl", "sdxl-refiner")
 # families whose T5 prompt the studio encodes with emphasis weights (`t5_conditioning`)
-T5_WEIGHTED_FAMILIES = ("flux", "flux-fill", "sd3")
+T5_WEIGHTED_FAMILIES = ("flux", "flux-fill", "sd3", "chroma")
 
 PLAIN_ONLY = (
     "prompt weights, emphasis ( ) [ ], [from:to:when] editing, AND and BREAK work with SD 1.x / 2.x and SDXL "

@@ -357,6 +357,39 @@ for _name, _transformer, _scheduler in (
         "scheduler": _scheduler,
         "tokenizer": clip_tokenizer_config(),
     }
+# Chroma1-HD (lodestones/Chroma1-HD): Flux.1 schnell's transformer pruned (no CLIP, no guidance
+# embedding; a small approximator gives the modulations), T5-XXL alone, Flux's VAE
+CHROMA = {
+    "_class_name": "ChromaTransformer2DModel",
+    "patch_size": 1,
+    "in_channels": 64,
+    "out_channels": None,
+    "num_layers": 19,
+    "num_single_layers": 38,
+    "attention_head_dim": 128,
+    "num_attention_heads": 24,
+    "joint_attention_dim": 4096,
+    "axes_dims_rope": [16, 56, 56],
+    "approximator_num_channels": 64,
+    "approximator_hidden_dim": 5120,
+    "approximator_layers": 5,
+}
+ARCHITECTURE_CONFIGS["chroma"] = {
+    "model_index": {
+        "_class_name": "ChromaPipeline",
+        "feature_extractor": [None, None],
+        "image_encoder": [None, None],
+        "scheduler": _FLOW,
+        "text_encoder": _T5,
+        "tokenizer": _T5_TOKENIZER,
+        "transformer": ["diffusers", "ChromaTransformer2DModel"],
+        "vae": _VAE,
+    },
+    "transformer": CHROMA,
+    "vae": FLUX_VAE,
+    "text_encoder": T5_XXL,
+    "scheduler": FLUX_DEV_SCHEDULER,
+}
 ARCHITECTURE_CONFIGS["z-image-turbo"] = {
     "model_index": {
         "_class_name": "ZImagePipeline",

@@ -111,10 +111,16 @@ def t5_prompts(
     """Flux's and SD 3.5's prompts with their weights (Flux: the negative one only where true
     CFG runs)."""
     from studio.pipeline.families.runtime import prompt_kwargs
-    from studio.pipeline.families.t5_conditioning import flux_conditioning, sd3_conditioning
+    from studio.pipeline.families.t5_conditioning import (
+        chroma_conditioning,
+        flux_conditioning,
+        sd3_conditioning,
+    )
 
     if loaded.family.name == "sd3":
         return sd3_conditioning(pipe, prompt, negative, clip_skip)
+    if loaded.family.name == "chroma":
+        return chroma_conditioning(pipe, prompt, negative)
 
     uses_negative = prompt_kwargs(loaded.family, request, 1).get("negative_prompt") is not None
     length = 256 if loaded.architecture.name == "flux-schnell" else 512
@@ -137,8 +143,13 @@ def call_with_refiner(
     refiner_pipe = None
     if refiner is not None:
         refiner_pipe = refiner.pipeline("img2img" if request.mode == "txt2img" else request.mode, vae)
-        refiner_pipe.scheduler = samplers.make_scheduler(
-            request.sampler_name, request.scheduler, refiner.base_scheduler_config, request.flow_shift
+        from studio.pipeline.seeds import bind_step_noise
+
+        refiner_pipe.scheduler = bind_step_noise(
+            samplers.make_scheduler(
+                request.sampler_name, request.scheduler, refiner.base_scheduler_config, request.flow_shift
+            ),
+            kwargs["generator"],
         )
 
     def refiner_kwargs(pipeline: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 from studio.pipeline.families.flux_keys import flux_to_original
 from studio.pipeline.families.spec import (
     ARCHITECTURES,
+    CHROMA,
     CLIP,
     FLUX,
     MMDIT,
@@ -178,6 +179,8 @@ def part_to_original(part: Part, state: dict[str, Any], config: dict[str, Any]) 
         return flux_to_original(state)
     if part.kind == ZIMAGE:
         return zimage_to_original(state)
+    if part.kind == CHROMA:  # written in diffusers' layout (no original-layout writer yet)
+        return dict(state)
     if part.kind == VAE:
         return {k.removeprefix(VAE_PREFIX): v for k, v in vae_to_ldm(state, config).items()}
     if part.kind == OPEN_CLIP:

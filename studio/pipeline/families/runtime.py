@@ -26,6 +26,7 @@ from studio.request import GenerationRequest
 
 FLUX_DEV_GUIDANCE = 3.5
 FLUX_FILL_GUIDANCE = 30.0  # Black Forest Labs' default for Flux.1 Fill
+CHROMA_T5_LENGTH = 512  # ChromaPipeline's max_sequence_length
 # SD 3.5's skip-layer guidance: the layers Stability AI names for SD 3.5 medium
 SLG_LAYERS = (7, 8, 9)
 # what the refiner takes over from the base model's call
@@ -108,6 +109,12 @@ def family_kwargs(
         kwargs["max_sequence_length"] = 512
     elif family.name == "z-image":
         kwargs["guidance_scale"] = max(0.0, request.cfg_scale - 1.0)
+    elif family.name == "chroma":
+        kwargs["max_sequence_length"] = CHROMA_T5_LENGTH
+        if "guidance_embeds" not in pipe.transformer.config:
+            # diffusers 0.42's ChromaInpaintPipeline reads `guidance_embeds`, which Chroma's
+            # transformer config lacks (it has no guidance embedding): say so, as False
+            pipe.transformer.register_to_config(guidance_embeds=False)
     return kwargs
 
 
@@ -132,7 +139,7 @@ def txt2img_latents(
         return make_noise(shape, generators, subseeds, request.subseed_strength, dtype=pipe.transformer.dtype)
     # Flux and Z-Image work on 2x2 patches: their latents are a multiple of 2 each way
     height, width = 2 * (request.height // (factor * 2)), 2 * (request.width // (factor * 2))
-    if family.name == "flux":
+    if family.name in ("flux", "chroma"):  # packed 2x2 patches
         channels = config.in_channels // 4
         noise = make_noise((channels, height, width), generators, subseeds, request.subseed_strength)
         return pipe._pack_latents(noise.to(pipe.transformer.dtype), count, channels, height, width)

@@ -21,12 +21,13 @@ UNET = "unet"
 MMDIT = "mmdit"  # SD3 / SD3.5 transformer
 FLUX = "flux"  # Flux.1 transformer
 ZIMAGE = "z-image"  # Z-Image transformer
+CHROMA = "chroma"  # Chroma transformer (Flux.1 schnell's, pruned: no CLIP, no guidance embedding)
 VAE = "vae"
 CLIP = "clip"  # CLIP text encoder (ViT-L or OpenCLIP bigG) in Hugging Face layout
 OPEN_CLIP = "open-clip"  # OpenCLIP text encoder in its own layout (SDXL's conditioner.embedders)
 T5 = "t5"
 QWEN3 = "qwen3"
-DENOISERS = (UNET, MMDIT, FLUX, ZIMAGE)
+DENOISERS = (UNET, MMDIT, FLUX, ZIMAGE, CHROMA)
 
 DENOISER_PREFIX = "model.diffusion_model."
 
@@ -304,6 +305,32 @@ FAMILIES: dict[str, Family] = {
             memory="transformer 6.15 B + Qwen3-4B 4.02 B + VAE: 20.5 GB of weights in bf16 "
             "(transformer 12.3 GB, text encoder 8.0 GB)",
         ),
+        Family(
+            "chroma",
+            "Chroma",
+            {
+                "txt2img": "ChromaPipeline",
+                "img2img": "ChromaImg2ImgPipeline",
+                "inpaint": "ChromaInpaintPipeline",
+            },
+            (
+                Part("transformer", CHROMA, DENOISER_PREFIX, "Chroma transformer"),
+                Part("vae", VAE, "vae.", "Flux VAE (ae.safetensors)"),
+                Part("text_encoder", T5, "text_encoders.t5xxl.transformer.", _T5),
+            ),
+            (Tokenizer("tokenizer", "t5"),),
+            native_size=1024,
+            flow=True,
+            size_multiple=16,
+            default_steps=26,
+            default_cfg=4.0,
+            default_sampler="Euler",
+            fields=frozenset({"flow_shift"}),
+            flow_samplers=FLOW_MATCH_SAMPLERS,
+            clip_skip=False,
+            memory="transformer 8.9 B + T5-XXL 4.76 B + VAE: 27.3 GB of weights in bf16 "
+            "(transformer 17.8 GB, T5 9.5 GB)",
+        ),
     )
 }
 
@@ -321,12 +348,12 @@ ARCHITECTURES: dict[str, Architecture] = {
         Architecture("flux-schnell", "flux", "Flux.1 schnell", {"default_steps": 4}),
         Architecture("flux-fill", "flux-fill", "Flux.1 Fill", {"default_steps": 28}),
         Architecture("z-image-turbo", "z-image", "Z-Image Turbo", {"default_steps": 9}),
+        Architecture("chroma", "chroma", "Chroma"),
     )
 }
 
 # Architectures recognised from their keys that Atelier does not run (yet).
 UNSUPPORTED = {
-    "chroma": "Chroma",
     "flux2": "Flux.2",
 }
 
@@ -339,6 +366,7 @@ PIPELINE_FAMILIES: dict[str, tuple[str, ...]] = {
     "FluxPipeline": ("flux",),
     "FluxFillPipeline": ("flux-fill",),
     "ZImagePipeline": ("z-image",),
+    "ChromaPipeline": ("chroma",),
 }
 
 

@@ -12,6 +12,10 @@ SD 3.5 adds its two CLIPs: each encodes the prompt's first 77 tokens (as diffuse
 penultimate layer with the weights applied per encoder, the two are joined along the width,
 padded to T5's width and put before T5's 256 tokens; the pooled vector is both CLIPs' joined.
 
+The T5 may run elsewhere than the denoiser (the `t5_on_cpu` memory strategy keeps it on the
+CPU, in bf16 or fp32): its tokens go to the encoder's device, and the embeddings come back on
+the pipeline's execution device in the denoiser's dtype.
+
 What does not apply (refused by field in `checks.check_plain_prompts`): BREAK (T5 takes one
 long sequence, there are no 75-token chunks to break), `AND`, and `[from:to:when]` editing
 (these pipelines can swap only the positive embeddings between steps, not the negative ones
@@ -26,6 +30,7 @@ from studio.pipeline.conditioning import apply_emphasis
 from studio.prompts.attention import parse_attention
 
 SD3_T5_LENGTH = 256  # diffusers' default max_sequence_length for SD 3.5
+CHROMA_T5_LENGTH = 512  # ChromaPipeline's default max_sequence_length
 
 
 def t5_tokens(tokenizer: Any, text: str, length: int) -> tuple[list[int], list[float]]:
@@ -56,7 +61,7 @@ def encode_flux(pipe: Any, text: str, length: int) -> tuple[Any, Any]:
     tokens = torch.tensor([ids], device=encoder.device)
     embeds = apply_emphasis(encoder(tokens, output_hidden_states=False)[0], [weights]).to(encoder.dtype)
     pooled = pipe._get_clip_prompt_embeds(prompt=[plain_text(text)], device=pipe._execution_device)
-    return embeds.to(pipe._execution_device), pooled
+    return embeds.to(pipe._execution_device, pipe.transformer.dtype), pooled
 
 
 class FluxConditioning:
@@ -114,8 +119,9 @@ def encode_sd3(pipe: Any, text: str, clip_skip: int, length: int) -> tuple[Any, 
     ids, weights = t5_tokens(pipe.tokenizer_3, text, length)
     t5 = apply_emphasis(encoder(torch.tensor([ids], device=encoder.device))[0], [weights]).to(encoder.dtype)
     clip = torch.nn.functional.pad(clip, (0, t5.shape[-1] - clip.shape[-1]))
-    device = pipe._execution_device
-    return torch.cat([clip.to(t5), t5], dim=-2).to(device), torch.cat(pooled, dim=-1).to(device)
+    device, dtype = pipe._execution_device, pipe.transformer.dtype
+    joined = torch.cat([clip.to(device, dtype), t5.to(device, dtype)], dim=-2)
+    return joined, torch.cat(pooled, dim=-1).to(device)
 
 
 def sd3_conditioning(pipe: Any, prompt: str, negative_prompt: str, clip_skip: int) -> FluxConditioning:
@@ -129,5 +135,38 @@ def sd3_conditioning(pipe: Any, prompt: str, negative_prompt: str, clip_skip: in
             "pooled_prompt_embeds": pooled,
             "negative_prompt_embeds": negative,
             "negative_pooled_prompt_embeds": negative_pooled,
+        }
+    )
+
+
+def encode_chroma(pipe: Any, text: str, length: int) -> tuple[Any, Any]:
+    """Chroma's T5 embeddings (1, length, width) with the weights applied, and the attention
+    mask its transformer takes: Chroma, unlike Flux, runs T5 with the padding masked, and its
+    transformer sees the prompt's tokens and the first padding token only (as ChromaPipeline)."""
+    import torch
+
+    ids, weights = t5_tokens(pipe.tokenizer, text, length)
+    real = length - ids[::-1].index(pipe.tokenizer.eos_token_id)  # tokens up to </s>
+    encoder = pipe.text_encoder
+    mask = torch.tensor([[1] * real + [0] * (length - real)], device=encoder.device)
+    output = encoder(torch.tensor([ids], device=encoder.device), attention_mask=mask)[0]
+    embeds = apply_emphasis(output, [weights]).to(encoder.dtype)
+    device, dtype = pipe._execution_device, pipe.transformer.dtype
+    attention = (torch.arange(length) <= real).to(device=device, dtype=dtype).unsqueeze(0)
+    return embeds.to(device, dtype), attention
+
+
+def chroma_conditioning(pipe: Any, prompt: str, negative_prompt: str) -> FluxConditioning:
+    """The prompt and the negative prompt (Chroma runs real CFG) encoded with their weights."""
+    embeds, mask = encode_chroma(pipe, prompt, CHROMA_T5_LENGTH)
+    negative, negative_mask = encode_chroma(pipe, negative_prompt, CHROMA_T5_LENGTH)
+    return FluxConditioning(
+        {
+            "prompt": None,
+            "negative_prompt": None,
+            "prompt_embeds": embeds,
+            "prompt_attention_mask": mask,
+            "negative_prompt_embeds": negative,
+            "negative_prompt_attention_mask": negative_mask,
         }
     )

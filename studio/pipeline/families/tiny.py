@@ -17,7 +17,17 @@ from studio.pipeline.families.config_writer import ARCHITECTURE_CONFIGS
 from studio.pipeline.tiny_model import TINY_WORDS, build_tiny_pipeline
 from studio.pipeline.tokenizer_files import write_clip_tokenizer
 
-TINY_FAMILIES = ("sd15", "sdxl", "sdxl-refiner", "sd3", "flux", "flux-schnell", "flux-fill", "z-image")
+TINY_FAMILIES = (
+    "sd15",
+    "sdxl",
+    "sdxl-refiner",
+    "sd3",
+    "flux",
+    "flux-schnell",
+    "flux-fill",
+    "z-image",
+    "chroma",
+)
 QWEN_CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -282,6 +292,28 @@ def _components(family: str, folder: Path) -> tuple[type, dict[str, Any]]:
             "text_encoder": text_encoder,
             "tokenizer": tokenizer,
             "scheduler": _scheduler("z-image-turbo"),
+        }
+    if family == "chroma":
+        tokenizer = tiny_t5_tokenizer()
+        transformer = diffusers.ChromaTransformer2DModel(
+            patch_size=1,
+            in_channels=64,
+            num_layers=1,
+            num_single_layers=1,
+            attention_head_dim=16,
+            num_attention_heads=2,
+            joint_attention_dim=T5_WIDTH,
+            axes_dims_rope=(4, 6, 6),
+            approximator_num_channels=8,
+            approximator_hidden_dim=32,
+            approximator_layers=1,
+        )
+        return diffusers.ChromaPipeline, {
+            "transformer": transformer,
+            "vae": _vae(16, 0.3611, 0.1159),
+            "text_encoder": _t5(len(tokenizer)),
+            "tokenizer": tokenizer,
+            "scheduler": _scheduler("flux-dev"),
         }
     raise ValueError(f"no tiny model for family {family!r}; choose one of: {', '.join(TINY_FAMILIES)}")
 

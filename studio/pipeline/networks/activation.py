@@ -74,6 +74,7 @@ class NetworkPlan:
     negative_prompt: str
     loras: list[LoraRequest] = field(default_factory=list)
     embeddings: list[tuple[str, ModelEntry]] = field(default_factory=list)  # used, prompt first
+    refiner_skipped: tuple[str, ...] = ()  # LoRAs that do not fit the refiner (`refiner_loras`)
 
     @property
     def infotext(self) -> dict[str, str]:
@@ -85,6 +86,8 @@ class NetworkPlan:
             loras[_clean(item.mentioned_name)] = item.lora.short_hash
         if loras:
             params["Lora hashes"] = ", ".join(f"{name}: {short}" for name, short in loras.items())
+        if self.refiner_skipped:
+            params["Refiner LoRAs skipped"] = ", ".join(_clean(name) for name in self.refiner_skipped)
         if self.embeddings:
             params["TI hashes"] = ", ".join(
                 f"{_clean(name)}: {entry.sha256[:SHORT_HASH]}" for name, entry in self.embeddings
@@ -181,7 +184,7 @@ class Networks:
         state = self._models.get(denoiser)
         if state is None:
             state = self._models[denoiser] = _ModelNetworks()
-        uses = [self._use(item, family, denoiser.config) for item in plan.loras]
+        uses = [self.lora_use(item, family, denoiser.config) for item in plan.loras]
         components = {
             name: getattr(pipe, name) for name in PATCHED_COMPONENTS if getattr(pipe, name, None) is not None
         }
@@ -201,7 +204,8 @@ class Networks:
             changed=lora_changed or embeddings_changed,
         )
 
-    def _use(self, item: LoraRequest, family: str, config: Any) -> NetworkUse:
+    def lora_use(self, item: LoraRequest, family: str, config: Any) -> NetworkUse:
+        """The LoRA file of `item` read (cached) and rewritten for `family`, with its weights."""
         entry = item.lora.entry
         file = self._cached(entry, lambda: read_lora_file(entry.path, self.allow_pickle()))
         assert isinstance(file, LoraFile)

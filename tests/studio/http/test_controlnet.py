@@ -123,3 +123,36 @@ def test_detect_with_a_model_based_preprocessor(cn_live: LiveServer) -> None:
     assert answer.status_code == 200
     image = Image.open(io.BytesIO(base64.b64decode(answer.json()["images"][0])))
     assert image.size == (64, 64) and len(np.unique(np.asarray(image.convert("L")))) > 3
+
+
+def test_detect_with_mlsd_and_its_thresholds(cn_live: LiveServer) -> None:
+    """/controlnet/detect with mlsd (the extension's network, its .safetensors twin): straight lines
+    from the file's network, none when the distance threshold exceeds their length."""
+    from safetensors.torch import save_file
+
+    from tests.studio.pipeline.test_controlnet_mlsd import write_mlsd
+
+    folder = cn_live.services.config.models_path / "ControlNet" / "annotators"
+    body = {
+        "controlnet_module": "mlsd",
+        "controlnet_processor_res": 64,
+        "controlnet_input_images": [base64.b64encode(shapes_png()).decode()],
+    }
+    refused = httpx.post(f"{cn_live.url}/controlnet/detect", json=body, timeout=60)
+    assert refused.status_code == 422 and "mlsd/mlsd_large_512_fp32.pth" in refused.text
+    import torch
+
+    pickle = write_mlsd(folder, 3.0, (0.0, -6.0, 0.0, 6.0))  # vertical 24 px lines
+    state = torch.load(str(pickle), weights_only=True)
+    save_file(
+        {key: value.contiguous() for key, value in state.items()}, str(pickle.with_suffix(".safetensors"))
+    )
+    pickle.unlink()
+    answer = httpx.post(f"{cn_live.url}/controlnet/detect", json=body, timeout=60)
+    assert answer.status_code == 200, answer.text
+    lines = np.asarray(Image.open(io.BytesIO(base64.b64decode(answer.json()["images"][0]))).convert("L"))
+    assert lines.shape == (64, 64) and lines.max() == 255
+    assert all(lines[:, column].sum() >= 255 * 20 for column in np.nonzero(lines.any(axis=0))[0])
+    body |= {"controlnet_threshold_a": 0.1, "controlnet_threshold_b": 12.5}
+    answer = httpx.post(f"{cn_live.url}/controlnet/detect", json=body, timeout=60)
+    assert np.asarray(Image.open(io.BytesIO(base64.b64decode(answer.json()["images"][0])))).max() == 0

@@ -56,3 +56,15 @@ def test_dtype_and_memory_policy_are_options(make_server) -> None:
         assert options["memory_policy"] == "auto" and options["dtype"] == "bf16"
     saved = json.loads(server.services.config.config_file.read_text())
     assert saved["memory_policy"] == "auto" and saved["dtype"] == "bf16"
+
+
+def test_t5_on_cpu_is_a_memory_option_and_the_result_reports_it(make_server) -> None:
+    """The `t5_on_cpu` strategy is set like the others (the `memory` option); on a model without
+    a T5 (the tiny SD 1.5) the result says there was nothing to move."""
+    server = make_server(device="cpu")
+    with httpx.Client(base_url=f"{server.url}/sdapi/v1", timeout=120) as client:
+        assert client.post("/options", json={"memory": {"t5_on_cpu": {"dtype": "bf16"}}}).status_code == 200
+        assert client.get("/options").json()["memory"] == {"t5_on_cpu": {"dtype": "bf16"}}
+        runtime = json.loads(client.post("/txt2img", json=SMALL).json()["info"])["runtime"]
+    assert runtime["memory"]["configured"] == ["t5_on_cpu"]
+    assert "t5_on_cpu: this model has no T5 text encoder, nothing to move" in runtime["memory"]["note"]

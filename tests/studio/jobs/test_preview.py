@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio.jobs.preview import FACTORS, SD_COEFFICIENTS, latents_to_rgb, preview_png
+from studio.jobs.preview import FACTORS, PACKED_FAMILIES, SD_COEFFICIENTS, latents_to_rgb, preview_png
 
 CHANNELS = {
     "sd15": 4,
@@ -17,6 +17,7 @@ CHANNELS = {
     "flux": 16,
     "flux-fill": 16,
     "z-image": 16,
+    "chroma": 16,
 }
 
 
@@ -56,14 +57,14 @@ def test_each_family_gets_its_own_colours_and_the_latent_size(family: str) -> No
     for channel in (0, channels - 1):
         latents = np.zeros((1, channels, 16, 8), dtype=np.float32)  # image 64 wide, 128 high
         latents[0, channel] = 1.0
-        given = _packed(latents) if family.startswith("flux") else latents
+        given = _packed(latents) if family in PACKED_FAMILIES else latents
         image = latents_to_rgb(given, family, width=64, height=128)
         assert image is not None and image.size == (8, 16)
         expected = np.clip((factors[channel] + bias + 1) / 2, 0, 1)
         assert np.allclose(np.asarray(image)[5, 3] / 255.0, expected, atol=1 / 255)
     rng = np.random.default_rng(1)
     latents = rng.standard_normal((2, channels, 16, 8)).astype(np.float32)
-    given = _packed(latents) if family.startswith("flux") else latents
+    given = _packed(latents) if family in PACKED_FAMILIES else latents
     pixels = np.asarray(latents_to_rgb(given, family, width=64, height=128))
     assert 5 < pixels.mean() < 250 and pixels.std() > 2
 

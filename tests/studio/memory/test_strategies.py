@@ -38,6 +38,7 @@ def test_registry_names() -> None:
         "model_cpu_offload",
         "sequential_cpu_offload",
         "token_merging",
+        "t5_on_cpu",
     }
 
 

@@ -67,8 +67,8 @@ def test_missing_weights_are_named(tmp_path: Path) -> None:
         RequestError, match=r"lineart/sk_model\.pth \(expected at .*annotators/lineart/sk_model\.pth"
     ):
         preprocessors.run("lineart_realistic", picture(), 64, -1, -1, tmp_path / "annotators")
-    with pytest.raises(RequestError, match=r"midas/dpt_hybrid.*cannot run this one yet"):
-        preprocessors.run("depth_midas", picture(), 64, -1, -1, tmp_path / "annotators")
+    with pytest.raises(RequestError, match=r"zoedepth/ZoeD_M12_N\.pt.*cannot run this one yet"):
+        preprocessors.run("depth_zoe", picture(), 64, -1, -1, tmp_path / "annotators")
     write_lineart(tmp_path / "annotators", ".pth")
     with pytest.raises(RequestError, match="--allow-pickle") as caught:
         preprocessors.run("lineart_realistic", picture(), 64, -1, -1, tmp_path / "annotators", "unit.module")
@@ -99,6 +99,9 @@ def test_hed_and_hedsafe(tmp_path: Path) -> None:
     safe = np.asarray(preprocessors.run("softedge_hedsafe", picture(), 64, -1, -1, folder).convert("L"))
     assert soft.shape == safe.shape == (64, 88)
     assert len(np.unique(soft)) > 3 and set(np.unique(safe).tolist()) <= {0, 127, 255}
+    scribbled = preprocessors.run("scribble_hed", picture(), 64, -1, -1, folder)
+    soft_image = preprocessors.run("softedge_hed", picture(), 64, -1, -1, folder)
+    assert np.array_equal(np.asarray(scribbled), np.asarray(annotators.scribble(soft_image)))
     # a file of another network is refused, naming it
     (folder / "lineart").mkdir()
     (folder / "hed" / "ControlNetHED.safetensors").rename(folder / "lineart" / "sk_model.safetensors")

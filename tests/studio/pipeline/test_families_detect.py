@@ -38,6 +38,7 @@ PARAMETERS = {
     ("flux-fill", "transformer"): 11902,
     ("z-image-turbo", "transformer"): 6155,
     ("z-image-turbo", "text_encoder"): 4022,
+    ("chroma", "transformer"): 8900,  # Chroma1-HD: 8.9 B
 }
 
 
@@ -142,7 +143,8 @@ def test_other_architectures_are_named_not_guessed() -> None:
     assert detect_architecture({"single_stream_modulation.lin.weight": (5, 5)}) == "flux2"
     assert detect_architecture({"model.diffusion_model.input_blocks.0.0.weight": (320, 4, 3, 3)}) == "sd15"
     assert detect_architecture({"something.else": (1,)}) == "unknown"
-    assert family_of("chroma") is None and family_of("flux-schnell") is FAMILIES["flux"]
+    assert family_of("flux2") is None and family_of("flux-schnell") is FAMILIES["flux"]
+    assert family_of("chroma") is FAMILIES["chroma"]
     assert family_of("flux-fill") is FAMILIES["flux-fill"]
 
 
