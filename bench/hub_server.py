@@ -1,13 +1,19 @@
-"""Hub server benchmark: seed a catalog, then measure the API from concurrent loopback clients.
+"""Hub server benchmark: seed a catalog, then measure the API from concurrent loopback clients,
+with 1, 2, 4 ... web processes (`hub-server serve --workers N`) side by side.
 
-    python bench/hub_server.py            # 100,000 models
-    python bench/hub_server.py --quick    # 10,000 models
-    python bench/hub_server.py --data DIR # reuse (or create) a seeded data directory
+    python bench/hub_server.py                  # 100,000 models, one process
+    python bench/hub_server.py --quick          # 10,000 models
+    python bench/hub_server.py --data DIR       # reuse (or create) a seeded data directory
+    python bench/hub_server.py --database postgresql://user@host/db --models 1000000 --users 100000 \
+        --processes 1 2 4 --redis-url redis://127.0.0.1:6379/0
 
-Prints seeding time, p50/p95 latency and requests/s for list, query and by-hash requests, and
-download throughput next to reading the same file from disk, measured in the same run. The
-server runs as its own process (rate limits off); clients are threads with keep-alive httpx
-clients in this process.
+Prints seeding time; p50/p95 latency and requests/s for list, query and by-hash requests and the
+change feed's throughput (items/s, concurrent readers of 500-item pages from random cursors), one
+column per process count; then download throughput next to reading the same file from disk
+(`--download-mb 0` skips it). More than one process needs `--redis-url` (their shared cache and
+rate limits; rate limits are off here). The server runs as its own processes; clients are threads
+with keep-alive httpx clients in this process, so on a small machine the clients compete with the
+server for the same cores: say the machine (and its load average) with the figures.
 """
 
 from __future__ import annotations
@@ -103,7 +109,7 @@ def run_load(
     return result
 
 
-def add_big_file(data_dir: Path, megabytes: int) -> int:
+def add_big_file(data_dir: Path, megabytes: int, database: str | None = None) -> int:
     """Put one large safetensors model into the catalog; returns its version id."""
     rng = np.random.default_rng(0)
     floats = megabytes * 1024 * 1024 // 4
@@ -122,7 +128,7 @@ def add_big_file(data_dir: Path, megabytes: int) -> int:
     final = data_dir / blob_path(hashes.sha256)
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, final)
-    store = ServerStore(data_dir)
+    store = open_store(data_dir, database)
     try:
         user = store.user_by_name("bench") or store.create_user("bench", None, "user")
         file = NewFile(
@@ -196,17 +202,181 @@ def sendfile_ceiling(path: Path) -> float | None:
         listener.close()
 
 
+def open_store(data_dir: Path, database: str | None) -> ServerStore:
+    return ServerStore(data_dir, database)
+
+
+def start_server(data_dir: Path, database: str | None, processes: int, redis_url: str | None) -> tuple:
+    port = free_port()
+    command = [sys.executable, "-m", "hub.server", "serve", "--data", str(data_dir), "--port", str(port)]
+    command += ["--ip-rate-limit", "0", "--key-rate-limit", "0", "--stats-refresh", "0", "--job-poll", "0"]
+    command += ["--log-level", "warning", "--workers", str(processes)]
+    if database:
+        command += ["--database", database]
+    if redis_url:
+        command += ["--redis-url", redis_url]
+    server = subprocess.Popen(command, cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)})
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            httpx.get(f"{base}/api/v1/enums")
+            return server, base
+        except httpx.TransportError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError("the server did not start") from None
+            time.sleep(0.2)
+
+
+def feed_throughput(base: str, clients: int, pages: int, highest_seq: int) -> dict:
+    """Concurrent readers of the change feed, each paging from its own random cursor."""
+    items = [0]
+    lock = threading.Lock()
+
+    def reader(index: int) -> None:
+        rng = random.Random(index)
+        cursor = str(rng.randrange(0, max(1, highest_seq - 500 * pages)))
+        got = 0
+        with httpx.Client(base_url=base, timeout=120) as http:
+            for _ in range(pages):
+                body = http.get("/api/v1/sync/changes", params={"since": cursor, "limit": 500}).json()
+                got += len(body["items"])
+                cursor = body["nextCursor"] or cursor
+                if not body["hasMore"]:
+                    break
+        with lock:
+            items[0] += got
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    result = {"kind": "feed", "items": items[0], "items_per_s": round(items[0] / wall)}
+    print(f"{'feed':<10} {items[0]:>6} items in {wall:.1f} s: {result['items_per_s']} items/s", flush=True)
+    return result
+
+
+def seed(args: argparse.Namespace, data_dir: Path, models: int) -> None:
+    existing = open_store(data_dir, args.database)
+    have = existing.counts()["models"]
+    existing.close()
+    if have >= models:
+        return
+    print(f"seeding {models - have} models into {args.database or data_dir} ...", flush=True)
+    options = {"database": args.database} if args.database else {}
+    result = seed_catalog(data_dir, models - have, seed=1, users=args.users, **options)
+    rate = (models - have) / result["seconds"]
+    print(
+        f"seed: {models - have} models in {result['seconds']:.1f} s ({rate:.0f} models/s); "
+        f"{result.get('users', '?')} users, {result['versions']} versions, {result['files']} files "
+        f"({result['uniqueSafetensors']} distinct safetensors), {result['images']} images",
+        flush=True,
+    )
+
+
+def measure_api(base: str, args: argparse.Namespace, hashes: list[str], highest_seq: int) -> list[dict]:
+    types = ["LORA", "Checkpoint", "TextualInversion", "VAE", "Controlnet"]
+    bases = ["SD 1.5", "SDXL 1.0", "Pony", "Illustrious", "Flux.1 D"]
+    sorts = [s for s in MODEL_SORTS if s != "Most Commented"]
+
+    def list_path(rng: random.Random) -> str:
+        params = [("limit", "20"), ("sort", rng.choice(sorts))]
+        if rng.random() < 0.5:
+            params.append(("types", rng.choice(types)))
+        if rng.random() < 0.5:
+            params.append(("baseModels", rng.choice(bases)))
+        return "/api/v1/models?" + "&".join(f"{k}={v}" for k, v in params)
+
+    def query_path(rng: random.Random) -> str:
+        word = rng.choice(ADJECTIVES + NOUNS + STYLES).lower()
+        if rng.random() < 0.3:
+            word = word[:4]
+        return f"/api/v1/models?limit=20&query={word}"
+
+    def hash_path(rng: random.Random) -> str:
+        sha = rng.choice(hashes)
+        form = rng.choice((sha, sha[:10], sha.lower()))
+        return f"/api/v1/model-versions/by-hash/{form}"
+
+    run_load("warmup", base, list_path, 40, 4)
+    return [
+        run_load("list", base, list_path, args.requests, args.clients),
+        run_load("query", base, query_path, args.requests, args.clients),
+        run_load("by-hash", base, hash_path, args.requests, args.clients),
+        feed_throughput(base, args.clients, args.feed_pages, highest_seq),
+    ]
+
+
+def print_side_by_side(results: dict[int, list[dict]]) -> None:
+    counts = sorted(results)
+    head = "".join(f"  {str(n) + (' processes' if n > 1 else ' process'):>26}" for n in counts)
+    print(f"\n{'':<10}{head}")
+    for index, kind in enumerate(("list", "query", "by-hash")):
+        cells = []
+        for n in counts:
+            row = results[n][index]
+            cell = f"p95 {row['p95_ms']:.1f} ms, {row['req_per_s']:.0f} req/s"
+            cells.append(f"  {cell:>26}")
+        print(f"{kind:<10}{''.join(cells)}")
+    feed = "".join(f"  {str(results[n][3]['items_per_s']) + ' items/s':>26}" for n in counts)
+    print(f"{'feed':<10}{feed}")
+
+
+def measure_downloads(base: str, version_id: int, big_path: Path, size: int) -> None:
+    url = f"{base}/api/download/models/{version_id}"
+    read_disk(big_path, False)  # page cache warm, as for the server
+    disk = max(read_disk(big_path, False) for _ in range(2))
+    net = max(download(url, size, False) for _ in range(2))
+    disk_h = read_disk(big_path, True)
+    net_h = download(url, size, True)
+    curl = curl_download(url)
+    ceiling = sendfile_ceiling(big_path)
+    mb = 1024 * 1024
+    print(f"\ndownload of a {size / mb:.0f} MiB file (page cache warm):")
+    print(f"  read from disk        {disk / mb:8.0f} MiB/s")
+    print(f"  HTTP download (httpx) {net / mb:8.0f} MiB/s   {net / disk:6.1%} of disk")
+    if curl:
+        print(f"  HTTP download (curl)  {curl / mb:8.0f} MiB/s   {curl / disk:6.1%} of disk")
+    if ceiling:
+        print(
+            f"  sendfile server (curl){ceiling / mb:8.0f} MiB/s   {ceiling / disk:6.1%} of disk (loopback ceiling)"
+        )
+        if curl:
+            print(f"  hub server vs sendfile server (both curl): {curl / ceiling:6.1%}")
+    print(f"  read + SHA256         {disk_h / mb:8.0f} MiB/s")
+    print(f"  download + SHA256     {net_h / mb:8.0f} MiB/s   {net_h / disk_h:6.1%} of read + SHA256")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="10,000 models instead of 100,000")
     parser.add_argument("--models", type=int, default=None)
+    parser.add_argument(
+        "--users", type=int, default=None, help="creators seeded (default: one per 25 models)"
+    )
     parser.add_argument("--data", type=Path, default=None, help="data directory to reuse or create (kept)")
+    parser.add_argument(
+        "--database",
+        default=None,
+        help="sqlite:///... or postgresql://... (default: hub.db in the data directory)",
+    )
+    parser.add_argument("--processes", type=int, nargs="+", default=[1], help="web process counts to compare")
+    parser.add_argument("--redis-url", default=None, help="Redis for more than one process (shared cache)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=800, help="requests per kind")
-    parser.add_argument("--download-mb", type=int, default=512)
+    parser.add_argument("--feed-pages", type=int, default=10, help="500-item feed pages per client")
+    parser.add_argument("--download-mb", type=int, default=512, help="0: no download measurement")
     args = parser.parse_args(argv)
+    if max(args.processes) > 1 and not args.redis_url:
+        parser.error("--processes: more than one process needs --redis-url")
+    if min(args.processes) < 1:
+        parser.error("--processes: each count must be at least 1")
     models = args.models or (10_000 if args.quick else 100_000)
     if args.quick:
         args.requests = min(args.requests, 400)
@@ -217,117 +387,26 @@ def main(argv: list[str] | None = None) -> int:
         temp = tempfile.mkdtemp(prefix="hub-bench-")
         data_dir = Path(temp) / "hub"
     try:
-        existing = ServerStore(data_dir)
-        have = existing.counts()["models"]
-        existing.close()
-        if have < models:
-            print(f"seeding {models - have} models into {data_dir} ...", flush=True)
-            result = seed_catalog(data_dir, models - have, seed=1)
-            rate = (models - have) / result["seconds"]
-            print(
-                f"seed: {models - have} models in {result['seconds']:.1f} s ({rate:.0f} models/s); "
-                f"{result['versions']} versions, {result['files']} files "
-                f"({result['uniqueSafetensors']} distinct safetensors), {result['images']} images",
-                flush=True,
-            )
-        version_id = add_big_file(data_dir, args.download_mb)
-        store = ServerStore(data_dir)
+        seed(args, data_dir, models)
+        version_id = add_big_file(data_dir, args.download_mb, args.database) if args.download_mb else None
+        store = open_store(data_dir, args.database)
         hashes = store.sample_hashes(500)
-        big = store.download_file(version_id)
+        highest_seq = store.counts().get("changes") or models
+        big = store.download_file(version_id) if version_id else None
         store.close()
-        big_path = data_dir / big.path
-
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hub.server",
-                "--data",
-                str(data_dir),
-                "--port",
-                str(port),
-                "--ip-rate-limit",
-                "0",
-                "--key-rate-limit",
-                "0",
-                "--stats-refresh",
-                "0",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=os.environ | {"PYTHONPATH": str(ROOT)},
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(f"{base}/api/v1/enums")
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
-            print(f"\n{models} models, {args.clients} concurrent clients, {args.requests} requests per kind")
-            types = ["LORA", "Checkpoint", "TextualInversion", "VAE", "Controlnet"]
-            bases = ["SD 1.5", "SDXL 1.0", "Pony", "Illustrious", "Flux.1 D"]
-            sorts = [s for s in MODEL_SORTS if s != "Most Commented"]
-
-            def list_path(rng: random.Random) -> str:
-                params = [("limit", "20"), ("sort", rng.choice(sorts))]
-                if rng.random() < 0.5:
-                    params.append(("types", rng.choice(types)))
-                if rng.random() < 0.5:
-                    params.append(("baseModels", rng.choice(bases)))
-                return "/api/v1/models?" + "&".join(f"{k}={v}" for k, v in params)
-
-            def query_path(rng: random.Random) -> str:
-                word = rng.choice(ADJECTIVES + NOUNS + STYLES).lower()
-                if rng.random() < 0.3:
-                    word = word[:4]
-                return f"/api/v1/models?limit=20&query={word}"
-
-            def hash_path(rng: random.Random) -> str:
-                sha = rng.choice(hashes)
-                form = rng.choice((sha, sha[:10], sha.lower()))
-                return f"/api/v1/model-versions/by-hash/{form}"
-
-            # warm up caches a little
-            run_load("warmup", base, list_path, 40, 4)
-            results = [
-                run_load("list", base, list_path, args.requests, args.clients),
-                run_load("query", base, query_path, args.requests, args.clients),
-                run_load("by-hash", base, hash_path, args.requests, args.clients),
-            ]
-            url = f"{base}/api/download/models/{version_id}"
-            size = big.size
-            read_disk(big_path, False)  # page cache warm, as for the server
-            disk = max(read_disk(big_path, False) for _ in range(2))
-            net = max(download(url, size, False) for _ in range(2))
-            disk_h = read_disk(big_path, True)
-            net_h = download(url, size, True)
-            curl = curl_download(url)
-            ceiling = sendfile_ceiling(big_path)
-            mb = 1024 * 1024
-            print(f"\ndownload of a {size / mb:.0f} MiB file (page cache warm):")
-            print(f"  read from disk        {disk / mb:8.0f} MiB/s")
-            print(f"  HTTP download (httpx) {net / mb:8.0f} MiB/s   {net / disk:6.1%} of disk")
-            if curl:
-                print(f"  HTTP download (curl)  {curl / mb:8.0f} MiB/s   {curl / disk:6.1%} of disk")
-            if ceiling:
-                print(
-                    f"  sendfile server (curl){ceiling / mb:8.0f} MiB/s   {ceiling / disk:6.1%} of disk (loopback ceiling)"
-                )
-                if curl:
-                    print(f"  hub server vs sendfile server (both curl): {curl / ceiling:6.1%}")
-            print(f"  read + SHA256         {disk_h / mb:8.0f} MiB/s")
-            print(f"  download + SHA256     {net_h / mb:8.0f} MiB/s   {net_h / disk_h:6.1%} of read + SHA256")
-            del results
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+        print(f"\n{models} models, {args.clients} concurrent clients, {args.requests} requests per kind")
+        results: dict[int, list[dict]] = {}
+        for processes in args.processes:
+            print(f"\n-- {processes} web process{'es' if processes > 1 else ''}", flush=True)
+            server, base = start_server(data_dir, args.database, processes, args.redis_url)
+            try:
+                results[processes] = measure_api(base, args, hashes, highest_seq)
+                if big is not None and processes == args.processes[0]:
+                    measure_downloads(base, version_id, data_dir / big.path, big.size)
+            finally:
+                server.send_signal(signal.SIGTERM)
+                server.wait(timeout=60)
+        print_side_by_side(results)
     finally:
         if temp:
             shutil.rmtree(temp, ignore_errors=True)

@@ -234,7 +234,8 @@ def weighted(rng: random.Random, weights: dict[str, int]) -> str:
 
 
 class CatalogRowGenerator:
-    """`users` (made at construction) and then `models()`: the rows of `models` new models.
+    """`users` (made at construction: `users` of them, default one per 25 models) and then
+    `models()`: the rows of `models` new models.
 
     Ids continue from `start_ids` (the largest id of each table), so a catalog can be grown in
     several runs. `now` ends the publishing period.
@@ -249,6 +250,7 @@ class CatalogRowGenerator:
         previews: Sequence[PreviewImage],
         files: FileSource,
         now: datetime,
+        users: int | None = None,
     ) -> None:
         self.rng = random.Random(seed)
         self.model_total = models
@@ -256,7 +258,7 @@ class CatalogRowGenerator:
         self.previews = previews
         self.files = files
         self.now = now
-        self.users = self._users(max(3, models // 25))
+        self.users = self._users(max(3, models // 25) if users is None else max(1, users))
 
     def _users(self, count: int) -> list[dict[str, Any]]:
         rng = self.rng
@@ -281,7 +283,8 @@ class CatalogRowGenerator:
     def models(self) -> Iterator[GeneratedModel]:
         first = self.now - HISTORY
         for index in range(self.model_total):
-            published = first + HISTORY * (index + self.rng.random() * 0.5) / max(1, self.model_total)
+            # the fraction first: HISTORY * index overflows timedelta past ~900,000 models
+            published = first + HISTORY * ((index + self.rng.random() * 0.5) / max(1, self.model_total))
             yield self._model(published, min(self.now, published + timedelta(days=30)))
 
     def _model(self, published: datetime, latest: datetime) -> GeneratedModel:

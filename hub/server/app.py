@@ -32,7 +32,8 @@ from hub.server.feature_flags import FlagFeatures
 from hub.server.features import NOTIFICATIONS, StaticFeatures
 from hub.server.hub_server import HubServer
 from hub.server.middleware import AuthRateLimitMiddleware
-from hub.server.notify import JobWorker, SmtpMailer, default_registry
+from hub.server.notify import JobWorker, default_registry
+from hub.server.notify.worker import job_worker_for
 from hub.server.openapi import build_openapi
 from hub.server.params import INT64_MAX, INT64_MIN, id_out_of_range
 from hub.server.ratelimit import RateLimiter
@@ -92,7 +93,7 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
         features=StaticFeatures(config.disabled_features),
         registry=default_registry(),
     )
-    hub.worker = _worker(hub)
+    hub.worker = job_worker_for(config, hub.store, hub.registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -105,6 +106,7 @@ def create_app(data_dir: Path | str, config: ServerConfig | None = None, **optio
             tasks.append(asyncio.create_task(_refresh_stats_forever(hub, background)))
         if (
             hub.worker is not None
+            and config.queue_url is None  # with a queue, worker processes run the jobs
             and config.job_poll_seconds > 0
             and hub.features.enabled(NOTIFICATIONS, None)
         ):
@@ -197,22 +199,6 @@ async def _refresh_stats_forever(hub: HubServer, background: BackgroundThreads) 
             await background.run(hub.store.refresh_stats)
         except Exception:  # keep serving; the next round retries
             log.exception("refreshing download stats failed")
-
-
-def _worker(hub: HubServer) -> JobWorker:
-    config = hub.config
-    mailer = None
-    if config.smtp_host:
-        mailer = SmtpMailer(
-            config.smtp_host,
-            config.smtp_port,
-            config.smtp_from,
-            config.smtp_username,
-            config.smtp_password,
-            config.smtp_starttls,
-        )
-    origin = config.public_url or "http://127.0.0.1:8765"
-    return JobWorker(hub.store, hub.store.jobs, hub.registry, mailer, origin=origin)
 
 
 async def _run_jobs_forever(hub: HubServer, worker: JobWorker, background: BackgroundThreads) -> None:

@@ -1,9 +1,11 @@
-"""Command line: `serve` (default) and `seed`. launch.py maps `hub-server ...` to `main(argv)`.
+"""Command line: `serve` (default), `worker`, `seed` and `refresh-stats`. launch.py maps `hub-server ...` to `main(argv)`.
 
 python -m hub.server --data DIR [--database URL] [--host 127.0.0.1] [--port 8765] [--public-url URL] ...
 python -m hub.server seed --data DIR [--database URL] --models 1000 [--seed 0] [--unique-files 20000] [--articles N]
 python -m hub.server refresh-stats --data DIR [--database URL]
 python -m hub.server migrate --from sqlite:///DIR/hub.db --to postgresql://user@host:port/db [--replace]
+python -m hub.server worker --data DIR [--database URL] --queue-url redis://...|postgresql://... [--concurrency 4]
+python -m hub.server serve --data DIR --workers 4 --redis-url redis://... [--queue-url ...]
 
 `--database`: sqlite:///path/to/hub.db or postgresql://user@host:port/db (default: hub.db in --data).
 """
@@ -50,6 +52,18 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="Redis (redis://host:port/db) for the cache and rate limits shared by several server processes",
     )
+    parser.add_argument(
+        "--queue-url",
+        default=None,
+        help="worker queue (redis://host:port/db or postgresql://...): background jobs then run in "
+        "`hub-server worker` processes, not in the server (default: in-process)",
+    )
+    parser.add_argument(
+        "--workers",
+        default=1,
+        type=int,
+        help="server processes sharing the port (more than 1 needs --redis-url for the shared cache)",
+    )
     parser.add_argument("--accel-redirect", default=None, help="nginx internal location prefix for downloads")
     parser.add_argument(
         "--disable-feature",
@@ -61,6 +75,12 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--job-poll", default=1.0, type=float, help="seconds between job worker polls; 0 = no worker"
     )
+    smtp_arguments(parser)
+    parser.add_argument("--log-level", default="info")
+
+
+def smtp_arguments(parser: argparse.ArgumentParser) -> None:
+    """The email channel's options (the server's and the worker's: both may send the email)."""
     parser.add_argument(
         "--smtp-host", default=None, help="SMTP server for email notifications (none: no email)"
     )
@@ -76,7 +96,17 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--smtp-starttls", action="store_true", help="upgrade the SMTP connection with STARTTLS"
     )
-    parser.add_argument("--log-level", default="info")
+
+
+def smtp_options(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(
+        smtp_host=args.smtp_host,
+        smtp_port=args.smtp_port,
+        smtp_from=args.smtp_from,
+        smtp_username=args.smtp_username,
+        smtp_password=os.environ.get("ATELIER_HUB_SMTP_PASSWORD") if args.smtp_username else None,
+        smtp_starttls=args.smtp_starttls,
+    )
 
 
 def _database_url(value: str) -> str:
@@ -196,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             store.close()
         return 0
+    if args_list and args_list[0] == "worker":
+        from hub.server.processes import worker_main
+
+        return worker_main(args_list[1:])
     if args_list and args_list[0] == "migrate":
         return _migrate(args_list[1:])
     if args_list and args_list[0] == "serve":
@@ -209,8 +243,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from hub.server.app import create_app
 
-    app = create_app(
-        args.data,
+    if args.workers < 1:
+        parser.error("--workers: must be at least 1")
+    if args.workers > 1 and not args.redis_url:
+        parser.error("--workers: more than one process needs --redis-url (their cache and rate limits)")
+    options = dict(
         database=args.database,
         public_url=args.public_url,
         ip_rate_limit=args.ip_rate_limit or None,
@@ -219,15 +256,17 @@ def main(argv: list[str] | None = None) -> int:
         stats_refresh_seconds=args.stats_refresh,
         trusted_proxies=args.trust_forwarded,
         redis_url=args.redis_url,
+        queue_url=args.queue_url,
         accel_redirect=args.accel_redirect,
         disabled_features=frozenset(args.disable_feature),
         job_poll_seconds=args.job_poll,
-        smtp_host=args.smtp_host,
-        smtp_port=args.smtp_port,
-        smtp_from=args.smtp_from,
-        smtp_username=args.smtp_username,
-        smtp_password=os.environ.get("ATELIER_HUB_SMTP_PASSWORD") if args.smtp_username else None,
-        smtp_starttls=args.smtp_starttls,
+        **smtp_options(args),
     )
+    if args.workers > 1:
+        from hub.server.processes import serve_processes
+
+        serve_processes(args.data, options, args.workers, args.host, args.port, args.log_level)
+        return 0
+    app = create_app(args.data, **options)
     uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level)).run()
     return 0

@@ -45,6 +45,9 @@ class ServerConfig:
     # Redis (redis://host:port/db): the cache and the rate limits shared by every server process
     # given the same URL; None keeps both in this process.
     redis_url: str | None = None
+    # The worker queue (redis://... or postgresql://..., hub/server/worker_queue.py): background
+    # jobs then run in `hub-server worker` processes, not in this one; None runs them in-process.
+    queue_url: str | None = None
 
     @property
     def tmp_dir(self) -> Path:

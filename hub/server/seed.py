@@ -182,9 +182,11 @@ def seed_catalog(
     batch_size: int = 2_000,
     progress: Callable[[str], None] | None = None,
     database: str | None = None,
+    users: int | None = None,
 ) -> dict[str, Any]:
-    """Add `models` synthetic models to the catalog under `data_dir` (its database: `database`,
-    a URL, by default hub.db there); returns counts and timing."""
+    """Add `models` synthetic models (by `users` creators, default one per 25 models) to the
+    catalog under `data_dir` (its database: `database`, a URL, by default hub.db there);
+    returns counts and timing."""
     started = time.perf_counter()
     store = ServerStore(data_dir, database)
     try:
@@ -197,6 +199,7 @@ def seed_catalog(
             previews=previews,
             files=blobs,
             now=datetime.now(UTC),
+            users=users,
         )
         store.bulk_insert(
             {

@@ -1,7 +1,8 @@
 """The background worker: claims due jobs from the persisted queue and runs their handlers, with
-retries and exponential backoff. It runs inside the server process for now (an asyncio task of
-the app's lifespan, the handlers in a thread); it only needs a `JobQueue`, so a separate worker
-process can run it unchanged.
+retries and exponential backoff. Without a worker queue it runs inside the server process (an
+asyncio task of the app's lifespan, the handlers in a thread); with one (`--queue-url`), worker
+processes (`hub-server worker`, hub/server/worker_queue.py) run the same handlers through
+`run_handed_over`, and the queue library does the retries.
 
 Job kinds: `event` (the processor of the event's type fans notifications out), `email` (one
 notification's email) and `digest` (the daily digests, re-queued every `digest_every` seconds).
@@ -20,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hub.jobs.backoff import backoff_delay
+from hub.server.config import ServerConfig
 from hub.server.notify.events import EventRegistry, UnknownEvent
-from hub.server.notify.mailer import Mailer, digest_email, notification_email
+from hub.server.notify.mailer import Mailer, SmtpMailer, digest_email, notification_email
 from hub.server.store import ServerStore
 from hub.server.store.job_queue import EVENT_JOB, Job
 from hub.server.store.notifications import EMAIL_JOB
@@ -56,6 +58,18 @@ class JobQueue(Protocol):
     def recover_interrupted(self, now: float) -> int: ...
 
 
+class HandedOverJobs(Protocol):
+    """What running a job handed over to a worker queue needs of the job table."""
+
+    def get(self, job_id: int) -> Job | None: ...
+
+    def finish(self, job_id: int, now: float) -> None: ...
+
+    def fail(self, job_id: int, error: str, now: float, retry_at: float | None) -> None: ...
+
+    def note_error(self, job_id: int, error: str, now: float) -> None: ...
+
+
 @dataclass
 class JobWorker:
     store: ServerStore
@@ -80,11 +94,8 @@ class JobWorker:
         job = self.queue.claim(now)
         if job is None:
             return None
-        handler = self.handlers().get(job.kind)
         try:
-            if handler is None:
-                raise PermanentJobError(f"no handler for job kind {job.kind!r}")
-            handler(job.payload, now)
+            self._dispatch(job, now)
         except (PermanentJobError, UnknownEvent) as error:
             log.error("job %d (%s) failed for good: %s", job.id, job.kind, error)
             self.queue.fail(job.id, f"{type(error).__name__}: {error}", self.clock(), None)
@@ -99,6 +110,36 @@ class JobWorker:
         else:
             self.queue.finish(job.id, self.clock())
         return job
+
+    def run_handed_over(self, jobs: HandedOverJobs, job_id: int, *, last_attempt: bool) -> str:
+        """Run job `job_id` for the worker queue (hub/server/worker_queue.py), which retries it
+        with backoff when this raises. A job already done or failed is skipped (a queue may
+        deliver a job twice: the handlers are idempotent, this check makes most repeats free).
+        Returns what became of it: "done", "failed" or "skipped"."""
+        job = jobs.get(job_id)
+        if job is None or job.status in ("done", "failed"):
+            return "skipped"
+        try:
+            self._dispatch(job, self.clock())
+        except (PermanentJobError, UnknownEvent) as error:
+            log.error("job %d (%s) failed for good: %s", job.id, job.kind, error)
+            jobs.fail(job.id, f"{type(error).__name__}: {error}", self.clock(), None)
+            return "failed"
+        except Exception as error:
+            message = f"{type(error).__name__}: {error}"
+            if last_attempt:
+                jobs.fail(job.id, message, self.clock(), None)
+            else:
+                jobs.note_error(job.id, message, self.clock())
+            raise
+        jobs.finish(job.id, self.clock())
+        return "done"
+
+    def _dispatch(self, job: Job, now: float) -> None:
+        handler = self.handlers().get(job.kind)
+        if handler is None:
+            raise PermanentJobError(f"no handler for job kind {job.kind!r}")
+        handler(job.payload, now)
 
     def run_due(
         self, now: float | None = None, limit: int = 10_000, stop: Callable[[], bool] = lambda: False
@@ -176,3 +217,20 @@ class JobWorker:
             self.store.notifications.digest_sent(user_id, [d["id"] for d in docs], now)
             sent += 1
         return sent
+
+
+def job_worker_for(config: ServerConfig, store: ServerStore, registry: EventRegistry) -> JobWorker:
+    """The job worker of a server's settings (its mailer, its origin for links): the one the
+    web process runs in-process, and the one `hub-server worker` runs."""
+    mailer = None
+    if config.smtp_host:
+        mailer = SmtpMailer(
+            config.smtp_host,
+            config.smtp_port,
+            config.smtp_from,
+            config.smtp_username,
+            config.smtp_password,
+            config.smtp_starttls,
+        )
+    origin = config.public_url or "http://127.0.0.1:8765"
+    return JobWorker(store, store.jobs, registry, mailer, origin=origin)

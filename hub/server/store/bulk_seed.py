@@ -14,6 +14,7 @@ from typing import Any
 
 from hub.server.store.change_feed import append_change
 from hub.server.store.dialect import dialect_of
+from hub.server.store.sql_text import chunks, placeholders
 
 BULK_TABLES: dict[str, tuple[str, ...]] = {
     "users": ("id", "username", "password_hash", "role", "image_sha", "created_at", "model_count"),
@@ -134,12 +135,36 @@ def bulk_insert(
         batch = rows.get(table)
         if not batch:
             continue
-        values = ", ".join("?" * len(columns))
-        ignore = " ON CONFLICT DO NOTHING" if table in ("blobs", "media") else ""
-        conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}){ignore}", batch)
+        if table in ("blobs", "media"):  # shared by many models: a row may be there already
+            values = ", ".join("?" * len(columns))
+            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) ON CONFLICT DO NOTHING"
+            conn.executemany(sql, batch)
+        elif dialect_of(conn).is_postgres:
+            _copy_rows(conn, table, columns, batch)
+        else:
+            values = ", ".join("?" * len(columns))
+            conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})", batch)
     reset_sequences(conn, [t for t in rows if t in ID_TABLES])
-    for model_id in model_changes:
-        append_change(conn, "model", str(model_id), "upsert")
+    _append_model_changes(conn, [str(model_id) for model_id in model_changes])
+
+
+def _copy_rows(conn: Any, table: str, columns: Sequence[str], batch: Sequence[Sequence[Any]]) -> None:
+    """PostgreSQL's COPY: one stream per table and batch instead of a statement per row."""
+    with conn.raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in batch:
+            copy.write_row(row)
+
+
+def _append_model_changes(conn: Any, model_ids: list[str]) -> None:
+    """`append_change(conn, "model", id, "upsert")` for many models, in order, in few statements."""
+    for chunk in chunks(model_ids):
+        conn.execute(
+            f"DELETE FROM changes WHERE entity = 'model' AND entity_id IN ({placeholders(chunk)})", chunk
+        )
+    conn.executemany(
+        "INSERT INTO changes (entity, entity_id, action) VALUES ('model', ?, 'upsert')",
+        [(m,) for m in model_ids],
+    )
 
 
 def recount_after_bulk(conn: sqlite3.Connection) -> None:

@@ -353,3 +353,15 @@ class JobStore:
     def next_due(self) -> float | None:
         with self.tx.read() as conn:
             return job_queue.next_due(conn)
+
+    def due_for_handover(self, now: float, limit: int, *, running_too: bool = False) -> list[Job]:
+        with self.tx.read() as conn:
+            return job_queue.due_for_handover(conn, now, limit, running_too=running_too)
+
+    def mark_handed_over(self, job_ids: list[int], now: float) -> int:
+        with self.tx.write() as conn:
+            return job_queue.mark_handed_over(conn, job_ids, now)
+
+    def note_error(self, job_id: int, error: str, now: float) -> None:
+        with self.tx.write() as conn:
+            job_queue.note_error(conn, job_id, error, now)

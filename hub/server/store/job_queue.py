@@ -157,3 +157,35 @@ def emit_event(
     """Record that `event_type` happened (a job its processor runs later). `key` identifies the
     event: emitting the same key twice (an article published again) queues it once."""
     return enqueue(conn, EVENT_JOB, {"type": event_type, "data": data}, now, dedupe_key=f"event:{key}")
+
+
+# -- handing jobs over to a worker queue (`hub-server worker`, hub/server/worker_queue.py) -------
+# With a queue configured, this table is the outbox: a store write still records its job here in
+# its own transaction; a worker process hands due rows to the queue ('pending' -> 'running'),
+# the queue runs them with its retries, and the row ends 'done' or 'failed'.
+
+
+def due_for_handover(conn: sqlite3.Connection, now: float, limit: int, *, running_too: bool) -> list[Job]:
+    """Due pending jobs (and, with `running_too`, every running one: a worker starting up hands
+    them over again, the queue ignores those it still holds)."""
+    status = "status IN ('pending', 'running')" if running_too else "status = 'pending'"
+    rows = conn.execute(
+        f"SELECT * FROM jobs WHERE {status} AND run_at <= ? ORDER BY run_at, id LIMIT ?", (now, limit)
+    ).fetchall()
+    return [_job(r) for r in rows]
+
+
+def mark_handed_over(conn: sqlite3.Connection, job_ids: list[int], now: float) -> int:
+    """Pending jobs the queue now holds become running (a job already done stays done)."""
+    marks = [(now, job_id) for job_id in job_ids]
+    cur = conn.executemany(
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ? "
+        "WHERE id = ? AND status = 'pending'",
+        marks,
+    )
+    return cur.rowcount
+
+
+def note_error(conn: sqlite3.Connection, job_id: int, error: str, now: float) -> None:
+    """Record a failed attempt of a job the queue will retry (it stays running)."""
+    conn.execute("UPDATE jobs SET last_error = ?, updated_at = ? WHERE id = ?", (error, now, job_id))

@@ -187,7 +187,9 @@ def empty_hub(tmp_path: Path) -> Iterator[RunningHub]:
 
 def register(api: str, username: str, password: str = "correct horse battery") -> str:
     """Register an account and return its API key."""
-    response = httpx.post(f"{api}/auth/register", json={"username": username, "password": password})
+    response = httpx.post(
+        f"{api}/auth/register", json={"username": username, "password": password}, timeout=60
+    )
     assert response.status_code == 201, response.text
     return response.json()["apiKey"]
 

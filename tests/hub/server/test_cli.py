@@ -74,3 +74,34 @@ def test_seed_then_serve(tmp_path: Path) -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=20)
+
+
+def test_worker_and_processes_options_name_every_bad_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from hub.server.cli import main
+
+    data = str(tmp_path / "hub")
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                "worker",
+                "--data",
+                data,
+                "--queue-url",
+                "redis://127.0.0.1:1/0",
+                "--heartbeat",
+                "0",
+                "--poll",
+                "-1",
+            ]
+        )
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "--heartbeat: must be positive" in error and "--poll: must be positive" in error
+    with pytest.raises(SystemExit):
+        main(["worker", "--data", data])
+    assert "--queue-url" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["serve", "--data", data, "--workers", "0"])
+    assert "--workers: must be at least 1" in capsys.readouterr().err
