@@ -5,6 +5,7 @@ channels-last UNet makes the same picture as eager and says so in `runtime.backe
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -108,13 +109,15 @@ def test_torch_compile_runs_the_unet_compiled_with_the_same_picture(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
     # in a process of its own: inductor's compiled code runs native code, and a crash in it (one
-    # was seen once under heavy memory pressure) must fail this test, not end the whole run
+    # was seen once under heavy memory pressure) must fail this test, not end the whole run;
+    # its own inductor cache, so no other process compiling at the same time shares its files
     code = "import sys; from tests.studio.pipeline.test_backend_choice import compiled_run; compiled_run(*sys.argv[1:])"
     done = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path), str(tiny_model_dir)],
         capture_output=True,
         text=True,
         cwd=Path(__file__).resolve().parents[3],
+        env={**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor-cache")},
         timeout=1200,
         check=False,
     )
