@@ -48,7 +48,7 @@ def test_backend_option_is_saved_checked_and_used(server: LiveServer) -> None:
         refused = client.post("/sdapi/v1/txt2img", json={**SMALL, "width": 72})
         assert refused.status_code == 422 and refused.json()["field"] == "width"
         assert "openvino" in refused.text
-        client.post("/sdapi/v1/options", json={"backend": "torch"})
+        client.post("/sdapi/v1/options", json={"backend": "auto"})  # the default, for the next test
 
 
 def test_compile_and_channels_last_options_are_saved_checked_and_reported(server: LiveServer) -> None:

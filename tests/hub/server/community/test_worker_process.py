@@ -140,4 +140,7 @@ def test_a_killed_worker_loses_no_job_and_a_failed_one_is_retried(
         assert inbox.messages[0]["To"] == "ink@example.org"
         assert "recommends Ink Style" in inbox.messages[0]["Subject"]
         assert {j.status for j in jobs.list() if j.kind != "digest"} == {"done"}
-        assert [j.status for j in jobs.list(kind="digest")] == ["pending"]  # the next hourly round
+        # the digest is an hourly round: one is pending (the next); one that fell due while the
+        # test ran (an hour boundary crossed) is done
+        digests = [j.status for j in jobs.list(kind="digest")]
+        assert digests.count("pending") == 1 and set(digests) <= {"pending", "done"}, digests
