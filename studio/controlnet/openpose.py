@@ -12,7 +12,6 @@ and so does `file_state_to_network` here. Decoding follows the extension's `Body
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -51,16 +50,10 @@ def body_network() -> Any:
         "Mconv7_stage5_L1", "Mconv7_stage5_L2", "Mconv7_stage6_L1",
     }  # fmt: skip
 
+    from studio.controlnet.openpose_parts import conv_layers
+
     def layers(spec: list[tuple[str, tuple[int, ...]]]) -> Any:
-        modules: list[tuple[str, Any]] = []
-        for name, v in spec:
-            if "pool" in name:
-                modules.append((name, nn.MaxPool2d(kernel_size=v[0], stride=v[1], padding=v[2])))
-                continue
-            modules.append((name, nn.Conv2d(v[0], v[1], kernel_size=v[2], stride=v[3], padding=v[4])))
-            if name not in no_relu:
-                modules.append((f"relu_{name}", nn.ReLU(inplace=True)))
-        return nn.Sequential(OrderedDict(modules))
+        return conv_layers(spec, no_relu)
 
     stem = [
         ("conv1_1", (3, 64, 3, 1, 1)), ("conv1_2", (64, 64, 3, 1, 1)), ("pool1_stage1", (2, 2, 0)),

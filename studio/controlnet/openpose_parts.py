@@ -43,7 +43,7 @@ def _stage(index: int, inputs: int, outputs: int) -> list[tuple[str, tuple[int, 
     ]
 
 
-def _layers(spec: list[tuple[str, tuple[int, ...]]], no_relu: set[str]) -> Any:
+def conv_layers(spec: list[tuple[str, tuple[int, ...]]], no_relu: set[str]) -> Any:
     from torch import nn
 
     modules: list[tuple[str, Any]] = []
@@ -67,12 +67,12 @@ def hand_network() -> Any:
     class HandPoseModel(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.model1_0 = _layers(_vgg_stem(128), no_relu)
-            self.model1_1 = _layers(
+            self.model1_0 = conv_layers(_vgg_stem(128), no_relu)
+            self.model1_1 = conv_layers(
                 [("conv6_1_CPM", (128, 512, 1, 1, 0)), ("conv6_2_CPM", (512, 22, 1, 1, 0))], no_relu
             )
             for stage in range(2, 7):
-                setattr(self, f"model{stage}", _layers(_stage(stage, 150, 22), no_relu))
+                setattr(self, f"model{stage}", conv_layers(_stage(stage, 150, 22), no_relu))
 
         def forward(self, x: Any) -> Any:
             features = self.model1_0(x)
