@@ -1,5 +1,5 @@
 """The store's database, chosen by URL: SQLite (one connection per thread, opened by
-`sqlitedb.connect`) or PostgreSQL (`postgres.PgThreadConnections`).
+`sqlitedb.connect`) or PostgreSQL (`postgres.PgConnection`), each thread its own.
 
 `Database` is what `ServerStore` holds: `get()` the calling thread's connection, `write` /
 `read` transactions, `migrate`, `close`, and the `dialect`.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -24,22 +24,24 @@ DATABASE_NAME = "hub.db"
 
 
 class ThreadConnections:
-    """Hands each thread its own connection (sqlite3 connections are not to be shared between
-    threads without a lock, and the server's route threads read concurrently under WAL), and
-    closes them all at `close()`."""
+    """Hands each thread its own connection, made by `open_connection` (sqlite3 connections are
+    not to be shared between threads without a lock, and the server's route threads read
+    concurrently under WAL; psycopg's likewise), and closes them all at `close()`. A connection
+    `is_closed` says is gone (a PostgreSQL server that dropped it) is replaced."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(
+        self, open_connection: Callable[[], Any], is_closed: Callable[[Any], bool] = lambda conn: False
+    ) -> None:
+        self._open_connection = open_connection
+        self._is_closed = is_closed
         self._local = threading.local()
-        self._opened: list[sqlite3.Connection] = []
+        self._opened: list[Any] = []
         self._lock = threading.Lock()
 
-    def get(self) -> sqlite3.Connection:
+    def get(self) -> Any:
         conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlitedb.connect(self.path)
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        if conn is None or self._is_closed(conn):
+            conn = self._open_connection()
             self._local.conn = conn
             with self._lock:
                 self._opened.append(conn)
@@ -51,6 +53,14 @@ class ThreadConnections:
                 conn.close()
             self._opened.clear()
         self._local = threading.local()
+
+
+def open_sqlite(path: Path) -> sqlite3.Connection:
+    """A store connection to the SQLite file at `path`: rows by name, a larger page cache."""
+    conn = sqlitedb.connect(path)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+    return conn
 
 
 def sqlite_path(url: str) -> Path:
@@ -85,10 +95,13 @@ class Database:
         if self.dialect.is_postgres:
             from hub.server.store import postgres  # psycopg is imported only for PostgreSQL
 
-            self._connections = postgres.PgThreadConnections(url)
+            self._connections = ThreadConnections(
+                lambda: postgres.PgConnection(url), is_closed=lambda conn: conn.raw.closed
+            )
             self._write, self._read, self._migrate = postgres.write, postgres.read, postgres.migrate
         else:
-            self._connections = ThreadConnections(sqlite_path(url))
+            path = sqlite_path(url)
+            self._connections = ThreadConnections(lambda: open_sqlite(path))
             self._write, self._read, self._migrate = sqlitedb.write, sqlitedb.read, sqlitedb.migrate
 
     @classmethod

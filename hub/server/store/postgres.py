@@ -15,7 +15,6 @@ transaction: one snapshot, never blocked by writers.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -257,30 +256,3 @@ def migrate(conn: PgConnection, migrations: Sequence[Migration]) -> list[str]:
             )
         applied.append(migration.name)
     return applied
-
-
-class PgThreadConnections:
-    """One PostgreSQL connection per thread (like `ThreadConnections` for SQLite), all closed
-    by `close()`."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._local = threading.local()
-        self._opened: list[PgConnection] = []
-        self._lock = threading.Lock()
-
-    def get(self) -> PgConnection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.raw.closed:
-            conn = PgConnection(self.url)
-            self._local.conn = conn
-            with self._lock:
-                self._opened.append(conn)
-        return conn
-
-    def close(self) -> None:
-        with self._lock:
-            for conn in self._opened:
-                conn.close()
-            self._opened.clear()
-        self._local = threading.local()
