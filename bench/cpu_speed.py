@@ -3,9 +3,9 @@ torch.compile, OpenVINO (the studio's default on a CPU for full-size models) and
 quantization - measured interleaved in one run, with quality against fp32.
 
     python bench/cpu_speed.py            512x512, 3 rounds, every case
-    python bench/cpu_speed.py --quick    512x512, 2 rounds, fp32 / bf16 / channels-last / openvino
-                                         (~10 min on an idle 2-core machine, most of it the
-                                         one-time OpenVINO export)
+    python bench/cpu_speed.py --quick    512x512, 2 rounds, fp32 / bf16 / openvino / openvino-int8
+                                         (~15 min on an idle 2-core machine, most of it the
+                                         one-time OpenVINO export and int8 quantizing)
     python bench/cpu_speed.py --cases fp32,openvino --rounds 5 --json out.json
 
 Part 1, the full-size SD 1.5 architecture (the shipped `studio/pipeline/configs/sd15` UNet, VAE
@@ -16,8 +16,9 @@ with CFG (batch 2, 77 tokens) of every case, one VAE decode of every decoder and
 encode (2 x 77 tokens) of every text encoder, one after the other, so a change in the machine's
 load hits every case alike; each case's fastest round counts (the least disturbed). An image
 is one prompt encode + 20 steps + one decode, each case with its own decoder and text encoder
-(fp32 cases: fp32; bf16 cases: bf16; openvino: the studio's default path on a CPU - OpenVINO
-UNet and decoder, the text encoder in the CPU's default dtype). The table gives s/step and s/image and their ratios to fp32 eager, the
+(fp32 cases: fp32; bf16 cases: bf16; openvino: OpenVINO UNet and decoder in OpenVINO's own
+precision, the text encoder in the CPU's default dtype; openvino-int8: the same with the int8
+UNet - the studio's default path on a CPU for full-size models). The table gives s/step and s/image and their ratios to fp32 eager, the
 relative error of the UNet step against fp32 and the load average of each round.
 
 Part 2, the trained starter model (`models/Diffusers/atelier-starter`) through the real engine:
@@ -55,13 +56,14 @@ UNET_CASES = (
     "compile",
     "compile-bf16",
     "openvino",
+    "openvino-int8",
     "int8",
     "int4",
     "torchao-int8",
 )
-QUICK_CASES = ("fp32", "bf16", "channels-last", "openvino")
+QUICK_CASES = ("fp32", "bf16", "openvino", "openvino-int8")
 # the decoder and text encoder an image of each case uses
-DECODER = {"channels-last": "channels-last", "openvino": "openvino"}
+DECODER = {"channels-last": "channels-last", "openvino": "openvino", "openvino-int8": "openvino"}
 PROMPTS = ("a red circle", "a blue square", "a green triangle", "a yellow circle")
 
 
@@ -91,7 +93,7 @@ def decoder_of(case: str) -> str:
 
 
 def text_encoder_of(case: str) -> str:
-    if case == "openvino":
+    if case.startswith("openvino"):
         return default_dtype_name()
     return "bf16" if "bf16" in case else "fp32"
 
@@ -111,26 +113,32 @@ def build_models() -> tuple[Any, Any, Any]:
     return unet, vae.eval(), text
 
 
-def prepare_unet(case: str, unet: Any, inputs: tuple[Any, ...], work: Path) -> tuple[Callable[[], Any], dict]:
-    """A callable running one UNet step of `case`, and its one-time costs (export, compile,
-    first call), weight bytes and first output (`out`)."""
+def prepare_unet(
+    case: str, unet: Any, inputs: tuple[Any, ...], work: Path, texts: Callable[[], Any]
+) -> tuple[Callable[[], Any], dict]:
+    """A callable running one UNet step of `case`, and its one-time costs (export, int8
+    quantizing, compile, first call), weight bytes and first output (`out`); `texts`: the
+    int8 calibration conditioning."""
     import torch
 
     from studio.pipeline.quantize import quantize_module, weight_bytes
 
     sample, timestep, context = inputs
     info: dict[str, Any] = {}
-    if case == "openvino":
+    if case.startswith("openvino"):
         from studio.pipeline.backends.openvino import OpenVinoModels, _unet_example
 
         models = OpenVinoModels(work / "openvino")
         start = time.perf_counter()
-        compiled = models.module("unet", "bench", unet, _unet_example(unet))
-        info["export_s"] = round(time.perf_counter() - start, 1)
+        int8_texts = texts if case == "openvino-int8" else None
+        compiled = models.module("unet", "bench", unet, _unet_example(unet), int8_texts)
+        # the export (the first openvino case), or the int8 quantizing of it
+        info["export_s" if models.exports else "int8_quantize_s"] = round(time.perf_counter() - start, 1)
         start = time.perf_counter()
         info["out"] = compiled.run([sample, timestep, context])
         info["compile_s"] = round(time.perf_counter() - start, 1)
-        info["weight_bytes"] = sum(path.stat().st_size for path in (work / "openvino").rglob("unet.bin"))
+        weights = "unet-int8.bin" if int8_texts else "unet.bin"
+        info["weight_bytes"] = sum(path.stat().st_size for path in (work / "openvino").rglob(weights))
         return (lambda: compiled.run([sample, timestep, context])), info
     model = unet
     dtype = torch.bfloat16 if "bf16" in case else torch.float32
@@ -210,11 +218,16 @@ def full_size(size: int, rounds: int, cases: list[str], work_dir: Path | None) -
     outputs: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="cpu-speed-") as folder:
         work = work_dir or Path(folder)
+
+        def texts() -> list[tuple[Any, ...]]:  # int8 calibration: the (random) text encoder's output
+            with torch.no_grad():
+                return [(text(ids)[0].float().numpy(),)]
+
         # openvino first: its export's peak memory comes before the copies of the other cases
-        for case in sorted(cases, key=lambda name: name != "openvino"):
+        for case in sorted(cases, key=lambda name: not name.startswith("openvino")):
             print(f"  preparing UNet {case} ...", flush=True)
             try:
-                calls[f"unet {case}"], info[case] = prepare_unet(case, unet, inputs, work)
+                calls[f"unet {case}"], info[case] = prepare_unet(case, unet, inputs, work, texts)
             except Exception as error:  # a case that cannot run here is reported, not fatal
                 info[case] = {"error": f"{type(error).__name__}: {error}"[:300]}
             outputs[f"unet {case}"] = info[case].pop("out", None)
@@ -295,7 +308,8 @@ def ssim(a: Any, b: Any) -> float:
 STARTER_SETTINGS: dict[str, dict[str, Any]] = {
     "fp32": {"backend": "torch"},
     "default": {},
-    "openvino": {"backend": "openvino"},
+    "openvino": {"backend": "openvino", "openvino_int8": False},
+    "openvino-int8": {"backend": "openvino", "openvino_int8": True},
     "channels-last": {"backend": "torch", "channels_last": True},
     "compile": {"backend": "torch", "torch_compile": True},
     "int8": {"backend": "torch", "quantize_unet": "int8"},

@@ -71,6 +71,7 @@ CONFIG_BACKED: Mapping[str, str] = {
     "max_job_seconds": "max_job_seconds",
     # what runs the UNet and VAE decoder, and the weight quantization (studio.pipeline.backends)
     "backend": "backend",
+    "openvino_int8": "openvino_int8",
     "torch_compile": "torch_compile",
     "channels_last": "channels_last",
     "quantize_unet": "quantize_unet",

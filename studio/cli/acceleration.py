@@ -1,5 +1,5 @@
 """The command-line options for the backend, torch.compile, channels-last and weight
-quantization, shared by `serve` and `generate` (config fields `backend`, `torch_compile`,
+quantization, shared by `serve` and `generate` (config fields `backend`, `openvino_int8`, `torch_compile`,
 `channels_last`, `quantize_unet`, `quantize_text_encoder`)."""
 
 from __future__ import annotations
@@ -16,6 +16,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=BACKENDS,
         help="what runs the UNet and VAE decoder: auto (default: openvino on a CPU for full-size "
         "SD 1.x/2.x/SDXL models, torch otherwise), torch, or openvino (docs/performance.md)",
+    )
+    parser.add_argument(
+        "--openvino-int8",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the OpenVINO UNet in int8 (default on: NNCF hybrid quantization, made once per "
+        "model and LoRA set; docs/performance.md)",
     )
     parser.add_argument(
         "--torch-compile",
@@ -46,6 +53,7 @@ def config_values(args: argparse.Namespace) -> dict[str, Any]:
     """The config values the options gave (None for those left out)."""
     return {
         "backend": args.backend,
+        "openvino_int8": args.openvino_int8,
         "torch_compile": args.torch_compile,
         "channels_last": args.channels_last,
         "quantize_unet": args.quantize_unet,

@@ -65,6 +65,7 @@ LIVE_SETTINGS = frozenset(
         "hub_server",
         "hub_api_key",
         "backend",
+        "openvino_int8",
         "torch_compile",
         "channels_last",
         "quantize_unet",

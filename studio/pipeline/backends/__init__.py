@@ -17,6 +17,7 @@ options API change it without a restart):
 
 from __future__ import annotations
 
+import functools
 import logging
 import types
 import weakref
@@ -131,6 +132,12 @@ class Acceleration:
             refusals=refused,
             openvino_missing=missing,
         )
+        int8 = used == "openvino" and config.openvino_int8
+        int8_missing = None
+        if int8:
+            from studio.pipeline.backends.openvino_int8 import unavailable_reason
+
+            int8_missing = unavailable_reason()  # then OpenVINO's own precision, said loudly
         return BackendChoice(
             config.backend,
             used,
@@ -138,6 +145,8 @@ class Acceleration:
             loud,
             torch_compile=used == "torch" and config.torch_compile,
             channels_last=getattr(loaded, "channels_last", False),
+            openvino_int8=int8 and int8_missing is None,
+            int8_missing=int8_missing,
         )
 
     @contextmanager
@@ -152,18 +161,23 @@ class Acceleration:
         """The UNet and VAE decoder of `loaded` (or the request's `vae`: (entry, module)) on the
         backend chosen for `request`; `loras`: the fused LoRA set as (SHA-256, weights)."""
         choice = self.choose(request, loaded)
-        message = choice.warning()
-        if message is not None and message not in warnings:
-            log.warning(message)
-            warnings.append(message)
+        for message in choice.warnings():
+            if message not in warnings:
+                log.warning(message)
+                warnings.append(message)
         if choice.used == "torch":
             with self._compiled_denoiser(loaded.pipe, choice.torch_compile):
                 yield choice
             return
         vae_module = loaded.pipe.vae if vae is None else vae[1]
         vae_sha = loaded.entry.sha256 if vae is None else vae[0].sha256
+        int8_texts = None
+        if choice.openvino_int8:
+            from studio.pipeline.backends.openvino_int8 import encode_calibration_prompts
+
+            int8_texts = functools.partial(encode_calibration_prompts, loaded.pipe)
         with self.openvino.running(
-            loaded.entry.sha256, loaded.pipe.unet, vae_module, vae_sha, loras, warnings
+            loaded.entry.sha256, loaded.pipe.unet, vae_module, vae_sha, loras, warnings, int8_texts
         ):
             yield choice
 

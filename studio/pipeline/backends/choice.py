@@ -34,6 +34,8 @@ class BackendChoice:
     loud: bool = False  # a fallback the user should hear about (a warning in the result)
     torch_compile: bool = False  # the torch denoiser's forward runs compiled
     channels_last: bool = False
+    openvino_int8: bool = False  # the OpenVINO UNet runs in int8 (openvino_int8.py)
+    int8_missing: str | None = None  # why int8 was wanted but cannot run (nncf missing)
 
     @property
     def checks_inside_denoiser(self) -> bool:
@@ -41,8 +43,12 @@ class BackendChoice:
         compiled forward: stops act between denoiser calls there)."""
         return self.used == "torch" and not self.torch_compile
 
-    def warning(self) -> str | None:
-        return f"backend {self.setting}: {self.reason}" if self.loud else None
+    def warnings(self) -> list[str]:
+        """What the result and the log should say: a loud fallback, int8 that could not run."""
+        said = [f"backend {self.setting}: {self.reason}"] if self.loud else []
+        if self.int8_missing is not None:
+            said.append(f"openvino_int8: {self.int8_missing}; the UNet ran in OpenVINO's own precision")
+        return said
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +57,7 @@ class BackendChoice:
             "reason": self.reason,
             "torch_compile": self.torch_compile,
             "channels_last": self.channels_last,
+            "openvino_int8": self.openvino_int8,
         }
 
 

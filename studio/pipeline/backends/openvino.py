@@ -13,7 +13,8 @@ the image encoder of img2img/inpaint.
 - Static shapes: each (batch, height, width) is reshaped to a static model and compiled
   (OpenVINO's fastest path on CPU); the last `COMPILED_SIZES` sizes per module stay compiled in
   memory, and OpenVINO's own model cache (`CACHE_DIR`, same folder) makes a recompile quick.
-- Precision: OpenVINO's CPU default (bf16 on CPUs with AVX-512 bf16 or AMX, f32 elsewhere).
+- Precision: OpenVINO's CPU default (bf16 on CPUs with AVX-512 bf16 or AMX, f32 elsewhere);
+  the UNet in int8 with `openvino_int8` (made from the export by `openvino_int8.py`, kept beside it).
   Threads: as many as torch uses, so the studio's thread cap holds.
 
 Not supported with this backend (refused by field before a job starts, `refusals`): ControlNet
@@ -32,7 +33,7 @@ import shutil
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -198,15 +199,26 @@ class OpenVinoModels:
         self.folder = folder  # <models>/OpenVINO/<checkpoint digest>
         self._compiled: dict[str, _Compiled] = {}
         self.exports = 0  # exports made by this object (the rest were read from disk)
+        self.quantizations = 0  # int8 UNets made by this object
 
-    def module(self, kind: str, key: str, torch_module: Any, example: tuple[Any, ...]) -> _Compiled:
+    def module(
+        self,
+        kind: str,
+        key: str,
+        torch_module: Any,
+        example: tuple[Any, ...],
+        int8_texts: Callable[[], Sequence[tuple[Any, ...]]] | None = None,
+    ) -> _Compiled:
         """The compiled-sizes holder of `kind` ("unet" | "vae_decoder") for variant `key`,
-        exporting `torch_module` when no IR is on disk for it."""
+        exporting `torch_module` when no IR is on disk for it. With `int8_texts` (the calibration
+        conditioning, asked for only when it is needed): its int8 version (`openvino_int8`,
+        made from the exported IR once and kept beside it)."""
         import torch
 
         name = f"{kind}-{key}"
-        if name in self._compiled:
-            return self._compiled[name]
+        held = name if int8_texts is None else f"{name}-int8"
+        if held in self._compiled:
+            return self._compiled[held]
         ov = import_openvino()
         folder = self.folder / name
         xml = folder / f"{kind}.xml"
@@ -228,12 +240,30 @@ class OpenVinoModels:
             del model, wrapper, source
         else:
             (folder / "done.json").touch()  # most recently used
+        if int8_texts is not None:
+            xml = self._int8(ov, xml, example, int8_texts)
         self._prune_disk(kind)
         # newest-first on disk; the in-memory holders of older variants are dropped
         for old in [other for other in self._compiled if other.startswith(f"{kind}-")]:
             del self._compiled[old]
-        self._compiled[name] = _Compiled(ov.Core(), xml, max(1, torch.get_num_threads()))
-        return self._compiled[name]
+        self._compiled[held] = _Compiled(ov.Core(), xml, max(1, torch.get_num_threads()))
+        return self._compiled[held]
+
+    def _int8(
+        self, ov: Any, xml: Path, example: tuple[Any, ...], texts: Callable[[], Sequence[tuple[Any, ...]]]
+    ) -> Path:
+        """The int8 IR beside the exported `xml`, quantized now when it is not on disk yet."""
+        from studio.pipeline.backends.openvino_int8 import quantize_unet
+
+        int8_xml = xml.with_name(f"{xml.stem}-int8.xml")
+        done = xml.with_name("int8.json")
+        if not done.exists():
+            log.warning("openvino: quantizing %s to int8 (once; kept in %s)", xml.name, xml.parent)
+            quantized = quantize_unet(ov.Core().read_model(str(xml)), example, texts())
+            ov.save_model(quantized, str(int8_xml), compress_to_fp16=False)
+            done.write_text(json.dumps({"openvino": ov.__version__}), encoding="utf-8")
+            self.quantizations += 1
+        return int8_xml
 
     def compiles(self) -> int:
         return sum(item.compiles for item in self._compiled.values())
@@ -288,10 +318,13 @@ class OpenVinoBackend:
         vae_sha256: str,
         loras: Sequence[tuple[str, Any]],
         result_warnings: list[str],
+        int8_texts: Callable[[], Sequence[tuple[Any, ...]]] | None = None,
     ) -> Iterator[OpenVinoModels]:
         """Within the block, `unet` and `vae.decode` run through OpenVINO (exported on first
-        use for this LoRA set and VAE). A latent size the traced UNet cannot take (a hires
-        pass's, say) runs on torch, with a warning in `result_warnings`."""
+        use for this LoRA set and VAE; the UNet in int8 when `int8_texts` gives its calibration
+        conditioning: `openvino_int8.encode_calibration_prompts`). A latent size the traced
+        UNet cannot take (a hires pass's, say) runs on torch, with a warning in
+        `result_warnings`."""
         models = self.models_for(checkpoint_sha256)
         unet_key = lora_key(loras)
         vae_key = _digest(vae_sha256)
@@ -342,7 +375,7 @@ class OpenVinoBackend:
         import torch
 
         with self._lock:
-            unet_model = models.module("unet", unet_key, unet, _unet_example(unet))
+            unet_model = models.module("unet", unet_key, unet, _unet_example(unet), int8_texts)
             decoder = models.module(
                 "vae_decoder", vae_key, vae, (torch.randn(1, vae.config.latent_channels, 8, 8),)
             )

@@ -32,23 +32,31 @@ def test_backend_option_is_saved_checked_and_used(server: LiveServer) -> None:
         assert "auto, torch, openvino" in bad.json()["detail"][0]["msg"]
         bad = client.post("/sdapi/v1/options", json={"quantize_unet": "fp4"})
         assert bad.status_code == 422 and bad.json()["field"] == "quantize_unet"
+        bad = client.post("/sdapi/v1/options", json={"openvino_int8": "maybe"})
+        assert bad.status_code == 422 and bad.json()["field"] == "openvino_int8"
         answer = client.post(
-            "/sdapi/v1/options", json={"backend": "openvino", "quantize_text_encoder": "none"}
+            "/sdapi/v1/options",
+            json={"backend": "openvino", "openvino_int8": False, "quantize_text_encoder": "none"},
         )
         assert answer.status_code == 200, answer.text
         options = client.get("/sdapi/v1/options").json()
         assert options["backend"] == "openvino" and options["quantize_unet"] == "none"
+        assert options["openvino_int8"] is False
         saved = json.loads(server.services.config.config_file.read_text(encoding="utf-8"))
-        assert saved["backend"] == "openvino"
+        assert saved["backend"] == "openvino" and saved["openvino_int8"] is False
         image = client.post("/sdapi/v1/txt2img", json=SMALL)
         assert image.status_code == 200, image.text
         assert len(image.json()["images"]) == 1
+        runtime = json.loads(image.json()["info"])["runtime"]
+        assert runtime["backend"]["used"] == "openvino" and runtime["backend"]["openvino_int8"] is False
         models = server.services.config.models_path
         assert list((models / "OpenVINO").glob("*/unet-*/unet.xml"))  # the job ran through OpenVINO
+        assert not list((models / "OpenVINO").glob("*/unet-*/unet-int8.xml"))  # int8 off: none made
         refused = client.post("/sdapi/v1/txt2img", json={**SMALL, "width": 72})
         assert refused.status_code == 422 and refused.json()["field"] == "width"
         assert "openvino" in refused.text
-        client.post("/sdapi/v1/options", json={"backend": "auto"})  # the default, for the next test
+        # the defaults, for the next test
+        client.post("/sdapi/v1/options", json={"backend": "auto", "openvino_int8": True})
 
 
 def test_compile_and_channels_last_options_are_saved_checked_and_reported(server: LiveServer) -> None:

@@ -32,6 +32,10 @@ def exports(engine: Engine) -> int:
     return sum(models.exports for models in engine._acceleration.openvino._models.values())
 
 
+def quantizations(engine: Engine) -> int:
+    return sum(models.quantizations for models in engine._acceleration.openvino._models.values())
+
+
 def variants(config: StudioConfig, kind: str) -> list[Path]:
     return sorted((config.models_path / "OpenVINO").glob(f"*/{kind}-*/{kind}.xml"))
 
@@ -48,6 +52,11 @@ def test_openvino_image_is_close_to_torch_and_its_export_is_reused(studio_config
     assert [step.step for step in steps] == [1, 2, 3, 4]  # the Python scheduler and callbacks ran
     assert exports(engine) == 2  # the UNet and the VAE decoder, once
     assert len(variants(studio_config, "unet")) == 1 and len(variants(studio_config, "vae_decoder")) == 1
+    # the UNet ran in int8 (the default), quantized once from the export and kept beside it
+    assert first.runtime["backend"]["openvino_int8"] is True
+    assert quantizations(engine) == 1
+    unet_folder = variants(studio_config, "unet")[0].parent
+    assert {path.name for path in unet_folder.glob("*.xml")} == {"unet.xml", "unet-int8.xml"}
     image = pixels(first.images[0].png)
     assert psnr(image, reference) > 30
     assert not np.array_equal(image, reference)  # it did run elsewhere (bf16 or f32 kernels differ)
@@ -59,12 +68,19 @@ def test_openvino_image_is_close_to_torch_and_its_export_is_reused(studio_config
 
     fresh = Engine(replace(studio_config, backend="openvino"))  # a new studio: reads the export back
     again = fresh.generate(BASE)
-    assert exports(fresh) == 0
+    assert exports(fresh) == 0 and quantizations(fresh) == 0
     assert np.array_equal(pixels(again.images[0].png), image)
     taller = fresh.generate(replace(BASE, height=128, batch_size=2))  # another static size compiles
     assert len(taller.images) == 2
     models = next(iter(fresh._acceleration.openvino._models.values()))
     assert models.compiles() == 4  # two sizes x (UNet, VAE decoder)
+    # int8 off: OpenVINO's own precision, from the same export (no new one)
+    fresh.config = replace(studio_config, backend="openvino", openvino_int8=False)
+    plain = fresh.generate(BASE)
+    assert exports(fresh) == 0 and quantizations(fresh) == 0
+    assert plain.runtime["backend"]["openvino_int8"] is False
+    assert not np.array_equal(pixels(plain.images[0].png), image)
+    assert psnr(pixels(plain.images[0].png), reference) > 30
 
 
 @pytest.mark.slow
@@ -76,6 +92,9 @@ def test_openvino_exports_again_for_another_lora_set(
 
     pipe = StableDiffusionPipeline.from_pretrained(tiny_model_dir, local_files_only=True)
     files.write_kohya(studio_config.models_path / "Lora" / "detail.safetensors", pipe, seed=1)
+    # OpenVINO's own precision: this test is about what goes into the export (int8's own
+    # closeness is the test above's)
+    studio_config = replace(studio_config, openvino_int8=False)
     engine = Engine(replace(studio_config, backend="openvino"))
     plain = pixels(engine.generate(BASE).images[0].png)
     lora = replace(BASE, prompt="a red circle <lora:detail:1>")
@@ -113,6 +132,40 @@ def test_missing_openvino_runs_on_torch_and_says_so(
     assert len(result.images) == 1
     assert len(result.warnings) == 1 and "openvino is not installed" in result.warnings[0]
     assert "ran on torch" in result.warnings[0]
+
+
+@pytest.mark.slow
+def test_missing_nncf_runs_openvino_in_its_own_precision_and_says_so(
+    studio_config: StudioConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("openvino")
+    monkeypatch.setitem(sys.modules, "nncf", None)  # `import nncf` fails as when not installed
+    engine = Engine(replace(studio_config, backend="openvino"))
+    result = engine.generate(replace(BASE, steps=2))
+    assert len(result.images) == 1 and result.runtime["backend"]["used"] == "openvino"
+    assert result.runtime["backend"]["openvino_int8"] is False
+    assert len(result.warnings) == 1 and result.warnings[0].startswith("openvino_int8: nncf is not installed")
+    assert quantizations(engine) == 0
+
+
+def test_int8_calibration_inputs_are_the_same_every_time() -> None:
+    from studio.pipeline.backends.openvino_int8 import calibration_inputs
+
+    sd = (np.zeros((2, 4, 8, 8)), np.zeros(()), np.zeros((2, 77, 32)))
+    texts = [(np.full((2, 77, 32), 1.0, np.float32),), (np.full((2, 77, 32), 2.0, np.float32),)]
+    first, again = calibration_inputs(sd, texts, 4), calibration_inputs(sd, texts, 4)
+    assert all(
+        np.array_equal(a, b)
+        for left, right in zip(first, again, strict=True)
+        for a, b in zip(left, right, strict=True)
+    )
+    assert [float(items[1]) for items in first] == [999.0, 666.0, 333.0, 0.0]
+    assert [float(items[2][0, 0, 0]) for items in first] == [1.0, 2.0, 1.0, 2.0]  # the texts in turn
+    assert first[0][0].shape == (2, 4, 8, 8) and not np.array_equal(first[0][0], first[1][0])
+    sdxl = (*sd, np.zeros((2, 64)), np.zeros((2, 6)))
+    pooled = [(texts[0][0], np.ones((2, 64), np.float32))]
+    items = calibration_inputs(sdxl, pooled, 1)[0]
+    assert items[3].shape == (2, 64) and items[4].tolist() == [[64, 64, 0, 0, 64, 64]] * 2
 
 
 def test_backend_and_quantization_settings_are_checked(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ VALID = {
     "hub_server": " http://127.0.0.1:9/ ",
     "hub_api_key": "••••abcd",  # the saved key, shown masked
     "backend": "openvino",
+    "openvino_int8": None,
     "torch_compile": True,
     "channels_last": None,
     "quantize_unet": "int8",
@@ -47,6 +48,7 @@ def test_settings_changes_from_widgets():
         "max_job_seconds": 120.0,
         "hub_server": "http://127.0.0.1:9/",
         "backend": "openvino",
+        "openvino_int8": False,
         "torch_compile": True,
         "channels_last": False,
         "quantize_unet": "int8",
