@@ -53,10 +53,9 @@ def json_bytes(content: Any) -> bytes:
 
 @dataclass(frozen=True)
 class _Made:
-    """One answer and what it was made from: the snapshot's parts compared by identity (a new
-    step or preview is a new object) or by value, and the queued count."""
+    """One answer and what it was made from: the preview compared by identity (each preview is
+    a new object), the rest of the snapshot and the queued count by value."""
 
-    step: object
     preview: bytes | None
     values: tuple[Any, ...]
     body: bytes
@@ -82,9 +81,10 @@ class A1111Progress:
         """The JSON of `state(skip_current_image)`, made again only when the progress changed."""
         snapshot = self.services.jobs.progress()
         queued = self.services.queue.queued_count()
-        job = snapshot.job
+        job, step = snapshot.job, snapshot.step
         values = (
             job.id if job else None,
+            (step.batch_index, step.step, step.steps) if step else None,
             snapshot.batches,
             snapshot.progress,
             snapshot.eta,
@@ -94,14 +94,9 @@ class A1111Progress:
         )
         preview = None if skip_current_image else snapshot.preview
         made = self._made.get(skip_current_image)
-        if (
-            made is None
-            or made.step is not snapshot.step
-            or made.preview is not preview
-            or made.values != values
-        ):
+        if made is None or made.preview is not preview or made.values != values:
             body = json_bytes(self._state(snapshot, queued, skip_current_image))
-            made = _Made(snapshot.step, preview, values, body)
+            made = _Made(preview, values, body)
             self._made[skip_current_image] = made
         return made.body
 
