@@ -5,6 +5,9 @@
     python bench/api_load.py --lockstep          all clients poll at the same instants
     python bench/api_load.py --a1111             synchronous A1111 clients (txt2img + polling)
     python bench/api_load.py --engine worker     only the worker-process engine (or in-process)
+    python bench/api_load.py --client raw        only the lean client (or httpx; default both)
+    python bench/api_load.py --server-source DIR --server-source .
+                                                 a before/after: servers from two checkouts
 
 Starts `launch.py serve --api-only` in a subprocess (fresh data dir, the tiny offline model),
 then each client submits one job (POST /studio/v1/jobs), and polls /sdapi/v1/progress and its
@@ -16,6 +19,20 @@ By default the same scenario runs twice, one server after the other: with the en
 of the web process (`serve --in-process`) and in its worker process (the default), and the
 figures are printed side by side with the load average around each run (on a shared machine
 the load says how far the figures can be trusted).
+
+The clients run in this one Python process, on the same cores as the server, so what a latency
+measures depends on the client. Each server runs the scenario once per client kind (`--client`):
+- `httpx`: httpx.AsyncClient, as a Python script would. Its per-request Python cost and its
+  pool's bookkeeping (which grows with the requests in flight) dominate a lock-step of 50: the
+  figure is mostly the client's.
+- `raw`: bench/raw_http.py, plain asyncio HTTP/1.1 on keep-alive connections (one per request in
+  flight): close to the server's own latency plus the loopback.
+Both columns check exactly-once the same way (each scenario's jobs, and the queue holding every
+job submitted so far). Two more figures say which part is the server's:
+- "floor": the same clients' polls in the same rhythm to a trivial ASGI app under the same
+  uvicorn (`--no-floor` skips it): the client's, uvicorn's and the OS's part, no studio.
+- "web process CPU/request": the server process's CPU time (/proc) over the scenario divided by
+  the requests it answered (the worker process's CPU is not in it).
 """
 
 from __future__ import annotations
@@ -35,6 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from raw_http import RawHttp
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,7 +86,7 @@ RETRIED = (httpx.RemoteProtocolError, httpx.ReadError)  # a keep-alive connectio
 class Session:
     """The clients' HTTP client and the requests it had to send again."""
 
-    http: httpx.AsyncClient
+    http: httpx.AsyncClient | RawHttp
     retries: list[str]
 
 
@@ -87,7 +105,8 @@ async def send(client: Session, method: str, url: str, **kwargs: object) -> http
     raise AssertionError("unreachable")
 
 
-def start_server(data_dir: Path, port: int, in_process: bool) -> subprocess.Popen:
+def start_server(data_dir: Path, port: int, in_process: bool, source: Path = ROOT) -> subprocess.Popen:
+    """`serve` from the checkout at `source` (this one by default; another for a before/after)."""
     sys.path.insert(0, str(ROOT))
     from studio.pipeline.tiny_model import build_tiny_pipeline
 
@@ -98,24 +117,26 @@ def start_server(data_dir: Path, port: int, in_process: bool) -> subprocess.Pope
         **os.environ,
         "ATELIER_DEFAULT_MODEL": "bench-tiny",
         "ATELIER_BUILTIN_MODELS_DIR": str(builtin),
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(source),
     }
     command = [sys.executable, "-m", "studio.cli.serve", "--data-dir", str(data_dir), "--port", str(port)]
     command += ["--api-only", "--no-browser", "--log-level", "warning"]
     if in_process:
         command.append("--in-process")
-    return subprocess.Popen(command, cwd=ROOT, env=env)
+    return subprocess.Popen(command, cwd=source, env=env)
 
 
-async def wait_up(client: httpx.AsyncClient, server: subprocess.Popen, timeout: float = 120) -> None:
+async def wait_up(
+    client: httpx.AsyncClient | RawHttp, server: subprocess.Popen, timeout: float = 120
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise SystemExit(f"server exited with {server.returncode}")
         try:
-            if (await client.get("/sdapi/v1/progress")).status_code == 200:
+            if (await client.request("GET", "/sdapi/v1/progress")).status_code == 200:
                 return
-        except httpx.TransportError:
+        except (httpx.TransportError, OSError, asyncio.IncompleteReadError):
             pass
         await asyncio.sleep(0.2)
     raise SystemExit("server did not come up")
@@ -205,6 +226,8 @@ class Figures:
     elapsed: float = 0.0
     idle_run: float = 0.0
     runs: list[float] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    server_cpu_per_request: float | None = None
     idle_ms: list[float] = field(default_factory=list)
     submit_ms: list[float] = field(default_factory=list)
     poll_ms: list[float] = field(default_factory=list)
@@ -213,77 +236,130 @@ class Figures:
     retries: list[str] = field(default_factory=list)
 
 
-async def measure(args: argparse.Namespace, in_process: bool) -> Figures:
-    figures = Figures("in-process" if in_process else "worker process", os.getloadavg())
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc), or None where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def open_client(kind: str, port: int, connections: int) -> httpx.AsyncClient | RawHttp:
+    if kind == "raw":
+        return RawHttp("127.0.0.1", port)
+    # idle connections are dropped after 2 s, before uvicorn closes them (5 s): reusing one
+    # the server is closing fails the request ("Server disconnected without a response")
+    limits = httpx.Limits(
+        max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=2.0
+    )
+    # 600 s: with --a1111 the last of 50 synchronous txt2img calls waits for the 49 before
+    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=600, limits=limits)
+
+
+async def close_client(client: httpx.AsyncClient | RawHttp) -> None:
+    await (client.close() if isinstance(client, RawHttp) else client.aclose())
+
+
+def source_label(source: Path, sources: list[Path]) -> str:
+    return "" if len(sources) == 1 else f" [{source.name}]"
+
+
+async def measure(args: argparse.Namespace, in_process: bool, source: Path) -> list[Figures]:
+    """One server (from `source`), the scenario once per client kind; one Figures each."""
+    engine = ("in-process" if in_process else "worker process") + source_label(source, args.sources)
+    all_figures: list[Figures] = []
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="atelier-bench-") as folder:
-        server = start_server(Path(folder), port, in_process)
+        server = start_server(Path(folder), port, in_process, source)
         try:
-            # idle connections are dropped after 2 s, before uvicorn closes them (5 s): reusing one
-            # the server is closing fails the request ("Server disconnected without a response")
-            limits = httpx.Limits(
-                max_connections=args.clients * 2,
-                max_keepalive_connections=args.clients * 2,
-                keepalive_expiry=2.0,
-            )
-            async with httpx.AsyncClient(
-                # 600 s: with --a1111 the last of 50 synchronous txt2img calls waits for the 49 before
-                base_url=f"http://127.0.0.1:{port}",
-                timeout=600,
-                limits=limits,
-            ) as client:
-                await wait_up(client, server)
+            setup = open_client("httpx", port, 4)
+            try:
+                await wait_up(setup, server)
                 payload = {"prompt": "a red circle", "steps": args.steps, "width": 64, "height": 64}
                 # one warm-up job loads the model, so the figures are about the API, not the first load
-                warm = (await client.post("/studio/v1/jobs", json={"payload": payload})).json()["id"]
-                while (await client.get(f"/studio/v1/jobs/{warm}")).json()["state"] in ("queued", "running"):
+                warm = (await setup.post("/studio/v1/jobs", json={"payload": payload})).json()["id"]
+                while (await setup.get(f"/studio/v1/jobs/{warm}")).json()["state"] in ("queued", "running"):
                     await asyncio.sleep(0.1)
                 # a second job with nobody polling: the run time of a job on an idle server
-                idle = (await client.post("/studio/v1/jobs", json={"payload": payload})).json()["id"]
-                while (idle_job := (await client.get(f"/studio/v1/jobs/{idle}")).json())["state"] in (
+                idle = (await setup.post("/studio/v1/jobs", json={"payload": payload})).json()["id"]
+                while (idle_job := (await setup.get(f"/studio/v1/jobs/{idle}")).json())["state"] in (
                     "queued",
                     "running",
                 ):
                     await asyncio.sleep(0.2)
-                figures.idle_run = idle_job["finished_at"] - idle_job["started_at"]
-                for _ in range(100):
-                    tick = time.perf_counter()
-                    await client.get("/sdapi/v1/progress", params={"skip_current_image": "true"})
-                    figures.idle_ms.append(time.perf_counter() - tick)
-                ids: list[str] = []
-                began = time.perf_counter()
-                await asyncio.gather(
-                    *(
-                        run_client(
-                            Session(client, figures.retries),
-                            i,
-                            payload,
-                            args.interval,
-                            args.lockstep,
-                            figures.submit_ms,
-                            figures.poll_ms,
-                            figures.job_ms,
-                            ids,
-                            args.a1111,
-                        )
-                        for i in range(args.clients)
-                    )
-                )
-                figures.elapsed = time.perf_counter() - began
-                listing = (
-                    await client.get("/studio/v1/jobs", params={"limit": 500, "kind": "generate"})
-                ).json()
+                idle_run = idle_job["finished_at"] - idle_job["started_at"]
+                for kind in args.client_kinds:
+                    figures = Figures(f"{engine}, {kind}", os.getloadavg(), idle_run=idle_run)
+                    client = open_client(kind, port, args.clients * 2)
+                    try:
+                        await run_scenario(args, figures, client, payload, server.pid)
+                    finally:
+                        await close_client(client)
+                    submitted = args.clients * (len(all_figures) + 1) + 2
+                    await check_listing(args, figures, setup, submitted)
+                    all_figures.append(figures)
+            finally:
+                await close_client(setup)
         finally:
             server.terminate()
             server.wait(30)
+    return all_figures
+
+
+async def run_scenario(
+    args: argparse.Namespace,
+    figures: Figures,
+    client: httpx.AsyncClient | RawHttp,
+    payload: dict,
+    server_pid: int,
+) -> None:
+    for _ in range(100):
+        tick = time.perf_counter()
+        await client.request("GET", "/sdapi/v1/progress", params={"skip_current_image": "true"})
+        figures.idle_ms.append(time.perf_counter() - tick)
+    cpu_before = cpu_seconds(server_pid)
+    began = time.perf_counter()
+    await asyncio.gather(
+        *(
+            run_client(
+                Session(client, figures.retries),
+                i,
+                payload,
+                args.interval,
+                args.lockstep,
+                figures.submit_ms,
+                figures.poll_ms,
+                figures.job_ms,
+                figures.ids,
+                args.a1111,
+            )
+            for i in range(args.clients)
+        )
+    )
+    figures.elapsed = time.perf_counter() - began
+    cpu_after = cpu_seconds(server_pid)
+    requests = len(figures.submit_ms) + len(figures.poll_ms) + len(figures.job_ms)
+    if cpu_before is not None and cpu_after is not None and requests:
+        figures.server_cpu_per_request = (cpu_after - cpu_before) / requests
+    if isinstance(client, RawHttp):
+        figures.retries.extend(["keep-alive closed"] * client.reconnects)
     figures.load_after = os.getloadavg()
+
+
+async def check_listing(
+    args: argparse.Namespace, figures: Figures, setup: httpx.AsyncClient, submitted: int
+) -> None:
+    """Every job of this scenario done once, with its image, and the queue holding exactly the
+    jobs submitted so far (this scenario's, the earlier scenarios' and the two warm-up jobs)."""
+    listing = (await setup.get("/studio/v1/jobs", params={"limit": 500, "kind": "generate"})).json()
     jobs = {job["id"]: job for job in listing["items"]}
     problems = figures.problems
-    if len(set(ids)) != args.clients:
-        problems.append(f"{args.clients} submitted but {len(set(ids))} distinct ids")
-    if listing["total"] != args.clients + 2:
-        problems.append(f"the queue holds {listing['total']} generate jobs, expected {args.clients + 2}")
-    for job_id in ids:
+    if len(set(figures.ids)) != args.clients:
+        problems.append(f"{args.clients} submitted but {len(set(figures.ids))} distinct ids")
+    if listing["total"] != submitted:
+        problems.append(f"the queue holds {listing['total']} generate jobs, expected {submitted}")
+    for job_id in figures.ids:
         job = jobs.get(job_id)
         if job is None:
             problems.append(f"{job_id} missing")
@@ -293,8 +369,63 @@ async def measure(args: argparse.Namespace, in_process: bool) -> Figures:
             or len((job["result"] or {}).get("images", [])) != 1
         ):
             problems.append(f"{job_id}: state {job['state']}, attempts {job['attempts']}")
-    figures.runs = [job["finished_at"] - job["started_at"] for job in jobs.values() if job["id"] in set(ids)]
+    ids = set(figures.ids)
+    figures.runs = [job["finished_at"] - job["started_at"] for job in jobs.values() if job["id"] in ids]
+
+
+async def trivial_app(scope: dict, receive: object, send: object) -> None:
+    """The floor: an ASGI app that answers every request with a fixed small JSON body."""
+    if scope["type"] != "http":
+        return
+    body = b'{"progress":0.0,"eta_relative":0.0}'
+    headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})  # type: ignore[operator]
+    await send({"type": "http.response.body", "body": body})  # type: ignore[operator]
+
+
+async def measure_floor(args: argparse.Namespace, kind: str, rounds: int = 10) -> Figures:
+    """The same clients' polls, in the same rhythm, against `trivial_app` under uvicorn: what
+    the client and uvicorn cost without the studio."""
+    figures = Figures(f"trivial app, {kind}", os.getloadavg())
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"), "api_load:trivial_app"]
+    server = subprocess.Popen([*command, "--port", str(port), "--log-level", "warning"], cwd=ROOT)
+    try:
+        client = open_client(kind, port, args.clients * 2)
+        try:
+            await wait_up(client, server)
+
+            async def poll(index: int) -> None:
+                rng = random.Random(index)
+                if not args.lockstep:
+                    await asyncio.sleep(rng.uniform(0, args.interval))
+                for _ in range(rounds):
+                    tick = time.perf_counter()
+                    response = await client.request(
+                        "GET", "/sdapi/v1/progress", params={"skip_current_image": "true"}
+                    )
+                    figures.poll_ms.append(time.perf_counter() - tick)
+                    response.raise_for_status()
+                    pause = args.interval if args.lockstep else args.interval * rng.uniform(0.5, 1.5)
+                    await asyncio.sleep(pause)
+
+            cpu_before = cpu_seconds(server.pid)
+            await asyncio.gather(*(poll(i) for i in range(args.clients)))
+            cpu_after = cpu_seconds(server.pid)
+            if cpu_before is not None and cpu_after is not None:
+                figures.server_cpu_per_request = (cpu_after - cpu_before) / len(figures.poll_ms)
+        finally:
+            await close_client(client)
+    finally:
+        server.terminate()
+        server.wait(30)
+    figures.load_after = os.getloadavg()
     return figures
+
+
+def cpu_per_request(figures: Figures) -> str:
+    value = figures.server_cpu_per_request
+    return "-" if value is None else f"{value * 1000:.2f} ms"
 
 
 def stats(values: list[float]) -> str:
@@ -304,7 +435,7 @@ def stats(values: list[float]) -> str:
     return f"{percentile(ms, 0.5):.1f} / {percentile(ms, 0.95):.1f} / {max(ms):.1f}"
 
 
-def report(args: argparse.Namespace, all_figures: list[Figures]) -> int:
+def report(args: argparse.Namespace, all_figures: list[Figures], floors: list[Figures]) -> int:
     print(
         f"clients {args.clients}{' in lock-step' if args.lockstep else ''}"
         f"{', synchronous A1111 txt2img' if args.a1111 else ''}, {args.steps} steps per 64x64 job,"
@@ -328,6 +459,7 @@ def report(args: argparse.Namespace, all_figures: list[Figures]) -> int:
             [stats(f.submit_ms) for f in all_figures],
         ),
         ("progress poll", [stats(f.poll_ms) for f in all_figures]),
+        ("web process CPU/request", [cpu_per_request(f) for f in all_figures]),
         (
             "options (GET)" if args.a1111 else "job poll (GET /jobs/id)",
             [stats(f.job_ms) for f in all_figures],
@@ -340,9 +472,17 @@ def report(args: argparse.Namespace, all_figures: list[Figures]) -> int:
             ],
         ),
     ]
-    print(f"{'':<24}" + "".join(f"{f.engine:>28}" for f in all_figures))
+    width = max(28, *(len(f.engine) + 2 for f in all_figures))
+    print(f"{'':<24}" + "".join(f"{f.engine:>{width}}" for f in all_figures))
     for name, cells in rows:
-        print(f"{name:<24}" + "".join(f"{cell:>28}" for cell in cells))
+        print(f"{name:<24}" + "".join(f"{cell:>{width}}" for cell in cells))
+    if floors:
+        print("floor: the same clients' polls, same rhythm, to a trivial ASGI app under uvicorn (no studio):")
+        for floor in floors:
+            print(
+                f"  {floor.engine:<22} progress poll {stats(floor.poll_ms)} ms,"
+                f" server CPU/request {cpu_per_request(floor)}, load {floor.load_before[0]:.2f} -> {floor.load_after[0]:.2f}"
+            )
     for figures in all_figures:
         if figures.retries:
             print(f"{figures.engine}: {len(figures.retries)} request(s) sent again (keep-alive closed)")
@@ -358,7 +498,12 @@ def report(args: argparse.Namespace, all_figures: list[Figures]) -> int:
 
 async def main_async(args: argparse.Namespace) -> int:
     engines = {"both": [True, False], "in-process": [True], "worker": [False]}[args.engine]
-    return report(args, [await measure(args, in_process) for in_process in engines])
+    floors = [await measure_floor(args, kind) for kind in args.client_kinds] if args.floor else []
+    all_figures: list[Figures] = []
+    for in_process in engines:
+        for source in args.sources:
+            all_figures += await measure(args, in_process, source)
+    return report(args, all_figures, floors)
 
 
 def main() -> int:
@@ -386,7 +531,27 @@ def main() -> int:
         help="which engine to measure: on the web process's thread, in its worker process, or "
         "both, one after the other (default)",
     )
+    parser.add_argument(
+        "--client",
+        choices=("both", "raw", "httpx"),
+        default="both",
+        help="the clients' HTTP library: httpx, or raw (asyncio keep-alive HTTP/1.1, bench/raw_http.py:"
+        " a lean client that leaves more of the shared CPU to the server), or both, one after the other"
+        " on the same server (default)",
+    )
+    parser.add_argument(
+        "--server-source",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="run the server from this checkout (repeat for a before/after in one run, e.g. an"
+        " exported main beside this one); default: this checkout",
+    )
+    parser.add_argument("--no-floor", dest="floor", action="store_false", help="skip the trivial-app floor")
     args = parser.parse_args()
+    args.client_kinds = ["raw", "httpx"] if args.client == "both" else [args.client]
+    args.sources = [source.resolve() for source in args.server_source] or [ROOT]
     if args.quick:
         args.steps = 2
     return asyncio.run(main_async(args))

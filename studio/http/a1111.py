@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from studio import options as opt
 from studio.config import masked
@@ -38,12 +38,13 @@ from studio.http.controlnet import split_controlnet
 from studio.http.errors import COMMON_RESPONSES, GENERATION_FAILED, StrictJsonRoute
 from studio.http.images import decode_image, encode_png_base64
 from studio.infotext import parse_infotext
-from studio.jobs import GENERATE, SELECT_MODEL, Job, JobState
+from studio.jobs import SELECT_MODEL, Job, JobState
 from studio.prompts.styles import infotext_styles
 from studio.request import GenerationRequest, Problems, RequestError
 
 if TYPE_CHECKING:
     from studio.engine_view import StudioEngine
+    from studio.http.a1111_progress import A1111Progress
     from studio.http.services import HttpServices
 
 
@@ -75,17 +76,6 @@ def _label_to_name(label: str) -> str:
 class A1111Api:
     def __init__(self, services: HttpServices) -> None:
         self.services = services
-        # the live preview as base64, made once per preview (not per poll): (its PNG, the text)
-        self._preview_text: tuple[bytes, str] | None = None
-
-    def preview_base64(self, png: bytes) -> str:
-        """`png` as base64, encoded once: every client polling /progress gets the same text
-        until the worker sends the next preview."""
-        cached = self._preview_text
-        if cached is None or cached[0] is not png:
-            cached = (png, encode_png_base64(png))
-            self._preview_text = cached
-        return cached[1]
 
     @property
     def engine(self) -> StudioEngine:
@@ -349,54 +339,6 @@ class A1111Api:
             "warnings": info["warnings"],
         }
 
-    def progress(self, skip_current_image: bool) -> dict[str, Any]:
-        snapshot = self.services.jobs.progress()
-        queued = self.services.queue.queued_count()
-        state: dict[str, Any] = {
-            "skipped": snapshot.skipped,
-            "interrupted": snapshot.interrupted,
-            "job": "",
-            "job_count": 0,
-            "job_timestamp": "0",
-            "job_no": 0,
-            "sampling_step": 0,
-            "sampling_steps": 0,
-            "job_id": None,
-            "queued_jobs": queued,
-        }
-        if snapshot.job is None:
-            return {
-                "progress": 0.0,
-                "eta_relative": 0.0,
-                "state": state,
-                "current_image": None,
-                "textinfo": None,
-            }
-        job, step = snapshot.job, snapshot.step
-        payload = job.payload
-        mode = "img2img" if payload.get("init_images") else "txt2img"
-        state.update(
-            job=mode if job.kind == GENERATE else job.kind,
-            job_count=snapshot.batches,
-            job_timestamp=datetime.datetime.fromtimestamp(job.created_at).strftime("%Y%m%d%H%M%S"),
-            job_no=step.batch_index if step else 0,
-            sampling_step=step.step if step else 0,
-            sampling_steps=step.steps if step else int(payload.get("steps", 0) or 0),
-            job_id=job.id,
-        )
-        preview = (
-            None if skip_current_image or snapshot.preview is None else self.preview_base64(snapshot.preview)
-        )
-        textinfo = f"Step {step.step}/{step.steps}" if step else "Starting"
-        eta = snapshot.eta if snapshot.eta is not None else 0.0
-        return {
-            "progress": round(snapshot.progress, 4),
-            "eta_relative": round(max(0.0, eta), 3),
-            "state": state,
-            "current_image": preview,
-            "textinfo": textinfo,
-        }
-
     def current_options(self) -> dict[str, Any]:
         """The options in effect: the studio settings (saved from the Settings tab or here) and
         the stored keys; the model as its title (the loaded one when no default is set)."""
@@ -424,7 +366,9 @@ class A1111Api:
             self.services.jobs.submit(SELECT_MODEL, {"name": stored[opt.MODEL]})
 
 
-def build_router(services: HttpServices) -> APIRouter:
+def build_router(services: HttpServices, progress_answers: A1111Progress) -> APIRouter:
+    """The /sdapi/v1 routes; `progress_answers` makes the /progress answers (the app's fast path for
+    the polls serves the same object's bytes)."""
     api = A1111Api(services)
     router = APIRouter(
         prefix="/sdapi/v1",
@@ -443,9 +387,10 @@ def build_router(services: HttpServices) -> APIRouter:
         return await api.generate(body)
 
     @router.get("/progress")
-    async def progress(skip_current_image: Annotated[bool, Query()] = False) -> JSONResponse:
-        # polled by every client: answered on the event loop, no response-model validation
-        return JSONResponse(api.progress(skip_current_image))
+    async def progress(skip_current_image: Annotated[bool, Query()] = False) -> Response:
+        # polled by every client: most polls are answered by the app's ProgressFastPath with the
+        # same bytes; this route answers the queries it leaves (and documents the shape)
+        return Response(progress_answers.body(skip_current_image), media_type="application/json")
 
     @router.post("/interrupt")
     async def interrupt() -> dict[str, Any]:

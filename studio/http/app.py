@@ -37,6 +37,7 @@ def create_app(services: HttpServices, *, manage_services: bool = False) -> Fast
         native_extras,
         networks,
     )
+    from studio.http.a1111_progress import A1111Progress, ProgressFastPath
     from studio.http.errors import install_error_handlers
     from studio.http.extensions import build_router as build_extensions_router
     from studio.http.security import BasicAuthMiddleware, BodyLimitMiddleware, auth_users
@@ -61,7 +62,8 @@ def create_app(services: HttpServices, *, manage_services: bool = False) -> Fast
     )
     app.state.services = services
     install_error_handlers(app)
-    app.include_router(a1111.build_router(services))
+    progress_answers = A1111Progress(services)
+    app.include_router(a1111.build_router(services, progress_answers))
     app.include_router(a1111_extras.build_router(services))
     native_router = native.build_router(services)
     extension_routers: dict[str, APIRouter] = {}
@@ -83,6 +85,8 @@ def create_app(services: HttpServices, *, manage_services: bool = False) -> Fast
     app.include_router(hub.build_router(services))
     app.include_router(build_extensions_router(services.scripts, services.extensions))
 
+    # innermost: the progress polls skip FastAPI's routing, never the auth, CORS or body limit
+    app.add_middleware(ProgressFastPath, progress=progress_answers)
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_mb * 1024 * 1024)
     api_users, ui_users = auth_users(config.api_auth, config.ui_auth)
     if api_users:

@@ -5,6 +5,10 @@ is claimed by exactly one worker, finished once, and never silently dropped:
 - `claim` moves the first queued job (highest priority, then oldest) to running atomically;
 - `recover` (at start-up) turns jobs left `running` by a dead process into `interrupted`;
 - `requeue` puts an interrupted, failed or cancelled job back at the end of the queue.
+The number of queued jobs (every `/progress` poll shows it) is counted once per state change, in
+the change's own transaction, and read from memory: a poll asks SQLite nothing. A second
+`JobQueue` on the same file (another process) is seen at this queue's next state change; the
+studio has one queue per database (`recover` at start-up assumes as much).
 Images a job made are rows of `job_images`: the saved file's path, or the PNG bytes when the
 request asked not to save into outputs (so `GET /images/{id}` still answers after a restart).
 """
@@ -80,6 +84,7 @@ class JobQueue:
         self.db_path = db_path
         self._lock = threading.RLock()
         self._db = open_database(db_path)
+        self._queued = self._count_queued(self._db)
 
     def close(self) -> None:
         with self._lock:
@@ -87,8 +92,17 @@ class JobQueue:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, write(self._db):
-            yield self._db
+        with self._lock:
+            with write(self._db):
+                yield self._db
+                queued = self._count_queued(self._db)
+            self._queued = queued  # committed: the count the next reader sees
+
+    @staticmethod
+    def _count_queued(db: sqlite3.Connection) -> int:
+        return int(
+            db.execute("SELECT COUNT(*) FROM jobs WHERE state = ?", (JobState.QUEUED.value,)).fetchone()[0]
+        )
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -185,7 +199,8 @@ class JobQueue:
             return int(self._db.execute(f"SELECT COUNT(*) FROM jobs{where}", args).fetchone()[0])
 
     def queued_count(self) -> int:
-        return self.count(states=[JobState.QUEUED])
+        """Queued jobs, as of this queue's last state change: no query (see the module's note)."""
+        return self._queued
 
     def images(self, job_id: str) -> list[StoredImage]:
         with self._lock:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from studio.http.a1111 import A1111Api
+from studio.http.a1111_progress import A1111Progress
 from studio.http.images import encode_png_base64
 from studio.worker.child import quiet_openmp
 from studio.worker.process_worker import WORKER_NICE, ProcessWorker, default_torch_threads
@@ -199,11 +199,11 @@ def test_torch_threads_and_openmp_follow_the_users_settings() -> None:
 
 
 def test_the_preview_is_encoded_once_not_per_poll(worker_live: LiveServer) -> None:
-    api = A1111Api(worker_live.services)  # what /sdapi/v1/progress answers with
+    api = A1111Progress(worker_live.services)  # what /sdapi/v1/progress answers with
     job_id = submit(worker_live, steps=150)
     wait_steps(worker_live, 3)
     before = worker_live.services.jobs.progress().preview
-    first, second = api.progress(False), api.progress(False)
+    first, second = api.state(False), api.state(False)
     after = worker_live.services.jobs.progress().preview
     requests.delete(f"{worker_live.url}/studio/v1/jobs/{job_id}", timeout=30).raise_for_status()
     assert before is not None and first["current_image"] and first["state"]["job_id"] == job_id

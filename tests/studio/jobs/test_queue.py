@@ -124,3 +124,36 @@ def test_kept_png_bytes_are_pruned_to_the_newest_jobs(tmp_path: Path) -> None:
     assert [queue.images(job_id)[0].read_png() for job_id in ids] == [None, None, b"blob2", b"blob3"]
     assert queue.images(ids[0])[1].read_png() == b"file"  # saved files are untouched
     assert queue.images(ids[0])[0].seed is None and len(queue.images(ids[0])) == 2  # rows stay
+
+
+def test_queued_count_is_read_from_memory_and_follows_every_state_change(tmp_path: Path) -> None:
+    """Every /progress poll shows the queued count: it must not cost a query, and must stay
+    exact across submit, claim, cancel, finish, requeue, recover and a failed change."""
+    path = tmp_path / "db.sqlite"
+    queue = JobQueue(path)
+    queries: list[str] = []
+
+    def exact() -> int:
+        return queue.count(states=[JobState.QUEUED])
+
+    a, b, c = (queue.submit("generate", {"i": i}) for i in range(3))
+    assert queue.queued_count() == exact() == 3
+    queue._db.set_trace_callback(queries.append)  # every statement this connection runs
+    assert [queue.queued_count() for _ in range(5)] == [3] * 5
+    assert queries == []
+    queue._db.set_trace_callback(None)
+    queue.claim("w")
+    assert queue.queued_count() == exact() == 2
+    queue.cancel(b.id)
+    assert queue.queued_count() == exact() == 1
+    queue.cancel(b.id)  # already cancelled: unchanged
+    assert queue.queued_count() == 1
+    with pytest.raises(JobError):
+        queue.finish(c.id, JobState.DONE)  # not running: rolled back, the count unchanged
+    assert queue.queued_count() == exact() == 1
+    queue.finish(a.id, JobState.DONE)
+    queue.requeue(b.id)
+    assert queue.queued_count() == exact() == 2
+    queue.claim("w")
+    assert queue.recover() and queue.queued_count() == exact() == 1
+    assert JobQueue(path).queued_count() == 1  # a new queue on the file counts what is there
