@@ -21,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--openvino-int8",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="run the OpenVINO UNet in int8 (default on: NNCF hybrid quantization, made once per "
-        "model and LoRA set; docs/performance.md)",
+        help="run the OpenVINO UNet in int8 (default off: NNCF post-training quantization, made once "
+        "per model and LoRA set; ~1.5x faster, lower quality; docs/performance.md)",
     )
     parser.add_argument(
         "--torch-compile",

@@ -12,9 +12,10 @@ image does not depend on which prompt came first:
   every noise level), timesteps spread from 999 down to 0.
 
 Measured on this project's CPU (AVX-512 BF16 and VNNI): the int8 UNet 1.4-2x faster per step
-than OpenVINO's bf16 one; NNCF's hybrid mode (int8 weights only for the MatMuls) measured no
-faster than bf16 there, so it is not used (docs/performance.md). The quantizing takes minutes,
-once per checkpoint and LoRA set; it is kept on disk beside the exported IR.
+than OpenVINO's bf16 one, but far from fp32 on the trained starter model (10 dB worst PSNR), so
+`openvino_int8` is off by default; NNCF's hybrid mode (int8 weights only for the MatMuls) was
+closer (23 dB) and no faster than bf16, so it is not offered (docs/performance.md). The
+quantizing takes minutes, once per checkpoint and LoRA set; it is kept on disk beside the export.
 """
 
 from __future__ import annotations

@@ -36,27 +36,27 @@ def test_backend_option_is_saved_checked_and_used(server: LiveServer) -> None:
         assert bad.status_code == 422 and bad.json()["field"] == "openvino_int8"
         answer = client.post(
             "/sdapi/v1/options",
-            json={"backend": "openvino", "openvino_int8": False, "quantize_text_encoder": "none"},
+            json={"backend": "openvino", "openvino_int8": True, "quantize_text_encoder": "none"},
         )
         assert answer.status_code == 200, answer.text
         options = client.get("/sdapi/v1/options").json()
         assert options["backend"] == "openvino" and options["quantize_unet"] == "none"
-        assert options["openvino_int8"] is False
+        assert options["openvino_int8"] is True
         saved = json.loads(server.services.config.config_file.read_text(encoding="utf-8"))
-        assert saved["backend"] == "openvino" and saved["openvino_int8"] is False
+        assert saved["backend"] == "openvino" and saved["openvino_int8"] is True
         image = client.post("/sdapi/v1/txt2img", json=SMALL)
         assert image.status_code == 200, image.text
         assert len(image.json()["images"]) == 1
         runtime = json.loads(image.json()["info"])["runtime"]
-        assert runtime["backend"]["used"] == "openvino" and runtime["backend"]["openvino_int8"] is False
+        assert runtime["backend"]["used"] == "openvino" and runtime["backend"]["openvino_int8"] is True
         models = server.services.config.models_path
         assert list((models / "OpenVINO").glob("*/unet-*/unet.xml"))  # the job ran through OpenVINO
-        assert not list((models / "OpenVINO").glob("*/unet-*/unet-int8.xml"))  # int8 off: none made
+        assert list((models / "OpenVINO").glob("*/unet-*/unet-int8.xml"))  # int8: made from the export
         refused = client.post("/sdapi/v1/txt2img", json={**SMALL, "width": 72})
         assert refused.status_code == 422 and refused.json()["field"] == "width"
         assert "openvino" in refused.text
         # the defaults, for the next test
-        client.post("/sdapi/v1/options", json={"backend": "auto", "openvino_int8": True})
+        client.post("/sdapi/v1/options", json={"backend": "auto", "openvino_int8": False})
 
 
 def test_compile_and_channels_last_options_are_saved_checked_and_reported(server: LiveServer) -> None:

@@ -154,11 +154,11 @@ def test_the_command_line_sets_compile_and_channels_last(tmp_path: Path) -> None
     from studio.cli.serve import parse_args
     from studio.config import load_config
 
-    args = parse_args(["--torch-compile", "--no-channels-last", "--backend", "torch", "--no-openvino-int8"])
+    args = parse_args(["--torch-compile", "--no-channels-last", "--backend", "torch", "--openvino-int8"])
     values = acceleration.config_values(args)
     assert values == {
         "backend": "torch",
-        "openvino_int8": False,
+        "openvino_int8": True,
         "torch_compile": True,
         "channels_last": False,
         "quantize_unet": None,
@@ -166,5 +166,5 @@ def test_the_command_line_sets_compile_and_channels_last(tmp_path: Path) -> None
     }
     config = load_config({"data_dir": tmp_path, **values}, environ={"ATELIER_CHANNELS_LAST": "true"})
     assert config.torch_compile is True and config.channels_last is False  # the command line wins
-    assert config.openvino_int8 is False
+    assert config.openvino_int8 is True
     assert acceleration.config_values(parse_args([]))["torch_compile"] is None  # not given: the file's

@@ -382,7 +382,7 @@ def test_openvino_backend_from_settings_runs_the_next_image(browser, studio, art
         page.click("#tab_settings-button")
         choose(page, "settings_backend", "openvino")
         page.locator("#settings_channels_last input").check()
-        page.locator("#settings_openvino_int8 input").uncheck()
+        page.locator("#settings_openvino_int8 input").check()
         page.click("#settings_save")
         page.wait_for_function(
             "() => (document.querySelector('#settings_message')?.textContent || '').includes('In effect now: backend')"
@@ -391,7 +391,7 @@ def test_openvino_backend_from_settings_runs_the_next_image(browser, studio, art
         assert studio.services.engine.config.channels_last is True
         saved = json.loads(studio.config.config_file.read_text())
         assert saved["backend"] == "openvino" and saved["channels_last"] is True
-        assert saved["openvino_int8"] is False and studio.services.engine.config.openvino_int8 is False
+        assert saved["openvino_int8"] is True and studio.services.engine.config.openvino_int8 is True
         page.click("#tab_txt2img-button")
         small_settings(page, steps=2)
         page.fill("#txt2img_prompt textarea", "a red circle")
@@ -399,12 +399,12 @@ def test_openvino_backend_from_settings_runs_the_next_image(browser, studio, art
         assert wait_finished(page, timeout=300) == "done"  # the first job exports the tiny model
         models = studio.services.engine.config.models_path
         assert list((models / "OpenVINO").glob("*/unet-*/unet.xml"))  # exported, so it ran there
-        assert not list((models / "OpenVINO").glob("*/unet-*/unet-int8.xml"))  # int8 off
+        assert list((models / "OpenVINO").glob("*/unet-*/unet-int8.xml"))  # and in int8
         shot(page, artifacts_dir, "txt2img-openvino")
     finally:  # the other tests share this studio
         # one store: the engine follows
         studio.services.options.save_settings(
-            {"backend": "auto", "channels_last": False, "openvino_int8": True}
+            {"backend": "auto", "channels_last": False, "openvino_int8": False}
         )
 
 
