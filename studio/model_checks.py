@@ -25,7 +25,7 @@ import math
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from studio.request import RequestError
 
@@ -128,10 +128,54 @@ def model_file_problem(path: Path, *, kind: str, allow_pickle: bool) -> str | No
     return f"unknown model file type {suffix!r}"
 
 
-def check_model_file(entry: ModelEntryView, *, kind: str, allow_pickle: bool, field_name: str) -> None:
-    """RequestError naming `field_name`, the model and the reason when `entry` cannot be used."""
+class ModelProblems:
+    """`model_file_problem`, remembered per model until its files change (their sizes and
+    modification times), so a check made at every request - the default model behind each
+    `GET /sdapi/v1/options`, the model of each submitted job - reads no header twice."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[Path, str, bool], tuple[tuple[Any, ...], str | None]] = {}
+
+    def problem(self, path: Path, *, kind: str, allow_pickle: bool) -> str | None:
+        key = (path, kind, allow_pickle)
+        signature = _signature(path)
+        known = self._known.get(key)
+        if known is not None and known[0] == signature:
+            return known[1]
+        found = model_file_problem(path, kind=kind, allow_pickle=allow_pickle)
+        self._known[key] = (signature, found)
+        return found
+
+
+def _signature(path: Path) -> tuple[Any, ...]:
+    """(name, size, mtime) of the file, or of every file in the folder; () when it is gone."""
+    try:
+        files = sorted(item for item in path.rglob("*") if item.is_file()) if path.is_dir() else [path]
+        return tuple((str(item), *_size_and_time(item)) for item in files)
+    except OSError:
+        return ()
+
+
+def _size_and_time(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_size, status.st_mtime_ns
+
+
+def check_model_file(
+    entry: ModelEntryView,
+    *,
+    kind: str,
+    allow_pickle: bool,
+    field_name: str,
+    problems: ModelProblems | None = None,
+) -> None:
+    """RequestError naming `field_name`, the model and the reason when `entry` cannot be used
+    (`problems`: remembered checks, when the caller keeps them)."""
     path = Path(entry.path)
-    problem = model_file_problem(path, kind=kind, allow_pickle=allow_pickle)
+    if problems is None:
+        problem = model_file_problem(path, kind=kind, allow_pickle=allow_pickle)
+    else:
+        problem = problems.problem(path, kind=kind, allow_pickle=allow_pickle)
     if problem is not None:
         if path.is_file() and path.suffix.lower() in PICKLE_SUFFIXES:
             from studio.pipeline.model_registry import PickleRefusedError  # the loader's own refusal

@@ -26,7 +26,7 @@ from studio.hooks import GenerationHooks, NoHooks
 from studio.infotext import encode_png, format_infotext, generation_parameters
 from studio.memory.estimate import CostPolicy, CostVerdict, JobShape
 from studio.memory.policy import MemoryPlan
-from studio.model_checks import check_model_file, load_errors_named, model_file_problem
+from studio.model_checks import ModelProblems, check_model_file, load_errors_named
 from studio.pipeline.backends import Acceleration
 from studio.pipeline.batch_runner import (
     BatchRunner,
@@ -109,6 +109,7 @@ class Engine:
         self._device: Any = None
         self._last_device: Any = None  # the DeviceChoice the last generation's model ran with
         self._current: ModelEntry | None = None
+        self._model_problems = ModelProblems()  # model file checks, until the files change
         self._prompts = PromptEmbeddingCache()
         self._tokenizers: dict[Path, Any] = {}  # checkpoint path -> its tokenizer (token counts)
         self.prompt_library = PromptLibrary.for_config(config)  # styles, wildcards
@@ -217,9 +218,8 @@ class Engine:
         return None
 
     def _usable(self, entry: ModelEntry) -> bool:
-        return (
-            model_file_problem(entry.path, kind="checkpoint", allow_pickle=self.config.allow_pickle) is None
-        )
+        allow_pickle = self.config.allow_pickle
+        return self._model_problems.problem(entry.path, kind="checkpoint", allow_pickle=allow_pickle) is None
 
     def native_size(self) -> int:
         """The trained resolution of the current (or default) model; forms start at this size."""
@@ -315,12 +315,22 @@ class Engine:
                 entry = self.registry.find("checkpoint", request.model) if request.model else self._current
                 entry = entry or self._default_entry()
                 check_model_file(
-                    entry, kind="checkpoint", allow_pickle=self.config.allow_pickle, field_name="model"
+                    entry,
+                    kind="checkpoint",
+                    allow_pickle=self.config.allow_pickle,
+                    field_name="model",
+                    problems=self._model_problems,
                 )
         with problems.check():
             if "vae" not in bad and request.vae not in NO_VAE:
                 vae = self.registry.find("vae", request.vae, "vae")
-                check_model_file(vae, kind="vae", allow_pickle=self.config.allow_pickle, field_name="vae")
+                check_model_file(
+                    vae,
+                    kind="vae",
+                    allow_pickle=self.config.allow_pickle,
+                    field_name="vae",
+                    problems=self._model_problems,
+                )
         with problems.check():
             self.upscalers.faces.check_request(request)
         if entry is not None and request.enable_hr and not _hires_fields(problems.fields()):
