@@ -221,6 +221,13 @@ class Engine:
         allow_pickle = self.config.allow_pickle
         return self._model_problems.problem(entry.path, kind="checkpoint", allow_pickle=allow_pickle) is None
 
+    def _check_file(self, entry: ModelEntry, kind: str, field_name: str) -> None:
+        """`check_model_file` with this engine's remembered checks."""
+        allow_pickle, problems = self.config.allow_pickle, self._model_problems
+        check_model_file(
+            entry, kind=kind, allow_pickle=allow_pickle, field_name=field_name, problems=problems
+        )
+
     def native_size(self) -> int:
         """The trained resolution of the current (or default) model; forms start at this size."""
         entry = self._current or self._default_entry(required=False)
@@ -314,23 +321,11 @@ class Engine:
             if "model" not in bad:
                 entry = self.registry.find("checkpoint", request.model) if request.model else self._current
                 entry = entry or self._default_entry()
-                check_model_file(
-                    entry,
-                    kind="checkpoint",
-                    allow_pickle=self.config.allow_pickle,
-                    field_name="model",
-                    problems=self._model_problems,
-                )
+                self._check_file(entry, "checkpoint", "model")
         with problems.check():
             if "vae" not in bad and request.vae not in NO_VAE:
                 vae = self.registry.find("vae", request.vae, "vae")
-                check_model_file(
-                    vae,
-                    kind="vae",
-                    allow_pickle=self.config.allow_pickle,
-                    field_name="vae",
-                    problems=self._model_problems,
-                )
+                self._check_file(vae, "vae", "vae")
         with problems.check():
             self.upscalers.faces.check_request(request)
         if entry is not None and request.enable_hr and not _hires_fields(problems.fields()):
