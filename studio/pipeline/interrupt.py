@@ -8,9 +8,9 @@ adds checks inside the step:
   attentions, a transformer's blocks) and on the VAE encoder's and decoder's blocks;
 - for large requests on a CPU, where one attention or convolution call alone can run for
   minutes, a torch function mode (this thread only) that checks before every torch call and
-  splits a big attention call into chunks of query rows and a big 2-D convolution into bands of
-  output rows, with a check between chunks. An attention output row depends on its own query
-  row only, a convolution band on its input rows plus the kernel's reach: the result is the same
+  splits a big attention call into chunks of one head's query rows and a big 2-D convolution
+  into bands of output rows, with a check between chunks. An attention output row depends on
+  its own query row only, a convolution band on its input rows plus the kernel's reach: the result is the same
   up to float rounding. What stays whole are element-wise ops and norms (~3-5 s each on a
   2048x2048 latent on a loaded 2-core CPU, the documented 4096x4096 maximum of the tiny model).
 
@@ -44,6 +44,10 @@ FINE_CHECKS_FROM_LATENT_PIXELS = 128 * 128
 # Multiply-adds per attention chunk or convolution band: ~0.1 s on one core of the 2-core
 # test machine.
 CHUNK_WORK = 2**28
+# Fewest query rows an attention chunk has (or all of them): measured on the 2-core CPU at 1024 px
+# (2 x 8 heads, 16384 tokens, bf16), chunks of one head and 1024 rows cost 1.04x one whole call
+# (~6 ms each), 256 rows 1.35x; chunks of 12 rows across all heads cost 3.7x.
+MIN_CHUNK_ROWS = 1024
 
 _DENOISER_ATTRIBUTES = ("unet", "transformer")
 _BLOCK_LISTS = ("down_blocks", "mid_block", "up_blocks", "transformer_blocks", "single_transformer_blocks")
@@ -213,29 +217,57 @@ def chunked_attention(
     scale: float | None = None,
     **extra: Any,
 ) -> Any:
-    """`scaled_dot_product_attention` computed over chunks of query rows, calling `check()`
-    between chunks; one call when it is small, causal or has dropout."""
+    """`scaled_dot_product_attention` computed one head at a time over chunks of query rows,
+    calling `check()` between chunks; one call when it is small, causal or has dropout.
+
+    Each call keeps whole heads' keys and values and at least `MIN_CHUNK_ROWS` query rows: a
+    chunk of a few rows across every head re-reads all the keys and values per chunk, which made
+    a 1024 px attention 3.7x slower than one call and a 2048 px step take hours."""
+    import itertools
+
     import torch
 
     sdpa = _sdpa()
     rows = query.shape[-2] if query.dim() >= 2 else 1
-    per_row = query.shape[:-2].numel() * key.shape[-2] * (query.shape[-1] + value.shape[-1])
-    chunk = max(1, CHUNK_WORK // max(1, per_row))
+    per_head_row = key.shape[-2] * (query.shape[-1] + value.shape[-1])
     options = {"dropout_p": dropout_p, "is_causal": is_causal, "scale": scale, **extra}
-    if is_causal or dropout_p or chunk >= rows:
+    whole = query.shape[:-2].numel() * rows * per_head_row <= CHUNK_WORK
+    if is_causal or dropout_p or query.dim() < 3 or whole:
         return sdpa(query, key, value, attn_mask=attn_mask, **options)
+    chunk = min(rows, max(MIN_CHUNK_ROWS, CHUNK_WORK // max(1, per_head_row)))
     if chunk >= 64:
         chunk -= chunk % 64  # whole tiles of the kernel: chunks then add no rounding differences
+    leading = query.shape[:-2]
+    one_head_at_a_time = key.shape[:-2] == leading and value.shape[:-2] == leading
+    heads = itertools.product(*(range(size) for size in leading)) if one_head_at_a_time else [None]
     mask_rows = attn_mask is not None and attn_mask.dim() >= 2 and attn_mask.shape[-2] == rows
     out = None
-    for start in range(0, rows, chunk):
-        check()
-        mask = attn_mask[..., start : start + chunk, :] if mask_rows else attn_mask
-        part = sdpa(query[..., start : start + chunk, :], key, value, attn_mask=mask, **options)
-        if out is None:
-            out = torch.empty((*part.shape[:-2], rows, part.shape[-1]), dtype=part.dtype, device=part.device)
-        out[..., start : start + part.shape[-2], :] = part
+    for head in heads:
+        at = (Ellipsis,) if head is None else tuple(slice(index, index + 1) for index in head)
+        head_mask = _mask_of_head(attn_mask, head)
+        for start in range(0, rows, chunk):
+            check()
+            mask = head_mask[..., start : start + chunk, :] if mask_rows else head_mask
+            rows_of_head = query[at][..., start : start + chunk, :]
+            part = sdpa(rows_of_head, key[at], value[at], attn_mask=mask, **options)
+            if out is None:
+                out = torch.empty((*leading, rows, part.shape[-1]), dtype=part.dtype, device=part.device)
+            out[at][..., start : start + part.shape[-2], :] = part
     return out
+
+
+def _mask_of_head(mask: Any, head: tuple[int, ...] | None) -> Any:
+    """The part of an attention mask (broadcast over the query's leading dimensions, aligned
+    from the right) that applies to one head."""
+    if mask is None or head is None or mask.dim() <= 2:
+        return mask
+    lead = mask.dim() - 2
+    offset = len(head) - lead
+    at = []
+    for dim in range(lead):
+        index = head[offset + dim] if offset + dim >= 0 and mask.shape[dim] > 1 else 0
+        at.append(slice(index, index + 1))
+    return mask[tuple(at)]
 
 
 def _pair(value: Any) -> tuple[int, int]:

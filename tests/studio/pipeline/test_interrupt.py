@@ -3,6 +3,7 @@ inside big attention calls, on the real engine and the tiny model."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import replace
@@ -94,13 +95,31 @@ def test_chunked_attention_equals_one_call_and_checks_between_chunks(monkeypatch
 
     torch.manual_seed(0)
     query, key, value = (torch.randn(2, 4, 300, 8) for _ in range(3))
-    mask = torch.randn(2, 4, 300, 300)
-    calls: list[int] = []
-    monkeypatch.setattr(interrupt, "CHUNK_WORK", 2 * 4 * 300 * 16 * 7)  # 7 query rows a chunk
-    chunked = chunked_attention(lambda: calls.append(1), query, key, value, attn_mask=mask)
-    whole = F.scaled_dot_product_attention(query, key, value, attn_mask=mask)
-    assert torch.allclose(chunked, whole, atol=1e-6)
-    assert len(calls) == -(-300 // 7)
+    monkeypatch.setattr(interrupt, "CHUNK_WORK", 300 * 16 * 7)  # 7 query rows of one head a chunk
+    monkeypatch.setattr(interrupt, "MIN_CHUNK_ROWS", 1)
+    # masks of every shape SDPA broadcasts: per head, per batch, one for all, and boolean
+    masks = [torch.randn(2, 4, 300, 300), torch.randn(2, 1, 300, 300), torch.randn(300, 300)]
+    masks += [torch.randn(4, 1, 300) > -1.0, None]
+    for mask in masks:
+        counted: list[int] = []
+        chunked = chunked_attention(functools.partial(counted.append, 1), query, key, value, attn_mask=mask)
+        whole = F.scaled_dot_product_attention(query, key, value, attn_mask=mask)
+        assert torch.allclose(chunked, whole, atol=1e-6)
+        assert len(counted) == 2 * 4 * -(-300 // 7)  # each head, in chunks of 7 rows
+
+    # at least MIN_CHUNK_ROWS rows a call, however much work a row is
+    monkeypatch.setattr(interrupt, "MIN_CHUNK_ROWS", 128)
+    calls = []
+    chunked = chunked_attention(lambda: calls.append(1), query, key, value)
+    assert torch.allclose(chunked, F.scaled_dot_product_attention(query, key, value), atol=1e-6)
+    assert len(calls) == 2 * 4 * 3  # 300 rows: 128 + 128 + 44
+
+    # keys with other leading dimensions than the query's: chunks of rows across all heads
+    shared_key, shared_value = key[:1], value[:1]
+    calls = []
+    chunked = chunked_attention(lambda: calls.append(1), query, shared_key, shared_value)
+    assert torch.allclose(chunked, F.scaled_dot_product_attention(query, shared_key, shared_value), atol=1e-6)
+    assert len(calls) == 3
 
     stopping = GenerationControl()
     stopping.interrupt()
