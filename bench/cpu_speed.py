@@ -1,5 +1,5 @@
 """CPU speed of each way to run SD 1.5 - fp32 eager (diffusers' default), channels-last, bf16,
-torch.compile, OpenVINO (the studio's default on a CPU for full-size models) and each weight
+bf16 with token merging (tomesd, ratio 0.5), torch.compile, OpenVINO (the studio's default on a CPU for full-size models) and each weight
 quantization - measured interleaved in one run, with quality against fp32.
 
     python bench/cpu_speed.py            512x512, 3 rounds, every case
@@ -53,6 +53,7 @@ UNET_CASES = (
     "channels-last",
     "bf16",
     "bf16-channels-last",
+    "bf16-tome",
     "compile",
     "compile-bf16",
     "openvino",
@@ -64,6 +65,7 @@ UNET_CASES = (
 QUICK_CASES = ("fp32", "bf16", "openvino", "openvino-int8")
 # the decoder and text encoder an image of each case uses
 DECODER = {"channels-last": "channels-last", "openvino": "openvino", "openvino-int8": "openvino"}
+TOME_RATIO = 0.5  # the studio's `token_merging` default
 PROMPTS = ("a red circle", "a blue square", "a green triangle", "a yellow circle")
 
 
@@ -149,6 +151,10 @@ def prepare_unet(
     elif case in ("int8", "int4", "torchao-int8"):
         model = copy.deepcopy(unet)
         quantize_module(model, case)
+    if case.endswith("tome"):  # the `token_merging` memory strategy's default: half the tokens
+        import tomesd
+
+        tomesd.apply_patch(model, ratio=TOME_RATIO)
     info["weight_bytes"] = weight_bytes(model)
     call = torch.compile(model) if case.startswith("compile") else model
     args = (sample.to(dtype), timestep, context.to(dtype))
@@ -308,6 +314,8 @@ def ssim(a: Any, b: Any) -> float:
 STARTER_SETTINGS: dict[str, dict[str, Any]] = {
     "fp32": {"backend": "torch"},
     "default": {},
+    "bf16": {"backend": "torch", "dtype": "bf16"},
+    "bf16-tome": {"backend": "torch", "dtype": "bf16", "memory": {"token_merging": {"ratio": TOME_RATIO}}},
     "openvino": {"backend": "openvino", "openvino_int8": False},
     "openvino-int8": {"backend": "openvino", "openvino_int8": True},
     "channels-last": {"backend": "torch", "channels_last": True},

@@ -3,6 +3,7 @@
     python bench/memory.py                     512, 1024 and 2048 px, policy auto and off
     python bench/memory.py --quick             512 and 1024 px only (2048 takes long on a CPU)
     python bench/memory.py --sizes 512 --dtype fp32
+    python bench/memory.py --sizes 2048 --policies auto --free-gb 8   as if 8 GB were free
 
 The model is the full-size SD 1.5 architecture (UNet 860 M, VAE, CLIP text encoder) with
 random weights, built once from the shipped configs into a work folder (fp16 files, ~2 GB) and
@@ -10,8 +11,10 @@ loaded by the real engine with the dtype policy (`--dtype`, default auto) on the
 (`--backend`; the memory strategies act on torch's modules). Each case (size x
 policy) runs the engine in a fresh subprocess for one step, CFG on, so its peak RSS
 (ru_maxrss) is its own; a GPU also reports peak VRAM. The result's `runtime.memory` says which
-strategies the policy added and why. The machine may be shared: the load average is printed
-with the figures.
+strategies the policy added and why. `--free-gb` makes the policy plan as if that much memory
+were free (the strategies it then picks really run, and the peak RSS is measured), to see its
+choice on a smaller machine. The machine may be shared: the load average is printed with the
+figures.
 """
 
 from __future__ import annotations
@@ -62,7 +65,9 @@ def build_model(models: Path) -> Path:
     return folder
 
 
-def run_case(work: Path, size: int, policy: str, dtype: str, device: str, backend: str) -> dict:
+def run_case(
+    work: Path, size: int, policy: str, dtype: str, device: str, backend: str, free_gb: float | None
+) -> dict:
     from studio.config import StudioConfig
     from studio.pipeline.engine import Engine
     from studio.request import GenerationRequest
@@ -79,6 +84,10 @@ def run_case(work: Path, size: int, policy: str, dtype: str, device: str, backen
         device=device,
         backend=backend,
     )
+    if free_gb is not None:  # the policy plans as if this much were free
+        import studio.pipeline.cost_profile
+
+        studio.pipeline.cost_profile.free_memory = lambda _device: int(free_gb * 1e9)
     engine = Engine(config)
     request = GenerationRequest(
         prompt="a lighthouse at dusk", seed=1, steps=1, width=size, height=size, save_images=False
@@ -116,12 +125,17 @@ def main() -> int:
         help="torch (default: the memory strategies act on torch's modules), auto, openvino",
     )
     parser.add_argument("--work", type=Path, help="work folder (keeps the built model between runs)")
+    parser.add_argument("--free-gb", type=float, help="plan as if this many GB were free (policy auto)")
     parser.add_argument("--case", nargs=2, metavar=("SIZE", "POLICY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     work = args.work or Path(tempfile.gettempdir()) / "atelier-bench-memory"
     if args.case:
         print(
-            json.dumps(run_case(work, int(args.case[0]), args.case[1], args.dtype, args.device, args.backend))
+            json.dumps(
+                run_case(
+                    work, int(args.case[0]), args.case[1], args.dtype, args.device, args.backend, args.free_gb
+                )
+            )
         )
         return 0
     sizes = args.sizes or ([512, 1024] if args.quick else [512, 1024, 2048])
@@ -132,6 +146,7 @@ def main() -> int:
         for policy in args.policies:
             command = [sys.executable, __file__, "--work", str(work), "--dtype", args.dtype]
             command += ["--device", args.device, "--backend", args.backend, "--case", str(size), policy]
+            command += ["--free-gb", str(args.free_gb)] if args.free_gb is not None else []
             load_before = os.getloadavg()[0]
             done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
             if done.returncode != 0:
