@@ -36,6 +36,7 @@ import io
 import json
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -134,8 +135,9 @@ def prepare_unet(
         start = time.perf_counter()
         int8_texts = texts if case == "openvino-int8" else None
         compiled = models.module("unet", "bench", unet, _unet_example(unet), int8_texts)
-        # the export (the first openvino case), or the int8 quantizing of it
-        info["export_s" if models.exports else "int8_quantize_s"] = round(time.perf_counter() - start, 1)
+        # the export (the first openvino case), the int8 quantizing of it, or reading both from disk
+        made = "export_s" if models.exports else "int8_quantize_s" if models.quantizations else "read_s"
+        info[made] = round(time.perf_counter() - start, 1)
         start = time.perf_counter()
         info["out"] = compiled.run([sample, timestep, context])
         info["compile_s"] = round(time.perf_counter() - start, 1)
@@ -273,6 +275,11 @@ def full_size(size: int, rounds: int, cases: list[str], work_dir: Path | None) -
                 + STEPS_PER_IMAGE * row["s_per_step"]
                 + seconds[f"decode {row['decoder']}"]
             )
+            # the same image's ratio to fp32 round by round: each round's cases ran side by side
+            row["image_x_fp32_by_round"] = [
+                image_seconds(times, "fp32", number) / image_seconds(times, case, number)
+                for number in range(rounds)
+            ]
         rows.append(row)
     parts = [
         {
@@ -284,6 +291,15 @@ def full_size(size: int, rounds: int, cases: list[str], work_dir: Path | None) -
         if not name.startswith("unet")
     ]
     return {"unet": rows, "parts": parts, "round_loads": loads, "rounds": rounds, "round_seconds": times}
+
+
+def image_seconds(times: dict[str, list[float]], case: str, number: int) -> float:
+    """One image of `case` in round `number`: prompt encode + the steps + decode."""
+    return (
+        times[f"encode {text_encoder_of(case)}"][number]
+        + STEPS_PER_IMAGE * times[f"unet {case}"][number]
+        + times[f"decode {decoder_of(case)}"][number]
+    )
 
 
 # -- part 2: the starter model through the engine ------------------------------------------------------
@@ -452,7 +468,7 @@ def print_report(report: dict[str, Any]) -> None:
                 continue
             once = ", ".join(
                 f"{key[:-2]} {row[key]:.0f} s"
-                for key in ("export_s", "compile_s", "first_call_s")
+                for key in ("export_s", "int8_quantize_s", "read_s", "compile_s", "first_call_s")
                 if key in row
             )
             print(
@@ -462,6 +478,14 @@ def print_report(report: dict[str, Any]) -> None:
             )
         if default:
             print("* the studio's default on this CPU for a full-size SD 1.x/2.x/SDXL model (backend auto)")
+        print("per image x fp32, round by round (each round's cases side by side): median [each round]")
+        for row in rows:
+            if "error" not in row and row["case"] != "fp32":
+                by_round = row["image_x_fp32_by_round"]
+                print(
+                    f"  {row['case']:<20}{statistics.median(by_round):>6.2f}  "
+                    f"[{', '.join(f'{value:.2f}' for value in by_round)}]"
+                )
         for part in report["parts"]:
             kind = part["part"].split()[0]
             reference = next(p["s"] for p in report["parts"] if p["part"] == f"{kind} fp32")
