@@ -62,6 +62,7 @@ UNET_CASES = (
     "int8",
     "int4",
     "torchao-int8",
+    "bf16-sdnq-int8",
 )
 QUICK_CASES = ("fp32", "bf16", "openvino", "openvino-int8")
 # the decoder and text encoder an image of each case uses
@@ -153,6 +154,8 @@ def prepare_unet(
     elif case in ("int8", "int4", "torchao-int8"):
         model = copy.deepcopy(unet)
         quantize_module(model, case)
+    if case.endswith("sdnq-int8"):  # SDNQ on the bf16 copy: the torch path's dtype on this CPU
+        quantize_module(model, "sdnq-int8")
     if case.endswith("tome"):  # the `token_merging` memory strategy's default: half the tokens
         import tomesd
 
@@ -339,6 +342,7 @@ STARTER_SETTINGS: dict[str, dict[str, Any]] = {
     "int8": {"backend": "torch", "quantize_unet": "int8"},
     "int4": {"backend": "torch", "quantize_unet": "int4"},
     "torchao-int8": {"backend": "torch", "quantize_unet": "torchao-int8"},
+    "bf16-sdnq-int8": {"backend": "torch", "dtype": "bf16", "quantize_unet": "sdnq-int8"},
     "int8 + text encoder int8": {
         "backend": "torch",
         "quantize_unet": "int8",

@@ -4,7 +4,9 @@ the text encoders, each on its own (`quantize_unet`, `quantize_text_encoder` set
 Modes (`studio.config.QUANTIZE_MODES`):
 - `int8`, `int4`: optimum-quanto weight-only qint8 / qint4 (weights stored quantized, computed
   in the model's dtype);
-- `torchao-int8`: torchao's int8 weight-only.
+- `torchao-int8`: torchao's int8 weight-only;
+- `sdnq-int8`, `sdnq-int4`: SDNQ (SD.Next's quantization engine) weight-only int8 / int4 of the
+  Linear layers, dequantized per call into the model's dtype.
 Weights are quantized in place after the model loads; a change of mode reloads the model. LoRAs
 cannot be fused into quantized weights: a request with a LoRA on a quantized model is refused by
 field (`refusal`). What each mode saves and costs is in docs/performance.md.
@@ -24,6 +26,15 @@ INSTALL_HINTS = {
     "int8": "pip install 'atelier[quantize]' (optimum-quanto)",
     "int4": "pip install 'atelier[quantize]' (optimum-quanto)",
     "torchao-int8": "pip install 'atelier[quantize]' (torchao)",
+    "sdnq-int8": "pip install 'atelier[quantize]' (sdnq)",
+    "sdnq-int4": "pip install 'atelier[quantize]' (sdnq)",
+}
+PACKAGES = {
+    "int8": "optimum.quanto",
+    "int4": "optimum.quanto",
+    "torchao-int8": "torchao.quantization",
+    "sdnq-int8": "sdnq",
+    "sdnq-int4": "sdnq",
 }
 
 
@@ -65,6 +76,13 @@ def quantize_module(module: Any, mode: str) -> None:
 
         quantize(module, weights=qint8 if mode == "int8" else qint4)
         freeze(module)
+    elif mode.startswith("sdnq-"):
+        from sdnq import sdnq_post_load_quant
+
+        dtype = next(module.parameters()).dtype
+        quantized = sdnq_post_load_quant(module, weights_dtype=mode.removeprefix("sdnq-"), torch_dtype=dtype)
+        if quantized is not module:  # the layers are replaced inside `module`, which stays the model
+            raise RuntimeError("sdnq returned a new module instead of quantizing in place")
     else:
         from torchao.quantization import Int8WeightOnlyConfig, quantize_
 
@@ -79,7 +97,7 @@ def check_installed(quantization: Quantization) -> None:
     ):
         if mode == "none":
             continue
-        package = "optimum.quanto" if mode in ("int8", "int4") else "torchao.quantization"
+        package = PACKAGES[mode]
         try:
             __import__(package)
         except ImportError as error:

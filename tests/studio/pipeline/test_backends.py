@@ -223,6 +223,49 @@ def test_int4_unet_runs(studio_config: StudioConfig) -> None:
     assert pixels(result.images[0].png).std() > 1  # a picture, not a flat field
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["sdnq-int8", "sdnq-int4"])
+def test_sdnq_quantizes_the_unet_and_the_image_stays_close(studio_config: StudioConfig, mode: str) -> None:
+    pytest.importorskip("sdnq")
+    from studio.pipeline.quantize import weight_bytes
+
+    engine = Engine(studio_config)
+    reference = pixels(engine.generate(BASE).images[0].png)
+    plain_bytes = weight_bytes(engine.cache.get(*_cache_args(engine)).pipe.unet)
+    engine.config = replace(studio_config, quantize_unet=mode)
+    result = engine.generate(BASE)
+    unet = engine.cache.get(*_cache_args(engine)).pipe.unet
+    assert "SDNQLinear" in {type(layer).__name__ for layer in unet.modules()}
+    assert weight_bytes(unet) < plain_bytes
+    assert psnr(pixels(result.images[0].png), reference) > (30 if mode == "sdnq-int8" else 15)
+
+
+def test_sdnq_quantizes_a_text_encoders_big_layers_in_place() -> None:
+    """SDNQ leaves layers under 16384 weights alone (the tiny model's text encoder has none
+    bigger), so a text encoder with 128-wide layers."""
+    pytest.importorskip("sdnq")
+    import torch
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from studio.pipeline.quantize import quantize_module, weight_bytes
+
+    torch.manual_seed(0)
+    config = CLIPTextConfig(
+        hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4
+    )
+    encoder = CLIPTextModel(config).eval()
+    ids = torch.randint(0, config.vocab_size, (1, 12))
+    with torch.no_grad():
+        reference = encoder(ids)[0]
+    before = weight_bytes(encoder)
+    quantize_module(encoder, "sdnq-int8")
+    with torch.no_grad():
+        out = encoder(ids)[0]
+    assert "SDNQLinear" in {type(layer).__name__ for layer in encoder.modules()}
+    assert weight_bytes(encoder) < before
+    assert float((out - reference).norm() / reference.norm()) < 0.02
+
+
 def _cache_args(engine: Engine) -> tuple[Any, ...]:
     entry = engine.registry.find("checkpoint", "tiny")
     return entry, engine.device, dict(engine.config.memory), engine.config.allow_pickle
