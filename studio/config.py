@@ -71,7 +71,7 @@ class StudioConfig:
     # default: measured not to pay on the CPU, docs/performance.md)
     torch_compile: bool = False
     channels_last: bool = False
-    # Weight quantization per component (studio.pipeline.quantize): none | int8 | int4 | torchao-int8
+    # Weight quantization per component (studio.pipeline.quantize): one of QUANTIZE_MODES below
     quantize_unet: str = "none"
     quantize_text_encoder: str = "none"
     # Run the engine in a worker process (studio.worker), so the UI and the API stay responsive
