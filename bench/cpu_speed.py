@@ -1,6 +1,7 @@
 """CPU speed of each way to run SD 1.5 - fp32 eager (diffusers' default), channels-last, bf16,
-bf16 with token merging (tomesd, ratio 0.5), torch.compile, OpenVINO (the studio's default on a CPU for full-size models) and each weight
-quantization - measured interleaved in one run, with quality against fp32.
+bf16 with token merging (tomesd, ratio 0.5), torch.compile, OpenVINO (the studio's default on a
+CPU for full-size models) and each weight quantization (optimum-quanto, torchao, SDNQ,
+bitsandbytes) - measured interleaved in one run, with quality against fp32.
 
     python bench/cpu_speed.py            512x512, 3 rounds, every case
     python bench/cpu_speed.py --quick    512x512, 2 rounds, fp32 / bf16 / openvino / openvino-int8
@@ -63,7 +64,11 @@ UNET_CASES = (
     "int4",
     "torchao-int8",
     "bf16-sdnq-int8",
+    "bf16-bnb-int8",
+    "bf16-bnb-nf4",
 )
+# quantizers of the Linear layers, measured on the bf16 copy (the torch path's dtype on this CPU)
+LAYER_QUANTIZERS = ("sdnq-int8", "bnb-int8", "bnb-nf4")
 QUICK_CASES = ("fp32", "bf16", "openvino", "openvino-int8")
 # the decoder and text encoder an image of each case uses
 DECODER = {"channels-last": "channels-last", "openvino": "openvino", "openvino-int8": "openvino"}
@@ -154,8 +159,9 @@ def prepare_unet(
     elif case in ("int8", "int4", "torchao-int8"):
         model = copy.deepcopy(unet)
         quantize_module(model, case)
-    if case.endswith("sdnq-int8"):  # SDNQ on the bf16 copy: the torch path's dtype on this CPU
-        quantize_module(model, "sdnq-int8")
+    layer_quantizer = next((mode for mode in LAYER_QUANTIZERS if case.endswith(mode)), None)
+    if layer_quantizer:
+        quantize_module(model, layer_quantizer)
     if case.endswith("tome"):  # the `token_merging` memory strategy's default: half the tokens
         import tomesd
 
@@ -342,7 +348,10 @@ STARTER_SETTINGS: dict[str, dict[str, Any]] = {
     "int8": {"backend": "torch", "quantize_unet": "int8"},
     "int4": {"backend": "torch", "quantize_unet": "int4"},
     "torchao-int8": {"backend": "torch", "quantize_unet": "torchao-int8"},
-    "bf16-sdnq-int8": {"backend": "torch", "dtype": "bf16", "quantize_unet": "sdnq-int8"},
+    **{
+        f"bf16-{mode}": {"backend": "torch", "dtype": "bf16", "quantize_unet": mode}
+        for mode in LAYER_QUANTIZERS
+    },
     "int8 + text encoder int8": {
         "backend": "torch",
         "quantize_unet": "int8",

@@ -180,7 +180,7 @@ def masked(secret: str | None) -> str | None:
 
 
 BACKENDS = ("auto", "torch", "openvino")
-QUANTIZE_MODES = ("none", "int8", "int4", "torchao-int8", "sdnq-int8", "sdnq-int4")
+QUANTIZE_MODES = ("none", "int8", "int4", "torchao-int8", "sdnq-int8", "sdnq-int4", "bnb-nf4", "bnb-int8")
 DTYPE_CHOICES = ("auto", "fp32", "fp16", "bf16")
 MEMORY_POLICIES = ("auto", "off")
 

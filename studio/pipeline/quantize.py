@@ -6,7 +6,9 @@ Modes (`studio.config.QUANTIZE_MODES`):
   in the model's dtype);
 - `torchao-int8`: torchao's int8 weight-only;
 - `sdnq-int8`, `sdnq-int4`: SDNQ (SD.Next's quantization engine) weight-only int8 / int4 of the
-  Linear layers, dequantized per call into the model's dtype.
+  Linear layers, dequantized per call into the model's dtype;
+- `bnb-nf4`, `bnb-int8`: bitsandbytes' NF4 (`Linear4bit`) and LLM.int8 (`Linear8bitLt`) layers in
+  place of every Linear layer, quantized as they move to the model's device (CPU or CUDA).
 Weights are quantized in place after the model loads; a change of mode reloads the model. LoRAs
 cannot be fused into quantized weights: a request with a LoRA on a quantized model is refused by
 field (`refusal`). What each mode saves and costs is in docs/performance.md.
@@ -28,6 +30,8 @@ INSTALL_HINTS = {
     "torchao-int8": "pip install 'atelier[quantize]' (torchao)",
     "sdnq-int8": "pip install 'atelier[quantize]' (sdnq)",
     "sdnq-int4": "pip install 'atelier[quantize]' (sdnq)",
+    "bnb-nf4": "pip install 'atelier[quantize]' (bitsandbytes)",
+    "bnb-int8": "pip install 'atelier[quantize]' (bitsandbytes)",
 }
 PACKAGES = {
     "int8": "optimum.quanto",
@@ -35,7 +39,11 @@ PACKAGES = {
     "torchao-int8": "torchao.quantization",
     "sdnq-int8": "sdnq",
     "sdnq-int4": "sdnq",
+    "bnb-nf4": "bitsandbytes",
+    "bnb-int8": "bitsandbytes",
 }
+# LLM.int8's outlier threshold (bitsandbytes' and diffusers' BitsAndBytesConfig default)
+BNB_INT8_THRESHOLD = 6.0
 
 
 @dataclass(frozen=True)
@@ -83,10 +91,48 @@ def quantize_module(module: Any, mode: str) -> None:
         quantized = sdnq_post_load_quant(module, weights_dtype=mode.removeprefix("sdnq-"), torch_dtype=dtype)
         if quantized is not module:  # the layers are replaced inside `module`, which stays the model
             raise RuntimeError("sdnq returned a new module instead of quantizing in place")
+    elif mode.startswith("bnb-"):
+        _replace_linears(module, mode)
     else:
         from torchao.quantization import Int8WeightOnlyConfig, quantize_
 
         quantize_(module, Int8WeightOnlyConfig())
+
+
+def _replace_linears(module: Any, mode: str) -> None:
+    """Every nn.Linear inside `module` replaced by its bitsandbytes layer (`mode` bnb-nf4 or bnb-int8)."""
+    import torch
+
+    for name, child in list(module.named_children()):
+        if isinstance(child, torch.nn.Linear):
+            setattr(module, name, _bnb_linear(child, mode))
+        else:
+            _replace_linears(child, mode)
+
+
+def _bnb_linear(layer: Any, mode: str) -> Any:
+    import bitsandbytes as bnb
+    import torch
+
+    weight = layer.weight.data
+    has_bias = layer.bias is not None
+    if mode == "bnb-nf4":
+        new = bnb.nn.Linear4bit(
+            layer.in_features, layer.out_features, bias=has_bias, compute_dtype=weight.dtype, quant_type="nf4"
+        )
+        new.weight = bnb.nn.Params4bit(weight.cpu(), requires_grad=False, quant_type="nf4")
+    else:
+        new = bnb.nn.Linear8bitLt(
+            layer.in_features,
+            layer.out_features,
+            bias=has_bias,
+            has_fp16_weights=False,
+            threshold=BNB_INT8_THRESHOLD,
+        )
+        new.weight = bnb.nn.Int8Params(weight.cpu(), requires_grad=False, has_fp16_weights=False)
+    if has_bias:
+        new.bias = torch.nn.Parameter(layer.bias.data.cpu(), requires_grad=False)
+    return new.to(weight.device)  # bitsandbytes quantizes the weights as they move to the device
 
 
 def check_installed(quantization: Quantization) -> None:

@@ -223,10 +223,22 @@ def test_int4_unet_runs(studio_config: StudioConfig) -> None:
     assert pixels(result.images[0].png).std() > 1  # a picture, not a flat field
 
 
+# mode -> (its package, the layer type it puts in, the least PSNR against the fp32 image)
+LAYER_QUANTIZERS = {
+    "sdnq-int8": ("sdnq", "SDNQLinear", 30),
+    "sdnq-int4": ("sdnq", "SDNQLinear", 15),
+    "bnb-int8": ("bitsandbytes", "Linear8bitLt", 25),
+    "bnb-nf4": ("bitsandbytes", "Linear4bit", 15),
+}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["sdnq-int8", "sdnq-int4"])
-def test_sdnq_quantizes_the_unet_and_the_image_stays_close(studio_config: StudioConfig, mode: str) -> None:
-    pytest.importorskip("sdnq")
+@pytest.mark.parametrize("mode", list(LAYER_QUANTIZERS))
+def test_layer_quantizers_quantize_the_unet_and_the_image_stays_close(
+    studio_config: StudioConfig, mode: str
+) -> None:
+    package, layer_type, least_psnr = LAYER_QUANTIZERS[mode]
+    pytest.importorskip(package)
     from studio.pipeline.quantize import weight_bytes
 
     engine = Engine(studio_config)
@@ -235,9 +247,9 @@ def test_sdnq_quantizes_the_unet_and_the_image_stays_close(studio_config: Studio
     engine.config = replace(studio_config, quantize_unet=mode)
     result = engine.generate(BASE)
     unet = engine.cache.get(*_cache_args(engine)).pipe.unet
-    assert "SDNQLinear" in {type(layer).__name__ for layer in unet.modules()}
+    assert layer_type in {type(layer).__name__ for layer in unet.modules()}
     assert weight_bytes(unet) < plain_bytes
-    assert psnr(pixels(result.images[0].png), reference) > (30 if mode == "sdnq-int8" else 15)
+    assert psnr(pixels(result.images[0].png), reference) > least_psnr
 
 
 def test_sdnq_quantizes_a_text_encoders_big_layers_in_place() -> None:
