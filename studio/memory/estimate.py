@@ -124,10 +124,12 @@ class CostEstimate:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "seconds": round(self.seconds, 1),
-            "load_seconds": round(self.load_seconds, 1),
-            "batch_seconds": round(self.batch_seconds, 2),
-            "step_seconds": round(self.step_seconds, 3),
+            # three decimals: a small job on a fast CPU is estimated in milliseconds, and one
+            # decimal said "0.0 s" beside a warning that it is over max_job_seconds=0.01
+            "seconds": round(self.seconds, 3),
+            "load_seconds": round(self.load_seconds, 3),
+            "batch_seconds": round(self.batch_seconds, 3),
+            "step_seconds": round(self.step_seconds, 4),
             "memory_bytes": self.memory_bytes,
             "working_bytes": self.working_bytes,
             "weights_bytes": self.weights_bytes,

@@ -101,7 +101,7 @@ def test_warn_lists_what_goes_past_the_limits_with_the_figures() -> None:
     assert len(verdict.warnings) == 1
     warning = verdict.warnings[0]
     assert "1024x1024, 50 steps, 1 image" in warning and "max_job_seconds=10" in warning
-    assert verdict.to_json()["estimate"]["seconds"] == round(slow.seconds, 1)
+    assert verdict.to_json()["estimate"]["seconds"] == round(slow.seconds, 3)
     short_of_memory = estimate(shape, available_bytes=int(0.01 * GB))
     memory = judge(short_of_memory, shape, CostPolicy("warn", max_job_seconds=1e9)).warnings
     assert len(memory) == 1 and "of memory" in memory[0] and "10.0 MB is free on cpu" in memory[0]
