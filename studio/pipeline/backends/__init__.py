@@ -114,11 +114,12 @@ class Acceleration:
         family = "unknown" if found is None else found.name
         refused: dict[str, str] = {}
         missing: str | None = None
+        quantization = getattr(loaded, "quantization", Quantization())
         if config.backend != "torch":
             from studio.pipeline.backends.openvino import refusals, unavailable_reason
 
             step = OPENVINO_SIZE_STEP.get(family, 64)
-            quantized = getattr(loaded, "quantization", Quantization()).unet != "none"
+            quantized = quantization.unet != "none"
             refused = refusals(
                 family, request.width, request.height, step, bool(request.controlnet_units), quantized
             )
@@ -147,6 +148,8 @@ class Acceleration:
             channels_last=getattr(loaded, "channels_last", False),
             openvino_int8=int8 and int8_missing is None,
             int8_missing=int8_missing,
+            quantize_unet=quantization.unet,
+            quantize_text_encoder=quantization.text_encoder,
         )
 
     @contextmanager

@@ -36,6 +36,8 @@ class BackendChoice:
     channels_last: bool = False
     openvino_int8: bool = False  # the OpenVINO UNet runs in int8 (openvino_int8.py)
     int8_missing: str | None = None  # why int8 was wanted but cannot run (nncf missing)
+    quantize_unet: str = "none"  # the loaded model's weight quantization (studio.pipeline.quantize)
+    quantize_text_encoder: str = "none"
 
     @property
     def checks_inside_denoiser(self) -> bool:
@@ -58,6 +60,8 @@ class BackendChoice:
             "torch_compile": self.torch_compile,
             "channels_last": self.channels_last,
             "openvino_int8": self.openvino_int8,
+            "quantize_unet": self.quantize_unet,
+            "quantize_text_encoder": self.quantize_text_encoder,
         }
 
 

@@ -250,6 +250,8 @@ def test_layer_quantizers_quantize_the_unet_and_the_image_stays_close(
     assert layer_type in {type(layer).__name__ for layer in unet.modules()}
     assert weight_bytes(unet) < plain_bytes
     assert psnr(pixels(result.images[0].png), reference) > least_psnr
+    assert result.runtime["backend"]["quantize_unet"] == mode  # the result says what ran
+    assert result.runtime["backend"]["quantize_text_encoder"] == "none"
 
 
 def test_sdnq_quantizes_a_text_encoders_big_layers_in_place() -> None:
