@@ -10,9 +10,10 @@ adds checks inside the step:
   minutes, a torch function mode (this thread only) that checks before every torch call and
   splits a big attention call into chunks of one head's query rows and a big 2-D convolution
   into bands of output rows, with a check between chunks. An attention output row depends on
-  its own query row only, a convolution band on its input rows plus the kernel's reach: the result is the same
-  up to float rounding. What stays whole are element-wise ops and norms (~3-5 s each on a
-  2048x2048 latent on a loaded 2-core CPU, the documented 4096x4096 maximum of the tiny model).
+  its own query row only, a convolution band on its input rows plus the kernel's reach: the
+  result is the same up to float rounding. What stays whole are element-wise ops and norms
+  (~3-5 s each on a 2048x2048 latent on a loaded 2-core CPU, the documented 4096x4096 maximum
+  of the tiny model).
 
 A stop (interrupt or skip) is first left to the step callback: for twice the last step's time
 (0.5 s at least, 3 s at most), and the decode of the partial image that follows gets three

@@ -24,23 +24,15 @@ from studio.config import QUANTIZE_MODES
 
 DENOISERS = ("unet", "transformer")
 TEXT_ENCODERS = ("text_encoder", "text_encoder_2", "text_encoder_3")
-INSTALL_HINTS = {
-    "int8": "pip install 'atelier[quantize]' (optimum-quanto)",
-    "int4": "pip install 'atelier[quantize]' (optimum-quanto)",
-    "torchao-int8": "pip install 'atelier[quantize]' (torchao)",
-    "sdnq-int8": "pip install 'atelier[quantize]' (sdnq)",
-    "sdnq-int4": "pip install 'atelier[quantize]' (sdnq)",
-    "bnb-nf4": "pip install 'atelier[quantize]' (bitsandbytes)",
-    "bnb-int8": "pip install 'atelier[quantize]' (bitsandbytes)",
-}
+# mode -> (the module it imports, the pip distribution `atelier[quantize]` installs it with)
 PACKAGES = {
-    "int8": "optimum.quanto",
-    "int4": "optimum.quanto",
-    "torchao-int8": "torchao.quantization",
-    "sdnq-int8": "sdnq",
-    "sdnq-int4": "sdnq",
-    "bnb-nf4": "bitsandbytes",
-    "bnb-int8": "bitsandbytes",
+    "int8": ("optimum.quanto", "optimum-quanto"),
+    "int4": ("optimum.quanto", "optimum-quanto"),
+    "torchao-int8": ("torchao.quantization", "torchao"),
+    "sdnq-int8": ("sdnq", "sdnq"),
+    "sdnq-int4": ("sdnq", "sdnq"),
+    "bnb-nf4": ("bitsandbytes", "bitsandbytes"),
+    "bnb-int8": ("bitsandbytes", "bitsandbytes"),
 }
 # LLM.int8's outlier threshold (bitsandbytes' and diffusers' BitsAndBytesConfig default)
 BNB_INT8_THRESHOLD = 6.0
@@ -143,12 +135,13 @@ def check_installed(quantization: Quantization) -> None:
     ):
         if mode == "none":
             continue
-        package = PACKAGES[mode]
+        package, distribution = PACKAGES[mode]
         try:
             __import__(package)
         except ImportError as error:
             raise QuantizationUnavailable(
-                field_name, f"{mode} needs {package} ({error}); {INSTALL_HINTS[mode]}"
+                field_name,
+                f"{mode} needs {package} ({error}); pip install 'atelier[quantize]' ({distribution})",
             ) from None
 
 
